@@ -1,0 +1,650 @@
+//! The nertc signaling protocol, version [`PROTOCOL_VERSION`], shared by the engine (client)
+//! and the room server. `docs/protocol.md` is the prose specification of the same schema.
+//!
+//! Wire format: JSON text frames over one WebSocket (`/rtc/v1`). Four frame shapes:
+//!
+//! ```text
+//! {"id": 7, "t": "publish", "d": {...}}             client request (id chosen by the client)
+//! {"re": 7, "ok": true, "d": {...}}                 response to request 7
+//! {"re": 7, "ok": false, "err": {"code": "...", "msg": "..."}}
+//! {"seq": 12, "t": "user_joined", "d": {...}}       room event, per-session increasing seq
+//! {"t": "sdp", "d": {...}}                          transport message (no seq, never replayed)
+//! ```
+//!
+//! Parsing is two-stage ([`ClientFrame::parse`]) so that a server can tell malformed JSON,
+//! an unknown message type and a bad payload apart and answer each with its own code.
+//!
+//! Also here: the token format ([`token`]) and the validation rules for channel names and uids
+//! ([`validate`]), so the server, the SDK and app backends agree on them.
+
+pub mod token;
+pub mod validate;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Version of this schema. Sent in the join request and echoed in the join result.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/rtc/v1";
+/// Largest text frame either side accepts; larger frames close the socket (code 1009).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// A user id. Non-zero; carried as a JSON number (values above 2^53 lose precision in JS).
+pub type Uid = u64;
+/// A track id, assigned by the server at `publish` (`"<uid>-<n>"`).
+pub type TrackId = String;
+
+// ---------------------------------------------------------------------------------------------
+// Client -> server
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed client frame: request id (absent for fire-and-forget messages) plus the message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientFrame {
+    pub id: Option<u64>,
+    pub msg: ClientMsg,
+}
+
+/// Why a client frame could not be parsed; each maps to its own [`ErrorCode`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FrameError {
+    /// Not JSON, or not an object with a string `t`.
+    Malformed(String),
+    /// `t` names no message of this protocol.
+    UnknownType { id: Option<u64>, t: String },
+    /// `t` is known but `d` does not have its shape.
+    BadPayload { id: Option<u64>, t: String, why: String },
+}
+
+impl FrameError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FrameError::Malformed(_) => ErrorCode::Malformed,
+            FrameError::UnknownType { .. } => ErrorCode::UnknownType,
+            FrameError::BadPayload { .. } => ErrorCode::BadRequest,
+        }
+    }
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            FrameError::Malformed(_) => None,
+            FrameError::UnknownType { id, .. } | FrameError::BadPayload { id, .. } => *id,
+        }
+    }
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Malformed(why) => write!(f, "malformed frame: {why}"),
+            FrameError::UnknownType { t, .. } => write!(f, "unknown message type {t:?}"),
+            FrameError::BadPayload { t, why, .. } => write!(f, "bad {t:?} payload: {why}"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawClientFrame {
+    id: Option<u64>,
+    t: String,
+    #[serde(default)]
+    d: Value,
+}
+
+impl ClientFrame {
+    /// Parses one text frame.
+    pub fn parse(text: &str) -> Result<Self, FrameError> {
+        let raw: RawClientFrame =
+            serde_json::from_str(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        if !ClientMsg::TYPES.contains(&raw.t.as_str()) {
+            return Err(FrameError::UnknownType { id: raw.id, t: raw.t });
+        }
+        // An absent `d` means an empty payload.
+        let d = if raw.d.is_null() { Value::Object(Default::default()) } else { raw.d };
+        let tagged = serde_json::json!({ "t": raw.t, "d": d });
+        let msg = serde_json::from_value(tagged).map_err(|e| FrameError::BadPayload {
+            id: raw.id,
+            t: raw.t.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(ClientFrame { id: raw.id, msg })
+    }
+
+    /// Serialises this frame as the client sends it.
+    pub fn to_json(&self) -> String {
+        let mut v = serde_json::to_value(&self.msg).expect("ClientMsg always serialises");
+        if let (Some(id), Some(obj)) = (self.id, v.as_object_mut()) {
+            obj.insert("id".into(), id.into());
+        }
+        v.to_string()
+    }
+}
+
+/// Messages a client sends. Every one but `ice` is a request and gets a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "d", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientMsg {
+    Join(JoinRequest),
+    Leave(Empty),
+    Publish(PublishRequest),
+    Unpublish(TrackRef),
+    Mute(MuteRequest),
+    Subscribe(SubscribeRequest),
+    Unsubscribe(TrackRef),
+    Sdp(SdpMsg),
+    Ice(IceMsg),
+    Ping(Ping),
+}
+
+impl ClientMsg {
+    /// Every `t` value a client may send.
+    pub const TYPES: &'static [&'static str] = &[
+        "join",
+        "leave",
+        "publish",
+        "unpublish",
+        "mute",
+        "subscribe",
+        "unsubscribe",
+        "sdp",
+        "ice",
+        "ping",
+    ];
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientMsg::Join(_) => "join",
+            ClientMsg::Leave(_) => "leave",
+            ClientMsg::Publish(_) => "publish",
+            ClientMsg::Unpublish(_) => "unpublish",
+            ClientMsg::Mute(_) => "mute",
+            ClientMsg::Subscribe(_) => "subscribe",
+            ClientMsg::Unsubscribe(_) => "unsubscribe",
+            ClientMsg::Sdp(_) => "sdp",
+            ClientMsg::Ice(_) => "ice",
+            ClientMsg::Ping(_) => "ping",
+        }
+    }
+}
+
+/// An empty payload (`{}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// JWT (see [`token`]); `null` or `""` is accepted only by apps in debug mode.
+    #[serde(default)]
+    pub token: Option<String>,
+    pub app_key: String,
+    pub channel: String,
+    pub uid: Uid,
+    /// Display name shown to others in `user_joined`.
+    #[serde(default)]
+    pub name: String,
+    /// The client's protocol version; the server rejects versions it does not speak.
+    #[serde(default = "default_protocol")]
+    pub protocol: u32,
+    /// Present when the client resumes a session whose socket dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+fn default_protocol() -> u32 {
+    PROTOCOL_VERSION
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub session_id: String,
+    pub resume_token: String,
+    /// The last event `seq` the client processed; the server replays everything after it.
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    Mic,
+    Camera,
+    Screen,
+    ScreenAudio,
+}
+
+/// One simulcast layer (informational in v1: the SFU forwards the single layer it receives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    #[serde(default)]
+    pub rid: String,
+    #[serde(default)]
+    pub width: u32,
+    #[serde(default)]
+    pub height: u32,
+    #[serde(default)]
+    pub max_bps: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishRequest {
+    pub kind: MediaKind,
+    pub source: TrackSource,
+    /// Preferred codec name (`"opus"`, `"h264"`, `"vp8"`), informational.
+    #[serde(default)]
+    pub codec: Option<String>,
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+    #[serde(default)]
+    pub muted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackRef {
+    pub track_id: TrackId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MuteRequest {
+    pub track_id: TrackId,
+    pub muted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeRequest {
+    pub track_id: TrackId,
+    /// Preferred layer rid (v1: informational).
+    #[serde(default)]
+    pub layer: Option<String>,
+}
+
+/// Which of a client's two peer connections a transport message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PcKind {
+    /// Client -> server media; the client offers.
+    Pub,
+    /// Server -> client media; the server offers.
+    Sub,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdpType {
+    Offer,
+    Answer,
+}
+
+/// Where a subscribed m-line's media comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MidInfo {
+    pub track_id: TrackId,
+    pub uid: Uid,
+    pub kind: MediaKind,
+}
+
+/// An SDP offer or answer. Client -> server: a `pub` offer (request; the response `d` is the
+/// server's answer, an `SdpMsg`) or a `sub` answer (request; response `{}`).
+/// Server -> client: a `sub` offer (transport message), carrying `mids`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SdpMsg {
+    pub pc: PcKind,
+    #[serde(rename = "type")]
+    pub kind: SdpType,
+    pub sdp: String,
+    /// Negotiation number, increasing per peer connection; an answer echoes its offer's.
+    #[serde(default)]
+    pub neg: u64,
+    /// `pub` offers: m-line mid -> the `track_id` returned by `publish`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pub_mids: BTreeMap<String, TrackId>,
+    /// `sub` offers: m-line mid -> where its media comes from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sub_mids: BTreeMap<String, MidInfo>,
+}
+
+/// A trickled ICE candidate (the fields of the W3C `RTCIceCandidateInit`), or its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceMsg {
+    pub pc: PcKind,
+    #[serde(default)]
+    pub candidate: String,
+    #[serde(default, rename = "sdpMid")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_mline_index: Option<u16>,
+    /// True marks the end of candidates; `candidate` is then empty.
+    #[serde(default)]
+    pub end: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Client clock in ms, echoed in the `pong`.
+    #[serde(default)]
+    pub ts: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server -> client
+// ---------------------------------------------------------------------------------------------
+
+/// The `d` of a successful `join` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinResult {
+    pub protocol: u32,
+    pub session_id: String,
+    pub resume_token: String,
+    pub resume_window_ms: u64,
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    /// The room's numeric id (NERTC's `cid`), stable for the room's lifetime.
+    pub cid: u64,
+    pub channel: String,
+    pub uid: Uid,
+    /// Everyone else in the room and their live tracks.
+    pub users: Vec<UserInfo>,
+    /// The `seq` of the last event this session has been sent (0 for a fresh session).
+    pub seq: u64,
+    /// Present on a resume: the replayed events' range follows as ordinary event frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<Resumed>,
+    /// May this session publish / subscribe (from the token, all true in debug apps).
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    /// First and last replayed `seq` (equal to `to + 1 == from` when nothing was missed).
+    pub from: u64,
+    pub to: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub uid: Uid,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub tracks: Vec<TrackInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    pub track_id: TrackId,
+    pub kind: MediaKind,
+    pub source: TrackSource,
+    pub muted: bool,
+    /// Negotiated codec mime type, e.g. `video/H264`.
+    pub codec: String,
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// The user called leave.
+    Leave,
+    /// The socket dropped and the resume window passed (or pings stopped).
+    Timeout,
+    /// A new join with the same uid took over.
+    Replaced,
+    /// Removed by the server (flooding, protocol abuse, admin).
+    Kicked,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// Accepted, waiting for the track's media or the negotiation.
+    Pending,
+    /// Media is being forwarded.
+    Active,
+    /// The track went away; the subscription is gone.
+    Ended,
+}
+
+/// Room events. Each is sent with a per-session `seq` and kept for replay on resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "d", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RoomEvent {
+    UserJoined { uid: Uid, name: String },
+    UserLeft { uid: Uid, reason: LeaveReason },
+    TrackPublished { uid: Uid, track: TrackInfo },
+    TrackUnpublished { uid: Uid, track_id: TrackId },
+    TrackMuted { uid: Uid, track_id: TrackId, muted: bool },
+    Subscription { track_id: TrackId, state: SubscriptionState },
+}
+
+/// Transport messages: never numbered, never replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "d", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TransportMsg {
+    Sdp(SdpMsg),
+    Ice(IceMsg),
+    Pong(Ping),
+    /// The server ends this session; the socket closes right after.
+    Leave { reason: LeaveReason },
+    /// An error not tied to a request (e.g. a frame without an id could not be handled).
+    Error(ErrorBody),
+}
+
+/// Error codes. Serialised in snake_case; `docs/protocol.md` lists when each is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    Malformed,
+    UnknownType,
+    BadRequest,
+    UnsupportedProtocol,
+    NotJoined,
+    AlreadyJoined,
+    InvalidAppKey,
+    InvalidChannel,
+    InvalidUid,
+    TokenMissing,
+    TokenMalformed,
+    TokenBadSignature,
+    TokenExpired,
+    TokenWrongApp,
+    TokenWrongChannel,
+    TokenWrongUid,
+    PermissionDenied,
+    TrackNotFound,
+    BadSdp,
+    ResumeFailed,
+    RateLimited,
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in declaration order.
+    pub const ALL: &'static [ErrorCode] = &[ErrorCode::Malformed, ErrorCode::UnknownType, ErrorCode::BadRequest, ErrorCode::UnsupportedProtocol, ErrorCode::NotJoined, ErrorCode::AlreadyJoined, ErrorCode::InvalidAppKey, ErrorCode::InvalidChannel, ErrorCode::InvalidUid, ErrorCode::TokenMissing, ErrorCode::TokenMalformed, ErrorCode::TokenBadSignature, ErrorCode::TokenExpired, ErrorCode::TokenWrongApp, ErrorCode::TokenWrongChannel, ErrorCode::TokenWrongUid, ErrorCode::PermissionDenied, ErrorCode::TrackNotFound, ErrorCode::BadSdp, ErrorCode::ResumeFailed, ErrorCode::RateLimited, ErrorCode::Internal];
+
+    /// The snake_case name as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedProtocol => "unsupported_protocol",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::InvalidAppKey => "invalid_app_key",
+            ErrorCode::InvalidChannel => "invalid_channel",
+            ErrorCode::InvalidUid => "invalid_uid",
+            ErrorCode::TokenMissing => "token_missing",
+            ErrorCode::TokenMalformed => "token_malformed",
+            ErrorCode::TokenBadSignature => "token_bad_signature",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::TokenWrongApp => "token_wrong_app",
+            ErrorCode::TokenWrongChannel => "token_wrong_channel",
+            ErrorCode::TokenWrongUid => "token_wrong_uid",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::TrackNotFound => "track_not_found",
+            ErrorCode::BadSdp => "bad_sdp",
+            ErrorCode::ResumeFailed => "resume_failed",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub msg: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
+        ErrorBody { code, msg: msg.into() }
+    }
+}
+
+/// A frame the server sends, in its three shapes (plus responses).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    Response { re: u64, result: Result<Value, ErrorBody> },
+    Event { seq: u64, event: RoomEvent },
+    Transport(TransportMsg),
+}
+
+impl ServerFrame {
+    pub fn ok(re: u64, d: impl Serialize) -> Self {
+        let d = serde_json::to_value(d).expect("response payloads always serialise");
+        ServerFrame::Response { re, result: Ok(d) }
+    }
+
+    pub fn err(re: u64, code: ErrorCode, msg: impl Into<String>) -> Self {
+        ServerFrame::Response { re, result: Err(ErrorBody::new(code, msg)) }
+    }
+
+    pub fn to_json(&self) -> String {
+        match self {
+            ServerFrame::Response { re, result: Ok(d) } => {
+                serde_json::json!({ "re": re, "ok": true, "d": d }).to_string()
+            }
+            ServerFrame::Response { re, result: Err(e) } => {
+                serde_json::json!({ "re": re, "ok": false, "err": e }).to_string()
+            }
+            ServerFrame::Event { seq, event } => {
+                let mut v = serde_json::to_value(event).expect("RoomEvent always serialises");
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert("seq".into(), (*seq).into());
+                }
+                v.to_string()
+            }
+            ServerFrame::Transport(m) => {
+                serde_json::to_string(m).expect("TransportMsg always serialises")
+            }
+        }
+    }
+
+    /// Parses a server frame (used by clients and tests).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let obj = v.as_object().ok_or("frame is not an object")?;
+        if let Some(re) = obj.get("re").and_then(Value::as_u64) {
+            let ok = obj.get("ok").and_then(Value::as_bool).ok_or("response without ok")?;
+            let result = if ok {
+                Ok(obj.get("d").cloned().unwrap_or(Value::Null))
+            } else {
+                let err = obj.get("err").cloned().ok_or("error response without err")?;
+                Err(serde_json::from_value(err).map_err(|e| e.to_string())?)
+            };
+            return Ok(ServerFrame::Response { re, result });
+        }
+        if let Some(seq) = obj.get("seq").and_then(Value::as_u64) {
+            let mut ev = obj.clone();
+            ev.remove("seq");
+            let event = serde_json::from_value(Value::Object(ev)).map_err(|e| e.to_string())?;
+            return Ok(ServerFrame::Event { seq, event });
+        }
+        let m = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        Ok(ServerFrame::Transport(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_round_trip() {
+        let f = ClientFrame {
+            id: Some(3),
+            msg: ClientMsg::Join(JoinRequest {
+                token: None,
+                app_key: "demo".into(),
+                channel: "room 1".into(),
+                uid: 42,
+                name: "bob".into(),
+                protocol: PROTOCOL_VERSION,
+                resume: None,
+            }),
+        };
+        assert_eq!(ClientFrame::parse(&f.to_json()).unwrap(), f);
+        let leave = ClientFrame::parse(r#"{"id":1,"t":"leave"}"#).unwrap();
+        assert_eq!(leave.msg, ClientMsg::Leave(Empty {}));
+    }
+
+    #[test]
+    fn parse_errors_are_distinct() {
+        assert_eq!(ClientFrame::parse("{nope").unwrap_err().code(), ErrorCode::Malformed);
+        assert_eq!(ClientFrame::parse("[1,2]").unwrap_err().code(), ErrorCode::Malformed);
+        let e = ClientFrame::parse(r#"{"id":9,"t":"dance","d":{}}"#).unwrap_err();
+        assert_eq!((e.code(), e.id()), (ErrorCode::UnknownType, Some(9)));
+        let e = ClientFrame::parse(r#"{"id":4,"t":"join","d":{"uid":"x"}}"#).unwrap_err();
+        assert_eq!((e.code(), e.id()), (ErrorCode::BadRequest, Some(4)));
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frames = [
+            ServerFrame::ok(1, Empty {}),
+            ServerFrame::err(2, ErrorCode::TokenExpired, "expired"),
+            ServerFrame::Event { seq: 5, event: RoomEvent::UserJoined { uid: 7, name: "a".into() } },
+            ServerFrame::Transport(TransportMsg::Leave { reason: LeaveReason::Replaced }),
+            ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 12 })),
+        ];
+        for f in frames {
+            let json = f.to_json();
+            assert_eq!(ServerFrame::parse(&json).unwrap(), f, "{json}");
+        }
+        let ev = ServerFrame::Event {
+            seq: 9,
+            event: RoomEvent::UserLeft { uid: 1, reason: LeaveReason::Timeout },
+        };
+        assert_eq!(ev.to_json(), r#"{"d":{"reason":"timeout","uid":1},"seq":9,"t":"user_left"}"#);
+    }
+
+    #[test]
+    fn error_code_names_match_serde() {
+        for code in ErrorCode::ALL {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, Value::String(code.as_str().into()));
+        }
+    }
+}
