@@ -1,0 +1,38 @@
+//! Join admission: app key, channel name, uid and token checks, each failing with its own code.
+
+use nertc_protocol::token::{self, Permissions};
+use nertc_protocol::{validate, ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION};
+
+use crate::config::ServerConfig;
+
+/// Checks a fresh join (not a resume) and returns what the session may do.
+pub fn admit(config: &ServerConfig, req: &JoinRequest, now: u64) -> Result<Permissions, ErrorBody> {
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(ErrorBody::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("protocol {} is not supported; this server speaks {PROTOCOL_VERSION}", req.protocol),
+        ));
+    }
+    validate::channel_name(&req.channel).map_err(|e| ErrorBody::new(ErrorCode::InvalidChannel, e.to_string()))?;
+    if !validate::uid(req.uid) {
+        return Err(ErrorBody::new(ErrorCode::InvalidUid, "uid must be a non-zero integer"));
+    }
+    let token = req.token.as_deref().filter(|t| !t.is_empty());
+    let app = match config.apps.get(&req.app_key) {
+        Some(app) => app,
+        None if config.allows_unknown_apps() && !req.app_key.is_empty() => {
+            // Unknown apps are debug apps with no secret: they cannot check a token.
+            return Ok(Permissions::default());
+        }
+        None => {
+            return Err(ErrorBody::new(ErrorCode::InvalidAppKey, format!("unknown app key {:?}", req.app_key)));
+        }
+    };
+    match token {
+        None if app.debug => Ok(Permissions::default()),
+        None => Err(ErrorBody::new(ErrorCode::TokenMissing, "this app requires a token")),
+        Some(t) => token::verify(t, &app.secret, &req.app_key, &req.channel, req.uid, now)
+            .map(|claims| claims.perms)
+            .map_err(|e| ErrorBody::new(e.code(), e.to_string())),
+    }
+}

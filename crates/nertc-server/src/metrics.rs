@@ -1,0 +1,88 @@
+//! Process-wide counters and gauges, rendered in the Prometheus text format at `GET /metrics`.
+
+use nertc_protocol::ErrorCode;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub rooms: AtomicI64,
+    pub users: AtomicI64,
+    pub published_tracks: AtomicI64,
+    pub joins: AtomicU64,
+    joins_failed: Vec<AtomicU64>,
+    /// RTP packets received from publishers.
+    pub rtp_received: AtomicU64,
+    /// RTP packets and payload bytes written towards subscribers.
+    pub rtp_forwarded: AtomicU64,
+    pub rtp_forwarded_bytes: AtomicU64,
+    /// Packets dropped because a subscriber's queue was full or its track not yet bound.
+    pub rtp_dropped: AtomicU64,
+    /// NACK packets received from subscribers (answered from the send cache).
+    pub nacks: AtomicU64,
+    /// Keyframe requests (PLI/FIR) received from subscribers / sent to publishers.
+    pub keyframe_requests_in: AtomicU64,
+    pub keyframe_requests_out: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            rooms: AtomicI64::new(0),
+            users: AtomicI64::new(0),
+            published_tracks: AtomicI64::new(0),
+            joins: AtomicU64::new(0),
+            joins_failed: ErrorCode::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            rtp_received: AtomicU64::new(0),
+            rtp_forwarded: AtomicU64::new(0),
+            rtp_forwarded_bytes: AtomicU64::new(0),
+            rtp_dropped: AtomicU64::new(0),
+            nacks: AtomicU64::new(0),
+            keyframe_requests_in: AtomicU64::new(0),
+            keyframe_requests_out: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn join_failed(&self, code: ErrorCode) {
+        if let Some(i) = ErrorCode::ALL.iter().position(|c| *c == code) {
+            self.joins_failed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn joins_failed(&self, code: ErrorCode) -> u64 {
+        ErrorCode::ALL
+            .iter()
+            .position(|c| *c == code)
+            .map_or(0, |i| self.joins_failed[i].load(Relaxed))
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(out, "# HELP nertc_{name} {help}\n# TYPE nertc_{name} {kind}\nnertc_{name} {value}");
+        };
+        let g = |a: &AtomicI64| a.load(Relaxed).to_string();
+        let c = |a: &AtomicU64| a.load(Relaxed).to_string();
+        metric("rooms", "gauge", "Open rooms.", g(&self.rooms));
+        metric("users", "gauge", "Sessions in rooms (attached or awaiting resume).", g(&self.users));
+        metric("published_tracks", "gauge", "Live published tracks.", g(&self.published_tracks));
+        metric("joins_total", "counter", "Successful joins.", c(&self.joins));
+        metric("rtp_received_packets_total", "counter", "RTP packets received from publishers.", c(&self.rtp_received));
+        metric("rtp_forwarded_packets_total", "counter", "RTP packets forwarded to subscribers.", c(&self.rtp_forwarded));
+        metric("rtp_forwarded_bytes_total", "counter", "RTP payload bytes forwarded to subscribers.", c(&self.rtp_forwarded_bytes));
+        metric("rtp_dropped_packets_total", "counter", "RTP packets dropped towards slow or unready subscribers.", c(&self.rtp_dropped));
+        metric("nacks_total", "counter", "NACK feedback packets received from subscribers.", c(&self.nacks));
+        metric("keyframe_requests_received_total", "counter", "PLI/FIR received from subscribers.", c(&self.keyframe_requests_in));
+        metric("keyframe_requests_sent_total", "counter", "PLI sent to publishers after throttling.", c(&self.keyframe_requests_out));
+        let _ = writeln!(out, "# HELP nertc_joins_failed_total Failed joins by reason.\n# TYPE nertc_joins_failed_total counter");
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            let n = self.joins_failed[i].load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "nertc_joins_failed_total{{reason=\"{code}\"}} {n}");
+            }
+        }
+        out
+    }
+}

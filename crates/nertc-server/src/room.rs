@@ -1,0 +1,615 @@
+//! The room actor: one task per room owns all of its state (sessions, tracks, subscriptions,
+//! event rings). Connections talk to it with [`RoomCmd`]s; peer actors report [`MediaEvent`]s;
+//! it writes frames into each session's bounded outbound queue and never awaits a client.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use nertc_protocol::token::Permissions;
+use nertc_protocol::{
+    ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Layer, LeaveReason, MediaKind,
+    PcKind, PublishRequest, RoomEvent, Resumed, SdpType, ServerFrame, SubscriptionState, TrackId,
+    TrackInfo, TrackSource, TransportMsg, Uid, UserInfo, PROTOCOL_VERSION,
+};
+
+use crate::directory::{DirCmd, RoomKey};
+use crate::sfu::peer::{self, MediaEvent, PeerEnv, SessionKey};
+use crate::sfu::{ForwarderHandle, PeerCmd, PeerHandle};
+use crate::Shared;
+
+/// Most tracks one session may publish.
+const MAX_TRACKS_PER_SESSION: usize = 8;
+
+/// What a connection task receives from the room.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    Close(u16, &'static str),
+}
+
+/// A connection's outbound queue, tagged with the connection's id so that a stale connection
+/// (replaced or resumed elsewhere) cannot act on the session.
+#[derive(Debug, Clone)]
+pub struct ConnLink {
+    pub conn_id: u64,
+    pub tx: mpsc::Sender<Outbound>,
+}
+
+#[derive(Debug)]
+pub enum RoomCmd {
+    Join {
+        req: JoinRequest,
+        perms: Permissions,
+        link: ConnLink,
+        reply: oneshot::Sender<Result<JoinResult, ErrorBody>>,
+    },
+    Request { uid: Uid, conn_id: u64, id: Option<u64>, msg: ClientMsg },
+    /// The connection went away (socket closed, ping timeout, rate limit).
+    Detach { uid: Uid, conn_id: u64 },
+    Shutdown,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoomHandle {
+    pub cid: u64,
+    pub tx: mpsc::Sender<RoomCmd>,
+}
+
+struct Session {
+    key: SessionKey,
+    name: String,
+    resume_token: String,
+    perms: Permissions,
+    link: Option<ConnLink>,
+    detached_since: Option<Instant>,
+    seq: u64,
+    ring: VecDeque<(u64, RoomEvent)>,
+    peer: PeerHandle,
+    subs: BTreeSet<TrackId>,
+    next_track: u32,
+}
+
+impl Session {
+    /// Queues a frame; false when the client's queue is full (it is then detached).
+    fn push(&mut self, frame: &ServerFrame) -> bool {
+        let Some(link) = &self.link else { return true };
+        match link.tx.try_send(Outbound::Text(frame.to_json())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => false,
+            // The connection task is gone; its Detach is on the way.
+            Err(mpsc::error::TrySendError::Closed(_)) => true,
+        }
+    }
+
+    fn event(&mut self, ev: RoomEvent, ring_cap: usize) -> bool {
+        self.seq += 1;
+        self.ring.push_back((self.seq, ev.clone()));
+        while self.ring.len() > ring_cap {
+            self.ring.pop_front();
+        }
+        self.push(&ServerFrame::Event { seq: self.seq, event: ev })
+    }
+
+    fn respond(&mut self, id: Option<u64>, result: Result<serde_json::Value, ErrorBody>) -> bool {
+        match (id, result) {
+            (Some(re), result) => self.push(&ServerFrame::Response { re, result }),
+            (None, Err(e)) => self.push(&ServerFrame::Transport(TransportMsg::Error(e))),
+            (None, Ok(_)) => true,
+        }
+    }
+
+    fn close_link(&mut self, code: u16, reason: &'static str) {
+        if let Some(link) = self.link.take() {
+            let _ = link.tx.try_send(Outbound::Close(code, reason));
+        }
+    }
+}
+
+struct Track {
+    owner: Uid,
+    kind: MediaKind,
+    source: TrackSource,
+    muted: bool,
+    layers: Vec<Layer>,
+    /// Set once media flows; until then the track is invisible to others.
+    live: Option<ForwarderHandle>,
+}
+
+impl Track {
+    fn info(&self, track_id: &str) -> TrackInfo {
+        TrackInfo {
+            track_id: track_id.to_owned(),
+            kind: self.kind,
+            source: self.source,
+            muted: self.muted,
+            codec: self.live.as_ref().map(|f| f.codec.clone()).unwrap_or_default(),
+            layers: self.layers.clone(),
+        }
+    }
+}
+
+struct Room {
+    key: RoomKey,
+    cid: u64,
+    shared: Arc<Shared>,
+    peer_env: PeerEnv,
+    media_tx: mpsc::UnboundedSender<MediaEvent>,
+    sessions: HashMap<Uid, Session>,
+    tracks: BTreeMap<TrackId, Track>,
+    /// Sessions whose queue overflowed during the current command; detached after it.
+    overflowed: Vec<Uid>,
+    had_session: bool,
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+/// Starts a room actor.
+pub fn spawn(key: RoomKey, cid: u64, shared: Arc<Shared>, directory: mpsc::UnboundedSender<DirCmd>) -> RoomHandle {
+    let (tx, mut rx) = mpsc::channel::<RoomCmd>(1024);
+    let (media_tx, mut media_rx) = mpsc::unbounded_channel();
+    let peer_env = shared.peer_env.clone();
+    let mut room = Room {
+        key,
+        cid,
+        shared,
+        peer_env,
+        media_tx,
+        sessions: HashMap::new(),
+        tracks: BTreeMap::new(),
+        overflowed: Vec::new(),
+        had_session: false,
+    };
+    room.shared.metrics.rooms.fetch_add(1, Relaxed);
+    tokio::spawn(async move {
+        let period = Duration::from_millis(250);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let created = Instant::now();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(RoomCmd::Shutdown) | None => {
+                        let uids: Vec<Uid> = room.sessions.keys().copied().collect();
+                        for uid in uids {
+                            room.remove_session(uid, LeaveReason::ServerShutdown);
+                        }
+                        break;
+                    }
+                    Some(cmd) => room.command(cmd),
+                },
+                Some(ev) = media_rx.recv() => room.media(ev),
+                _ = tick.tick() => {
+                    room.reap();
+                    // Empty rooms close; a new one never joined closes after a grace period.
+                    if room.sessions.is_empty() && (room.had_session || created.elapsed() > Duration::from_secs(10)) {
+                        break;
+                    }
+                }
+            }
+            room.detach_overflowed();
+        }
+        tracing::info!(channel = %room.key.channel, cid = room.cid, "room closed");
+        room.shared.metrics.rooms.fetch_sub(1, Relaxed);
+        let _ = directory.send(DirCmd::Closed { key: room.key.clone(), cid: room.cid });
+    });
+    RoomHandle { cid, tx }
+}
+
+impl Room {
+    fn ring_cap(&self) -> usize {
+        self.shared.config.limits.replay_events
+    }
+
+    fn command(&mut self, cmd: RoomCmd) {
+        match cmd {
+            RoomCmd::Join { req, perms, link, reply } => {
+                let result = self.join(req, perms, link);
+                if let Err(e) = &result {
+                    self.shared.metrics.join_failed(e.code);
+                }
+                let _ = reply.send(result);
+            }
+            RoomCmd::Request { uid, conn_id, id, msg } => {
+                let current = self.sessions.get(&uid).and_then(|s| s.link.as_ref()).map(|l| l.conn_id);
+                if current == Some(conn_id) {
+                    self.request(uid, id, msg);
+                }
+            }
+            RoomCmd::Detach { uid, conn_id } => {
+                if let Some(s) = self.sessions.get_mut(&uid) {
+                    if s.link.as_ref().map(|l| l.conn_id) == Some(conn_id) {
+                        tracing::info!(uid, channel = %self.key.channel, "session detached; awaiting resume");
+                        s.link = None;
+                        s.detached_since = Some(Instant::now());
+                    }
+                }
+            }
+            RoomCmd::Shutdown => {}
+        }
+    }
+
+    /// Sends a room event to every session but `except`.
+    fn broadcast(&mut self, except: Uid, ev: RoomEvent) {
+        let cap = self.ring_cap();
+        for (uid, s) in self.sessions.iter_mut() {
+            if *uid != except && !s.event(ev.clone(), cap) {
+                self.overflowed.push(*uid);
+            }
+        }
+    }
+
+    fn send_event(&mut self, uid: Uid, ev: RoomEvent) {
+        let cap = self.ring_cap();
+        if let Some(s) = self.sessions.get_mut(&uid) {
+            if !s.event(ev, cap) {
+                self.overflowed.push(uid);
+            }
+        }
+    }
+
+    fn respond(&mut self, uid: Uid, id: Option<u64>, result: Result<serde_json::Value, ErrorBody>) {
+        if let Some(s) = self.sessions.get_mut(&uid) {
+            if !s.respond(id, result) {
+                self.overflowed.push(uid);
+            }
+        }
+    }
+
+    /// A client that let its queue fill is cut off; the session may still resume.
+    fn detach_overflowed(&mut self) {
+        for uid in std::mem::take(&mut self.overflowed) {
+            if let Some(s) = self.sessions.get_mut(&uid) {
+                if s.link.is_some() {
+                    tracing::warn!(uid, "outbound queue full; disconnecting the client");
+                    // Dropping the sender ends the connection task's queue; it then closes.
+                    s.link = None;
+                    s.detached_since = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    fn users_except(&self, uid: Uid) -> Vec<UserInfo> {
+        let mut users: Vec<UserInfo> = self
+            .sessions
+            .values()
+            .filter(|s| s.key.uid != uid)
+            .map(|s| UserInfo {
+                uid: s.key.uid,
+                name: s.name.clone(),
+                tracks: self
+                    .tracks
+                    .iter()
+                    .filter(|(_, t)| t.owner == s.key.uid && t.live.is_some())
+                    .map(|(id, t)| t.info(id))
+                    .collect(),
+            })
+            .collect();
+        users.sort_by_key(|u| u.uid);
+        users
+    }
+
+    fn join_result(&self, uid: Uid, resumed: Option<Resumed>) -> JoinResult {
+        let s = &self.sessions[&uid];
+        let t = &self.shared.config.timeouts;
+        JoinResult {
+            protocol: PROTOCOL_VERSION,
+            session_id: s.key.session_id.to_string(),
+            resume_token: s.resume_token.clone(),
+            resume_window_ms: t.resume_window_ms,
+            ping_interval_ms: t.ping_interval_ms,
+            ping_timeout_ms: t.ping_timeout_ms,
+            cid: self.cid,
+            channel: self.key.channel.clone(),
+            uid,
+            users: self.users_except(uid),
+            seq: s.seq,
+            resumed,
+            can_publish: s.perms.publish,
+            can_subscribe: s.perms.subscribe,
+        }
+    }
+
+    fn join(&mut self, req: JoinRequest, perms: Permissions, link: ConnLink) -> Result<JoinResult, ErrorBody> {
+        let uid = req.uid;
+        if let Some(r) = &req.resume {
+            let resume_failed = |msg: &str| ErrorBody::new(ErrorCode::ResumeFailed, msg);
+            let s = self
+                .sessions
+                .get_mut(&uid)
+                .filter(|s| *s.key.session_id == *r.session_id && s.resume_token == r.resume_token)
+                .ok_or_else(|| resume_failed("no such session (it may have timed out)"))?;
+            if r.last_seq > s.seq {
+                return Err(resume_failed("last_seq is ahead of the server"));
+            }
+            let first_kept = s.ring.front().map_or(s.seq + 1, |(q, _)| *q);
+            if r.last_seq + 1 < first_kept {
+                return Err(resume_failed("missed events are no longer buffered"));
+            }
+            s.close_link(crate::conn::CLOSE_NORMAL, "resumed elsewhere");
+            s.link = Some(link);
+            s.detached_since = None;
+            let replay: Vec<ServerFrame> = s
+                .ring
+                .iter()
+                .filter(|(q, _)| *q > r.last_seq)
+                .map(|(q, ev)| ServerFrame::Event { seq: *q, event: ev.clone() })
+                .collect();
+            for f in &replay {
+                s.push(f);
+            }
+            tracing::info!(uid, channel = %self.key.channel, replayed = replay.len(), "session resumed");
+            let resumed = Resumed { from: r.last_seq + 1, to: s.seq };
+            return Ok(self.join_result(uid, Some(resumed)));
+        }
+
+        if self.sessions.contains_key(&uid) {
+            self.remove_session(uid, LeaveReason::Replaced);
+        }
+        let key = SessionKey { uid, session_id: random_hex(8).into() };
+        let peer = peer::spawn(key.clone(), self.peer_env.clone(), self.media_tx.clone());
+        self.sessions.insert(
+            uid,
+            Session {
+                key,
+                name: req.name.clone(),
+                resume_token: random_hex(16),
+                perms,
+                link: Some(link),
+                detached_since: None,
+                seq: 0,
+                ring: VecDeque::new(),
+                peer,
+                subs: BTreeSet::new(),
+                next_track: 0,
+            },
+        );
+        self.had_session = true;
+        self.shared.metrics.users.fetch_add(1, Relaxed);
+        self.shared.metrics.joins.fetch_add(1, Relaxed);
+        tracing::info!(uid, channel = %self.key.channel, cid = self.cid, "joined");
+        self.broadcast(uid, RoomEvent::UserJoined { uid, name: req.name });
+        Ok(self.join_result(uid, None))
+    }
+
+    fn remove_session(&mut self, uid: Uid, reason: LeaveReason) {
+        let Some(mut s) = self.sessions.remove(&uid) else { return };
+        if s.link.is_some() && reason != LeaveReason::Leave {
+            s.push(&ServerFrame::Transport(TransportMsg::Leave { reason }));
+        }
+        let why = match reason {
+            LeaveReason::Leave => "leave",
+            LeaveReason::Timeout => "timeout",
+            LeaveReason::Replaced => "replaced",
+            LeaveReason::Kicked => "kicked",
+            LeaveReason::ServerShutdown => "server shutdown",
+        };
+        s.close_link(crate::conn::CLOSE_NORMAL, why);
+        let owned: Vec<TrackId> =
+            self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
+        for id in owned {
+            self.unpublish(&id);
+        }
+        self.shared.metrics.users.fetch_sub(1, Relaxed);
+        tracing::info!(uid, channel = %self.key.channel, reason = why, "left");
+        self.broadcast(uid, RoomEvent::UserLeft { uid, reason });
+        // Dropping `s.peer` closes the session's peer connections.
+    }
+
+    /// Removes a track: others hear `track_unpublished`, its subscribers `subscription ended`.
+    fn unpublish(&mut self, track_id: &TrackId) {
+        let Some(t) = self.tracks.remove(track_id) else { return };
+        if let Some(owner) = self.sessions.get(&t.owner) {
+            owner.peer.send(PeerCmd::StopPublished { track_id: track_id.clone() });
+        }
+        let Some(fwd) = t.live else { return };
+        fwd.close();
+        self.shared.metrics.published_tracks.fetch_sub(1, Relaxed);
+        let subscribers: Vec<Uid> =
+            self.sessions.values().filter(|s| s.subs.contains(track_id)).map(|s| s.key.uid).collect();
+        self.broadcast(t.owner, RoomEvent::TrackUnpublished { uid: t.owner, track_id: track_id.clone() });
+        for uid in subscribers {
+            if let Some(s) = self.sessions.get_mut(&uid) {
+                s.subs.remove(track_id);
+                s.peer.send(PeerCmd::RemoveDown { track_id: track_id.clone() });
+            }
+            self.send_event(uid, RoomEvent::Subscription { track_id: track_id.clone(), state: SubscriptionState::Ended });
+        }
+    }
+
+    fn reap(&mut self) {
+        let window = self.shared.config.timeouts.resume_window();
+        let expired: Vec<Uid> = self
+            .sessions
+            .values()
+            .filter(|s| s.detached_since.is_some_and(|t| t.elapsed() >= window))
+            .map(|s| s.key.uid)
+            .collect();
+        for uid in expired {
+            self.remove_session(uid, LeaveReason::Timeout);
+        }
+    }
+
+    fn request(&mut self, uid: Uid, id: Option<u64>, msg: ClientMsg) {
+        let result = self.handle_request(uid, id, msg);
+        match result {
+            Ok(Some(d)) => self.respond(uid, id, Ok(d)),
+            Ok(None) => {} // answered later (by the peer actor) or not at all
+            Err(e) => {
+                tracing::debug!(uid, code = %e.code, "request refused: {}", e.msg);
+                self.respond(uid, id, Err(e));
+            }
+        }
+    }
+
+    /// Ok(Some(d)): respond now with d; Ok(None): the response comes later or never.
+    fn handle_request(&mut self, uid: Uid, id: Option<u64>, msg: ClientMsg) -> Result<Option<serde_json::Value>, ErrorBody> {
+        let bad = |msg: String| ErrorBody::new(ErrorCode::BadRequest, msg);
+        let not_found = |id: &str| ErrorBody::new(ErrorCode::TrackNotFound, format!("no track {id:?}"));
+        match msg {
+            ClientMsg::Join(_) => Err(ErrorBody::new(ErrorCode::AlreadyJoined, "this socket has joined already")),
+            ClientMsg::Leave(_) => {
+                self.respond(uid, id, Ok(serde_json::json!({})));
+                self.remove_session(uid, LeaveReason::Leave);
+                Ok(None)
+            }
+            ClientMsg::Publish(PublishRequest { kind, source, layers, muted, .. }) => {
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                if !s.perms.publish {
+                    return Err(ErrorBody::new(ErrorCode::PermissionDenied, "the token does not allow publishing"));
+                }
+                let owned = self.tracks.values().filter(|t| t.owner == uid).count();
+                if owned >= MAX_TRACKS_PER_SESSION {
+                    return Err(bad(format!("at most {MAX_TRACKS_PER_SESSION} tracks per session")));
+                }
+                s.next_track += 1;
+                let track_id = format!("{uid}-{}", s.next_track);
+                self.tracks.insert(track_id.clone(), Track { owner: uid, kind, source, muted, layers, live: None });
+                Ok(Some(serde_json::json!({ "track_id": track_id })))
+            }
+            ClientMsg::Unpublish(r) => {
+                match self.tracks.get(&r.track_id) {
+                    Some(t) if t.owner == uid => {}
+                    _ => return Err(not_found(&r.track_id)),
+                }
+                self.unpublish(&r.track_id);
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::Mute(m) => {
+                let t = match self.tracks.get_mut(&m.track_id) {
+                    Some(t) if t.owner == uid => t,
+                    _ => return Err(not_found(&m.track_id)),
+                };
+                let changed = t.muted != m.muted;
+                t.muted = m.muted;
+                if changed && t.live.is_some() {
+                    self.broadcast(uid, RoomEvent::TrackMuted { uid, track_id: m.track_id, muted: m.muted });
+                }
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::Subscribe(r) => {
+                let s = &self.sessions[&uid];
+                if !s.perms.subscribe {
+                    return Err(ErrorBody::new(ErrorCode::PermissionDenied, "the token does not allow subscribing"));
+                }
+                let t = self.tracks.get(&r.track_id).ok_or_else(|| not_found(&r.track_id))?;
+                if t.owner == uid {
+                    return Err(bad("cannot subscribe to your own track".into()));
+                }
+                let (owner, live) = (t.owner, t.live.clone());
+                let s = self.sessions.get_mut(&uid).expect("checked above");
+                if s.subs.insert(r.track_id.clone()) {
+                    if let Some(forwarder) = live {
+                        s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
+                    }
+                }
+                Ok(Some(serde_json::json!({ "state": SubscriptionState::Pending })))
+            }
+            ClientMsg::Unsubscribe(r) => {
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                if !s.subs.remove(&r.track_id) {
+                    return Err(not_found(&r.track_id));
+                }
+                s.peer.send(PeerCmd::RemoveDown { track_id: r.track_id });
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::Sdp(m) => {
+                if m.sdp.len() > self.shared.config.limits.max_frame_bytes {
+                    return Err(ErrorBody::new(ErrorCode::BadSdp, "sdp too large"));
+                }
+                match (m.pc, m.kind) {
+                    (PcKind::Pub, SdpType::Offer) => {
+                        if let Some((mid, tid)) = m.pub_mids.iter().find(|(_, t)| {
+                            self.tracks.get(*t).is_none_or(|t| t.owner != uid)
+                        }) {
+                            return Err(bad(format!("pub_mids[{mid:?}] names {tid:?}, which is not a track you published")));
+                        }
+                        self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids });
+                        Ok(None)
+                    }
+                    (PcKind::Sub, SdpType::Answer) => {
+                        self.sessions[&uid].peer.send(PeerCmd::SubAnswer { id, sdp: m.sdp, neg: m.neg });
+                        Ok(None)
+                    }
+                    (pc, kind) => Err(bad(format!("{kind:?} on the {pc:?} connection is not accepted (pub: client offers, sub: client answers)"))),
+                }
+            }
+            ClientMsg::Ice(ice) => {
+                if !ice.end {
+                    let candidate = webrtc::peer_connection::RTCIceCandidateInit {
+                        candidate: ice.candidate,
+                        sdp_mid: ice.sdp_mid,
+                        sdp_mline_index: ice.sdp_mline_index,
+                        ..Default::default()
+                    };
+                    self.sessions[&uid].peer.send(PeerCmd::Ice { pc: ice.pc, candidate });
+                }
+                Ok(None)
+            }
+            // Answered by the connection task; never reaches the room.
+            ClientMsg::Ping(_) => Ok(None),
+            _ => Err(ErrorBody::new(ErrorCode::UnknownType, "unsupported message")),
+        }
+    }
+
+    fn media(&mut self, ev: MediaEvent) {
+        let key = match &ev {
+            MediaEvent::Respond { key, .. }
+            | MediaEvent::SubOffer { key, .. }
+            | MediaEvent::SubActive { key, .. }
+            | MediaEvent::TrackLive { key, .. }
+            | MediaEvent::TrackEnded { key, .. } => key,
+        };
+        // Ignore what a replaced session's peer says.
+        if self.sessions.get(&key.uid).is_none_or(|s| s.key != *key) {
+            return;
+        }
+        match ev {
+            MediaEvent::Respond { key, id, result } => self.respond(key.uid, id, result),
+            MediaEvent::SubOffer { key, msg } => {
+                if let Some(s) = self.sessions.get_mut(&key.uid) {
+                    if !s.push(&ServerFrame::Transport(TransportMsg::Sdp(msg))) {
+                        self.overflowed.push(key.uid);
+                    }
+                }
+            }
+            MediaEvent::SubActive { key, track_ids } => {
+                for track_id in track_ids {
+                    let subscribed = self.sessions[&key.uid].subs.contains(&track_id);
+                    if subscribed {
+                        self.send_event(key.uid, RoomEvent::Subscription { track_id, state: SubscriptionState::Active });
+                    }
+                }
+            }
+            MediaEvent::TrackLive { key, track_id, forwarder } => {
+                let Some(t) = self.tracks.get_mut(&track_id).filter(|t| t.owner == key.uid) else {
+                    forwarder.close();
+                    return;
+                };
+                if let Some(old) = t.live.replace(forwarder.clone()) {
+                    old.close();
+                } else {
+                    self.shared.metrics.published_tracks.fetch_add(1, Relaxed);
+                }
+                let info = t.info(&track_id);
+                tracing::info!(uid = key.uid, %track_id, codec = %info.codec, "track published");
+                self.broadcast(key.uid, RoomEvent::TrackPublished { uid: key.uid, track: info });
+                for s in self.sessions.values() {
+                    if s.subs.contains(&track_id) {
+                        s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: key.uid, forwarder: forwarder.clone() });
+                    }
+                }
+            }
+            MediaEvent::TrackEnded { key, track_id } => {
+                if self.tracks.get(&track_id).is_some_and(|t| t.owner == key.uid) {
+                    self.unpublish(&track_id);
+                }
+            }
+        }
+    }
+}

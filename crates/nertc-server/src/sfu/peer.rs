@@ -1,0 +1,470 @@
+//! The media side of one session: an actor task that owns the session's two peer connections.
+//!
+//! `pub` (client -> server): the client offers, this answers; each incoming track is mapped to
+//! its `track_id` through the offer's `pub_mids` and handed to a forwarder. `sub` (server ->
+//! client): created on the first subscription; this offers, the client answers. At most one sub
+//! offer is outstanding; changes made meanwhile are batched into the next offer.
+//!
+//! Commands arrive from the room actor ([`PeerCmd`]); results and SDP go back to the room as
+//! [`MediaEvent`]s, which it relays to the client over the session's current socket.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::Duration;
+
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
+    RTCPeerConnectionState, RTCSessionDescription,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use nertc_protocol::{
+    ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, SdpType, TrackId, Uid,
+};
+
+use crate::config::RtcConfig;
+use crate::metrics::Metrics;
+use crate::sfu::codecs;
+use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
+use crate::sfu::munger::Munger;
+
+/// Identifies a session across replacements: events from a replaced session's peer are ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    pub uid: Uid,
+    pub session_id: Arc<str>,
+}
+
+/// Peer -> room.
+#[derive(Debug)]
+pub enum MediaEvent {
+    /// The response to request `id` (a pub offer's answer, or a sub answer's ack).
+    Respond { key: SessionKey, id: Option<u64>, result: Result<serde_json::Value, ErrorBody> },
+    /// A sub offer to send to the client.
+    SubOffer { key: SessionKey, msg: SdpMsg },
+    /// The client's sub answer was applied: these subscriptions now carry media.
+    SubActive { key: SessionKey, track_ids: Vec<TrackId> },
+    /// The first RTP packet of a published track arrived.
+    TrackLive { key: SessionKey, track_id: TrackId, forwarder: ForwarderHandle },
+    /// A published track's media ended (its peer connection closed or the track stopped).
+    TrackEnded { key: SessionKey, track_id: TrackId },
+}
+
+/// Room -> peer.
+#[derive(Debug)]
+pub enum PeerCmd {
+    PubOffer { id: Option<u64>, sdp: String, neg: u64, mids: BTreeMap<String, TrackId> },
+    SubAnswer { id: Option<u64>, sdp: String, neg: u64 },
+    Ice { pc: PcKind, candidate: RTCIceCandidateInit },
+    AddDown { track_id: TrackId, owner: Uid, forwarder: ForwarderHandle },
+    RemoveDown { track_id: TrackId },
+    StopPublished { track_id: TrackId },
+}
+
+/// The room's handle on a peer actor; dropping it closes both peer connections.
+#[derive(Debug)]
+pub struct PeerHandle {
+    tx: mpsc::UnboundedSender<PeerCmd>,
+}
+
+impl PeerHandle {
+    pub fn send(&self, cmd: PeerCmd) {
+        let _ = self.tx.send(cmd);
+    }
+}
+
+/// What every peer actor needs from the server.
+#[derive(Clone)]
+pub struct PeerEnv {
+    pub rtc: RtcConfig,
+    pub metrics: Arc<Metrics>,
+    pub next_port: Arc<AtomicU32>,
+}
+
+impl PeerEnv {
+    pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> Self {
+        PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)) }
+    }
+
+    /// Builds a peer connection on the next free port of the configured range.
+    async fn build_pc(
+        &self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+    ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+        let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
+        if min == 0 || max < min {
+            return codecs::build_peer_connection(&self.rtc, 0, self.metrics.clone(), handler).await;
+        }
+        let span = u32::from(max - min) + 1;
+        let mut last_err = None;
+        for _ in 0..span {
+            let port = min + (self.next_port.fetch_add(1, Relaxed) % span) as u16;
+            match codecs::build_peer_connection(&self.rtc, port, self.metrics.clone(), handler.clone()).await {
+                Ok(pc) => return Ok(pc),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("the port range has at least one port"))
+    }
+}
+
+/// Internal notifications from the webrtc-rs handlers.
+enum Internal {
+    Track(Arc<dyn TrackRemote>),
+    State(PcKind, RTCPeerConnectionState),
+}
+
+struct Handler {
+    pc: PcKind,
+    tx: mpsc::UnboundedSender<Internal>,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.tx.send(Internal::State(self.pc, state));
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.tx.send(Internal::Track(track));
+    }
+}
+
+struct Pc {
+    pc: Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+}
+
+struct Down {
+    sender: Arc<dyn RtpSender>,
+    info: MidInfo,
+    track: DownTrack,
+}
+
+struct Peer {
+    key: SessionKey,
+    env: PeerEnv,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    pub_pc: Option<Pc>,
+    sub_pc: Option<Pc>,
+    pub_mids: BTreeMap<String, TrackId>,
+    published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
+    downs: HashMap<TrackId, Down>,
+    /// Sub negotiation: last offer number, whether it awaits an answer, changes since it.
+    sub_neg: u64,
+    sub_outstanding: Option<(u64, Vec<TrackId>)>,
+    sub_dirty: bool,
+    /// Tracks added since the last offer (activated by the answer to the next one).
+    sub_added: Vec<TrackId>,
+}
+
+/// Starts the peer actor for a session.
+pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaEvent>) -> PeerHandle {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let mut peer = Peer {
+        key,
+        env,
+        events,
+        internal_tx,
+        pub_pc: None,
+        sub_pc: None,
+        pub_mids: BTreeMap::new(),
+        published: HashMap::new(),
+        downs: HashMap::new(),
+        sub_neg: 0,
+        sub_outstanding: None,
+        sub_dirty: false,
+        sub_added: Vec::new(),
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => peer.command(cmd).await,
+                    None => break,
+                },
+                Some(ev) = internal_rx.recv() => peer.internal(ev).await,
+            }
+        }
+        peer.close().await;
+    });
+    PeerHandle { tx }
+}
+
+fn sdp_error(e: impl std::fmt::Display) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadSdp, e.to_string())
+}
+
+impl Peer {
+    async fn command(&mut self, cmd: PeerCmd) {
+        match cmd {
+            PeerCmd::PubOffer { id, sdp, neg, mids } => {
+                self.pub_mids.extend(mids);
+                let result = self.answer_pub(sdp, neg).await.map(|m| {
+                    serde_json::to_value(m).expect("SdpMsg always serialises")
+                });
+                if let Err(e) = &result {
+                    tracing::info!(uid = self.key.uid, "pub offer refused: {}", e.msg);
+                }
+                self.respond(id, result);
+            }
+            PeerCmd::SubAnswer { id, sdp, neg } => {
+                let result = self.apply_sub_answer(sdp, neg).await;
+                let ok = result.is_ok();
+                self.respond(id, result.map(|()| serde_json::json!({})));
+                if ok {
+                    self.negotiate_sub_if_needed().await;
+                }
+            }
+            PeerCmd::Ice { pc, candidate } => {
+                let target = match pc {
+                    PcKind::Pub => self.pub_pc.as_ref(),
+                    PcKind::Sub => self.sub_pc.as_ref(),
+                };
+                if let Some(t) = target {
+                    if let Err(e) = t.pc.add_ice_candidate(candidate).await {
+                        tracing::debug!(uid = self.key.uid, "ice candidate refused: {e}");
+                    }
+                }
+            }
+            PeerCmd::AddDown { track_id, owner, forwarder } => {
+                if let Err(e) = self.add_down(track_id.clone(), owner, forwarder).await {
+                    tracing::warn!(uid = self.key.uid, %track_id, "subscription failed: {}", e.msg);
+                    return;
+                }
+                self.negotiate_sub_if_needed().await;
+            }
+            PeerCmd::RemoveDown { track_id } => {
+                if let Some(down) = self.downs.remove(&track_id) {
+                    if let Some(sub) = &self.sub_pc {
+                        let _ = sub.pc.remove_track(&down.sender).await;
+                    }
+                    self.sub_added.retain(|t| *t != track_id);
+                    self.sub_dirty = true;
+                    self.negotiate_sub_if_needed().await;
+                }
+            }
+            PeerCmd::StopPublished { track_id } => {
+                if let Some(task) = self.published.remove(&track_id) {
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    async fn internal(&mut self, ev: Internal) {
+        match ev {
+            Internal::Track(track) => self.on_remote_track(track).await,
+            Internal::State(pc, state) => {
+                tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
+            }
+        }
+    }
+
+    fn respond(&self, id: Option<u64>, result: Result<serde_json::Value, ErrorBody>) {
+        let _ = self.events.send(MediaEvent::Respond { key: self.key.clone(), id, result });
+    }
+
+    async fn ensure_pc(&mut self, kind: PcKind) -> Result<Arc<dyn PeerConnection>, ErrorBody> {
+        let slot = match kind {
+            PcKind::Pub => &self.pub_pc,
+            PcKind::Sub => &self.sub_pc,
+        };
+        if let Some(p) = slot {
+            return Ok(p.pc.clone());
+        }
+        let (gathered_tx, gathered) = watch::channel(false);
+        let handler = Arc::new(Handler { pc: kind, tx: self.internal_tx.clone(), gathered: gathered_tx });
+        let pc = self
+            .env
+            .build_pc(handler)
+            .await
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+        let made = Pc { pc: pc.clone(), gathered };
+        match kind {
+            PcKind::Pub => self.pub_pc = Some(made),
+            PcKind::Sub => self.sub_pc = Some(made),
+        }
+        Ok(pc)
+    }
+
+    /// Waits (bounded) until the PC has gathered its candidates, then returns its local SDP.
+    async fn local_sdp(&self, kind: PcKind) -> Result<String, ErrorBody> {
+        let p = match kind {
+            PcKind::Pub => self.pub_pc.as_ref(),
+            PcKind::Sub => self.sub_pc.as_ref(),
+        }
+        .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no peer connection"))?;
+        let mut gathered = p.gathered.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(3), gathered.wait_for(|g| *g)).await;
+        p.pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
+    }
+
+    async fn answer_pub(&mut self, sdp: String, neg: u64) -> Result<SdpMsg, ErrorBody> {
+        let pc = self.ensure_pc(PcKind::Pub).await?;
+        let offer = RTCSessionDescription::offer(sdp).map_err(sdp_error)?;
+        pc.set_remote_description(offer).await.map_err(sdp_error)?;
+        let answer = pc.create_answer(None).await.map_err(sdp_error)?;
+        pc.set_local_description(answer).await.map_err(sdp_error)?;
+        let sdp = self.local_sdp(PcKind::Pub).await?;
+        Ok(SdpMsg {
+            pc: PcKind::Pub,
+            kind: SdpType::Answer,
+            sdp,
+            neg,
+            pub_mids: BTreeMap::new(),
+            sub_mids: BTreeMap::new(),
+        })
+    }
+
+    async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {
+        let Some(pub_pc) = self.pub_pc.as_ref().map(|p| p.pc.clone()) else { return };
+        let mut mid = None;
+        for t in pub_pc.get_transceivers().await {
+            if let Ok(Some(r)) = t.receiver().await {
+                if Arc::ptr_eq(r.track(), &track) {
+                    mid = t.mid().await.ok().flatten();
+                    break;
+                }
+            }
+        }
+        let Some(track_id) = mid.as_ref().and_then(|m| self.pub_mids.get(m)).cloned() else {
+            tracing::warn!(uid = self.key.uid, ?mid, "incoming track with no pub_mids entry; ignored");
+            return;
+        };
+        let kind = match track.kind().await {
+            RtpCodecKind::Audio => MediaKind::Audio,
+            _ => MediaKind::Video,
+        };
+        let task = forwarder::spawn(
+            track,
+            track_id.clone(),
+            self.key.clone(),
+            kind,
+            self.events.clone(),
+            self.env.metrics.clone(),
+        );
+        if let Some(old) = self.published.insert(track_id, task) {
+            old.abort();
+        }
+    }
+
+    async fn add_down(&mut self, track_id: TrackId, owner: Uid, fwd: ForwarderHandle) -> Result<(), ErrorBody> {
+        if self.downs.contains_key(&track_id) {
+            return Ok(());
+        }
+        let (codec, pt, kind) = codecs::canonical(&fwd.codec).ok_or_else(|| {
+            ErrorBody::new(ErrorCode::Internal, format!("codec {} cannot be forwarded", fwd.codec))
+        })?;
+        let pc = self.ensure_pc(PcKind::Sub).await?;
+        let ssrc = rand::random::<u32>();
+        let clock_rate = codec.clock_rate;
+        let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("nertc-{owner}"),
+            track_id.clone(),
+            track_id.clone(),
+            kind,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                codec,
+                ..Default::default()
+            }],
+        )));
+        let sender = pc
+            .add_track(local.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("add_track: {e}")))?;
+        let info = MidInfo { track_id: track_id.clone(), uid: owner, kind: fwd.kind };
+        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, self.env.metrics.clone());
+        self.downs.insert(track_id.clone(), Down { sender, info, track });
+        self.sub_added.push(track_id);
+        self.sub_dirty = true;
+        Ok(())
+    }
+
+    async fn negotiate_sub_if_needed(&mut self) {
+        if !self.sub_dirty || self.sub_outstanding.is_some() {
+            return;
+        }
+        let Some(pc) = self.sub_pc.as_ref().map(|p| p.pc.clone()) else { return };
+        self.sub_dirty = false;
+        let result: Result<SdpMsg, ErrorBody> = async {
+            let offer = pc.create_offer(None).await.map_err(sdp_error)?;
+            pc.set_local_description(offer).await.map_err(sdp_error)?;
+            let sdp = self.local_sdp(PcKind::Sub).await?;
+            let mut sub_mids = BTreeMap::new();
+            for t in pc.get_transceivers().await {
+                let (Ok(Some(sender)), Ok(Some(mid))) = (t.sender().await, t.mid().await) else { continue };
+                if let Some(d) = self.downs.values().find(|d| d.sender.id() == sender.id()) {
+                    sub_mids.insert(mid, d.info.clone());
+                }
+            }
+            self.sub_neg += 1;
+            Ok(SdpMsg { pc: PcKind::Sub, kind: SdpType::Offer, sdp, neg: self.sub_neg, pub_mids: BTreeMap::new(), sub_mids })
+        }
+        .await;
+        match result {
+            Ok(msg) => {
+                self.sub_outstanding = Some((msg.neg, std::mem::take(&mut self.sub_added)));
+                let _ = self.events.send(MediaEvent::SubOffer { key: self.key.clone(), msg });
+            }
+            Err(e) => tracing::warn!(uid = self.key.uid, "sub offer failed: {}", e.msg),
+        }
+    }
+
+    async fn apply_sub_answer(&mut self, sdp: String, neg: u64) -> Result<(), ErrorBody> {
+        let Some((outstanding, added)) = self.sub_outstanding.take() else {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "no sub offer is awaiting an answer"));
+        };
+        if outstanding != neg {
+            self.sub_outstanding = Some((outstanding, added));
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("answer for neg {neg}, awaiting {outstanding}")));
+        }
+        let pc = self.sub_pc.as_ref().map(|p| p.pc.clone()).ok_or_else(|| sdp_error("no sub pc"))?;
+        let answer = RTCSessionDescription::answer(sdp).map_err(sdp_error)?;
+        if let Err(e) = pc.set_remote_description(answer).await {
+            // Keep waiting for a usable answer to the same offer.
+            self.sub_outstanding = Some((outstanding, added));
+            return Err(sdp_error(e));
+        }
+        let live: Vec<TrackId> = added.into_iter().filter(|t| self.downs.contains_key(t)).collect();
+        if !live.is_empty() {
+            let _ = self.events.send(MediaEvent::SubActive { key: self.key.clone(), track_ids: live });
+        }
+        // Ask for a keyframe now that the subscriber can decode.
+        for d in self.downs.values() {
+            if d.info.kind == MediaKind::Video {
+                d.track.forwarder().request_keyframe();
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        self.downs.clear();
+        for (_, task) in self.published.drain() {
+            task.abort();
+        }
+        for p in [self.pub_pc.take(), self.sub_pc.take()].into_iter().flatten() {
+            let _ = p.pc.close().await;
+        }
+    }
+}

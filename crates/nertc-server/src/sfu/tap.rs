@@ -1,0 +1,96 @@
+//! An RTCP interceptor that observes feedback from the remote peer without consuming it.
+//!
+//! Two instances sit in each chain: one next to the wire ([`TapMode::Count`]) counts NACKs and
+//! keyframe requests for `/metrics` before the NACK responder answers them; one at the
+//! application end ([`TapMode::DeliverKeyframeRequests`]) marks PLI/FIR so webrtc-rs hands them
+//! to the local track, where the SFU relays them to the publisher.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+
+use crate::metrics::Metrics;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapMode {
+    Count,
+    DeliverKeyframeRequests,
+}
+
+pub struct RtcpTap {
+    mode: TapMode,
+    metrics: Arc<Metrics>,
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl RtcpTap {
+    pub fn new(mode: TapMode, metrics: Arc<Metrics>) -> Self {
+        RtcpTap { mode, metrics, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    }
+}
+
+/// True for PLI and FIR.
+pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            match self.mode {
+                TapMode::Count => {
+                    for p in packets {
+                        if p.as_any().is::<TransportLayerNack>() {
+                            self.metrics.nacks.fetch_add(1, Relaxed);
+                        } else if is_keyframe_request(p.as_ref()) {
+                            self.metrics.keyframe_requests_in.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+                TapMode::DeliverKeyframeRequests => {
+                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                        msg.message.add(Attribute::DeliverToApplication);
+                    }
+                }
+            }
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl Interceptor for RtcpTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}

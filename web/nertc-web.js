@@ -1,0 +1,437 @@
+// nertc-web.js: a small browser client for the nertc signaling protocol v1 (docs/protocol.md).
+// ES module, no dependencies, no build step.
+//
+//   const c = new NertcWebClient();
+//   c.addEventListener('track_published', (e) => c.subscribe(e.detail.track.track_id));
+//   c.addEventListener('remote_track', (e) => { video.srcObject = e.detail.stream; });
+//   await c.connect('ws://127.0.0.1:8080/rtc/v1');
+//   await c.join({ appKey: 'demo', channel: 'room', uid: 1 });
+//   await c.publish(await navigator.mediaDevices.getUserMedia({ video: true, audio: true }));
+//
+// Events (CustomEvent, payload in `detail`):
+//   room events, with `detail` = the event's `d` plus `seq`:
+//     user_joined, user_left, track_published, track_unpublished, track_muted, subscription
+//   remote_track       {track_id, uid, kind, mid, track, stream}  a subscribed track's media arrived
+//   remote_track_ended {track_id, uid, kind, mid}                 its m-line was removed
+//   server_leave       {reason}       the server ended the session (transport `leave`)
+//   server_error       {code, msg}    a transport `error`
+//   pong               {ts, rtt_ms}
+//   close              {code, reason} the socket closed
+//   message            the raw parsed frame, for every frame received (debugging)
+
+const PROTOCOL_VERSION = 1;
+const ROOM_EVENTS = new Set([
+  'user_joined', 'user_left', 'track_published', 'track_unpublished', 'track_muted', 'subscription',
+]);
+
+function isStopped(tr) {
+  return tr.stopped === true || tr.direction === 'stopped' || tr.currentDirection === 'stopped';
+}
+
+/** An error response from the server; `code` is the protocol's error code. */
+export class NertcError extends Error {
+  constructor(code, msg, request) {
+    super(`${request ? request + ': ' : ''}${code}: ${msg}`);
+    this.name = 'NertcError';
+    this.code = code;
+    this.request = request;
+  }
+}
+
+export class NertcWebClient extends EventTarget {
+  /**
+   * @param {object} [opts]
+   * @param {'h264'|'vp8'|null} [opts.videoCodec='h264'] preferred publish codec (null: browser order)
+   * @param {RTCIceServer[]} [opts.iceServers=[]]
+   * @param {number} [opts.gatherTimeoutMs=3000] longest wait for ICE gathering before sending an SDP
+   * @param {number} [opts.requestTimeoutMs=10000]
+   */
+  constructor(opts = {}) {
+    super();
+    this.opts = { videoCodec: 'h264', iceServers: [], gatherTimeoutMs: 3000, requestTimeoutMs: 10000, ...opts };
+    this.ws = null;
+    this.joinResult = null;
+    this.lastSeq = 0;
+    this._nextId = 1;
+    this._pending = new Map(); // id -> {resolve, reject, t, timer}
+    this._pingTimer = null;
+    // pub PC
+    this.pubPc = null;
+    this._pubNeg = 0;
+    this._pubChain = Promise.resolve();
+    this.localTracks = new Map(); // track_id -> {track, kind, transceiver}
+    // sub PC
+    this.subPc = null;
+    this._subChain = Promise.resolve();
+    this.subMids = new Map(); // mid -> {track_id, uid, kind}
+    this.remoteTracks = new Map(); // track_id -> {track_id, uid, kind, mid, track, stream}
+  }
+
+  // ------------------------------------------------------------------ socket
+
+  /** Opens the WebSocket (`ws://host:port/rtc/v1`). Resolves once open. */
+  connect(url) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      this.ws = ws;
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`WebSocket error connecting to ${url}`));
+      ws.onmessage = (ev) => this._onFrame(ev.data);
+      ws.onclose = (ev) => {
+        this._stopPing();
+        for (const [, p] of this._pending) {
+          clearTimeout(p.timer);
+          p.reject(new Error(`socket closed (${ev.code} ${ev.reason}) before response to ${p.t}`));
+        }
+        this._pending.clear();
+        this._emit('close', { code: ev.code, reason: ev.reason });
+      };
+    });
+  }
+
+  /** Sends a request and resolves with the response's `d`, or rejects with a NertcError. */
+  request(t, d = {}) {
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new Error(`socket not open for ${t}`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this._pending.delete(id);
+        reject(new Error(`timeout waiting for response to ${t}`));
+      }, this.opts.requestTimeoutMs);
+      this._pending.set(id, { resolve, reject, t, timer });
+      this.ws.send(JSON.stringify({ id, t, d }));
+    });
+  }
+
+  /** Sends a message that gets no response (`ice`, `ping`). */
+  send(t, d = {}) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ t, d }));
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _onFrame(text) {
+    let f;
+    try {
+      f = JSON.parse(text);
+    } catch {
+      return;
+    }
+    this._emit('message', f);
+    if (f.re !== undefined) {
+      const p = this._pending.get(f.re);
+      if (!p) return;
+      this._pending.delete(f.re);
+      clearTimeout(p.timer);
+      if (f.ok) p.resolve(f.d ?? {});
+      else p.reject(new NertcError(f.err?.code ?? 'internal', f.err?.msg ?? '', p.t));
+    } else if (f.seq !== undefined) {
+      if (f.seq > this.lastSeq) this.lastSeq = f.seq;
+      if (ROOM_EVENTS.has(f.t)) this._emit(f.t, { ...f.d, seq: f.seq });
+    } else {
+      this._onTransport(f.t, f.d ?? {});
+    }
+  }
+
+  _onTransport(t, d) {
+    switch (t) {
+      case 'sdp':
+        if (d.pc === 'sub' && d.type === 'offer') {
+          this._subChain = this._subChain
+            .then(() => this._onSubOffer(d))
+            .catch((e) => this._emit('server_error', { code: 'client', msg: `sub offer: ${e.message}` }));
+        }
+        break;
+      case 'ice': {
+        const pc = d.pc === 'pub' ? this.pubPc : this.subPc;
+        if (pc && !d.end && d.candidate) {
+          pc.addIceCandidate({ candidate: d.candidate, sdpMid: d.sdpMid, sdpMLineIndex: d.sdpMLineIndex }).catch(() => {});
+        }
+        break;
+      }
+      case 'pong':
+        this._emit('pong', { ts: d.ts, rtt_ms: Date.now() - d.ts });
+        break;
+      case 'leave':
+        this._emit('server_leave', d);
+        break;
+      case 'error':
+        this._emit('server_error', d);
+        break;
+    }
+  }
+
+  // ------------------------------------------------------------------ session
+
+  /** Joins a channel. Resolves with the JoinResult. Starts the periodic ping. */
+  async join({ appKey, channel, uid, token = null, name = '' }) {
+    const res = await this.request('join', {
+      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
+    });
+    this.joinResult = res;
+    this.lastSeq = res.seq ?? 0;
+    this._startPing(res.ping_interval_ms || 5000);
+    return res;
+  }
+
+  /** Leaves gracefully; closes the peer connections. */
+  async leave() {
+    try {
+      if (this.ws && this.ws.readyState === WebSocket.OPEN) await this.request('leave');
+    } finally {
+      this._stopPing();
+      this._closePcs();
+      if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+    }
+  }
+
+  /** Closes everything without a `leave` (others see the session time out). */
+  close() {
+    this._stopPing();
+    this._closePcs();
+    if (this.ws) this.ws.close();
+  }
+
+  _startPing(intervalMs) {
+    this._stopPing();
+    this._pingTimer = setInterval(() => this.send('ping', { ts: Date.now() }), intervalMs);
+  }
+
+  _stopPing() {
+    if (this._pingTimer) clearInterval(this._pingTimer);
+    this._pingTimer = null;
+  }
+
+  _closePcs() {
+    for (const r of this.remoteTracks.values()) this._emit('remote_track_ended', this._publicRemote(r));
+    this.remoteTracks.clear();
+    this.subMids.clear();
+    this.pubPc?.close();
+    this.subPc?.close();
+    this.pubPc = null;
+    this.subPc = null;
+  }
+
+  // ------------------------------------------------------------------ publish
+
+  _ensurePubPc() {
+    if (this.pubPc) return this.pubPc;
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, bundlePolicy: 'max-bundle' });
+    pc.onicecandidate = (e) => this._trickle('pub', pc, e);
+    this.pubPc = pc;
+    return pc;
+  }
+
+  /**
+   * Publishes every track of `stream`: one `publish` request per track, then one `pub` offer
+   * with `pub_mids`. Resolves with [{track_id, kind, track}].
+   * @param {MediaStream} stream
+   * @param {{videoSource?: string, audioSource?: string}} [opts]
+   */
+  publish(stream, opts = {}) {
+    const run = async () => {
+      const pc = this._ensurePubPc();
+      const published = [];
+      for (const track of stream.getTracks()) {
+        const kind = track.kind;
+        const source = kind === 'audio' ? (opts.audioSource ?? 'mic') : (opts.videoSource ?? 'camera');
+        const codec = kind === 'audio' ? 'opus' : this.opts.videoCodec ?? null;
+        const { track_id } = await this.request('publish', { kind, source, codec, muted: !track.enabled });
+        const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        if (kind === 'video') this._preferVideoCodec(transceiver);
+        this.localTracks.set(track_id, { track, kind, transceiver });
+        published.push({ track_id, kind, track });
+      }
+      await this._negotiatePub();
+      return published;
+    };
+    const p = this._pubChain.then(run);
+    this._pubChain = p.catch(() => {});
+    return p;
+  }
+
+  /** Unpublishes a track and re-offers without it. */
+  unpublish(trackId) {
+    const run = async () => {
+      await this.request('unpublish', { track_id: trackId });
+      const lt = this.localTracks.get(trackId);
+      this.localTracks.delete(trackId);
+      if (lt) {
+        lt.transceiver.stop();
+        await this._negotiatePub();
+      }
+    };
+    const p = this._pubChain.then(run);
+    this._pubChain = p.catch(() => {});
+    return p;
+  }
+
+  /** Mutes / unmutes a published track (signaling plus `track.enabled`). */
+  async mute(trackId, muted) {
+    const lt = this.localTracks.get(trackId);
+    if (lt) lt.track.enabled = !muted;
+    return this.request('mute', { track_id: trackId, muted });
+  }
+
+  _preferVideoCodec(transceiver) {
+    const want = this.opts.videoCodec;
+    if (!want || typeof RTCRtpSender.getCapabilities !== 'function' || !transceiver.setCodecPreferences) return;
+    const codecs = RTCRtpSender.getCapabilities('video')?.codecs ?? [];
+    const isWanted = (c) => {
+      if (want === 'h264') {
+        return c.mimeType.toLowerCase() === 'video/h264' &&
+          /packetization-mode=1/.test(c.sdpFmtpLine ?? '') && /profile-level-id=42e01f/i.test(c.sdpFmtpLine ?? '');
+      }
+      return c.mimeType.toLowerCase() === `video/${want}`;
+    };
+    const first = codecs.filter(isWanted);
+    if (!first.length) return;
+    try {
+      transceiver.setCodecPreferences([...first, ...codecs.filter((c) => !isWanted(c))]);
+    } catch {
+      // keep the browser's order
+    }
+  }
+
+  async _negotiatePub() {
+    const pc = this.pubPc;
+    const neg = ++this._pubNeg;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await this._waitGathering(pc);
+    const pubMids = {};
+    for (const [trackId, lt] of this.localTracks) {
+      if (lt.transceiver.mid != null && !isStopped(lt.transceiver)) pubMids[lt.transceiver.mid] = trackId;
+    }
+    const answer = await this.request('sdp', {
+      pc: 'pub', type: 'offer', sdp: pc.localDescription.sdp, neg, pub_mids: pubMids,
+    });
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  }
+
+  // ------------------------------------------------------------------ subscribe
+
+  /** Subscribes to a track. Resolves with `{state}`; the media arrives as `remote_track`. */
+  subscribe(trackId, layer) {
+    const d = { track_id: trackId };
+    if (layer) d.layer = layer;
+    return this.request('subscribe', d);
+  }
+
+  unsubscribe(trackId) {
+    return this.request('unsubscribe', { track_id: trackId });
+  }
+
+  _ensureSubPc() {
+    if (this.subPc) return this.subPc;
+    const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, bundlePolicy: 'max-bundle' });
+    pc.onicecandidate = (e) => this._trickle('sub', pc, e);
+    this.subPc = pc;
+    return pc;
+  }
+
+  async _onSubOffer(d) {
+    const pc = this._ensureSubPc();
+    this.subMids = new Map(Object.entries(d.sub_mids ?? {}));
+    await pc.setRemoteDescription({ type: 'offer', sdp: d.sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await this._waitGathering(pc);
+    this._syncRemoteTracks();
+    await this.request('sdp', { pc: 'sub', type: 'answer', sdp: pc.localDescription.sdp, neg: d.neg ?? 0 });
+  }
+
+  /** Maps the sub PC's live transceivers to tracks via `sub_mids`; emits added / removed tracks. */
+  _syncRemoteTracks() {
+    const pc = this.subPc;
+    const seen = new Set();
+    for (const tr of pc.getTransceivers()) {
+      if (isStopped(tr) || tr.mid == null) continue;
+      const info = this.subMids.get(tr.mid);
+      if (!info) continue;
+      const dir = tr.currentDirection ?? tr.direction;
+      if (dir !== 'recvonly' && dir !== 'sendrecv') continue;
+      seen.add(info.track_id);
+      const prev = this.remoteTracks.get(info.track_id);
+      if (prev && prev.track === tr.receiver.track && prev.mid === tr.mid) continue;
+      if (prev) this._emit('remote_track_ended', this._publicRemote(prev));
+      const r = {
+        track_id: info.track_id, uid: info.uid, kind: info.kind, mid: tr.mid,
+        track: tr.receiver.track, stream: new MediaStream([tr.receiver.track]),
+      };
+      this.remoteTracks.set(info.track_id, r);
+      this._emit('remote_track', r);
+    }
+    for (const [trackId, r] of [...this.remoteTracks]) {
+      if (!seen.has(trackId)) {
+        this.remoteTracks.delete(trackId);
+        this._emit('remote_track_ended', this._publicRemote(r));
+      }
+    }
+  }
+
+  _publicRemote(r) {
+    return { track_id: r.track_id, uid: r.uid, kind: r.kind, mid: r.mid };
+  }
+
+  /** The remote track of `trackId`, or undefined. */
+  getRemoteTrack(trackId) {
+    return this.remoteTracks.get(trackId);
+  }
+
+  /** All remote tracks of one user. */
+  getRemoteTracksOf(uid) {
+    return [...this.remoteTracks.values()].filter((r) => r.uid === uid);
+  }
+
+  // ------------------------------------------------------------------ ICE
+
+  // Candidates go in the SDP (we wait for gathering); ones that turn up after the SDP was sent
+  // (gathering slower than gatherTimeoutMs) are trickled.
+  _trickle(pcName, pc, e) {
+    if (!pc._nertcSdpSent) return;
+    if (e.candidate) {
+      const c = e.candidate;
+      this.send('ice', { pc: pcName, candidate: c.candidate, sdpMid: c.sdpMid, sdpMLineIndex: c.sdpMLineIndex });
+    } else {
+      this.send('ice', { pc: pcName, candidate: '', end: true });
+    }
+  }
+
+  _waitGathering(pc) {
+    const done = () => {
+      pc._nertcSdpSent = true;
+    };
+    if (pc.iceGatheringState === 'complete') return Promise.resolve().then(done);
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, this.opts.gatherTimeoutMs);
+      function check() {
+        if (pc.iceGatheringState === 'complete') finish();
+      }
+      function finish() {
+        clearTimeout(timer);
+        pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      }
+      pc.addEventListener('icegatheringstatechange', check);
+    }).then(done);
+  }
+
+  // ------------------------------------------------------------------ stats
+
+  /** `{pub, sub}`: each PC's RTCStatsReport, or null when the PC does not exist. */
+  async getStats() {
+    const [pub, sub] = await Promise.all([
+      this.pubPc ? this.pubPc.getStats() : null,
+      this.subPc ? this.subPc.getStats() : null,
+    ]);
+    return { pub, sub };
+  }
+}
+
+export default NertcWebClient;
