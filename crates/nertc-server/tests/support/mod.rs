@@ -472,9 +472,11 @@ async fn drive(
                     ServerFrame::Response { re, result } if own.remove(&re).is_some() => {
                         if let Err(e) = result { panic!("sub answer refused: {e:?}"); }
                     }
-                    ServerFrame::Response { re, result } => {
-                        if let Some(tx) = pending.remove(&re) { let _ = tx.send(result); }
-                    }
+                    ServerFrame::Response { re, result } => match pending.remove(&re) {
+                        Some(tx) => { let _ = tx.send(result); }
+                        // A response to a raw frame the test sent itself.
+                        None => { let _ = frames.send(ServerFrame::Response { re, result }); }
+                    },
                     ServerFrame::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
                         if sub.is_none() {
                             let (pc, tracks) = TestPc::new().await;
