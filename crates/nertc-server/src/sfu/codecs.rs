@@ -94,6 +94,7 @@ pub async fn build_peer_connection(
     metrics: Arc<Metrics>,
     handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+
     let mut me = media_engine()?;
     let registry = register_default_interceptors(Registry::new(), &mut me)?
         .with(rtc::interceptor::Slot::from(500), RtcpTap::new(TapMode::Count, metrics.clone()))

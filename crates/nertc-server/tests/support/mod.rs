@@ -89,6 +89,11 @@ pub fn check_payload(p: &[u8]) -> Option<(Uid, bool, u32)> {
 #[derive(Debug, Default, Clone)]
 pub struct Received {
     pub packets: u64,
+    /// Packets whose sequence number had been seen before (retransmissions).
+    pub duplicates: u64,
+    pub ssrc: u32,
+    pub max_seq: u16,
+    seen: std::collections::HashSet<u16>,
     pub intact: u64,
     pub from_uid: Option<Uid>,
     pub first_at: Option<Instant>,
@@ -156,6 +161,10 @@ pub struct Client {
     pub join: Option<JoinResult>,
     /// track_id -> what arrived (filled by the driver's sub connection).
     pub received: Arc<Mutex<HashMap<TrackId, Received>>>,
+    /// track_id -> the subscribed remote track (to send RTCP feedback on it).
+    pub sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
+    /// Keyframe requests that reached this client's published tracks.
+    pub plis_received: Arc<AtomicU64>,
     pub last_seq: u64,
     pub pub_pc: Option<TestPc>,
     senders: Vec<tokio::task::JoinHandle<()>>,
@@ -170,8 +179,9 @@ impl Client {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (frames_tx, frames_rx) = mpsc::unbounded_channel();
         let received = Arc::new(Mutex::new(HashMap::new()));
+        let sub_tracks = Arc::new(Mutex::new(HashMap::new()));
         let (closed_tx, closed_rx) = watch::channel(None);
-        tokio::spawn(drive(ws, cmd_rx, frames_tx, received.clone(), closed_tx));
+        tokio::spawn(drive(ws, cmd_rx, frames_tx, received.clone(), sub_tracks.clone(), closed_tx));
         Client {
             uid,
             cmd: cmd_tx,
@@ -179,6 +189,8 @@ impl Client {
             backlog: VecDeque::new(),
             join: None,
             received,
+            sub_tracks,
+            plis_received: Arc::new(AtomicU64::new(0)),
             last_seq: 0,
             pub_pc: None,
             senders: Vec::new(),
@@ -341,7 +353,20 @@ impl Client {
             .expect("set remote answer");
         let uid = self.uid;
         for (_, _, local, ssrc, video) in locals {
-            self.senders.push(tokio::spawn(send_rtp(local, ssrc, uid, video)));
+            self.senders.push(tokio::spawn(send_rtp(local.clone(), ssrc, uid, video)));
+            let plis = self.plis_received.clone();
+            self.senders.push(tokio::spawn(async move {
+                loop {
+                    match local.poll().await {
+                        Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p)) => {
+                            let n = p.iter().filter(|p| nertc_server::sfu::tap::is_keyframe_request(p.as_ref())).count();
+                            plis.fetch_add(n as u64, Relaxed);
+                        }
+                        Some(_) => {}
+                        None => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            }));
         }
         self.pub_pc = Some(pc);
         (audio, video)
@@ -361,6 +386,12 @@ impl Client {
 
     pub async fn received(&self, track_id: &str) -> Received {
         self.received.lock().await.get(track_id).cloned().unwrap_or_default()
+    }
+
+    /// Sends RTCP feedback on a subscribed track (as a subscriber's decoder would).
+    pub async fn send_rtcp(&self, track_id: &str, packets: Vec<Box<dyn rtc::rtcp::Packet>>) {
+        let track = self.sub_tracks.lock().await.get(track_id).cloned().expect("subscribed track");
+        track.write_rtcp(packets).await.expect("rtcp sent");
     }
 
     pub fn stop_sending(&mut self) {
@@ -409,6 +440,7 @@ async fn drive(
     mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
     frames: mpsc::UnboundedSender<ServerFrame>,
     received: Arc<Mutex<HashMap<TrackId, Received>>>,
+    sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
     closed: watch::Sender<Option<(u16, String)>>,
 ) {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -440,6 +472,7 @@ async fn drive(
                     }
                 }
                 let Some(info) = mid.and_then(|m| sub_mids.get(&m).cloned()) else { continue };
+                sub_tracks.lock().await.insert(info.track_id.clone(), track.clone());
                 let received = received.clone();
                 tokio::spawn(async move {
                     while let Some(ev) = track.poll().await {
@@ -447,6 +480,9 @@ async fn drive(
                             let mut map = received.lock().await;
                             let r = map.entry(info.track_id.clone()).or_default();
                             r.packets += 1;
+                            r.ssrc = p.header.ssrc;
+                            r.max_seq = p.header.sequence_number;
+                            if !r.seen.insert(p.header.sequence_number) { r.duplicates += 1; }
                             r.first_at.get_or_insert_with(Instant::now);
                             if let Some((uid, _, _)) = check_payload(&p.payload) {
                                 r.intact += 1;
