@@ -24,7 +24,7 @@ use nertc_protocol::{MediaKind, TrackId};
 use crate::metrics::Metrics;
 use crate::sfu::munger::Munger;
 use crate::sfu::peer::{MediaEvent, SessionKey};
-use crate::sfu::tap::is_keyframe_request;
+use nertc_rtc::tap::is_keyframe_request;
 
 /// At most one keyframe request per this interval reaches a publisher.
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);

@@ -11,18 +11,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::time::Duration;
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription,
-};
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
 use nertc_protocol::{
@@ -31,7 +27,8 @@ use nertc_protocol::{
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use crate::sfu::codecs;
+use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::tap::{Feedback, FeedbackCounter};
 use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
 use crate::sfu::munger::Munger;
 
@@ -94,57 +91,35 @@ impl PeerEnv {
     }
 
     /// Builds a peer connection on the next free port of the configured range.
-    async fn build_pc(
-        &self,
-        handler: Arc<dyn PeerConnectionEventHandler>,
-    ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+    async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::UnboundedReceiver<PcEvent>)> {
+        let metrics = self.metrics.clone();
+        let counter: FeedbackCounter = Arc::new(move |f| {
+            let c = match f {
+                Feedback::Nack => &metrics.nacks,
+                Feedback::KeyframeRequest => &metrics.keyframe_requests_in,
+            };
+            c.fetch_add(1, Relaxed);
+        });
+        let builder = |port| PcBuilder {
+            bind: Some(std::net::SocketAddr::new(self.rtc.bind_ip, port)),
+            advertised_ip: self.rtc.advertised_ip.clone(),
+            feedback_counter: Some(counter.clone()),
+        };
         let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
         if min == 0 || max < min {
-            return codecs::build_peer_connection(&self.rtc, 0, self.metrics.clone(), handler).await;
+            return builder(0).build().await;
         }
         let span = u32::from(max - min) + 1;
         let mut last_err = None;
         for _ in 0..span {
             let port = min + (self.next_port.fetch_add(1, Relaxed) % span) as u16;
-            match codecs::build_peer_connection(&self.rtc, port, self.metrics.clone(), handler.clone()).await {
+            match builder(port).build().await {
                 Ok(pc) => return Ok(pc),
                 Err(e) => last_err = Some(e),
             }
         }
         Err(last_err.expect("the port range has at least one port"))
     }
-}
-
-/// Internal notifications from the webrtc-rs handlers.
-enum Internal {
-    Track(Arc<dyn TrackRemote>),
-    State(PcKind, RTCPeerConnectionState),
-}
-
-struct Handler {
-    pc: PcKind,
-    tx: mpsc::UnboundedSender<Internal>,
-    gathered: watch::Sender<bool>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            let _ = self.gathered.send(true);
-        }
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.tx.send(Internal::State(self.pc, state));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tx.send(Internal::Track(track));
-    }
-}
-
-struct Pc {
-    pc: Arc<dyn PeerConnection>,
-    gathered: watch::Receiver<bool>,
 }
 
 struct Down {
@@ -157,7 +132,8 @@ struct Peer {
     key: SessionKey,
     env: PeerEnv,
     events: mpsc::UnboundedSender<MediaEvent>,
-    internal_tx: mpsc::UnboundedSender<Internal>,
+    /// Events of both peer connections, tagged with which one.
+    pc_events: mpsc::UnboundedSender<(PcKind, PcEvent)>,
     pub_pc: Option<Pc>,
     sub_pc: Option<Pc>,
     pub_mids: BTreeMap<String, TrackId>,
@@ -174,12 +150,12 @@ struct Peer {
 /// Starts the peer actor for a session.
 pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaEvent>) -> PeerHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let (pc_events, mut pc_events_rx) = mpsc::unbounded_channel();
     let mut peer = Peer {
         key,
         env,
         events,
-        internal_tx,
+        pc_events,
         pub_pc: None,
         sub_pc: None,
         pub_mids: BTreeMap::new(),
@@ -197,7 +173,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
                     Some(cmd) => peer.command(cmd).await,
                     None => break,
                 },
-                Some(ev) = internal_rx.recv() => peer.internal(ev).await,
+                Some((pc, ev)) = pc_events_rx.recv() => peer.pc_event(pc, ev).await,
             }
         }
         peer.close().await;
@@ -266,10 +242,11 @@ impl Peer {
         }
     }
 
-    async fn internal(&mut self, ev: Internal) {
+    async fn pc_event(&mut self, pc: PcKind, ev: PcEvent) {
         match ev {
-            Internal::Track(track) => self.on_remote_track(track).await,
-            Internal::State(pc, state) => {
+            PcEvent::Track(track) if pc == PcKind::Pub => self.on_remote_track(track).await,
+            PcEvent::Track(_) => {}
+            PcEvent::State(state) => {
                 tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
             }
         }
@@ -287,14 +264,20 @@ impl Peer {
         if let Some(p) = slot {
             return Ok(p.pc.clone());
         }
-        let (gathered_tx, gathered) = watch::channel(false);
-        let handler = Arc::new(Handler { pc: kind, tx: self.internal_tx.clone(), gathered: gathered_tx });
-        let pc = self
+        let (made, mut events) = self
             .env
-            .build_pc(handler)
+            .build_pc()
             .await
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
-        let made = Pc { pc: pc.clone(), gathered };
+        let tagged = self.pc_events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                if tagged.send((kind, ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        let pc = made.pc.clone();
         match kind {
             PcKind::Pub => self.pub_pc = Some(made),
             PcKind::Sub => self.sub_pc = Some(made),
@@ -309,12 +292,8 @@ impl Peer {
             PcKind::Sub => self.sub_pc.as_ref(),
         }
         .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no peer connection"))?;
-        let mut gathered = p.gathered.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(3), gathered.wait_for(|g| *g)).await;
-        p.pc
-            .local_description()
+        p.local_sdp()
             .await
-            .map(|d| d.sdp)
             .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
     }
 
@@ -336,16 +315,8 @@ impl Peer {
     }
 
     async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {
-        let Some(pub_pc) = self.pub_pc.as_ref().map(|p| p.pc.clone()) else { return };
-        let mut mid = None;
-        for t in pub_pc.get_transceivers().await {
-            if let Ok(Some(r)) = t.receiver().await {
-                if Arc::ptr_eq(r.track(), &track) {
-                    mid = t.mid().await.ok().flatten();
-                    break;
-                }
-            }
-        }
+        let Some(pub_pc) = self.pub_pc.as_ref() else { return };
+        let mid = pub_pc.mid_of_remote(&track).await;
         let Some(track_id) = mid.as_ref().and_then(|m| self.pub_mids.get(m)).cloned() else {
             tracing::warn!(uid = self.key.uid, ?mid, "incoming track with no pub_mids entry; ignored");
             return;
@@ -371,7 +342,7 @@ impl Peer {
         if self.downs.contains_key(&track_id) {
             return Ok(());
         }
-        let (codec, pt, kind) = codecs::canonical(&fwd.codec).ok_or_else(|| {
+        let (codec, pt, kind) = nertc_rtc::codecs::canonical(&fwd.codec).ok_or_else(|| {
             ErrorBody::new(ErrorCode::Internal, format!("codec {} cannot be forwarded", fwd.codec))
         })?;
         let pc = self.ensure_pc(PcKind::Sub).await?;
@@ -410,10 +381,10 @@ impl Peer {
             let offer = pc.create_offer(None).await.map_err(sdp_error)?;
             pc.set_local_description(offer).await.map_err(sdp_error)?;
             let sdp = self.local_sdp(PcKind::Sub).await?;
+            let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
             let mut sub_mids = BTreeMap::new();
-            for t in pc.get_transceivers().await {
-                let (Ok(Some(sender)), Ok(Some(mid))) = (t.sender().await, t.mid().await) else { continue };
-                if let Some(d) = self.downs.values().find(|d| d.sender.id() == sender.id()) {
+            for d in self.downs.values() {
+                if let Some(mid) = sub.mid_of_sender(d.sender.id()).await {
                     sub_mids.insert(mid, d.info.clone());
                 }
             }

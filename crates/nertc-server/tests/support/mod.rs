@@ -22,9 +22,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingPar
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCSessionDescription,
-};
+use webrtc::peer_connection::RTCSessionDescription;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -106,50 +104,19 @@ enum DriverCmd {
     Kill,
 }
 
-struct Handler {
-    gathered: watch::Sender<bool>,
-    tracks: mpsc::UnboundedSender<Arc<dyn TrackRemote>>,
-}
+pub use nertc_rtc::pc::Pc as TestPc;
 
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
-        if s == RTCIceGatheringState::Complete {
-            let _ = self.gathered.send(true);
+async fn test_pc() -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
+    let (pc, mut events) = nertc_rtc::pc::PcBuilder::default().build().await.expect("client peer connection");
+    let (ttx, trx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let nertc_rtc::pc::PcEvent::Track(t) = ev {
+                let _ = ttx.send(t);
+            }
         }
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tracks.send(track);
-    }
-}
-
-pub struct TestPc {
-    pub pc: Arc<dyn PeerConnection>,
-    gathered: watch::Receiver<bool>,
-}
-
-impl TestPc {
-    pub async fn new() -> (Self, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
-        let (gtx, grx) = watch::channel(false);
-        let (ttx, trx) = mpsc::unbounded_channel();
-        let handler = Arc::new(Handler { gathered: gtx, tracks: ttx });
-        let metrics = Arc::new(nertc_server::Metrics::default());
-        let pc = nertc_server::sfu::codecs::build_peer_connection(
-            &nertc_server::config::RtcConfig::default(),
-            0,
-            metrics,
-            handler,
-        )
-        .await
-        .expect("client peer connection");
-        (TestPc { pc, gathered: grx }, trx)
-    }
-
-    pub async fn local_sdp(&self) -> String {
-        let mut g = self.gathered.clone();
-        let _ = tokio::time::timeout(Duration::from_secs(3), g.wait_for(|v| *v)).await;
-        self.pc.local_description().await.expect("local description").sdp
-    }
+    });
+    (pc, trx)
 }
 
 /// One test participant.
@@ -302,13 +269,13 @@ impl Client {
     pub async fn publish_av(&mut self) -> (TrackId, TrackId) {
         let audio = self.publish_req(MediaKind::Audio, TrackSource::Mic).await;
         let video = self.publish_req(MediaKind::Video, TrackSource::Camera).await;
-        let (pc, _) = TestPc::new().await;
+        let (pc, _) = test_pc().await;
         let mut locals = Vec::new();
         for (tid, kind, mime) in [
             (&audio, RtpCodecKind::Audio, "audio/opus"),
             (&video, RtpCodecKind::Video, "video/H264"),
         ] {
-            let (codec, _, _) = nertc_server::sfu::codecs::canonical(mime).expect("known codec");
+            let (codec, _, _) = nertc_rtc::codecs::canonical(mime).expect("known codec");
             let ssrc = rand::random::<u32>();
             let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 format!("s{}", self.uid),
@@ -326,13 +293,11 @@ impl Client {
         }
         let offer = pc.pc.create_offer(None).await.expect("offer");
         pc.pc.set_local_description(offer).await.expect("set local offer");
-        let sdp = pc.local_sdp().await;
+        let sdp = pc.local_sdp().await.expect("local sdp");
         let mut pub_mids = BTreeMap::new();
-        for t in pc.pc.get_transceivers().await {
-            let (Ok(Some(s)), Ok(Some(mid))) = (t.sender().await, t.mid().await) else { continue };
-            if let Some((tid, ..)) = locals.iter().find(|l| l.1.id() == s.id()) {
-                pub_mids.insert(mid, tid.clone());
-            }
+        for (tid, sender, ..) in &locals {
+            let mid = pc.mid_of_sender(sender.id()).await.expect("sender has a mid");
+            pub_mids.insert(mid, tid.clone());
         }
         let answer = self
             .request(ClientMsg::Sdp(SdpMsg {
@@ -359,7 +324,7 @@ impl Client {
                 loop {
                     match local.poll().await {
                         Some(webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p)) => {
-                            let n = p.iter().filter(|p| nertc_server::sfu::tap::is_keyframe_request(p.as_ref())).count();
+                            let n = p.iter().filter(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref())).count();
                             plis.fetch_add(n as u64, Relaxed);
                         }
                         Some(_) => {}
@@ -409,9 +374,9 @@ impl Drop for Client {
 
 async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool) {
     let (pt, clock, period) = if video {
-        (nertc_server::sfu::codecs::PT_H264, 90_000u32, 33u64)
+        (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64)
     } else {
-        (nertc_server::sfu::codecs::PT_OPUS, 48_000, 20)
+        (nertc_rtc::codecs::PT_OPUS, 48_000, 20)
     };
     let mut tick = tokio::time::interval(Duration::from_millis(period));
     let mut counter = 0u32;
@@ -465,12 +430,7 @@ async fn drive(
             },
             Some(track) = sub_tracks_rx.recv() => {
                 let Some(pc) = sub.as_ref() else { continue };
-                let mut mid = None;
-                for t in pc.pc.get_transceivers().await {
-                    if let Ok(Some(r)) = t.receiver().await {
-                        if Arc::ptr_eq(r.track(), &track) { mid = t.mid().await.ok().flatten(); }
-                    }
-                }
+                let mid = pc.mid_of_remote(&track).await;
                 let Some(info) = mid.and_then(|m| sub_mids.get(&m).cloned()) else { continue };
                 sub_tracks.lock().await.insert(info.track_id.clone(), track.clone());
                 let received = received.clone();
@@ -515,7 +475,7 @@ async fn drive(
                     },
                     ServerFrame::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
                         if sub.is_none() {
-                            let (pc, tracks) = TestPc::new().await;
+                            let (pc, tracks) = test_pc().await;
                             let fwd = sub_tracks_tx.clone();
                             tokio::spawn(async move {
                                 let mut tracks = tracks;
@@ -528,7 +488,7 @@ async fn drive(
                         pc.pc.set_remote_description(RTCSessionDescription::offer(offer.sdp.clone()).expect("offer sdp")).await.expect("apply sub offer");
                         let answer = pc.pc.create_answer(None).await.expect("sub answer");
                         pc.pc.set_local_description(answer).await.expect("set sub answer");
-                        let sdp = pc.local_sdp().await;
+                        let sdp = pc.local_sdp().await.expect("local sdp");
                         let id = NEXT_ID.fetch_add(1, Relaxed);
                         own.insert(id, ());
                         let msg = ClientMsg::Sdp(SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() });

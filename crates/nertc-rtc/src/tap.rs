@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -17,7 +16,6 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TapMode {
@@ -25,16 +23,27 @@ pub enum TapMode {
     DeliverKeyframeRequests,
 }
 
+/// What the counting tap saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    Nack,
+    KeyframeRequest,
+}
+
+/// Called for each feedback packet the counting tap sees (on the peer connection's thread:
+/// keep it cheap, e.g. an atomic increment).
+pub type FeedbackCounter = Arc<dyn Fn(Feedback) + Send + Sync>;
+
 pub struct RtcpTap {
     mode: TapMode,
-    metrics: Arc<Metrics>,
+    counter: Option<FeedbackCounter>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl RtcpTap {
-    pub fn new(mode: TapMode, metrics: Arc<Metrics>) -> Self {
-        RtcpTap { mode, metrics, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    pub fn new(mode: TapMode, counter: Option<FeedbackCounter>) -> Self {
+        RtcpTap { mode, counter, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 }
 
@@ -55,11 +64,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             match self.mode {
                 TapMode::Count => {
-                    for p in packets {
-                        if p.as_any().is::<TransportLayerNack>() {
-                            self.metrics.nacks.fetch_add(1, Relaxed);
-                        } else if is_keyframe_request(p.as_ref()) {
-                            self.metrics.keyframe_requests_in.fetch_add(1, Relaxed);
+                    if let Some(count) = &self.counter {
+                        for p in packets {
+                            if p.as_any().is::<TransportLayerNack>() {
+                                count(Feedback::Nack);
+                            } else if is_keyframe_request(p.as_ref()) {
+                                count(Feedback::KeyframeRequest);
+                            }
                         }
                     }
                 }

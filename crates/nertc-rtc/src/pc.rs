@@ -1,0 +1,123 @@
+//! Building a peer connection the way both sides need it, and waiting for its local SDP.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtc::interceptor::{Registry, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateType, RTCIceGatheringState, RTCPeerConnectionState, SettingEngineBuilder,
+};
+
+use crate::codecs::media_engine;
+use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
+
+/// What a peer connection reports to its owner.
+pub enum PcEvent {
+    Track(Arc<dyn TrackRemote>),
+    State(RTCPeerConnectionState),
+}
+
+struct Handler {
+    gathered: watch::Sender<bool>,
+    events: mpsc::UnboundedSender<PcEvent>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
+        if s == RTCIceGatheringState::Complete {
+            let _ = self.gathered.send(true);
+        }
+    }
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        let _ = self.events.send(PcEvent::State(s));
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.events.send(PcEvent::Track(track));
+    }
+}
+
+/// Options for [`Pc::build`].
+#[derive(Clone, Default)]
+pub struct PcBuilder {
+    /// Local address for the media socket; port 0 = ephemeral.
+    pub bind: Option<SocketAddr>,
+    /// IP written into candidates instead of the bound one (1:1 NAT).
+    pub advertised_ip: Option<String>,
+    /// Counts NACKs and keyframe requests from the remote (next to the wire).
+    pub feedback_counter: Option<FeedbackCounter>,
+}
+
+/// A peer connection plus the signal that ICE gathering finished.
+pub struct Pc {
+    pub pc: Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+}
+
+impl PcBuilder {
+    /// Builds the peer connection: our codecs, the default interceptors (NACK responder with
+    /// its send cache, NACK generator, RTCP reports), the RTCP taps, loopback candidates.
+    pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::UnboundedReceiver<PcEvent>)> {
+        let mut me = media_engine()?;
+        let registry = register_default_interceptors(Registry::new(), &mut me)?
+            .with(Slot::from(500), RtcpTap::new(TapMode::Count, self.feedback_counter))
+            .with(Slot::from(14_000), RtcpTap::new(TapMode::DeliverKeyframeRequests, None));
+        let mut settings = SettingEngineBuilder::new()
+            .with_include_loopback_candidate(true)
+            .with_ice_timeouts(Some(Duration::from_secs(5)), Some(Duration::from_secs(15)), Some(Duration::from_secs(2)));
+        if let Some(ip) = self.advertised_ip {
+            settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
+        }
+        let (gtx, grx) = watch::channel(false);
+        let (etx, erx) = mpsc::unbounded_channel();
+        let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings.build())
+            .with_handler(Arc::new(Handler { gathered: gtx, events: etx }))
+            .with_udp_addrs(vec![bind])
+            .build()
+            .await?;
+        Ok((Pc { pc: Arc::new(pc), gathered: grx }, erx))
+    }
+}
+
+impl Pc {
+    /// The local SDP once candidates are gathered (waits at most 3 s).
+    pub async fn local_sdp(&self) -> Option<String> {
+        let mut g = self.gathered.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(3), g.wait_for(|v| *v)).await;
+        self.pc.local_description().await.map(|d| d.sdp)
+    }
+
+    /// The mid of the transceiver whose receiver carries `track`.
+    pub async fn mid_of_remote(&self, track: &Arc<dyn TrackRemote>) -> Option<String> {
+        for t in self.pc.get_transceivers().await {
+            if let Ok(Some(r)) = t.receiver().await {
+                if Arc::ptr_eq(r.track(), track) {
+                    return t.mid().await.ok().flatten();
+                }
+            }
+        }
+        None
+    }
+
+    /// The mid of the transceiver whose sender has id `sender_id`.
+    pub async fn mid_of_sender(&self, sender_id: webrtc::rtp_transceiver::RTCRtpSenderId) -> Option<String> {
+        for t in self.pc.get_transceivers().await {
+            if let (Ok(Some(s)), Ok(mid)) = (t.sender().await, t.mid().await) {
+                if s.id() == sender_id {
+                    return mid;
+                }
+            }
+        }
+        None
+    }
+}
