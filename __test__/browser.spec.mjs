@@ -213,7 +213,7 @@ test('browser publishes camera+mic through the SFU; others subscribe, decode, an
       return v && v.framesDecoded > 30 ? v : null;
     }, 20_000, "B's inbound video framesDecoded > 30");
     t.true(videoStats.framesDecoded > 30);
-    t.log(`B video: ${videoStats.framesDecoded} frames decoded, ${videoStats.frameWidth}x${videoStats.frameHeight}, codec ${videoStats.codec} ${videoStats.fmtp} (decoder ${videoStats.decoder})`);
+    t.log(`B video: ${videoStats.framesDecoded} frames decoded, ${videoStats.frameWidth}x${videoStats.frameHeight}, codec ${videoStats.codec} ${videoStats.fmtp}${videoStats.decoder ? ` (decoder ${videoStats.decoder})` : ''}`);
     const outA = (await rtpStats(pageA)).filter((s) => s.type === 'outbound-rtp');
     for (const s of outA) t.log(`A sends ${s.kind}: ${s.codec} ${s.fmtp} (encoder ${s.encoder ?? '-'}), ${s.packets} packets`);
 

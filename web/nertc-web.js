@@ -76,8 +76,11 @@ export class NertcWebClient extends EventTarget {
       this.ws = ws;
       ws.onopen = () => resolve();
       ws.onerror = () => reject(new Error(`WebSocket error connecting to ${url}`));
-      ws.onmessage = (ev) => this._onFrame(ev.data);
+      ws.onmessage = (ev) => {
+        if (this.ws === ws) this._onFrame(ev.data);
+      };
       ws.onclose = (ev) => {
+        if (this.ws !== ws) return; // an old socket, replaced by resume()
         this._stopPing();
         for (const [, p] of this._pending) {
           clearTimeout(p.timer);
@@ -131,7 +134,8 @@ export class NertcWebClient extends EventTarget {
       if (f.ok) p.resolve(f.d ?? {});
       else p.reject(new NertcError(f.err?.code ?? 'internal', f.err?.msg ?? '', p.t));
     } else if (f.seq !== undefined) {
-      if (f.seq > this.lastSeq) this.lastSeq = f.seq;
+      if (f.seq <= this.lastSeq) return; // already processed (duplicate after a resume)
+      this.lastSeq = f.seq;
       if (ROOM_EVENTS.has(f.t)) this._emit(f.t, { ...f.d, seq: f.seq });
     } else {
       this._onTransport(f.t, f.d ?? {});
@@ -173,8 +177,28 @@ export class NertcWebClient extends EventTarget {
     const res = await this.request('join', {
       token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
     });
+    this._joinParams = { appKey, channel, uid, token, name };
     this.joinResult = res;
     this.lastSeq = res.seq ?? 0;
+    this._startPing(res.ping_interval_ms || 5000);
+    return res;
+  }
+
+  /**
+   * Resumes the session on a new socket after the old one dropped (within resume_window_ms).
+   * Peer connections are kept; the missed events are replayed as ordinary events. Rejects
+   * with NertcError code `resume_failed` when the session is gone (then join afresh).
+   */
+  async resume(url) {
+    if (!this.joinResult || !this._joinParams) throw new Error('resume: not joined before');
+    const { appKey, channel, uid, token, name } = this._joinParams;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
+    await this.connect(url);
+    const res = await this.request('join', {
+      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
+      resume: { session_id: this.joinResult.session_id, resume_token: this.joinResult.resume_token, last_seq: this.lastSeq },
+    });
+    this.joinResult = { ...res, resume_token: res.resume_token || this.joinResult.resume_token };
     this._startPing(res.ping_interval_ms || 5000);
     return res;
   }

@@ -122,7 +122,8 @@ impl ClientFrame {
     }
 }
 
-/// Messages a client sends. Every one but `ice` is a request and gets a response.
+/// Messages a client sends. Every one but `ice` and `ping` is a request and gets a response
+/// (`ping` is answered by a `pong` transport message).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "t", content = "d", rename_all = "snake_case")]
 #[non_exhaustive]

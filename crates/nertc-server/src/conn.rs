@@ -170,14 +170,9 @@ impl Conn {
         req: JoinRequest,
     ) -> Result<(RoomHandle, JoinResult, mpsc::Receiver<Outbound>), nertc_protocol::ErrorBody> {
         let shared = self.shared.clone();
-        let perms = if req.resume.is_some() {
-            // A resume is authorised by its resume token, checked by the room.
-            Default::default()
-        } else {
-            crate::auth::admit(&shared.config, &req, nertc_protocol::token::now_secs()).inspect_err(|e| {
-                shared.metrics.join_failed(e.code);
-            })?
-        };
+        let perms = crate::auth::admit(&shared.config, &req, nertc_protocol::token::now_secs()).inspect_err(|e| {
+            shared.metrics.join_failed(e.code);
+        })?;
         let key = RoomKey { app_key: req.app_key.clone(), channel: req.channel.clone() };
         // A room may close between the lookup and the join; then look it up again.
         for _ in 0..3 {

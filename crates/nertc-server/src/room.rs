@@ -71,6 +71,9 @@ struct Session {
     peer: PeerHandle,
     subs: BTreeSet<TrackId>,
     next_track: u32,
+    /// The sub offer awaiting the client's answer, re-sent after a resume (it may have been
+    /// lost with the old socket).
+    unanswered_sub_offer: Option<nertc_protocol::SdpMsg>,
 }
 
 impl Session {
@@ -343,6 +346,9 @@ impl Room {
             for f in &replay {
                 s.push(f);
             }
+            if let Some(offer) = s.unanswered_sub_offer.clone() {
+                s.push(&ServerFrame::Transport(TransportMsg::Sdp(offer)));
+            }
             tracing::info!(uid, channel = %self.key.channel, replayed = replay.len(), "session resumed");
             let resumed = Resumed { from: r.last_seq + 1, to: s.seq };
             return Ok(self.join_result(uid, Some(resumed)));
@@ -367,6 +373,7 @@ impl Room {
                 peer,
                 subs: BTreeSet::new(),
                 next_track: 0,
+                unanswered_sub_offer: None,
             },
         );
         self.had_session = true;
@@ -407,12 +414,14 @@ impl Room {
         if let Some(owner) = self.sessions.get(&t.owner) {
             owner.peer.send(PeerCmd::StopPublished { track_id: track_id.clone() });
         }
-        let Some(fwd) = t.live else { return };
-        fwd.close();
-        self.shared.metrics.published_tracks.fetch_sub(1, Relaxed);
+        if let Some(fwd) = t.live {
+            fwd.close();
+            self.shared.metrics.published_tracks.fetch_sub(1, Relaxed);
+            self.broadcast(t.owner, RoomEvent::TrackUnpublished { uid: t.owner, track_id: track_id.clone() });
+        }
+        // Subscriptions end whether or not the track ever went live.
         let subscribers: Vec<Uid> =
             self.sessions.values().filter(|s| s.subs.contains(track_id)).map(|s| s.key.uid).collect();
-        self.broadcast(t.owner, RoomEvent::TrackUnpublished { uid: t.owner, track_id: track_id.clone() });
         for uid in subscribers {
             if let Some(s) = self.sessions.get_mut(&uid) {
                 s.subs.remove(track_id);
@@ -533,6 +542,10 @@ impl Room {
                         Ok(None)
                     }
                     (PcKind::Sub, SdpType::Answer) => {
+                        let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                        if s.unanswered_sub_offer.as_ref().is_some_and(|o| o.neg == m.neg) {
+                            s.unanswered_sub_offer = None;
+                        }
                         self.sessions[&uid].peer.send(PeerCmd::SubAnswer { id, sdp: m.sdp, neg: m.neg });
                         Ok(None)
                     }
@@ -573,6 +586,7 @@ impl Room {
             MediaEvent::Respond { key, id, result } => self.respond(key.uid, id, result),
             MediaEvent::SubOffer { key, msg } => {
                 if let Some(s) = self.sessions.get_mut(&key.uid) {
+                    s.unanswered_sub_offer = Some(msg.clone());
                     if !s.push(&ServerFrame::Transport(TransportMsg::Sdp(msg))) {
                         self.overflowed.push(key.uid);
                     }
