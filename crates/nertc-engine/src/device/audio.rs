@@ -1,0 +1,682 @@
+//! Audio devices: the synthetic tone microphone and null speaker, and real devices via cpal.
+//!
+//! **Frames are 10 ms** ([`FRAME_MS`]) both ways: a capture callback receives
+//! `sample_rate / 100` samples per channel (for rates that are not a multiple of 100, e.g.
+//! 22050 Hz, sizes alternate so the average is exact), and a playout `pull` is asked for 10 ms
+//! at a time. PCM is interleaved i16 at the rate and channel count the caller asked for; cpal
+//! devices are converted (sample format, channel count, linear resampling) on the fly.
+//!
+//! Timestamps: a capture frame's `timestamp_us` is the wall-clock time of its first sample.
+//!
+//! Real devices: cpal's default host (ALSA on Linux). ALSA's own `null` PCM is never listed
+//! (it does not block, so a stream on it spins a core). Set `NERTC_SYNTHETIC_DEVICES=1` to
+//! hide real audio devices entirely (tests on machines that have a sound card).
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{Sample, SampleFormat};
+
+use super::tone::Tone;
+use super::{
+    DeviceError, DeviceInfo, PacedThread, SYNTHETIC_PLAYOUT_DEVICE_ID, SYNTHETIC_PLAYOUT_DEVICE_NAME,
+    SYNTHETIC_RECORD_DEVICE_ID, SYNTHETIC_RECORD_DEVICE_NAME, audio_transport,
+};
+use crate::frame::{AudioFrame, now_us};
+
+/// Length of every capture frame and playout pull, in milliseconds.
+pub const FRAME_MS: u32 = 10;
+/// Frequency of the synthetic microphone.
+pub const TONE_HZ: f32 = 440.0;
+/// Amplitude of the synthetic microphone (fraction of full scale: -13.5 dBFS RMS).
+pub const TONE_AMPLITUDE: f32 = 0.3;
+/// Environment variable that hides real audio devices when set to `1`.
+pub const SYNTHETIC_ONLY_ENV: &str = "NERTC_SYNTHETIC_DEVICES";
+
+fn synthetic_only() -> bool {
+    std::env::var(SYNTHETIC_ONLY_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Samples per channel in 10 ms frame number `k` (exact on average for any rate).
+pub(crate) fn samples_in_frame(k: u64, sample_rate: u32) -> usize {
+    let sr = u64::from(sample_rate);
+    ((k + 1) * sr / 100 - k * sr / 100) as usize
+}
+
+fn check_format(sample_rate: u32, channels: u16) -> Result<(), DeviceError> {
+    if !(8_000..=192_000).contains(&sample_rate) || !(1..=8).contains(&channels) {
+        return Err(DeviceError::InvalidArgument(format!("{sample_rate} Hz x {channels} channels")));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enumeration
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Input,
+    Output,
+}
+
+struct RealDevice {
+    id: String,
+    name: String,
+    transport: i32,
+    usable: bool,
+}
+
+fn cpal_id(d: &cpal::Device) -> Option<String> {
+    d.id().ok().map(|id| id.to_string())
+}
+
+/// ALSA's `null` PCM never blocks; a stream on it spins.
+fn is_alsa_null(id: &str) -> bool {
+    id == "alsa:null" || id.starts_with("alsa:null:")
+}
+
+fn transport_of(d: &cpal::Device) -> i32 {
+    use cpal::InterfaceType as I;
+    match d.description().map(|desc| desc.interface_type()) {
+        Ok(I::BuiltIn) | Ok(I::Pci) => audio_transport::BUILT_IN,
+        Ok(I::Usb) => audio_transport::USB,
+        Ok(I::Bluetooth) => audio_transport::BLUETOOTH,
+        Ok(I::Hdmi) => audio_transport::HDMI,
+        Ok(I::Thunderbolt) => audio_transport::THUNDERBOLT,
+        Ok(I::Unknown) | Err(_) => audio_transport::UNKNOWN,
+        Ok(_) => audio_transport::OTHER,
+    }
+}
+
+fn probe(d: &cpal::Device, dir: Dir) -> bool {
+    match dir {
+        Dir::Input => d.default_input_config().is_ok(),
+        Dir::Output => d.default_output_config().is_ok(),
+    }
+}
+
+fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
+    if synthetic_only() {
+        return Vec::new();
+    }
+    let host = cpal::default_host();
+    let devices = match dir {
+        Dir::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
+        Dir::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
+    };
+    match devices {
+        Ok(list) => list.into_iter().filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id))).collect(),
+        Err(e) => {
+            tracing::debug!("no audio devices from cpal: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn real_devices(dir: Dir) -> Vec<RealDevice> {
+    cpal_devices(dir)
+        .iter()
+        .filter_map(|d| {
+            let id = cpal_id(d)?;
+            let name = d.description().map(|desc| desc.name().to_owned()).unwrap_or_else(|_| id.clone());
+            Some(RealDevice { transport: transport_of(d), usable: probe(d, dir), id, name })
+        })
+        .collect()
+}
+
+/// The system default device if it can be opened.
+fn real_default(dir: Dir) -> Option<String> {
+    if synthetic_only() {
+        return None;
+    }
+    let host = cpal::default_host();
+    let d = match dir {
+        Dir::Input => host.default_input_device(),
+        Dir::Output => host.default_output_device(),
+    }?;
+    let id = cpal_id(&d)?;
+    (!is_alsa_null(&id) && probe(&d, dir)).then_some(id)
+}
+
+fn enumerate(dir: Dir) -> Vec<DeviceInfo> {
+    let (sid, sname) = match dir {
+        Dir::Input => (SYNTHETIC_RECORD_DEVICE_ID, SYNTHETIC_RECORD_DEVICE_NAME),
+        Dir::Output => (SYNTHETIC_PLAYOUT_DEVICE_ID, SYNTHETIC_PLAYOUT_DEVICE_NAME),
+    };
+    let real = real_devices(dir);
+    let default = real_default(dir).filter(|id| real.iter().any(|r| &r.id == id));
+    let mut list = vec![DeviceInfo {
+        device_id: sid.to_owned(),
+        device_name: sname.to_owned(),
+        transport_type: audio_transport::VIRTUAL,
+        suspected_unavailable: false,
+        system_default_device: default.is_none(),
+    }];
+    list.extend(real.into_iter().map(|r| DeviceInfo {
+        system_default_device: default.as_deref() == Some(r.id.as_str()),
+        device_id: r.id,
+        device_name: r.name,
+        transport_type: r.transport,
+        suspected_unavailable: !r.usable,
+    }));
+    list
+}
+
+/// Microphones: the tone generator first, then cpal input devices.
+pub fn enumerate_record_devices() -> Vec<DeviceInfo> {
+    enumerate(Dir::Input)
+}
+
+/// Speakers: the null speaker first, then cpal output devices.
+pub fn enumerate_playout_devices() -> Vec<DeviceInfo> {
+    enumerate(Dir::Output)
+}
+
+/// The system's default microphone if it opens, else [`SYNTHETIC_RECORD_DEVICE_ID`].
+pub fn default_record_device() -> String {
+    let real = real_default(Dir::Input).filter(|id| real_devices_contains(Dir::Input, id));
+    real.unwrap_or_else(|| SYNTHETIC_RECORD_DEVICE_ID.to_owned())
+}
+
+/// The system's default speaker if it opens, else [`SYNTHETIC_PLAYOUT_DEVICE_ID`].
+pub fn default_playout_device() -> String {
+    let real = real_default(Dir::Output).filter(|id| real_devices_contains(Dir::Output, id));
+    real.unwrap_or_else(|| SYNTHETIC_PLAYOUT_DEVICE_ID.to_owned())
+}
+
+fn real_devices_contains(dir: Dir, id: &str) -> bool {
+    cpal_devices(dir).iter().any(|d| cpal_id(d).as_deref() == Some(id))
+}
+
+fn find_cpal_device(dir: Dir, id: &str) -> Option<cpal::Device> {
+    cpal_devices(dir).into_iter().find(|d| cpal_id(d).as_deref() == Some(id))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handles
+
+enum Worker {
+    Paced(PacedThread),
+    Cpal(CpalThread),
+}
+
+/// A running microphone; dropping it stops capture (no callback runs after `drop` returns).
+pub struct AudioCapture {
+    device_id: String,
+    sample_rate: u32,
+    channels: u16,
+    _worker: Worker,
+}
+
+impl AudioCapture {
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+}
+
+/// A running speaker; dropping it stops playout (no pull runs after `drop` returns).
+pub struct AudioPlayout {
+    device_id: String,
+    sample_rate: u32,
+    channels: u16,
+    _worker: Worker,
+}
+
+impl AudioPlayout {
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+}
+
+/// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
+/// `sample_rate` x `channels` (from the device's own thread; keep it short).
+pub fn open_record(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    mut on_frame: Box<dyn FnMut(AudioFrame) + Send>,
+) -> Result<AudioCapture, DeviceError> {
+    check_format(sample_rate, channels)?;
+    let worker = if device_id == SYNTHETIC_RECORD_DEVICE_ID {
+        let mut tone = Tone::new(TONE_HZ, sample_rate, channels, TONE_AMPLITUDE);
+        let period = Duration::from_millis(u64::from(FRAME_MS));
+        // Frame k is complete at start + (k + 1) * 10 ms; it began 10 ms earlier.
+        Worker::Paced(PacedThread::spawn("nertc-tone", period, 1, move |k, end_us| {
+            let samples = tone.next_frame(samples_in_frame(k, sample_rate));
+            let timestamp_us = end_us.saturating_sub(u64::from(FRAME_MS) * 1000);
+            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
+        })?)
+    } else {
+        if find_cpal_device(Dir::Input, device_id).is_none() {
+            return Err(DeviceError::NotFound(device_id.to_owned()));
+        }
+        Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame)?)
+    };
+    Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+}
+
+/// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
+/// `channels` each time it is called (from the device's own thread; keep it short).
+pub fn open_playout(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    mut pull: Box<dyn FnMut(&mut [i16]) + Send>,
+) -> Result<AudioPlayout, DeviceError> {
+    check_format(sample_rate, channels)?;
+    let worker = if device_id == SYNTHETIC_PLAYOUT_DEVICE_ID {
+        let mut buf: Vec<i16> = Vec::with_capacity(sample_rate as usize / 100 * usize::from(channels) + 8);
+        let period = Duration::from_millis(u64::from(FRAME_MS));
+        Worker::Paced(PacedThread::spawn("nertc-null-speaker", period, 0, move |k, _| {
+            buf.clear();
+            buf.resize(samples_in_frame(k, sample_rate) * usize::from(channels), 0);
+            pull(&mut buf);
+        })?)
+    } else {
+        if find_cpal_device(Dir::Output, device_id).is_none() {
+            return Err(DeviceError::NotFound(device_id.to_owned()));
+        }
+        Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull)?)
+    };
+    Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+}
+
+// ---------------------------------------------------------------------------------------------
+// cpal streams
+
+/// Owns a cpal stream on a thread of its own (so the handle is `Send` whatever the platform's
+/// stream type is); dropping it drops the stream and joins the thread.
+struct CpalThread {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl CpalThread {
+    fn spawn(name: &str, build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static) -> Result<Self, DeviceError> {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            let stream = match build() {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            if let Err(e) = stream.play() {
+                let _ = ready_tx.send(Err(DeviceError::Backend(e.to_string())));
+                return;
+            }
+            let _ = ready_tx.send(Ok(()));
+            // Until the handle is dropped (the sender goes away).
+            let _ = stop_rx.recv();
+            drop(stream);
+        })?;
+        let result = ready_rx.recv().unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
+        let mut t = CpalThread { stop: Some(stop_tx), handle: Some(handle) };
+        match result {
+            Ok(()) => Ok(t),
+            Err(e) => {
+                t.stop_and_join();
+                Err(e)
+            }
+        }
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.take();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+
+    fn spawn_input(
+        id: String,
+        sample_rate: u32,
+        channels: u16,
+        mut on_frame: Box<dyn FnMut(AudioFrame) + Send>,
+    ) -> Result<Self, DeviceError> {
+        Self::spawn("nertc-mic", move || {
+            let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
+            let cfg = pick_config(&device, Dir::Input, sample_rate, channels)?;
+            let dev_rate = cfg.sample_rate();
+            let dev_ch = cfg.channels();
+            let format = cfg.sample_format();
+            tracing::info!(id, dev_rate, dev_ch, ?format, "opening microphone");
+            let mut conv = Converter::new(dev_rate, dev_ch, sample_rate, channels);
+            let mut scratch: Vec<f32> = Vec::new();
+            let mut pending: Vec<i16> = Vec::new();
+            let mut k: u64 = 0;
+            let ch = usize::from(channels);
+            let err_id = id.clone();
+            device
+                .build_input_stream_raw(
+                    cfg.config(),
+                    format,
+                    move |data: &cpal::Data, _: &cpal::InputCallbackInfo| {
+                        scratch.clear();
+                        if !data_to_f32(data, &mut scratch) {
+                            return;
+                        }
+                        conv.push(&scratch);
+                        pending.extend(conv.out.drain(..).map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
+                        loop {
+                            let n = samples_in_frame(k, sample_rate) * ch;
+                            if pending.len() < n {
+                                break;
+                            }
+                            let samples: Vec<i16> = pending.drain(..n).collect();
+                            // This frame started (its length + what is still buffered) ago.
+                            let buffered_us = (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
+                            let timestamp_us = now_us().saturating_sub(buffered_us);
+                            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
+                            k += 1;
+                        }
+                    },
+                    move |e| tracing::warn!(id = err_id, "microphone stream error: {e}"),
+                    None,
+                )
+                .map_err(|e| DeviceError::Backend(e.to_string()))
+        })
+    }
+
+    fn spawn_output(
+        id: String,
+        sample_rate: u32,
+        channels: u16,
+        mut pull: Box<dyn FnMut(&mut [i16]) + Send>,
+    ) -> Result<Self, DeviceError> {
+        Self::spawn("nertc-speaker", move || {
+            let device = find_cpal_device(Dir::Output, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
+            let cfg = pick_config(&device, Dir::Output, sample_rate, channels)?;
+            let dev_rate = cfg.sample_rate();
+            let dev_ch = cfg.channels();
+            let format = cfg.sample_format();
+            tracing::info!(id, dev_rate, dev_ch, ?format, "opening speaker");
+            let mut conv = Converter::new(sample_rate, channels, dev_rate, dev_ch);
+            let mut chunk: Vec<i16> = Vec::new();
+            let mut chunk_f: Vec<f32> = Vec::new();
+            let mut k: u64 = 0;
+            let ch = usize::from(channels);
+            let dch = usize::from(dev_ch);
+            let err_id = id.clone();
+            device
+                .build_output_stream_raw(
+                    cfg.config(),
+                    format,
+                    move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| {
+                        let needed = data.len();
+                        while conv.out.len() < needed {
+                            chunk.clear();
+                            chunk.resize(samples_in_frame(k, sample_rate) * ch, 0);
+                            k += 1;
+                            pull(&mut chunk);
+                            chunk_f.clear();
+                            chunk_f.extend(chunk.iter().map(|&s| f32::from(s) / 32768.0));
+                            conv.push(&chunk_f);
+                        }
+                        let take = needed - needed % dch.max(1);
+                        write_f32_to_data(&conv.out[..take], data);
+                        conv.out.drain(..take);
+                    },
+                    move |e| tracing::warn!(id = err_id, "speaker stream error: {e}"),
+                    None,
+                )
+                .map_err(|e| DeviceError::Backend(e.to_string()))
+        })
+    }
+}
+
+impl Drop for CpalThread {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+/// The device configuration closest to what we want: our rate and channel count if the
+/// device offers them (preferring i16, then f32), else its default.
+fn pick_config(device: &cpal::Device, dir: Dir, sample_rate: u32, channels: u16) -> Result<cpal::SupportedStreamConfig, DeviceError> {
+    let ranges: Vec<cpal::SupportedStreamConfigRange> = match dir {
+        Dir::Input => device.supported_input_configs().map(|r| r.collect()),
+        Dir::Output => device.supported_output_configs().map(|r| r.collect()),
+    }
+    .unwrap_or_default();
+    let rank = |f: SampleFormat| match f {
+        SampleFormat::I16 => 0,
+        SampleFormat::F32 => 1,
+        _ => 2,
+    };
+    let mut exact: Vec<cpal::SupportedStreamConfig> = ranges
+        .into_iter()
+        .filter(|r| r.channels() == channels)
+        .filter_map(|r| r.try_with_sample_rate(sample_rate))
+        .collect();
+    exact.sort_by_key(|c| rank(c.sample_format()));
+    if let Some(c) = exact.into_iter().next() {
+        return Ok(c);
+    }
+    match dir {
+        Dir::Input => device.default_input_config(),
+        Dir::Output => device.default_output_config(),
+    }
+    .map_err(|e| DeviceError::Unavailable(e.to_string()))
+}
+
+/// Appends the samples of `data`, whatever their format, as f32 in [-1, 1].
+fn data_to_f32(data: &cpal::Data, out: &mut Vec<f32>) -> bool {
+    macro_rules! conv {
+        ($($t:ty),*) => {$(
+            if let Some(s) = data.as_slice::<$t>() {
+                out.extend(s.iter().map(|&x| x.to_sample::<f32>()));
+                return true;
+            }
+        )*};
+    }
+    conv!(f32, i16, i32, u16, u8, i8, f64, u32, i64, u64);
+    false
+}
+
+/// Writes f32 samples into `data` in its format (silence for anything past `src`).
+fn write_f32_to_data(src: &[f32], data: &mut cpal::Data) {
+    macro_rules! conv {
+        ($($t:ty),*) => {$(
+            if let Some(d) = data.as_slice_mut::<$t>() {
+                for (i, o) in d.iter_mut().enumerate() {
+                    let s = src.get(i).copied().unwrap_or(0.0).clamp(-1.0, 1.0);
+                    *o = <$t as Sample>::from_sample(s);
+                }
+                return;
+            }
+        )*};
+    }
+    conv!(f32, i16, i32, u16, u8, i8, f64, u32, i64, u64);
+}
+
+/// Streaming channel mapping + linear resampling of interleaved f32.
+struct Converter {
+    in_ch: usize,
+    out_ch: usize,
+    /// Input frames per output frame.
+    step: f64,
+    /// Read position in `buf`, in frames.
+    pos: f64,
+    /// Channel-mapped input not yet consumed (keeps one frame of history).
+    buf: Vec<f32>,
+    /// Converted output, interleaved `out_ch`.
+    out: Vec<f32>,
+}
+
+impl Converter {
+    fn new(in_rate: u32, in_ch: u16, out_rate: u32, out_ch: u16) -> Self {
+        Converter {
+            in_ch: usize::from(in_ch.max(1)),
+            out_ch: usize::from(out_ch.max(1)),
+            step: f64::from(in_rate.max(1)) / f64::from(out_rate.max(1)),
+            pos: 0.0,
+            buf: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, input: &[f32]) {
+        let (ic, oc) = (self.in_ch, self.out_ch);
+        let target = if self.step == 1.0 { &mut self.out } else { &mut self.buf };
+        for frame in input.chunks_exact(ic) {
+            if oc == ic {
+                target.extend_from_slice(frame);
+            } else if oc == 1 {
+                target.push(frame.iter().sum::<f32>() / ic as f32);
+            } else if ic == 1 {
+                target.extend(std::iter::repeat_n(frame[0], oc));
+            } else {
+                target.extend((0..oc).map(|c| frame[c % ic]));
+            }
+        }
+        if self.step == 1.0 {
+            return;
+        }
+        let frames = self.buf.len() / oc;
+        while self.pos + 1.0 < frames as f64 {
+            let i = self.pos as usize;
+            let frac = (self.pos - i as f64) as f32;
+            for c in 0..oc {
+                let a = self.buf[i * oc + c];
+                let b = self.buf[(i + 1) * oc + c];
+                self.out.push(a + (b - a) * frac);
+            }
+            self.pos += self.step;
+        }
+        let consumed = (self.pos as usize).min(frames);
+        self.buf.drain(..consumed * oc);
+        self.pos -= consumed as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::tone::{rms_dbfs, tone_power};
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    #[test]
+    fn tone_device_paces_and_stops() {
+        let frames = Arc::new(Mutex::new(Vec::<AudioFrame>::new()));
+        let f = frames.clone();
+        let started = Instant::now();
+        let cap = open_record(SYNTHETIC_RECORD_DEVICE_ID, 48_000, 1, Box::new(move |fr| f.lock().expect("lock").push(fr)))
+            .expect("open tone");
+        assert_eq!(cap.device_id(), SYNTHETIC_RECORD_DEVICE_ID);
+        std::thread::sleep(Duration::from_millis(500));
+        drop(cap);
+        let elapsed = started.elapsed().as_secs_f64();
+        let got = frames.lock().expect("lock").clone();
+        let expected = elapsed * 1000.0 / f64::from(FRAME_MS);
+        assert!((got.len() as f64 - expected).abs() <= expected * 0.2, "{} frames in {elapsed:.3} s", got.len());
+        assert_eq!(Arc::strong_count(&frames), 1, "capture thread joined on drop");
+        let pcm: Vec<i16> = got.iter().flat_map(|f| f.samples.iter().copied()).collect();
+        assert!(got.iter().all(|f| f.samples.len() == 480 && f.sample_rate == 48_000 && f.channels == 1));
+        assert!((tone_power(&pcm, 48_000, 1, TONE_HZ) - rms_dbfs(&pcm)).abs() < 0.5);
+        // Timestamps: 10 ms apart, near the wall clock.
+        assert!(got.windows(2).all(|w| w[1].timestamp_us - w[0].timestamp_us == 10_000));
+        let last = got.last().expect("frames").timestamp_us;
+        assert!(now_us().abs_diff(last) < 100_000, "{}", now_us().abs_diff(last));
+        let n = got.len();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(frames.lock().expect("lock").len(), n, "no frame after drop");
+    }
+
+    #[test]
+    fn tone_device_odd_rates_are_exact_on_average() {
+        assert_eq!((0..100).map(|k| samples_in_frame(k, 22_050)).sum::<usize>(), 22_050);
+        assert_eq!((0..100).map(|k| samples_in_frame(k, 44_100)).sum::<usize>(), 44_100);
+        let total = Arc::new(AtomicUsize::new(0));
+        let t = total.clone();
+        let cap = open_record(SYNTHETIC_RECORD_DEVICE_ID, 22_050, 2, Box::new(move |fr| {
+            assert_eq!(fr.channels, 2);
+            assert!(fr.samples.len() == 440 || fr.samples.len() == 442, "{}", fr.samples.len());
+            t.fetch_add(fr.samples.len(), Relaxed);
+        }))
+        .expect("open");
+        std::thread::sleep(Duration::from_millis(100));
+        drop(cap);
+        assert!(total.load(Relaxed) > 0);
+    }
+
+    #[test]
+    fn null_speaker_pulls_in_real_time_and_stops() {
+        let pulls = Arc::new(AtomicUsize::new(0));
+        let p = pulls.clone();
+        let started = Instant::now();
+        let out = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 2, Box::new(move |buf: &mut [i16]| {
+            assert_eq!(buf.len(), 960);
+            p.fetch_add(1, Relaxed);
+        }))
+        .expect("open null");
+        std::thread::sleep(Duration::from_millis(500));
+        drop(out);
+        let elapsed = started.elapsed().as_secs_f64();
+        let n = pulls.load(Relaxed) as f64;
+        let expected = elapsed * 100.0;
+        assert!((n - expected).abs() <= expected * 0.2, "{n} pulls in {elapsed:.3} s");
+        assert_eq!(Arc::strong_count(&pulls), 1, "playout thread joined on drop");
+    }
+
+    #[test]
+    fn unknown_ids_and_bad_formats_fail() {
+        let e = open_record("no-such-mic", 48_000, 1, Box::new(|_| {})).err().expect("error");
+        assert!(matches!(e, DeviceError::NotFound(ref id) if id == "no-such-mic"), "{e}");
+        let e = open_playout("no-such-speaker", 48_000, 2, Box::new(|_| {})).err().expect("error");
+        assert!(matches!(e, DeviceError::NotFound(_)), "{e}");
+        let e = open_record(SYNTHETIC_RECORD_DEVICE_ID, 0, 1, Box::new(|_| {})).err().expect("error");
+        assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
+        let e = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 0, Box::new(|_| {})).err().expect("error");
+        assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
+        // Never listed, never opened: ALSA's busy-looping null PCM.
+        assert!(enumerate_playout_devices().iter().all(|d| !is_alsa_null(&d.device_id)));
+        assert!(matches!(open_playout("alsa:null", 48_000, 2, Box::new(|_| {})), Err(DeviceError::NotFound(_))));
+    }
+
+    #[test]
+    fn converter_maps_channels_and_rates() {
+        // Same rate, stereo -> mono average.
+        let mut c = Converter::new(48_000, 2, 48_000, 1);
+        c.push(&[0.5, 0.1, -0.2, -0.4]);
+        assert_eq!(c.out, vec![0.3, -0.3]);
+        // Mono -> stereo duplicate.
+        let mut c = Converter::new(48_000, 1, 48_000, 2);
+        c.push(&[0.25]);
+        assert_eq!(c.out, vec![0.25, 0.25]);
+        // 44.1k -> 48k keeps a 440 Hz tone and the rate, across chunk boundaries.
+        let mut c = Converter::new(44_100, 1, 48_000, 1);
+        let mut tone = Tone::new(440.0, 44_100, 1, 0.5);
+        for _ in 0..100 {
+            let chunk: Vec<f32> = tone.next_frame(441).iter().map(|&s| f32::from(s) / 32768.0).collect();
+            c.push(&chunk);
+        }
+        assert!((c.out.len() as i64 - 48_000).abs() <= 2, "{}", c.out.len());
+        let pcm: Vec<i16> = c.out.iter().map(|&s| (s * 32767.0) as i16).collect();
+        let level = rms_dbfs(&pcm);
+        assert!((tone_power(&pcm, 48_000, 1, 440.0) - level).abs() < 0.5);
+        assert!(tone_power(&pcm, 48_000, 1, 480.0) < level - 40.0);
+    }
+}

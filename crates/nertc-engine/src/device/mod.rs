@@ -1,0 +1,219 @@
+//! Capture and playout devices, real and synthetic.
+//!
+//! Every list contains a synthetic device first, so the SDK works on machines without a
+//! camera, microphone or sound card (CI, servers, containers):
+//!
+//! | kind | id | name | what it does |
+//! | --- | --- | --- | --- |
+//! | record | [`SYNTHETIC_RECORD_DEVICE_ID`] `nertc-tone` | NERTC tone generator (440 Hz) | a 440 Hz sine at -13.5 dBFS, paced in real time |
+//! | playout | [`SYNTHETIC_PLAYOUT_DEVICE_ID`] `nertc-null` | NERTC null speaker | pulls and discards 10 ms every 10 ms |
+//! | camera | [`SYNTHETIC_VIDEO_DEVICE_ID`] `nertc-test-pattern` | NERTC test pattern camera | [`test_pattern::TestPattern`] frames at the asked rate |
+//!
+//! Real audio devices come from cpal (ALSA on Linux; [`audio`]), real cameras from V4L2 device
+//! nodes ([`camera`]; listed, not captured yet). The default device is the system's default
+//! when it can actually be opened, else the synthetic one.
+//!
+//! Every capture/playout handle owns its thread or stream and stops it when dropped (the
+//! thread is joined before `drop` returns; no callback runs afterwards).
+
+pub mod audio;
+pub mod camera;
+pub mod test_pattern;
+pub mod tone;
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use audio::{
+    AudioCapture, AudioPlayout, FRAME_MS, default_playout_device, default_record_device, enumerate_playout_devices,
+    enumerate_record_devices, open_playout, open_record,
+};
+pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera};
+
+/// The synthetic microphone: a 440 Hz tone.
+pub const SYNTHETIC_RECORD_DEVICE_ID: &str = "nertc-tone";
+pub const SYNTHETIC_RECORD_DEVICE_NAME: &str = "NERTC tone generator (440 Hz)";
+/// The synthetic speaker: discards audio at real-time pace.
+pub const SYNTHETIC_PLAYOUT_DEVICE_ID: &str = "nertc-null";
+pub const SYNTHETIC_PLAYOUT_DEVICE_NAME: &str = "NERTC null speaker";
+/// The synthetic camera: the test pattern.
+pub const SYNTHETIC_VIDEO_DEVICE_ID: &str = "nertc-test-pattern";
+pub const SYNTHETIC_VIDEO_DEVICE_NAME: &str = "NERTC test pattern camera";
+
+/// NERTC audio `transport_type` values (`NERtcAudioDeviceTransportType`).
+pub mod audio_transport {
+    pub const UNKNOWN: i32 = 0;
+    pub const BLUETOOTH: i32 = 1;
+    pub const USB: i32 = 4;
+    pub const HDMI: i32 = 5;
+    pub const BUILT_IN: i32 = 6;
+    pub const THUNDERBOLT: i32 = 7;
+    pub const VIRTUAL: i32 = 9;
+    pub const OTHER: i32 = 10;
+}
+
+/// NERTC video `transport_type` values (`NERtcVideoDeviceTransportType`).
+pub mod video_transport {
+    pub const UNKNOWN: i32 = 0;
+    pub const USB: i32 = 1;
+    pub const VIRTUAL: i32 = 2;
+    pub const OTHER: i32 = 3;
+}
+
+/// One entry of `enumerateRecordDevices` / `enumeratePlayoutDevices` /
+/// `enumerateVideoCaptureDevices` (NERTC's field names).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceInfo {
+    pub device_id: String,
+    pub device_name: String,
+    /// See [`audio_transport`] / [`video_transport`].
+    pub transport_type: i32,
+    /// The device is listed but could not be opened when probed.
+    pub suspected_unavailable: bool,
+    pub system_default_device: bool,
+}
+
+/// A device failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// No device with this id.
+    #[error("no device with id {0:?}")]
+    NotFound(String),
+    /// The device exists but cannot be used (busy, unplugged, capture not supported...).
+    #[error("device unavailable: {0}")]
+    Unavailable(String),
+    /// Bad sample rate, channel count, size or frame rate.
+    #[error("invalid device parameter: {0}")]
+    InvalidArgument(String),
+    /// The audio backend failed.
+    #[error("audio backend: {0}")]
+    Backend(String),
+    /// The worker thread could not be started.
+    #[error("cannot start a device thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A thread calling `tick(k, wall_us)` at `start + (k + offset) * period`, k = 0, 1, 2...,
+/// on a drift-free schedule (deadlines derive from the start, not from the previous tick).
+/// `wall_us` is that deadline on the wall clock (µs since the Unix epoch). When the thread
+/// falls more than [`MAX_LAG`] behind (process suspended, machine overloaded), the missed
+/// ticks are skipped instead of delivered in a burst. Dropping it stops and joins the thread.
+pub(crate) struct PacedThread {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// How far a paced thread may fall behind before it skips ticks.
+pub(crate) const MAX_LAG: Duration = Duration::from_millis(200);
+
+impl PacedThread {
+    pub(crate) fn spawn(
+        name: &str,
+        period: Duration,
+        offset: u32,
+        mut tick: impl FnMut(u64, u64) + Send + 'static,
+    ) -> Result<Self, DeviceError> {
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            let start = Instant::now();
+            let start_wall_us = crate::frame::now_us();
+            let period_us = period.as_micros() as u64;
+            let mut k: u64 = 0;
+            loop {
+                let due = start + Duration::from_micros(period_us * (k + u64::from(offset)));
+                let now = Instant::now();
+                if due > now {
+                    match stop_rx.recv_timeout(due - now) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                } else {
+                    if now - due > MAX_LAG {
+                        let behind = ((now - due).as_micros() as u64) / period_us.max(1);
+                        tracing::debug!(thread = ?std::thread::current().name(), behind, "paced thread late; skipping ticks");
+                        k += behind;
+                        continue;
+                    }
+                    match stop_rx.try_recv() {
+                        Err(mpsc::TryRecvError::Empty) => {}
+                        _ => return,
+                    }
+                }
+                tick(k, start_wall_us + (k + u64::from(offset)) * period_us);
+                k += 1;
+            }
+        })?;
+        Ok(PacedThread { stop: Some(stop_tx), handle: Some(handle) })
+    }
+}
+
+impl Drop for PacedThread {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(h) = self.handle.take() {
+            if h.thread().id() == std::thread::current().id() {
+                // Dropped from its own callback: the loop sees the closed channel and ends.
+                return;
+            }
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    #[test]
+    fn paced_thread_keeps_time_and_joins_on_drop() {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let t = ticks.clone();
+        let start = crate::frame::now_us();
+        let last_wall = Arc::new(AtomicU64::new(0));
+        let lw = last_wall.clone();
+        let p = PacedThread::spawn("test-paced", Duration::from_millis(5), 1, move |k, wall| {
+            assert_eq!(k, t.fetch_add(1, Relaxed));
+            lw.store(wall, Relaxed);
+        })
+        .expect("spawn");
+        std::thread::sleep(Duration::from_millis(300));
+        drop(p);
+        let n = ticks.load(Relaxed);
+        assert!((48..=62).contains(&n), "{n} ticks of 5 ms in 300 ms");
+        // The wall-clock stamps are on the schedule.
+        let wall = last_wall.load(Relaxed);
+        assert!(wall.abs_diff(start + n * 5000) < 20_000, "{wall} vs {}", start + n * 5000);
+        // Joined: the closure (and its Arc) is gone, nothing ticks any more.
+        assert_eq!(Arc::strong_count(&ticks), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ticks.load(Relaxed), n);
+    }
+
+    #[test]
+    fn synthetic_devices_are_listed_first() {
+        let rec = enumerate_record_devices();
+        assert_eq!(rec[0].device_id, SYNTHETIC_RECORD_DEVICE_ID);
+        assert_eq!(rec[0].device_name, SYNTHETIC_RECORD_DEVICE_NAME);
+        assert_eq!(rec[0].transport_type, audio_transport::VIRTUAL);
+        let play = enumerate_playout_devices();
+        assert_eq!(play[0].device_id, SYNTHETIC_PLAYOUT_DEVICE_ID);
+        assert_eq!(play[0].device_name, SYNTHETIC_PLAYOUT_DEVICE_NAME);
+        let cams = enumerate_video_capture_devices();
+        assert_eq!(cams[0].device_id, SYNTHETIC_VIDEO_DEVICE_ID);
+        assert_eq!(cams[0].device_name, SYNTHETIC_VIDEO_DEVICE_NAME);
+        assert_eq!(cams[0].transport_type, video_transport::VIRTUAL);
+        for list in [&rec, &play, &cams] {
+            // Exactly one default, and the default getters agree with it.
+            assert_eq!(list.iter().filter(|d| d.system_default_device).count(), 1, "{list:?}");
+            let ids: std::collections::HashSet<_> = list.iter().map(|d| &d.device_id).collect();
+            assert_eq!(ids.len(), list.len(), "unique ids: {list:?}");
+        }
+        let default_of = |l: &[DeviceInfo]| l.iter().find(|d| d.system_default_device).map(|d| d.device_id.clone());
+        assert_eq!(default_of(&rec), Some(default_record_device()));
+        assert_eq!(default_of(&play), Some(default_playout_device()));
+        assert_eq!(default_of(&cams), Some(default_video_device()));
+    }
+}

@@ -1,0 +1,87 @@
+//! NERTC-compatible numeric result codes (0 = OK) and their descriptions.
+//!
+//! Every synchronous engine method returns one of these; asynchronous failures arrive as
+//! `EngineEvent::Error { code, .. }` or as the `result` of a join/leave event.
+
+/// A NERTC result code.
+pub type Code = i32;
+
+pub const OK: Code = 0;
+/// Generic failure.
+pub const ERR_FATAL: Code = 30001;
+/// A parameter is out of range or malformed (channel name, uid, config, frame size ...).
+pub const ERR_INVALID_PARAM: Code = 30003;
+/// The call is not valid in the current state (e.g. enableLocalVideo before join).
+pub const ERR_WRONG_STATE: Code = 30004;
+/// The engine is not initialized, or was released.
+pub const ERR_NOT_INITIALIZED: Code = 30005;
+/// Device id unknown or the device cannot be opened.
+pub const ERR_DEVICE_NOT_FOUND: Code = 30008;
+/// The operation is not supported (e.g. pushing to an external source that is not enabled).
+pub const ERR_NOT_SUPPORTED: Code = 30010;
+/// joinChannel while joined or joining.
+pub const ERR_ALREADY_JOINED: Code = 30100;
+/// leaveChannel (or a channel operation) while not in a channel.
+pub const ERR_NOT_JOINED: Code = 30101;
+/// The room server cannot be reached.
+pub const ERR_CONNECT_FAILED: Code = 30200;
+/// Removed from the channel by the server (replaced by another login with the same uid).
+pub const ERR_KICKED: Code = 30204;
+/// The connection was lost and could not be resumed in time.
+pub const ERR_CONNECTION_LOST: Code = 30205;
+/// The token is missing, malformed, wrongly signed, expired, or for another channel/uid.
+pub const ERR_TOKEN: Code = 403;
+/// The app key is unknown to the server.
+pub const ERR_APP_KEY: Code = 20101;
+/// Join refused for another reason (bad channel name or uid on the server side, protocol).
+pub const ERR_JOIN_FAILED: Code = 20102;
+/// Publishing or subscribing is not permitted by the token.
+pub const ERR_PERMISSION: Code = 20103;
+/// A user event handler threw (reported through onWarning, never crashes the process).
+pub const WARN_HANDLER_THREW: Code = 30900;
+
+/// Every code this SDK returns, with its description.
+pub const ALL: &[(Code, &str)] = &[
+    (OK, "OK"),
+    (ERR_FATAL, "generic failure"),
+    (ERR_INVALID_PARAM, "invalid parameter"),
+    (ERR_WRONG_STATE, "wrong state for this call"),
+    (ERR_NOT_INITIALIZED, "engine not initialized or already released"),
+    (ERR_DEVICE_NOT_FOUND, "device not found or cannot be opened"),
+    (ERR_NOT_SUPPORTED, "operation not supported in this configuration"),
+    (ERR_ALREADY_JOINED, "already in a channel or joining"),
+    (ERR_NOT_JOINED, "not in a channel"),
+    (ERR_CONNECT_FAILED, "cannot connect to the room server"),
+    (ERR_KICKED, "removed from the channel by the server"),
+    (ERR_CONNECTION_LOST, "connection lost and not recovered"),
+    (ERR_TOKEN, "token missing, invalid or expired"),
+    (ERR_APP_KEY, "app key unknown to the server"),
+    (ERR_JOIN_FAILED, "join refused by the server"),
+    (ERR_PERMISSION, "not permitted by the token"),
+    (WARN_HANDLER_THREW, "an event handler threw an exception"),
+];
+
+/// `getErrorDescription(code)`.
+pub fn description(code: Code) -> &'static str {
+    ALL.iter().find(|(c, _)| *c == code).map_or("unknown error code", |(_, d)| d)
+}
+
+/// Maps a server error to a NERTC code.
+pub fn from_protocol(code: nertc_protocol::ErrorCode) -> Code {
+    use nertc_protocol::ErrorCode as E;
+    match code {
+        E::TokenMissing
+        | E::TokenMalformed
+        | E::TokenBadSignature
+        | E::TokenExpired
+        | E::TokenWrongApp
+        | E::TokenWrongChannel
+        | E::TokenWrongUid => ERR_TOKEN,
+        E::InvalidAppKey => ERR_APP_KEY,
+        E::PermissionDenied => ERR_PERMISSION,
+        E::InvalidChannel | E::InvalidUid => ERR_INVALID_PARAM,
+        E::AlreadyJoined => ERR_ALREADY_JOINED,
+        E::NotJoined => ERR_NOT_JOINED,
+        _ => ERR_JOIN_FAILED,
+    }
+}

@@ -1,0 +1,165 @@
+//! Events the engine emits. The binding converts each to a NERTC event name and positional
+//! arguments in one place (`EngineEvent::name` and the binding's converter).
+
+use nertc_protocol::Uid;
+
+use crate::error::Code;
+
+/// `getConnectionState()` / `onConnectionStateChange` states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ConnectionState {
+    Disconnected = 1,
+    Connecting = 2,
+    Connected = 3,
+    Reconnecting = 4,
+    Failed = 5,
+}
+
+/// `onConnectionStateChange` reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum StateReason {
+    Leave = 1,
+    ChannelClosed = 2,
+    Kicked = 3,
+    Timeout = 4,
+    Join = 5,
+    JoinSucceed = 6,
+    RejoinSucceed = 7,
+    MediaDisconnected = 8,
+    SignalDisconnected = 9,
+    RequestChannelFailed = 10,
+    JoinFailed = 11,
+}
+
+/// `onUserLeft` reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum UserLeftReason {
+    Normal = 0,
+    Failover = 1,
+    Update = 2,
+    Kick = 3,
+    Timeout = 4,
+}
+
+/// Periodic statistics (`onRtcStats`, every 2 s while joined).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RtcStats {
+    pub duration_s: u64,
+    pub tx_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_video_kbps: u32,
+    pub rx_video_kbps: u32,
+    pub tx_audio_kbps: u32,
+    pub rx_audio_kbps: u32,
+    pub cpu_app_usage: u32,
+    pub memory_app_usage_kb: u64,
+    pub users: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalVideoStats {
+    pub width: u32,
+    pub height: u32,
+    pub capture_frame_rate: u32,
+    pub encoder_output_frame_rate: u32,
+    pub sent_bitrate_kbps: u32,
+    pub encode_ms_avg: f32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteVideoStats {
+    pub uid: Uid,
+    pub width: u32,
+    pub height: u32,
+    pub received_bitrate_kbps: u32,
+    pub decoder_output_frame_rate: u32,
+    pub packets_lost: u64,
+    pub frozen_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteAudioStats {
+    pub uid: Uid,
+    pub received_bitrate_kbps: u32,
+    pub volume: u32,
+    pub packets_lost: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkQuality {
+    pub uid: Uid,
+    /// 0 unknown, 1 excellent .. 6 down.
+    pub tx_quality: i32,
+    pub rx_quality: i32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EngineEvent {
+    Error { code: Code, msg: String },
+    Warning { code: Code, msg: String },
+    JoinChannel { cid: u64, uid: Uid, result: Code, elapsed_ms: u64 },
+    RejoinChannel { cid: u64, uid: Uid, result: Code, elapsed_ms: u64 },
+    LeaveChannel { result: Code },
+    Disconnect { reason: Code },
+    ReconnectingStart { cid: u64, uid: Uid },
+    ConnectionStateChange { state: ConnectionState, reason: StateReason },
+    UserJoined { uid: Uid, name: String },
+    UserLeft { uid: Uid, reason: UserLeftReason },
+    UserAudioStart { uid: Uid },
+    UserAudioStop { uid: Uid },
+    UserAudioMute { uid: Uid, muted: bool },
+    UserVideoStart { uid: Uid, max_profile: i32 },
+    UserVideoStop { uid: Uid },
+    UserVideoMute { uid: Uid, muted: bool },
+    FirstAudioDataReceived { uid: Uid },
+    FirstVideoDataReceived { uid: Uid },
+    FirstAudioFrameDecoded { uid: Uid },
+    FirstVideoFrameDecoded { uid: Uid, width: u32, height: u32 },
+    RtcStats(RtcStats),
+    LocalVideoStats(LocalVideoStats),
+    RemoteVideoStats(Vec<RemoteVideoStats>),
+    RemoteAudioStats(Vec<RemoteAudioStats>),
+    NetworkQuality(Vec<NetworkQuality>),
+    /// `[{uid, volume 0-255}]`, total volume.
+    RemoteAudioVolumeIndication { speakers: Vec<(Uid, u32)>, total_volume: u32 },
+    LocalAudioVolumeIndication { volume: u32 },
+}
+
+impl EngineEvent {
+    /// The NERTC event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EngineEvent::Error { .. } => "onError",
+            EngineEvent::Warning { .. } => "onWarning",
+            EngineEvent::JoinChannel { .. } => "onJoinChannel",
+            EngineEvent::RejoinChannel { .. } => "onRejoinChannel",
+            EngineEvent::LeaveChannel { .. } => "onLeaveChannel",
+            EngineEvent::Disconnect { .. } => "onDisconnect",
+            EngineEvent::ReconnectingStart { .. } => "onReconnectingStart",
+            EngineEvent::ConnectionStateChange { .. } => "onConnectionStateChange",
+            EngineEvent::UserJoined { .. } => "onUserJoined",
+            EngineEvent::UserLeft { .. } => "onUserLeft",
+            EngineEvent::UserAudioStart { .. } => "onUserAudioStart",
+            EngineEvent::UserAudioStop { .. } => "onUserAudioStop",
+            EngineEvent::UserAudioMute { .. } => "onUserAudioMute",
+            EngineEvent::UserVideoStart { .. } => "onUserVideoStart",
+            EngineEvent::UserVideoStop { .. } => "onUserVideoStop",
+            EngineEvent::UserVideoMute { .. } => "onUserVideoMute",
+            EngineEvent::FirstAudioDataReceived { .. } => "onFirstAudioDataReceived",
+            EngineEvent::FirstVideoDataReceived { .. } => "onFirstVideoDataReceived",
+            EngineEvent::FirstAudioFrameDecoded { .. } => "onFirstAudioFrameDecoded",
+            EngineEvent::FirstVideoFrameDecoded { .. } => "onFirstVideoFrameDecoded",
+            EngineEvent::RtcStats(_) => "onRtcStats",
+            EngineEvent::LocalVideoStats(_) => "onLocalVideoStats",
+            EngineEvent::RemoteVideoStats(_) => "onRemoteVideoStats",
+            EngineEvent::RemoteAudioStats(_) => "onRemoteAudioStats",
+            EngineEvent::NetworkQuality(_) => "onNetworkQuality",
+            EngineEvent::RemoteAudioVolumeIndication { .. } => "onRemoteAudioVolumeIndication",
+            EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
+        }
+    }
+}

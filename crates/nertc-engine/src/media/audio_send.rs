@@ -1,0 +1,172 @@
+//! Local audio: capture (microphone, tone or PCM pushed from JS) -> 48 kHz mono -> volume ->
+//! Opus (20 ms frames) -> the published track.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rtc::media::Sample;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+
+use crate::codec::opus::OpusEncoder;
+use crate::frame::AudioFrame;
+
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Samples per 20 ms Opus frame at 48 kHz, mono.
+pub const FRAME_SAMPLES: usize = 960;
+
+#[derive(Clone)]
+pub struct AudioSink {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub ssrc: u32,
+    pub rt: tokio::runtime::Handle,
+}
+
+pub struct AudioCtl {
+    pub sink: Mutex<Option<AudioSink>>,
+    pub muted: AtomicBool,
+    /// `adjustRecordingSignalVolume`, 0-400 (100 = unity).
+    pub volume: AtomicU32,
+    /// Level of the last captured frame (0-255), for onLocalAudioVolumeIndication.
+    pub level: AtomicU32,
+    pub sent_bytes: AtomicU64,
+    pub frames: AtomicU64,
+}
+
+impl Default for AudioCtl {
+    fn default() -> Self {
+        AudioCtl {
+            sink: Mutex::new(None),
+            muted: AtomicBool::new(false),
+            volume: AtomicU32::new(100),
+            level: AtomicU32::new(0),
+            sent_bytes: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+        }
+    }
+}
+
+pub struct AudioSender {
+    input: Sender<AudioFrame>,
+    pub ctl: Arc<AudioCtl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AudioSender {
+    pub fn start(ctl: Arc<AudioCtl>) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded::<AudioFrame>(50);
+        let c = ctl.clone();
+        let thread = std::thread::Builder::new().name("nertc-audio-enc".into()).spawn(move || encode_loop(rx, c))?;
+        Ok(AudioSender { input: tx, ctl, thread: Some(thread) })
+    }
+
+    pub fn input(&self) -> Sender<AudioFrame> {
+        self.input.clone()
+    }
+}
+
+impl Drop for AudioSender {
+    fn drop(&mut self) {
+        let (dead, _) = crossbeam_channel::bounded(1);
+        drop(std::mem::replace(&mut self.input, dead));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Pushes a frame, dropping it when the encoder is 1 s behind.
+pub fn push(input: &Sender<AudioFrame>, frame: AudioFrame) {
+    if let Err(TrySendError::Full(_)) = input.try_send(frame) {
+        tracing::trace!("audio encoder behind; frame dropped");
+    }
+}
+
+/// Converts interleaved PCM at any rate to 48 kHz mono (channel average, linear resampling).
+pub fn to_48k_mono(frame: &AudioFrame, resample_pos: &mut f64) -> Vec<i16> {
+    let ch = frame.channels.max(1) as usize;
+    let mono: Vec<f32> = frame
+        .samples
+        .chunks(ch)
+        .map(|c| c.iter().map(|s| *s as f32).sum::<f32>() / c.len() as f32)
+        .collect();
+    if frame.sample_rate == SAMPLE_RATE || frame.sample_rate == 0 {
+        return mono.into_iter().map(|s| s as i16).collect();
+    }
+    let step = frame.sample_rate as f64 / SAMPLE_RATE as f64;
+    let mut out = Vec::with_capacity((mono.len() as f64 / step) as usize + 1);
+    let mut pos = *resample_pos;
+    while (pos as usize) + 1 < mono.len() {
+        let i = pos as usize;
+        let frac = (pos - i as f64) as f32;
+        out.push((mono[i] * (1.0 - frac) + mono[i + 1] * frac) as i16);
+        pos += step;
+    }
+    *resample_pos = pos - (mono.len() - 1) as f64;
+    out
+}
+
+fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
+    let mut encoder = match OpusEncoder::new(SAMPLE_RATE, 1, 32_000) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!("cannot create the Opus encoder: {e}");
+            return;
+        }
+    };
+    let mut pending: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES * 4);
+    let mut resample_pos = 0.0;
+    while let Ok(frame) = rx.recv() {
+        pending.extend(to_48k_mono(&frame, &mut resample_pos));
+        while pending.len() >= FRAME_SAMPLES {
+            let mut pcm: Vec<i16> = pending.drain(..FRAME_SAMPLES).collect();
+            super::apply_gain(&mut pcm, super::gain(ctl.volume.load(Relaxed)));
+            ctl.level.store(super::level_0_255(&pcm), Relaxed);
+            let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let Some(sink) = sink else { continue };
+            if ctl.muted.load(Relaxed) {
+                pcm.iter_mut().for_each(|s| *s = 0);
+            }
+            let packet = match encoder.encode(&pcm) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("opus encode failed: {e}");
+                    continue;
+                }
+            };
+            let bytes = packet.len() as u64;
+            let sample = Sample {
+                data: packet.into(),
+                timestamp: Instant::now(),
+                duration: Duration::from_millis(20),
+                packet_timestamp: 0,
+                prev_dropped_packets: 0,
+                prev_padding_packets: 0,
+            };
+            let write = sink.track.write_sample(sink.ssrc, nertc_rtc::codecs::PT_OPUS, &sample, &[]);
+            if sink.rt.block_on(write).is_ok() {
+                ctl.sent_bytes.fetch_add(bytes, Relaxed);
+                ctl.frames.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resampling_keeps_duration() {
+        let mut pos = 0.0;
+        let mut total = 0;
+        for _ in 0..100 {
+            let f = AudioFrame { sample_rate: 16_000, channels: 2, samples: vec![1000; 320], timestamp_us: 0 };
+            total += to_48k_mono(&f, &mut pos).len();
+        }
+        // 100 x 10 ms at 16 kHz stereo = 1 s = 48000 samples at 48 kHz (minus edge).
+        assert!((47_900..=48_000).contains(&total), "{total}");
+    }
+}

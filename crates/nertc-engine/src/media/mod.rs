@@ -1,0 +1,52 @@
+//! Media pipelines. Threads and data flow:
+//!
+//! ```text
+//! camera / test pattern / JS push -> [bounded 2, drop oldest] -> video encoder thread
+//!      -> local preview slot, openh264 -> H.264 samples -> publish track (webrtc-rs)
+//! mic / tone / JS push -> [bounded] -> audio encoder thread -> Opus -> publish track
+//! remote video RTP (tokio task) -> H.264 depacketizer -> [bounded] -> decoder thread -> slot
+//! remote audio RTP (tokio task) -> Opus decoder -> mixer queue per user -> playout thread
+//! ```
+//! Encoder and decoder threads are plain OS threads (codec work never runs on the async
+//! runtime); they write into webrtc-rs through the runtime handle.
+
+pub mod audio_recv;
+pub mod audio_send;
+pub mod video_recv;
+pub mod video_send;
+
+pub use audio_recv::Mixer;
+pub use audio_send::AudioSender;
+pub use video_send::VideoSender;
+
+use crossbeam_channel::Sender;
+
+use crate::event::EngineEvent;
+
+/// Where pipeline threads report events.
+pub type EventSink = Sender<EngineEvent>;
+
+/// Clamp `v` into 0..=400 and return the linear gain (100 = unity).
+pub fn gain(volume_0_400: u32) -> f32 {
+    volume_0_400.min(400) as f32 / 100.0
+}
+
+/// Applies `gain` to PCM in place, saturating.
+pub fn apply_gain(pcm: &mut [i16], gain: f32) {
+    if (gain - 1.0).abs() < f32::EPSILON {
+        return;
+    }
+    for s in pcm {
+        *s = (*s as f32 * gain).clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+    }
+}
+
+/// Level of a PCM block on NERTC's 0-255 volume scale (RMS, linear).
+pub fn level_0_255(pcm: &[i16]) -> u32 {
+    if pcm.is_empty() {
+        return 0;
+    }
+    let sum: f64 = pcm.iter().map(|s| (*s as f64) * (*s as f64)).sum();
+    let rms = (sum / pcm.len() as f64).sqrt() / i16::MAX as f64;
+    ((rms * 2.0).min(1.0) * 255.0).round() as u32
+}

@@ -1,0 +1,189 @@
+//! Local video: capture (camera, test pattern or frames pushed from JS) -> preview slot and
+//! H.264 encoder -> the published track.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rtc::media::Sample;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+
+use crate::codec::h264::{EncoderConfig, H264Encoder};
+use crate::frame::VideoFrame;
+use crate::render::FrameSlot;
+
+/// Where encoded video goes while published.
+#[derive(Clone)]
+pub struct VideoSink {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub ssrc: u32,
+    pub rt: tokio::runtime::Handle,
+}
+
+/// Encoder parameters (from `setVideoConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeParams {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+impl Default for EncodeParams {
+    fn default() -> Self {
+        EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: 800 }
+    }
+}
+
+/// Shared between the engine and the encoder thread.
+#[derive(Default)]
+pub struct VideoCtl {
+    pub sink: Mutex<Option<VideoSink>>,
+    pub force_keyframe: AtomicBool,
+    pub muted: AtomicBool,
+    /// Put captured frames into the local preview slot.
+    pub preview: AtomicBool,
+    pub params: Mutex<EncodeParams>,
+    // Stats.
+    pub captured: AtomicU64,
+    pub encoded: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub encode_us_total: AtomicU64,
+    pub last_width: AtomicU32,
+    pub last_height: AtomicU32,
+}
+
+/// A running encoder thread. Dropping it stops the thread (once every input sender is gone).
+pub struct VideoSender {
+    input: Sender<VideoFrame>,
+    pub ctl: Arc<VideoCtl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl VideoSender {
+    pub fn start(ctl: Arc<VideoCtl>, preview_slot: Arc<FrameSlot>) -> std::io::Result<Self> {
+        let (tx, rx) = crossbeam_channel::bounded::<VideoFrame>(2);
+        let c = ctl.clone();
+        let thread = std::thread::Builder::new()
+            .name("nertc-video-enc".into())
+            .spawn(move || encode_loop(rx, c, preview_slot))?;
+        Ok(VideoSender { input: tx, ctl, thread: Some(thread) })
+    }
+
+    /// A sender for capture callbacks; frames are dropped (latest wins) when the encoder lags.
+    pub fn input(&self) -> FrameInput {
+        FrameInput { tx: self.input.clone(), ctl: self.ctl.clone() }
+    }
+}
+
+impl Drop for VideoSender {
+    fn drop(&mut self) {
+        // Replace our sender so the channel closes once capture callbacks are gone too.
+        let (dead, _) = crossbeam_channel::bounded(1);
+        drop(std::mem::replace(&mut self.input, dead));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Feeds frames into the encoder thread.
+#[derive(Clone)]
+pub struct FrameInput {
+    tx: Sender<VideoFrame>,
+    ctl: Arc<VideoCtl>,
+}
+
+impl FrameInput {
+    pub fn push(&self, frame: VideoFrame) {
+        self.ctl.captured.fetch_add(1, Relaxed);
+        match self.tx.try_send(frame) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {} // the encoder is behind: drop this frame
+        }
+    }
+}
+
+fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameSlot>) {
+    let mut encoder: Option<(H264Encoder, EncoderConfig)> = None;
+    let mut last_ts: Option<u64> = None;
+    while let Ok(frame) = rx.recv() {
+        let frame = Arc::new(frame);
+        if ctl.preview.load(Relaxed) {
+            preview.put(frame.clone());
+        }
+        let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(sink) = sink else {
+            last_ts = None;
+            continue;
+        };
+        if ctl.muted.load(Relaxed) {
+            continue;
+        }
+        let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
+        let want = EncoderConfig {
+            width: frame.width,
+            height: frame.height,
+            fps: params.fps.max(1),
+            bitrate_kbps: params.bitrate_kbps.max(50),
+        };
+        let needs_new = match &encoder {
+            Some((_, cfg)) => cfg.width != want.width || cfg.height != want.height || cfg.fps != want.fps,
+            None => true,
+        };
+        if needs_new {
+            match H264Encoder::new(want.clone()) {
+                Ok(e) => encoder = Some((e, want.clone())),
+                Err(e) => {
+                    tracing::error!("cannot create the H.264 encoder: {e}");
+                    continue;
+                }
+            }
+            ctl.force_keyframe.store(true, Relaxed);
+        } else if let Some((enc, cfg)) = &mut encoder {
+            if cfg.bitrate_kbps != want.bitrate_kbps {
+                enc.set_bitrate(want.bitrate_kbps);
+                cfg.bitrate_kbps = want.bitrate_kbps;
+            }
+        }
+        let Some((enc, _)) = encoder.as_mut() else { continue };
+        let started = Instant::now();
+        let force = ctl.force_keyframe.swap(false, Relaxed);
+        let encoded = match enc.encode(&frame, force) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!("encode failed: {e}");
+                continue;
+            }
+        };
+        ctl.encode_us_total.fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+        ctl.encoded.fetch_add(1, Relaxed);
+        ctl.last_width.store(frame.width, Relaxed);
+        ctl.last_height.store(frame.height, Relaxed);
+        let frame_us = 1_000_000 / u64::from(want.fps);
+        let duration_us = match last_ts {
+            Some(prev) if frame.timestamp_us > prev => (frame.timestamp_us - prev).min(1_000_000),
+            _ => frame_us,
+        };
+        last_ts = Some(frame.timestamp_us);
+        let bytes = encoded.data.len() as u64;
+        let sample = Sample {
+            data: encoded.data.into(),
+            timestamp: Instant::now(),
+            duration: Duration::from_micros(duration_us),
+            packet_timestamp: 0,
+            prev_dropped_packets: 0,
+            prev_padding_packets: 0,
+        };
+        let write = sink.track.write_sample(sink.ssrc, nertc_rtc::codecs::PT_H264, &sample, &[]);
+        match sink.rt.block_on(write) {
+            Ok(()) => {
+                ctl.sent_bytes.fetch_add(bytes, Relaxed);
+            }
+            Err(e) => tracing::trace!("video sample not sent: {e}"),
+        }
+    }
+}
