@@ -116,7 +116,7 @@ async fn keyframe_requests_are_relayed_throttled_and_nacks_answered() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let before = publisher.plis_received.load(Relaxed);
 
-    // 10 PLIs within ~100 ms reach the publisher as at most 2 (one now, one after 500 ms).
+    // 10 PLIs within ~100 ms reach the publisher as at most 2 (one now, one after the 250 ms throttle).
     let r = viewer.received(&video).await;
     for _ in 0..10 {
         viewer.send_rtcp(&video, vec![Box::new(PictureLossIndication { sender_ssrc: 1, media_ssrc: r.ssrc })]).await;

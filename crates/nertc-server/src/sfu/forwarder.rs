@@ -27,7 +27,7 @@ use crate::sfu::peer::{MediaEvent, SessionKey};
 use nertc_rtc::tap::is_keyframe_request;
 
 /// At most one keyframe request per this interval reaches a publisher.
-pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(500);
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// Packets queued per subscription before the forwarder starts dropping for it.
 const SINK_QUEUE: usize = 512;
 

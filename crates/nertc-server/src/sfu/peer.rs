@@ -248,6 +248,11 @@ impl Peer {
             PcEvent::Track(_) => {}
             PcEvent::State(state) => {
                 tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
+                // Keyframes sent before the subscriber's transport was up are lost: ask again
+                // the moment it can receive.
+                if pc == PcKind::Sub && state == webrtc::peer_connection::RTCPeerConnectionState::Connected {
+                    self.request_keyframes();
+                }
             }
         }
     }
@@ -420,13 +425,15 @@ impl Peer {
         if !live.is_empty() {
             let _ = self.events.send(MediaEvent::SubActive { key: self.key.clone(), track_ids: live });
         }
-        // Ask for a keyframe now that the subscriber can decode.
-        for d in self.downs.values() {
-            if d.info.kind == MediaKind::Video {
-                d.track.forwarder().request_keyframe();
-            }
-        }
+        self.request_keyframes();
         Ok(())
+    }
+
+    /// Asks the publishers of every subscribed video track for a keyframe (throttled there).
+    fn request_keyframes(&self) {
+        for d in self.downs.values().filter(|d| d.info.kind == MediaKind::Video) {
+            d.track.forwarder().request_keyframe();
+        }
     }
 
     async fn close(&mut self) {
