@@ -24,5 +24,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "setup: cargo build"
+echo "setup: building the room server and the N-API addon"
 cargo build --workspace --bins --examples --quiet
+npm run --silent build:debug

@@ -4,5 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins --examples --tests --quiet
+npm run --silent build:debug
 ./scripts/netns.sh cargo test --workspace --quiet
 ./scripts/netns.sh npx ava
+# The bench suite's smoke run, so it cannot rot (timings are printed, never gated on).
+./scripts/netns.sh cargo run --quiet -p nertc-bench -- all --smoke

@@ -123,14 +123,17 @@ struct Settings {
     auto_subscribe_video: bool,
 }
 
+/// Capture devices and encoder threads. Field order is drop order: the sources (camera, mic,
+/// external input) hold senders into the encoder threads, which exit only once every sender is
+/// gone, so sources must drop first.
 #[derive(Default)]
 struct LocalMedia {
-    video: Option<VideoSender>,
     camera: Option<device::VideoCapture>,
-    audio: Option<AudioSender>,
     mic: Option<device::AudioCapture>,
-    playout: Option<device::AudioPlayout>,
     external_audio_input: Option<Sender<AudioFrame>>,
+    playout: Option<device::AudioPlayout>,
+    video: Option<VideoSender>,
+    audio: Option<AudioSender>,
 }
 
 /// State shared by the API (JS thread) and the actor.
@@ -219,9 +222,10 @@ impl Shared {
             }
         }
         if !want_audio {
+            // Sources first: the encoder thread exits once every sender into it is gone.
             local.mic = None;
-            local.audio = None;
             local.external_audio_input = None;
+            local.audio = None;
         }
         if want_audio {
             let input = local.audio.as_ref().map(|a| a.input());
@@ -330,7 +334,7 @@ impl Engine {
             mixer: Mixer::new(),
         });
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let actor = Actor { shared: shared.clone(), rt: runtime.handle().clone(), session: None, reconnect: None };
+        let actor = Actor { shared: shared.clone(), rt: runtime.handle().clone(), session: None, reconnect: None, last_stats: None };
         runtime.spawn(actor.run(cmd_rx));
         Ok((Engine { shared, cmd: cmd_tx, runtime: Mutex::new(Some(runtime)) }, ev_rx))
     }
@@ -874,6 +878,44 @@ struct Actor {
     rt: tokio::runtime::Handle,
     session: Option<Session>,
     reconnect: Option<Reconnect>,
+    last_stats: Option<StatsSnapshot>,
+}
+
+/// Counters at the previous stats report, to turn totals into rates.
+struct StatsSnapshot {
+    at: Instant,
+    tx_video: u64,
+    tx_audio: u64,
+    rx_video: u64,
+    rx_audio: u64,
+    captured: u64,
+    encoded: u64,
+    /// track id -> (bytes, decoded frames)
+    tracks: HashMap<TrackId, (u64, u64)>,
+}
+
+impl Default for StatsSnapshot {
+    fn default() -> Self {
+        StatsSnapshot {
+            // "Long ago": the first report has no rates to compare with.
+            at: Instant::now().checked_sub(Duration::from_secs(7200)).unwrap_or_else(Instant::now),
+            tx_video: 0,
+            tx_audio: 0,
+            rx_video: 0,
+            rx_audio: 0,
+            captured: 0,
+            encoded: 0,
+            tracks: HashMap::new(),
+        }
+    }
+}
+
+/// Resident memory of this process in KiB (0 where /proc is unavailable).
+fn process_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
 }
 
 /// LiveKit-style retry delays (ms) for reconnecting.
@@ -1561,54 +1603,83 @@ impl Actor {
 
     fn stats(&mut self) {
         let Some(s) = &self.session else { return };
+        let now = Instant::now();
+        let dt = self.last_stats.as_ref().map_or(2.0, |p| now.duration_since(p.at).as_secs_f64()).max(0.001);
+        let prev = self.last_stats.take().unwrap_or_default();
+        let mut next = StatsSnapshot { at: now, ..Default::default() };
+        let kbps = |now: u64, before: u64| ((now.saturating_sub(before)) as f64 * 8.0 / 1000.0 / dt).round() as u32;
+        let per_s = |now: u64, before: u64| (now.saturating_sub(before) as f64 / dt).round() as u32;
         let v = &self.shared.video_ctl;
         let a = &self.shared.audio_ctl;
+        let levels = self.shared.mixer.levels();
         let mut remote_video = Vec::new();
         let mut remote_audio = Vec::new();
-        let mut rx_bytes = 0;
-        for r in s.receiving.values() {
+        let (mut rx_video, mut rx_audio) = (0u64, 0u64);
+        for (track_id, r) in &s.receiving {
             if let Some(st) = &r.video {
-                let bytes = st.bytes.load(Relaxed);
-                rx_bytes += bytes;
+                let (bytes, decoded) = (st.bytes.load(Relaxed), st.decoded.load(Relaxed));
+                let (pb, pd) = prev.tracks.get(track_id).copied().unwrap_or((bytes, decoded));
+                next.tracks.insert(track_id.clone(), (bytes, decoded));
+                rx_video += bytes;
                 remote_video.push(RemoteVideoStats {
                     uid: r.uid,
                     width: st.width.load(Relaxed) as u32,
                     height: st.height.load(Relaxed) as u32,
-                    received_bitrate_kbps: 0,
-                    decoder_output_frame_rate: 0,
+                    received_bitrate_kbps: kbps(bytes, pb),
+                    decoder_output_frame_rate: per_s(decoded, pd),
                     packets_lost: st.lost.load(Relaxed),
                     frozen_ms: 0,
                 });
             }
             if let Some(st) = &r.audio {
-                rx_bytes += st.bytes.load(Relaxed);
-                let volume = self.shared.mixer.levels().iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
-                remote_audio.push(RemoteAudioStats { uid: r.uid, received_bitrate_kbps: 0, volume, packets_lost: st.lost.load(Relaxed) });
+                let bytes = st.bytes.load(Relaxed);
+                let (pb, _) = prev.tracks.get(track_id).copied().unwrap_or((bytes, 0));
+                next.tracks.insert(track_id.clone(), (bytes, 0));
+                rx_audio += bytes;
+                let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
+                remote_audio.push(RemoteAudioStats { uid: r.uid, received_bitrate_kbps: kbps(bytes, pb), volume, packets_lost: st.lost.load(Relaxed) });
             }
         }
-        let encoded = v.encoded.load(Relaxed).max(1);
+        next.tx_video = v.sent_bytes.load(Relaxed);
+        next.tx_audio = a.sent_bytes.load(Relaxed);
+        next.rx_video = rx_video;
+        next.rx_audio = rx_audio;
+        next.captured = v.captured.load(Relaxed);
+        next.encoded = v.encoded.load(Relaxed);
+        let first = prev.at.elapsed() > Duration::from_secs(3600);
+        let base = if first { &next } else { &prev };
         self.emit(EngineEvent::RtcStats(RtcStats {
             duration_s: s.joined_at.elapsed().as_secs(),
-            tx_bytes: v.sent_bytes.load(Relaxed) + a.sent_bytes.load(Relaxed),
-            rx_bytes,
+            tx_bytes: next.tx_video + next.tx_audio,
+            rx_bytes: rx_video + rx_audio,
+            tx_video_kbps: kbps(next.tx_video, base.tx_video),
+            rx_video_kbps: kbps(next.rx_video, base.rx_video),
+            tx_audio_kbps: kbps(next.tx_audio, base.tx_audio),
+            rx_audio_kbps: kbps(next.rx_audio, base.rx_audio),
+            cpu_app_usage: 0,
+            memory_app_usage_kb: process_rss_kb(),
             users: s.users.len() as u32 + 1,
-            ..Default::default()
         }));
         if s.published.contains_key(&MediaKind::Video) {
+            let encoded = next.encoded.max(1);
             self.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
                 width: v.last_width.load(Relaxed),
                 height: v.last_height.load(Relaxed),
+                capture_frame_rate: per_s(next.captured, base.captured),
+                encoder_output_frame_rate: per_s(next.encoded, base.encoded),
+                sent_bitrate_kbps: kbps(next.tx_video, base.tx_video),
                 encode_ms_avg: v.encode_us_total.load(Relaxed) as f32 / encoded as f32 / 1000.0,
-                ..Default::default()
             }));
         }
         self.emit(EngineEvent::RemoteVideoStats(remote_video));
         self.emit(EngineEvent::RemoteAudioStats(remote_audio));
+        // Loopback-grade quality until RTT/loss estimates feed it: 1 (excellent) with no loss.
         let mut quality = vec![NetworkQuality { uid: s.uid, tx_quality: 1, rx_quality: 1 }];
-        for (uid, _) in &s.users {
+        for uid in s.users.keys() {
             quality.push(NetworkQuality { uid: *uid, tx_quality: 1, rx_quality: 1 });
         }
         self.emit(EngineEvent::NetworkQuality(quality));
+        self.last_stats = Some(next);
     }
 
     fn volume_indication(&self, ticks: u64) {

@@ -1,0 +1,921 @@
+'use strict';
+// nertc-electron-sdk: the JS layer over the native addon (src/ at the repository root).
+//
+// The native side keeps one latest-frame slot per video stream and delivers engine events
+// through one thread-safe function. This file:
+//   - exposes NERtcEngine (an EventEmitter with NERTC's method names, argument orders and
+//     result codes) and NERtcServer (the embedded room server);
+//   - re-emits native events on a later tick (setImmediate) with positional arguments, each
+//     listener call guarded so a throwing handler is logged and reported as
+//     onWarning(30900, msg) instead of crashing the process;
+//   - runs the frame pump: one unref'd interval per engine that copies the newest frame of each
+//     bound canvas into JS-owned planes (allocated once per canvas, reallocated only when the
+//     size changes) and hands them to the canvas's renderer (`view.drawFrame(frame)`);
+//   - keeps Node alive like an open socket while the engine is in a channel (from a successful
+//     joinChannel until onLeaveChannel, a failed join or a disconnect) and, after release(),
+//     until the native engine has delivered its last event (bounded by RELEASE_LINGER_MS).
+//     An initialized but idle engine never keeps Node alive (the native event callback is weak).
+
+const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
+const path = require('node:path');
+
+// ---------------------------------------------------------------------------------------------
+// Native addon
+
+function nativeCandidates() {
+  const { platform, arch } = process;
+  const names = [];
+  if (platform === 'linux') {
+    // Only the variant that was built or installed exists; a wrong one fails to load and the
+    // next is tried.
+    const abis = arch === 'arm' ? ['gnueabihf', 'musleabihf'] : ['gnu', 'musl'];
+    for (const abi of abis) names.push(`linux-${arch}-${abi}`);
+  } else if (platform === 'win32') {
+    names.push(`win32-${arch}-msvc`, `win32-${arch}-gnu`);
+  } else if (platform === 'darwin') {
+    names.push(`darwin-${arch}`, 'darwin-universal');
+  } else {
+    names.push(`${platform}-${arch}`);
+  }
+  return names.map((n) => path.join(__dirname, `nertc-electron-sdk.${n}.node`));
+}
+
+function loadNative() {
+  const tried = [];
+  const candidates = [];
+  if (process.env.NERTC_NATIVE_PATH) candidates.push(path.resolve(process.env.NERTC_NATIVE_PATH));
+  candidates.push(...nativeCandidates(), path.join(__dirname, 'nertc-electron-sdk.node'));
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) {
+      tried.push(`${file}: not found`);
+      continue;
+    }
+    try {
+      return require(file);
+    } catch (e) {
+      tried.push(`${file}: ${e && e.message}`);
+    }
+  }
+  throw new Error(
+    `nertc-electron-sdk: cannot load the native addon for ${process.platform}-${process.arch} ` +
+      `(build it with \`npm run build\`). Tried:\n  ${tried.join('\n  ')}`,
+  );
+}
+
+const native = loadNative();
+
+// ---------------------------------------------------------------------------------------------
+// Codes and constants
+
+/**
+ * Every result code the SDK returns (the same list as the engine's `error::ALL`).
+ * Descriptions: `getErrorDescription(code)`.
+ */
+const ErrorCode = Object.freeze({
+  OK: 0,
+  ERR_FATAL: 30001,
+  ERR_INVALID_PARAM: 30003,
+  ERR_WRONG_STATE: 30004,
+  ERR_NOT_INITIALIZED: 30005,
+  ERR_DEVICE_NOT_FOUND: 30008,
+  ERR_NOT_SUPPORTED: 30010,
+  ERR_ALREADY_JOINED: 30100,
+  ERR_NOT_JOINED: 30101,
+  ERR_CONNECT_FAILED: 30200,
+  ERR_KICKED: 30204,
+  ERR_CONNECTION_LOST: 30205,
+  ERR_TOKEN: 403,
+  ERR_APP_KEY: 20101,
+  ERR_JOIN_FAILED: 20102,
+  ERR_PERMISSION: 20103,
+  WARN_HANDLER_THREW: 30900,
+});
+
+const ConnectionState = Object.freeze({ DISCONNECTED: 1, CONNECTING: 2, CONNECTED: 3, RECONNECTING: 4, FAILED: 5 });
+const ConnectionChangeReason = Object.freeze({
+  LEAVE: 1,
+  CHANNEL_CLOSED: 2,
+  KICKED: 3,
+  TIMEOUT: 4,
+  JOIN: 5,
+  JOIN_SUCCEED: 6,
+  REJOIN_SUCCEED: 7,
+  MEDIA_DISCONNECTED: 8,
+  SIGNAL_DISCONNECTED: 9,
+  REQUEST_CHANNEL_FAILED: 10,
+  JOIN_FAILED: 11,
+});
+const UserLeftReason = Object.freeze({ NORMAL: 0, FAILOVER: 1, UPDATE: 2, KICK: 3, TIMEOUT: 4 });
+const ChannelProfile = Object.freeze({ COMMUNICATION: 0, LIVE_BROADCASTING: 1 });
+const ClientRole = Object.freeze({ BROADCASTER: 0, AUDIENCE: 1 });
+const VideoScalingMode = Object.freeze({ FIT: 0, FULLFILL: 1, CROPFILL: 2 });
+const VideoMirrorMode = Object.freeze({ AUTO: 0, ENABLED: 1, DISABLED: 2 });
+const RemoteVideoStreamType = Object.freeze({ HIGH: 0, LOW: 1, NONE: 2 });
+const VideoProfile = Object.freeze({ LOWEST: 0, LOW: 1, STANDARD: 2, HD720P: 3, HD1080P: 4 });
+const VideoPixelFormat = Object.freeze({ I420: 'I420', RGBA: 'RGBA' });
+
+/** Where the room server is when `server_config.channel_server` and NERTC_SERVER_URL are unset. */
+const DEFAULT_SERVER_URL = 'ws://127.0.0.1:8480';
+/** Frame pump rate: at most this many frames per second reach a canvas. */
+const RENDER_FPS = 30;
+/** After release() in a channel, Node stays alive at most this long for the last events. */
+const RELEASE_LINGER_MS = 6000;
+/** Native sentinel after an engine's last event (see src/engine.rs). */
+const RELEASED_EVENT = '__released';
+const MAX_UID = (1n << 64n) - 1n;
+const CHANNEL_PUNCTUATION = '!#$%&()+-:;<=.,>?@[]^_{|}~';
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers (the native side validates again; these give the same codes early)
+
+function isInt(v) {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+/** A uid as BigInt (1 ..= 2^64-1), or null when it is not a valid uid. */
+function toUid(uid) {
+  if (typeof uid === 'bigint') return uid > 0n && uid <= MAX_UID ? uid : null;
+  if (isInt(uid) && uid > 0 && uid <= 2 ** 64 - 1) {
+    const b = BigInt(uid);
+    return b <= MAX_UID ? b : null;
+  }
+  return null;
+}
+
+/** How events present a uid: a number when it is a safe integer, else a BigInt. */
+function uidForJs(uid) {
+  return uid <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(uid) : uid;
+}
+
+function isValidChannelName(name) {
+  if (typeof name !== 'string' || name.length === 0) return false;
+  if (Buffer.byteLength(name, 'utf8') > 64) return false;
+  for (const c of name) {
+    const ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === ' ' || CHANNEL_PUNCTUATION.includes(c);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/** A timestamp in ms as a non-negative integer, or null. */
+function toTimestamp(ts) {
+  if (typeof ts === 'bigint') ts = Number(ts);
+  if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) return null;
+  return Math.floor(ts);
+}
+
+function isBytes(v) {
+  return v instanceof Uint8Array || v instanceof Uint8ClampedArray;
+}
+
+function errorText(e) {
+  if (e && typeof e === 'object' && typeof e.stack === 'string') return e.stack;
+  try {
+    return String(e);
+  } catch {
+    return '<unprintable exception>';
+  }
+}
+
+function hasDom(view) {
+  return (
+    typeof globalThis.document !== 'undefined' &&
+    typeof globalThis.HTMLElement === 'function' &&
+    view instanceof globalThis.HTMLElement
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// NERtcEngine
+
+class NERtcEngine extends EventEmitter {
+  constructor() {
+    super();
+    /** @private the native engine while initialized, else null */
+    this._native = null;
+    /** @private events from the native side waiting for the next setImmediate */
+    this._queue = [];
+    this._drainScheduled = false;
+    /** @private key ('local' | 'remote:<uid>') -> canvas state */
+    this._canvases = new Map();
+    this._pump = null;
+    this._reportingHandlerError = false;
+    /** @private generation of the current native engine (events of released ones still flow) */
+    this._gen = 0;
+    /** @private ref'd timer while in a channel */
+    this._keepAlive = null;
+    /** @private generation -> linger timer after release() */
+    this._lingering = new Map();
+  }
+
+  // ----- lifecycle ------------------------------------------------------------------------
+
+  /**
+   * `context = { app_key, log_dir_path, log_level, log_file_max_size_KBytes, server_config:
+   * { channel_server } }`. The room server's URL comes from `server_config.channel_server`,
+   * else the NERTC_SERVER_URL environment variable, else ws://127.0.0.1:8480.
+   */
+  initialize(context) {
+    if (this._native) return ErrorCode.ERR_WRONG_STATE;
+    if (!context || typeof context !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+    const appKey = context.app_key;
+    if (typeof appKey !== 'string' || appKey.length === 0) return ErrorCode.ERR_INVALID_PARAM;
+    const sc = context.server_config && typeof context.server_config === 'object' ? context.server_config : {};
+    let serverUrl = sc.channel_server;
+    if (serverUrl != null && typeof serverUrl !== 'string') return ErrorCode.ERR_INVALID_PARAM;
+    if (!serverUrl) serverUrl = process.env.NERTC_SERVER_URL || DEFAULT_SERVER_URL;
+
+    const logDir = context.log_dir_path;
+    if (logDir != null && typeof logDir !== 'string') return ErrorCode.ERR_INVALID_PARAM;
+    const level = context.log_level == null ? 3 : context.log_level;
+    const maxKb = context.log_file_max_size_KBytes == null ? 0 : context.log_file_max_size_KBytes;
+    if (!isInt(level) || !isInt(maxKb) || maxKb < 0) return ErrorCode.ERR_INVALID_PARAM;
+
+    try {
+      const logCode = native.configureLogging(logDir || null, level, maxKb);
+      if (logCode !== 0) return logCode;
+      const engine = new native.NativeEngine();
+      const gen = this._gen + 1;
+      const code = engine.initialize(appKey, serverUrl, (name, args) => this._onNativeEvent(name, args, gen));
+      if (code !== 0) return code;
+      this._gen = gen;
+      this._native = engine;
+      return 0;
+    } catch (e) {
+      this._log('initialize failed', e);
+      return ErrorCode.ERR_FATAL;
+    }
+  }
+
+  /**
+   * Leaves the channel (onLeaveChannel still fires), stops every thread, closes devices and
+   * unbinds every canvas. Safe to call twice and in any state; returns at once.
+   */
+  release() {
+    this._stopPump();
+    this._canvases.clear();
+    const engine = this._native;
+    this._native = null;
+    if (!engine) return 0;
+    if (this._keepAlive) {
+      // In a channel: stay alive until onLeaveChannel and the engine's last event are delivered.
+      this._setKeepAlive(false);
+      const gen = this._gen;
+      const timer = setTimeout(() => this._lingering.delete(gen), RELEASE_LINGER_MS);
+      this._lingering.set(gen, timer);
+    }
+    try {
+      engine.release();
+    } catch (e) {
+      this._log('release failed', e);
+    }
+    return 0;
+  }
+
+  getVersion() {
+    return native.version();
+  }
+
+  getErrorDescription(code) {
+    if (!isInt(code)) return native.errorDescription(-1);
+    return native.errorDescription(code);
+  }
+
+  /** `params`: a JSON string or an object. Keys: server_url, auto_subscribe_video, log_level. */
+  setParameters(params) {
+    let json = params;
+    if (params && typeof params === 'object') {
+      try {
+        json = JSON.stringify(params);
+      } catch {
+        return ErrorCode.ERR_INVALID_PARAM;
+      }
+    }
+    if (typeof json !== 'string') return this._native ? ErrorCode.ERR_INVALID_PARAM : ErrorCode.ERR_NOT_INITIALIZED;
+    return this._call((n) => n.setParameters(json));
+  }
+
+  getConnectionState() {
+    if (!this._native) return ConnectionState.DISCONNECTED;
+    try {
+      return this._native.getConnectionState();
+    } catch {
+      return ConnectionState.DISCONNECTED;
+    }
+  }
+
+  // ----- channel --------------------------------------------------------------------------
+
+  setChannelProfile(profile) {
+    return this._callInts([profile], (n) => n.setChannelProfile(profile));
+  }
+
+  setClientRole(role) {
+    return this._callInts([role], (n) => n.setClientRole(role));
+  }
+
+  /** `uid`: a positive integer (number or BigInt). Result: onJoinChannel(cid, uid, result, elapsed). */
+  joinChannel(token, channelName, uid) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (token != null && typeof token !== 'string') return ErrorCode.ERR_INVALID_PARAM;
+    if (!isValidChannelName(channelName)) return ErrorCode.ERR_INVALID_PARAM;
+    const u = toUid(uid);
+    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
+    const code = this._call((n) => n.joinChannel(token || null, channelName, u));
+    if (code === 0) this._setKeepAlive(true);
+    return code;
+  }
+
+  leaveChannel() {
+    return this._call((n) => n.leaveChannel());
+  }
+
+  // ----- local video ----------------------------------------------------------------------
+
+  /** `canvas = {view, mode, mirror}`; `null` or `{view: null}` unbinds. */
+  setupLocalVideoCanvas(canvas) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    return this._setupCanvas('local', null, canvas);
+  }
+
+  /** `canvas = {view, mode}`; `null` or `{view: null}` unbinds. */
+  setupRemoteVideoCanvas(uid, canvas) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    const u = toUid(uid);
+    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
+    return this._setupCanvas(`remote:${u}`, u, canvas);
+  }
+
+  /**
+   * A PNG data URL of the last frame drawn for `uid` (or `'local'`), or null when nothing was
+   * drawn or the canvas's renderer cannot capture (custom `drawFrame` views).
+   */
+  captureImageByUid(uid) {
+    if (!this._native) return null;
+    let key = 'local';
+    if (uid !== 'local') {
+      const u = toUid(uid);
+      if (u === null) return null;
+      key = `remote:${u}`;
+    }
+    const c = this._canvases.get(key);
+    if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return null;
+    try {
+      return c.renderer.captureImage();
+    } catch (e) {
+      this._log('captureImage failed', e);
+      return null;
+    }
+  }
+
+  /**
+   * `config = {max_profile, width, height, framerate, min_framerate, bitrate, min_bitrate,
+   * mirror_mode, crop_mode, degradation_preference, orientation_mode}`; the last three are
+   * accepted and ignored. Missing or 0 leaves a field at its default.
+   */
+  setVideoConfig(config) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!config || typeof config !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+    const num = (k, dflt) => (config[k] == null ? dflt : config[k]);
+    const cfg = {
+      maxProfile: num('max_profile', -1),
+      width: num('width', 0),
+      height: num('height', 0),
+      framerate: num('framerate', 0),
+      minFramerate: num('min_framerate', 0),
+      bitrateKbps: num('bitrate', 0),
+      minBitrateKbps: num('min_bitrate', 0),
+      mirrorMode: num('mirror_mode', 0),
+    };
+    for (const [k, v] of Object.entries(cfg)) {
+      if (!isInt(v) || (k !== 'maxProfile' && v < 0) || v > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    }
+    return this._call((n) => n.setVideoConfig(cfg));
+  }
+
+  startVideoPreview() {
+    return this._call((n) => n.startVideoPreview());
+  }
+
+  stopVideoPreview() {
+    return this._call((n) => n.stopVideoPreview());
+  }
+
+  enableLocalVideo(enabled) {
+    return this._call((n) => n.enableLocalVideo(!!enabled));
+  }
+
+  muteLocalVideoStream(mute) {
+    return this._call((n) => n.muteLocalVideoStream(!!mute));
+  }
+
+  /** 0 auto (mirror the local preview), 1 always, 2 never. */
+  setLocalVideoMirrorMode(mode) {
+    return this._callInts([mode], (n) => n.setLocalVideoMirrorMode(mode));
+  }
+
+  // ----- local audio ----------------------------------------------------------------------
+
+  enableLocalAudio(enabled) {
+    return this._call((n) => n.enableLocalAudio(!!enabled));
+  }
+
+  muteLocalAudioStream(mute) {
+    return this._call((n) => n.muteLocalAudioStream(!!mute));
+  }
+
+  /** 0-400, 100 = unchanged. */
+  adjustRecordingSignalVolume(volume) {
+    return this._callInts([volume], (n) => n.adjustRecordingSignalVolume(volume));
+  }
+
+  /** 0-400, 100 = unchanged. */
+  adjustPlaybackSignalVolume(volume) {
+    return this._callInts([volume], (n) => n.adjustPlaybackSignalVolume(volume));
+  }
+
+  /** `interval` in ms, a multiple of 100. */
+  enableAudioVolumeIndication(enable, interval) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    const ms = interval == null ? 0 : interval;
+    if (!isInt(ms) || Math.abs(ms) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((n) => n.enableAudioVolumeIndication(!!enable, ms));
+  }
+
+  // ----- remote media ---------------------------------------------------------------------
+
+  /** `streamType`: 0 high, 1 low, 2 none. Call after onUserVideoStart. */
+  subscribeRemoteVideoStream(uid, streamType, subscribe) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    const u = toUid(uid);
+    if (u === null || !isInt(streamType) || Math.abs(streamType) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((n) => n.subscribeRemoteVideoStream(u, streamType, !!subscribe));
+  }
+
+  subscribeRemoteAudioStream(uid, subscribe) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    const u = toUid(uid);
+    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((n) => n.subscribeRemoteAudioStream(u, !!subscribe));
+  }
+
+  // ----- devices --------------------------------------------------------------------------
+
+  enumerateRecordDevices() {
+    return this._list((n) => n.enumerateRecordDevices());
+  }
+
+  enumeratePlayoutDevices() {
+    return this._list((n) => n.enumeratePlayoutDevices());
+  }
+
+  enumerateVideoCaptureDevices() {
+    return this._list((n) => n.enumerateVideoCaptureDevices());
+  }
+
+  setRecordDevice(id) {
+    return this._callDevice(id, (n) => n.setRecordDevice(id));
+  }
+
+  getRecordDevice() {
+    return this._string((n) => n.getRecordDevice());
+  }
+
+  setPlayoutDevice(id) {
+    return this._callDevice(id, (n) => n.setPlayoutDevice(id));
+  }
+
+  getPlayoutDevice() {
+    return this._string((n) => n.getPlayoutDevice());
+  }
+
+  setVideoDevice(id) {
+    return this._callDevice(id, (n) => n.setVideoDevice(id));
+  }
+
+  getVideoDevice() {
+    return this._string((n) => n.getVideoDevice());
+  }
+
+  // ----- external sources -----------------------------------------------------------------
+
+  setExternalVideoSource(enabled) {
+    return this._call((n) => n.setExternalVideoSource(!!enabled));
+  }
+
+  /**
+   * `frame = {format: 'I420' | 'RGBA', width, height, data: Uint8Array, timestamp?}` with
+   * tightly packed planes (I420: w*h + 2*ceil(w/2)*ceil(h/2) bytes; RGBA: w*h*4 bytes).
+   */
+  pushExternalVideoFrame(frame) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!frame || typeof frame !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+    const fmt = typeof frame.format === 'string' ? frame.format.toUpperCase() : frame.format === 1 ? 'RGBA' : frame.format === 0 || frame.format == null ? 'I420' : null;
+    const { width, height, data } = frame;
+    const ts = frame.timestamp == null ? Date.now() : toTimestamp(frame.timestamp);
+    if ((fmt !== 'I420' && fmt !== 'RGBA') || !isInt(width) || !isInt(height) || width <= 0 || height <= 0) return ErrorCode.ERR_INVALID_PARAM;
+    if (width > 7680 || height > 4320 || !isBytes(data) || ts === null) return ErrorCode.ERR_INVALID_PARAM;
+    const cw = Math.ceil(width / 2);
+    const ch = Math.ceil(height / 2);
+    const want = fmt === 'I420' ? width * height + 2 * cw * ch : width * height * 4;
+    if (data.byteLength !== want) return ErrorCode.ERR_INVALID_PARAM;
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return this._call((n) => n.pushExternalVideoFrame(fmt === 'RGBA' ? 1 : 0, width, height, bytes, ts));
+  }
+
+  /** `sampleRate` 8000/16000/32000/44100/48000, `channels` 1 or 2. */
+  setExternalAudioSource(enabled, sampleRate, channels) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    const rate = sampleRate == null ? 48000 : sampleRate;
+    const chans = channels == null ? 1 : channels;
+    if (!isInt(rate) || !isInt(chans) || rate < 0 || chans < 0 || rate > 0x7fffffff || chans > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((n) => n.setExternalAudioSource(!!enabled, rate, chans));
+  }
+
+  /**
+   * `frame = {data: Int16Array (interleaved), sample_rate, channels, samples_per_channel?,
+   * timestamp?}`; sample_rate and channels must match setExternalAudioSource.
+   */
+  pushExternalAudioFrame(frame) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!frame || typeof frame !== 'object' || !(frame.data instanceof Int16Array)) return ErrorCode.ERR_INVALID_PARAM;
+    const rate = frame.sample_rate;
+    const chans = frame.channels;
+    const ts = frame.timestamp == null ? Date.now() : toTimestamp(frame.timestamp);
+    if (!isInt(rate) || !isInt(chans) || rate <= 0 || chans <= 0 || rate > 0x7fffffff || chans > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    if (ts === null) return ErrorCode.ERR_INVALID_PARAM;
+    const n = frame.data.length;
+    if (n === 0 || n % chans !== 0) return ErrorCode.ERR_INVALID_PARAM;
+    if (frame.samples_per_channel != null && frame.samples_per_channel * chans !== n) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((e) => e.pushExternalAudioFrame(frame.data, rate, chans, ts));
+  }
+
+  // ----- internals: calls -----------------------------------------------------------------
+
+  /** Runs `fn(native)`; 30005 before initialize / after release, 30003 when the addon rejects an argument. */
+  _call(fn) {
+    const engine = this._native;
+    if (!engine) return ErrorCode.ERR_NOT_INITIALIZED;
+    try {
+      const code = fn(engine);
+      return typeof code === 'number' ? code : ErrorCode.ERR_FATAL;
+    } catch (e) {
+      this._log('native call rejected its arguments', e);
+      return ErrorCode.ERR_INVALID_PARAM;
+    }
+  }
+
+  _callInts(values, fn) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    for (const v of values) if (!isInt(v) || Math.abs(v) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call(fn);
+  }
+
+  _callDevice(id, fn) {
+    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (typeof id !== 'string' || id.length === 0) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call(fn);
+  }
+
+  _list(fn) {
+    if (!this._native) return [];
+    try {
+      const list = fn(this._native);
+      return Array.isArray(list) ? list : [];
+    } catch (e) {
+      this._log('device enumeration failed', e);
+      return [];
+    }
+  }
+
+  _string(fn) {
+    if (!this._native) return '';
+    try {
+      const s = fn(this._native);
+      return typeof s === 'string' ? s : '';
+    } catch {
+      return '';
+    }
+  }
+
+  _log(what, e) {
+    try {
+      console.warn(`[nertc] ${what}: ${errorText(e)}`);
+    } catch {
+      // console itself failed; nothing left to report to
+    }
+  }
+
+  // ----- internals: events ----------------------------------------------------------------
+
+  /** Called by the native thread-safe function on the JS thread. Must never throw. */
+  _onNativeEvent(name, args, gen = this._gen) {
+    try {
+      this._queue.push([name, Array.isArray(args) ? args : [], gen]);
+      if (!this._drainScheduled) {
+        this._drainScheduled = true;
+        setImmediate(() => this._drain());
+      }
+    } catch {
+      // never let an exception reach the native callback (it would be fatal)
+    }
+  }
+
+  /** Emits a JS-originated event on a later tick, like native ones. */
+  _emitLater(name, ...args) {
+    this._onNativeEvent(name, args);
+  }
+
+  _drain() {
+    this._drainScheduled = false;
+    const batch = this._queue;
+    this._queue = [];
+    for (const [name, args, gen] of batch) {
+      if (name === RELEASED_EVENT) {
+        this._releaseDone(gen);
+        continue;
+      }
+      if (gen === this._gen && this._native) this._trackChannel(name, args);
+      this._dispatch(name, args);
+    }
+  }
+
+  /** Keeps Node alive while in a channel (see the file header). */
+  _trackChannel(name, args) {
+    if (
+      name === 'onLeaveChannel' ||
+      (name === 'onJoinChannel' && args[2] !== 0) ||
+      (name === 'onConnectionStateChange' && (args[0] === ConnectionState.DISCONNECTED || args[0] === ConnectionState.FAILED))
+    ) {
+      this._setKeepAlive(false);
+    }
+  }
+
+  _setKeepAlive(on) {
+    if (on && !this._keepAlive) {
+      this._keepAlive = setInterval(() => {}, 1 << 30);
+    } else if (!on && this._keepAlive) {
+      clearInterval(this._keepAlive);
+      this._keepAlive = null;
+    }
+  }
+
+  _releaseDone(gen) {
+    const timer = this._lingering.get(gen);
+    if (timer) clearTimeout(timer);
+    this._lingering.delete(gen);
+  }
+
+  /** Calls every listener of `name` with `args`; a throwing listener never stops the others. */
+  _dispatch(name, args) {
+    let listeners;
+    try {
+      listeners = this.rawListeners(name);
+    } catch {
+      return;
+    }
+    for (const listener of listeners) {
+      try {
+        const ret = listener.apply(this, args);
+        // An async handler's rejection is a throw too (unhandled, it would end the process).
+        if (ret && typeof ret.then === 'function') ret.then(undefined, (e) => this._handlerThrew(name, e));
+      } catch (e) {
+        this._handlerThrew(name, e);
+      }
+    }
+  }
+
+  _handlerThrew(name, e) {
+    const msg = `event handler for ${name} threw: ${errorText(e)}`;
+    this._log('event handler threw', msg);
+    // An onWarning handler that throws while we report is only logged (no recursion).
+    if (name === 'onWarning' || this._reportingHandlerError) return;
+    this._reportingHandlerError = true;
+    try {
+      this._dispatch('onWarning', [ErrorCode.WARN_HANDLER_THREW, msg]);
+    } finally {
+      this._reportingHandlerError = false;
+    }
+  }
+
+  // ----- internals: canvases and the frame pump -------------------------------------------
+
+  _setupCanvas(key, uid, canvas) {
+    const view = canvas && typeof canvas === 'object' ? canvas.view : null;
+    if (canvas != null && typeof canvas !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+    const old = this._canvases.get(key);
+    if (old) this._destroyRenderer(old);
+    this._canvases.delete(key);
+    if (view == null) {
+      if (this._canvases.size === 0) this._stopPump();
+      return 0;
+    }
+    const mode = canvas.mode == null ? 0 : canvas.mode;
+    if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
+    let renderer = null;
+    try {
+      renderer = this._createRenderer(view, { mode, mirror: !!canvas.mirror, uid: uid === null ? null : uidForJs(uid) });
+    } catch (e) {
+      this._log('cannot create a renderer', e);
+      renderer = null;
+    }
+    if (!renderer) {
+      this._emitLater(
+        'onWarning',
+        ErrorCode.ERR_NOT_SUPPORTED,
+        'video canvas view has no drawFrame(frame) method and no DOM renderer is available; the view is ignored',
+      );
+      if (this._canvases.size === 0) this._stopPump();
+      return 0;
+    }
+    this._canvases.set(key, {
+      uid,
+      jsUid: uid === null ? 0 : uidForJs(uid),
+      view,
+      mode,
+      mirror: !!canvas.mirror,
+      renderer,
+      // JS-owned planes, filled by the native pullFrame; replaced only when the size changes.
+      target: { seq: -1, y: null, u: null, v: null },
+      failed: false,
+    });
+    this._startPump();
+    return 0;
+  }
+
+  /**
+   * The renderer for a canvas view: an object with `drawFrame(frame)` (and optionally
+   * `destroy()`). A view that has `drawFrame` is its own renderer. DOM elements get one from
+   * `NERtcEngine.createDomRenderer(view, options)` when a DOM renderer is installed (the
+   * WebGL/2D canvas renderer); otherwise the view is ignored with an onWarning.
+   */
+  _createRenderer(view, options) {
+    if (view && typeof view.drawFrame === 'function') return view;
+    if (hasDom(view) && typeof NERtcEngine.createDomRenderer === 'function') {
+      return NERtcEngine.createDomRenderer(view, options);
+    }
+    return null;
+  }
+
+  _destroyRenderer(canvas) {
+    const r = canvas.renderer;
+    if (r && r !== canvas.view && typeof r.destroy === 'function') {
+      try {
+        r.destroy();
+      } catch (e) {
+        this._log('renderer destroy failed', e);
+      }
+    }
+  }
+
+  _startPump() {
+    if (this._pump || !this._native) return;
+    this._pump = setInterval(() => this._pumpFrames(), Math.round(1000 / RENDER_FPS));
+    if (typeof this._pump.unref === 'function') this._pump.unref();
+  }
+
+  _stopPump() {
+    if (this._pump) clearInterval(this._pump);
+    this._pump = null;
+    for (const c of this._canvases.values()) this._destroyRenderer(c);
+  }
+
+  _pumpFrames() {
+    const engine = this._native;
+    if (!engine) {
+      this._stopPump();
+      return;
+    }
+    for (const c of this._canvases.values()) {
+      let header;
+      try {
+        header = engine.pullFrame(c.uid, c.target);
+      } catch (e) {
+        if (!c.failed) this._log('pullFrame failed', e);
+        c.failed = true;
+        continue;
+      }
+      if (!header) continue;
+      const { width, height } = header;
+      const cw = (width + 1) >> 1;
+      const frame = {
+        width,
+        height,
+        y: c.target.y,
+        u: c.target.u,
+        v: c.target.v,
+        strides: { y: width, u: cw, v: cw },
+        timestamp: header.timestamp,
+        mirrored: !!header.mirrored || (c.uid === null && c.mirror),
+        uid: c.jsUid,
+        mode: c.mode,
+      };
+      const drawFailed = (e) => {
+        // Reported once per binding; a renderer that throws on every frame must not flood.
+        if (!c.failed) {
+          c.failed = true;
+          this._handlerThrew('drawFrame', e);
+        }
+      };
+      try {
+        const ret = c.renderer.drawFrame(frame);
+        if (ret && typeof ret.then === 'function') ret.then(undefined, drawFailed);
+      } catch (e) {
+        drawFailed(e);
+      }
+    }
+  }
+}
+
+/**
+ * Hook for the DOM renderer (WebGL / 2D canvas): `(view: HTMLElement, options) => {drawFrame,
+ * destroy?}`. Unset in Node; the Electron renderer build installs it.
+ */
+// DOM views (Electron renderer, any Chromium page) are drawn by renderer.js (WebGL, 2D
+// fallback). It loads without a DOM, so requiring it in plain Node is harmless.
+NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
+
+// ---------------------------------------------------------------------------------------------
+// NERtcServer: the embedded room server
+
+function serverConfigJson(options) {
+  if (options == null) return null;
+  if (typeof options !== 'object') throw new TypeError('NERtcServer options must be an object');
+  return JSON.stringify(options, (_k, v) => (typeof v === 'bigint' ? Number(v) : v));
+}
+
+class NERtcServer {
+  /**
+   * `options` mirrors the server's TOML config (snake_case): `{listen = '127.0.0.1:0', apps:
+   * {APP_KEY: {secret, debug}}, allow_unknown_apps, rtc: {bind_ip, advertised_ip,
+   * udp_port_min, udp_port_max}, timeouts: {...}, limits: {...}}`. Without `apps` every app
+   * key is accepted in debug mode (null token). Throws on unknown keys.
+   */
+  constructor(options) {
+    this._native = new native.NativeServer(serverConfigJson(options));
+  }
+
+  /** Resolves with the URL for `server_config.channel_server` (`ws://127.0.0.1:PORT`). */
+  start() {
+    try {
+      return this._native.start();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Stops the server (sessions are told `server_shutdown`); safe to call twice. */
+  stop() {
+    try {
+      return this._native.stop();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** The URL while running, else null. */
+  get url() {
+    return this._native.url() || null;
+  }
+
+  /** A join token (HS256 JWT) for `uid` in `channel`, valid `ttlSecs` seconds. */
+  static createToken(appKey, secret, channel, uid, ttlSecs) {
+    return createToken(appKey, secret, channel, uid, ttlSecs);
+  }
+}
+
+function createToken(appKey, secret, channel, uid, ttlSecs = 3600) {
+  if (typeof appKey !== 'string' || appKey.length === 0) throw new TypeError('appKey must be a non-empty string');
+  if (typeof secret !== 'string' || secret.length === 0) throw new TypeError('secret must be a non-empty string');
+  if (!isValidChannelName(channel)) throw new TypeError('invalid channel name');
+  const u = toUid(uid);
+  if (u === null) throw new TypeError('uid must be a positive integer');
+  if (!isInt(ttlSecs) || ttlSecs < 0) throw new TypeError('ttlSecs must be a non-negative integer');
+  return native.createToken(appKey, secret, channel, u, ttlSecs);
+}
+
+/** `[[code, description]]` for every code the SDK returns. */
+function errorCodes() {
+  return native.errorCodes();
+}
+
+const api = {
+  NERtcEngine,
+  NERtcServer,
+  ErrorCode,
+  ConnectionState,
+  ConnectionChangeReason,
+  UserLeftReason,
+  ChannelProfile,
+  ClientRole,
+  VideoScalingMode,
+  VideoMirrorMode,
+  RemoteVideoStreamType,
+  VideoProfile,
+  VideoPixelFormat,
+  createToken,
+  errorCodes,
+};
+
+module.exports = { default: api, ...api };

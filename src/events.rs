@@ -1,0 +1,257 @@
+//! Engine events → NERTC event names and positional JS arguments, in one place.
+//!
+//! The conversion to [`Arg`] runs on the event thread (plain Rust, unit-tested here); turning
+//! `Arg`s into JS values happens on the JS thread inside the thread-safe function's callback.
+//! Argument lists follow `shared/nertc-api.md`; stats objects use NERTC's snake_case field
+//! names and shapes (`video_layers_list`, `audio_layers_list`, `(count, array)`).
+
+use napi::bindgen_prelude::{BigInt, Object, ToNapiValue};
+use napi::{Env, sys};
+
+use nertc_engine::EngineEvent;
+use nertc_engine::device::DeviceInfo;
+use nertc_engine::event::{LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
+
+/// Largest integer a JS number holds exactly.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A JS value built off the JS thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// A signed integer (codes, states, reasons); a JS number.
+    Int(i64),
+    /// An unsigned 64-bit id or counter: a JS number when it is a safe integer, else a BigInt.
+    U64(u64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Array(Vec<Arg>),
+    Object(Vec<(&'static str, Arg)>),
+}
+
+impl ToNapiValue for Arg {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        // SAFETY (all arms): `env` is the live env napi passed to this conversion.
+        unsafe {
+            match val {
+                Arg::Int(i) => f64::to_napi_value(env, i as f64),
+                Arg::U64(u) if u <= MAX_SAFE_INTEGER => f64::to_napi_value(env, u as f64),
+                Arg::U64(u) => BigInt::to_napi_value(env, BigInt::from(u)),
+                Arg::Float(f) => f64::to_napi_value(env, f),
+                Arg::Bool(b) => bool::to_napi_value(env, b),
+                Arg::Str(s) => String::to_napi_value(env, s),
+                Arg::Array(items) => Vec::<Arg>::to_napi_value(env, items),
+                Arg::Object(fields) => {
+                    let env_ref = Env::from_raw(env);
+                    let mut obj = Object::new(&env_ref)?;
+                    for (k, v) in fields {
+                        obj.set(k, v)?;
+                    }
+                    Object::to_napi_value(env, obj)
+                }
+            }
+        }
+    }
+}
+
+fn uid(u: u64) -> Arg {
+    Arg::U64(u)
+}
+
+fn int(i: impl Into<i64>) -> Arg {
+    Arg::Int(i.into())
+}
+
+fn count(n: usize) -> Arg {
+    Arg::U64(n as u64)
+}
+
+/// The NERTC event name and its positional arguments.
+pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
+    use EngineEvent as E;
+    let args = match ev {
+        E::Error { code, msg } | E::Warning { code, msg } => vec![int(*code), Arg::Str(msg.clone())],
+        E::JoinChannel { cid, uid: u, result, elapsed_ms } | E::RejoinChannel { cid, uid: u, result, elapsed_ms } => {
+            vec![Arg::U64(*cid), uid(*u), int(*result), Arg::U64(*elapsed_ms)]
+        }
+        E::LeaveChannel { result } => vec![int(*result)],
+        E::Disconnect { reason } => vec![int(*reason)],
+        E::ReconnectingStart { cid, uid: u } => vec![Arg::U64(*cid), uid(*u)],
+        E::ConnectionStateChange { state, reason } => vec![int(*state as i32), int(*reason as i32)],
+        E::UserJoined { uid: u, name } => vec![uid(*u), Arg::Str(name.clone())],
+        E::UserLeft { uid: u, reason } => vec![uid(*u), int(*reason as i32)],
+        E::UserAudioStart { uid: u }
+        | E::UserAudioStop { uid: u }
+        | E::UserVideoStop { uid: u }
+        | E::FirstAudioDataReceived { uid: u }
+        | E::FirstVideoDataReceived { uid: u }
+        | E::FirstAudioFrameDecoded { uid: u } => vec![uid(*u)],
+        E::UserAudioMute { uid: u, muted } | E::UserVideoMute { uid: u, muted } => vec![uid(*u), Arg::Bool(*muted)],
+        E::UserVideoStart { uid: u, max_profile } => vec![uid(*u), int(*max_profile)],
+        E::FirstVideoFrameDecoded { uid: u, width, height } => vec![uid(*u), int(*width), int(*height)],
+        E::RtcStats(s) => vec![rtc_stats(s)],
+        E::LocalVideoStats(s) => vec![local_video_stats(s)],
+        E::RemoteVideoStats(list) => vec![count(list.len()), Arg::Array(list.iter().map(remote_video_stats).collect())],
+        E::RemoteAudioStats(list) => vec![count(list.len()), Arg::Array(list.iter().map(remote_audio_stats).collect())],
+        E::NetworkQuality(list) => vec![count(list.len()), Arg::Array(list.iter().map(network_quality).collect())],
+        E::RemoteAudioVolumeIndication { speakers, total_volume } => vec![
+            Arg::Array(
+                speakers
+                    .iter()
+                    .map(|(u, v)| Arg::Object(vec![("uid", uid(*u)), ("volume", int(*v))]))
+                    .collect(),
+            ),
+            count(speakers.len()),
+            int(*total_volume),
+        ],
+        E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
+        // Events added to the engine later still reach JS, without arguments until mapped here.
+        _ => vec![],
+    };
+    (ev.name(), args)
+}
+
+/// `onRtcStats(stats)`: NERTC's NERtcStats fields that the engine measures.
+fn rtc_stats(s: &RtcStats) -> Arg {
+    Arg::Object(vec![
+        ("total_duration", Arg::U64(s.duration_s)),
+        ("tx_bytes", Arg::U64(s.tx_bytes)),
+        ("rx_bytes", Arg::U64(s.rx_bytes)),
+        ("tx_audio_kbitrate", int(s.tx_audio_kbps)),
+        ("rx_audio_kbitrate", int(s.rx_audio_kbps)),
+        ("tx_video_kbitrate", int(s.tx_video_kbps)),
+        ("rx_video_kbitrate", int(s.rx_video_kbps)),
+        ("cpu_app_usage", int(s.cpu_app_usage)),
+        ("memory_app_kbytes", Arg::U64(s.memory_app_usage_kb)),
+        ("user_count", int(s.users)),
+    ])
+}
+
+/// `onLocalVideoStats(stats)`: `{video_layers_count, video_layers_list: [{layer_type 1 main, ...}]}`.
+fn local_video_stats(s: &LocalVideoStats) -> Arg {
+    let layer = Arg::Object(vec![
+        ("layer_type", int(1)),
+        ("width", int(s.width)),
+        ("height", int(s.height)),
+        ("capture_frame_rate", int(s.capture_frame_rate)),
+        ("encoder_frame_rate", int(s.encoder_output_frame_rate)),
+        ("sent_frame_rate", int(s.encoder_output_frame_rate)),
+        ("sent_bitrate", int(s.sent_bitrate_kbps)),
+        ("encode_time_ms", Arg::Float(f64::from(s.encode_ms_avg))),
+        ("codec_name", Arg::Str("H264".into())),
+    ]);
+    Arg::Object(vec![("video_layers_count", int(1)), ("video_layers_list", Arg::Array(vec![layer]))])
+}
+
+/// One entry of `onRemoteVideoStats(count, stats[])`: `{uid, video_layers_count, video_layers_list}`.
+fn remote_video_stats(s: &RemoteVideoStats) -> Arg {
+    let layer = Arg::Object(vec![
+        ("layer_type", int(1)),
+        ("width", int(s.width)),
+        ("height", int(s.height)),
+        ("received_bitrate", int(s.received_bitrate_kbps)),
+        ("decoder_frame_rate", int(s.decoder_output_frame_rate)),
+        ("packets_lost", Arg::U64(s.packets_lost)),
+        ("total_frozen_time", Arg::U64(s.frozen_ms)),
+    ]);
+    Arg::Object(vec![
+        ("uid", uid(s.uid)),
+        ("video_layers_count", int(1)),
+        ("video_layers_list", Arg::Array(vec![layer])),
+    ])
+}
+
+/// One entry of `onRemoteAudioStats(count, stats[])`: `{uid, audio_layers_count, audio_layers_list}`.
+fn remote_audio_stats(s: &RemoteAudioStats) -> Arg {
+    let layer = Arg::Object(vec![
+        ("stream_type", int(0)),
+        ("received_bitrate", int(s.received_bitrate_kbps)),
+        ("volume", int(s.volume)),
+        ("packets_lost", Arg::U64(s.packets_lost)),
+    ]);
+    Arg::Object(vec![
+        ("uid", uid(s.uid)),
+        ("audio_layers_count", int(1)),
+        ("audio_layers_list", Arg::Array(vec![layer])),
+    ])
+}
+
+fn network_quality(q: &NetworkQuality) -> Arg {
+    Arg::Object(vec![("uid", uid(q.uid)), ("tx_quality", int(q.tx_quality)), ("rx_quality", int(q.rx_quality))])
+}
+
+/// `{device_id, device_name, transport_type, suspected_unavailable, system_default_device}`.
+pub fn device_info(d: &DeviceInfo) -> Arg {
+    Arg::Object(vec![
+        ("device_id", Arg::Str(d.device_id.clone())),
+        ("device_name", Arg::Str(d.device_name.clone())),
+        ("transport_type", int(d.transport_type)),
+        ("suspected_unavailable", Arg::Bool(d.suspected_unavailable)),
+        ("system_default_device", Arg::Bool(d.system_default_device)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nertc_engine::event::{ConnectionState, StateReason, UserLeftReason};
+
+    #[test]
+    fn positional_arguments_follow_nertc() {
+        let (name, args) = to_js(&EngineEvent::JoinChannel { cid: 9, uid: 42, result: 0, elapsed_ms: 120 });
+        assert_eq!(name, "onJoinChannel");
+        assert_eq!(args, vec![Arg::U64(9), Arg::U64(42), Arg::Int(0), Arg::U64(120)]);
+
+        let (name, args) = to_js(&EngineEvent::LeaveChannel { result: 0 });
+        assert_eq!((name, args), ("onLeaveChannel", vec![Arg::Int(0)]));
+
+        let (name, args) = to_js(&EngineEvent::UserLeft { uid: 7, reason: UserLeftReason::Timeout });
+        assert_eq!((name, args), ("onUserLeft", vec![Arg::U64(7), Arg::Int(4)]));
+
+        let (name, args) = to_js(&EngineEvent::ConnectionStateChange {
+            state: ConnectionState::Connected,
+            reason: StateReason::JoinSucceed,
+        });
+        assert_eq!((name, args), ("onConnectionStateChange", vec![Arg::Int(3), Arg::Int(6)]));
+
+        let (name, args) = to_js(&EngineEvent::FirstVideoFrameDecoded { uid: 5, width: 640, height: 480 });
+        assert_eq!((name, args), ("onFirstVideoFrameDecoded", vec![Arg::U64(5), Arg::Int(640), Arg::Int(480)]));
+
+        let (name, args) = to_js(&EngineEvent::UserVideoMute { uid: 5, muted: true });
+        assert_eq!((name, args), ("onUserVideoMute", vec![Arg::U64(5), Arg::Bool(true)]));
+    }
+
+    #[test]
+    fn lists_are_count_then_array() {
+        let q = vec![NetworkQuality { uid: 1, tx_quality: 1, rx_quality: 2 }, NetworkQuality { uid: 2, tx_quality: 0, rx_quality: 0 }];
+        let (name, args) = to_js(&EngineEvent::NetworkQuality(q));
+        assert_eq!(name, "onNetworkQuality");
+        assert_eq!(args.len(), 2);
+        assert_eq!(args[0], Arg::U64(2));
+        let Arg::Array(items) = &args[1] else { panic!("not an array: {:?}", args[1]) };
+        assert_eq!(items[0], Arg::Object(vec![("uid", Arg::U64(1)), ("tx_quality", Arg::Int(1)), ("rx_quality", Arg::Int(2))]));
+
+        let (name, args) = to_js(&EngineEvent::RemoteVideoStats(vec![RemoteVideoStats { uid: 3, width: 320, ..Default::default() }]));
+        assert_eq!(name, "onRemoteVideoStats");
+        assert_eq!(args[0], Arg::U64(1));
+        let Arg::Array(items) = &args[1] else { panic!() };
+        let Arg::Object(fields) = &items[0] else { panic!() };
+        assert_eq!(fields[0], ("uid", Arg::U64(3)));
+
+        let (name, args) = to_js(&EngineEvent::RemoteAudioVolumeIndication { speakers: vec![(3, 100)], total_volume: 100 });
+        assert_eq!(name, "onRemoteAudioVolumeIndication");
+        assert_eq!(args[1], Arg::U64(1));
+        assert_eq!(args[2], Arg::Int(100));
+    }
+
+    #[test]
+    fn stats_use_nertc_field_names() {
+        let (_, args) = to_js(&EngineEvent::RtcStats(RtcStats { tx_bytes: 10, ..Default::default() }));
+        let Arg::Object(fields) = &args[0] else { panic!() };
+        assert!(fields.contains(&("tx_bytes", Arg::U64(10))));
+        assert!(fields.iter().any(|(k, _)| *k == "total_duration"));
+        let (_, args) = to_js(&EngineEvent::LocalVideoStats(LocalVideoStats { width: 640, ..Default::default() }));
+        let Arg::Object(fields) = &args[0] else { panic!() };
+        assert_eq!(fields[0], ("video_layers_count", Arg::Int(1)));
+    }
+}
