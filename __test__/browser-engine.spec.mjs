@@ -1,0 +1,113 @@
+// A browser and the Node engine in one room through the embedded server: headless Chromium
+// (fake camera, web/nertc-web.js) publishes and the engine decodes its video; the engine
+// publishes its test pattern and a second Chromium page decodes it.
+import test from 'ava';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { NERtcEngine, NERtcServer } = require(path.join(ROOT, 'index.js')).default;
+
+const state = {};
+
+test.before(async () => {
+  state.server = new NERtcServer();
+  state.url = await state.server.start();
+  state.web = http.createServer((req, res) => {
+    const file = path.join(ROOT, 'web', path.normalize(new URL(req.url, 'http://x').pathname).replace(/^([/\\])+/, ''));
+    if (!file.startsWith(path.join(ROOT, 'web')) || !fs.existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
+  state.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-chromium-'));
+  state.ctx = await chromium.launchPersistentContext(state.userDataDir, {
+    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
+  });
+});
+
+test.after.always(async () => {
+  await state.ctx?.close().catch(() => {});
+  state.web?.close();
+  await state.server?.stop().catch(() => {});
+  if (state.userDataDir) fs.rmSync(state.userDataDir, { recursive: true, force: true });
+});
+
+const until = async (what, fn, ms = 20000) => {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+test('Chromium and the engine exchange video both ways', async (t) => {
+  const channel = `browser-engine-${process.pid}`;
+  const common = { url: `${state.url}/rtc/v1`, appKey: 'demo', channel };
+  const engine = new NERtcEngine();
+  t.is(engine.initialize({ app_key: 'demo', server_config: { channel_server: state.url } }), 0);
+  const events = [];
+  for (const ev of ['onJoinChannel', 'onUserJoined', 'onUserVideoStart', 'onFirstVideoFrameDecoded']) {
+    engine.on(ev, (...args) => events.push([ev, ...args]));
+  }
+  const frames = [];
+  engine.on('onUserVideoStart', (uid) => {
+    engine.setupRemoteVideoCanvas(uid, {
+      view: {
+        drawFrame(f) {
+          // Luma spread: the fake camera's moving picture is not flat.
+          let min = 255, max = 0;
+          for (let i = 0; i < f.y.length; i += 97) { min = Math.min(min, f.y[i]); max = Math.max(max, f.y[i]); }
+          frames.push({ uid, width: f.width, height: f.height, spread: max - min });
+        },
+      },
+    });
+    engine.subscribeRemoteVideoStream(uid, 0, true);
+  });
+  t.is(engine.enableLocalVideo(true), 0);
+  t.is(engine.joinChannel('', channel, 3001), 0);
+
+  const pub = await state.ctx.newPage();
+  await pub.goto(`http://127.0.0.1:${state.web.address().port}/test.html`);
+  await pub.evaluate((o) => window.runPublisher(o), { ...common, uid: 2001, name: 'chromium-pub' });
+  const sub = await state.ctx.newPage();
+  await sub.goto(`http://127.0.0.1:${state.web.address().port}/test.html`);
+  await sub.evaluate((o) => window.runSubscriber(o), { ...common, uid: 2002, name: 'chromium-sub', subscribeUid: 3001 });
+
+  // The engine decodes Chromium's video.
+  const first = await until('engine decodes Chromium', () => events.find((e) => e[0] === 'onFirstVideoFrameDecoded' && e[1] === 2001));
+  t.log('engine first frame from Chromium', first);
+  t.true(first[2] > 0 && first[3] > 0);
+  await until('frames drawn', () => frames.filter((f) => f.uid === 2001).length >= 10);
+  t.true(frames.filter((f) => f.uid === 2001).some((f) => f.spread > 40), 'Chromium video is not flat');
+
+  // Chromium decodes the engine's H.264.
+  const stats = await until('Chromium decodes the engine', async () => {
+    const s = await sub.evaluate(() => window.rtpStats());
+    const v = s.find((x) => x.type === 'inbound-rtp' && x.kind === 'video');
+    return v && v.framesDecoded > 30 ? v : null;
+  });
+  t.log('Chromium decoding the engine:', stats);
+  t.is(stats.codec, 'video/H264');
+  t.is(stats.frameWidth, 640);
+
+  engine.leaveChannel();
+  engine.release();
+  await pub.close();
+  await sub.close();
+});
