@@ -92,7 +92,9 @@ pub fn coded_size(width: u32, height: u32) -> (u32, u32) {
 fn check_size(width: u32, height: u32) -> Result<(), CodecError> {
     let (w, h) = coded_size(width, height);
     if w < 2 || h < 2 || w.max(h) > MAX_DIMENSION || w.min(h) > 2160 {
-        return Err(CodecError::InvalidInput(format!("cannot encode a {width}x{height} picture")));
+        return Err(CodecError::InvalidInput(format!(
+            "cannot encode a {width}x{height} picture"
+        )));
     }
     Ok(())
 }
@@ -107,6 +109,8 @@ pub struct H264Encoder {
     started: bool,
     /// Timestamp of the first frame, so openh264 sees small, increasing millisecond stamps.
     first_ts_us: Option<u64>,
+    /// Let openh264 drop frames to hold the bitrate (off by default).
+    frame_skipping: bool,
 }
 
 impl H264Encoder {
@@ -117,17 +121,28 @@ impl H264Encoder {
             return Err(CodecError::InvalidInput("bitrate must be > 0".into()));
         }
         let (w, h) = coded_size(config.width, config.height);
-        let config = EncoderConfig { width: w, height: h, fps: config.fps.clamp(1, 120), ..config };
-        let inner = Self::build(&config)?;
-        Ok(H264Encoder { config, inner, started: false, first_ts_us: None })
+        let config = EncoderConfig {
+            width: w,
+            height: h,
+            fps: config.fps.clamp(1, 120),
+            ..config
+        };
+        let inner = Self::build(&config, false)?;
+        Ok(H264Encoder {
+            config,
+            inner,
+            started: false,
+            first_ts_us: None,
+            frame_skipping: false,
+        })
     }
 
-    fn build(c: &EncoderConfig) -> Result<Encoder, CodecError> {
+    fn build(c: &EncoderConfig, skip_frames: bool) -> Result<Encoder, CodecError> {
         let cfg = ::openh264::encoder::EncoderConfig::new()
             .bitrate(BitRate::from_bps(c.bitrate_kbps.saturating_mul(1000)))
             .max_frame_rate(FrameRate::from_hz(c.fps as f32))
             .rate_control_mode(RateControlMode::Bitrate)
-            .skip_frames(false)
+            .skip_frames(skip_frames)
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
             .level(Level::Level_3_1)
@@ -143,6 +158,21 @@ impl H264Encoder {
         self.config
     }
 
+    /// Lets openh264 skip frames (`encode` returns `Ok(None)`) when a picture would exceed
+    /// the bitrate. Off by default: every frame is coded, and on content that is hard to
+    /// compress the output can overshoot the target many times over (noise at 640x480 and
+    /// 500 kbps: ~11 Mbps unskipped vs ~1 Mbps with skipping, which codes 1 frame in 20).
+    /// Changing it rebuilds the encoder; the next picture is an IDR.
+    pub fn set_frame_skipping(&mut self, on: bool) -> Result<(), CodecError> {
+        if on == self.frame_skipping {
+            return Ok(());
+        }
+        self.inner = Self::build(&self.config, on)?;
+        self.frame_skipping = on;
+        self.started = false;
+        Ok(())
+    }
+
     /// Changes the target bitrate without a new keyframe.
     pub fn set_bitrate(&mut self, kbps: u32) {
         let kbps = kbps.max(1);
@@ -153,7 +183,7 @@ impl H264Encoder {
         self.config.bitrate_kbps = kbps;
         if !self.started {
             // Not initialised yet: a fresh encoder with the new settings costs nothing.
-            match Self::build(&self.config) {
+            match Self::build(&self.config, self.frame_skipping) {
                 Ok(e) => self.inner = e,
                 Err(e) => tracing::warn!("cannot rebuild the H.264 encoder for {kbps} kbps: {e}"),
             }
@@ -162,24 +192,48 @@ impl H264Encoder {
         let bps = kbps.saturating_mul(1000).min(i32::MAX as u32) as i32;
         // openh264 rejects a target above the maximum, so raise the maximum first when going
         // up and lower it last when going down.
-        let ok = if kbps > old {
-            self.set_rate_option(openh264_sys2::ENCODER_OPTION_MAX_BITRATE, openh264_sys2::SPATIAL_LAYER_0, bps)
-                && self.set_rate_option(openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL, bps)
-        } else {
-            self.set_rate_option(openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL, bps)
-                && self.set_rate_option(openh264_sys2::ENCODER_OPTION_MAX_BITRATE, openh264_sys2::SPATIAL_LAYER_0, bps)
-        };
+        use openh264_sys2::{ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0, SPATIAL_LAYER_ALL};
+        let max = (ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0);
+        let target = (ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL);
+        let order = if kbps > old { [max, target] } else { [target, max] };
+        let ok = order
+            .into_iter()
+            .all(|(option, layer)| self.set_rate_option(option, layer, bps));
         if !ok {
             tracing::warn!(kbps, "openh264 refused the new bitrate");
         }
     }
 
-    fn set_rate_option(&mut self, option: openh264_sys2::ENCODER_OPTION, layer: openh264_sys2::LAYER_NUM, bps: i32) -> bool {
-        let mut info = openh264_sys2::SBitrateInfo { iLayer: layer, iBitrate: bps };
+    fn set_rate_option(
+        &mut self,
+        option: openh264_sys2::ENCODER_OPTION,
+        layer: openh264_sys2::LAYER_NUM,
+        bps: i32,
+    ) -> bool {
+        let mut info = openh264_sys2::SBitrateInfo {
+            iLayer: layer,
+            iBitrate: bps,
+        };
         // SAFETY: the encoder is initialised (`started`), `info` is a valid SBitrateInfo that
         // outlives the call, and ENCODER_OPTION_{MAX_,}BITRATE only read it.
         let rc = unsafe { self.inner.raw_api().set_option(option, (&raw mut info).cast()) };
         rc == 0
+    }
+
+    /// The target bitrate openh264 is using (bps), read back from the encoder.
+    #[cfg(test)]
+    fn effective_bitrate_bps(&mut self) -> Option<i32> {
+        let mut info = openh264_sys2::SBitrateInfo {
+            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iBitrate: 0,
+        };
+        // SAFETY: GetOption(ENCODER_OPTION_BITRATE) writes one SBitrateInfo we own.
+        let rc = unsafe {
+            self.inner
+                .raw_api()
+                .get_option(openh264_sys2::ENCODER_OPTION_BITRATE, (&raw mut info).cast())
+        };
+        (rc == 0).then_some(info.iBitrate)
     }
 
     /// Encodes one frame. Returns `Ok(None)` when the encoder produced nothing for it.
@@ -198,8 +252,12 @@ impl H264Encoder {
         let (w, h) = coded_size(frame.width, frame.height);
         let mut force = force_keyframe;
         if (w, h) != (self.config.width, self.config.height) {
-            let config = EncoderConfig { width: w, height: h, ..self.config };
-            self.inner = Self::build(&config)?;
+            let config = EncoderConfig {
+                width: w,
+                height: h,
+                ..self.config
+            };
+            self.inner = Self::build(&config, self.frame_skipping)?;
             self.config = config;
             self.started = false;
             force = true;
@@ -263,11 +321,18 @@ impl H264Decoder {
         if w == 0 || h == 0 {
             return Ok(None);
         }
-        let (cw, ch) = ((w + 1) / 2, (h + 1) / 2);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         let y = copy_plane(yuv.y(), ys, w, h).ok_or_else(|| short_plane("Y"))?;
         let u = copy_plane(yuv.u(), us, cw, ch).ok_or_else(|| short_plane("U"))?;
         let v = copy_plane(yuv.v(), vs, cw, ch).ok_or_else(|| short_plane("V"))?;
-        Ok(Some(VideoFrame { width: w as u32, height: h as u32, y, u, v, timestamp_us: now_us() }))
+        Ok(Some(VideoFrame {
+            width: w as u32,
+            height: h as u32,
+            y,
+            u,
+            v,
+            timestamp_us: now_us(),
+        }))
     }
 }
 
@@ -322,7 +387,13 @@ mod tests {
     use crate::device::test_pattern::{TestPattern, read_stamp};
 
     fn round_trip(w: u32, h: u32, kbps: u32, frames: u32) -> (u32, u32, usize) {
-        let mut enc = H264Encoder::new(EncoderConfig { width: w, height: h, fps: 15, bitrate_kbps: kbps }).expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig {
+            width: w,
+            height: h,
+            fps: 15,
+            bitrate_kbps: kbps,
+        })
+        .expect("encoder");
         let mut dec = H264Decoder::new().expect("decoder");
         let mut pat = TestPattern::new();
         let mut read = 0;
@@ -331,7 +402,10 @@ mod tests {
         for n in 0..frames {
             let ts = 1_700_000_000_000_000 + u64::from(n) * 66_666;
             let f = pat.render(w, h, n, ts);
-            let e = enc.encode(&f, false).expect("encode").expect("a picture per frame (no skipping)");
+            let e = enc
+                .encode(&f, false)
+                .expect("encode")
+                .expect("a picture per frame (no skipping)");
             assert_eq!(e.keyframe, n == 0, "frame {n}");
             assert_eq!(e.timestamp_us, ts);
             bytes += e.data.len();
@@ -354,7 +428,10 @@ mod tests {
             assert_eq!((dw, dh), (w, h));
             // 12 frames at 15 fps = 0.8 s; the first is an IDR, so allow generous headroom.
             let kbits = bytes as f64 * 8.0 / 1000.0;
-            assert!(kbits < f64::from(kbps) * 0.8 * 4.0, "{w}x{h}: {kbits} kbit in 0.8 s at {kbps} kbps");
+            assert!(
+                kbits < f64::from(kbps) * 0.8 * 4.0,
+                "{w}x{h}: {kbits} kbit in 0.8 s at {kbps} kbps"
+            );
         }
     }
 
@@ -366,53 +443,92 @@ mod tests {
 
     #[test]
     fn sps_is_constrained_baseline_and_keyframes_can_be_forced() {
-        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_kbps: 300 }).expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig {
+            width: 320,
+            height: 240,
+            fps: 30,
+            bitrate_kbps: 300,
+        })
+        .expect("encoder");
         let mut pat = TestPattern::new();
-        let e = enc.encode(&pat.render(320, 240, 0, 0), false).expect("encode").expect("idr");
+        let e = enc
+            .encode(&pat.render(320, 240, 0, 0), false)
+            .expect("encode")
+            .expect("idr");
         assert!(e.data.starts_with(&[0, 0, 0, 1]) || e.data.starts_with(&[0, 0, 1]));
         let nals = nal_units(&e.data);
         let types: Vec<u8> = nals.iter().map(|n| n[0] & 0x1f).collect();
-        assert!(types.contains(&7) && types.contains(&8) && types.contains(&5), "{types:?}");
+        assert!(
+            types.contains(&7) && types.contains(&8) && types.contains(&5),
+            "{types:?}"
+        );
         let sps = nals.iter().find(|n| n[0] & 0x1f == 7).expect("sps");
         assert_eq!(sps[1], 66, "profile_idc baseline");
         assert_eq!(sps[2] & 0xc0, 0xc0, "constraint_set0 and set1: constrained baseline");
         assert!(sps[3] >= 31, "level {}", sps[3]);
-        let p = enc.encode(&pat.render(320, 240, 1, 33_000), false).expect("encode").expect("p");
+        let p = enc
+            .encode(&pat.render(320, 240, 1, 33_000), false)
+            .expect("encode")
+            .expect("p");
         assert!(!p.keyframe);
         assert!(nal_units(&p.data).iter().all(|n| n[0] & 0x1f == 1));
-        let k = enc.encode(&pat.render(320, 240, 2, 66_000), true).expect("encode").expect("forced");
+        let k = enc
+            .encode(&pat.render(320, 240, 2, 66_000), true)
+            .expect("encode")
+            .expect("forced");
         assert!(k.keyframe);
         assert!(nal_units(&k.data).iter().any(|n| n[0] & 0x1f == 5));
         // Periodic IDR: fps * KEYFRAME_INTERVAL_S frames after the last one.
         let mut next_idr = None;
         for n in 3..(3 + 30 * KEYFRAME_INTERVAL_S + 2) {
-            let e = enc.encode(&pat.render(320, 240, n, u64::from(n) * 33_333), false).expect("encode").expect("frame");
+            let e = enc
+                .encode(&pat.render(320, 240, n, u64::from(n) * 33_333), false)
+                .expect("encode")
+                .expect("frame");
             if e.keyframe {
                 next_idr = Some(n);
                 break;
             }
         }
         let n = next_idr.expect("a periodic IDR");
-        assert!((2 + 30 * KEYFRAME_INTERVAL_S - 2..=2 + 30 * KEYFRAME_INTERVAL_S + 1).contains(&n), "IDR at {n}");
+        assert!(
+            (2 + 30 * KEYFRAME_INTERVAL_S - 2..=2 + 30 * KEYFRAME_INTERVAL_S + 1).contains(&n),
+            "IDR at {n}"
+        );
     }
 
     #[test]
     fn size_change_and_bitrate_change() {
-        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 300 }).expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig {
+            width: 320,
+            height: 240,
+            fps: 15,
+            bitrate_kbps: 300,
+        })
+        .expect("encoder");
         let mut dec = H264Decoder::new().expect("decoder");
         let mut pat = TestPattern::new();
         let mut n = 0;
         let mut step = |enc: &mut H264Encoder, w: u32, h: u32| {
-            let e = enc.encode(&pat.render(w, h, n, u64::from(n) * 66_000), false).expect("encode").expect("frame");
+            let e = enc
+                .encode(&pat.render(w, h, n, u64::from(n) * 66_000), false)
+                .expect("encode")
+                .expect("frame");
             let d = dec.decode(&e.data).expect("decode").expect("picture");
             n += 1;
             (e, d)
         };
         step(&mut enc, 320, 240);
         enc.set_bitrate(800);
+        assert_eq!(
+            enc.effective_bitrate_bps(),
+            Some(800_000),
+            "raised above the old maximum"
+        );
         let (e, _) = step(&mut enc, 320, 240);
         assert!(!e.keyframe);
         enc.set_bitrate(150);
+        assert_eq!(enc.effective_bitrate_bps(), Some(150_000));
         step(&mut enc, 320, 240);
         let (e, d) = step(&mut enc, 640, 360);
         assert!(e.keyframe, "a new size starts with an IDR");
@@ -422,10 +538,71 @@ mod tests {
     }
 
     #[test]
+    fn frame_skipping_is_opt_in() {
+        // Noise is the hardest content: without skipping every frame is still coded.
+        let noise = |seed: &mut u32, n: u64| {
+            let mut f = VideoFrame::black(160, 90);
+            for p in f.y.iter_mut() {
+                *seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                *p = (*seed >> 24) as u8;
+            }
+            f.timestamp_us = n * 66_666;
+            f
+        };
+        let mut seed = 1;
+        let mut enc = H264Encoder::new(EncoderConfig {
+            width: 160,
+            height: 90,
+            fps: 15,
+            bitrate_kbps: 100,
+        })
+        .expect("encoder");
+        let coded = (0..15)
+            .filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some())
+            .count();
+        assert_eq!(coded, 15);
+        enc.set_frame_skipping(true).expect("rebuild");
+        let first = enc
+            .encode(&noise(&mut seed, 15), false)
+            .expect("encode")
+            .expect("first frame after a rebuild");
+        assert!(first.keyframe);
+        let coded = (16..46)
+            .filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some())
+            .count();
+        assert!(
+            coded < 30,
+            "skipping holds the rate by dropping frames: {coded}/30 coded"
+        );
+    }
+
+    #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        assert!(H264Encoder::new(EncoderConfig { width: 0, height: 240, fps: 15, bitrate_kbps: 300 }).is_err());
-        assert!(H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 0 }).is_err());
-        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 300 }).expect("encoder");
+        assert!(
+            H264Encoder::new(EncoderConfig {
+                width: 0,
+                height: 240,
+                fps: 15,
+                bitrate_kbps: 300
+            })
+            .is_err()
+        );
+        assert!(
+            H264Encoder::new(EncoderConfig {
+                width: 320,
+                height: 240,
+                fps: 15,
+                bitrate_kbps: 0
+            })
+            .is_err()
+        );
+        let mut enc = H264Encoder::new(EncoderConfig {
+            width: 320,
+            height: 240,
+            fps: 15,
+            bitrate_kbps: 300,
+        })
+        .expect("encoder");
         let mut f = VideoFrame::black(320, 240);
         f.y.truncate(10);
         assert!(enc.encode(&f, false).is_err());
@@ -447,7 +624,13 @@ mod tests {
     #[ignore]
     fn codec_speed() {
         for (w, h, kbps) in [(640, 480, 500), (1280, 720, 1200)] {
-            let mut enc = H264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_kbps: kbps }).expect("encoder");
+            let mut enc = H264Encoder::new(EncoderConfig {
+                width: w,
+                height: h,
+                fps: 30,
+                bitrate_kbps: kbps,
+            })
+            .expect("encoder");
             let mut dec = H264Decoder::new().expect("decoder");
             let mut pat = TestPattern::new();
             let frames: Vec<_> = (0..60).map(|n| pat.render(w, h, n, u64::from(n) * 33_333)).collect();

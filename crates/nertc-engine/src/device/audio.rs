@@ -26,6 +26,11 @@ use super::{
 };
 use crate::frame::{AudioFrame, now_us};
 
+/// Receives captured 10 ms frames (called on the device's thread).
+pub type OnAudioFrame = Box<dyn FnMut(AudioFrame) + Send>;
+/// Fills 10 ms of playout PCM (called on the device's thread).
+pub type PullAudio = Box<dyn FnMut(&mut [i16]) + Send>;
+
 /// Length of every capture frame and playout pull, in milliseconds.
 pub const FRAME_MS: u32 = 10;
 /// Frequency of the synthetic microphone.
@@ -34,6 +39,49 @@ pub const TONE_HZ: f32 = 440.0;
 pub const TONE_AMPLITUDE: f32 = 0.3;
 /// Environment variable that hides real audio devices when set to `1`.
 pub const SYNTHETIC_ONLY_ENV: &str = "NERTC_SYNTHETIC_DEVICES";
+
+/// While alive, alsa-lib's error messages on this thread are dropped instead of printed to
+/// stderr (probing devices on a machine without a sound card prints a dozen lines per call;
+/// failures still reach us as cpal errors). Restores the previous handler on drop.
+struct QuietAlsa {
+    #[cfg(target_os = "linux")]
+    previous: alsa_sys::snd_local_error_handler_t,
+}
+
+#[cfg(target_os = "linux")]
+unsafe extern "C" fn drop_alsa_message(
+    _file: *const std::ffi::c_char,
+    _line: std::ffi::c_int,
+    _func: *const std::ffi::c_char,
+    _err: std::ffi::c_int,
+    _fmt: *const std::ffi::c_char,
+    _args: *mut alsa_sys::__va_list_tag,
+) {
+}
+
+impl QuietAlsa {
+    fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: sets alsa-lib's thread-local error hook to a function with the exact
+            // C signature it expects; the previous hook is restored on drop.
+            let previous = unsafe { alsa_sys::snd_lib_error_set_local(Some(drop_alsa_message)) };
+            QuietAlsa { previous }
+        }
+        #[cfg(not(target_os = "linux"))]
+        QuietAlsa {}
+    }
+}
+
+impl Drop for QuietAlsa {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: puts back the hook that was installed before (possibly none).
+        unsafe {
+            alsa_sys::snd_lib_error_set_local(self.previous);
+        }
+    }
+}
 
 fn synthetic_only() -> bool {
     std::env::var(SYNTHETIC_ONLY_ENV).is_ok_and(|v| v == "1")
@@ -47,7 +95,9 @@ pub(crate) fn samples_in_frame(k: u64, sample_rate: u32) -> usize {
 
 fn check_format(sample_rate: u32, channels: u16) -> Result<(), DeviceError> {
     if !(8_000..=192_000).contains(&sample_rate) || !(1..=8).contains(&channels) {
-        return Err(DeviceError::InvalidArgument(format!("{sample_rate} Hz x {channels} channels")));
+        return Err(DeviceError::InvalidArgument(format!(
+            "{sample_rate} Hz x {channels} channels"
+        )));
     }
     Ok(())
 }
@@ -107,7 +157,10 @@ fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
         Dir::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
     };
     match devices {
-        Ok(list) => list.into_iter().filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id))).collect(),
+        Ok(list) => list
+            .into_iter()
+            .filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id)))
+            .collect(),
         Err(e) => {
             tracing::debug!("no audio devices from cpal: {e}");
             Vec::new()
@@ -120,8 +173,16 @@ fn real_devices(dir: Dir) -> Vec<RealDevice> {
         .iter()
         .filter_map(|d| {
             let id = cpal_id(d)?;
-            let name = d.description().map(|desc| desc.name().to_owned()).unwrap_or_else(|_| id.clone());
-            Some(RealDevice { transport: transport_of(d), usable: probe(d, dir), id, name })
+            let name = d
+                .description()
+                .map(|desc| desc.name().to_owned())
+                .unwrap_or_else(|_| id.clone());
+            Some(RealDevice {
+                transport: transport_of(d),
+                usable: probe(d, dir),
+                id,
+                name,
+            })
         })
         .collect()
 }
@@ -141,6 +202,7 @@ fn real_default(dir: Dir) -> Option<String> {
 }
 
 fn enumerate(dir: Dir) -> Vec<DeviceInfo> {
+    let _quiet = QuietAlsa::new();
     let (sid, sname) = match dir {
         Dir::Input => (SYNTHETIC_RECORD_DEVICE_ID, SYNTHETIC_RECORD_DEVICE_NAME),
         Dir::Output => (SYNTHETIC_PLAYOUT_DEVICE_ID, SYNTHETIC_PLAYOUT_DEVICE_NAME),
@@ -176,12 +238,14 @@ pub fn enumerate_playout_devices() -> Vec<DeviceInfo> {
 
 /// The system's default microphone if it opens, else [`SYNTHETIC_RECORD_DEVICE_ID`].
 pub fn default_record_device() -> String {
+    let _quiet = QuietAlsa::new();
     let real = real_default(Dir::Input).filter(|id| real_devices_contains(Dir::Input, id));
     real.unwrap_or_else(|| SYNTHETIC_RECORD_DEVICE_ID.to_owned())
 }
 
 /// The system's default speaker if it opens, else [`SYNTHETIC_PLAYOUT_DEVICE_ID`].
 pub fn default_playout_device() -> String {
+    let _quiet = QuietAlsa::new();
     let real = real_default(Dir::Output).filter(|id| real_devices_contains(Dir::Output, id));
     real.unwrap_or_else(|| SYNTHETIC_PLAYOUT_DEVICE_ID.to_owned())
 }
@@ -191,12 +255,17 @@ fn real_devices_contains(dir: Dir, id: &str) -> bool {
 }
 
 fn find_cpal_device(dir: Dir, id: &str) -> Option<cpal::Device> {
-    cpal_devices(dir).into_iter().find(|d| cpal_id(d).as_deref() == Some(id))
+    let _quiet = QuietAlsa::new();
+    cpal_devices(dir)
+        .into_iter()
+        .find(|d| cpal_id(d).as_deref() == Some(id))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Handles
 
+/// Held only for its `Drop` (stops the thread or stream).
+#[allow(dead_code)]
 enum Worker {
     Paced(PacedThread),
     Cpal(CpalThread),
@@ -252,7 +321,7 @@ pub fn open_record(
     device_id: &str,
     sample_rate: u32,
     channels: u16,
-    mut on_frame: Box<dyn FnMut(AudioFrame) + Send>,
+    mut on_frame: OnAudioFrame,
 ) -> Result<AudioCapture, DeviceError> {
     check_format(sample_rate, channels)?;
     let worker = if device_id == SYNTHETIC_RECORD_DEVICE_ID {
@@ -262,15 +331,30 @@ pub fn open_record(
         Worker::Paced(PacedThread::spawn("nertc-tone", period, 1, move |k, end_us| {
             let samples = tone.next_frame(samples_in_frame(k, sample_rate));
             let timestamp_us = end_us.saturating_sub(u64::from(FRAME_MS) * 1000);
-            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
+            on_frame(AudioFrame {
+                sample_rate,
+                channels,
+                samples,
+                timestamp_us,
+            });
         })?)
     } else {
         if find_cpal_device(Dir::Input, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame)?)
+        Worker::Cpal(CpalThread::spawn_input(
+            device_id.to_owned(),
+            sample_rate,
+            channels,
+            on_frame,
+        )?)
     };
-    Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+    Ok(AudioCapture {
+        device_id: device_id.to_owned(),
+        sample_rate,
+        channels,
+        _worker: worker,
+    })
 }
 
 /// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
@@ -279,7 +363,7 @@ pub fn open_playout(
     device_id: &str,
     sample_rate: u32,
     channels: u16,
-    mut pull: Box<dyn FnMut(&mut [i16]) + Send>,
+    mut pull: PullAudio,
 ) -> Result<AudioPlayout, DeviceError> {
     check_format(sample_rate, channels)?;
     let worker = if device_id == SYNTHETIC_PLAYOUT_DEVICE_ID {
@@ -294,9 +378,19 @@ pub fn open_playout(
         if find_cpal_device(Dir::Output, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull)?)
+        Worker::Cpal(CpalThread::spawn_output(
+            device_id.to_owned(),
+            sample_rate,
+            channels,
+            pull,
+        )?)
     };
-    Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+    Ok(AudioPlayout {
+        device_id: device_id.to_owned(),
+        sample_rate,
+        channels,
+        _worker: worker,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,10 +404,14 @@ struct CpalThread {
 }
 
 impl CpalThread {
-    fn spawn(name: &str, build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static) -> Result<Self, DeviceError> {
+    fn spawn(
+        name: &str,
+        build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static,
+    ) -> Result<Self, DeviceError> {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            let _quiet = QuietAlsa::new();
             let stream = match build() {
                 Ok(s) => s,
                 Err(e) => {
@@ -330,8 +428,13 @@ impl CpalThread {
             let _ = stop_rx.recv();
             drop(stream);
         })?;
-        let result = ready_rx.recv().unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
-        let mut t = CpalThread { stop: Some(stop_tx), handle: Some(handle) };
+        let result = ready_rx
+            .recv()
+            .unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
+        let mut t = CpalThread {
+            stop: Some(stop_tx),
+            handle: Some(handle),
+        };
         match result {
             Ok(()) => Ok(t),
             Err(e) => {
@@ -352,7 +455,7 @@ impl CpalThread {
         id: String,
         sample_rate: u32,
         channels: u16,
-        mut on_frame: Box<dyn FnMut(AudioFrame) + Send>,
+        mut on_frame: OnAudioFrame,
     ) -> Result<Self, DeviceError> {
         Self::spawn("nertc-mic", move || {
             let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
@@ -361,7 +464,7 @@ impl CpalThread {
             let dev_ch = cfg.channels();
             let format = cfg.sample_format();
             tracing::info!(id, dev_rate, dev_ch, ?format, "opening microphone");
-            let mut conv = Converter::new(dev_rate, dev_ch, sample_rate, channels);
+            let mut conv = AudioConverter::new(dev_rate, dev_ch, sample_rate, channels);
             let mut scratch: Vec<f32> = Vec::new();
             let mut pending: Vec<i16> = Vec::new();
             let mut k: u64 = 0;
@@ -377,7 +480,11 @@ impl CpalThread {
                             return;
                         }
                         conv.push(&scratch);
-                        pending.extend(conv.out.drain(..).map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
+                        pending.extend(
+                            conv.out
+                                .drain(..)
+                                .map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16),
+                        );
                         loop {
                             let n = samples_in_frame(k, sample_rate) * ch;
                             if pending.len() < n {
@@ -385,9 +492,15 @@ impl CpalThread {
                             }
                             let samples: Vec<i16> = pending.drain(..n).collect();
                             // This frame started (its length + what is still buffered) ago.
-                            let buffered_us = (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
+                            let buffered_us =
+                                (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
                             let timestamp_us = now_us().saturating_sub(buffered_us);
-                            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
+                            on_frame(AudioFrame {
+                                sample_rate,
+                                channels,
+                                samples,
+                                timestamp_us,
+                            });
                             k += 1;
                         }
                     },
@@ -398,12 +511,7 @@ impl CpalThread {
         })
     }
 
-    fn spawn_output(
-        id: String,
-        sample_rate: u32,
-        channels: u16,
-        mut pull: Box<dyn FnMut(&mut [i16]) + Send>,
-    ) -> Result<Self, DeviceError> {
+    fn spawn_output(id: String, sample_rate: u32, channels: u16, mut pull: PullAudio) -> Result<Self, DeviceError> {
         Self::spawn("nertc-speaker", move || {
             let device = find_cpal_device(Dir::Output, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Output, sample_rate, channels)?;
@@ -411,7 +519,7 @@ impl CpalThread {
             let dev_ch = cfg.channels();
             let format = cfg.sample_format();
             tracing::info!(id, dev_rate, dev_ch, ?format, "opening speaker");
-            let mut conv = Converter::new(sample_rate, channels, dev_rate, dev_ch);
+            let mut conv = AudioConverter::new(sample_rate, channels, dev_rate, dev_ch);
             let mut chunk: Vec<i16> = Vec::new();
             let mut chunk_f: Vec<f32> = Vec::new();
             let mut k: u64 = 0;
@@ -453,7 +561,12 @@ impl Drop for CpalThread {
 
 /// The device configuration closest to what we want: our rate and channel count if the
 /// device offers them (preferring i16, then f32), else its default.
-fn pick_config(device: &cpal::Device, dir: Dir, sample_rate: u32, channels: u16) -> Result<cpal::SupportedStreamConfig, DeviceError> {
+fn pick_config(
+    device: &cpal::Device,
+    dir: Dir,
+    sample_rate: u32,
+    channels: u16,
+) -> Result<cpal::SupportedStreamConfig, DeviceError> {
     let ranges: Vec<cpal::SupportedStreamConfigRange> = match dir {
         Dir::Input => device.supported_input_configs().map(|r| r.collect()),
         Dir::Output => device.supported_output_configs().map(|r| r.collect()),
@@ -510,8 +623,12 @@ fn write_f32_to_data(src: &[f32], data: &mut cpal::Data) {
     conv!(f32, i16, i32, u16, u8, i8, f64, u32, i64, u64);
 }
 
-/// Streaming channel mapping + linear resampling of interleaved f32.
-struct Converter {
+/// Streaming channel mapping + linear resampling of interleaved PCM, continuous across
+/// chunks: the last input frame is held back until the next chunk arrives, so boundaries lose
+/// nothing (100 chunks of 10 ms at 16 kHz give 47997 samples at 48 kHz, the other 3 come with
+/// the next chunk). Channels: same count copied, many to
+/// one averaged, one to many duplicated, otherwise channel `c` takes input `c % in`.
+pub struct AudioConverter {
     in_ch: usize,
     out_ch: usize,
     /// Input frames per output frame.
@@ -524,9 +641,9 @@ struct Converter {
     out: Vec<f32>,
 }
 
-impl Converter {
-    fn new(in_rate: u32, in_ch: u16, out_rate: u32, out_ch: u16) -> Self {
-        Converter {
+impl AudioConverter {
+    pub fn new(in_rate: u32, in_ch: u16, out_rate: u32, out_ch: u16) -> Self {
+        AudioConverter {
             in_ch: usize::from(in_ch.max(1)),
             out_ch: usize::from(out_ch.max(1)),
             step: f64::from(in_rate.max(1)) / f64::from(out_rate.max(1)),
@@ -536,7 +653,22 @@ impl Converter {
         }
     }
 
-    fn push(&mut self, input: &[f32]) {
+    /// Feeds interleaved i16 input.
+    pub fn push_i16(&mut self, input: &[i16]) {
+        let f: Vec<f32> = input.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        self.push(&f);
+    }
+
+    /// Takes all converted output so far as interleaved i16.
+    pub fn take_i16(&mut self) -> Vec<i16> {
+        self.out
+            .drain(..)
+            .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+            .collect()
+    }
+
+    /// Feeds interleaved f32 input in [-1, 1].
+    pub fn push(&mut self, input: &[f32]) {
         let (ic, oc) = (self.in_ch, self.out_ch);
         let target = if self.step == 1.0 { &mut self.out } else { &mut self.buf };
         for frame in input.chunks_exact(ic) {
@@ -583,18 +715,30 @@ mod tests {
         let frames = Arc::new(Mutex::new(Vec::<AudioFrame>::new()));
         let f = frames.clone();
         let started = Instant::now();
-        let cap = open_record(SYNTHETIC_RECORD_DEVICE_ID, 48_000, 1, Box::new(move |fr| f.lock().expect("lock").push(fr)))
-            .expect("open tone");
+        let cap = open_record(
+            SYNTHETIC_RECORD_DEVICE_ID,
+            48_000,
+            1,
+            Box::new(move |fr| f.lock().expect("lock").push(fr)),
+        )
+        .expect("open tone");
         assert_eq!(cap.device_id(), SYNTHETIC_RECORD_DEVICE_ID);
         std::thread::sleep(Duration::from_millis(500));
         drop(cap);
         let elapsed = started.elapsed().as_secs_f64();
         let got = frames.lock().expect("lock").clone();
         let expected = elapsed * 1000.0 / f64::from(FRAME_MS);
-        assert!((got.len() as f64 - expected).abs() <= expected * 0.2, "{} frames in {elapsed:.3} s", got.len());
+        assert!(
+            (got.len() as f64 - expected).abs() <= expected * 0.2,
+            "{} frames in {elapsed:.3} s",
+            got.len()
+        );
         assert_eq!(Arc::strong_count(&frames), 1, "capture thread joined on drop");
         let pcm: Vec<i16> = got.iter().flat_map(|f| f.samples.iter().copied()).collect();
-        assert!(got.iter().all(|f| f.samples.len() == 480 && f.sample_rate == 48_000 && f.channels == 1));
+        assert!(
+            got.iter()
+                .all(|f| f.samples.len() == 480 && f.sample_rate == 48_000 && f.channels == 1)
+        );
         assert!((tone_power(&pcm, 48_000, 1, TONE_HZ) - rms_dbfs(&pcm)).abs() < 0.5);
         // Timestamps: 10 ms apart, near the wall clock.
         assert!(got.windows(2).all(|w| w[1].timestamp_us - w[0].timestamp_us == 10_000));
@@ -611,11 +755,20 @@ mod tests {
         assert_eq!((0..100).map(|k| samples_in_frame(k, 44_100)).sum::<usize>(), 44_100);
         let total = Arc::new(AtomicUsize::new(0));
         let t = total.clone();
-        let cap = open_record(SYNTHETIC_RECORD_DEVICE_ID, 22_050, 2, Box::new(move |fr| {
-            assert_eq!(fr.channels, 2);
-            assert!(fr.samples.len() == 440 || fr.samples.len() == 442, "{}", fr.samples.len());
-            t.fetch_add(fr.samples.len(), Relaxed);
-        }))
+        let cap = open_record(
+            SYNTHETIC_RECORD_DEVICE_ID,
+            22_050,
+            2,
+            Box::new(move |fr| {
+                assert_eq!(fr.channels, 2);
+                assert!(
+                    fr.samples.len() == 440 || fr.samples.len() == 442,
+                    "{}",
+                    fr.samples.len()
+                );
+                t.fetch_add(fr.samples.len(), Relaxed);
+            }),
+        )
         .expect("open");
         std::thread::sleep(Duration::from_millis(100));
         drop(cap);
@@ -627,10 +780,15 @@ mod tests {
         let pulls = Arc::new(AtomicUsize::new(0));
         let p = pulls.clone();
         let started = Instant::now();
-        let out = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 2, Box::new(move |buf: &mut [i16]| {
-            assert_eq!(buf.len(), 960);
-            p.fetch_add(1, Relaxed);
-        }))
+        let out = open_playout(
+            SYNTHETIC_PLAYOUT_DEVICE_ID,
+            48_000,
+            2,
+            Box::new(move |buf: &mut [i16]| {
+                assert_eq!(buf.len(), 960);
+                p.fetch_add(1, Relaxed);
+            }),
+        )
         .expect("open null");
         std::thread::sleep(Duration::from_millis(500));
         drop(out);
@@ -643,31 +801,56 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_bad_formats_fail() {
-        let e = open_record("no-such-mic", 48_000, 1, Box::new(|_| {})).err().expect("error");
+        let e = open_record("no-such-mic", 48_000, 1, Box::new(|_| {}))
+            .err()
+            .expect("error");
         assert!(matches!(e, DeviceError::NotFound(ref id) if id == "no-such-mic"), "{e}");
-        let e = open_playout("no-such-speaker", 48_000, 2, Box::new(|_| {})).err().expect("error");
+        let e = open_playout("no-such-speaker", 48_000, 2, Box::new(|_| {}))
+            .err()
+            .expect("error");
         assert!(matches!(e, DeviceError::NotFound(_)), "{e}");
-        let e = open_record(SYNTHETIC_RECORD_DEVICE_ID, 0, 1, Box::new(|_| {})).err().expect("error");
+        let e = open_record(SYNTHETIC_RECORD_DEVICE_ID, 0, 1, Box::new(|_| {}))
+            .err()
+            .expect("error");
         assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
-        let e = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 0, Box::new(|_| {})).err().expect("error");
+        let e = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 0, Box::new(|_| {}))
+            .err()
+            .expect("error");
         assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
         // Never listed, never opened: ALSA's busy-looping null PCM.
         assert!(enumerate_playout_devices().iter().all(|d| !is_alsa_null(&d.device_id)));
-        assert!(matches!(open_playout("alsa:null", 48_000, 2, Box::new(|_| {})), Err(DeviceError::NotFound(_))));
+        assert!(matches!(
+            open_playout("alsa:null", 48_000, 2, Box::new(|_| {})),
+            Err(DeviceError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn converter_is_continuous_across_chunks() {
+        let mut c = AudioConverter::new(16_000, 2, 48_000, 1);
+        let mut total = 0;
+        for _ in 0..100 {
+            c.push_i16(&[1000; 320]);
+            let out = c.take_i16();
+            assert!(out.iter().all(|&s| s == 1000), "{out:?}");
+            total += out.len();
+        }
+        // All of it but the 3 output samples that wait for the next input frame.
+        assert_eq!(total, 47_997);
     }
 
     #[test]
     fn converter_maps_channels_and_rates() {
         // Same rate, stereo -> mono average.
-        let mut c = Converter::new(48_000, 2, 48_000, 1);
+        let mut c = AudioConverter::new(48_000, 2, 48_000, 1);
         c.push(&[0.5, 0.1, -0.2, -0.4]);
         assert_eq!(c.out, vec![0.3, -0.3]);
         // Mono -> stereo duplicate.
-        let mut c = Converter::new(48_000, 1, 48_000, 2);
+        let mut c = AudioConverter::new(48_000, 1, 48_000, 2);
         c.push(&[0.25]);
         assert_eq!(c.out, vec![0.25, 0.25]);
         // 44.1k -> 48k keeps a 440 Hz tone and the rate, across chunk boundaries.
-        let mut c = Converter::new(44_100, 1, 48_000, 1);
+        let mut c = AudioConverter::new(44_100, 1, 48_000, 1);
         let mut tone = Tone::new(440.0, 44_100, 1, 0.5);
         for _ in 0..100 {
             let chunk: Vec<f32> = tone.next_frame(441).iter().map(|&s| f32::from(s) / 32768.0).collect();

@@ -11,6 +11,7 @@ use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use crate::codec::opus::OpusEncoder;
+use crate::device::audio::AudioConverter;
 use crate::frame::AudioFrame;
 
 pub const SAMPLE_RATE: u32 = 48_000;
@@ -84,30 +85,6 @@ pub fn push(input: &Sender<AudioFrame>, frame: AudioFrame) {
     }
 }
 
-/// Converts interleaved PCM at any rate to 48 kHz mono (channel average, linear resampling).
-pub fn to_48k_mono(frame: &AudioFrame, resample_pos: &mut f64) -> Vec<i16> {
-    let ch = frame.channels.max(1) as usize;
-    let mono: Vec<f32> = frame
-        .samples
-        .chunks(ch)
-        .map(|c| c.iter().map(|s| *s as f32).sum::<f32>() / c.len() as f32)
-        .collect();
-    if frame.sample_rate == SAMPLE_RATE || frame.sample_rate == 0 {
-        return mono.into_iter().map(|s| s as i16).collect();
-    }
-    let step = frame.sample_rate as f64 / SAMPLE_RATE as f64;
-    let mut out = Vec::with_capacity((mono.len() as f64 / step) as usize + 1);
-    let mut pos = *resample_pos;
-    while (pos as usize) + 1 < mono.len() {
-        let i = pos as usize;
-        let frac = (pos - i as f64) as f32;
-        out.push((mono[i] * (1.0 - frac) + mono[i + 1] * frac) as i16);
-        pos += step;
-    }
-    *resample_pos = pos - (mono.len() - 1) as f64;
-    out
-}
-
 fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
     let mut encoder = match OpusEncoder::new(SAMPLE_RATE, 1, 32_000) {
         Ok(e) => e,
@@ -117,9 +94,16 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
         }
     };
     let mut pending: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES * 4);
-    let mut resample_pos = 0.0;
+    // Input format -> 48 kHz mono, continuous across frames; rebuilt if the format changes.
+    let mut converter: Option<((u32, u16), AudioConverter)> = None;
     while let Ok(frame) = rx.recv() {
-        pending.extend(to_48k_mono(&frame, &mut resample_pos));
+        let format = (frame.sample_rate.max(1), frame.channels.max(1));
+        if converter.as_ref().is_none_or(|(f, _)| *f != format) {
+            converter = Some((format, AudioConverter::new(format.0, format.1, SAMPLE_RATE, 1)));
+        }
+        let (_, conv) = converter.as_mut().expect("set just above");
+        conv.push_i16(&frame.samples);
+        pending.extend(conv.take_i16());
         while pending.len() >= FRAME_SAMPLES {
             let mut pcm: Vec<i16> = pending.drain(..FRAME_SAMPLES).collect();
             super::apply_gain(&mut pcm, super::gain(ctl.volume.load(Relaxed)));
@@ -151,22 +135,5 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
                 ctl.frames.fetch_add(1, Relaxed);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resampling_keeps_duration() {
-        let mut pos = 0.0;
-        let mut total = 0;
-        for _ in 0..100 {
-            let f = AudioFrame { sample_rate: 16_000, channels: 2, samples: vec![1000; 320], timestamp_us: 0 };
-            total += to_48k_mono(&f, &mut pos).len();
-        }
-        // 100 x 10 ms at 16 kHz stereo = 1 s = 48000 samples at 48 kHz (minus edge).
-        assert!((47_900..=48_000).contains(&total), "{total}");
     }
 }
