@@ -715,7 +715,9 @@ class NERtcEngine extends EventEmitter {
     if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
     let renderer = null;
     try {
-      renderer = this._createRenderer(view, { mode, mirror: !!canvas.mirror, uid: uid === null ? null : uidForJs(uid) });
+      // Extra canvas fields (e.g. preferWebGL, colorSpace) pass through to the renderer.
+      const { view: _view, ...rest } = canvas;
+      renderer = this._createRenderer(view, { ...rest, mode, mirror: !!canvas.mirror, uid: uid === null ? null : uidForJs(uid) });
     } catch (e) {
       this._log('cannot create a renderer', e);
       renderer = null;
