@@ -237,6 +237,9 @@ export interface NERtcStats {
   memory_app_kbytes: number;
   /** Users in the channel, including us. */
   user_count: number;
+  /** Round trip to the room server (signaling ping/pong), ms; 0 until the first pong. */
+  up_rtt: number;
+  down_rtt: number;
 }
 
 export interface NERtcVideoLayerSendStats {

@@ -21,7 +21,9 @@ command -v npm >/dev/null || { echo "setup: npm not found; install Node.js >= 20
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci refuses a lock that lacks other platforms' optional packages (napi-rs tools list
+  # one per platform and this npm records only the current one); fall back to npm install.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 fi
 
 echo "setup: building the room server and the N-API addon"

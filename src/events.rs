@@ -124,6 +124,8 @@ fn rtc_stats(s: &RtcStats) -> Arg {
         ("cpu_app_usage", int(s.cpu_app_usage)),
         ("memory_app_kbytes", Arg::U64(s.memory_app_usage_kb)),
         ("user_count", int(s.users)),
+        ("up_rtt", int(s.up_rtt_ms)),
+        ("down_rtt", int(s.down_rtt_ms)),
     ])
 }
 

@@ -501,38 +501,42 @@ impl Engine {
     }
 
     pub fn start_video_preview(&self) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        lock(&self.shared.settings).preview = true;
-        self.shared.refresh_local_media()
+        self.set_capture(|s| s.preview = true)
     }
 
     pub fn stop_video_preview(&self) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        lock(&self.shared.settings).preview = false;
-        self.shared.refresh_local_media()
+        self.set_capture(|s| s.preview = false)
     }
 
-    pub fn enable_local_video(&self, enabled: bool) -> Code {
+    /// Applies a capture setting, then brings capture and the published tracks in line.
+    fn set_capture(&self, apply: impl FnOnce(&mut Settings)) -> Code {
         if !self.alive() {
             return error::ERR_NOT_INITIALIZED;
         }
-        lock(&self.shared.settings).local_video = enabled;
+        apply(&mut lock(&self.shared.settings));
         let code = self.shared.refresh_local_media();
         self.send(Cmd::Republish);
         code
     }
 
-    pub fn mute_local_video_stream(&self, mute: bool) -> Code {
+    fn mute(&self, kind: MediaKind, muted: bool) -> Code {
         if !self.alive() {
             return error::ERR_NOT_INITIALIZED;
         }
-        self.shared.video_ctl.muted.store(mute, Relaxed);
-        self.send(Cmd::Mute { kind: MediaKind::Video, muted: mute });
+        match kind {
+            MediaKind::Video => self.shared.video_ctl.muted.store(muted, Relaxed),
+            MediaKind::Audio => self.shared.audio_ctl.muted.store(muted, Relaxed),
+        }
+        self.send(Cmd::Mute { kind, muted });
         error::OK
+    }
+
+    pub fn enable_local_video(&self, enabled: bool) -> Code {
+        self.set_capture(|s| s.local_video = enabled)
+    }
+
+    pub fn mute_local_video_stream(&self, mute: bool) -> Code {
+        self.mute(MediaKind::Video, mute)
     }
 
     pub fn set_local_video_mirror_mode(&self, mode: i32) -> Code {
@@ -548,44 +552,30 @@ impl Engine {
     }
 
     pub fn enable_local_audio(&self, enabled: bool) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        lock(&self.shared.settings).local_audio = enabled;
-        let code = self.shared.refresh_local_media();
-        self.send(Cmd::Republish);
-        code
+        self.set_capture(|s| s.local_audio = enabled)
     }
 
     pub fn mute_local_audio_stream(&self, mute: bool) -> Code {
+        self.mute(MediaKind::Audio, mute)
+    }
+
+    fn set_volume(&self, target: &std::sync::atomic::AtomicU32, volume: i32) -> Code {
         if !self.alive() {
             return error::ERR_NOT_INITIALIZED;
         }
-        self.shared.audio_ctl.muted.store(mute, Relaxed);
-        self.send(Cmd::Mute { kind: MediaKind::Audio, muted: mute });
+        if !(0..=400).contains(&volume) {
+            return error::ERR_INVALID_PARAM;
+        }
+        target.store(volume as u32, Relaxed);
         error::OK
     }
 
     pub fn adjust_recording_signal_volume(&self, volume: i32) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        if !(0..=400).contains(&volume) {
-            return error::ERR_INVALID_PARAM;
-        }
-        self.shared.audio_ctl.volume.store(volume as u32, Relaxed);
-        error::OK
+        self.set_volume(&self.shared.audio_ctl.volume, volume)
     }
 
     pub fn adjust_playback_signal_volume(&self, volume: i32) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        if !(0..=400).contains(&volume) {
-            return error::ERR_INVALID_PARAM;
-        }
-        self.shared.mixer.volume.store(volume as u32, Relaxed);
-        error::OK
+        self.set_volume(&self.shared.mixer.volume, volume)
     }
 
     pub fn subscribe_remote_video_stream(&self, uid: u64, stream_type: i32, subscribe: bool) -> Code {
@@ -689,11 +679,7 @@ impl Engine {
     }
 
     pub fn set_external_video_source(&self, enabled: bool) -> Code {
-        if !self.alive() {
-            return error::ERR_NOT_INITIALIZED;
-        }
-        lock(&self.shared.settings).external_video = enabled;
-        self.shared.refresh_local_media()
+        self.set_capture(|s| s.external_video = enabled)
     }
 
     pub fn push_external_video_frame(&self, frame: ExternalVideoFrame) -> Code {
@@ -865,6 +851,8 @@ struct Session {
     users: BTreeMap<Uid, RemoteUser>,
     receiving: HashMap<TrackId, Receiving>,
     last_seq: u64,
+    /// Signaling round trip from the last ping/pong, ms.
+    rtt_ms: u32,
 }
 
 struct Reconnect {
@@ -890,6 +878,7 @@ struct StatsSnapshot {
     rx_audio: u64,
     captured: u64,
     encoded: u64,
+    cpu_ticks: u64,
     /// track id -> (bytes, decoded frames)
     tracks: HashMap<TrackId, (u64, u64)>,
 }
@@ -905,9 +894,18 @@ impl Default for StatsSnapshot {
             rx_audio: 0,
             captured: 0,
             encoded: 0,
+            cpu_ticks: 0,
             tracks: HashMap::new(),
         }
     }
+}
+
+/// User + system CPU time of this process in clock ticks (0 where /proc is unavailable).
+fn process_cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0 };
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
 }
 
 /// Resident memory of this process in KiB (0 where /proc is unavailable).
@@ -1006,6 +1004,7 @@ impl Actor {
                     users: BTreeMap::new(),
                     receiving: HashMap::new(),
                     last_seq: join.seq,
+                    rtt_ms: 0,
                 };
                 self.shared.set_state(ConnectionState::Connected, StateReason::JoinSucceed);
                 self.emit(EngineEvent::JoinChannel { cid: join.cid, uid, result: error::OK, elapsed_ms: elapsed() });
@@ -1359,6 +1358,10 @@ impl Actor {
                 self.server_ended(s, reason).await;
                 return;
             }
+            SessionEvent::Signal(SignalEvent::Transport(TransportMsg::Pong(p))) => {
+                let now_ms = crate::frame::now_us() / 1000;
+                s.rtt_ms = now_ms.saturating_sub(p.ts).min(60_000) as u32;
+            }
             SessionEvent::Signal(SignalEvent::Transport(_)) => {}
             SessionEvent::Signal(SignalEvent::Closed { code, reason }) => {
                 tracing::warn!(code, %reason, "signaling connection lost");
@@ -1561,6 +1564,7 @@ impl Actor {
                     users: BTreeMap::new(),
                     receiving: HashMap::new(),
                     last_seq: join.seq,
+                    rtt_ms: 0,
                 };
                 forward(generation, sig_rx, tx, SessionEvent::Signal);
                 let present: HashSet<Uid> = join.users.iter().map(|u| u.uid).collect();
@@ -1646,6 +1650,8 @@ impl Actor {
         next.rx_audio = rx_audio;
         next.captured = v.captured.load(Relaxed);
         next.encoded = v.encoded.load(Relaxed);
+        next.cpu_ticks = process_cpu_ticks();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let first = prev.at.elapsed() > Duration::from_secs(3600);
         let base = if first { &next } else { &prev };
         self.emit(EngineEvent::RtcStats(RtcStats {
@@ -1656,9 +1662,12 @@ impl Actor {
             rx_video_kbps: kbps(next.rx_video, base.rx_video),
             tx_audio_kbps: kbps(next.tx_audio, base.tx_audio),
             rx_audio_kbps: kbps(next.rx_audio, base.rx_audio),
-            cpu_app_usage: 0,
+            // Percent of the whole machine's CPU used by this process (Linux USER_HZ = 100).
+            cpu_app_usage: ((next.cpu_ticks.saturating_sub(base.cpu_ticks)) as f64 / dt / cores).round() as u32,
             memory_app_usage_kb: process_rss_kb(),
             users: s.users.len() as u32 + 1,
+            up_rtt_ms: s.rtt_ms,
+            down_rtt_ms: s.rtt_ms,
         }));
         if s.published.contains_key(&MediaKind::Video) {
             let encoded = next.encoded.max(1);

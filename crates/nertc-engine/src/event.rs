@@ -57,6 +57,9 @@ pub struct RtcStats {
     pub cpu_app_usage: u32,
     pub memory_app_usage_kb: u64,
     pub users: u32,
+    /// Round trip to the room server (signaling ping), ms; 0 until the first pong.
+    pub up_rtt_ms: u32,
+    pub down_rtt_ms: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
