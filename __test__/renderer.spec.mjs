@@ -761,3 +761,33 @@ test.serial('720p: main-thread ms per drawFrame, WebGL vs 2D (logged, not assert
   }
   await page.locator('#stage').screenshot({ path: path.join(ARTIFACTS, 'renderer-720p.png') });
 });
+
+test.serial('9 tiles at 640x360: frames drawn per second over 3 s, requestAnimationFrame-paced (logged, not asserted)', async (t) => {
+  const page = await openPage(t);
+  const results = {};
+  for (const [name, opts] of [['webgl', {}], ['2d', { preferWebGL: false }]]) {
+    results[name] = await page.evaluate(async ([name, opts]) => {
+      const frames = [makeFrame({ w: 640, h: 360, padY: 0, padC: 0 }), makeFrame({ w: 640, h: 360, padY: 0, padC: 0, mirrored: true })];
+      const tiles = [];
+      for (let i = 0; i < 9; i++) tiles.push(setup(`grid-${name}-${i}`, 213, 120, { ...opts, mode: 0 }).r ?? get(`grid-${name}-${i}`).r);
+      // Each animation frame draws the newest frame on every tile, as the SDK's pump does for
+      // 9 remote users; count the animation frames that completed all 9 draws.
+      let drawn = 0;
+      let ticks = 0;
+      const end = performance.now() + 3000;
+      await new Promise((resolve) => {
+        const step = () => {
+          for (const r of tiles) r.drawFrame(frames[ticks & 1]);
+          ticks++;
+          drawn += tiles.length;
+          if (performance.now() < end) requestAnimationFrame(step);
+          else resolve();
+        };
+        requestAnimationFrame(step);
+      });
+      return { backend: tiles[0].backend, tileFramesPerSecond: Math.round(drawn / 3), gridFramesPerSecond: Math.round(ticks / 3) };
+    }, [name, opts]);
+  }
+  t.log(results);
+  t.true(results.webgl.tileFramesPerSecond > 0 && results['2d'].tileFramesPerSecond > 0);
+});
