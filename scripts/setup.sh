@@ -28,4 +28,4 @@ fi
 
 echo "setup: building the room server and the N-API addon"
 cargo build --workspace --bins --examples --quiet
-npm run --silent build:debug
+npm run --silent build:dev

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --bins --examples --tests --quiet
-npm run --silent build:debug
+npm run --silent build:dev
 ./scripts/netns.sh cargo test --workspace --quiet
 ./scripts/netns.sh npx ava
 # The bench suite's smoke run, so it cannot rot (timings are printed, never gated on).
