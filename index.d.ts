@@ -512,8 +512,12 @@ export declare function createToken(appKey: string, secret: string, channel: str
 /** `[code, description]` for every code the SDK returns. */
 export declare function errorCodes(): Array<[number, string]>;
 
+/** Every NERTC event name (those this SDK emits, plus NERTC device events it may emit later). */
+export declare const EVENT_NAMES: ReadonlyArray<string>;
+
 declare const _default: {
   NERtcEngine: typeof NERtcEngine;
+  EVENT_NAMES: typeof EVENT_NAMES;
   NERtcServer: typeof NERtcServer;
   ErrorCode: typeof ErrorCode;
   ConnectionState: typeof ConnectionState;

@@ -902,8 +902,44 @@ function errorCodes() {
   return native.errorCodes();
 }
 
+/** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts) and NERTC's
+ * device/local-audio events it does not emit yet. */
+const EVENT_NAMES = Object.freeze([
+  'onError',
+  'onWarning',
+  'onJoinChannel',
+  'onRejoinChannel',
+  'onLeaveChannel',
+  'onDisconnect',
+  'onReconnectingStart',
+  'onConnectionStateChange',
+  'onUserJoined',
+  'onUserLeft',
+  'onUserAudioStart',
+  'onUserAudioStop',
+  'onUserAudioMute',
+  'onUserVideoStart',
+  'onUserVideoStop',
+  'onUserVideoMute',
+  'onFirstAudioDataReceived',
+  'onFirstVideoDataReceived',
+  'onFirstAudioFrameDecoded',
+  'onFirstVideoFrameDecoded',
+  'onRtcStats',
+  'onLocalAudioStats',
+  'onLocalVideoStats',
+  'onRemoteVideoStats',
+  'onRemoteAudioStats',
+  'onNetworkQuality',
+  'onRemoteAudioVolumeIndication',
+  'onLocalAudioVolumeIndication',
+  'onAudioDeviceStateChanged',
+  'onVideoDeviceStateChanged',
+]);
+
 const api = {
   NERtcEngine,
+  EVENT_NAMES,
   NERtcServer,
   ErrorCode,
   ConnectionState,

@@ -9,35 +9,7 @@ const require = createRequire(import.meta.url);
 export const sdk = require('../index.js');
 export const { NERtcEngine, NERtcServer, ErrorCode } = sdk.default;
 
-export const EVENT_NAMES = [
-  'onError',
-  'onWarning',
-  'onJoinChannel',
-  'onRejoinChannel',
-  'onLeaveChannel',
-  'onDisconnect',
-  'onReconnectingStart',
-  'onConnectionStateChange',
-  'onUserJoined',
-  'onUserLeft',
-  'onUserAudioStart',
-  'onUserAudioStop',
-  'onUserAudioMute',
-  'onUserVideoStart',
-  'onUserVideoStop',
-  'onUserVideoMute',
-  'onFirstAudioDataReceived',
-  'onFirstVideoDataReceived',
-  'onFirstAudioFrameDecoded',
-  'onFirstVideoFrameDecoded',
-  'onRtcStats',
-  'onLocalVideoStats',
-  'onRemoteVideoStats',
-  'onRemoteAudioStats',
-  'onNetworkQuality',
-  'onRemoteAudioVolumeIndication',
-  'onLocalAudioVolumeIndication',
-];
+export const { EVENT_NAMES } = sdk.default;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

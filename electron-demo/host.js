@@ -18,39 +18,8 @@
 // SDK's JS-owned planes, which are reused for the next frame: the transport must copy or
 // serialize them before returning.
 
-/** Every NERTC event the page may listen to. */
-const EVENT_NAMES = [
-  'onError',
-  'onWarning',
-  'onJoinChannel',
-  'onRejoinChannel',
-  'onLeaveChannel',
-  'onDisconnect',
-  'onReconnectingStart',
-  'onConnectionStateChange',
-  'onUserJoined',
-  'onUserLeft',
-  'onUserAudioStart',
-  'onUserAudioStop',
-  'onUserAudioMute',
-  'onUserVideoStart',
-  'onUserVideoStop',
-  'onUserVideoMute',
-  'onFirstAudioDataReceived',
-  'onFirstVideoDataReceived',
-  'onFirstAudioFrameDecoded',
-  'onFirstVideoFrameDecoded',
-  'onRtcStats',
-  'onLocalAudioStats',
-  'onLocalVideoStats',
-  'onRemoteVideoStats',
-  'onRemoteAudioStats',
-  'onNetworkQuality',
-  'onRemoteAudioVolumeIndication',
-  'onLocalAudioVolumeIndication',
-  'onAudioDeviceStateChanged',
-  'onVideoDeviceStateChanged',
-];
+/** Every NERTC event the page may listen to (the SDK's own list). */
+const EVENT_NAMES = require(require('node:path').join(resolveSdkDir(), 'index.js')).EVENT_NAMES;
 
 /**
  * Methods a page may call. Canvases go through bind/unbind (a page cannot hand a DOM element
