@@ -230,14 +230,14 @@ mod tests {
         assert_eq!(name, "onNetworkQuality");
         assert_eq!(args.len(), 2);
         assert_eq!(args[0], Arg::U64(2));
-        let Arg::Array(items) = &args[1] else { panic!("not an array: {:?}", args[1]) };
+        let Arg::Array(items) = &args[1] else { unreachable!("not an array: {:?}", args[1]) };
         assert_eq!(items[0], Arg::Object(vec![("uid", Arg::U64(1)), ("tx_quality", Arg::Int(1)), ("rx_quality", Arg::Int(2))]));
 
         let (name, args) = to_js(&EngineEvent::RemoteVideoStats(vec![RemoteVideoStats { uid: 3, width: 320, ..Default::default() }]));
         assert_eq!(name, "onRemoteVideoStats");
         assert_eq!(args[0], Arg::U64(1));
-        let Arg::Array(items) = &args[1] else { panic!() };
-        let Arg::Object(fields) = &items[0] else { panic!() };
+        let Arg::Array(items) = &args[1] else { unreachable!("shape checked by the converter") };
+        let Arg::Object(fields) = &items[0] else { unreachable!("shape checked by the converter") };
         assert_eq!(fields[0], ("uid", Arg::U64(3)));
 
         let (name, args) = to_js(&EngineEvent::RemoteAudioVolumeIndication { speakers: vec![(3, 100)], total_volume: 100 });
@@ -249,11 +249,11 @@ mod tests {
     #[test]
     fn stats_use_nertc_field_names() {
         let (_, args) = to_js(&EngineEvent::RtcStats(RtcStats { tx_bytes: 10, ..Default::default() }));
-        let Arg::Object(fields) = &args[0] else { panic!() };
+        let Arg::Object(fields) = &args[0] else { unreachable!("shape checked by the converter") };
         assert!(fields.contains(&("tx_bytes", Arg::U64(10))));
         assert!(fields.iter().any(|(k, _)| *k == "total_duration"));
         let (_, args) = to_js(&EngineEvent::LocalVideoStats(LocalVideoStats { width: 640, ..Default::default() }));
-        let Arg::Object(fields) = &args[0] else { panic!() };
+        let Arg::Object(fields) = &args[0] else { unreachable!("shape checked by the converter") };
         assert_eq!(fields[0], ("video_layers_count", Arg::Int(1)));
     }
 }

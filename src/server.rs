@@ -174,13 +174,13 @@ mod tests {
 
     #[test]
     fn config_from_json() {
-        let c = parse_config(None).unwrap();
+        let c = parse_config(None).expect("valid config");
         assert_eq!(c.listen, "127.0.0.1:0");
-        let c = parse_config(Some(r#"{"apps": {"prod": {"secret": "s", "debug": false}}}"#)).unwrap();
+        let c = parse_config(Some(r#"{"apps": {"prod": {"secret": "s", "debug": false}}}"#)).expect("valid config");
         assert_eq!(c.listen, "127.0.0.1:0");
         assert_eq!(c.apps["prod"].secret, "s");
         assert!(!c.allows_unknown_apps());
-        let c = parse_config(Some(r#"{"listen": "127.0.0.1:9999", "rtc": {"advertised_ip": "10.0.0.1"}}"#)).unwrap();
+        let c = parse_config(Some(r#"{"listen": "127.0.0.1:9999", "rtc": {"advertised_ip": "10.0.0.1"}}"#)).expect("valid config");
         assert_eq!(c.listen, "127.0.0.1:9999");
         assert_eq!(c.rtc.advertised_ip.as_deref(), Some("10.0.0.1"));
         assert!(parse_config(Some(r#"{"bogus": 1}"#)).is_err());
