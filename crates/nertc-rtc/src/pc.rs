@@ -69,7 +69,11 @@ impl PcBuilder {
             .with(Slot::from(14_000), RtcpTap::new(TapMode::DeliverKeyframeRequests, None));
         let mut settings = SettingEngineBuilder::new()
             .with_include_loopback_candidate(true)
-            .with_ice_timeouts(Some(Duration::from_secs(5)), Some(Duration::from_secs(15)), Some(Duration::from_secs(2)));
+            .with_ice_timeouts(Some(Duration::from_secs(5)), Some(Duration::from_secs(15)), Some(Duration::from_secs(2)))
+            // Connectivity checks every 50 ms instead of webrtc-rs's 200 ms (same 1.4 s of
+            // attempts per candidate pair): the first check no longer waits up to 200 ms,
+            // which was most of the time to a subscriber's first packet on a fast network.
+            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28));
         if let Some(ip) = self.advertised_ip {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }

@@ -27,7 +27,7 @@ use crate::sfu::peer::{MediaEvent, SessionKey};
 use nertc_rtc::tap::is_keyframe_request;
 
 /// At most one keyframe request per this interval reaches a publisher.
-pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(250);
+pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Packets queued per subscription before the forwarder starts dropping for it.
 const SINK_QUEUE: usize = 512;
 
@@ -97,10 +97,10 @@ pub fn spawn(
             tokio::select! {
                 biased;
                 cmd = ctl_rx.recv() => match cmd {
-                    Some(FwdCmd::AddSink(id, tx)) => {
-                        sinks.insert(id, tx);
-                        if kind == MediaKind::Video { pli_pending = true; }
-                    }
+                    // No keyframe request here: the subscriber's transport is not up yet, so it
+                    // would be lost and start the throttle window. The peer asks once the
+                    // subscriber can receive (transport connected, or its answer applied).
+                    Some(FwdCmd::AddSink(id, tx)) => { sinks.insert(id, tx); }
                     Some(FwdCmd::RemoveSink(id)) => { sinks.remove(&id); }
                     Some(FwdCmd::Keyframe) => pli_pending = true,
                     Some(FwdCmd::Close) | None => break,
