@@ -118,7 +118,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
     };
     let mut first_packet = true;
     let mut first_decoded = true;
-    let mut last_seq: Option<u16> = None;
+    let mut seqs = super::SeqTracker::default();
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
             if matches!(ev, TrackRemoteEvent::OnEnded) {
@@ -132,19 +132,12 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
-        let seq = pkt.header.sequence_number;
-        if let Some(prev) = last_seq {
-            let gap = seq.wrapping_sub(prev);
-            if gap == 0 || gap > 0x8000 {
-                continue;
-            }
-            // Conceal up to 5 lost frames.
-            for _ in 1..gap.min(6) {
-                stats.lost.fetch_add(1, Relaxed);
-                mixer.push(uid, &decoder.decode_lost());
-            }
+        let Some(lost) = seqs.next(pkt.header.sequence_number) else { continue };
+        stats.lost.fetch_add(u64::from(lost), Relaxed);
+        // Conceal up to 5 lost frames.
+        for _ in 0..lost.min(5) {
+            mixer.push(uid, &decoder.decode_lost());
         }
-        last_seq = Some(seq);
         match decoder.decode(&pkt.payload) {
             Ok(pcm) => {
                 if first_decoded {

@@ -50,3 +50,43 @@ pub fn level_0_255(pcm: &[i16]) -> u32 {
     let rms = (sum / pcm.len() as f64).sqrt() / i16::MAX as f64;
     ((rms * 2.0).min(1.0) * 255.0).round() as u32
 }
+
+/// Tracks RTP sequence numbers of one stream.
+#[derive(Debug, Default)]
+pub struct SeqTracker {
+    last: Option<u16>,
+}
+
+impl SeqTracker {
+    /// None for a duplicate or a late (reordered) packet, which the caller drops; otherwise the
+    /// number of packets lost just before this one (0 when in order).
+    pub fn next(&mut self, seq: u16) -> Option<u16> {
+        let lost = match self.last {
+            None => 0,
+            Some(prev) => {
+                let gap = seq.wrapping_sub(prev);
+                if gap == 0 || gap > 0x8000 {
+                    return None;
+                }
+                gap - 1
+            }
+        };
+        self.last = Some(seq);
+        Some(lost)
+    }
+}
+
+#[cfg(test)]
+mod seq_tests {
+    use super::SeqTracker;
+
+    #[test]
+    fn gaps_duplicates_and_wraparound() {
+        let mut s = SeqTracker::default();
+        assert_eq!(s.next(65534), Some(0));
+        assert_eq!(s.next(65535), Some(0));
+        assert_eq!(s.next(65535), None);
+        assert_eq!(s.next(2), Some(2));
+        assert_eq!(s.next(1), None);
+    }
+}

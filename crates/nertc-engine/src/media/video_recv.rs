@@ -87,7 +87,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
     }
     let mut depacketizer = H264Packet::default();
     let mut au: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut last_seq: Option<u16> = None;
+    let mut seqs = super::SeqTracker::default();
     let mut waiting_keyframe = true;
     let mut last_pli: Option<Instant> = None;
     let mut first_packet = true;
@@ -106,19 +106,12 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
-        let seq = pkt.header.sequence_number;
-        if let Some(prev) = last_seq {
-            let gap = seq.wrapping_sub(prev);
-            if gap == 0 || gap > 0x8000 {
-                continue; // duplicate or reordered-late packet
-            }
-            if gap > 1 {
-                stats.lost.fetch_add(u64::from(gap - 1), Relaxed);
-                au.clear();
-                waiting_keyframe = true;
-            }
+        let Some(lost) = seqs.next(pkt.header.sequence_number) else { continue };
+        if lost > 0 {
+            stats.lost.fetch_add(u64::from(lost), Relaxed);
+            au.clear();
+            waiting_keyframe = true;
         }
-        last_seq = Some(seq);
         match depacketizer.depacketize(&pkt.payload) {
             Ok(nals) => au.extend_from_slice(&nals),
             Err(e) => {
