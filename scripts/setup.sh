@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium iproute2 util-linux)
+# janus: the peer SFU of the fan-out benchmark (bench/janus, crates/nertc-bench).
+APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

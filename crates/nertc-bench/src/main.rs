@@ -1,245 +1,268 @@
-//! `nertc-bench`: measurements of the engine and the room server on this machine.
+//! `nertc-bench`: the SDK and its server measured side by side with Chromium and Janus on this
+//! machine.
 //!
 //! ```text
-//! cargo run --release -p nertc-bench -- all [--smoke] [--out bench/results.json]
-//! cargo run --release -p nertc-bench -- join | latency | cpu
+//! nertc-bench [all|join|latency|cpu|streams|fanout] [--smoke] [--seconds S]
+//!             [--n 10,50,100,200] [--sfu nertc,janus] [--out results.json]
 //! ```
-//! Each part prints Markdown rows; `all` also writes a JSON file with every figure, the machine
-//! (CPU model, cores) and the git commit. Parts that compare against a peer (Chromium) are run
-//! by `bench/run.sh`. Roles (`publish`, `subscribe`) run one engine in a child process so its CPU
-//! can be measured alone.
+//! Run it inside a loopback-only network namespace (`scripts/netns.sh`). It prints Markdown
+//! tables; `--out` writes a JSON file with every figure, the machine and the git commit.
+//!
+//! Threads and processes: the bench process runs a tokio runtime (the embedded server for the
+//! engine parts, the load generator's peer connections) plus engines on their own threads.
+//! Whatever's CPU is measured runs in its own process: engines as child "roles" of this binary
+//! (`publish`, `subscribe`, `subscribe-all`), Chromium as `node bench/chromium/run.mjs`, the
+//! SFUs under load as `nertc-server` / `janus` processes. CPU and memory come from `/proc`.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod chromium;
+mod clip;
+mod engine_parts;
+mod janus;
+mod loadgen;
+mod measure;
+mod nertc_client;
+mod servers;
 
-use crossbeam_channel::Receiver;
-use nertc_engine::device::test_pattern;
-use nertc_engine::render::StreamKey;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, VideoConfig};
-use serde_json::{json, Value};
+use std::sync::Arc;
 
-fn engine(url: &str) -> (Engine, Receiver<EngineEvent>) {
-    Engine::new(EngineOptions { app_key: "bench".into(), server_url: url.into() }).expect("engine starts")
+use serde_json::{Map, Value, json};
+
+use measure::{fmt, median, ratio};
+
+/// Rows of the main table: part, figure, ours, peer, ours/peer.
+#[derive(Default)]
+struct Report {
+    rows: Vec<[String; 5]>,
+    json: Map<String, Value>,
 }
 
-fn wait_for(rx: &Receiver<EngineEvent>, timeout: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Option<EngineEvent> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match rx.recv_timeout(left) {
-            Ok(e) if pred(&e) => return Some(e),
-            Ok(_) => {}
-            Err(_) => return None,
+impl Report {
+    fn row(&mut self, part: &str, figure: &str, ours: &Value, peer: Option<(&str, &Value)>) {
+        let (peer_text, r) = match peer {
+            Some((name, v)) => (format!("{name}: {}", fmt(v)), ratio(median(ours), median(v))),
+            None => ("—".into(), Value::Null),
+        };
+        let r = if r.is_null() { "—".into() } else { r.to_string() };
+        let row = [part.into(), figure.into(), fmt(ours), peer_text, r];
+        eprintln!("bench: {}", row.join(" | "));
+        self.rows.push(row);
+        if ours.is_null() || peer.is_some_and(|(_, v)| v.is_null()) {
+            self.note_error(format!("{part}: {figure}: no measurement"));
         }
     }
-}
 
-fn summary(mut v: Vec<f64>) -> Value {
-    if v.is_empty() {
-        return json!(null);
-    }
-    v.sort_by(f64::total_cmp);
-    json!({ "median": v[v.len() / 2], "min": v[0], "max": v[v.len() - 1], "n": v.len() })
-}
-
-fn fmt(v: &Value) -> String {
-    match v.get("median") {
-        Some(m) => format!("{:.1} (min {:.1}, max {:.1}, n {})", m.as_f64().unwrap_or(0.0), v["min"].as_f64().unwrap_or(0.0), v["max"].as_f64().unwrap_or(0.0), v["n"]),
-        None => "n/a".into(),
-    }
-}
-
-fn video_config(w: u32, h: u32, fps: u32, kbps: u32) -> VideoConfig {
-    VideoConfig { max_profile: -1, width: w, height: h, framerate: fps, bitrate_kbps: kbps, ..Default::default() }
-}
-
-/// joinChannel -> onJoinChannel, and joinChannel -> onFirstVideoFrameDecoded of a user already
-/// publishing (the subscriber subscribes on onUserVideoStart, as NERTC apps do).
-fn bench_join(url: &str, runs: usize) -> Value {
-    let (publisher, prx) = engine(url);
-    publisher.enable_local_video(true);
-    let mut join_ms = Vec::new();
-    let mut first_frame_ms = Vec::new();
-    for i in 0..runs {
-        let ch = format!("bench-join-{i}");
-        publisher.join_channel(None, &ch, 1);
-        wait_for(&prx, Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { .. }));
-        std::thread::sleep(Duration::from_millis(300)); // publisher's media is flowing
-        let (viewer, vrx) = engine(url);
-        let t0 = Instant::now();
-        viewer.join_channel(None, &ch, 2);
-        if wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. })).is_some() {
-            join_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-        if wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. })).is_some() {
-            viewer.subscribe_remote_video_stream(1, 0, true);
-            if wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { .. })).is_some() {
-                first_frame_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        viewer.release();
-        publisher.leave_channel();
-        wait_for(&prx, Duration::from_secs(5), |e| matches!(e, EngineEvent::LeaveChannel { .. }));
-    }
-    publisher.release();
-    json!({ "join_to_onJoinChannel_ms": summary(join_ms), "join_to_onFirstVideoFrameDecoded_ms": summary(first_frame_ms) })
-}
-
-/// Glass-to-glass on loopback: capture time (stamped in the test pattern's pixels) to the
-/// moment the decoded frame is in the receiver's slot, engine -> server -> engine.
-fn bench_latency(url: &str, w: u32, h: u32, seconds: u64) -> Value {
-    let (publisher, prx) = engine(url);
-    publisher.set_video_config(&video_config(w, h, 30, if w >= 1280 { 1500 } else { 800 }));
-    publisher.enable_local_video(true);
-    publisher.enable_local_audio(false);
-    let ch = format!("bench-latency-{w}");
-    publisher.join_channel(None, &ch, 1);
-    wait_for(&prx, Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { .. }));
-    let (viewer, vrx) = engine(url);
-    viewer.join_channel(None, &ch, 2);
-    wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { .. }));
-    viewer.subscribe_remote_video_stream(1, 0, true);
-    wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { .. }));
-    let slot = viewer.slot(StreamKey::Remote(1));
-    let mut seen = 0;
-    let mut lat = Vec::new();
-    let end = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < end {
-        if let Some((seq, f)) = slot.newer_than(seen) {
-            seen = seq;
-            let now_ms = nertc_engine::frame::now_us() as f64 / 1000.0;
-            if let Some(st) = test_pattern::read_stamp(&f) {
-                lat.push(now_ms - st.capture_time_ms as f64);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    viewer.release();
-    publisher.release();
-    json!({ "glass_to_glass_ms": summary(lat) })
-}
-
-/// CPU time (user + system, in clock ticks) of a process.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit(')').next()?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn ticks_per_sec() -> f64 {
-    100.0 // Linux USER_HZ
-}
-
-fn spawn_role(role: &str, url: &str, w: u32, h: u32, seconds: u64) -> std::io::Result<Child> {
-    Command::new(std::env::current_exe()?)
-        .args([role, url, &w.to_string(), &h.to_string(), &seconds.to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-}
-
-/// CPU of one engine publishing w x h @ 30 (its own process) and of one subscribing to it.
-fn bench_cpu(url: &str, w: u32, h: u32, seconds: u64) -> Value {
-    let warmup = 3;
-    let (Ok(mut p), Ok(mut s)) = (spawn_role("publish", url, w, h, seconds + warmup + 2), spawn_role("subscribe", url, w, h, seconds + warmup + 2)) else {
-        return json!(null);
-    };
-    std::thread::sleep(Duration::from_secs(warmup));
-    let (p0, s0) = (cpu_ticks(p.id()), cpu_ticks(s.id()));
-    std::thread::sleep(Duration::from_secs(seconds));
-    let (p1, s1) = (cpu_ticks(p.id()), cpu_ticks(s.id()));
-    let (prss, srss) = (rss_kb(p.id()), rss_kb(s.id()));
-    let _ = p.wait();
-    let _ = s.wait();
-    let pct = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) => json!(((b - a) as f64 / ticks_per_sec() / seconds as f64 * 100.0 * 10.0).round() / 10.0),
-        _ => json!(null),
-    };
-    json!({ "publisher_cpu_pct": pct(p0, p1), "subscriber_cpu_pct": pct(s0, s1), "publisher_rss_kb": prss, "subscriber_rss_kb": srss })
-}
-
-/// Child roles for `cpu`.
-fn run_role(role: &str, args: &[String]) {
-    let url = &args[0];
-    let w: u32 = args[1].parse().unwrap_or(640);
-    let h: u32 = args[2].parse().unwrap_or(480);
-    let seconds: u64 = args[3].parse().unwrap_or(10);
-    let (e, rx) = engine(url);
-    let ch = format!("bench-cpu-{w}");
-    if role == "publish" {
-        e.set_video_config(&video_config(w, h, 30, if w >= 1280 { 1500 } else { 800 }));
-        e.enable_local_video(true);
-        e.join_channel(None, &ch, 1);
-    } else {
-        e.enable_local_audio(false);
-        e.join_channel(None, &ch, 2);
-        if wait_for(&rx, Duration::from_secs(10), |ev| matches!(ev, EngineEvent::UserVideoStart { .. })).is_some() {
-            e.subscribe_remote_video_stream(1, 0, true);
+    fn note_error(&mut self, e: String) {
+        let errors = self.json.entry("errors").or_insert_with(|| json!([]));
+        if let Some(a) = errors.as_array_mut() {
+            a.push(json!(e));
         }
     }
-    let end = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < end {
-        let _ = rx.recv_timeout(Duration::from_millis(200));
+
+    fn error(&mut self, part: &str, e: String) {
+        eprintln!("bench: {part}: {e}");
+        self.note_error(format!("{part}: {e}"));
+        self.rows.push([part.into(), format!("error: {e}"), String::new(), String::new(), String::new()]);
     }
-    e.release();
 }
 
-fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("unknown").trim().to_owned();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let commit = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    json!({ "cpu": model, "cores": cores, "commit": commit })
+struct Options {
+    seconds: u64,
+    ns: Vec<usize>,
+    sfus: Vec<String>,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let part = args.first().cloned().unwrap_or_else(|| "all".into());
-    if part == "publish" || part == "subscribe" {
-        run_role(&part, &args[1..]);
-        return;
+    match part.as_str() {
+        "publish" | "subscribe" | "subscribe-all" => return engine_parts::run_role(&part, &args[1..]),
+        "serve" => return servers::serve(),
+        _ => {}
     }
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let smoke = args.iter().any(|a| a == "--smoke");
-    let out = args.iter().position(|a| a == "--out").and_then(|i| args.get(i + 1)).cloned();
-    let (runs, secs) = if smoke { (2, 2) } else { (10, 10) };
-    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let opts = Options {
+        seconds: flag("--seconds").and_then(|s| s.parse().ok()).unwrap_or(if smoke { 2 } else { 10 }),
+        ns: flag("--n")
+            .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+            .unwrap_or_else(|| if smoke { vec![4] } else { vec![10, 50, 100, 200] }),
+        sfus: flag("--sfu").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_else(|| vec!["nertc".into(), "janus".into()]),
+    };
+    let known = ["all", "join", "latency", "cpu", "streams", "fanout"];
+    if !known.contains(&part.as_str()) {
+        eprintln!("nertc-bench: unknown part {part:?}; one of {known:?}");
+        std::process::exit(2);
+    }
+    let wants = |p: &str| part == "all" || part == p;
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("the embedded server starts on loopback");
     let url = server.url();
-    let mut results = serde_json::Map::new();
-    results.insert("machine".into(), machine());
-    println!("| part | figure | value (ms or %) |\n|---|---|---|");
-    let row = |part: &str, name: &str, v: &Value| println!("| {part} | {name} | {} |", if v.is_number() { v.to_string() } else { fmt(v) });
-    if part == "all" || part == "join" {
-        let r = bench_join(&url, runs);
-        row("join", "joinChannel → onJoinChannel (ms)", &r["join_to_onJoinChannel_ms"]);
-        row("join", "joinChannel → onFirstVideoFrameDecoded (ms)", &r["join_to_onFirstVideoFrameDecoded_ms"]);
-        results.insert("join".into(), r);
-    }
-    if part == "all" || part == "latency" {
-        for (w, h) in [(640, 480), (1280, 720)] {
-            let r = bench_latency(&url, w, h, secs);
-            row("latency", &format!("engine→engine glass-to-glass {w}x{h}@30 (ms)"), &r["glass_to_glass_ms"]);
-            results.insert(format!("latency_{w}x{h}"), r);
+    let mut rep = Report::default();
+    rep.json.insert("machine".into(), measure::machine());
+    rep.json.insert("options".into(), json!({ "part": part, "smoke": smoke, "seconds": opts.seconds, "n": opts.ns, "sfu": opts.sfus }));
+    let started = std::time::Instant::now();
+    let sizes: &[(u32, u32)] = if smoke { &[(640, 480)] } else { &[(640, 480), (1280, 720)] };
+
+    if wants("join") {
+        match engine_parts::join(&url, if smoke { 2 } else { 10 }) {
+            Ok(r) => {
+                rep.row("join", "joinChannel → onJoinChannel (ms)", &r["join_to_onJoinChannel_ms"], None);
+                rep.row("join", "joinChannel → onFirstVideoFrameDecoded, publisher already in (ms)", &r["join_to_onFirstVideoFrameDecoded_ms"], None);
+                rep.json.insert("join".into(), r);
+            }
+            Err(e) => rep.error("join", e),
         }
     }
-    if part == "all" || part == "cpu" {
-        for (w, h) in [(640, 480), (1280, 720)] {
-            let r = bench_cpu(&url, w, h, secs);
-            row("cpu", &format!("engine publishing {w}x{h}@30 (% of one core)"), &r["publisher_cpu_pct"]);
-            row("cpu", &format!("engine subscribing {w}x{h}@30 (% of one core)"), &r["subscriber_cpu_pct"]);
-            results.insert(format!("cpu_{w}x{h}"), r);
+    if wants("latency") {
+        for &(w, h) in sizes {
+            let ours = engine_parts::latency(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer = chromium::run("latency", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let figure = format!("glass-to-glass {w}x{h}@30, {} kbps, through our server (ms)", engine_parts::bitrate_kbps(w));
+            rep.row("latency", &figure, &ours["glass_to_glass_ms"], Some(("Chromium", &peer["glass_to_glass_ms"])));
+            if let Some(e) = peer.get("error") {
+                rep.error("latency/chromium", e.to_string());
+            }
+            rep.json.insert(format!("latency_{w}x{h}"), json!({ "engine": ours, "chromium": peer }));
         }
     }
-    let json = serde_json::to_string_pretty(&Value::Object(results)).expect("json");
-    if let Some(path) = out {
-        if let Err(e) = std::fs::write(&path, &json) {
-            eprintln!("cannot write {path}: {e}");
+    if wants("cpu") {
+        for &(w, h) in sizes {
+            let ours = engine_parts::cpu(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer = chromium::run("cpu", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let k = engine_parts::bitrate_kbps(w);
+            rep.row("cpu", &format!("publishing {w}x{h}@30 H.264 {k} kbps (% of one core)"), &ours["publisher_cpu_pct"], Some(("Chromium", &peer["publisher_cpu_pct"])));
+            rep.row("cpu", &format!("subscribing {w}x{h}@30 (% of one core)"), &ours["subscriber_cpu_pct"], Some(("Chromium", &peer["subscriber_cpu_pct"])));
+            if let Some(e) = peer.get("error") {
+                rep.error("cpu/chromium", e.to_string());
+            }
+            rep.json.insert(format!("cpu_{w}x{h}"), json!({ "engine": ours, "chromium": peer }));
         }
+    }
+    // The load parts share one pre-encoded clip: 640x360@30, 500 kbps H.264 + 32 kbps Opus.
+    let clip = (wants("streams") || wants("fanout")).then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
+    let clip = match clip {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            rep.error("clip", e);
+            None
+        }
+        None => None,
+    };
+    if let (true, Some(clip)) = (wants("streams"), &clip) {
+        let mut curve = Vec::new();
+        for k in if smoke { vec![1, 2] } else { vec![1, 4, 9] } {
+            match rt.block_on(engine_parts::streams(&url, clip.clone(), k, opts.seconds)) {
+                Ok(r) => {
+                    rep.row("streams", &format!("engine subscribed to {k} × 640x360@30 (% of one core)"), &r["engine_cpu_pct"], None);
+                    curve.push(r);
+                }
+                Err(e) => rep.error("streams", e),
+            }
+        }
+        rep.json.insert("streams".into(), Value::Array(curve));
+    }
+    let mut fanout_rows = Vec::new();
+    if let (true, Some(clip)) = (wants("fanout"), &clip) {
+        rep.json.insert("fanout_clip".into(), json!({ "video": "640x360@30 H.264", "video_kbps": clip.video_kbps().round(), "audio": "Opus 32 kbps mono, 20 ms", "packets_per_sec_per_subscriber": clip.packets_per_sec().round() }));
+        let mut all = Map::new();
+        for sfu in &opts.sfus {
+            let run = rt.block_on(fanout_sfu(sfu, clip.clone(), &opts));
+            match run {
+                Ok((what, steps)) => {
+                    for s in &steps {
+                        let broken = s.get("error").is_some() || s["subscribers_ready"] != s["n"] || s["corrupt_packets"] != 0;
+                        if broken {
+                            rep.error(&format!("fanout/{sfu}"), format!("not every subscriber received intact media: {s}"));
+                        }
+                        fanout_rows.push((sfu.clone(), s.clone()));
+                    }
+                    all.insert(sfu.clone(), json!({ "server": what, "steps": steps }));
+                }
+                Err(e) => rep.error(&format!("fanout/{sfu}"), e),
+            }
+        }
+        rep.json.insert("fanout".into(), Value::Object(all));
     }
     rt.block_on(server.shutdown());
+    rep.json.insert("elapsed_s".into(), json!(started.elapsed().as_secs()));
+
+    println!("\n| part | figure | ours | peer | ours / peer |\n|---|---|---|---|---|");
+    for r in &rep.rows {
+        println!("| {} |", r.join(" | "));
+    }
+    if !fanout_rows.is_empty() {
+        println!("\n{}", fanout_table(&fanout_rows));
+    }
+    println!("\nelapsed: {} s", started.elapsed().as_secs());
+    let failed = rep.json.contains_key("errors");
+    if let Some(path) = flag("--out") {
+        let text = serde_json::to_string_pretty(&Value::Object(rep.json)).expect("JSON values always serialise");
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("nertc-bench: cannot write {path}: {e}");
+        }
+    }
+    if failed {
+        // Timings never fail a run; a part that could not measure at all does.
+        eprintln!("nertc-bench: some parts failed (see `errors` above)");
+        std::process::exit(1);
+    }
+}
+
+/// All fan-out steps against one SFU process: (what ran, one JSON per N).
+async fn fanout_sfu(sfu: &str, clip: Arc<clip::Clip>, opts: &Options) -> Result<(String, Vec<Value>), String> {
+    // Keep the process handle alive for the whole run (dropping it kills the server).
+    let (target, pid, what, _guard): (loadgen::Target, u32, String, Box<dyn std::any::Any>) = match sfu {
+        "nertc" => {
+            let s = servers::ServerProcess::nertc()?;
+            (loadgen::Target::Nertc { url: s.url.clone() }, s.pid(), s.what.clone(), Box::new(s))
+        }
+        "janus" => {
+            let (j, what) = servers::ServerProcess::janus(18_188)?;
+            (loadgen::Target::Janus { url: j.url() }, j.pid(), what, Box::new(j))
+        }
+        other => return Err(format!("unknown SFU {other:?} (nertc or janus)")),
+    };
+    let mut steps = Vec::new();
+    for &n in &opts.ns {
+        let r = loadgen::fanout(&target, pid, clip.clone(), n, opts.seconds).await;
+        eprintln!("bench: fanout {sfu} {r}");
+        steps.push(r);
+    }
+    Ok((what, steps))
+}
+
+fn fanout_table(rows: &[(String, Value)]) -> String {
+    let mut t = String::from(
+        "| SFU | N | ready | forwarded pkt/s (of expected) | loss % | corrupt | added latency ms (median / p99) | server CPU % | pkt/s per server core | server RSS MiB | load-gen CPU % |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mib = |v: &Value| v.as_f64().map(|k| format!("{:.1}", k / 1024.0)).unwrap_or_else(|| "n/a".into());
+    for (sfu, s) in rows {
+        t += &format!(
+            "| {sfu} | {} | {} | {} ({}) | {} | {} | {} / {} | {} | {} | {} | {} |\n",
+            s["n"], s["subscribers_ready"], s["forwarded_pps"], s["expected_pps"], s["loss_pct"], s["corrupt_packets"],
+            s["latency_ms"]["median"], s["latency_ms"]["p99"], s["server_cpu_pct"], s["pps_per_server_core"],
+            mib(&s["server_rss_kb"]), s["loadgen_cpu_pct"]
+        );
+    }
+    // Ours / Janus at each N for the figures where both ran.
+    let by = |sfu: &str, n: &Value| rows.iter().find(|(s, v)| s == sfu && &v["n"] == n).map(|(_, v)| v);
+    let mut ratios = String::new();
+    for (_, s) in rows.iter().filter(|(sfu, _)| sfu == "nertc") {
+        if let Some(j) = by("janus", &s["n"]) {
+            let f = |a: &Value, b: &Value| ratio(a.as_f64(), b.as_f64());
+            ratios += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                s["n"],
+                f(&s["pps_per_server_core"], &j["pps_per_server_core"]),
+                f(&s["server_cpu_pct"], &j["server_cpu_pct"]),
+                f(&s["server_rss_kb"], &j["server_rss_kb"]),
+                f(&s["latency_ms"]["median"], &j["latency_ms"]["median"]),
+            );
+        }
+    }
+    if !ratios.is_empty() {
+        t += "\n| N | pkt/s per core, ours / Janus | server CPU, ours / Janus | RSS, ours / Janus | latency median, ours / Janus |\n|---|---|---|---|---|\n";
+        t += &ratios;
+    }
+    t
 }

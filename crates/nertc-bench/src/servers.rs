@@ -1,0 +1,97 @@
+//! The SFUs under test as separate processes, so their CPU and memory are theirs alone.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A child process killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    /// What runs (binary path and arguments), for the report.
+    pub what: String,
+}
+
+impl ServerProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Our room server: the `nertc-server` binary next to this one (build both:
+    /// `cargo build --release -p nertc-server -p nertc-bench`), else this binary's `serve` role
+    /// (the same server library and default configuration, in its own process).
+    pub fn nertc() -> Result<ServerProcess, String> {
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let sibling = me.with_file_name("nertc-server");
+        let mut cmd = if sibling.exists() {
+            let mut c = Command::new(&sibling);
+            c.args(["--listen", "127.0.0.1:0"]);
+            c
+        } else {
+            let mut c = Command::new(&me);
+            c.arg("serve");
+            c
+        };
+        let what = format!("{cmd:?}").replace('"', "");
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{what}: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("nertc-server listening on http://") {
+                    let _ = tx.send(addr.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(addr) => Ok(ServerProcess { child, url: format!("ws://{addr}"), what }),
+            Err(_) => {
+                let _ = child.kill();
+                Err(format!("{what}: no listen line within 15 s"))
+            }
+        }
+    }
+
+    /// Janus with the benchmark's configuration (`bench/janus`), WebSocket transport on
+    /// 127.0.0.1:`ws_port`.
+    pub fn janus(ws_port: u16) -> Result<(crate::janus::JanusProcess, String), String> {
+        let dir = repo_root().join("bench/janus");
+        let j = crate::janus::JanusProcess::start(&dir, ws_port, (20_000, 40_000)).map_err(|e| format!("janus: {e}"))?;
+        let what = format!("janus -F {}", dir.display());
+        Ok((j, what))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The repository root (this crate lives in `crates/nertc-bench`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// The `serve` role: our server library in this process until stdin closes or it is killed.
+pub fn serve() {
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
+    rt.block_on(async {
+        let config = nertc_server::ServerConfig { listen: "127.0.0.1:0".into(), ..nertc_server::ServerConfig::default() };
+        match nertc_server::start(config).await {
+            Ok(s) => {
+                println!("nertc-server listening on http://{}", s.addr);
+                std::future::pending::<()>().await;
+            }
+            Err(e) => eprintln!("serve: {e}"),
+        }
+    });
+}
