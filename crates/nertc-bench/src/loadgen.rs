@@ -329,6 +329,18 @@ pub async fn subscribe(target: &Target, feed: &Feed, uid: Uid, ctx: RxContext) -
     Ok((Peer { pc, sig, tasks }, stats))
 }
 
+/// A counter from our server's Prometheus page (`/metrics`); None for Janus or on failure.
+async fn server_counter(target: &Target, name: &str) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Target::Nertc { url } = target else { return None };
+    let addr = url.strip_prefix("ws://")?;
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).await.ok()?;
+    page.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
 /// One step of the fan-out test: a fresh room, one publisher, `n` subscribers; after they all
 /// receive, a `secs` window measures the SFU process `server_pid` and this process.
 pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize, secs: u64) -> Value {
@@ -373,11 +385,13 @@ pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize,
     let (server_cpu, own_cpu) = (CpuWindow::start(server_pid), CpuWindow::start(std::process::id()));
     ctx.recording.store(true, Relaxed);
     let sent0 = times.sent.load(Relaxed);
+    let dropped0 = server_counter(target, "nertc_rtp_dropped_packets_total").await;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     ctx.recording.store(false, Relaxed);
     let window = t0.elapsed().as_secs_f64();
     let sent = times.sent.load(Relaxed) - sent0;
+    let dropped = server_counter(target, "nertc_rtp_dropped_packets_total").await.zip(dropped0).map(|(b, a)| b - a);
     let (server_pct, own_pct) = (server_cpu.percent(), own_cpu.percent());
     let rss_loaded = rss_kb(server_pid);
     let (mut received, mut expected, mut corrupt) = (0u64, 0u64, 0u64);
@@ -410,6 +424,7 @@ pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize,
         "loss_pct": if should > 0 { json!((should.saturating_sub(received) as f64 / should as f64 * 1e4).round() / 100.0) } else { Value::Null },
         "seq_gap_pct": if expected > 0 { json!((expected.saturating_sub(received) as f64 / expected as f64 * 1e4).round() / 100.0) } else { Value::Null },
         "corrupt_packets": corrupt,
+        "server_dropped_packets": dropped,
         "latency_ms": summary(latency),
         "server_cpu_pct": server_pct,
         "pps_per_server_core": server_pct.filter(|p| *p > 0.0).map(|p| (pps / (p / 100.0)).round()),

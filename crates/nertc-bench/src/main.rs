@@ -132,6 +132,7 @@ fn main() {
             let k = engine_parts::bitrate_kbps(w);
             rep.row("cpu", &format!("publishing {w}x{h}@30 H.264 {k} kbps (% of one core)"), &ours["publisher_cpu_pct"], Some(("Chromium", &peer["publisher_cpu_pct"])));
             rep.row("cpu", &format!("subscribing {w}x{h}@30 (% of one core)"), &ours["subscriber_cpu_pct"], Some(("Chromium", &peer["subscriber_cpu_pct"])));
+            rep.row("cpu", &format!("video bitrate on the wire {w}x{h} (kbps)"), &ours["received_kbps"], Some(("Chromium", &peer["sent_kbps"])));
             if let Some(e) = peer.get("error") {
                 rep.error("cpu/chromium", e.to_string());
             }
