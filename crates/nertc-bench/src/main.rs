@@ -139,7 +139,7 @@ fn main() {
             rep.json.insert(format!("cpu_{w}x{h}"), json!({ "engine": ours, "chromium": peer }));
         }
     }
-    // The load parts share one pre-encoded clip: 640x360@30, 500 kbps H.264 + 32 kbps Opus.
+    // The load parts share one pre-encoded clip: 640x360@30 H.264 (500 kbps target, ~230 as coded) + 32 kbps Opus.
     let clip = (wants("streams") || wants("fanout")).then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
     let clip = match clip {
         Some(Ok(c)) => Some(c),
