@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use nertc_protocol::{MediaKind, TrackSource, Uid};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -91,17 +90,7 @@ impl Publisher {
 
 fn local_track(kind: RtpCodecKind, mime: &str, ssrc: u32, id: &str) -> Result<Arc<TrackLocalStaticRTP>, String> {
     let (codec, _, _) = nertc_rtc::codecs::canonical(mime).ok_or_else(|| format!("unknown codec {mime}"))?;
-    Ok(Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "bench".into(),
-        id.into(),
-        id.into(),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            codec,
-            ..Default::default()
-        }],
-    ))))
+    Ok(Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track("bench".into(), id, kind, codec, ssrc))))
 }
 
 /// Starts a publisher of `clip` on `target` in room `room` (as `uid` on our server).

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, oneshot};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -1188,17 +1187,7 @@ impl Actor {
         let track = Arc::new(
             TrackLocalStaticSample::new(
                 Instant::now(),
-                MediaStreamTrack::new(
-                    format!("nertc-{}", s.uid),
-                    track_id.clone(),
-                    track_id.clone(),
-                    rtc_kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                        codec,
-                        ..Default::default()
-                    }],
-                ),
+                nertc_rtc::codecs::media_track(format!("nertc-{}", s.uid), &track_id, rtc_kind, codec, ssrc),
             )
             .map_err(|e| e.to_string())?,
         );

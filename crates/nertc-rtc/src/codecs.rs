@@ -4,6 +4,8 @@
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
 };
@@ -74,4 +76,20 @@ pub fn media_engine() -> webrtc::error::Result<MediaEngine> {
         me.register_codec(RTCRtpCodecParameters { rtp_codec: codec, payload_type: pt }, kind)?;
     }
     Ok(me)
+}
+
+/// A local track description with one encoding: `codec` sent with a fixed `ssrc` (the SFU's
+/// down-tracks, the engine's published tracks and test/bench publishers all build this).
+pub fn media_track(stream_id: String, track_id: &str, kind: RtpCodecKind, codec: RTCRtpCodec, ssrc: u32) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        stream_id,
+        track_id.to_owned(),
+        track_id.to_owned(),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec,
+            ..Default::default()
+        }],
+    )
 }

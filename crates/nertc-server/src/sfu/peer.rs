@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -353,17 +352,7 @@ impl Peer {
         let pc = self.ensure_pc(PcKind::Sub).await?;
         let ssrc = rand::random::<u32>();
         let clock_rate = codec.clock_rate;
-        let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            format!("nertc-{owner}"),
-            track_id.clone(),
-            track_id.clone(),
-            kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                codec,
-                ..Default::default()
-            }],
-        )));
+        let local = Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("nertc-{owner}"), &track_id, kind, codec, ssrc)));
         let sender = pc
             .add_track(local.clone() as Arc<dyn TrackLocal>)
             .await

@@ -17,8 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use nertc_protocol::*;
 use nertc_server::{RunningServer, ServerConfig};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -277,17 +276,7 @@ impl Client {
         ] {
             let (codec, _, _) = nertc_rtc::codecs::canonical(mime).expect("known codec");
             let ssrc = rand::random::<u32>();
-            let local = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("s{}", self.uid),
-                tid.clone(),
-                tid.clone(),
-                kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                    codec,
-                    ..Default::default()
-                }],
-            )));
+            let local = Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("s{}", self.uid), tid, kind, codec, ssrc)));
             let sender = pc.pc.add_track(local.clone() as Arc<dyn TrackLocal>).await.expect("add_track");
             locals.push((tid.clone(), sender, local, ssrc, kind == RtpCodecKind::Video));
         }
