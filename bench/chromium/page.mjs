@@ -34,6 +34,7 @@ const bench = {
   framesRead: 0,
   recording: false,
   samples: [], // [latencyMs, ...] of the window
+  receiveSamples: [], // rVFC: [stamp -> last packet received, ms]
   unreadable: 0,
   duplicates: 0,
   sizes: {}, // "WxH" -> count, decoded frame sizes in the window
@@ -294,7 +295,7 @@ bench.publish = async (opts) => {
 
 // ------------------------------------------------------------------ subscriber
 
-function record(stamp, tMs, w, h) {
+function record(stamp, tMs, w, h, receiveMs = null) {
   bench.framesRead++;
   if (!bench.recording) return;
   if (!stamp) {
@@ -307,6 +308,8 @@ function record(stamp, tMs, w, h) {
   }
   bench.lastFrameNo = stamp.frameNo;
   bench.samples.push(Math.round((tMs - stamp.timeMs) * 100) / 100);
+  // rVFC only: when the frame's last packet arrived, i.e. the sender + network + SFU part.
+  if (receiveMs != null) bench.receiveSamples.push(Math.round((receiveMs - stamp.timeMs) * 100) / 100);
   const k = `${w}x${h}`;
   bench.sizes[k] = (bench.sizes[k] || 0) + 1;
 }
@@ -389,8 +392,9 @@ function readWithVideoFrameCallback(track) {
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const { width: W, height: H } = bench.opts;
   const lay = stampLayout(W, H);
-  const cb = () => {
+  const cb = (_now, meta) => {
     const t = nowMs();
+    const receiveMs = meta && meta.receiveTime != null ? performance.timeOrigin + meta.receiveTime : null;
     try {
       const vw = v.videoWidth;
       const vh = v.videoHeight;
@@ -404,7 +408,7 @@ function readWithVideoFrameCallback(track) {
       }
       ctx.drawImage(v, 0, 0, rw, rh, 0, 0, rw, rh);
       const img = ctx.getImageData(0, 0, rw, rh);
-      record(decodeStamp(sampleCells(lay.cell, sx, sy, lumaFromRgba(img.data, rw * 4, RGB_OFFSETS.RGBA))), t, vw, vh);
+      record(decodeStamp(sampleCells(lay.cell, sx, sy, lumaFromRgba(img.data, rw * 4, RGB_OFFSETS.RGBA))), t, vw, vh, receiveMs);
     } catch (e) {
       fail('rVFC', e);
     }
@@ -463,6 +467,7 @@ bench.subscribe = async (opts) => {
 /** Starts a measurement window: clears the samples. */
 bench.startWindow = () => {
   bench.samples = [];
+  bench.receiveSamples = [];
   bench.unreadable = 0;
   bench.duplicates = 0;
   bench.sizes = {};
@@ -474,6 +479,7 @@ bench.endWindow = () => {
   bench.recording = false;
   return {
     samples: bench.samples,
+    receiveSamples: bench.receiveSamples,
     unreadable: bench.unreadable,
     duplicates: bench.duplicates,
     sizes: bench.sizes,

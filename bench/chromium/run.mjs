@@ -679,6 +679,7 @@ async function run(o) {
       width: out.frame_width,
       height: out.frame_height,
       glass_to_glass_summary: summary(w.samples),
+      ...(w.receiveSamples.length ? { stamp_to_receive_ms: w.receiveSamples, stamp_to_receive_summary: summary(w.receiveSamples) } : {}),
       duplicates: w.duplicates,
       read_path: w.copyPath,
       read_ms_per_frame: round(w.readMsPerFrame, 3),
