@@ -264,9 +264,7 @@ impl NativeEngine {
 
     #[napi]
     pub fn enumerate_video_capture_devices(&self) -> Vec<Arg> {
-        self.engine
-            .as_ref()
-            .map_or_else(Vec::new, |e| e.enumerate_video_capture_devices().iter().map(events::device_info).collect())
+        self.engine.as_ref().map_or_else(Vec::new, |e| e.enumerate_video_capture_devices().iter().map(events::device_info).collect())
     }
 
     #[napi]

@@ -95,12 +95,7 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::RemoteAudioStats(list) => vec![count(list.len()), Arg::Array(list.iter().map(remote_audio_stats).collect())],
         E::NetworkQuality(list) => vec![count(list.len()), Arg::Array(list.iter().map(network_quality).collect())],
         E::RemoteAudioVolumeIndication { speakers, total_volume } => vec![
-            Arg::Array(
-                speakers
-                    .iter()
-                    .map(|(u, v)| Arg::Object(vec![("uid", uid(*u)), ("volume", int(*v))]))
-                    .collect(),
-            ),
+            Arg::Array(speakers.iter().map(|(u, v)| Arg::Object(vec![("uid", uid(*u)), ("volume", int(*v))])).collect()),
             count(speakers.len()),
             int(*total_volume),
         ],
@@ -156,11 +151,7 @@ fn remote_video_stats(s: &RemoteVideoStats) -> Arg {
         ("packets_lost", Arg::U64(s.packets_lost)),
         ("total_frozen_time", Arg::U64(s.frozen_ms)),
     ]);
-    Arg::Object(vec![
-        ("uid", uid(s.uid)),
-        ("video_layers_count", int(1)),
-        ("video_layers_list", Arg::Array(vec![layer])),
-    ])
+    Arg::Object(vec![("uid", uid(s.uid)), ("video_layers_count", int(1)), ("video_layers_list", Arg::Array(vec![layer]))])
 }
 
 /// One entry of `onRemoteAudioStats(count, stats[])`: `{uid, audio_layers_count, audio_layers_list}`.
@@ -171,11 +162,7 @@ fn remote_audio_stats(s: &RemoteAudioStats) -> Arg {
         ("volume", int(s.volume)),
         ("packets_lost", Arg::U64(s.packets_lost)),
     ]);
-    Arg::Object(vec![
-        ("uid", uid(s.uid)),
-        ("audio_layers_count", int(1)),
-        ("audio_layers_list", Arg::Array(vec![layer])),
-    ])
+    Arg::Object(vec![("uid", uid(s.uid)), ("audio_layers_count", int(1)), ("audio_layers_list", Arg::Array(vec![layer]))])
 }
 
 fn network_quality(q: &NetworkQuality) -> Arg {
@@ -210,10 +197,8 @@ mod tests {
         let (name, args) = to_js(&EngineEvent::UserLeft { uid: 7, reason: UserLeftReason::Timeout });
         assert_eq!((name, args), ("onUserLeft", vec![Arg::U64(7), Arg::Int(4)]));
 
-        let (name, args) = to_js(&EngineEvent::ConnectionStateChange {
-            state: ConnectionState::Connected,
-            reason: StateReason::JoinSucceed,
-        });
+        let (name, args) =
+            to_js(&EngineEvent::ConnectionStateChange { state: ConnectionState::Connected, reason: StateReason::JoinSucceed });
         assert_eq!((name, args), ("onConnectionStateChange", vec![Arg::Int(3), Arg::Int(6)]));
 
         let (name, args) = to_js(&EngineEvent::FirstVideoFrameDecoded { uid: 5, width: 640, height: 480 });

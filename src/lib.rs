@@ -27,11 +27,7 @@ pub fn uid_from_js(v: &Either<f64, BigInt>) -> Option<u64> {
     match v {
         Either::A(n) => {
             // 2^64 as f64; every integral f64 below it fits in a u64.
-            if n.is_finite() && n.fract() == 0.0 && *n >= 1.0 && *n < 18_446_744_073_709_551_616.0 {
-                Some(*n as u64)
-            } else {
-                None
-            }
+            if n.is_finite() && n.fract() == 0.0 && *n >= 1.0 && *n < 18_446_744_073_709_551_616.0 { Some(*n as u64) } else { None }
         }
         Either::B(b) => {
             let lossless = !b.sign_bit && b.words.len() <= 1;
@@ -56,10 +52,7 @@ pub fn error_description(code: i32) -> String {
 /// `[[code, description]]` for every code the SDK returns.
 #[napi]
 pub fn error_codes() -> Vec<Arg> {
-    nertc_engine::error::ALL
-        .iter()
-        .map(|(code, desc)| Arg::Array(vec![Arg::Int(i64::from(*code)), Arg::Str((*desc).to_owned())]))
-        .collect()
+    nertc_engine::error::ALL.iter().map(|(code, desc)| Arg::Array(vec![Arg::Int(i64::from(*code)), Arg::Str((*desc).to_owned())])).collect()
 }
 
 /// Log directory (null: no file), NERTC level (0 fatal .. 3 info .. 7 off), file cap in KB

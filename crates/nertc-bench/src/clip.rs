@@ -120,7 +120,11 @@ pub struct SendTimes {
 
 impl SendTimes {
     pub fn new(clip: &Clip) -> Arc<SendTimes> {
-        Arc::new(SendTimes { epoch: Instant::now(), slots: (0..clip.slot_count()).map(|_| AtomicU64::new(0)).collect(), sent: AtomicU64::new(0) })
+        Arc::new(SendTimes {
+            epoch: Instant::now(),
+            slots: (0..clip.slot_count()).map(|_| AtomicU64::new(0)).collect(),
+            sent: AtomicU64::new(0),
+        })
     }
 
     fn mark(&self, slot: u32) {
@@ -159,7 +163,15 @@ pub async fn publish(clip: Arc<Clip>, times: Arc<SendTimes>, tracks: PublisherTr
         }
     });
     let audio_slot0 = clip.video.iter().map(|f| f.len() as u32).sum::<u32>();
-    let frame_slots: Vec<u32> = clip.video.iter().scan(0u32, |acc, f| { let s = *acc; *acc += f.len() as u32; Some(s) }).collect();
+    let frame_slots: Vec<u32> = clip
+        .video
+        .iter()
+        .scan(0u32, |acc, f| {
+            let s = *acc;
+            *acc += f.len() as u32;
+            Some(s)
+        })
+        .collect();
     let mut vtick = tokio::time::interval(Duration::from_secs(1) / clip.fps);
     let mut atick = tokio::time::interval(AUDIO_FRAME);
     vtick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

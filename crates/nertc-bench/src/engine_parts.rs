@@ -153,7 +153,13 @@ impl GrainSource {
                 data.extend(f.y.iter().enumerate().map(|(i, &y)| (i16::from(y) + grain[(i + off) & 0xffff]).clamp(0, 255) as u8));
                 data.extend_from_slice(&f.u);
                 data.extend_from_slice(&f.v);
-                e.push_external_video_frame(ExternalVideoFrame { format: PixelFormat::I420, width: w, height: h, data, timestamp_ms: now_us / 1000 });
+                e.push_external_video_frame(ExternalVideoFrame {
+                    format: PixelFormat::I420,
+                    width: w,
+                    height: h,
+                    data,
+                    timestamp_ms: now_us / 1000,
+                });
                 next += period;
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
@@ -227,7 +233,9 @@ pub async fn streams(url: &str, clip: Arc<Clip>, k: usize, seconds: u64) -> Resu
     for p in publishers {
         p.close().await;
     }
-    Ok(json!({ "streams": k, "engine_cpu_pct": pct, "engine_rss_kb": rss, "decoded_fps_per_stream": out["fps"], "streams_decoded": out["streams"] }))
+    Ok(
+        json!({ "streams": k, "engine_cpu_pct": pct, "engine_rss_kb": rss, "decoded_fps_per_stream": out["fps"], "streams_decoded": out["streams"] }),
+    )
 }
 
 /// Child roles: `publish|subscribe URL W H SECS` (for `cpu`), `subscribe-all URL CHANNEL SECS`

@@ -107,7 +107,12 @@ fn main() {
         match engine_parts::join(&url, if smoke { 2 } else { 10 }) {
             Ok(r) => {
                 rep.row("join", "joinChannel → onJoinChannel (ms)", &r["join_to_onJoinChannel_ms"], None);
-                rep.row("join", "joinChannel → onFirstVideoFrameDecoded, publisher already in (ms)", &r["join_to_onFirstVideoFrameDecoded_ms"], None);
+                rep.row(
+                    "join",
+                    "joinChannel → onFirstVideoFrameDecoded, publisher already in (ms)",
+                    &r["join_to_onFirstVideoFrameDecoded_ms"],
+                    None,
+                );
                 rep.json.insert("join".into(), r);
             }
             Err(e) => rep.error("join", e),
@@ -116,7 +121,8 @@ fn main() {
     if wants("latency") {
         for &(w, h) in sizes {
             let ours = engine_parts::latency(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
-            let peer = chromium::run("latency", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer =
+                chromium::run("latency", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
             let figure = format!("glass-to-glass {w}x{h}@30, {} kbps, through our server (ms)", engine_parts::bitrate_kbps(w));
             rep.row("latency", &figure, &ours["glass_to_glass_ms"], Some(("Chromium", &peer["glass_to_glass_ms"])));
             if let Some(e) = peer.get("error") {
@@ -128,11 +134,27 @@ fn main() {
     if wants("cpu") {
         for &(w, h) in sizes {
             let ours = engine_parts::cpu(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
-            let peer = chromium::run("cpu", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer =
+                chromium::run("cpu", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
             let k = engine_parts::bitrate_kbps(w);
-            rep.row("cpu", &format!("publishing {w}x{h}@30 H.264 {k} kbps (% of one core)"), &ours["publisher_cpu_pct"], Some(("Chromium", &peer["publisher_cpu_pct"])));
-            rep.row("cpu", &format!("subscribing {w}x{h}@30 (% of one core)"), &ours["subscriber_cpu_pct"], Some(("Chromium", &peer["subscriber_cpu_pct"])));
-            rep.row("cpu", &format!("video bitrate on the wire {w}x{h} (kbps)"), &ours["received_kbps"], Some(("Chromium", &peer["sent_kbps"])));
+            rep.row(
+                "cpu",
+                &format!("publishing {w}x{h}@30 H.264 {k} kbps (% of one core)"),
+                &ours["publisher_cpu_pct"],
+                Some(("Chromium", &peer["publisher_cpu_pct"])),
+            );
+            rep.row(
+                "cpu",
+                &format!("subscribing {w}x{h}@30 (% of one core)"),
+                &ours["subscriber_cpu_pct"],
+                Some(("Chromium", &peer["subscriber_cpu_pct"])),
+            );
+            rep.row(
+                "cpu",
+                &format!("video bitrate on the wire {w}x{h} (kbps)"),
+                &ours["received_kbps"],
+                Some(("Chromium", &peer["sent_kbps"])),
+            );
             if let Some(e) = peer.get("error") {
                 rep.error("cpu/chromium", e.to_string());
             }
@@ -240,9 +262,18 @@ fn fanout_table(rows: &[(String, Value)]) -> String {
     for (sfu, s) in rows {
         t += &format!(
             "| {sfu} | {} | {} | {} ({}) | {} | {} | {} / {} | {} | {} | {} | {} |\n",
-            s["n"], s["subscribers_ready"], s["forwarded_pps"], s["expected_pps"], s["loss_pct"], s["corrupt_packets"],
-            s["latency_ms"]["median"], s["latency_ms"]["p99"], s["server_cpu_pct"], s["pps_per_server_core"],
-            mib(&s["server_rss_kb"]), s["loadgen_cpu_pct"]
+            s["n"],
+            s["subscribers_ready"],
+            s["forwarded_pps"],
+            s["expected_pps"],
+            s["loss_pct"],
+            s["corrupt_packets"],
+            s["latency_ms"]["median"],
+            s["latency_ms"]["p99"],
+            s["server_cpu_pct"],
+            s["pps_per_server_core"],
+            mib(&s["server_rss_kb"]),
+            s["loadgen_cpu_pct"]
         );
     }
     // Ours / Janus at each N for the figures where both ran.

@@ -52,7 +52,9 @@ impl Requester {
 
     /// Sends the `pub` offer with its mid -> track id map; returns the answer SDP.
     pub async fn pub_offer(&self, sdp: String, pub_mids: BTreeMap<String, TrackId>) -> Result<String, String> {
-        let v = self.request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() })).await?;
+        let v = self
+            .request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() }))
+            .await?;
         let answer: SdpMsg = serde_json::from_value(v).map_err(|e| format!("pub answer: {e}"))?;
         Ok(answer.sdp)
     }
@@ -65,7 +67,16 @@ impl Requester {
 
     /// Answers the server's `sub` offer number `neg`.
     pub async fn answer(&self, sdp: String, neg: u64) -> Result<(), String> {
-        self.request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() })).await.map(drop)
+        self.request(ClientMsg::Sdp(SdpMsg {
+            pc: PcKind::Sub,
+            kind: SdpType::Answer,
+            sdp,
+            neg,
+            pub_mids: BTreeMap::new(),
+            sub_mids: BTreeMap::new(),
+        }))
+        .await
+        .map(drop)
     }
 }
 

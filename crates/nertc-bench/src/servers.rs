@@ -35,12 +35,8 @@ impl ServerProcess {
             c
         };
         let what = format!("{cmd:?}").replace('"', "");
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("{what}: {e}"))?;
+        let mut child =
+            cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().map_err(|e| format!("{what}: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -18,17 +18,16 @@ use webrtc::peer_connection::RTCSessionDescription;
 use webrtc::rtp_transceiver::RtpSender;
 
 use nertc_protocol::{
-    ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, MediaKind, MidInfo, MuteRequest,
-    PcKind, PublishRequest, Resume, RoomEvent, SdpMsg, SdpType, SubscribeRequest, TrackId,
-    TrackInfo, TrackRef, TrackSource, TransportMsg, Uid, PROTOCOL_VERSION,
+    ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, MediaKind, MidInfo, MuteRequest, PROTOCOL_VERSION, PcKind, PublishRequest,
+    Resume, RoomEvent, SdpMsg, SdpType, SubscribeRequest, TrackId, TrackInfo, TrackRef, TrackSource, TransportMsg, Uid,
 };
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 
 use crate::device::{self, DeviceInfo};
 use crate::error::{self, Code};
 use crate::event::{
-    ConnectionState, EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats,
-    RemoteVideoStats, RtcStats, StateReason, UserLeftReason,
+    ConnectionState, EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats, StateReason,
+    UserLeftReason,
 };
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::media::audio_recv::{self, AudioRecvStats, Mixer};
@@ -266,13 +265,27 @@ impl Shared {
 }
 
 enum Cmd {
-    Join { token: Option<String>, channel: String, uid: Uid, started: Instant },
+    Join {
+        token: Option<String>,
+        channel: String,
+        uid: Uid,
+        started: Instant,
+    },
     Leave,
     /// Re-evaluate what should be published (local video/audio toggles, role).
     Republish,
-    Mute { kind: MediaKind, muted: bool },
-    SubscribeVideo { uid: Uid, on: bool },
-    SubscribeAudio { uid: Uid, on: bool },
+    Mute {
+        kind: MediaKind,
+        muted: bool,
+    },
+    SubscribeVideo {
+        uid: Uid,
+        on: bool,
+    },
+    SubscribeAudio {
+        uid: Uid,
+        on: bool,
+    },
     Release(oneshot::Sender<()>),
 }
 
@@ -293,15 +306,13 @@ impl Engine {
             tracing::error!("initialize: app_key is empty");
             return Err(error::ERR_INVALID_PARAM);
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("nertc-engine")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                tracing::error!("cannot start the engine runtime: {e}");
-                error::ERR_FATAL
-            })?;
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("nertc-engine").enable_all().build().map_err(
+                |e| {
+                    tracing::error!("cannot start the engine runtime: {e}");
+                    error::ERR_FATAL
+                },
+            )?;
         let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
         let shared = Arc::new(Shared {
             app_key: opts.app_key,
@@ -357,10 +368,8 @@ impl Engine {
         let runtime = lock(&self.runtime).take();
         if let Some(rt) = runtime {
             // Wait (bounded) for the actor to leave and stop, then tear the runtime down.
-            let _ = std::thread::scope(|s| {
-                s.spawn(|| rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), rx).await }))
-                    .join()
-            });
+            let _ =
+                std::thread::scope(|s| s.spawn(|| rt.block_on(async { tokio::time::timeout(Duration::from_secs(3), rx).await })).join());
             rt.shutdown_timeout(Duration::from_secs(1));
         }
         {
@@ -962,7 +971,15 @@ impl Actor {
         self.shared.emit(ev);
     }
 
-    async fn join(&mut self, generation: u64, token: Option<String>, channel: String, uid: Uid, started: Instant, tx: mpsc::UnboundedSender<(u64, SessionEvent)>) {
+    async fn join(
+        &mut self,
+        generation: u64,
+        token: Option<String>,
+        channel: String,
+        uid: Uid,
+        started: Instant,
+        tx: mpsc::UnboundedSender<(u64, SessionEvent)>,
+    ) {
         self.shared.set_state(ConnectionState::Connecting, StateReason::Join);
         let url = lock(&self.shared.settings).server_url.clone();
         let req = JoinRequest {
@@ -1337,7 +1354,9 @@ impl Actor {
                 s.last_seq = s.last_seq.max(seq);
                 self.room_event(&mut s, event).await;
             }
-            SessionEvent::Signal(SignalEvent::Transport(TransportMsg::Sdp(offer))) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
+            SessionEvent::Signal(SignalEvent::Transport(TransportMsg::Sdp(offer)))
+                if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer =>
+            {
                 if let Err(e) = self.answer_sub(&mut s, offer).await {
                     tracing::error!("subscribe negotiation failed: {e}");
                 }
@@ -1424,7 +1443,8 @@ impl Actor {
         let answer = pc.pc.create_answer(None).await.map_err(|e| e.to_string())?;
         pc.pc.set_local_description(answer).await.map_err(|e| e.to_string())?;
         let sdp = pc.local_sdp().await.ok_or("no local sdp")?;
-        let msg = SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
+        let msg =
+            SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
         s.signal.request(ClientMsg::Sdp(msg)).await.map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -1515,7 +1535,8 @@ impl Actor {
             resume: None,
         };
         if within_window {
-            req.resume = Some(Resume { session_id: s.join.session_id.clone(), resume_token: s.join.resume_token.clone(), last_seq: s.last_seq });
+            req.resume =
+                Some(Resume { session_id: s.join.session_id.clone(), resume_token: s.join.resume_token.clone(), last_seq: s.last_seq });
         }
         match signaling::connect(&s.url, req).await {
             Ok((signal, join, sig_rx)) if join.resumed.is_some() => {
@@ -1524,7 +1545,12 @@ impl Actor {
                 s.signal = signal;
                 self.reconnect = None;
                 self.shared.set_state(ConnectionState::Connected, StateReason::RejoinSucceed);
-                self.emit(EngineEvent::RejoinChannel { cid: join.cid, uid: s.uid, result: error::OK, elapsed_ms: since.elapsed().as_millis() as u64 });
+                self.emit(EngineEvent::RejoinChannel {
+                    cid: join.cid,
+                    uid: s.uid,
+                    result: error::OK,
+                    elapsed_ms: since.elapsed().as_millis() as u64,
+                });
                 self.session = Some(s);
             }
             Ok((signal, join, sig_rx)) => {
@@ -1572,7 +1598,12 @@ impl Actor {
                 }
                 self.reconnect = None;
                 self.shared.set_state(ConnectionState::Connected, StateReason::RejoinSucceed);
-                self.emit(EngineEvent::RejoinChannel { cid: join.cid, uid: fresh.uid, result: error::OK, elapsed_ms: since.elapsed().as_millis() as u64 });
+                self.emit(EngineEvent::RejoinChannel {
+                    cid: join.cid,
+                    uid: fresh.uid,
+                    result: error::OK,
+                    elapsed_ms: since.elapsed().as_millis() as u64,
+                });
                 self.session = Some(fresh);
                 self.republish().await;
             }
@@ -1630,7 +1661,12 @@ impl Actor {
                 next.tracks.insert(track_id.clone(), (bytes, 0));
                 rx_audio += bytes;
                 let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
-                remote_audio.push(RemoteAudioStats { uid: r.uid, received_bitrate_kbps: kbps(bytes, pb), volume, packets_lost: st.lost.load(Relaxed) });
+                remote_audio.push(RemoteAudioStats {
+                    uid: r.uid,
+                    received_bitrate_kbps: kbps(bytes, pb),
+                    volume,
+                    packets_lost: st.lost.load(Relaxed),
+                });
             }
         }
         next.tx_video = v.sent_bytes.load(Relaxed);

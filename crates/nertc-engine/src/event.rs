@@ -102,34 +102,96 @@ pub struct NetworkQuality {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EngineEvent {
-    Error { code: Code, msg: String },
-    Warning { code: Code, msg: String },
-    JoinChannel { cid: u64, uid: Uid, result: Code, elapsed_ms: u64 },
-    RejoinChannel { cid: u64, uid: Uid, result: Code, elapsed_ms: u64 },
-    LeaveChannel { result: Code },
-    Disconnect { reason: Code },
-    ReconnectingStart { cid: u64, uid: Uid },
-    ConnectionStateChange { state: ConnectionState, reason: StateReason },
-    UserJoined { uid: Uid, name: String },
-    UserLeft { uid: Uid, reason: UserLeftReason },
-    UserAudioStart { uid: Uid },
-    UserAudioStop { uid: Uid },
-    UserAudioMute { uid: Uid, muted: bool },
-    UserVideoStart { uid: Uid, max_profile: i32 },
-    UserVideoStop { uid: Uid },
-    UserVideoMute { uid: Uid, muted: bool },
-    FirstAudioDataReceived { uid: Uid },
-    FirstVideoDataReceived { uid: Uid },
-    FirstAudioFrameDecoded { uid: Uid },
-    FirstVideoFrameDecoded { uid: Uid, width: u32, height: u32 },
+    Error {
+        code: Code,
+        msg: String,
+    },
+    Warning {
+        code: Code,
+        msg: String,
+    },
+    JoinChannel {
+        cid: u64,
+        uid: Uid,
+        result: Code,
+        elapsed_ms: u64,
+    },
+    RejoinChannel {
+        cid: u64,
+        uid: Uid,
+        result: Code,
+        elapsed_ms: u64,
+    },
+    LeaveChannel {
+        result: Code,
+    },
+    Disconnect {
+        reason: Code,
+    },
+    ReconnectingStart {
+        cid: u64,
+        uid: Uid,
+    },
+    ConnectionStateChange {
+        state: ConnectionState,
+        reason: StateReason,
+    },
+    UserJoined {
+        uid: Uid,
+        name: String,
+    },
+    UserLeft {
+        uid: Uid,
+        reason: UserLeftReason,
+    },
+    UserAudioStart {
+        uid: Uid,
+    },
+    UserAudioStop {
+        uid: Uid,
+    },
+    UserAudioMute {
+        uid: Uid,
+        muted: bool,
+    },
+    UserVideoStart {
+        uid: Uid,
+        max_profile: i32,
+    },
+    UserVideoStop {
+        uid: Uid,
+    },
+    UserVideoMute {
+        uid: Uid,
+        muted: bool,
+    },
+    FirstAudioDataReceived {
+        uid: Uid,
+    },
+    FirstVideoDataReceived {
+        uid: Uid,
+    },
+    FirstAudioFrameDecoded {
+        uid: Uid,
+    },
+    FirstVideoFrameDecoded {
+        uid: Uid,
+        width: u32,
+        height: u32,
+    },
     RtcStats(RtcStats),
     LocalVideoStats(LocalVideoStats),
     RemoteVideoStats(Vec<RemoteVideoStats>),
     RemoteAudioStats(Vec<RemoteAudioStats>),
     NetworkQuality(Vec<NetworkQuality>),
     /// `[{uid, volume 0-255}]`, total volume.
-    RemoteAudioVolumeIndication { speakers: Vec<(Uid, u32)>, total_volume: u32 },
-    LocalAudioVolumeIndication { volume: u32 },
+    RemoteAudioVolumeIndication {
+        speakers: Vec<(Uid, u32)>,
+        total_volume: u32,
+    },
+    LocalAudioVolumeIndication {
+        volume: u32,
+    },
 }
 
 impl EngineEvent {

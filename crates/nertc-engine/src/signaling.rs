@@ -13,16 +13,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use nertc_protocol::{
-    ClientFrame, ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Ping, RoomEvent,
-    ServerFrame, TransportMsg, WS_PATH,
+    ClientFrame, ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Ping, RoomEvent, ServerFrame, TransportMsg, WS_PATH,
 };
 
 #[derive(Debug)]
 pub enum SignalEvent {
-    Event { seq: u64, event: RoomEvent },
+    Event {
+        seq: u64,
+        event: RoomEvent,
+    },
     Transport(TransportMsg),
     /// The socket is gone: close code (1006 when it dropped without a close frame) and reason.
-    Closed { code: u16, reason: String },
+    Closed {
+        code: u16,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +57,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connects to `url` (`ws://host:port`, with or without the path) and sends `req`.
-pub async fn connect(
-    url: &str,
-    req: JoinRequest,
-) -> Result<(Signal, JoinResult, mpsc::UnboundedReceiver<SignalEvent>), SignalError> {
+pub async fn connect(url: &str, req: JoinRequest) -> Result<(Signal, JoinResult, mpsc::UnboundedReceiver<SignalEvent>), SignalError> {
     let full = if url.ends_with(WS_PATH) { url.to_owned() } else { format!("{}{WS_PATH}", url.trim_end_matches('/')) };
     let (ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(full.as_str()))
         .await

@@ -7,7 +7,7 @@ use crossbeam_channel::Receiver;
 use nertc_engine::device::test_pattern;
 use nertc_engine::event::{ConnectionState, UserLeftReason};
 use nertc_engine::render::StreamKey;
-use nertc_engine::{error, Engine, EngineEvent, EngineOptions};
+use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
 
 fn engine(url: &str) -> (Engine, Receiver<EngineEvent>) {
     Engine::new(EngineOptions { app_key: "test".into(), server_url: url.into() }).expect("engine starts")
@@ -80,9 +80,12 @@ fn two_engines_call_with_video_and_audio() {
     assert!(stamps.windows(2).all(|w| w[1].frame_no > w[0].frame_no), "{stamps:?}");
 
     // The tone is heard: B's volume indication for uid 1 rises above silence.
-    let ev = wait(&b_rx, &mut b_log, "remote volume", |e| {
-        matches!(e, EngineEvent::RemoteAudioVolumeIndication { speakers, .. } if speakers.iter().any(|(u, v)| *u == 1 && *v > 20))
-    });
+    let ev = wait(
+        &b_rx,
+        &mut b_log,
+        "remote volume",
+        |e| matches!(e, EngineEvent::RemoteAudioVolumeIndication { speakers, .. } if speakers.iter().any(|(u, v)| *u == 1 && *v > 20)),
+    );
     println!("{ev:?}");
 
     // Leave: A gets onLeaveChannel(0), B gets onUserLeft(1, normal).

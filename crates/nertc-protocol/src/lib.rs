@@ -96,19 +96,15 @@ struct RawClientFrame {
 impl ClientFrame {
     /// Parses one text frame.
     pub fn parse(text: &str) -> Result<Self, FrameError> {
-        let raw: RawClientFrame =
-            serde_json::from_str(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let raw: RawClientFrame = serde_json::from_str(text).map_err(|e| FrameError::Malformed(e.to_string()))?;
         if !ClientMsg::TYPES.contains(&raw.t.as_str()) {
             return Err(FrameError::UnknownType { id: raw.id, t: raw.t });
         }
         // An absent `d` means an empty payload.
         let d = if raw.d.is_null() { Value::Object(Default::default()) } else { raw.d };
         let tagged = serde_json::json!({ "t": raw.t, "d": d });
-        let msg = serde_json::from_value(tagged).map_err(|e| FrameError::BadPayload {
-            id: raw.id,
-            t: raw.t.clone(),
-            why: e.to_string(),
-        })?;
+        let msg =
+            serde_json::from_value(tagged).map_err(|e| FrameError::BadPayload { id: raw.id, t: raw.t.clone(), why: e.to_string() })?;
         Ok(ClientFrame { id: raw.id, msg })
     }
 
@@ -142,18 +138,8 @@ pub enum ClientMsg {
 
 impl ClientMsg {
     /// Every `t` value a client may send.
-    pub const TYPES: &'static [&'static str] = &[
-        "join",
-        "leave",
-        "publish",
-        "unpublish",
-        "mute",
-        "subscribe",
-        "unsubscribe",
-        "sdp",
-        "ice",
-        "ping",
-    ];
+    pub const TYPES: &'static [&'static str] =
+        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -439,7 +425,9 @@ pub enum TransportMsg {
     Ice(IceMsg),
     Pong(Ping),
     /// The server ends this session; the socket closes right after.
-    Leave { reason: LeaveReason },
+    Leave {
+        reason: LeaveReason,
+    },
     /// An error not tied to a request (e.g. a frame without an id could not be handled).
     Error(ErrorBody),
 }
@@ -475,7 +463,30 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::Malformed, ErrorCode::UnknownType, ErrorCode::BadRequest, ErrorCode::UnsupportedProtocol, ErrorCode::NotJoined, ErrorCode::AlreadyJoined, ErrorCode::InvalidAppKey, ErrorCode::InvalidChannel, ErrorCode::InvalidUid, ErrorCode::TokenMissing, ErrorCode::TokenMalformed, ErrorCode::TokenBadSignature, ErrorCode::TokenExpired, ErrorCode::TokenWrongApp, ErrorCode::TokenWrongChannel, ErrorCode::TokenWrongUid, ErrorCode::PermissionDenied, ErrorCode::TrackNotFound, ErrorCode::BadSdp, ErrorCode::ResumeFailed, ErrorCode::RateLimited, ErrorCode::Internal];
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Malformed,
+        ErrorCode::UnknownType,
+        ErrorCode::BadRequest,
+        ErrorCode::UnsupportedProtocol,
+        ErrorCode::NotJoined,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::InvalidAppKey,
+        ErrorCode::InvalidChannel,
+        ErrorCode::InvalidUid,
+        ErrorCode::TokenMissing,
+        ErrorCode::TokenMalformed,
+        ErrorCode::TokenBadSignature,
+        ErrorCode::TokenExpired,
+        ErrorCode::TokenWrongApp,
+        ErrorCode::TokenWrongChannel,
+        ErrorCode::TokenWrongUid,
+        ErrorCode::PermissionDenied,
+        ErrorCode::TrackNotFound,
+        ErrorCode::BadSdp,
+        ErrorCode::ResumeFailed,
+        ErrorCode::RateLimited,
+        ErrorCode::Internal,
+    ];
 
     /// The snake_case name as on the wire.
     pub fn as_str(self) -> &'static str {
@@ -544,12 +555,8 @@ impl ServerFrame {
 
     pub fn to_json(&self) -> String {
         match self {
-            ServerFrame::Response { re, result: Ok(d) } => {
-                serde_json::json!({ "re": re, "ok": true, "d": d }).to_string()
-            }
-            ServerFrame::Response { re, result: Err(e) } => {
-                serde_json::json!({ "re": re, "ok": false, "err": e }).to_string()
-            }
+            ServerFrame::Response { re, result: Ok(d) } => serde_json::json!({ "re": re, "ok": true, "d": d }).to_string(),
+            ServerFrame::Response { re, result: Err(e) } => serde_json::json!({ "re": re, "ok": false, "err": e }).to_string(),
             ServerFrame::Event { seq, event } => {
                 let mut v = serde_json::to_value(event).expect("RoomEvent always serialises");
                 if let Some(obj) = v.as_object_mut() {
@@ -557,9 +564,7 @@ impl ServerFrame {
                 }
                 v.to_string()
             }
-            ServerFrame::Transport(m) => {
-                serde_json::to_string(m).expect("TransportMsg always serialises")
-            }
+            ServerFrame::Transport(m) => serde_json::to_string(m).expect("TransportMsg always serialises"),
         }
     }
 
@@ -634,10 +639,7 @@ mod tests {
             let json = f.to_json();
             assert_eq!(ServerFrame::parse(&json).unwrap(), f, "{json}");
         }
-        let ev = ServerFrame::Event {
-            seq: 9,
-            event: RoomEvent::UserLeft { uid: 1, reason: LeaveReason::Timeout },
-        };
+        let ev = ServerFrame::Event { seq: 9, event: RoomEvent::UserLeft { uid: 1, reason: LeaveReason::Timeout } };
         assert_eq!(ev.to_json(), r#"{"d":{"reason":"timeout","uid":1},"seq":9,"t":"user_left"}"#);
     }
 

@@ -105,13 +105,11 @@ pub fn mint(app_key: &str, secret: &str, channel: &str, uid: Uid, now: u64, ttl_
 /// Checks the signature and expiry only, returning the claims.
 pub fn decode(token: &str, secret: &str, now: u64) -> Result<Claims, TokenError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(TokenError::Malformed("expected three dot-separated parts".into()));
     };
     let header = B64.decode(h).map_err(|e| TokenError::Malformed(format!("header: {e}")))?;
-    let header: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| TokenError::Malformed(format!("header: {e}")))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| TokenError::Malformed(format!("header: {e}")))?;
     if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
         return Err(TokenError::Malformed("alg must be HS256".into()));
     }
@@ -122,8 +120,7 @@ pub fn decode(token: &str, secret: &str, now: u64) -> Result<Claims, TokenError>
     m.update(p.as_bytes());
     m.verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
     let payload = B64.decode(p).map_err(|e| TokenError::Malformed(format!("payload: {e}")))?;
-    let claims: Claims = serde_json::from_slice(&payload)
-        .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    let claims: Claims = serde_json::from_slice(&payload).map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
     if claims.exp <= now {
         return Err(TokenError::Expired { exp: claims.exp, now });
     }
@@ -131,14 +128,7 @@ pub fn decode(token: &str, secret: &str, now: u64) -> Result<Claims, TokenError>
 }
 
 /// Full check for a join: signature, expiry, and that the token names this app, channel, uid.
-pub fn verify(
-    token: &str,
-    secret: &str,
-    app_key: &str,
-    channel: &str,
-    uid: Uid,
-    now: u64,
-) -> Result<Claims, TokenError> {
+pub fn verify(token: &str, secret: &str, app_key: &str, channel: &str, uid: Uid, now: u64) -> Result<Claims, TokenError> {
     let claims = decode(token, secret, now)?;
     if claims.app_key != app_key {
         return Err(TokenError::WrongApp(claims.app_key));
@@ -154,10 +144,7 @@ pub fn verify(
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 #[cfg(test)]

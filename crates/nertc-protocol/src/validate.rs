@@ -25,10 +25,7 @@ pub fn channel_name(name: &str) -> Result<(), ChannelNameError> {
     if name.len() > MAX_CHANNEL_BYTES {
         return Err(ChannelNameError::TooLong(name.len()));
     }
-    match name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || CHANNEL_PUNCTUATION.contains(*c)))
-    {
+    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == ' ' || CHANNEL_PUNCTUATION.contains(*c))) {
         Some(c) => Err(ChannelNameError::BadChar(c)),
         None => Ok(()),
     }

@@ -16,7 +16,6 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TapMode {
     Count,

@@ -30,7 +30,9 @@ async fn main() {
     for (me, theirs) in [(&mut alice, &b_tracks), (&mut bob, &a_tracks)] {
         for tid in [&theirs.0, &theirs.1] {
             let t = tid.clone();
-            let (_, ev) = me.wait_event("track_published", move |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == t)).await;
+            let (_, ev) = me
+                .wait_event("track_published", move |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == t))
+                .await;
             if let RoomEvent::TrackPublished { uid, track } = ev {
                 println!("{} {} saw track_published {} from {uid} ({})", at(), me.uid, track.track_id, track.codec);
             }

@@ -1,7 +1,7 @@
 //! Join admission: app key, channel name, uid and token checks, each failing with its own code.
 
 use nertc_protocol::token::{self, Permissions};
-use nertc_protocol::{validate, ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION};
+use nertc_protocol::{ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION, validate};
 
 use crate::config::ServerConfig;
 

@@ -73,12 +73,7 @@ pub struct RtcConfig {
 
 impl Default for RtcConfig {
     fn default() -> Self {
-        RtcConfig {
-            bind_ip: IpAddr::from([127, 0, 0, 1]),
-            advertised_ip: None,
-            udp_port_min: 0,
-            udp_port_max: 0,
-        }
+        RtcConfig { bind_ip: IpAddr::from([127, 0, 0, 1]), advertised_ip: None, udp_port_min: 0, udp_port_max: 0 }
     }
 }
 
@@ -127,12 +122,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_frame_bytes: nertc_protocol::MAX_FRAME_BYTES,
-            max_frames_per_sec: 200,
-            outbound_queue: 1024,
-            replay_events: 256,
-        }
+        Limits { max_frame_bytes: nertc_protocol::MAX_FRAME_BYTES, max_frames_per_sec: 200, outbound_queue: 1024, replay_events: 256 }
     }
 }
 

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use tokio::sync::{mpsc, oneshot};
 
-use nertc_protocol::{
-    ClientFrame, ClientMsg, ErrorCode, JoinRequest, JoinResult, ServerFrame, TransportMsg,
-};
+use nertc_protocol::{ClientFrame, ClientMsg, ErrorCode, JoinRequest, JoinResult, ServerFrame, TransportMsg};
 
 use crate::Shared;
 use crate::directory::{Directory, RoomKey};
@@ -165,10 +163,7 @@ impl Conn {
         }
     }
 
-    async fn join(
-        &mut self,
-        req: JoinRequest,
-    ) -> Result<(RoomHandle, JoinResult, mpsc::Receiver<Outbound>), nertc_protocol::ErrorBody> {
+    async fn join(&mut self, req: JoinRequest) -> Result<(RoomHandle, JoinResult, mpsc::Receiver<Outbound>), nertc_protocol::ErrorBody> {
         let shared = self.shared.clone();
         let perms = crate::auth::admit(&shared.config, &req, nertc_protocol::token::now_secs()).inspect_err(|e| {
             shared.metrics.join_failed(e.code);

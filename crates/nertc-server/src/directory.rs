@@ -19,10 +19,18 @@ pub struct RoomKey {
 
 #[derive(Debug)]
 pub enum DirCmd {
-    Get { key: RoomKey, reply: oneshot::Sender<RoomHandle> },
-    Closed { key: RoomKey, cid: u64 },
+    Get {
+        key: RoomKey,
+        reply: oneshot::Sender<RoomHandle>,
+    },
+    Closed {
+        key: RoomKey,
+        cid: u64,
+    },
     /// Shuts every room down; replies once they were told.
-    Shutdown { done: oneshot::Sender<()> },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 #[derive(Clone, Debug)]

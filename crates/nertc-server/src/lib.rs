@@ -101,9 +101,8 @@ impl RunningServer {
 
 /// Starts a server on the current tokio runtime.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let metrics = Arc::new(Metrics::default());
     let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone());
@@ -129,14 +128,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
 
 async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
     let max = state.shared.config.limits.max_frame_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| conn::run(socket, state.shared, state.directory))
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| conn::run(socket, state.shared, state.directory))
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.shared.metrics.render(),
-    )
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.shared.metrics.render())
 }

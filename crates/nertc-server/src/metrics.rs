@@ -52,10 +52,7 @@ impl Metrics {
     }
 
     pub fn joins_failed(&self, code: ErrorCode) -> u64 {
-        ErrorCode::ALL
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.joins_failed[i].load(Relaxed))
+        ErrorCode::ALL.iter().position(|c| *c == code).map_or(0, |i| self.joins_failed[i].load(Relaxed))
     }
 
     pub fn render(&self) -> String {

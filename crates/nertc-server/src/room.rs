@@ -11,15 +11,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use nertc_protocol::token::Permissions;
 use nertc_protocol::{
-    ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Layer, LeaveReason, MediaKind,
-    PcKind, PublishRequest, RoomEvent, Resumed, SdpType, ServerFrame, SubscriptionState, TrackId,
-    TrackInfo, TrackSource, TransportMsg, Uid, UserInfo, PROTOCOL_VERSION,
+    ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Layer, LeaveReason, MediaKind, PROTOCOL_VERSION, PcKind, PublishRequest,
+    Resumed, RoomEvent, SdpType, ServerFrame, SubscriptionState, TrackId, TrackInfo, TrackSource, TransportMsg, Uid, UserInfo,
 };
 
+use crate::Shared;
 use crate::directory::{DirCmd, RoomKey};
 use crate::sfu::peer::{self, MediaEvent, PeerEnv, SessionKey};
 use crate::sfu::{ForwarderHandle, PeerCmd, PeerHandle};
-use crate::Shared;
 
 /// Most tracks one session may publish.
 const MAX_TRACKS_PER_SESSION: usize = 8;
@@ -47,9 +46,17 @@ pub enum RoomCmd {
         link: ConnLink,
         reply: oneshot::Sender<Result<JoinResult, ErrorBody>>,
     },
-    Request { uid: Uid, conn_id: u64, id: Option<u64>, msg: ClientMsg },
+    Request {
+        uid: Uid,
+        conn_id: u64,
+        id: Option<u64>,
+        msg: ClientMsg,
+    },
     /// The connection went away (socket closed, ping timeout, rate limit).
-    Detach { uid: Uid, conn_id: u64 },
+    Detach {
+        uid: Uid,
+        conn_id: u64,
+    },
     Shutdown,
 }
 
@@ -285,12 +292,7 @@ impl Room {
             .map(|s| UserInfo {
                 uid: s.key.uid,
                 name: s.name.clone(),
-                tracks: self
-                    .tracks
-                    .iter()
-                    .filter(|(_, t)| t.owner == s.key.uid && t.live.is_some())
-                    .map(|(id, t)| t.info(id))
-                    .collect(),
+                tracks: self.tracks.iter().filter(|(_, t)| t.owner == s.key.uid && t.live.is_some()).map(|(id, t)| t.info(id)).collect(),
             })
             .collect();
         users.sort_by_key(|u| u.uid);
@@ -337,12 +339,8 @@ impl Room {
             s.close_link(crate::conn::CLOSE_NORMAL, "resumed elsewhere");
             s.link = Some(link);
             s.detached_since = None;
-            let replay: Vec<ServerFrame> = s
-                .ring
-                .iter()
-                .filter(|(q, _)| *q > r.last_seq)
-                .map(|(q, ev)| ServerFrame::Event { seq: *q, event: ev.clone() })
-                .collect();
+            let replay: Vec<ServerFrame> =
+                s.ring.iter().filter(|(q, _)| *q > r.last_seq).map(|(q, ev)| ServerFrame::Event { seq: *q, event: ev.clone() }).collect();
             for f in &replay {
                 s.push(f);
             }
@@ -397,8 +395,7 @@ impl Room {
             LeaveReason::ServerShutdown => "server shutdown",
         };
         s.close_link(crate::conn::CLOSE_NORMAL, why);
-        let owned: Vec<TrackId> =
-            self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
+        let owned: Vec<TrackId> = self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
         for id in owned {
             self.unpublish(&id);
         }
@@ -420,8 +417,7 @@ impl Room {
             self.broadcast(t.owner, RoomEvent::TrackUnpublished { uid: t.owner, track_id: track_id.clone() });
         }
         // Subscriptions end whether or not the track ever went live.
-        let subscribers: Vec<Uid> =
-            self.sessions.values().filter(|s| s.subs.contains(track_id)).map(|s| s.key.uid).collect();
+        let subscribers: Vec<Uid> = self.sessions.values().filter(|s| s.subs.contains(track_id)).map(|s| s.key.uid).collect();
         for uid in subscribers {
             if let Some(s) = self.sessions.get_mut(&uid) {
                 s.subs.remove(track_id);
@@ -433,12 +429,8 @@ impl Room {
 
     fn reap(&mut self) {
         let window = self.shared.config.timeouts.resume_window();
-        let expired: Vec<Uid> = self
-            .sessions
-            .values()
-            .filter(|s| s.detached_since.is_some_and(|t| t.elapsed() >= window))
-            .map(|s| s.key.uid)
-            .collect();
+        let expired: Vec<Uid> =
+            self.sessions.values().filter(|s| s.detached_since.is_some_and(|t| t.elapsed() >= window)).map(|s| s.key.uid).collect();
         for uid in expired {
             self.remove_session(uid, LeaveReason::Timeout);
         }
@@ -533,9 +525,7 @@ impl Room {
                 }
                 match (m.pc, m.kind) {
                     (PcKind::Pub, SdpType::Offer) => {
-                        if let Some((mid, tid)) = m.pub_mids.iter().find(|(_, t)| {
-                            self.tracks.get(*t).is_none_or(|t| t.owner != uid)
-                        }) {
+                        if let Some((mid, tid)) = m.pub_mids.iter().find(|(_, t)| self.tracks.get(*t).is_none_or(|t| t.owner != uid)) {
                             return Err(bad(format!("pub_mids[{mid:?}] names {tid:?}, which is not a track you published")));
                         }
                         self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids });
@@ -549,7 +539,9 @@ impl Room {
                         self.sessions[&uid].peer.send(PeerCmd::SubAnswer { id, sdp: m.sdp, neg: m.neg });
                         Ok(None)
                     }
-                    (pc, kind) => Err(bad(format!("{kind:?} on the {pc:?} connection is not accepted (pub: client offers, sub: client answers)"))),
+                    (pc, kind) => {
+                        Err(bad(format!("{kind:?} on the {pc:?} connection is not accepted (pub: client offers, sub: client answers)")))
+                    }
                 }
             }
             ClientMsg::Ice(ice) => {

@@ -36,7 +36,11 @@ async fn each_token_case_has_its_own_code() {
         ("missing token", req("strict", "room", 8, None), Some(ErrorCode::TokenMissing)),
         ("empty token", req("strict", "room", 8, Some(String::new())), Some(ErrorCode::TokenMissing)),
         ("malformed", req("strict", "room", 8, Some("not-a-jwt".into())), Some(ErrorCode::TokenMalformed)),
-        ("bad signature", req("strict", "room", 8, Some(token::mint("strict", "wrong", "room", 8, now, 600))), Some(ErrorCode::TokenBadSignature)),
+        (
+            "bad signature",
+            req("strict", "room", 8, Some(token::mint("strict", "wrong", "room", 8, now, 600))),
+            Some(ErrorCode::TokenBadSignature),
+        ),
         ("expired", req("strict", "room", 8, Some(token::mint("strict", SECRET, "room", 8, now - 100, 10))), Some(ErrorCode::TokenExpired)),
         ("other channel", req("strict", "hall", 7, Some(good.clone())), Some(ErrorCode::TokenWrongChannel)),
         ("other uid", req("strict", "room", 9, Some(good.clone())), Some(ErrorCode::TokenWrongUid)),
@@ -79,7 +83,13 @@ async fn token_permissions_are_enforced() {
     let r = c.join(req("strict", "perm", 5, Some(token::sign(&claims, SECRET)))).await.unwrap();
     assert!(!r.can_publish && r.can_subscribe);
     let err = c
-        .request(ClientMsg::Publish(PublishRequest { kind: MediaKind::Audio, source: TrackSource::Mic, codec: None, layers: vec![], muted: false }))
+        .request(ClientMsg::Publish(PublishRequest {
+            kind: MediaKind::Audio,
+            source: TrackSource::Mic,
+            codec: None,
+            layers: vec![],
+            muted: false,
+        }))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::PermissionDenied);
@@ -131,7 +141,10 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
 
     // Binary frames are refused, the socket stays usable.
     c.send_message(Message::Binary(vec![1, 2, 3].into()));
-    c.wait_frame("binary refused", |f| matches!(f, ServerFrame::Transport(TransportMsg::Error(ErrorBody { code: ErrorCode::Malformed, .. })))).await;
+    c.wait_frame("binary refused", |f| {
+        matches!(f, ServerFrame::Transport(TransportMsg::Error(ErrorBody { code: ErrorCode::Malformed, .. })))
+    })
+    .await;
     c.request(ClientMsg::Mute(MuteRequest { track_id: "2-1".into(), muted: true })).await.unwrap_err();
 
     // An oversized frame closes that socket with 1009.

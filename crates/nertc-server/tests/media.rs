@@ -37,9 +37,12 @@ async fn three_users_exchange_audio_and_video() {
             }
             for tid in [audio, video] {
                 let t = tid.clone();
-                let (_, ev) = c.wait_event(&format!("track_published {tid}"), move |e| {
-                    matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == t)
-                }).await;
+                let (_, ev) = c
+                    .wait_event(
+                        &format!("track_published {tid}"),
+                        move |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == t),
+                    )
+                    .await;
                 let RoomEvent::TrackPublished { uid, track } = ev else { unreachable!() };
                 assert_eq!(uid, uids[j]);
                 let want = if tid == audio { "audio/opus" } else { "video/H264" };
@@ -51,10 +54,7 @@ async fn three_users_exchange_audio_and_video() {
     }
     for c in clients.iter_mut() {
         for _ in 0..4 {
-            c.wait_event("subscription active", |e| {
-                matches!(e, RoomEvent::Subscription { state: SubscriptionState::Active, .. })
-            })
-            .await;
+            c.wait_event("subscription active", |e| matches!(e, RoomEvent::Subscription { state: SubscriptionState::Active, .. })).await;
         }
     }
     // Let media flow, then check every subscribed track.

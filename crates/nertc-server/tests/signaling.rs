@@ -148,7 +148,14 @@ async fn health_and_metrics_endpoints() {
     assert_eq!(http_get(server.addr, "/healthz").await, "ok");
     let _a = Client::joined(&server, "metrics", 1).await;
     let page = http_get(server.addr, "/metrics").await;
-    for name in ["nertc_rooms 1", "nertc_users 1", "nertc_joins_total 1", "nertc_rtp_forwarded_packets_total", "nertc_nacks_total", "nertc_keyframe_requests_sent_total"] {
+    for name in [
+        "nertc_rooms 1",
+        "nertc_users 1",
+        "nertc_joins_total 1",
+        "nertc_rtp_forwarded_packets_total",
+        "nertc_nacks_total",
+        "nertc_keyframe_requests_sent_total",
+    ] {
         assert!(page.contains(name), "{name} missing in\n{page}");
     }
     server.shutdown().await;

@@ -17,8 +17,7 @@ use ::openh264::OpenH264API;
 use ::openh264::Timestamp;
 use ::openh264::decoder::{Decoder, DecoderConfig};
 use ::openh264::encoder::{
-    BitRate, Complexity, Encoder, FrameRate, FrameType, IntraFramePeriod, Level, Profile, RateControlMode,
-    SpsPpsStrategy, UsageType,
+    BitRate, Complexity, Encoder, FrameRate, FrameType, IntraFramePeriod, Level, Profile, RateControlMode, SpsPpsStrategy, UsageType,
 };
 use ::openh264::formats::YUVSource;
 
@@ -92,9 +91,7 @@ pub fn coded_size(width: u32, height: u32) -> (u32, u32) {
 fn check_size(width: u32, height: u32) -> Result<(), CodecError> {
     let (w, h) = coded_size(width, height);
     if w < 2 || h < 2 || w.max(h) > MAX_DIMENSION || w.min(h) > 2160 {
-        return Err(CodecError::InvalidInput(format!(
-            "cannot encode a {width}x{height} picture"
-        )));
+        return Err(CodecError::InvalidInput(format!("cannot encode a {width}x{height} picture")));
     }
     Ok(())
 }
@@ -121,20 +118,9 @@ impl H264Encoder {
             return Err(CodecError::InvalidInput("bitrate must be > 0".into()));
         }
         let (w, h) = coded_size(config.width, config.height);
-        let config = EncoderConfig {
-            width: w,
-            height: h,
-            fps: config.fps.clamp(1, 120),
-            ..config
-        };
+        let config = EncoderConfig { width: w, height: h, fps: config.fps.clamp(1, 120), ..config };
         let inner = Self::build(&config, false)?;
-        Ok(H264Encoder {
-            config,
-            inner,
-            started: false,
-            first_ts_us: None,
-            frame_skipping: false,
-        })
+        Ok(H264Encoder { config, inner, started: false, first_ts_us: None, frame_skipping: false })
     }
 
     fn build(c: &EncoderConfig, skip_frames: bool) -> Result<Encoder, CodecError> {
@@ -196,24 +182,14 @@ impl H264Encoder {
         let max = (ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0);
         let target = (ENCODER_OPTION_BITRATE, SPATIAL_LAYER_ALL);
         let order = if kbps > old { [max, target] } else { [target, max] };
-        let ok = order
-            .into_iter()
-            .all(|(option, layer)| self.set_rate_option(option, layer, bps));
+        let ok = order.into_iter().all(|(option, layer)| self.set_rate_option(option, layer, bps));
         if !ok {
             tracing::warn!(kbps, "openh264 refused the new bitrate");
         }
     }
 
-    fn set_rate_option(
-        &mut self,
-        option: openh264_sys2::ENCODER_OPTION,
-        layer: openh264_sys2::LAYER_NUM,
-        bps: i32,
-    ) -> bool {
-        let mut info = openh264_sys2::SBitrateInfo {
-            iLayer: layer,
-            iBitrate: bps,
-        };
+    fn set_rate_option(&mut self, option: openh264_sys2::ENCODER_OPTION, layer: openh264_sys2::LAYER_NUM, bps: i32) -> bool {
+        let mut info = openh264_sys2::SBitrateInfo { iLayer: layer, iBitrate: bps };
         // SAFETY: the encoder is initialised (`started`), `info` is a valid SBitrateInfo that
         // outlives the call, and ENCODER_OPTION_{MAX_,}BITRATE only read it.
         let rc = unsafe { self.inner.raw_api().set_option(option, (&raw mut info).cast()) };
@@ -223,16 +199,9 @@ impl H264Encoder {
     /// The target bitrate openh264 is using (bps), read back from the encoder.
     #[cfg(test)]
     fn effective_bitrate_bps(&mut self) -> Option<i32> {
-        let mut info = openh264_sys2::SBitrateInfo {
-            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
-            iBitrate: 0,
-        };
+        let mut info = openh264_sys2::SBitrateInfo { iLayer: openh264_sys2::SPATIAL_LAYER_ALL, iBitrate: 0 };
         // SAFETY: GetOption(ENCODER_OPTION_BITRATE) writes one SBitrateInfo we own.
-        let rc = unsafe {
-            self.inner
-                .raw_api()
-                .get_option(openh264_sys2::ENCODER_OPTION_BITRATE, (&raw mut info).cast())
-        };
+        let rc = unsafe { self.inner.raw_api().get_option(openh264_sys2::ENCODER_OPTION_BITRATE, (&raw mut info).cast()) };
         (rc == 0).then_some(info.iBitrate)
     }
 
@@ -252,11 +221,7 @@ impl H264Encoder {
         let (w, h) = coded_size(frame.width, frame.height);
         let mut force = force_keyframe;
         if (w, h) != (self.config.width, self.config.height) {
-            let config = EncoderConfig {
-                width: w,
-                height: h,
-                ..self.config
-            };
+            let config = EncoderConfig { width: w, height: h, ..self.config };
             self.inner = Self::build(&config, self.frame_skipping)?;
             self.config = config;
             self.started = false;
@@ -287,11 +252,7 @@ impl H264Encoder {
         if data.is_empty() {
             return Ok(None);
         }
-        Ok(Some(EncodedVideo {
-            data,
-            keyframe: matches!(frame_type, FrameType::IDR | FrameType::I),
-            timestamp_us: frame.timestamp_us,
-        }))
+        Ok(Some(EncodedVideo { data, keyframe: matches!(frame_type, FrameType::IDR | FrameType::I), timestamp_us: frame.timestamp_us }))
     }
 }
 
@@ -325,14 +286,7 @@ impl H264Decoder {
         let y = copy_plane(yuv.y(), ys, w, h).ok_or_else(|| short_plane("Y"))?;
         let u = copy_plane(yuv.u(), us, cw, ch).ok_or_else(|| short_plane("U"))?;
         let v = copy_plane(yuv.v(), vs, cw, ch).ok_or_else(|| short_plane("V"))?;
-        Ok(Some(VideoFrame {
-            width: w as u32,
-            height: h as u32,
-            y,
-            u,
-            v,
-            timestamp_us: now_us(),
-        }))
+        Ok(Some(VideoFrame { width: w as u32, height: h as u32, y, u, v, timestamp_us: now_us() }))
     }
 }
 
@@ -387,13 +341,7 @@ mod tests {
     use crate::device::test_pattern::{TestPattern, read_stamp};
 
     fn round_trip(w: u32, h: u32, kbps: u32, frames: u32) -> (u32, u32, usize) {
-        let mut enc = H264Encoder::new(EncoderConfig {
-            width: w,
-            height: h,
-            fps: 15,
-            bitrate_kbps: kbps,
-        })
-        .expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig { width: w, height: h, fps: 15, bitrate_kbps: kbps }).expect("encoder");
         let mut dec = H264Decoder::new().expect("decoder");
         let mut pat = TestPattern::new();
         let mut read = 0;
@@ -402,10 +350,7 @@ mod tests {
         for n in 0..frames {
             let ts = 1_700_000_000_000_000 + u64::from(n) * 66_666;
             let f = pat.render(w, h, n, ts);
-            let e = enc
-                .encode(&f, false)
-                .expect("encode")
-                .expect("a picture per frame (no skipping)");
+            let e = enc.encode(&f, false).expect("encode").expect("a picture per frame (no skipping)");
             assert_eq!(e.keyframe, n == 0, "frame {n}");
             assert_eq!(e.timestamp_us, ts);
             bytes += e.data.len();
@@ -428,10 +373,7 @@ mod tests {
             assert_eq!((dw, dh), (w, h));
             // 12 frames at 15 fps = 0.8 s; the first is an IDR, so allow generous headroom.
             let kbits = bytes as f64 * 8.0 / 1000.0;
-            assert!(
-                kbits < f64::from(kbps) * 0.8 * 4.0,
-                "{w}x{h}: {kbits} kbit in 0.8 s at {kbps} kbps"
-            );
+            assert!(kbits < f64::from(kbps) * 0.8 * 4.0, "{w}x{h}: {kbits} kbit in 0.8 s at {kbps} kbps");
         }
     }
 
@@ -443,88 +385,51 @@ mod tests {
 
     #[test]
     fn sps_is_constrained_baseline_and_keyframes_can_be_forced() {
-        let mut enc = H264Encoder::new(EncoderConfig {
-            width: 320,
-            height: 240,
-            fps: 30,
-            bitrate_kbps: 300,
-        })
-        .expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_kbps: 300 }).expect("encoder");
         let mut pat = TestPattern::new();
-        let e = enc
-            .encode(&pat.render(320, 240, 0, 0), false)
-            .expect("encode")
-            .expect("idr");
+        let e = enc.encode(&pat.render(320, 240, 0, 0), false).expect("encode").expect("idr");
         assert!(e.data.starts_with(&[0, 0, 0, 1]) || e.data.starts_with(&[0, 0, 1]));
         let nals = nal_units(&e.data);
         let types: Vec<u8> = nals.iter().map(|n| n[0] & 0x1f).collect();
-        assert!(
-            types.contains(&7) && types.contains(&8) && types.contains(&5),
-            "{types:?}"
-        );
+        assert!(types.contains(&7) && types.contains(&8) && types.contains(&5), "{types:?}");
         let sps = nals.iter().find(|n| n[0] & 0x1f == 7).expect("sps");
         assert_eq!(sps[1], 66, "profile_idc baseline");
         assert_eq!(sps[2] & 0xc0, 0xc0, "constraint_set0 and set1: constrained baseline");
         assert!(sps[3] >= 31, "level {}", sps[3]);
-        let p = enc
-            .encode(&pat.render(320, 240, 1, 33_000), false)
-            .expect("encode")
-            .expect("p");
+        let p = enc.encode(&pat.render(320, 240, 1, 33_000), false).expect("encode").expect("p");
         assert!(!p.keyframe);
         assert!(nal_units(&p.data).iter().all(|n| n[0] & 0x1f == 1));
-        let k = enc
-            .encode(&pat.render(320, 240, 2, 66_000), true)
-            .expect("encode")
-            .expect("forced");
+        let k = enc.encode(&pat.render(320, 240, 2, 66_000), true).expect("encode").expect("forced");
         assert!(k.keyframe);
         assert!(nal_units(&k.data).iter().any(|n| n[0] & 0x1f == 5));
         // Periodic IDR: fps * KEYFRAME_INTERVAL_S frames after the last one.
         let mut next_idr = None;
         for n in 3..(3 + 30 * KEYFRAME_INTERVAL_S + 2) {
-            let e = enc
-                .encode(&pat.render(320, 240, n, u64::from(n) * 33_333), false)
-                .expect("encode")
-                .expect("frame");
+            let e = enc.encode(&pat.render(320, 240, n, u64::from(n) * 33_333), false).expect("encode").expect("frame");
             if e.keyframe {
                 next_idr = Some(n);
                 break;
             }
         }
         let n = next_idr.expect("a periodic IDR");
-        assert!(
-            (2 + 30 * KEYFRAME_INTERVAL_S - 2..=2 + 30 * KEYFRAME_INTERVAL_S + 1).contains(&n),
-            "IDR at {n}"
-        );
+        assert!((2 + 30 * KEYFRAME_INTERVAL_S - 2..=2 + 30 * KEYFRAME_INTERVAL_S + 1).contains(&n), "IDR at {n}");
     }
 
     #[test]
     fn size_change_and_bitrate_change() {
-        let mut enc = H264Encoder::new(EncoderConfig {
-            width: 320,
-            height: 240,
-            fps: 15,
-            bitrate_kbps: 300,
-        })
-        .expect("encoder");
+        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 300 }).expect("encoder");
         let mut dec = H264Decoder::new().expect("decoder");
         let mut pat = TestPattern::new();
         let mut n = 0;
         let mut step = |enc: &mut H264Encoder, w: u32, h: u32| {
-            let e = enc
-                .encode(&pat.render(w, h, n, u64::from(n) * 66_000), false)
-                .expect("encode")
-                .expect("frame");
+            let e = enc.encode(&pat.render(w, h, n, u64::from(n) * 66_000), false).expect("encode").expect("frame");
             let d = dec.decode(&e.data).expect("decode").expect("picture");
             n += 1;
             (e, d)
         };
         step(&mut enc, 320, 240);
         enc.set_bitrate(800);
-        assert_eq!(
-            enc.effective_bitrate_bps(),
-            Some(800_000),
-            "raised above the old maximum"
-        );
+        assert_eq!(enc.effective_bitrate_bps(), Some(800_000), "raised above the old maximum");
         let (e, _) = step(&mut enc, 320, 240);
         assert!(!e.keyframe);
         enc.set_bitrate(150);
@@ -550,59 +455,21 @@ mod tests {
             f
         };
         let mut seed = 1;
-        let mut enc = H264Encoder::new(EncoderConfig {
-            width: 160,
-            height: 90,
-            fps: 15,
-            bitrate_kbps: 100,
-        })
-        .expect("encoder");
-        let coded = (0..15)
-            .filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some())
-            .count();
+        let mut enc = H264Encoder::new(EncoderConfig { width: 160, height: 90, fps: 15, bitrate_kbps: 100 }).expect("encoder");
+        let coded = (0..15).filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some()).count();
         assert_eq!(coded, 15);
         enc.set_frame_skipping(true).expect("rebuild");
-        let first = enc
-            .encode(&noise(&mut seed, 15), false)
-            .expect("encode")
-            .expect("first frame after a rebuild");
+        let first = enc.encode(&noise(&mut seed, 15), false).expect("encode").expect("first frame after a rebuild");
         assert!(first.keyframe);
-        let coded = (16..46)
-            .filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some())
-            .count();
-        assert!(
-            coded < 30,
-            "skipping holds the rate by dropping frames: {coded}/30 coded"
-        );
+        let coded = (16..46).filter(|&n| enc.encode(&noise(&mut seed, n), false).expect("encode").is_some()).count();
+        assert!(coded < 30, "skipping holds the rate by dropping frames: {coded}/30 coded");
     }
 
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        assert!(
-            H264Encoder::new(EncoderConfig {
-                width: 0,
-                height: 240,
-                fps: 15,
-                bitrate_kbps: 300
-            })
-            .is_err()
-        );
-        assert!(
-            H264Encoder::new(EncoderConfig {
-                width: 320,
-                height: 240,
-                fps: 15,
-                bitrate_kbps: 0
-            })
-            .is_err()
-        );
-        let mut enc = H264Encoder::new(EncoderConfig {
-            width: 320,
-            height: 240,
-            fps: 15,
-            bitrate_kbps: 300,
-        })
-        .expect("encoder");
+        assert!(H264Encoder::new(EncoderConfig { width: 0, height: 240, fps: 15, bitrate_kbps: 300 }).is_err());
+        assert!(H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 0 }).is_err());
+        let mut enc = H264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 15, bitrate_kbps: 300 }).expect("encoder");
         let mut f = VideoFrame::black(320, 240);
         f.y.truncate(10);
         assert!(enc.encode(&f, false).is_err());
@@ -624,13 +491,7 @@ mod tests {
     #[ignore]
     fn codec_speed() {
         for (w, h, kbps) in [(640, 480, 500), (1280, 720, 1200)] {
-            let mut enc = H264Encoder::new(EncoderConfig {
-                width: w,
-                height: h,
-                fps: 30,
-                bitrate_kbps: kbps,
-            })
-            .expect("encoder");
+            let mut enc = H264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_kbps: kbps }).expect("encoder");
             let mut dec = H264Decoder::new().expect("decoder");
             let mut pat = TestPattern::new();
             let frames: Vec<_> = (0..60).map(|n| pat.render(w, h, n, u64::from(n) * 33_333)).collect();

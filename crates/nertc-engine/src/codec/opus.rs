@@ -50,19 +50,12 @@ impl OpusEncoder {
         inner.set_bitrate(Bitrate::Bits(bitrate_bps.clamp(6_000, 510_000) as i32))?;
         inner.set_inband_fec(true)?;
         inner.set_packet_loss_perc(5)?;
-        Ok(OpusEncoder {
-            inner,
-            sample_rate,
-            channels,
-            out: vec![0; MAX_PACKET],
-        })
+        Ok(OpusEncoder { inner, sample_rate, channels, out: vec![0; MAX_PACKET] })
     }
 
     /// Changes the target bitrate.
     pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
-        Ok(self
-            .inner
-            .set_bitrate(Bitrate::Bits(bitrate_bps.clamp(6_000, 510_000) as i32))?)
+        Ok(self.inner.set_bitrate(Bitrate::Bits(bitrate_bps.clamp(6_000, 510_000) as i32))?)
     }
 
     /// Encodes one frame of interleaved PCM (normally 20 ms: 960 x channels samples at 48 kHz).
@@ -70,9 +63,7 @@ impl OpusEncoder {
         let ch = usize::from(self.channels);
         let per_channel = pcm.len() / ch;
         // Valid Opus durations: 2.5, 5, 10, 20, 40, 60 ms.
-        let valid = [400, 200, 100, 50, 25]
-            .iter()
-            .any(|d| per_channel * d == self.sample_rate as usize)
+        let valid = [400, 200, 100, 50, 25].iter().any(|d| per_channel * d == self.sample_rate as usize)
             || per_channel * 50 == self.sample_rate as usize * 3;
         if !pcm.len().is_multiple_of(ch) || !valid {
             return Err(CodecError::InvalidInput(format!(
@@ -101,12 +92,7 @@ impl OpusDecoder {
         check_rate(sample_rate)?;
         let inner = Decoder::new(sample_rate, channels_of(channels)?)?;
         let max = sample_rate as usize * MAX_FRAME_MS / 1000 * usize::from(channels);
-        Ok(OpusDecoder {
-            inner,
-            sample_rate,
-            channels,
-            buf: vec![0; max],
-        })
+        Ok(OpusDecoder { inner, sample_rate, channels, buf: vec![0; max] })
     }
 
     /// Decodes one packet into interleaved PCM (as long as the packet: 20 ms normally).
@@ -201,11 +187,7 @@ mod tests {
         }
         let lost = dec.decode_lost();
         assert_eq!(lost.len(), 960);
-        assert!(
-            rms_dbfs(&lost) > -40.0,
-            "concealment continues the tone: {}",
-            rms_dbfs(&lost)
-        );
+        assert!(rms_dbfs(&lost) > -40.0, "concealment continues the tone: {}", rms_dbfs(&lost));
         assert_eq!(dec.decode_fec(&packets[9]).len(), 960);
         assert_eq!(dec.decode(&packets[9]).expect("decode").len(), 960);
 

@@ -21,8 +21,8 @@ use cpal::{Sample, SampleFormat};
 
 use super::tone::Tone;
 use super::{
-    DeviceError, DeviceInfo, PacedThread, SYNTHETIC_PLAYOUT_DEVICE_ID, SYNTHETIC_PLAYOUT_DEVICE_NAME,
-    SYNTHETIC_RECORD_DEVICE_ID, SYNTHETIC_RECORD_DEVICE_NAME, audio_transport,
+    DeviceError, DeviceInfo, PacedThread, SYNTHETIC_PLAYOUT_DEVICE_ID, SYNTHETIC_PLAYOUT_DEVICE_NAME, SYNTHETIC_RECORD_DEVICE_ID,
+    SYNTHETIC_RECORD_DEVICE_NAME, audio_transport,
 };
 use crate::frame::{AudioFrame, now_us};
 
@@ -95,9 +95,7 @@ pub(crate) fn samples_in_frame(k: u64, sample_rate: u32) -> usize {
 
 fn check_format(sample_rate: u32, channels: u16) -> Result<(), DeviceError> {
     if !(8_000..=192_000).contains(&sample_rate) || !(1..=8).contains(&channels) {
-        return Err(DeviceError::InvalidArgument(format!(
-            "{sample_rate} Hz x {channels} channels"
-        )));
+        return Err(DeviceError::InvalidArgument(format!("{sample_rate} Hz x {channels} channels")));
     }
     Ok(())
 }
@@ -157,10 +155,7 @@ fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
         Dir::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
     };
     match devices {
-        Ok(list) => list
-            .into_iter()
-            .filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id)))
-            .collect(),
+        Ok(list) => list.into_iter().filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id))).collect(),
         Err(e) => {
             tracing::debug!("no audio devices from cpal: {e}");
             Vec::new()
@@ -173,16 +168,8 @@ fn real_devices(dir: Dir) -> Vec<RealDevice> {
         .iter()
         .filter_map(|d| {
             let id = cpal_id(d)?;
-            let name = d
-                .description()
-                .map(|desc| desc.name().to_owned())
-                .unwrap_or_else(|_| id.clone());
-            Some(RealDevice {
-                transport: transport_of(d),
-                usable: probe(d, dir),
-                id,
-                name,
-            })
+            let name = d.description().map(|desc| desc.name().to_owned()).unwrap_or_else(|_| id.clone());
+            Some(RealDevice { transport: transport_of(d), usable: probe(d, dir), id, name })
         })
         .collect()
 }
@@ -256,9 +243,7 @@ fn real_devices_contains(dir: Dir, id: &str) -> bool {
 
 fn find_cpal_device(dir: Dir, id: &str) -> Option<cpal::Device> {
     let _quiet = QuietAlsa::new();
-    cpal_devices(dir)
-        .into_iter()
-        .find(|d| cpal_id(d).as_deref() == Some(id))
+    cpal_devices(dir).into_iter().find(|d| cpal_id(d).as_deref() == Some(id))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,12 +302,7 @@ impl AudioPlayout {
 
 /// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
 /// `sample_rate` x `channels` (from the device's own thread; keep it short).
-pub fn open_record(
-    device_id: &str,
-    sample_rate: u32,
-    channels: u16,
-    mut on_frame: OnAudioFrame,
-) -> Result<AudioCapture, DeviceError> {
+pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, mut on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {
     check_format(sample_rate, channels)?;
     let worker = if device_id == SYNTHETIC_RECORD_DEVICE_ID {
         let mut tone = Tone::new(TONE_HZ, sample_rate, channels, TONE_AMPLITUDE);
@@ -331,40 +311,20 @@ pub fn open_record(
         Worker::Paced(PacedThread::spawn("nertc-tone", period, 1, move |k, end_us| {
             let samples = tone.next_frame(samples_in_frame(k, sample_rate));
             let timestamp_us = end_us.saturating_sub(u64::from(FRAME_MS) * 1000);
-            on_frame(AudioFrame {
-                sample_rate,
-                channels,
-                samples,
-                timestamp_us,
-            });
+            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
         })?)
     } else {
         if find_cpal_device(Dir::Input, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_input(
-            device_id.to_owned(),
-            sample_rate,
-            channels,
-            on_frame,
-        )?)
+        Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame)?)
     };
-    Ok(AudioCapture {
-        device_id: device_id.to_owned(),
-        sample_rate,
-        channels,
-        _worker: worker,
-    })
+    Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
 }
 
 /// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
 /// `channels` each time it is called (from the device's own thread; keep it short).
-pub fn open_playout(
-    device_id: &str,
-    sample_rate: u32,
-    channels: u16,
-    mut pull: PullAudio,
-) -> Result<AudioPlayout, DeviceError> {
+pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, mut pull: PullAudio) -> Result<AudioPlayout, DeviceError> {
     check_format(sample_rate, channels)?;
     let worker = if device_id == SYNTHETIC_PLAYOUT_DEVICE_ID {
         let mut buf: Vec<i16> = Vec::with_capacity(sample_rate as usize / 100 * usize::from(channels) + 8);
@@ -378,19 +338,9 @@ pub fn open_playout(
         if find_cpal_device(Dir::Output, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_output(
-            device_id.to_owned(),
-            sample_rate,
-            channels,
-            pull,
-        )?)
+        Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull)?)
     };
-    Ok(AudioPlayout {
-        device_id: device_id.to_owned(),
-        sample_rate,
-        channels,
-        _worker: worker,
-    })
+    Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,10 +354,7 @@ struct CpalThread {
 }
 
 impl CpalThread {
-    fn spawn(
-        name: &str,
-        build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static,
-    ) -> Result<Self, DeviceError> {
+    fn spawn(name: &str, build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static) -> Result<Self, DeviceError> {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
@@ -428,13 +375,8 @@ impl CpalThread {
             let _ = stop_rx.recv();
             drop(stream);
         })?;
-        let result = ready_rx
-            .recv()
-            .unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
-        let mut t = CpalThread {
-            stop: Some(stop_tx),
-            handle: Some(handle),
-        };
+        let result = ready_rx.recv().unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
+        let mut t = CpalThread { stop: Some(stop_tx), handle: Some(handle) };
         match result {
             Ok(()) => Ok(t),
             Err(e) => {
@@ -451,12 +393,7 @@ impl CpalThread {
         }
     }
 
-    fn spawn_input(
-        id: String,
-        sample_rate: u32,
-        channels: u16,
-        mut on_frame: OnAudioFrame,
-    ) -> Result<Self, DeviceError> {
+    fn spawn_input(id: String, sample_rate: u32, channels: u16, mut on_frame: OnAudioFrame) -> Result<Self, DeviceError> {
         Self::spawn("nertc-mic", move || {
             let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Input, sample_rate, channels)?;
@@ -480,11 +417,7 @@ impl CpalThread {
                             return;
                         }
                         conv.push(&scratch);
-                        pending.extend(
-                            conv.out
-                                .drain(..)
-                                .map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16),
-                        );
+                        pending.extend(conv.out.drain(..).map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
                         loop {
                             let n = samples_in_frame(k, sample_rate) * ch;
                             if pending.len() < n {
@@ -492,15 +425,9 @@ impl CpalThread {
                             }
                             let samples: Vec<i16> = pending.drain(..n).collect();
                             // This frame started (its length + what is still buffered) ago.
-                            let buffered_us =
-                                (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
+                            let buffered_us = (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
                             let timestamp_us = now_us().saturating_sub(buffered_us);
-                            on_frame(AudioFrame {
-                                sample_rate,
-                                channels,
-                                samples,
-                                timestamp_us,
-                            });
+                            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
                             k += 1;
                         }
                     },
@@ -561,12 +488,7 @@ impl Drop for CpalThread {
 
 /// The device configuration closest to what we want: our rate and channel count if the
 /// device offers them (preferring i16, then f32), else its default.
-fn pick_config(
-    device: &cpal::Device,
-    dir: Dir,
-    sample_rate: u32,
-    channels: u16,
-) -> Result<cpal::SupportedStreamConfig, DeviceError> {
+fn pick_config(device: &cpal::Device, dir: Dir, sample_rate: u32, channels: u16) -> Result<cpal::SupportedStreamConfig, DeviceError> {
     let ranges: Vec<cpal::SupportedStreamConfigRange> = match dir {
         Dir::Input => device.supported_input_configs().map(|r| r.collect()),
         Dir::Output => device.supported_output_configs().map(|r| r.collect()),
@@ -577,11 +499,8 @@ fn pick_config(
         SampleFormat::F32 => 1,
         _ => 2,
     };
-    let mut exact: Vec<cpal::SupportedStreamConfig> = ranges
-        .into_iter()
-        .filter(|r| r.channels() == channels)
-        .filter_map(|r| r.try_with_sample_rate(sample_rate))
-        .collect();
+    let mut exact: Vec<cpal::SupportedStreamConfig> =
+        ranges.into_iter().filter(|r| r.channels() == channels).filter_map(|r| r.try_with_sample_rate(sample_rate)).collect();
     exact.sort_by_key(|c| rank(c.sample_format()));
     if let Some(c) = exact.into_iter().next() {
         return Ok(c);
@@ -661,10 +580,7 @@ impl AudioConverter {
 
     /// Takes all converted output so far as interleaved i16.
     pub fn take_i16(&mut self) -> Vec<i16> {
-        self.out
-            .drain(..)
-            .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
-            .collect()
+        self.out.drain(..).map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16).collect()
     }
 
     /// Feeds interleaved f32 input in [-1, 1].
@@ -715,30 +631,18 @@ mod tests {
         let frames = Arc::new(Mutex::new(Vec::<AudioFrame>::new()));
         let f = frames.clone();
         let started = Instant::now();
-        let cap = open_record(
-            SYNTHETIC_RECORD_DEVICE_ID,
-            48_000,
-            1,
-            Box::new(move |fr| f.lock().expect("lock").push(fr)),
-        )
-        .expect("open tone");
+        let cap =
+            open_record(SYNTHETIC_RECORD_DEVICE_ID, 48_000, 1, Box::new(move |fr| f.lock().expect("lock").push(fr))).expect("open tone");
         assert_eq!(cap.device_id(), SYNTHETIC_RECORD_DEVICE_ID);
         std::thread::sleep(Duration::from_millis(500));
         drop(cap);
         let elapsed = started.elapsed().as_secs_f64();
         let got = frames.lock().expect("lock").clone();
         let expected = elapsed * 1000.0 / f64::from(FRAME_MS);
-        assert!(
-            (got.len() as f64 - expected).abs() <= expected * 0.2,
-            "{} frames in {elapsed:.3} s",
-            got.len()
-        );
+        assert!((got.len() as f64 - expected).abs() <= expected * 0.2, "{} frames in {elapsed:.3} s", got.len());
         assert_eq!(Arc::strong_count(&frames), 1, "capture thread joined on drop");
         let pcm: Vec<i16> = got.iter().flat_map(|f| f.samples.iter().copied()).collect();
-        assert!(
-            got.iter()
-                .all(|f| f.samples.len() == 480 && f.sample_rate == 48_000 && f.channels == 1)
-        );
+        assert!(got.iter().all(|f| f.samples.len() == 480 && f.sample_rate == 48_000 && f.channels == 1));
         assert!((tone_power(&pcm, 48_000, 1, TONE_HZ) - rms_dbfs(&pcm)).abs() < 0.5);
         // Timestamps: 10 ms apart, near the wall clock.
         assert!(got.windows(2).all(|w| w[1].timestamp_us - w[0].timestamp_us == 10_000));
@@ -761,11 +665,7 @@ mod tests {
             2,
             Box::new(move |fr| {
                 assert_eq!(fr.channels, 2);
-                assert!(
-                    fr.samples.len() == 440 || fr.samples.len() == 442,
-                    "{}",
-                    fr.samples.len()
-                );
+                assert!(fr.samples.len() == 440 || fr.samples.len() == 442, "{}", fr.samples.len());
                 t.fetch_add(fr.samples.len(), Relaxed);
             }),
         )
@@ -801,28 +701,17 @@ mod tests {
 
     #[test]
     fn unknown_ids_and_bad_formats_fail() {
-        let e = open_record("no-such-mic", 48_000, 1, Box::new(|_| {}))
-            .err()
-            .expect("error");
+        let e = open_record("no-such-mic", 48_000, 1, Box::new(|_| {})).err().expect("error");
         assert!(matches!(e, DeviceError::NotFound(ref id) if id == "no-such-mic"), "{e}");
-        let e = open_playout("no-such-speaker", 48_000, 2, Box::new(|_| {}))
-            .err()
-            .expect("error");
+        let e = open_playout("no-such-speaker", 48_000, 2, Box::new(|_| {})).err().expect("error");
         assert!(matches!(e, DeviceError::NotFound(_)), "{e}");
-        let e = open_record(SYNTHETIC_RECORD_DEVICE_ID, 0, 1, Box::new(|_| {}))
-            .err()
-            .expect("error");
+        let e = open_record(SYNTHETIC_RECORD_DEVICE_ID, 0, 1, Box::new(|_| {})).err().expect("error");
         assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
-        let e = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 0, Box::new(|_| {}))
-            .err()
-            .expect("error");
+        let e = open_playout(SYNTHETIC_PLAYOUT_DEVICE_ID, 48_000, 0, Box::new(|_| {})).err().expect("error");
         assert!(matches!(e, DeviceError::InvalidArgument(_)), "{e}");
         // Never listed, never opened: ALSA's busy-looping null PCM.
         assert!(enumerate_playout_devices().iter().all(|d| !is_alsa_null(&d.device_id)));
-        assert!(matches!(
-            open_playout("alsa:null", 48_000, 2, Box::new(|_| {})),
-            Err(DeviceError::NotFound(_))
-        ));
+        assert!(matches!(open_playout("alsa:null", 48_000, 2, Box::new(|_| {})), Err(DeviceError::NotFound(_))));
     }
 
     #[test]

@@ -18,9 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::test_pattern::TestPattern;
-use super::{
-    DeviceError, DeviceInfo, PacedThread, SYNTHETIC_VIDEO_DEVICE_ID, SYNTHETIC_VIDEO_DEVICE_NAME, video_transport,
-};
+use super::{DeviceError, DeviceInfo, PacedThread, SYNTHETIC_VIDEO_DEVICE_ID, SYNTHETIC_VIDEO_DEVICE_NAME, video_transport};
 use crate::frame::{VideoFrame, now_us};
 
 /// Largest size the test-pattern camera renders.
@@ -60,19 +58,8 @@ fn real_cameras() -> Vec<RealCamera> {
             let name = read_trimmed(&base.join("name")).unwrap_or_else(|| dev.clone());
             let usb = std::fs::read_link(base.join("device")).is_ok_and(|p| p.to_string_lossy().contains("usb"))
                 || std::fs::canonicalize(base.join("device")).is_ok_and(|p| p.to_string_lossy().contains("usb"));
-            let transport = if usb {
-                video_transport::USB
-            } else {
-                video_transport::OTHER
-            };
-            Some((
-                num,
-                RealCamera {
-                    id: dev,
-                    name,
-                    transport,
-                },
-            ))
+            let transport = if usb { video_transport::USB } else { video_transport::OTHER };
+            Some((num, RealCamera { id: dev, name, transport }))
         })
         .collect();
     cams.sort_by_key(|(n, _)| *n);
@@ -80,10 +67,7 @@ fn real_cameras() -> Vec<RealCamera> {
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// Cameras: the test pattern first (the default), then V4L2 cameras (listed, not capturable).
@@ -146,9 +130,7 @@ pub fn open_camera(
     let fps = fps.min(MAX_FPS);
     if device_id != SYNTHETIC_VIDEO_DEVICE_ID {
         return if real_cameras().iter().any(|c| c.id == device_id) {
-            Err(DeviceError::Unavailable(format!(
-                "capture from {device_id} is not implemented; use {SYNTHETIC_VIDEO_DEVICE_ID}"
-            )))
+            Err(DeviceError::Unavailable(format!("capture from {device_id} is not implemented; use {SYNTHETIC_VIDEO_DEVICE_ID}")))
         } else {
             Err(DeviceError::NotFound(device_id.to_owned()))
         };
@@ -158,13 +140,7 @@ pub fn open_camera(
     let worker = PacedThread::spawn("nertc-camera", period, 0, move |k, _| {
         on_frame(pattern.render(width, height, k as u32, now_us()));
     })?;
-    Ok(VideoCapture {
-        device_id: device_id.to_owned(),
-        width,
-        height,
-        fps,
-        _worker: worker,
-    })
+    Ok(VideoCapture { device_id: device_id.to_owned(), width, height, fps, _worker: worker })
 }
 
 #[cfg(test)]
@@ -179,14 +155,7 @@ mod tests {
         let frames = Arc::new(Mutex::new(Vec::new()));
         let f = frames.clone();
         let started = Instant::now();
-        let cam = open_camera(
-            SYNTHETIC_VIDEO_DEVICE_ID,
-            320,
-            240,
-            30,
-            Box::new(move |fr| f.lock().expect("lock").push(fr)),
-        )
-        .expect("open");
+        let cam = open_camera(SYNTHETIC_VIDEO_DEVICE_ID, 320, 240, 30, Box::new(move |fr| f.lock().expect("lock").push(fr))).expect("open");
         assert_eq!(cam.format(), (320, 240, 30));
         std::thread::sleep(Duration::from_millis(500));
         drop(cam);
@@ -194,25 +163,11 @@ mod tests {
         assert_eq!(Arc::strong_count(&frames), 1, "camera thread joined on drop");
         let got = frames.lock().expect("lock");
         let expected = elapsed * 30.0;
-        assert!(
-            (got.len() as f64 - expected).abs() <= expected * 0.2,
-            "{} frames in {elapsed:.3} s",
-            got.len()
-        );
+        assert!((got.len() as f64 - expected).abs() <= expected * 0.2, "{} frames in {elapsed:.3} s", got.len());
         let stamps: Vec<_> = got.iter().map(|f| read_stamp(f).expect("stamp")).collect();
-        assert!(
-            stamps.iter().enumerate().all(|(i, s)| s.frame_no == i as u32),
-            "{stamps:?}"
-        );
-        assert!(
-            got.iter()
-                .zip(&stamps)
-                .all(|(f, s)| f.timestamp_us / 1000 == s.capture_time_ms)
-        );
-        assert!(
-            got.iter()
-                .all(|f| f.width == 320 && f.height == 240 && looks_like_pattern(f))
-        );
+        assert!(stamps.iter().enumerate().all(|(i, s)| s.frame_no == i as u32), "{stamps:?}");
+        assert!(got.iter().zip(&stamps).all(|(f, s)| f.timestamp_us / 1000 == s.capture_time_ms));
+        assert!(got.iter().all(|f| f.width == 320 && f.height == 240 && looks_like_pattern(f)));
         let now = now_us();
         assert!(now.abs_diff(got.last().expect("frames").timestamp_us) < 100_000);
     }
@@ -220,24 +175,12 @@ mod tests {
     #[test]
     fn camera_errors() {
         let cb = || -> Box<dyn FnMut(VideoFrame) + Send> { Box::new(|_| {}) };
-        assert!(matches!(
-            open_camera("no-such-camera", 640, 480, 15, cb()),
-            Err(DeviceError::NotFound(_))
-        ));
-        assert!(matches!(
-            open_camera(SYNTHETIC_VIDEO_DEVICE_ID, 0, 480, 15, cb()),
-            Err(DeviceError::InvalidArgument(_))
-        ));
-        assert!(matches!(
-            open_camera(SYNTHETIC_VIDEO_DEVICE_ID, 640, 480, 0, cb()),
-            Err(DeviceError::InvalidArgument(_))
-        ));
+        assert!(matches!(open_camera("no-such-camera", 640, 480, 15, cb()), Err(DeviceError::NotFound(_))));
+        assert!(matches!(open_camera(SYNTHETIC_VIDEO_DEVICE_ID, 0, 480, 15, cb()), Err(DeviceError::InvalidArgument(_))));
+        assert!(matches!(open_camera(SYNTHETIC_VIDEO_DEVICE_ID, 640, 480, 0, cb()), Err(DeviceError::InvalidArgument(_))));
         for cam in enumerate_video_capture_devices().iter().skip(1) {
             assert!(cam.suspected_unavailable);
-            assert!(matches!(
-                open_camera(&cam.device_id, 640, 480, 15, cb()),
-                Err(DeviceError::Unavailable(_))
-            ));
+            assert!(matches!(open_camera(&cam.device_id, 640, 480, 15, cb()), Err(DeviceError::Unavailable(_))));
         }
         assert_eq!(default_video_device(), SYNTHETIC_VIDEO_DEVICE_ID);
     }

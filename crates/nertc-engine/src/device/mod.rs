@@ -26,8 +26,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 pub use audio::{
-    AudioCapture, AudioConverter, AudioPlayout, FRAME_MS, default_playout_device, default_record_device,
-    enumerate_playout_devices, enumerate_record_devices, open_playout, open_record,
+    AudioCapture, AudioConverter, AudioPlayout, FRAME_MS, default_playout_device, default_record_device, enumerate_playout_devices,
+    enumerate_record_devices, open_playout, open_record,
 };
 pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera};
 
@@ -144,10 +144,7 @@ impl PacedThread {
                 k += 1;
             }
         })?;
-        Ok(PacedThread {
-            stop: Some(stop_tx),
-            handle: Some(handle),
-        })
+        Ok(PacedThread { stop: Some(stop_tx), handle: Some(handle) })
     }
 }
 
@@ -188,11 +185,7 @@ mod tests {
         assert!((48..=62).contains(&n), "{n} ticks of 5 ms in 300 ms");
         // The wall-clock stamps are on the schedule.
         let wall = last_wall.load(Relaxed);
-        assert!(
-            wall.abs_diff(start + n * 5000) < 20_000,
-            "{wall} vs {}",
-            start + n * 5000
-        );
+        assert!(wall.abs_diff(start + n * 5000) < 20_000, "{wall} vs {}", start + n * 5000);
         // Joined: the closure (and its Arc) is gone, nothing ticks any more.
         assert_eq!(Arc::strong_count(&ticks), 1);
         std::thread::sleep(Duration::from_millis(20));

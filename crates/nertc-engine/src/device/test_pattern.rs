@@ -131,19 +131,8 @@ impl Cache {
             }
         }
         let ramp_period = (w / 2).max(2);
-        let ramp = (0..ramp_period + w)
-            .map(|i| (16 + (i % ramp_period) * 219 / ramp_period) as u8)
-            .collect();
-        Cache {
-            width,
-            height,
-            y,
-            u,
-            v,
-            ramp,
-            ramp_period,
-            bars_end,
-        }
+        let ramp = (0..ramp_period + w).map(|i| (16 + (i % ramp_period) * 219 / ramp_period) as u8).collect();
+        Cache { width, height, y, u, v, ramp, ramp_period, bars_end }
     }
 }
 
@@ -229,14 +218,7 @@ impl TestPattern {
         }
 
         self.cache = Some(cache);
-        VideoFrame {
-            width,
-            height,
-            y,
-            u,
-            v,
-            timestamp_us: capture_time_us,
-        }
+        VideoFrame { width, height, y, u, v, timestamp_us: capture_time_us }
     }
 }
 
@@ -246,10 +228,7 @@ fn mean_luma(f: &VideoFrame, x0: usize, x1: usize, y0: usize, y1: usize, mirrore
     let (x0, x1) = if mirrored { (w - x1, w - x0) } else { (x0, x1) };
     let mut sum = 0u32;
     for row in y0..y1 {
-        sum += f.y[row * w + x0..row * w + x1]
-            .iter()
-            .map(|&p| u32::from(p))
-            .sum::<u32>();
+        sum += f.y[row * w + x0..row * w + x1].iter().map(|&p| u32::from(p)).sum::<u32>();
     }
     sum / ((x1 - x0) * (y1 - y0)).max(1) as u32
 }
@@ -275,10 +254,7 @@ fn read_stamp_impl(f: &VideoFrame, mirrored: bool) -> Option<Stamp> {
     fno.copy_from_slice(&bytes[1..5]);
     let mut t = [0u8; 8];
     t[2..].copy_from_slice(&bytes[5..11]);
-    Some(Stamp {
-        frame_no: u32::from_be_bytes(fno),
-        capture_time_ms: u64::from_be_bytes(t),
-    })
+    Some(Stamp { frame_no: u32::from_be_bytes(fno), capture_time_ms: u64::from_be_bytes(t) })
 }
 
 /// Reads the stamp of an (upright, unmirrored) test-pattern frame; None when there is none or
@@ -367,14 +343,7 @@ mod tests {
                 let f = p.render(w, h, n, t_us);
                 assert!(f.is_consistent(), "{w}x{h}");
                 assert_eq!(f.timestamp_us, t_us);
-                assert_eq!(
-                    read_stamp(&f),
-                    Some(Stamp {
-                        frame_no: n,
-                        capture_time_ms: t_us / 1000
-                    }),
-                    "{w}x{h} #{n}"
-                );
+                assert_eq!(read_stamp(&f), Some(Stamp { frame_no: n, capture_time_ms: t_us / 1000 }), "{w}x{h} #{n}");
                 assert!(looks_like_pattern(&f), "{w}x{h}");
                 assert!(!looks_like_mirrored_pattern(&f), "{w}x{h}");
             }

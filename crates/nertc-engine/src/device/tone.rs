@@ -123,12 +123,7 @@ mod tests {
         assert_eq!(a.len(), 960);
         assert!(a.chunks_exact(2).all(|f| f[0] == f[1]), "same on both channels");
         // Continuous phase: the step across the frame boundary is like any other step.
-        let max_step = a
-            .chunks_exact(2)
-            .zip(a.chunks_exact(2).skip(1))
-            .map(|(x, y)| (x[0] - y[0]).abs())
-            .max()
-            .unwrap_or(0);
+        let max_step = a.chunks_exact(2).zip(a.chunks_exact(2).skip(1)).map(|(x, y)| (x[0] - y[0]).abs()).max().unwrap_or(0);
         let boundary = (a[a.len() - 2] - b[0]).abs();
         assert!(boundary <= max_step + 1, "{boundary} vs {max_step}");
         let all: Vec<i16> = a.into_iter().chain(b).collect();

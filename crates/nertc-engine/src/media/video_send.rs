@@ -66,9 +66,7 @@ impl VideoSender {
     pub fn start(ctl: Arc<VideoCtl>, preview_slot: Arc<FrameSlot>) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<VideoFrame>(2);
         let c = ctl.clone();
-        let thread = std::thread::Builder::new()
-            .name("nertc-video-enc".into())
-            .spawn(move || encode_loop(rx, c, preview_slot))?;
+        let thread = std::thread::Builder::new().name("nertc-video-enc".into()).spawn(move || encode_loop(rx, c, preview_slot))?;
         Ok(VideoSender { input: tx, ctl, thread: Some(thread) })
     }
 
@@ -123,12 +121,8 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             continue;
         }
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
-        let want = EncoderConfig {
-            width: frame.width,
-            height: frame.height,
-            fps: params.fps.max(1),
-            bitrate_kbps: params.bitrate_kbps.max(50),
-        };
+        let want =
+            EncoderConfig { width: frame.width, height: frame.height, fps: params.fps.max(1), bitrate_kbps: params.bitrate_kbps.max(50) };
         let needs_new = match &encoder {
             Some((_, cfg)) => cfg.width != want.width || cfg.height != want.height || cfg.fps != want.fps,
             None => true,

@@ -165,12 +165,7 @@ pub struct DownTrack {
 }
 
 impl DownTrack {
-    pub fn spawn(
-        local: Arc<TrackLocalStaticRTP>,
-        munger: Munger,
-        forwarder: ForwarderHandle,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn spawn(local: Arc<TrackLocalStaticRTP>, munger: Munger, forwarder: ForwarderHandle, metrics: Arc<Metrics>) -> Self {
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let (tx, mut rx) = mpsc::channel::<rtc::rtp::Packet>(SINK_QUEUE);

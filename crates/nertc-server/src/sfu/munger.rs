@@ -18,17 +18,7 @@ pub struct Munger {
 
 impl Munger {
     pub fn new(ssrc: u32, payload_type: u8, clock_rate: u32) -> Self {
-        Munger {
-            ssrc,
-            payload_type,
-            clock_rate,
-            src_ssrc: None,
-            seq_offset: 0,
-            ts_offset: 0,
-            last_seq: 0,
-            last_ts: 0,
-            last_at: None,
-        }
+        Munger { ssrc, payload_type, clock_rate, src_ssrc: None, seq_offset: 0, ts_offset: 0, last_seq: 0, last_ts: 0, last_at: None }
     }
 
     /// Rewrites `header` in place (SSRC, payload type, sequence number, timestamp) and strips

@@ -20,16 +20,14 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
-use nertc_protocol::{
-    ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, SdpType, TrackId, Uid,
-};
+use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, SdpType, TrackId, Uid};
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
-use nertc_rtc::tap::{Feedback, FeedbackCounter};
 use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
 use crate::sfu::munger::Munger;
+use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
 /// Identifies a session across replacements: events from a replaced session's peer are ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,9 +187,7 @@ impl Peer {
         match cmd {
             PeerCmd::PubOffer { id, sdp, neg, mids } => {
                 self.pub_mids.extend(mids);
-                let result = self.answer_pub(sdp, neg).await.map(|m| {
-                    serde_json::to_value(m).expect("SdpMsg always serialises")
-                });
+                let result = self.answer_pub(sdp, neg).await.map(|m| serde_json::to_value(m).expect("SdpMsg always serialises"));
                 if let Err(e) = &result {
                     tracing::info!(uid = self.key.uid, "pub offer refused: {}", e.msg);
                 }
@@ -268,11 +264,8 @@ impl Peer {
         if let Some(p) = slot {
             return Ok(p.pc.clone());
         }
-        let (made, mut events) = self
-            .env
-            .build_pc()
-            .await
-            .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+        let (made, mut events) =
+            self.env.build_pc().await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
         let tagged = self.pc_events.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -296,9 +289,7 @@ impl Peer {
             PcKind::Sub => self.sub_pc.as_ref(),
         }
         .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no peer connection"))?;
-        p.local_sdp()
-            .await
-            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
+        p.local_sdp().await.ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
     }
 
     async fn answer_pub(&mut self, sdp: String, neg: u64) -> Result<SdpMsg, ErrorBody> {
@@ -308,14 +299,7 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
-        Ok(SdpMsg {
-            pc: PcKind::Pub,
-            kind: SdpType::Answer,
-            sdp,
-            neg,
-            pub_mids: BTreeMap::new(),
-            sub_mids: BTreeMap::new(),
-        })
+        Ok(SdpMsg { pc: PcKind::Pub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() })
     }
 
     async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {
@@ -329,14 +313,7 @@ impl Peer {
             RtpCodecKind::Audio => MediaKind::Audio,
             _ => MediaKind::Video,
         };
-        let task = forwarder::spawn(
-            track,
-            track_id.clone(),
-            self.key.clone(),
-            kind,
-            self.events.clone(),
-            self.env.metrics.clone(),
-        );
+        let task = forwarder::spawn(track, track_id.clone(), self.key.clone(), kind, self.events.clone(), self.env.metrics.clone());
         if let Some(old) = self.published.insert(track_id, task) {
             old.abort();
         }
@@ -346,13 +323,13 @@ impl Peer {
         if self.downs.contains_key(&track_id) {
             return Ok(());
         }
-        let (codec, pt, kind) = nertc_rtc::codecs::canonical(&fwd.codec).ok_or_else(|| {
-            ErrorBody::new(ErrorCode::Internal, format!("codec {} cannot be forwarded", fwd.codec))
-        })?;
+        let (codec, pt, kind) = nertc_rtc::codecs::canonical(&fwd.codec)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, format!("codec {} cannot be forwarded", fwd.codec)))?;
         let pc = self.ensure_pc(PcKind::Sub).await?;
         let ssrc = rand::random::<u32>();
         let clock_rate = codec.clock_rate;
-        let local = Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("nertc-{owner}"), &track_id, kind, codec, ssrc)));
+        let local =
+            Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("nertc-{owner}"), &track_id, kind, codec, ssrc)));
         let sender = pc
             .add_track(local.clone() as Arc<dyn TrackLocal>)
             .await

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use nertc_protocol::*;
@@ -27,10 +27,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,nertc_server=info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,nertc_server=info".into()))
         .with_test_writer()
         .try_init();
 }
@@ -97,7 +94,10 @@ pub struct Received {
 }
 
 enum DriverCmd {
-    Request { msg: ClientMsg, reply: oneshot::Sender<Result<Value, ErrorBody>> },
+    Request {
+        msg: ClientMsg,
+        reply: oneshot::Sender<Result<Value, ErrorBody>>,
+    },
     Raw(Message),
     /// Drop the socket without a close handshake (simulates a network loss).
     Kill,
@@ -270,13 +270,11 @@ impl Client {
         let video = self.publish_req(MediaKind::Video, TrackSource::Camera).await;
         let (pc, _) = test_pc().await;
         let mut locals = Vec::new();
-        for (tid, kind, mime) in [
-            (&audio, RtpCodecKind::Audio, "audio/opus"),
-            (&video, RtpCodecKind::Video, "video/H264"),
-        ] {
+        for (tid, kind, mime) in [(&audio, RtpCodecKind::Audio, "audio/opus"), (&video, RtpCodecKind::Video, "video/H264")] {
             let (codec, _, _) = nertc_rtc::codecs::canonical(mime).expect("known codec");
             let ssrc = rand::random::<u32>();
-            let local = Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("s{}", self.uid), tid, kind, codec, ssrc)));
+            let local =
+                Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("s{}", self.uid), tid, kind, codec, ssrc)));
             let sender = pc.pc.add_track(local.clone() as Arc<dyn TrackLocal>).await.expect("add_track");
             locals.push((tid.clone(), sender, local, ssrc, kind == RtpCodecKind::Video));
         }
@@ -289,22 +287,12 @@ impl Client {
             pub_mids.insert(mid, tid.clone());
         }
         let answer = self
-            .request(ClientMsg::Sdp(SdpMsg {
-                pc: PcKind::Pub,
-                kind: SdpType::Offer,
-                sdp,
-                neg: 1,
-                pub_mids,
-                sub_mids: BTreeMap::new(),
-            }))
+            .request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() }))
             .await
             .expect("pub offer answered");
         let answer: SdpMsg = serde_json::from_value(answer).expect("answer is an SdpMsg");
         assert_eq!((answer.pc, answer.kind), (PcKind::Pub, SdpType::Answer));
-        pc.pc
-            .set_remote_description(RTCSessionDescription::answer(answer.sdp).expect("answer sdp"))
-            .await
-            .expect("set remote answer");
+        pc.pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).expect("answer sdp")).await.expect("set remote answer");
         let uid = self.uid;
         for (_, _, local, ssrc, video) in locals {
             self.senders.push(tokio::spawn(send_rtp(local.clone(), ssrc, uid, video)));
@@ -362,11 +350,7 @@ impl Drop for Client {
 }
 
 async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool) {
-    let (pt, clock, period) = if video {
-        (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64)
-    } else {
-        (nertc_rtc::codecs::PT_OPUS, 48_000, 20)
-    };
+    let (pt, clock, period) = if video { (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64) } else { (nertc_rtc::codecs::PT_OPUS, 48_000, 20) };
     let mut tick = tokio::time::interval(Duration::from_millis(period));
     let mut counter = 0u32;
     loop {
