@@ -39,6 +39,9 @@ pub const ERR_JOIN_FAILED: Code = 20102;
 pub const ERR_PERMISSION: Code = 20103;
 /// A user event handler threw (reported through onWarning, never crashes the process).
 pub const WARN_HANDLER_THREW: Code = 30900;
+/// The engine's command queue is full (the engine is [`crate::api::COMMAND_QUEUE`] commands
+/// behind); the call was not carried out. Ours, beyond NERTC's codes.
+pub const ERR_BUSY: Code = 30901;
 
 /// Every code this SDK returns, with its description.
 pub const ALL: &[(Code, &str)] = &[
@@ -59,11 +62,70 @@ pub const ALL: &[(Code, &str)] = &[
     (ERR_JOIN_FAILED, "join refused by the server"),
     (ERR_PERMISSION, "not permitted by the token"),
     (WARN_HANDLER_THREW, "an event handler threw an exception"),
+    (ERR_BUSY, "the engine is busy: its command queue is full"),
 ];
 
 /// `getErrorDescription(code)`.
 pub fn description(code: Code) -> &'static str {
     ALL.iter().find(|(c, _)| *c == code).map_or("unknown error code", |(_, d)| d)
+}
+
+/// Every failure inside the engine, built from the leaf errors of each area. Mapped to a NERTC
+/// code in one place ([`EngineError::code`]) at the API edge.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the engine is released")]
+    Released,
+    #[error("invalid parameter: {0}")]
+    InvalidParam(String),
+    #[error("not valid now: {0}")]
+    WrongState(&'static str),
+    #[error("not supported: {0}")]
+    NotSupported(&'static str),
+    #[error("already in a channel or joining")]
+    AlreadyJoined,
+    #[error("not in a channel")]
+    NotJoined,
+    #[error("the engine's command queue is full")]
+    Busy,
+    #[error("unknown device id {0:?}")]
+    UnknownDevice(String),
+    #[error("{what}: {source}")]
+    Device { what: &'static str, source: crate::device::DeviceError },
+    #[error(transparent)]
+    Signal(#[from] nertc_signal::SignalError),
+    #[error("webrtc: {0}")]
+    Transport(String),
+    #[error("cannot start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Result of the engine's fallible operations.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    /// The NERTC code this error is reported with.
+    pub fn code(&self) -> Code {
+        use nertc_signal::SignalError as S;
+        match self {
+            EngineError::Released => ERR_NOT_INITIALIZED,
+            EngineError::InvalidParam(_) => ERR_INVALID_PARAM,
+            EngineError::WrongState(_) => ERR_WRONG_STATE,
+            EngineError::NotSupported(_) => ERR_NOT_SUPPORTED,
+            EngineError::AlreadyJoined => ERR_ALREADY_JOINED,
+            EngineError::NotJoined => ERR_NOT_JOINED,
+            EngineError::Busy => ERR_BUSY,
+            EngineError::UnknownDevice(_) | EngineError::Device { .. } => ERR_DEVICE_NOT_FOUND,
+            EngineError::Signal(S::Refused(body)) => from_protocol(body.code),
+            EngineError::Signal(_) => ERR_CONNECT_FAILED,
+            EngineError::Transport(_) | EngineError::Thread(_) => ERR_FATAL,
+        }
+    }
+}
+
+/// A webrtc-rs failure as an engine error.
+pub fn transport(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Transport(e.to_string())
 }
 
 /// Maps a server error to a NERTC code.
@@ -83,5 +145,28 @@ pub fn from_protocol(code: nertc_protocol::ErrorCode) -> Code {
         E::AlreadyJoined => ERR_ALREADY_JOINED,
         E::NotJoined => ERR_NOT_JOINED,
         _ => ERR_JOIN_FAILED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nertc_protocol::{ErrorBody, ErrorCode};
+    use nertc_signal::SignalError;
+
+    #[test]
+    fn errors_map_to_codes() {
+        let refused = |c| EngineError::Signal(SignalError::Refused(ErrorBody::new(c, "x"))).code();
+        assert_eq!(refused(ErrorCode::TokenExpired), ERR_TOKEN);
+        assert_eq!(refused(ErrorCode::InvalidAppKey), ERR_APP_KEY);
+        assert_eq!(refused(ErrorCode::PermissionDenied), ERR_PERMISSION);
+        assert_eq!(EngineError::Signal(SignalError::Closed).code(), ERR_CONNECT_FAILED);
+        assert_eq!(EngineError::Busy.code(), ERR_BUSY);
+        assert_eq!(EngineError::UnknownDevice("x".into()).code(), ERR_DEVICE_NOT_FOUND);
+        assert_eq!(EngineError::Released.code(), ERR_NOT_INITIALIZED);
+        // Every code an error maps to is listed with a description.
+        for e in [EngineError::Busy, EngineError::NotJoined, EngineError::AlreadyJoined, EngineError::Transport("x".into())] {
+            assert_ne!(description(e.code()), "unknown error code", "{e}");
+        }
     }
 }

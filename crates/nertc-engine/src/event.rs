@@ -1,6 +1,9 @@
 //! Events the engine emits. The binding converts each to a NERTC event name and positional
 //! arguments in one place (`EngineEvent::name` and the binding's converter).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use nertc_protocol::Uid;
 
 use crate::error::Code;
@@ -99,8 +102,9 @@ pub struct NetworkQuality {
     pub rx_quality: i32,
 }
 
+/// Every event the engine emits. Deliberately exhaustive: a new variant fails to compile in the
+/// binding until it is converted there.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum EngineEvent {
     Error {
         code: Code,
@@ -226,5 +230,58 @@ impl EngineEvent {
             EngineEvent::RemoteAudioVolumeIndication { .. } => "onRemoteAudioVolumeIndication",
             EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
         }
+    }
+}
+
+/// Events the engine may be ahead of its consumer before it drops new ones.
+pub const EVENT_QUEUE: usize = 4096;
+
+/// Where every part of the engine emits events; cheap to clone, never blocks. The queue is
+/// bounded ([`EVENT_QUEUE`]): when the consumer (the binding's event thread, then the JS
+/// thread) is that far behind, new events are dropped, counted and logged instead of growing
+/// memory without bound.
+#[derive(Clone)]
+pub struct Events {
+    tx: crossbeam_channel::Sender<EngineEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Events {
+    /// A sink and the receiving end handed to the engine's user.
+    pub fn channel() -> (Events, crossbeam_channel::Receiver<EngineEvent>) {
+        let (tx, rx) = crossbeam_channel::bounded(EVENT_QUEUE);
+        (Events { tx, dropped: Arc::new(AtomicU64::new(0)) }, rx)
+    }
+
+    pub fn send(&self, ev: EngineEvent) {
+        if let Err(crossbeam_channel::TrySendError::Full(ev)) = self.tx.try_send(ev) {
+            let n = self.dropped.fetch_add(1, Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, event = ev.name(), "the event consumer is {EVENT_QUEUE} events behind; dropping events");
+            }
+        }
+    }
+
+    /// Events dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let (events, rx) = Events::channel();
+        for _ in 0..EVENT_QUEUE + 3 {
+            events.send(EngineEvent::LeaveChannel { result: 0 });
+        }
+        assert_eq!(events.dropped(), 3);
+        assert_eq!(rx.len(), EVENT_QUEUE);
+        drop(rx);
+        events.send(EngineEvent::LeaveChannel { result: 0 }); // disconnected: ignored, not counted
+        assert_eq!(events.dropped(), 3);
     }
 }

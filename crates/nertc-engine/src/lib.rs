@@ -1,34 +1,71 @@
 //! nertc media engine — no napi types; `src/` at the repository root binds it for Node.
 //!
-//! # Threads and data flow
+//! # Threads, tasks and queues
 //! ```text
-//! JS thread ── Engine methods (sync, return a NERTC code) ──Cmd──> actor task (tokio, 2 workers)
-//!   actor: signaling client (WebSocket) + publish/subscribe peer connections (webrtc-rs)
-//! camera/test pattern/JS push -> video encoder thread (openh264) -> publish track
-//!                                 \-> local preview slot
-//! mic/tone/JS push -> audio encoder thread (Opus) -> publish track
-//! remote video RTP -> depacketizer task -> decoder thread -> latest-frame slot per user
-//! remote audio RTP -> Opus decode -> mixer (per-user queues) <- playout device thread
+//!  JS thread ── Engine (api.rs): validate, update Settings, return a NERTC code at once
+//!     │ try_send Cmd [bounded 256; full → ERR_BUSY]          │ wake [bounded 1; coalesces]
+//!     ▼                                                      ▼
+//!  actor task (actor.rs, tokio, 2 workers)           device thread (local.rs, "nertc-devices")
+//!   owns the Session: presence, remote users,         opens/closes camera, mic, speaker and
+//!   publications, pending requests, reconnect.        starts/stops the encoder threads to
+//!   Handlers never await; work runs in tasks:         match Settings + Presence (a Plan)
+//!   ├ connect task (join/resume) ──Input [16]──▶ actor
+//!   ├ signaling driver (nertc-signal) ──SignalEvent [1024, back-pressure]──▶ actor
+//!   │   ◀── request(msg) → RequestId; the Reply comes back as an event
+//!   ├ publisher task (transport/) owns the pub PeerConnection: add/remove track, offer,
+//!   │   await the answer ──TransportEvent [64]──▶ actor
+//!   └ subscriber task (transport/) owns the sub PeerConnection: answer the server's offers,
+//!       name arriving tracks ──TransportEvent──▶ actor
 //! ```
-//! Events flow out through one `crossbeam_channel::Receiver<EngineEvent>` returned by
-//! [`Engine::new`]; renderers read the latest frame of each stream from its
-//! [`render::FrameSlot`] (latest wins: slow readers skip frames, memory stays bounded).
+//! # A frame's way
+//! ```text
+//! camera / test pattern / JS push ─[bounded 2, latest wins]─▶ video encoder thread (openh264)
+//!     ├─▶ local preview FrameSlot                 └─▶ VideoSink ─▶ publish track (webrtc-rs)
+//! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (Opus) ─▶ track
+//! remote video RTP ─▶ receive task (H.264 depacketizer) ─[bounded]─▶ decoder thread ─▶ FrameSlot
+//! remote audio RTP ─▶ receive task (Opus decode) ─▶ Mixer (per-user queues) ◀─ playout thread
+//! ```
+//! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
+//! slow readers skip frames, memory stays bounded).
+//!
+//! # Events
+//! Every part emits [`EngineEvent`]s into one bounded queue ([`event::Events`], 4096; when the
+//! consumer is that far behind new events are dropped and counted); the user receives them from
+//! the `crossbeam_channel::Receiver` returned by [`Engine::new`]. The enum is exhaustive: a new
+//! event fails to compile in the binding until it is converted there.
+//!
+//! # Errors
+//! Leaf errors (devices, signaling, webrtc, threads) roll into [`error::EngineError`]; the API
+//! maps it to NERTC's numeric codes in one place ([`error::EngineError::code`]).
 //!
 //! # Modules
-//! [`engine`] the API and actor, [`signaling`] the room-server client, [`media`] pipelines,
-//! [`codec`] H.264/Opus, [`device`] real and synthetic devices, [`render`] frame slots,
-//! [`event`] events, [`error`] result codes, [`logging`] log files.
+//! [`api`] the facade, `actor` the loop, `session` joining/ending and presence, `publish`,
+//! `subscribe`, `reconnect`, `stats`, `transport` the peer-connection tasks, `local` the device
+//! thread, [`settings`], [`media`] pipelines, [`codec`] H.264/Opus, [`device`] real and
+//! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
+//! [`logging`] log files.
 
+pub mod api;
 pub mod codec;
 pub mod device;
-pub mod engine;
 pub mod error;
 pub mod event;
 pub mod frame;
 pub mod logging;
 pub mod media;
 pub mod render;
-pub mod signaling;
+pub mod settings;
 
-pub use engine::{Engine, EngineOptions, ExternalVideoFrame, PixelFormat, VideoConfig, version};
+mod actor;
+mod local;
+mod publish;
+mod reconnect;
+mod session;
+mod shared;
+mod stats;
+mod subscribe;
+mod transport;
+
+pub use api::{Engine, EngineOptions, ExternalVideoFrame, PixelFormat, version};
 pub use event::EngineEvent;
+pub use settings::VideoConfig;

@@ -349,6 +349,45 @@ pub struct JoinResult {
     pub can_subscribe: bool,
 }
 
+/// The `d` of a successful `publish` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishResult {
+    pub track_id: TrackId,
+}
+
+/// The `d` of a successful `subscribe` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeResult {
+    pub state: SubscriptionState,
+}
+
+/// A successful response, typed by the request it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Join(Box<JoinResult>),
+    Publish(PublishResult),
+    Subscribe(SubscribeResult),
+    /// The answer to a `pub` offer.
+    PubAnswer(SdpMsg),
+    /// `{}`: leave, unpublish, mute, unsubscribe, a `sub` answer.
+    Ack,
+}
+
+impl Reply {
+    /// Parses the `d` of a successful response to a request of type `request` (a
+    /// [`ClientMsg::type_name`]); `pub_offer` tells an `sdp` offer from an answer.
+    pub fn parse(request: &str, pub_offer: bool, d: Value) -> Result<Reply, String> {
+        let typed = |r: Result<Reply, serde_json::Error>| r.map_err(|e| format!("bad {request} response: {e}"));
+        match request {
+            "join" => typed(serde_json::from_value(d).map(|j| Reply::Join(Box::new(j)))),
+            "publish" => typed(serde_json::from_value(d).map(Reply::Publish)),
+            "subscribe" => typed(serde_json::from_value(d).map(Reply::Subscribe)),
+            "sdp" if pub_offer => typed(serde_json::from_value(d).map(Reply::PubAnswer)),
+            _ => Ok(Reply::Ack),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resumed {
     /// First and last replayed `seq` (equal to `to + 1 == from` when nothing was missed).
@@ -649,5 +688,17 @@ mod tests {
             let wire = serde_json::to_value(code).unwrap();
             assert_eq!(wire, Value::String(code.as_str().into()));
         }
+    }
+
+    #[test]
+    fn typed_replies() {
+        let r = Reply::parse("publish", false, serde_json::json!({"track_id": "7-1"})).unwrap();
+        assert_eq!(r, Reply::Publish(PublishResult { track_id: "7-1".into() }));
+        let r = Reply::parse("subscribe", false, serde_json::json!({"state": "pending"})).unwrap();
+        assert_eq!(r, Reply::Subscribe(SubscribeResult { state: SubscriptionState::Pending }));
+        assert_eq!(Reply::parse("mute", false, serde_json::json!({})).unwrap(), Reply::Ack);
+        assert_eq!(Reply::parse("sdp", false, serde_json::json!({})).unwrap(), Reply::Ack);
+        assert!(Reply::parse("publish", false, serde_json::json!({})).unwrap_err().contains("bad publish response"));
+        assert!(Reply::parse("sdp", true, serde_json::json!({})).is_err());
     }
 }

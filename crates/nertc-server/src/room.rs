@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use nertc_protocol::token::Permissions;
 use nertc_protocol::{
     ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Layer, LeaveReason, MediaKind, PROTOCOL_VERSION, PcKind, PublishRequest,
-    Resumed, RoomEvent, SdpType, ServerFrame, SubscriptionState, TrackId, TrackInfo, TrackSource, TransportMsg, Uid, UserInfo,
+    PublishResult, Resumed, RoomEvent, SdpType, ServerFrame, SubscribeResult, SubscriptionState, TrackId, TrackInfo, TrackSource,
+    TransportMsg, Uid, UserInfo,
 };
 
 use crate::Shared;
@@ -471,7 +472,7 @@ impl Room {
                 s.next_track += 1;
                 let track_id = format!("{uid}-{}", s.next_track);
                 self.tracks.insert(track_id.clone(), Track { owner: uid, kind, source, muted, layers, live: None });
-                Ok(Some(serde_json::json!({ "track_id": track_id })))
+                Ok(Some(serde_json::to_value(PublishResult { track_id }).expect("PublishResult always serialises")))
             }
             ClientMsg::Unpublish(r) => {
                 match self.tracks.get(&r.track_id) {
@@ -509,7 +510,9 @@ impl Room {
                         s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
                     }
                 }
-                Ok(Some(serde_json::json!({ "state": SubscriptionState::Pending })))
+                Ok(Some(
+                    serde_json::to_value(SubscribeResult { state: SubscriptionState::Pending }).expect("SubscribeResult always serialises"),
+                ))
             }
             ClientMsg::Unsubscribe(r) => {
                 let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");

@@ -169,27 +169,32 @@ mod tests {
 
     #[test]
     fn paced_thread_keeps_time_and_joins_on_drop() {
-        let ticks = Arc::new(AtomicU64::new(0));
-        let t = ticks.clone();
-        let start = crate::frame::now_us();
-        let last_wall = Arc::new(AtomicU64::new(0));
-        let lw = last_wall.clone();
+        // Checks the schedule, not a count in a wall-clock window: a busy machine may delay
+        // or skip ticks (and must not fail this test), but a tick never comes early, tick
+        // numbers only grow, and each tick's wall stamp sits exactly on the schedule.
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::new()));
+        let s = seen.clone();
+        let began = Instant::now();
         let p = PacedThread::spawn("test-paced", Duration::from_millis(5), 1, move |k, wall| {
-            assert_eq!(k, t.fetch_add(1, Relaxed));
-            lw.store(wall, Relaxed);
+            s.lock().expect("test mutex").push((k, wall));
         })
         .expect("spawn");
         std::thread::sleep(Duration::from_millis(300));
         drop(p);
-        let n = ticks.load(Relaxed);
-        assert!((48..=62).contains(&n), "{n} ticks of 5 ms in 300 ms");
-        // The wall-clock stamps are on the schedule.
-        let wall = last_wall.load(Relaxed);
-        assert!(wall.abs_diff(start + n * 5000) < 20_000, "{wall} vs {}", start + n * 5000);
+        let elapsed_us = began.elapsed().as_micros() as u64;
+        let ticks = seen.lock().expect("test mutex").clone();
+        assert!(ticks.len() >= 10, "only {} ticks in 300 ms", ticks.len());
+        assert!(ticks.windows(2).all(|w| w[1].0 > w[0].0), "tick numbers grow");
+        let (k0, wall0) = ticks[0];
+        for (k, wall) in &ticks {
+            assert_eq!(wall - wall0, (k - k0) * 5000, "tick {k} is on the 5 ms schedule");
+        }
+        let (k_last, _) = ticks[ticks.len() - 1];
+        assert!((k_last + 1) * 5000 <= elapsed_us, "tick {k_last} due at {} µs came before {elapsed_us} µs", (k_last + 1) * 5000);
         // Joined: the closure (and its Arc) is gone, nothing ticks any more.
-        assert_eq!(Arc::strong_count(&ticks), 1);
+        assert_eq!(Arc::strong_count(&seen), 1);
         std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(ticks.load(Relaxed), n);
+        assert_eq!(seen.lock().expect("test mutex").len(), ticks.len());
     }
 
     #[test]

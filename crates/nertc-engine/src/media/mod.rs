@@ -19,12 +19,8 @@ pub use audio_recv::Mixer;
 pub use audio_send::AudioSender;
 pub use video_send::VideoSender;
 
-use crossbeam_channel::Sender;
-
-use crate::event::EngineEvent;
-
-/// Where pipeline threads report events.
-pub type EventSink = Sender<EngineEvent>;
+/// Where pipeline threads report events (bounded, never blocks).
+pub type EventSink = crate::event::Events;
 
 /// Clamp `v` into 0..=400 and return the linear gain (100 = unity).
 pub fn gain(volume_0_400: u32) -> f32 {

@@ -1,0 +1,199 @@
+//! The actor: one tokio task that owns the channel session and reacts to messages — commands
+//! from the API, results of the tasks it spawned, signaling events, transport events and two
+//! timers. Nothing here awaits a round trip: every handler is synchronous; network work runs
+//! in tasks (connect, the peer-connection tasks) whose results come back as messages, and
+//! signaling requests are tracked by id with their responses arriving as events.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nertc_protocol::{MediaKind, PcKind, TransportMsg, Uid};
+use nertc_signal::{Connected, SignalError, SignalEvent};
+use tokio::sync::mpsc;
+
+use crate::error::EngineError;
+use crate::event::EngineEvent;
+use crate::session::{End, JoinParams, Joining, Session};
+use crate::shared::Shared;
+use crate::stats::StatsState;
+use crate::transport::TransportEvent;
+
+/// Commands from the API. The queue is bounded ([`crate::api::COMMAND_QUEUE`]); a full queue
+/// fails the call with `ERR_BUSY` instead of blocking the JS thread.
+pub(crate) enum Cmd {
+    Join { params: JoinParams, started: Instant },
+    Leave,
+    /// Bring the published tracks in line with the settings (local media switches, role).
+    Republish,
+    Mute { kind: MediaKind, muted: bool },
+    Subscribe { uid: Uid, kind: MediaKind, on: bool },
+}
+
+/// Results of work the actor spawned.
+pub(crate) enum Input {
+    Connected { attempt: u64, result: Result<Connected, SignalError> },
+}
+
+/// Results the actor may be behind before a spawned task waits.
+const INBOX: usize = 16;
+
+pub(crate) struct Actor {
+    pub shared: Arc<Shared>,
+    pub rt: tokio::runtime::Handle,
+    pub inbox: mpsc::Sender<Input>,
+    pub attempts: u64,
+    pub joining: Option<Joining>,
+    pub session: Option<Session>,
+    pub stats: StatsState,
+}
+
+/// The next message from the session's signaling driver or transport tasks.
+enum FromSession {
+    Signal(SignalEvent),
+    Transport(TransportEvent),
+}
+
+async fn from_session(s: &mut Option<Session>) -> Option<FromSession> {
+    let Some(s) = s else { return std::future::pending().await };
+    // A driver that is gone (after its Closed) stays quiet until a resume replaces it.
+    let signal = async {
+        match s.signal_events.recv().await {
+            Some(ev) => ev,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        ev = signal => Some(FromSession::Signal(ev)),
+        ev = s.transport_events.recv() => ev.map(FromSession::Transport),
+    }
+}
+
+/// Runs the actor until the engine is released (`release` fires) or dropped (`cmds` closes).
+/// On release it ends the session and waits (bounded) for the peer connections to close, then
+/// acknowledges on `done`.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut cmds: mpsc::Receiver<Cmd>,
+    release: tokio::sync::oneshot::Receiver<std::sync::mpsc::Sender<()>>,
+) {
+    let (inbox, mut inbox_rx) = mpsc::channel(INBOX);
+    let mut a =
+        Actor { shared, rt: tokio::runtime::Handle::current(), inbox, attempts: 0, joining: None, session: None, stats: StatsState::default() };
+    let mut stats_tick = tokio::time::interval(Duration::from_secs(2));
+    let mut fast_tick = tokio::time::interval(Duration::from_millis(100));
+    let mut ticks = 0u64;
+    tokio::pin!(release);
+    let done = loop {
+        tokio::select! {
+            biased;
+            r = &mut release => break r.ok(),
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => a.command(cmd),
+                None => break None,
+            },
+            Some(input) = inbox_rx.recv() => a.input(input),
+            Some(ev) = from_session(&mut a.session) => match ev {
+                FromSession::Signal(ev) => a.signal_event(ev),
+                FromSession::Transport(ev) => a.transport_event(ev),
+            },
+            _ = stats_tick.tick() => a.report_stats(),
+            _ = fast_tick.tick() => {
+                ticks += 1;
+                a.volume_indication(ticks);
+                a.reconnect_tick();
+            }
+        }
+    };
+    let closing = a.end_session(End::Released);
+    let _ = tokio::time::timeout(Duration::from_secs(1), futures_util::future::join_all(closing)).await;
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+    tracing::debug!("engine actor stopped");
+}
+
+impl Actor {
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Join { params, started } => self.join(params, started),
+            Cmd::Leave => {
+                self.end_session(End::Left);
+            }
+            Cmd::Republish => self.republish(),
+            Cmd::Mute { kind, muted } => self.mute(kind, muted),
+            Cmd::Subscribe { uid, kind, on } => self.want(uid, kind, on),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        match input {
+            Input::Connected { attempt, result } => {
+                if self.joining.as_ref().is_some_and(|j| j.attempt == attempt) {
+                    let j = self.joining.take().expect("checked just above");
+                    self.joined(j, result);
+                } else if self.session.as_ref().and_then(|s| s.reconnect.as_ref()).is_some_and(|r| r.in_flight == Some(attempt)) {
+                    self.reconnected(result);
+                } else if let Ok(c) = result {
+                    // Left (or released) while connecting.
+                    c.signal.close();
+                }
+            }
+        }
+    }
+
+    fn signal_event(&mut self, ev: SignalEvent) {
+        let Some(s) = self.session.as_mut() else { return };
+        match ev {
+            SignalEvent::Reply { id, result } => {
+                let Some(what) = s.pending.remove(&id) else { return };
+                self.reply(what, result);
+            }
+            SignalEvent::Event { seq, event } => {
+                s.last_seq = s.last_seq.max(seq);
+                self.room_event(event);
+            }
+            SignalEvent::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub => {
+                s.transport.subscribe(crate::transport::SubCmd::Offer(offer));
+            }
+            SignalEvent::Transport(TransportMsg::Pong(p)) => {
+                s.rtt_ms = nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32;
+            }
+            SignalEvent::Transport(TransportMsg::Leave { reason }) => {
+                tracing::warn!(?reason, "the server ended the session");
+                self.end_session(End::Server(reason));
+            }
+            SignalEvent::Transport(_) | SignalEvent::Unmatched { .. } => {}
+            SignalEvent::Closed { code, reason } => {
+                tracing::warn!(code, %reason, "signaling connection lost");
+                self.start_reconnect();
+            }
+        }
+    }
+
+    fn transport_event(&mut self, ev: TransportEvent) {
+        match ev {
+            TransportEvent::TrackAdded { kind, track_id, track, ssrc } => self.track_added(kind, track_id, track, ssrc),
+            TransportEvent::PubNegotiated => {}
+            TransportEvent::RemoteTrack { info, track } => self.start_receiving(info, track),
+            TransportEvent::State { pc, state } => tracing::debug!(?pc, %state, "peer connection state"),
+            TransportEvent::Failed { pc, error } => {
+                tracing::error!(?pc, "{error}");
+                self.shared.emit(EngineEvent::Error { code: error.code(), msg: format!("{pc:?} connection: {error}") });
+            }
+        }
+    }
+
+    /// A signaling response, matched to what it answers.
+    fn reply(&mut self, what: crate::session::Pending, result: Result<nertc_protocol::Reply, SignalError>) {
+        use crate::session::Pending;
+        match what {
+            Pending::Publish { kind, muted } => self.published(kind, muted, result),
+            Pending::Subscribe { uid, track_id } => self.subscribed(uid, track_id, result),
+            Pending::Other(what) => {
+                if let Err(e) = result {
+                    tracing::warn!(request = what, "{}", EngineError::from(e));
+                }
+            }
+        }
+    }
+}

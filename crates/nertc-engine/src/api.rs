@@ -1,0 +1,525 @@
+//! The engine's API: synchronous, NERTC-shaped, every method returns a NERTC code at once.
+//! Methods validate, update the [`Settings`], then wake the device thread and/or queue a
+//! command for the actor; none waits on the network or a device. Internally they return
+//! [`Result`]; [`code`] turns it into the NERTC code (and logs the failure) in one place.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use nertc_protocol::{MediaKind, Uid};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actor::{self, Cmd};
+use crate::device::{self, DeviceInfo};
+use crate::error::{self, Code, EngineError, Result};
+use crate::event::{EngineEvent, Events};
+use crate::frame::{AudioFrame, VideoFrame};
+use crate::render::{FrameSlot, StreamKey};
+use crate::session::JoinParams;
+use crate::settings::{Role, Settings, VideoConfig, resolve_video_config};
+use crate::shared::{Shared, lock};
+
+/// Commands the actor may be behind before calls fail with `ERR_BUSY`.
+pub const COMMAND_QUEUE: usize = 256;
+
+/// What `initialize` needs.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub app_key: String,
+    /// `ws://host:port` of the room server.
+    pub server_url: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    I420,
+    Rgba,
+}
+
+/// A frame pushed by the application (`pushExternalVideoFrame`).
+#[derive(Debug, Clone)]
+pub struct ExternalVideoFrame {
+    pub format: PixelFormat,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+    pub timestamp_ms: u64,
+}
+
+/// The engine. Cheap to call from the JS thread: no method blocks on the network or a device
+/// (except [`Engine::release`], which the binding runs on its own thread).
+pub struct Engine {
+    shared: Arc<Shared>,
+    cmd: mpsc::Sender<Cmd>,
+    release: std::sync::Mutex<Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>>,
+    runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
+    devices: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// The NERTC code for an outcome; failures are logged here, once.
+fn code(what: &str, r: Result<()>) -> Code {
+    match r {
+        Ok(()) => error::OK,
+        Err(e) => {
+            match e {
+                EngineError::Released => tracing::debug!("{what}: {e}"),
+                _ => tracing::error!("{what}: {e}"),
+            }
+            e.code()
+        }
+    }
+}
+
+impl Engine {
+    pub fn new(opts: EngineOptions) -> std::result::Result<(Engine, crossbeam_channel::Receiver<EngineEvent>), Code> {
+        if opts.app_key.is_empty() {
+            tracing::error!("initialize: app_key is empty");
+            return Err(error::ERR_INVALID_PARAM);
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("nertc-engine").enable_all().build().map_err(|e| {
+            tracing::error!("cannot start the engine runtime: {e}");
+            error::ERR_FATAL
+        })?;
+        let (events, rx) = Events::channel();
+        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
+        let shared = Arc::new(Shared::new(opts.app_key, events, Settings::new(opts.server_url), wake_tx));
+        let devices = crate::local::start(shared.clone(), wake_rx).map_err(|e| {
+            tracing::error!("cannot start the device thread: {e}");
+            error::ERR_FATAL
+        })?;
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (release_tx, release_rx) = oneshot::channel();
+        runtime.spawn(actor::run(shared.clone(), cmd_rx, release_rx));
+        let engine = Engine {
+            shared,
+            cmd: cmd_tx,
+            release: std::sync::Mutex::new(Some(release_tx)),
+            runtime: std::sync::Mutex::new(Some(runtime)),
+            devices: std::sync::Mutex::new(Some(devices)),
+        };
+        Ok((engine, rx))
+    }
+
+    fn alive(&self) -> Result<()> {
+        if self.shared.released.load(Relaxed) { Err(EngineError::Released) } else { Ok(()) }
+    }
+
+    fn send(&self, cmd: Cmd) -> Result<()> {
+        self.cmd.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Busy,
+            mpsc::error::TrySendError::Closed(_) => EngineError::Released,
+        })
+    }
+
+    /// Leaves the channel (firing `onLeaveChannel`), stops every thread, closes devices.
+    /// Safe to call twice and in any state. Blocks up to a few seconds: call it off the JS
+    /// thread.
+    pub fn release(&self) {
+        if self.shared.released.swap(true, Relaxed) {
+            return;
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        if let Some(release) = lock(&self.release).take() {
+            let _ = release.send(done_tx);
+        }
+        // The actor leaves the channel and waits (≤ 1 s) for the peer connections to close.
+        let _ = done_rx.recv_timeout(Duration::from_secs(3));
+        self.shared.refresh_devices();
+        if let Some(devices) = lock(&self.devices).take() {
+            let _ = devices.join();
+        }
+        if let Some(rt) = lock(&self.runtime).take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+
+    pub fn set_channel_profile(&self, profile: i32) -> Code {
+        code("setChannelProfile", (|| {
+            self.alive()?;
+            if !(0..=1).contains(&profile) {
+                return Err(EngineError::InvalidParam(format!("profile {profile}")));
+            }
+            if self.shared.presence.in_channel() {
+                return Err(EngineError::WrongState("setChannelProfile while in a channel"));
+            }
+            Ok(())
+        })())
+    }
+
+    pub fn set_client_role(&self, role: i32) -> Code {
+        code("setClientRole", (|| {
+            self.alive()?;
+            let role = match role {
+                0 => Role::Broadcaster,
+                1 => Role::Audience,
+                _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
+            };
+            self.shared.settings().role = role;
+            self.shared.refresh_devices();
+            self.send(Cmd::Republish)
+        })())
+    }
+
+    pub fn join_channel(&self, token: Option<String>, channel: &str, uid: u64) -> Code {
+        code("joinChannel", (|| {
+            self.alive()?;
+            nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
+            if !nertc_protocol::validate::uid(uid) {
+                return Err(EngineError::InvalidParam("uid must be non-zero".into()));
+            }
+            let generation = self.shared.presence.begin_join()?;
+            let url = self.shared.settings().server_url.clone();
+            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid };
+            if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
+                self.shared.presence.end(generation);
+                return Err(e);
+            }
+            self.shared.refresh_devices();
+            Ok(())
+        })())
+    }
+
+    pub fn leave_channel(&self) -> Code {
+        code("leaveChannel", (|| {
+            self.alive()?;
+            self.shared.presence.begin_leave()?;
+            self.shared.refresh_devices();
+            self.send(Cmd::Leave)
+        })())
+    }
+
+    pub fn connection_state(&self) -> i32 {
+        self.shared.connection_state()
+    }
+
+    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int).
+    pub fn set_parameters(&self, json: &str) -> Code {
+        code("setParameters", (|| {
+            self.alive()?;
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+                return Err(EngineError::InvalidParam("not a JSON object".into()));
+            };
+            let mut s = self.shared.settings();
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("server_url", serde_json::Value::String(url)) => s.server_url = url,
+                    ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
+                    ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
+                    (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
+                }
+            }
+            Ok(())
+        })())
+    }
+
+    pub fn set_video_config(&self, cfg: &VideoConfig) -> Code {
+        code("setVideoConfig", (|| {
+            self.alive()?;
+            let encode = resolve_video_config(cfg)?;
+            {
+                let mut s = self.shared.settings();
+                s.encode = encode;
+                s.mirror_mode = cfg.mirror_mode;
+            }
+            self.shared.refresh_devices();
+            Ok(())
+        })())
+    }
+
+    /// Applies a capture setting, then brings capture and the published tracks in line.
+    fn set_capture(&self, what: &str, apply: impl FnOnce(&mut Settings)) -> Code {
+        code(what, (|| {
+            self.alive()?;
+            apply(&mut self.shared.settings());
+            self.shared.refresh_devices();
+            self.send(Cmd::Republish)
+        })())
+    }
+
+    pub fn start_video_preview(&self) -> Code {
+        self.set_capture("startVideoPreview", |s| s.preview = true)
+    }
+
+    pub fn stop_video_preview(&self) -> Code {
+        self.set_capture("stopVideoPreview", |s| s.preview = false)
+    }
+
+    pub fn enable_local_video(&self, enabled: bool) -> Code {
+        self.set_capture("enableLocalVideo", |s| s.local_video = enabled)
+    }
+
+    pub fn enable_local_audio(&self, enabled: bool) -> Code {
+        self.set_capture("enableLocalAudio", |s| s.local_audio = enabled)
+    }
+
+    pub fn set_external_video_source(&self, enabled: bool) -> Code {
+        self.set_capture("setExternalVideoSource", |s| s.external_video = enabled)
+    }
+
+    fn mute(&self, kind: MediaKind, muted: bool) -> Code {
+        code("mute", (|| {
+            self.alive()?;
+            match kind {
+                MediaKind::Video => self.shared.video.muted.store(muted, Relaxed),
+                MediaKind::Audio => self.shared.audio.muted.store(muted, Relaxed),
+            }
+            self.send(Cmd::Mute { kind, muted })
+        })())
+    }
+
+    pub fn mute_local_video_stream(&self, mute: bool) -> Code {
+        self.mute(MediaKind::Video, mute)
+    }
+
+    pub fn mute_local_audio_stream(&self, mute: bool) -> Code {
+        self.mute(MediaKind::Audio, mute)
+    }
+
+    pub fn set_local_video_mirror_mode(&self, mode: i32) -> Code {
+        code("setLocalVideoMirrorMode", (|| {
+            self.alive()?;
+            if !(0..=2).contains(&mode) {
+                return Err(EngineError::InvalidParam(format!("mirror mode {mode}")));
+            }
+            self.shared.settings().mirror_mode = mode;
+            self.shared.refresh_devices();
+            Ok(())
+        })())
+    }
+
+    fn set_volume(&self, what: &str, target: &std::sync::atomic::AtomicU32, volume: i32) -> Code {
+        code(what, (|| {
+            self.alive()?;
+            if !(0..=400).contains(&volume) {
+                return Err(EngineError::InvalidParam(format!("volume {volume} (0..=400)")));
+            }
+            target.store(volume as u32, Relaxed);
+            Ok(())
+        })())
+    }
+
+    pub fn adjust_recording_signal_volume(&self, volume: i32) -> Code {
+        self.set_volume("adjustRecordingSignalVolume", &self.shared.audio.volume, volume)
+    }
+
+    pub fn adjust_playback_signal_volume(&self, volume: i32) -> Code {
+        self.set_volume("adjustPlaybackSignalVolume", &self.shared.mixer.volume, volume)
+    }
+
+    fn subscribe(&self, uid: Uid, kind: MediaKind, on: bool) -> Result<()> {
+        self.alive()?;
+        if uid == 0 {
+            return Err(EngineError::InvalidParam("uid 0".into()));
+        }
+        if !self.shared.presence.in_channel() {
+            return Err(EngineError::NotJoined);
+        }
+        self.send(Cmd::Subscribe { uid, kind, on })
+    }
+
+    pub fn subscribe_remote_video_stream(&self, uid: u64, stream_type: i32, subscribe: bool) -> Code {
+        if !(0..=2).contains(&stream_type) && self.alive().is_ok() {
+            return code("subscribeRemoteVideoStream", Err(EngineError::InvalidParam(format!("stream type {stream_type}"))));
+        }
+        code("subscribeRemoteVideoStream", self.subscribe(uid, MediaKind::Video, subscribe && stream_type != 2))
+    }
+
+    pub fn subscribe_remote_audio_stream(&self, uid: u64, subscribe: bool) -> Code {
+        code("subscribeRemoteAudioStream", self.subscribe(uid, MediaKind::Audio, subscribe))
+    }
+
+    pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: i32) -> Code {
+        code("enableAudioVolumeIndication", (|| {
+            self.alive()?;
+            if enable && (interval_ms < 100 || interval_ms % 100 != 0) {
+                return Err(EngineError::InvalidParam(format!("interval {interval_ms} ms (a multiple of 100)")));
+            }
+            self.shared.settings().volume_indication_ms = enable.then_some(interval_ms as u32);
+            Ok(())
+        })())
+    }
+
+    pub fn enumerate_record_devices(&self) -> Vec<DeviceInfo> {
+        device::enumerate_record_devices()
+    }
+
+    pub fn enumerate_playout_devices(&self) -> Vec<DeviceInfo> {
+        device::enumerate_playout_devices()
+    }
+
+    pub fn enumerate_video_capture_devices(&self) -> Vec<DeviceInfo> {
+        device::enumerate_video_capture_devices()
+    }
+
+    /// Selects a device from `list`; the device thread reopens it.
+    fn set_device(&self, what: &str, id: &str, list: Vec<DeviceInfo>, apply: impl FnOnce(&mut Settings, String)) -> Code {
+        code(what, (|| {
+            self.alive()?;
+            if !list.iter().any(|d| d.device_id == id) {
+                return Err(EngineError::UnknownDevice(id.to_owned()));
+            }
+            apply(&mut self.shared.settings(), id.to_owned());
+            self.shared.refresh_devices();
+            Ok(())
+        })())
+    }
+
+    pub fn set_record_device(&self, id: &str) -> Code {
+        self.set_device("setRecordDevice", id, device::enumerate_record_devices(), |s, id| s.record_device = id)
+    }
+
+    pub fn get_record_device(&self) -> String {
+        self.shared.settings().record_device.clone()
+    }
+
+    pub fn set_playout_device(&self, id: &str) -> Code {
+        self.set_device("setPlayoutDevice", id, device::enumerate_playout_devices(), |s, id| s.playout_device = id)
+    }
+
+    pub fn get_playout_device(&self) -> String {
+        self.shared.settings().playout_device.clone()
+    }
+
+    pub fn set_video_device(&self, id: &str) -> Code {
+        self.set_device("setVideoDevice", id, device::enumerate_video_capture_devices(), |s, id| s.video_device = id)
+    }
+
+    pub fn get_video_device(&self) -> String {
+        self.shared.settings().video_device.clone()
+    }
+
+    pub fn push_external_video_frame(&self, frame: ExternalVideoFrame) -> Code {
+        code("pushExternalVideoFrame", (|| {
+            self.alive()?;
+            if !self.shared.settings().external_video {
+                return Err(EngineError::NotSupported("the external video source is not enabled"));
+            }
+            let i420 = to_i420(&frame).ok_or_else(|| {
+                EngineError::InvalidParam(format!("{}x{} frame with {} bytes", frame.width, frame.height, frame.data.len()))
+            })?;
+            match &*lock(&self.shared.video_input) {
+                Some(input) => {
+                    input.push(i420);
+                    Ok(())
+                }
+                // Enabled but neither preview nor local video is on: nothing consumes frames.
+                None => Err(EngineError::WrongState("no preview or local video to push frames into")),
+            }
+        })())
+    }
+
+    pub fn set_external_audio_source(&self, enabled: bool, sample_rate: i32, channels: i32) -> Code {
+        code("setExternalAudioSource", (|| {
+            self.alive()?;
+            if enabled && (![8_000, 16_000, 32_000, 44_100, 48_000].contains(&sample_rate) || !(1..=2).contains(&channels)) {
+                return Err(EngineError::InvalidParam(format!("{sample_rate} Hz, {channels} channels")));
+            }
+            self.shared.settings().external_audio = enabled.then_some((sample_rate as u32, channels as u16));
+            self.shared.refresh_devices();
+            Ok(())
+        })())
+    }
+
+    pub fn push_external_audio_frame(&self, samples: &[i16], sample_rate: i32, channels: i32, timestamp_ms: u64) -> Code {
+        code("pushExternalAudioFrame", (|| {
+            self.alive()?;
+            let Some((rate, ch)) = self.shared.settings().external_audio else {
+                return Err(EngineError::NotSupported("the external audio source is not enabled"));
+            };
+            if sample_rate as u32 != rate || channels as u16 != ch || samples.is_empty() || samples.len() % ch as usize != 0 {
+                return Err(EngineError::InvalidParam(format!("{} samples at {sample_rate} Hz x {channels}", samples.len())));
+            }
+            let input = lock(&self.shared.audio_input);
+            let input = input.as_ref().ok_or(EngineError::WrongState("not capturing audio (join a channel first)"))?;
+            let frame = AudioFrame { sample_rate: rate, channels: ch, samples: samples.to_vec(), timestamp_us: timestamp_ms * 1000 };
+            crate::media::audio_send::push(input, frame);
+            Ok(())
+        })())
+    }
+
+    /// The latest-frame slot of a stream (for renderers).
+    pub fn slot(&self, key: StreamKey) -> Arc<FrameSlot> {
+        self.shared.slots.get(key)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Converts a pushed frame to I420, or None when its size does not match its dimensions.
+fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
+    let (w, h) = (f.width, f.height);
+    if w == 0 || h == 0 || w > 7680 || h > 4320 {
+        return None;
+    }
+    let (cw, ch) = VideoFrame::chroma_size(w, h);
+    let (ysz, csz) = ((w * h) as usize, (cw * ch) as usize);
+    let ts = f.timestamp_ms.saturating_mul(1000);
+    match f.format {
+        PixelFormat::I420 => {
+            if f.data.len() != ysz + 2 * csz {
+                return None;
+            }
+            Some(VideoFrame {
+                width: w,
+                height: h,
+                y: f.data[..ysz].to_vec(),
+                u: f.data[ysz..ysz + csz].to_vec(),
+                v: f.data[ysz + csz..].to_vec(),
+                timestamp_us: ts,
+            })
+        }
+        PixelFormat::Rgba => {
+            if f.data.len() != ysz * 4 {
+                return None;
+            }
+            let mut out = VideoFrame::black(w, h);
+            out.timestamp_us = ts;
+            let px = |x: u32, y: u32| {
+                let i = ((y * w + x) * 4) as usize;
+                (f.data[i] as i32, f.data[i + 1] as i32, f.data[i + 2] as i32)
+            };
+            for y in 0..h {
+                for x in 0..w {
+                    let (r, g, b) = px(x, y);
+                    out.y[(y * w + x) as usize] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16).clamp(0, 255) as u8;
+                }
+            }
+            for cy in 0..ch {
+                for cx in 0..cw {
+                    let (r, g, b) = px((cx * 2).min(w - 1), (cy * 2).min(h - 1));
+                    let i = (cy * cw + cx) as usize;
+                    out.u[i] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
+                    out.v[i] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
+                }
+            }
+            Some(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_frames_convert_or_are_refused() {
+        let f = |format, width, height, len| ExternalVideoFrame { format, width, height, data: vec![128; len], timestamp_ms: 5 };
+        let i = to_i420(&f(PixelFormat::I420, 4, 2, 8 + 2 + 2)).expect("a 4x2 I420 frame");
+        assert_eq!((i.y.len(), i.u.len(), i.v.len(), i.timestamp_us), (8, 2, 2, 5000));
+        assert!(to_i420(&f(PixelFormat::I420, 4, 2, 11)).is_none());
+        assert!(to_i420(&f(PixelFormat::Rgba, 4, 2, 31)).is_none());
+        assert!(to_i420(&f(PixelFormat::I420, 0, 2, 0)).is_none());
+        let white = ExternalVideoFrame { format: PixelFormat::Rgba, width: 2, height: 2, data: vec![255; 16], timestamp_ms: 0 };
+        let y = to_i420(&white).expect("a 2x2 RGBA frame");
+        assert_eq!((y.y[0], y.u[0], y.v[0]), (235, 128, 128), "white is Y 235 in BT.601 studio range");
+    }
+}

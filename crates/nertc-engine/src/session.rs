@@ -1,0 +1,311 @@
+//! A channel session: whether we are in a channel ([`Presence`], the one record of it), the
+//! state of one joined session ([`Session`], built in one place), joining, and ending it
+//! ([`Actor::end_session`], the one end-of-session sequence for leave, release, kick, a
+//! failed join and a reconnect that gave up).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+use nertc_protocol::{ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, MediaKind, PROTOCOL_VERSION, TrackId, Uid};
+use nertc_signal::{Connected, RequestId, Signal, SignalEvent};
+use tokio::sync::mpsc;
+
+use crate::actor::{Actor, Input};
+use crate::error::{self, Code, EngineError, Result};
+use crate::event::{ConnectionState, EngineEvent, StateReason};
+use crate::publish::Publishing;
+use crate::reconnect::Reconnect;
+use crate::shared::lock;
+use crate::subscribe::Remotes;
+use crate::transport::{TaskGuard, Transport, TransportEvent};
+
+/// Whether the application wants to be in a channel, with a generation per join so that the
+/// end of an old session cannot clear a newer join. Written by the API (join/leave) and by
+/// the actor when the server or the network ends a session.
+#[derive(Debug, Default)]
+pub struct Presence(AtomicU64);
+
+impl Presence {
+    const IN: u64 = 1;
+
+    /// Not in a channel → joining; returns the new join's generation.
+    pub fn begin_join(&self) -> Result<u64> {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            if cur & Self::IN != 0 {
+                return Err(EngineError::AlreadyJoined);
+            }
+            let generation = (cur >> 1) + 1;
+            match self.0.compare_exchange(cur, (generation << 1) | Self::IN, Relaxed, Relaxed) {
+                Ok(_) => return Ok(generation),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// In a channel (or joining) → not.
+    pub fn begin_leave(&self) -> Result<()> {
+        let cur = self.0.fetch_and(!Self::IN, Relaxed);
+        if cur & Self::IN == 0 { Err(EngineError::NotJoined) } else { Ok(()) }
+    }
+
+    /// The session of join `generation` ended by itself; no effect once another join began.
+    pub fn end(&self, generation: u64) {
+        let _ = self.0.compare_exchange((generation << 1) | Self::IN, generation << 1, Relaxed, Relaxed);
+    }
+
+    pub fn in_channel(&self) -> bool {
+        self.0.load(Relaxed) & Self::IN != 0
+    }
+}
+
+/// What a join needs, kept for rejoining.
+#[derive(Debug, Clone)]
+pub(crate) struct JoinParams {
+    pub generation: u64,
+    pub url: String,
+    pub token: Option<String>,
+    pub channel: String,
+    pub uid: Uid,
+}
+
+impl JoinParams {
+    pub fn request(&self, app_key: &str) -> JoinRequest {
+        JoinRequest {
+            token: self.token.clone(),
+            app_key: app_key.to_owned(),
+            channel: self.channel.clone(),
+            uid: self.uid,
+            name: String::new(),
+            protocol: PROTOCOL_VERSION,
+            resume: None,
+        }
+    }
+}
+
+/// A join on its way: the connect task and when the application asked.
+pub(crate) struct Joining {
+    pub params: JoinParams,
+    pub attempt: u64,
+    pub started: Instant,
+    pub _task: TaskGuard,
+}
+
+/// A request in flight on the signaling connection, and what its response is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
+    Publish { kind: MediaKind, muted: bool },
+    Subscribe { uid: Uid, track_id: TrackId },
+    /// Only logged when it fails (unpublish, mute, unsubscribe).
+    Other(&'static str),
+}
+
+pub(crate) struct Session {
+    pub params: JoinParams,
+    pub signal: Signal,
+    pub signal_events: mpsc::Receiver<SignalEvent>,
+    pub join: JoinResult,
+    pub joined_at: Instant,
+    pub transport: Transport,
+    pub transport_events: mpsc::Receiver<TransportEvent>,
+    pub publish: Publishing,
+    pub remote: Remotes,
+    pub pending: HashMap<RequestId, Pending>,
+    /// Highest room-event `seq` seen (for a resume).
+    pub last_seq: u64,
+    /// Signaling round trip from the last ping/pong, ms.
+    pub rtt_ms: u32,
+    pub reconnect: Option<Reconnect>,
+}
+
+/// How a session ends; decides the events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum End {
+    /// `leaveChannel()`.
+    Left,
+    /// `release()`.
+    Released,
+    /// The server ended it (kicked, replaced, room closed).
+    Server(LeaveReason),
+    /// Reconnecting gave up.
+    Lost,
+    /// The join was refused or the server unreachable.
+    JoinFailed(Code),
+}
+
+impl Session {
+    /// A session on a fresh `join` (first join or a rejoin after the resume window).
+    pub fn new(actor: &Actor, params: JoinParams, c: Connected) -> Session {
+        let (transport, transport_events) =
+            Transport::start(&actor.rt, c.signal.clone(), &params.url, c.join.uid, actor.shared.video.clone());
+        Session {
+            params,
+            signal: c.signal,
+            signal_events: c.events,
+            last_seq: c.join.seq,
+            join: c.join,
+            joined_at: Instant::now(),
+            transport,
+            transport_events,
+            publish: Publishing::default(),
+            remote: Remotes::default(),
+            pending: HashMap::new(),
+            rtt_ms: 0,
+            reconnect: None,
+        }
+    }
+
+    /// Sends a request whose response comes back as a [`SignalEvent::Reply`].
+    pub fn request(&mut self, msg: ClientMsg, what: Pending) -> Option<RequestId> {
+        let t = msg.type_name();
+        match self.signal.request(msg) {
+            Ok(id) => {
+                self.pending.insert(id, what);
+                Some(id)
+            }
+            Err(e) => {
+                tracing::warn!(request = t, "not sent: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Actor {
+    /// `joinChannel`: starts connecting in a task; the result comes back as [`Input::Connected`].
+    pub(crate) fn join(&mut self, params: JoinParams, started: Instant) {
+        if self.session.is_some() || self.joining.is_some() {
+            tracing::warn!("join while a session exists; ending it");
+            self.dismantle();
+        }
+        self.shared.set_state(ConnectionState::Connecting, StateReason::Join);
+        let attempt = self.connect(params.request(&self.shared.app_key), &params.url);
+        self.joining = Some(Joining { params, attempt: attempt.0, started, _task: attempt.1 });
+    }
+
+    /// Connects (join or resume) in a task; returns the attempt number and the task.
+    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str) -> (u64, TaskGuard) {
+        self.attempts += 1;
+        let (attempt, inbox, url) = (self.attempts, self.inbox.clone(), url.to_owned());
+        let task = TaskGuard::spawn(&self.rt, async move {
+            let result = nertc_signal::connect(&url, req, nertc_signal::Options::default()).await;
+            let _ = inbox.send(Input::Connected { attempt, result }).await;
+        });
+        (attempt, task)
+    }
+
+    /// The outcome of a first join.
+    pub(crate) fn joined(&mut self, j: Joining, result: std::result::Result<Connected, nertc_signal::SignalError>) {
+        let elapsed_ms = j.started.elapsed().as_millis() as u64;
+        let c = match result {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(channel = %j.params.channel, uid = j.params.uid, "join failed: {e}");
+                let code = EngineError::from(e).code();
+                self.joining = Some(j);
+                self.end_session(End::JoinFailed(code));
+                return;
+            }
+        };
+        tracing::info!(channel = %j.params.channel, uid = j.params.uid, cid = c.join.cid, "joined");
+        let (cid, uid) = (c.join.cid, c.join.uid);
+        let users = c.join.users.clone();
+        let mut s = Session::new(self, j.params, c);
+        self.shared.set_state(ConnectionState::Connected, StateReason::JoinSucceed);
+        self.shared.emit(EngineEvent::JoinChannel { cid, uid, result: error::OK, elapsed_ms });
+        for u in users {
+            self.user_joined(&mut s, u.uid, u.name.clone());
+            for t in u.tracks {
+                self.track_published(&mut s, u.uid, t);
+            }
+        }
+        self.session = Some(s);
+        self.republish();
+    }
+
+    /// Tears the session (or the join in flight) down without any event: sinks cleared,
+    /// receivers stopped, signaling and peer connections closed. Returns the transport tasks,
+    /// which end once their connections are closed.
+    pub(crate) fn dismantle(&mut self) -> Vec<tokio::task::JoinHandle<()>> {
+        self.joining = None;
+        let Some(mut s) = self.session.take() else { return Vec::new() };
+        *lock(&self.shared.video.sink) = None;
+        *lock(&self.shared.audio.sink) = None;
+        for (_, r) in s.remote.receiving.drain() {
+            self.shared.slots.remove(crate::render::StreamKey::Remote(r.uid));
+            self.shared.mixer.remove(r.uid);
+        }
+        s.signal.close();
+        s.transport.close()
+    }
+
+    /// The one end-of-session sequence. Returns the closing transport tasks.
+    pub(crate) fn end_session(&mut self, how: End) -> Vec<tokio::task::JoinHandle<()>> {
+        let (generation, uid, started) = match (&self.session, &self.joining) {
+            (Some(s), _) => (s.params.generation, s.params.uid, None),
+            (None, Some(j)) => (j.params.generation, j.params.uid, Some(j.started)),
+            (None, None) => return Vec::new(),
+        };
+        if let (End::Left | End::Released, Some(s)) = (how, &self.session) {
+            // Queued before the close, so the server removes us at once instead of keeping
+            // the session for a resume.
+            let _ = s.signal.request(ClientMsg::Leave(Empty {}));
+        }
+        let closing = self.dismantle();
+        self.shared.presence.end(generation);
+        self.shared.refresh_devices();
+        let state = match how {
+            End::Left | End::Released => {
+                self.shared.emit(EngineEvent::LeaveChannel { result: error::OK });
+                StateReason::Leave
+            }
+            End::Server(reason) => {
+                let (state_reason, code) = match reason {
+                    LeaveReason::Replaced | LeaveReason::Kicked => (StateReason::Kicked, error::ERR_KICKED),
+                    _ => (StateReason::ChannelClosed, error::ERR_CONNECTION_LOST),
+                };
+                self.shared.emit(EngineEvent::Disconnect { reason: code });
+                state_reason
+            }
+            End::Lost => {
+                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_CONNECTION_LOST });
+                StateReason::Timeout
+            }
+            End::JoinFailed(code) => {
+                let elapsed_ms = started.map_or(0, |t| t.elapsed().as_millis() as u64);
+                self.shared.emit(EngineEvent::JoinChannel { cid: 0, uid, result: code, elapsed_ms });
+                self.shared.set_state(ConnectionState::Failed, StateReason::JoinFailed);
+                StateReason::JoinFailed
+            }
+        };
+        self.shared.set_state(ConnectionState::Disconnected, state);
+        self.stats.reset();
+        closing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_transitions() {
+        let p = Presence::default();
+        assert!(!p.in_channel());
+        assert!(matches!(p.begin_leave(), Err(EngineError::NotJoined)));
+        let g1 = p.begin_join().unwrap();
+        assert!(p.in_channel());
+        assert!(matches!(p.begin_join(), Err(EngineError::AlreadyJoined)));
+        p.begin_leave().unwrap();
+        assert!(!p.in_channel());
+        let g2 = p.begin_join().unwrap();
+        assert!(g2 > g1);
+        p.end(g1); // the old session's end must not clear the new join
+        assert!(p.in_channel());
+        p.end(g2);
+        assert!(!p.in_channel());
+        p.end(g2);
+        assert!(!p.in_channel());
+    }
+}

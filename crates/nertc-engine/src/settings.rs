@@ -1,0 +1,202 @@
+//! What the application asked for: video profile, devices, local media switches, role. Written
+//! by the API (JS thread), read by the device thread and the actor. Pure functions only here.
+
+use crate::device;
+use crate::error::{EngineError, Result};
+use crate::media::video_send::EncodeParams;
+
+/// `setVideoConfig`. Zero (or -1 for `max_profile`) leaves a field unset.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VideoConfig {
+    pub max_profile: i32,
+    pub width: u32,
+    pub height: u32,
+    pub framerate: u32,
+    pub min_framerate: u32,
+    pub bitrate_kbps: u32,
+    pub min_bitrate_kbps: u32,
+    pub mirror_mode: i32,
+}
+
+/// `setClientRole`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Broadcaster,
+    Audience,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub role: Role,
+    pub encode: EncodeParams,
+    /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
+    pub mirror_mode: i32,
+    pub record_device: String,
+    pub playout_device: String,
+    pub video_device: String,
+    pub external_video: bool,
+    /// `(sample_rate, channels)` of the external audio source when enabled.
+    pub external_audio: Option<(u32, u16)>,
+    pub local_video: bool,
+    pub local_audio: bool,
+    pub preview: bool,
+    pub volume_indication_ms: Option<u32>,
+    pub server_url: String,
+    pub auto_subscribe_video: bool,
+}
+
+impl Settings {
+    pub fn new(server_url: String) -> Self {
+        Settings {
+            role: Role::Broadcaster,
+            encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
+            mirror_mode: 0,
+            record_device: device::default_record_device(),
+            playout_device: device::default_playout_device(),
+            video_device: device::default_video_device(),
+            external_video: false,
+            external_audio: None,
+            local_video: false,
+            local_audio: true,
+            preview: false,
+            volume_indication_ms: None,
+            server_url,
+            auto_subscribe_video: false,
+        }
+    }
+
+    /// Whether the local preview is drawn mirrored.
+    pub fn preview_mirrored(&self) -> bool {
+        mirrored(self.mirror_mode)
+    }
+
+    /// What to publish: (audio, video).
+    pub fn wants_published(&self) -> (bool, bool) {
+        let b = self.role == Role::Broadcaster;
+        (b && self.local_audio, b && self.local_video)
+    }
+}
+
+/// Mirror mode 0 (auto) and 1 mirror the local preview; 2 never does.
+pub fn mirrored(mirror_mode: i32) -> bool {
+    mirror_mode != 2
+}
+
+/// Size and frame rate for NERTC's `max_profile` 0..=4.
+pub fn profile_size(profile: i32) -> Option<(u32, u32, u32)> {
+    match profile {
+        0 => Some((160, 90, 15)),
+        1 => Some((320, 180, 15)),
+        2 => Some((640, 480, 30)),
+        3 => Some((1280, 720, 30)),
+        4 => Some((1920, 1080, 30)),
+        _ => None,
+    }
+}
+
+/// A reasonable H.264 bitrate for a size and frame rate (≈0.07 bits per pixel).
+pub fn default_bitrate_kbps(w: u32, h: u32, fps: u32) -> u32 {
+    ((w as u64 * h as u64 * fps as u64 * 7 / 100 / 1000) as u32).clamp(80, 4000)
+}
+
+/// NERTC's max_profile for a published layer's height (what `onUserVideoStart` reports).
+pub fn profile_of(height: u32) -> i32 {
+    match height {
+        0 => 2,
+        1..=90 => 0,
+        91..=180 => 1,
+        181..=480 => 2,
+        481..=720 => 3,
+        _ => 4,
+    }
+}
+
+/// The encoder parameters a `setVideoConfig` asks for.
+pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
+    let bad = |why: &str| Err(EngineError::InvalidParam(format!("setVideoConfig: {why}")));
+    let (mut w, mut h, mut fps) = match cfg.max_profile {
+        -1 => (640, 480, 15),
+        p => match profile_size(p) {
+            Some(s) => s,
+            None => return bad("max_profile must be 0..=4"),
+        },
+    };
+    if cfg.width > 0 || cfg.height > 0 {
+        if cfg.width == 0 || cfg.height == 0 || cfg.width > 3840 || cfg.height > 2160 || cfg.width % 2 == 1 || cfg.height % 2 == 1 {
+            return bad("width and height must both be even and at most 3840x2160");
+        }
+        (w, h) = (cfg.width, cfg.height);
+    }
+    if cfg.framerate > 0 {
+        if cfg.framerate > 60 {
+            return bad("framerate must be at most 60");
+        }
+        fps = cfg.framerate;
+    }
+    if !(0..=2).contains(&cfg.mirror_mode) {
+        return bad("mirror_mode must be 0..=2");
+    }
+    if cfg.bitrate_kbps > 20_000 {
+        return bad("bitrate must be at most 20000 kbps");
+    }
+    let bitrate_kbps = if cfg.bitrate_kbps > 0 { cfg.bitrate_kbps.max(cfg.min_bitrate_kbps) } else { default_bitrate_kbps(w, h, fps) };
+    Ok(EncodeParams { width: w, height: h, fps, bitrate_kbps })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> VideoConfig {
+        VideoConfig { max_profile: -1, ..Default::default() }
+    }
+
+    #[test]
+    fn video_config_resolution() {
+        let p = resolve_video_config(&cfg()).unwrap();
+        assert_eq!((p.width, p.height, p.fps), (640, 480, 15));
+        assert_eq!(p.bitrate_kbps, default_bitrate_kbps(640, 480, 15));
+        let p = resolve_video_config(&VideoConfig { max_profile: 3, ..Default::default() }).unwrap();
+        assert_eq!((p.width, p.height, p.fps), (1280, 720, 30));
+        let p = resolve_video_config(&VideoConfig { width: 320, height: 240, framerate: 10, bitrate_kbps: 100, min_bitrate_kbps: 150, ..cfg() })
+            .unwrap();
+        assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
+        for bad in [
+            VideoConfig { max_profile: 5, ..Default::default() },
+            VideoConfig { width: 321, height: 240, ..cfg() },
+            VideoConfig { width: 320, ..cfg() },
+            VideoConfig { width: 4000, height: 2000, ..cfg() },
+            VideoConfig { framerate: 61, ..cfg() },
+            VideoConfig { mirror_mode: 3, ..cfg() },
+            VideoConfig { bitrate_kbps: 20_001, ..cfg() },
+        ] {
+            assert!(matches!(resolve_video_config(&bad), Err(EngineError::InvalidParam(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn profiles_and_bitrates() {
+        assert_eq!(profile_of(0), 2);
+        assert_eq!(profile_of(90), 0);
+        assert_eq!(profile_of(180), 1);
+        assert_eq!(profile_of(480), 2);
+        assert_eq!(profile_of(720), 3);
+        assert_eq!(profile_of(1080), 4);
+        for p in 0..=4 {
+            let (_, h, _) = profile_size(p).unwrap();
+            assert_eq!(profile_of(h), p, "profile {p} round trips");
+        }
+        assert_eq!(default_bitrate_kbps(160, 90, 1), 80, "floor");
+        assert_eq!(default_bitrate_kbps(3840, 2160, 60), 4000, "cap");
+    }
+
+    #[test]
+    fn publishing_follows_role_and_switches() {
+        let mut s = Settings::new(String::new());
+        s.local_video = true;
+        assert_eq!(s.wants_published(), (true, true));
+        s.role = Role::Audience;
+        assert_eq!(s.wants_published(), (false, false));
+        assert!(mirrored(0) && mirrored(1) && !mirrored(2));
+    }
+}

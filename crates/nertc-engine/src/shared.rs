@@ -1,0 +1,88 @@
+//! State shared by the API (JS thread), the actor and the device thread. Everything here is
+//! either atomic or behind a short-held mutex; nobody holds a lock across a wait.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::Sender;
+
+use crate::event::{ConnectionState, EngineEvent, Events, StateReason};
+use crate::frame::AudioFrame;
+use crate::media::audio_recv::Mixer;
+use crate::media::audio_send::AudioCtl;
+use crate::media::video_send::{FrameInput, VideoCtl};
+use crate::render::Slots;
+use crate::session::Presence;
+use crate::settings::Settings;
+
+pub(crate) struct Shared {
+    pub app_key: String,
+    pub events: Events,
+    /// `getConnectionState()`: a [`ConnectionState`] as i32.
+    state: AtomicI32,
+    /// Whether the application wants to be in a channel (the one record of it).
+    pub presence: Presence,
+    pub released: AtomicBool,
+    pub slots: Slots,
+    pub settings: Mutex<Settings>,
+    pub video: Arc<VideoCtl>,
+    pub audio: Arc<AudioCtl>,
+    pub mixer: Arc<Mixer>,
+    /// Where pushed external frames go while an encoder runs (set by the device thread).
+    pub video_input: Mutex<Option<FrameInput>>,
+    pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
+    /// Wakes the device thread to bring local media in line (bounded 1: coalesces).
+    wake_devices: Sender<()>,
+}
+
+/// Locks a mutex, recovering from a poisoned one (a panicking holder cannot leave these
+/// plain-data values half-updated in a way that matters more than stopping would).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn new(app_key: String, events: Events, settings: Settings, wake_devices: Sender<()>) -> Self {
+        Shared {
+            app_key,
+            events,
+            state: AtomicI32::new(ConnectionState::Disconnected as i32),
+            presence: Presence::default(),
+            released: AtomicBool::new(false),
+            slots: Slots::default(),
+            settings: Mutex::new(settings),
+            video: Arc::new(VideoCtl::default()),
+            audio: Arc::new(AudioCtl::default()),
+            mixer: Mixer::new(),
+            video_input: Mutex::new(None),
+            audio_input: Mutex::new(None),
+            wake_devices,
+        }
+    }
+
+    /// Asks the device thread to bring capture, encoders and playout in line with the settings
+    /// and the presence. Never waits: a refresh already pending covers this one.
+    pub fn refresh_devices(&self) {
+        let _ = self.wake_devices.try_send(());
+    }
+
+    pub fn emit(&self, ev: EngineEvent) {
+        self.events.send(ev);
+    }
+
+    pub fn settings(&self) -> MutexGuard<'_, Settings> {
+        lock(&self.settings)
+    }
+
+    pub fn connection_state(&self) -> i32 {
+        self.state.load(Relaxed)
+    }
+
+    /// Moves to `state`, firing `onConnectionStateChange` when it changes.
+    pub fn set_state(&self, state: ConnectionState, reason: StateReason) {
+        let old = self.state.swap(state as i32, Relaxed);
+        if old != state as i32 {
+            self.emit(EngineEvent::ConnectionStateChange { state, reason });
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Periodic reports: `onRtcStats`, `onLocalVideoStats`, `onRemote{Video,Audio}Stats`,
+//! `onNetworkQuality` every 2 s and the volume indications. Counters are totals kept by the
+//! pipelines; rates are differences between two reports ([`Counters`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use nertc_protocol::{MediaKind, TrackId};
+
+use crate::actor::Actor;
+use crate::event::{EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
+
+/// Totals at one report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub tx_video: u64,
+    pub tx_audio: u64,
+    pub rx_video: u64,
+    pub rx_audio: u64,
+    pub captured: u64,
+    pub encoded: u64,
+    pub cpu_ticks: u64,
+    /// Per received track: (bytes, decoded frames).
+    pub tracks: HashMap<TrackId, (u64, u64)>,
+}
+
+/// Rates between two reports `dt` apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub dt: Duration,
+}
+
+impl Rates {
+    fn secs(&self) -> f64 {
+        self.dt.as_secs_f64().max(0.001)
+    }
+
+    pub fn kbps(&self, now: u64, before: u64) -> u32 {
+        (now.saturating_sub(before) as f64 * 8.0 / 1000.0 / self.secs()).round() as u32
+    }
+
+    pub fn per_s(&self, now: u64, before: u64) -> u32 {
+        (now.saturating_sub(before) as f64 / self.secs()).round() as u32
+    }
+
+    /// Percent of the whole machine used, from process CPU clock ticks (USER_HZ = 100).
+    pub fn cpu_percent(&self, now_ticks: u64, before_ticks: u64, cores: usize) -> u32 {
+        (now_ticks.saturating_sub(before_ticks) as f64 / self.secs() / cores.max(1) as f64).round() as u32
+    }
+}
+
+/// The previous report, to turn totals into rates; none before the first report of a session.
+#[derive(Debug, Default)]
+pub(crate) struct StatsState {
+    last: Option<(Instant, Counters)>,
+}
+
+impl StatsState {
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
+
+/// User + system CPU time of this process in clock ticks (0 where /proc is unavailable).
+fn process_cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0 };
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    field(11) + field(12)
+}
+
+/// Resident memory of this process in KiB (0 where /proc is unavailable).
+fn process_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+impl Actor {
+    pub(crate) fn report_stats(&mut self) {
+        let Some(s) = &self.session else { return };
+        let now = Instant::now();
+        let (v, a) = (&self.shared.video, &self.shared.audio);
+        let levels = self.shared.mixer.levels();
+        let mut next = Counters::default();
+        let (prev_at, prev) = self.stats.last.take().unwrap_or((now, Counters::default()));
+        let first = prev_at == now;
+        let rates = Rates { dt: now.duration_since(prev_at) };
+        let mut remote_video = Vec::new();
+        let mut remote_audio = Vec::new();
+        for (track_id, r) in &s.remote.receiving {
+            if let Some(st) = &r.video {
+                let (bytes, decoded) = (st.bytes.load(Relaxed), st.decoded.load(Relaxed));
+                let (pb, pd) = prev.tracks.get(track_id).copied().unwrap_or((bytes, decoded));
+                next.tracks.insert(track_id.clone(), (bytes, decoded));
+                next.rx_video += bytes;
+                remote_video.push(RemoteVideoStats {
+                    uid: r.uid,
+                    width: st.width.load(Relaxed) as u32,
+                    height: st.height.load(Relaxed) as u32,
+                    received_bitrate_kbps: rates.kbps(bytes, pb),
+                    decoder_output_frame_rate: rates.per_s(decoded, pd),
+                    packets_lost: st.lost.load(Relaxed),
+                    frozen_ms: 0,
+                });
+            }
+            if let Some(st) = &r.audio {
+                let bytes = st.bytes.load(Relaxed);
+                let (pb, _) = prev.tracks.get(track_id).copied().unwrap_or((bytes, 0));
+                next.tracks.insert(track_id.clone(), (bytes, 0));
+                next.rx_audio += bytes;
+                let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
+                remote_audio.push(RemoteAudioStats { uid: r.uid, received_bitrate_kbps: rates.kbps(bytes, pb), volume, packets_lost: st.lost.load(Relaxed) });
+            }
+        }
+        next.tx_video = v.sent_bytes.load(Relaxed);
+        next.tx_audio = a.sent_bytes.load(Relaxed);
+        next.captured = v.captured.load(Relaxed);
+        next.encoded = v.encoded.load(Relaxed);
+        next.cpu_ticks = process_cpu_ticks();
+        // The first report of a session has no rates to compare with.
+        let base = if first { &next } else { &prev };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.shared.emit(EngineEvent::RtcStats(RtcStats {
+            duration_s: s.joined_at.elapsed().as_secs(),
+            tx_bytes: next.tx_video + next.tx_audio,
+            rx_bytes: next.rx_video + next.rx_audio,
+            tx_video_kbps: rates.kbps(next.tx_video, base.tx_video),
+            rx_video_kbps: rates.kbps(next.rx_video, base.rx_video),
+            tx_audio_kbps: rates.kbps(next.tx_audio, base.tx_audio),
+            rx_audio_kbps: rates.kbps(next.rx_audio, base.rx_audio),
+            cpu_app_usage: rates.cpu_percent(next.cpu_ticks, base.cpu_ticks, cores),
+            memory_app_usage_kb: process_rss_kb(),
+            users: s.remote.users.len() as u32 + 1,
+            up_rtt_ms: s.rtt_ms,
+            down_rtt_ms: s.rtt_ms,
+        }));
+        if crate::publish::is_live(s, MediaKind::Video) {
+            self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
+                width: v.last_width.load(Relaxed),
+                height: v.last_height.load(Relaxed),
+                capture_frame_rate: rates.per_s(next.captured, base.captured),
+                encoder_output_frame_rate: rates.per_s(next.encoded, base.encoded),
+                sent_bitrate_kbps: rates.kbps(next.tx_video, base.tx_video),
+                encode_ms_avg: v.encode_us_total.load(Relaxed) as f32 / next.encoded.max(1) as f32 / 1000.0,
+            }));
+        }
+        self.shared.emit(EngineEvent::RemoteVideoStats(remote_video));
+        self.shared.emit(EngineEvent::RemoteAudioStats(remote_audio));
+        // Loopback-grade quality until RTT/loss estimates feed it: 1 (excellent).
+        let mut quality = vec![NetworkQuality { uid: s.params.uid, tx_quality: 1, rx_quality: 1 }];
+        quality.extend(s.remote.users.keys().map(|uid| NetworkQuality { uid: *uid, tx_quality: 1, rx_quality: 1 }));
+        self.shared.emit(EngineEvent::NetworkQuality(quality));
+        self.stats.last = Some((now, next));
+    }
+
+    /// Every 100 ms tick: the volume indications at the asked interval.
+    pub(crate) fn volume_indication(&self, ticks: u64) {
+        let Some(ms) = self.shared.settings().volume_indication_ms else { return };
+        if self.session.is_none() || ticks % u64::from((ms / 100).max(1)) != 0 {
+            return;
+        }
+        let speakers = self.shared.mixer.levels();
+        let total_volume = self.shared.mixer.mixed_level.load(Relaxed);
+        self.shared.emit(EngineEvent::RemoteAudioVolumeIndication { speakers, total_volume });
+        self.shared.emit(EngineEvent::LocalAudioVolumeIndication { volume: self.shared.audio.level.load(Relaxed) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_from_totals() {
+        let r = Rates { dt: Duration::from_secs(2) };
+        assert_eq!(r.kbps(250_000, 0), 1000, "250 kB in 2 s = 1000 kbit/s");
+        assert_eq!(r.kbps(0, 10), 0, "a counter that went back (new session) is no negative rate");
+        assert_eq!(r.per_s(60, 30), 15);
+        assert_eq!(r.cpu_percent(100, 0, 2), 25, "100 ticks = 1 s of CPU in 2 s on 2 cores");
+        let zero = Rates { dt: Duration::ZERO };
+        assert!(zero.kbps(1000, 0) > 0, "no division by zero");
+    }
+
+    #[test]
+    fn process_counters_are_read() {
+        if cfg!(target_os = "linux") {
+            assert!(process_rss_kb() > 0);
+            let spin = Instant::now();
+            while spin.elapsed() < Duration::from_millis(50) {
+                std::hint::black_box(0u64);
+            }
+            assert!(process_cpu_ticks() > 0);
+        }
+    }
+}

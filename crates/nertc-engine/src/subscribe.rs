@@ -1,0 +1,244 @@
+//! Remote users: room events, which of their tracks we want, `subscribe` / `unsubscribe`
+//! requests, and the receive pipelines of the tracks that arrive.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use nertc_protocol::{ClientMsg, LeaveReason, MediaKind, MidInfo, Reply, RoomEvent, SubscribeRequest, TrackId, TrackInfo, TrackRef, Uid};
+use nertc_signal::SignalError;
+use webrtc::media_stream::track_remote::TrackRemote;
+
+use crate::actor::Actor;
+use crate::event::{EngineEvent, UserLeftReason};
+use crate::media::audio_recv::{self, AudioRecvStats};
+use crate::media::video_recv::{self, VideoRecvStats};
+use crate::render::StreamKey;
+use crate::session::{Pending, Session};
+use crate::settings::profile_of;
+use crate::transport::TaskGuard;
+
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RemoteUser {
+    pub name: String,
+    pub tracks: HashMap<TrackId, TrackInfo>,
+    pub want_video: bool,
+    pub want_audio: bool,
+    /// Subscribed or being subscribed.
+    pub subscribed: HashSet<TrackId>,
+}
+
+impl RemoteUser {
+    pub fn new(want_video: bool) -> Self {
+        RemoteUser { want_audio: true, want_video, ..Default::default() }
+    }
+
+    /// (to subscribe, to unsubscribe) for what is wanted now.
+    pub fn changes(&self) -> (Vec<TrackId>, Vec<TrackId>) {
+        let (mut sub, mut unsub) = (Vec::new(), Vec::new());
+        for (id, t) in &self.tracks {
+            let want = match t.kind {
+                MediaKind::Audio => self.want_audio,
+                MediaKind::Video => self.want_video,
+            };
+            match (want, self.subscribed.contains(id)) {
+                (true, false) => sub.push(id.clone()),
+                (false, true) => unsub.push(id.clone()),
+                _ => {}
+            }
+        }
+        sub.sort();
+        unsub.sort();
+        (sub, unsub)
+    }
+}
+
+/// A track being received.
+pub(crate) struct Receiving {
+    pub uid: Uid,
+    pub video: Option<Arc<VideoRecvStats>>,
+    pub audio: Option<Arc<AudioRecvStats>>,
+    _task: TaskGuard,
+}
+
+#[derive(Default)]
+pub(crate) struct Remotes {
+    pub users: BTreeMap<Uid, RemoteUser>,
+    pub receiving: HashMap<TrackId, Receiving>,
+}
+
+pub(crate) fn user_left_reason(r: LeaveReason) -> UserLeftReason {
+    match r {
+        LeaveReason::Leave => UserLeftReason::Normal,
+        LeaveReason::Timeout => UserLeftReason::Timeout,
+        LeaveReason::Replaced => UserLeftReason::Update,
+        LeaveReason::Kicked => UserLeftReason::Kick,
+        LeaveReason::ServerShutdown => UserLeftReason::Failover,
+    }
+}
+
+impl Actor {
+    pub(crate) fn room_event(&mut self, event: RoomEvent) {
+        let Some(mut s) = self.session.take() else { return };
+        match event {
+            RoomEvent::UserJoined { uid, name } => self.user_joined(&mut s, uid, name),
+            RoomEvent::UserLeft { uid, reason } => {
+                if let Some(u) = s.remote.users.remove(&uid) {
+                    for id in u.tracks.keys() {
+                        self.stop_receiving(&mut s, id);
+                    }
+                }
+                self.shared.slots.remove(StreamKey::Remote(uid));
+                self.shared.emit(EngineEvent::UserLeft { uid, reason: user_left_reason(reason) });
+            }
+            RoomEvent::TrackPublished { uid, track } => self.track_published(&mut s, uid, track),
+            RoomEvent::TrackUnpublished { uid, track_id } => {
+                let info = s.remote.users.get_mut(&uid).and_then(|u| {
+                    u.subscribed.remove(&track_id);
+                    u.tracks.remove(&track_id)
+                });
+                self.stop_receiving(&mut s, &track_id);
+                if let Some(t) = info {
+                    self.shared.emit(match t.kind {
+                        MediaKind::Audio => EngineEvent::UserAudioStop { uid },
+                        MediaKind::Video => EngineEvent::UserVideoStop { uid },
+                    });
+                }
+            }
+            RoomEvent::TrackMuted { uid, track_id, muted } => {
+                if let Some(t) = s.remote.users.get_mut(&uid).and_then(|u| u.tracks.get_mut(&track_id)) {
+                    t.muted = muted;
+                    self.shared.emit(match t.kind {
+                        MediaKind::Audio => EngineEvent::UserAudioMute { uid, muted },
+                        MediaKind::Video => EngineEvent::UserVideoMute { uid, muted },
+                    });
+                }
+            }
+            RoomEvent::Subscription { .. } => {}
+            other => tracing::debug!(?other, "room event not handled"),
+        }
+        self.session = Some(s);
+    }
+
+    pub(crate) fn user_joined(&self, s: &mut Session, uid: Uid, name: String) {
+        let auto_video = self.shared.settings().auto_subscribe_video;
+        s.remote.users.entry(uid).or_insert_with(|| RemoteUser::new(auto_video)).name = name.clone();
+        self.shared.emit(EngineEvent::UserJoined { uid, name });
+    }
+
+    pub(crate) fn track_published(&self, s: &mut Session, uid: Uid, track: TrackInfo) {
+        let Some(u) = s.remote.users.get_mut(&uid) else { return };
+        u.tracks.insert(track.track_id.clone(), track.clone());
+        match track.kind {
+            MediaKind::Audio => self.shared.emit(EngineEvent::UserAudioStart { uid }),
+            MediaKind::Video => {
+                let h = track.layers.iter().map(|l| l.height).max().unwrap_or(0);
+                self.shared.emit(EngineEvent::UserVideoStart { uid, max_profile: profile_of(h) });
+            }
+        }
+        if track.muted {
+            self.shared.emit(match track.kind {
+                MediaKind::Audio => EngineEvent::UserAudioMute { uid, muted: true },
+                MediaKind::Video => EngineEvent::UserVideoMute { uid, muted: true },
+            });
+        }
+        self.sync_subscriptions(s, uid);
+    }
+
+    /// `subscribeRemote{Video,Audio}Stream`.
+    pub(crate) fn want(&mut self, uid: Uid, kind: MediaKind, on: bool) {
+        let Some(mut s) = self.session.take() else { return };
+        let u = s.remote.users.entry(uid).or_insert_with(|| RemoteUser::new(false));
+        match kind {
+            MediaKind::Video => u.want_video = on,
+            MediaKind::Audio => u.want_audio = on,
+        }
+        self.sync_subscriptions(&mut s, uid);
+        self.session = Some(s);
+    }
+
+    /// Subscribes to / unsubscribes from `uid`'s tracks to match what is wanted.
+    fn sync_subscriptions(&self, s: &mut Session, uid: Uid) {
+        if !s.join.can_subscribe {
+            return;
+        }
+        let Some((to_sub, to_unsub)) = s.remote.users.get(&uid).map(RemoteUser::changes) else { return };
+        for track_id in to_sub {
+            let msg = ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.clone(), layer: None });
+            if s.request(msg, Pending::Subscribe { uid, track_id: track_id.clone() }).is_some() {
+                s.remote.users.get_mut(&uid).expect("looked up above").subscribed.insert(track_id);
+            }
+        }
+        for track_id in to_unsub {
+            s.request(ClientMsg::Unsubscribe(TrackRef { track_id: track_id.clone() }), Pending::Other("unsubscribe"));
+            s.remote.users.get_mut(&uid).expect("looked up above").subscribed.remove(&track_id);
+            self.stop_receiving(s, &track_id);
+        }
+    }
+
+    /// The response to a `subscribe`.
+    pub(crate) fn subscribed(&mut self, uid: Uid, track_id: TrackId, result: Result<Reply, SignalError>) {
+        if let Err(e) = result {
+            tracing::warn!(uid, track = %track_id, "subscribe failed: {e}");
+            if let Some(u) = self.session.as_mut().and_then(|s| s.remote.users.get_mut(&uid)) {
+                u.subscribed.remove(&track_id);
+            }
+        }
+    }
+
+    /// A subscribed track arrived: start its receive pipeline.
+    pub(crate) fn start_receiving(&mut self, info: MidInfo, track: Arc<dyn TrackRemote>) {
+        let Some(mut s) = self.session.take() else { return };
+        self.stop_receiving(&mut s, &info.track_id);
+        let (events, uid) = (self.shared.events.clone(), info.uid);
+        let r = match info.kind {
+            MediaKind::Video => {
+                let stats = Arc::new(VideoRecvStats::default());
+                let slot = self.shared.slots.get(StreamKey::Remote(uid));
+                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, slot, events, stats.clone()));
+                Receiving { uid, video: Some(stats), audio: None, _task: task }
+            }
+            MediaKind::Audio => {
+                let stats = Arc::new(AudioRecvStats::default());
+                let task = TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone()));
+                Receiving { uid, video: None, audio: Some(stats), _task: task }
+            }
+        };
+        s.remote.receiving.insert(info.track_id, r);
+        self.session = Some(s);
+    }
+
+    pub(crate) fn stop_receiving(&self, s: &mut Session, track_id: &str) {
+        if let Some(r) = s.remote.receiving.remove(track_id) {
+            if r.video.is_some() {
+                self.shared.slots.get(StreamKey::Remote(r.uid)).clear();
+            }
+            if r.audio.is_some() {
+                self.shared.mixer.remove(r.uid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nertc_protocol::TrackSource;
+
+    fn track(id: &str, kind: MediaKind) -> TrackInfo {
+        TrackInfo { track_id: id.into(), kind, source: TrackSource::Mic, muted: false, layers: vec![], codec: "audio/opus".into() }
+    }
+
+    #[test]
+    fn subscription_changes_follow_what_is_wanted() {
+        let mut u = RemoteUser::new(false);
+        u.tracks.insert("a".into(), track("a", MediaKind::Audio));
+        u.tracks.insert("v".into(), track("v", MediaKind::Video));
+        assert_eq!(u.changes(), (vec!["a".to_string()], vec![]), "audio by default, video by hand");
+        u.subscribed.insert("a".into());
+        u.want_video = true;
+        assert_eq!(u.changes(), (vec!["v".to_string()], vec![]));
+        u.subscribed.insert("v".into());
+        u.want_audio = false;
+        assert_eq!(u.changes(), (vec![], vec!["a".to_string()]));
+    }
+}

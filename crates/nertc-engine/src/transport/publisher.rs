@@ -1,0 +1,187 @@
+//! The `pub` peer connection's task: our tracks in, offers out, the server's answers applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use nertc_protocol::{ClientMsg, MediaKind, PcKind, Reply, SdpMsg, SdpType, TrackId, Uid};
+use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::peer_connection::RTCSessionDescription;
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::{TaskGuard, TransportEvent};
+use crate::error::{EngineError, Result, transport};
+use crate::media::video_send::VideoCtl;
+
+pub(crate) enum PubCmd {
+    /// Put a track for `kind` (announced to the server as `track_id`) on the connection.
+    Add { kind: MediaKind, track_id: TrackId },
+    Remove { kind: MediaKind },
+    /// The signaling connection was replaced (resume).
+    Signal(nertc_signal::Signal),
+}
+
+struct LocalTrack {
+    track_id: TrackId,
+    sender: Arc<dyn RtpSender>,
+    /// Turns keyframe requests from the server into a forced keyframe (video only).
+    _feedback: Option<TaskGuard>,
+}
+
+struct Publisher {
+    events: mpsc::Sender<TransportEvent>,
+    signal: nertc_signal::Signal,
+    bind: SocketAddr,
+    uid: Uid,
+    video: Arc<VideoCtl>,
+    pc: Option<Pc>,
+    pc_events: Option<mpsc::UnboundedReceiver<PcEvent>>,
+    tracks: HashMap<MediaKind, LocalTrack>,
+    neg: u64,
+}
+
+pub(super) async fn run(
+    mut cmds: mpsc::Receiver<PubCmd>,
+    events: mpsc::Sender<TransportEvent>,
+    signal: nertc_signal::Signal,
+    bind: SocketAddr,
+    uid: Uid,
+    video: Arc<VideoCtl>,
+) {
+    let mut p = Publisher { events, signal, bind, uid, video, pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
+    loop {
+        let pc_event = async {
+            match p.pc_events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let Some(cmd) = cmd else { break };
+                let mut changed = p.apply(cmd).await;
+                // Coalesce what is already queued into one negotiation.
+                while let Ok(cmd) = cmds.try_recv() {
+                    changed |= p.apply(cmd).await;
+                }
+                if changed && !p.tracks.is_empty() {
+                    match p.negotiate().await {
+                        Ok(()) => p.report(TransportEvent::PubNegotiated).await,
+                        Err(error) => p.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await,
+                    }
+                }
+            }
+            ev = pc_event => match ev {
+                Some(PcEvent::State(state)) => p.report(TransportEvent::State { pc: PcKind::Pub, state }).await,
+                Some(PcEvent::Track(_)) => {}
+                None => p.pc_events = None,
+            },
+        }
+    }
+    p.tracks.clear();
+    if let Some(pc) = p.pc.take() {
+        let _ = pc.pc.close().await;
+    }
+}
+
+impl Publisher {
+    async fn report(&self, ev: TransportEvent) {
+        // The session is gone when this fails; the task ends once its commands stop.
+        let _ = self.events.send(ev).await;
+    }
+
+    /// Applies a command; true when the connection's tracks changed.
+    async fn apply(&mut self, cmd: PubCmd) -> bool {
+        match cmd {
+            PubCmd::Signal(s) => {
+                self.signal = s;
+                false
+            }
+            PubCmd::Add { kind, track_id } => match self.add(kind, track_id).await {
+                Ok(()) => true,
+                Err(error) => {
+                    self.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await;
+                    false
+                }
+            },
+            PubCmd::Remove { kind } => {
+                let Some(t) = self.tracks.remove(&kind) else { return false };
+                if let Some(pc) = &self.pc {
+                    if let Err(e) = pc.pc.remove_track(&t.sender).await {
+                        tracing::warn!(?kind, "remove_track: {e}");
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    async fn add(&mut self, kind: MediaKind, track_id: TrackId) -> Result<()> {
+        if self.pc.is_none() {
+            let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
+            self.pc = Some(pc);
+            self.pc_events = Some(events);
+        }
+        let pc = self.pc.as_ref().expect("created just above when missing");
+        let (mime, rtc_kind) = match kind {
+            MediaKind::Audio => ("audio/opus", RtpCodecKind::Audio),
+            MediaKind::Video => ("video/H264", RtpCodecKind::Video),
+        };
+        let (codec, _, _) = nertc_rtc::codecs::canonical(mime).ok_or_else(|| transport(format!("codec {mime} missing")))?;
+        let ssrc = rand::random::<u32>();
+        let stream_id = format!("nertc-{}", self.uid);
+        let track = Arc::new(
+            TrackLocalStaticSample::new(Instant::now(), nertc_rtc::codecs::media_track(stream_id, &track_id, rtc_kind, codec, ssrc))
+                .map_err(transport)?,
+        );
+        let sender = pc.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(transport)?;
+        let feedback = (kind == MediaKind::Video).then(|| {
+            let (video, t) = (self.video.clone(), track.clone());
+            TaskGuard::spawn(&tokio::runtime::Handle::current(), async move {
+                loop {
+                    match t.poll().await {
+                        Some(TrackLocalEvent::OnRtcpPacket(p)) => {
+                            if p.iter().any(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref())) {
+                                video.force_keyframe.store(true, Relaxed);
+                            }
+                        }
+                        Some(_) => {}
+                        None => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            })
+        });
+        self.tracks.insert(kind, LocalTrack { track_id: track_id.clone(), sender, _feedback: feedback });
+        self.report(TransportEvent::TrackAdded { kind, track_id, track, ssrc }).await;
+        Ok(())
+    }
+
+    async fn negotiate(&mut self) -> Result<()> {
+        let pc = self.pc.as_ref().ok_or_else(|| transport("no publish connection"))?;
+        let offer = pc.pc.create_offer(None).await.map_err(transport)?;
+        pc.pc.set_local_description(offer).await.map_err(transport)?;
+        let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
+        let mut pub_mids = BTreeMap::new();
+        for t in self.tracks.values() {
+            if let Some(mid) = pc.mid_of_sender(t.sender.id()).await {
+                pub_mids.insert(mid, t.track_id.clone());
+            }
+        }
+        self.neg += 1;
+        let msg = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: self.neg, pub_mids, sub_mids: BTreeMap::new() };
+        let answer = match self.signal.call(ClientMsg::Sdp(msg)).await? {
+            Reply::PubAnswer(a) => a,
+            other => return Err(EngineError::Transport(format!("pub offer answered with {other:?}"))),
+        };
+        let desc = RTCSessionDescription::answer(answer.sdp).map_err(transport)?;
+        pc.pc.set_remote_description(desc).await.map_err(transport)?;
+        self.video.force_keyframe.store(true, Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! The `sub` peer connection's task: answers the server's offers and names each arriving track.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use nertc_protocol::{ClientMsg, MidInfo, PcKind, SdpMsg, SdpType};
+use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use tokio::sync::mpsc;
+use webrtc::peer_connection::RTCSessionDescription;
+
+use super::TransportEvent;
+use crate::error::{Result, transport};
+
+pub(crate) enum SubCmd {
+    /// A `sub` offer from the server.
+    Offer(SdpMsg),
+    /// The signaling connection was replaced (resume).
+    Signal(nertc_signal::Signal),
+}
+
+struct Subscriber {
+    events: mpsc::Sender<TransportEvent>,
+    signal: nertc_signal::Signal,
+    bind: SocketAddr,
+    pc: Option<Pc>,
+    pc_events: Option<mpsc::UnboundedReceiver<PcEvent>>,
+    /// Every mid the server has described, to name arriving tracks.
+    mids: BTreeMap<String, MidInfo>,
+}
+
+pub(super) async fn run(mut cmds: mpsc::Receiver<SubCmd>, events: mpsc::Sender<TransportEvent>, signal: nertc_signal::Signal, bind: SocketAddr) {
+    let mut s = Subscriber { events, signal, bind, pc: None, pc_events: None, mids: BTreeMap::new() };
+    loop {
+        let pc_event = async {
+            match s.pc_events.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                None => break,
+                Some(SubCmd::Signal(sig)) => s.signal = sig,
+                Some(SubCmd::Offer(offer)) => {
+                    if let Err(error) = s.answer(offer).await {
+                        let _ = s.events.send(TransportEvent::Failed { pc: PcKind::Sub, error }).await;
+                    }
+                }
+            },
+            ev = pc_event => match ev {
+                Some(PcEvent::Track(track)) => {
+                    let Some(pc) = &s.pc else { continue };
+                    match pc.mid_of_remote(&track).await.and_then(|m| s.mids.get(&m).cloned()) {
+                        Some(info) => {
+                            let _ = s.events.send(TransportEvent::RemoteTrack { info, track }).await;
+                        }
+                        None => tracing::warn!("a remote track without a known mid"),
+                    }
+                }
+                Some(PcEvent::State(state)) => {
+                    let _ = s.events.send(TransportEvent::State { pc: PcKind::Sub, state }).await;
+                }
+                None => s.pc_events = None,
+            },
+        }
+    }
+    if let Some(pc) = s.pc.take() {
+        let _ = pc.pc.close().await;
+    }
+}
+
+impl Subscriber {
+    async fn answer(&mut self, offer: SdpMsg) -> Result<()> {
+        if self.pc.is_none() {
+            let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
+            self.pc = Some(pc);
+            self.pc_events = Some(events);
+        }
+        let pc = self.pc.as_ref().expect("created just above when missing");
+        self.mids.extend(offer.sub_mids.clone());
+        let desc = RTCSessionDescription::offer(offer.sdp).map_err(transport)?;
+        pc.pc.set_remote_description(desc).await.map_err(transport)?;
+        let answer = pc.pc.create_answer(None).await.map_err(transport)?;
+        pc.pc.set_local_description(answer).await.map_err(transport)?;
+        let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
+        let msg = SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
+        self.signal.call(ClientMsg::Sdp(msg)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! The signaling client against a real room server (and against a silent socket for timeouts).
+
+use std::time::Duration;
+
+use nertc_protocol::{
+    ClientMsg, ErrorCode, JoinRequest, MediaKind, PROTOCOL_VERSION, PublishRequest, Reply, RoomEvent, SubscribeRequest, TrackSource,
+};
+use nertc_server::ServerConfig;
+use nertc_signal::{Options, SignalError, SignalEvent};
+use tokio_tungstenite::tungstenite::Message;
+
+fn join_req(channel: &str, uid: u64) -> JoinRequest {
+    JoinRequest {
+        token: None,
+        app_key: "test".into(),
+        channel: channel.into(),
+        uid,
+        name: format!("u{uid}"),
+        protocol: PROTOCOL_VERSION,
+        resume: None,
+    }
+}
+
+async fn next(events: &mut tokio::sync::mpsc::Receiver<SignalEvent>) -> SignalEvent {
+    tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event in time").expect("events until Closed")
+}
+
+#[tokio::test]
+async fn requests_replies_events_and_close() {
+    let server = nertc_server::start(ServerConfig { listen: "127.0.0.1:0".into(), ..ServerConfig::embedded() }).await.expect("server");
+    let mut a = nertc_signal::connect(&server.url(), join_req("room", 1), Options::default()).await.expect("a joins");
+    assert_eq!(a.join.uid, 1);
+    let b = nertc_signal::connect(&server.url(), join_req("room", 2), Options::default()).await.expect("b joins");
+    assert_eq!(b.join.users.len(), 1, "b sees a");
+
+    // A room event reaches a.
+    match next(&mut a.events).await {
+        SignalEvent::Event { event: RoomEvent::UserJoined { uid: 2, .. }, .. } => {}
+        other => panic!("expected user_joined, got {other:?}"),
+    }
+
+    // request(): the typed reply arrives as an event carrying the request's id.
+    let publish =
+        ClientMsg::Publish(PublishRequest { kind: MediaKind::Audio, source: TrackSource::Mic, codec: None, layers: vec![], muted: false });
+    let id = a.signal.request(publish).expect("queued");
+    let track_id = match next(&mut a.events).await {
+        SignalEvent::Reply { id: got, result: Ok(Reply::Publish(p)) } if got == id => p.track_id,
+        other => panic!("expected the publish reply, got {other:?}"),
+    };
+    assert!(track_id.starts_with("1-"), "{track_id}");
+
+    // call(): a refusal is typed.
+    let err = b.signal.call(ClientMsg::Subscribe(SubscribeRequest { track_id: "nope".into(), layer: None })).await.unwrap_err();
+    assert!(matches!(&err, SignalError::Refused(e) if e.code == ErrorCode::TrackNotFound), "{err:?}");
+
+    // A raw frame's response is handed over unmatched.
+    a.signal.send_raw(Message::Text(r#"{"id":77,"t":"mute","d":{"track_id":"nope","muted":true}}"#.into())).expect("queued");
+    loop {
+        match next(&mut a.events).await {
+            SignalEvent::Unmatched { re: 77, result: Err(e) } => {
+                assert_eq!(e.code, ErrorCode::TrackNotFound);
+                break;
+            }
+            SignalEvent::Event { .. } | SignalEvent::Transport(_) => {}
+            other => panic!("expected the unmatched response, got {other:?}"),
+        }
+    }
+
+    // close(): Closed is the last event, later requests fail.
+    a.signal.close();
+    loop {
+        if let SignalEvent::Closed { code, .. } = next(&mut a.events).await {
+            assert_eq!(code, 1000);
+            break;
+        }
+    }
+    assert!(a.events.recv().await.is_none(), "nothing after Closed");
+    let err = a.signal.call(ClientMsg::Leave(nertc_protocol::Empty {})).await.unwrap_err();
+    assert_eq!(err, SignalError::Closed);
+}
+
+#[tokio::test]
+async fn unanswered_requests_time_out() {
+    // A WebSocket peer that accepts and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("handshake");
+        use futures_util::StreamExt;
+        while ws.next().await.is_some() {}
+    });
+    let opts = Options { request_timeout: Duration::from_millis(400), ..Options::default() };
+    let (signal, mut events) = nertc_signal::open(&format!("ws://{addr}"), opts).await.expect("opens");
+    let id = signal.request(ClientMsg::Leave(nertc_protocol::Empty {})).expect("queued");
+    match next(&mut events).await {
+        SignalEvent::Reply { id: got, result: Err(SignalError::Timeout(_)) } => assert_eq!(got, id),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(matches!(signal.join(join_req("r", 1)).await, Err(SignalError::Timeout(_))));
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_connect_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    drop(listener);
+    let err = nertc_signal::connect(&format!("ws://{addr}"), join_req("r", 1), Options::default()).await.err().expect("refused");
+    assert!(matches!(err, SignalError::Connect { .. }), "{err:?}");
+}
