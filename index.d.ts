@@ -47,6 +47,8 @@ export declare const ErrorCode: {
   readonly ERR_PERMISSION: 20103;
   /** A user event handler (or a canvas's drawFrame) threw; reported through onWarning, never crashes the process. */
   readonly WARN_HANDLER_THREW: 30900;
+  /** The engine's command queue is full (it is far behind); the call was not carried out. Ours, beyond NERTC's codes. */
+  readonly ERR_BUSY: 30901;
 };
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -512,12 +514,19 @@ export declare function createToken(appKey: string, secret: string, channel: str
 /** `[code, description]` for every code the SDK returns. */
 export declare function errorCodes(): Array<[number, string]>;
 
-/** Every NERTC event name (those this SDK emits, plus NERTC device events it may emit later). */
+/** Every NERTC event name: those this SDK emits (`eventNames()`) plus `JS_ONLY_EVENT_NAMES`. */
 export declare const EVENT_NAMES: ReadonlyArray<string>;
+
+/** NERTC events this SDK does not emit yet (device state, local audio stats); listeners are never called. */
+export declare const JS_ONLY_EVENT_NAMES: ReadonlyArray<string>;
+
+/** The name of every event the native engine can emit (one per engine event type). */
+export declare function eventNames(): string[];
 
 declare const _default: {
   NERtcEngine: typeof NERtcEngine;
   EVENT_NAMES: typeof EVENT_NAMES;
+  JS_ONLY_EVENT_NAMES: typeof JS_ONLY_EVENT_NAMES;
   NERtcServer: typeof NERtcServer;
   ErrorCode: typeof ErrorCode;
   ConnectionState: typeof ConnectionState;
@@ -532,5 +541,6 @@ declare const _default: {
   VideoPixelFormat: typeof VideoPixelFormat;
   createToken: typeof createToken;
   errorCodes: typeof errorCodes;
+  eventNames: typeof eventNames;
 };
 export default _default;

@@ -90,6 +90,7 @@ const ErrorCode = Object.freeze({
   ERR_JOIN_FAILED: 20102,
   ERR_PERMISSION: 20103,
   WARN_HANDLER_THREW: 30900,
+  ERR_BUSY: 30901,
 });
 
 const ConnectionState = Object.freeze({ DISCONNECTED: 1, CONNECTING: 2, CONNECTED: 3, RECONNECTING: 4, FAILED: 5 });
@@ -123,24 +124,34 @@ const RENDER_FPS = 30;
 const RELEASE_LINGER_MS = 6000;
 /** Native sentinel after an engine's last event (see src/engine.rs). */
 const RELEASED_EVENT = '__released';
-const MAX_UID = (1n << 64n) - 1n;
-const CHANNEL_PUNCTUATION = '!#$%&()+-:;<=.,>?@[]^_{|}~';
+/** `setVideoConfig` fields the engine reads (all numbers); others are accepted and ignored. */
+const VIDEO_CONFIG_FIELDS = ['max_profile', 'width', 'height', 'framerate', 'min_framerate', 'bitrate', 'min_bitrate', 'mirror_mode'];
 
 // ---------------------------------------------------------------------------------------------
-// Validation helpers (the native side validates again; these give the same codes early)
+// Argument types
+//
+// Values are checked in one place, the addon's src/convert.rs (integral numbers, ranges, uids,
+// timestamps, pixel formats, frame and sample sizes: 30003 when one is not valid). This layer
+// only makes sure each argument has the JS type the addon takes (a wrong type is 30003 here,
+// so no native call throws), reshapes NERTC's objects into the addon's arguments, applies
+// NERTC's defaults that depend on JS (Date.now()), and checks what only JS knows (canvases).
+
+const isNumber = (v) => typeof v === 'number';
+const isOptNumber = (v) => v == null || typeof v === 'number';
+const isUidType = (v) => typeof v === 'number' || typeof v === 'bigint';
 
 function isInt(v) {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-/** A uid as BigInt (1 ..= 2^64-1), or null when it is not a valid uid. */
+/** A uid as BigInt (1 ..= 2^64-1, the addon's rule), or null when it is not a valid uid. */
 function toUid(uid) {
-  if (typeof uid === 'bigint') return uid > 0n && uid <= MAX_UID ? uid : null;
-  if (isInt(uid) && uid > 0 && uid <= 2 ** 64 - 1) {
-    const b = BigInt(uid);
-    return b <= MAX_UID ? b : null;
+  if (!isUidType(uid)) return null;
+  try {
+    return native.checkUid(uid) ?? null;
+  } catch {
+    return null;
   }
-  return null;
 }
 
 /** How events present a uid: a number when it is a safe integer, else a BigInt. */
@@ -148,21 +159,12 @@ function uidForJs(uid) {
   return uid <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(uid) : uid;
 }
 
-function isValidChannelName(name) {
-  if (typeof name !== 'string' || name.length === 0) return false;
-  if (Buffer.byteLength(name, 'utf8') > 64) return false;
-  for (const c of name) {
-    const ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === ' ' || CHANNEL_PUNCTUATION.includes(c);
-    if (!ok) return false;
-  }
-  return true;
-}
-
-/** A timestamp in ms as a non-negative integer, or null. */
-function toTimestamp(ts) {
-  if (typeof ts === 'bigint') ts = Number(ts);
-  if (typeof ts !== 'number' || !Number.isFinite(ts) || ts < 0) return null;
-  return Math.floor(ts);
+/** A frame's timestamp (ms) for the addon: now when absent, a BigInt as a number; null when it
+ * is neither (the addon checks the value). */
+function timestampArg(ts) {
+  if (ts == null) return Date.now();
+  if (typeof ts === 'bigint') return Number(ts);
+  return typeof ts === 'number' ? ts : null;
 }
 
 function isBytes(v) {
@@ -230,7 +232,7 @@ class NERtcEngine extends EventEmitter {
     if (logDir != null && typeof logDir !== 'string') return ErrorCode.ERR_INVALID_PARAM;
     const level = context.log_level == null ? 3 : context.log_level;
     const maxKb = context.log_file_max_size_KBytes == null ? 0 : context.log_file_max_size_KBytes;
-    if (!isInt(level) || !isInt(maxKb) || maxKb < 0) return ErrorCode.ERR_INVALID_PARAM;
+    if (!isNumber(level) || !isNumber(maxKb)) return ErrorCode.ERR_INVALID_PARAM;
 
     try {
       const logCode = native.configureLogging(logDir || null, level, maxKb);
@@ -278,8 +280,7 @@ class NERtcEngine extends EventEmitter {
   }
 
   getErrorDescription(code) {
-    if (!isInt(code)) return native.errorDescription(-1);
-    return native.errorDescription(code);
+    return native.errorDescription(isNumber(code) ? code : -1);
   }
 
   /** `params`: a JSON string or an object. Keys: server_url, auto_subscribe_video, log_level. */
@@ -308,21 +309,17 @@ class NERtcEngine extends EventEmitter {
   // ----- channel --------------------------------------------------------------------------
 
   setChannelProfile(profile) {
-    return this._callInts([profile], (n) => n.setChannelProfile(profile));
+    return this._callIf(isNumber(profile), (n) => n.setChannelProfile(profile));
   }
 
   setClientRole(role) {
-    return this._callInts([role], (n) => n.setClientRole(role));
+    return this._callIf(isNumber(role), (n) => n.setClientRole(role));
   }
 
   /** `uid`: a positive integer (number or BigInt). Result: onJoinChannel(cid, uid, result, elapsed). */
   joinChannel(token, channelName, uid) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    if (token != null && typeof token !== 'string') return ErrorCode.ERR_INVALID_PARAM;
-    if (!isValidChannelName(channelName)) return ErrorCode.ERR_INVALID_PARAM;
-    const u = toUid(uid);
-    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
-    const code = this._call((n) => n.joinChannel(token || null, channelName, u));
+    const typesOk = (token == null || typeof token === 'string') && typeof channelName === 'string' && isUidType(uid);
+    const code = this._callIf(typesOk, (n) => n.joinChannel(token || null, channelName, uid));
     if (code === 0) this._setKeepAlive(true);
     return code;
   }
@@ -377,19 +374,11 @@ class NERtcEngine extends EventEmitter {
   setVideoConfig(config) {
     if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
     if (!config || typeof config !== 'object') return ErrorCode.ERR_INVALID_PARAM;
-    const num = (k, dflt) => (config[k] == null ? dflt : config[k]);
-    const cfg = {
-      maxProfile: num('max_profile', -1),
-      width: num('width', 0),
-      height: num('height', 0),
-      framerate: num('framerate', 0),
-      minFramerate: num('min_framerate', 0),
-      bitrateKbps: num('bitrate', 0),
-      minBitrateKbps: num('min_bitrate', 0),
-      mirrorMode: num('mirror_mode', 0),
-    };
-    for (const [k, v] of Object.entries(cfg)) {
-      if (!isInt(v) || (k !== 'maxProfile' && v < 0) || v > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    const cfg = {};
+    for (const k of VIDEO_CONFIG_FIELDS) {
+      const v = config[k];
+      if (!isOptNumber(v)) return ErrorCode.ERR_INVALID_PARAM;
+      if (v != null) cfg[k] = v;
     }
     return this._call((n) => n.setVideoConfig(cfg));
   }
@@ -412,7 +401,7 @@ class NERtcEngine extends EventEmitter {
 
   /** 0 auto (mirror the local preview), 1 always, 2 never. */
   setLocalVideoMirrorMode(mode) {
-    return this._callInts([mode], (n) => n.setLocalVideoMirrorMode(mode));
+    return this._callIf(isNumber(mode), (n) => n.setLocalVideoMirrorMode(mode));
   }
 
   // ----- local audio ----------------------------------------------------------------------
@@ -427,37 +416,28 @@ class NERtcEngine extends EventEmitter {
 
   /** 0-400, 100 = unchanged. */
   adjustRecordingSignalVolume(volume) {
-    return this._callInts([volume], (n) => n.adjustRecordingSignalVolume(volume));
+    return this._callIf(isNumber(volume), (n) => n.adjustRecordingSignalVolume(volume));
   }
 
   /** 0-400, 100 = unchanged. */
   adjustPlaybackSignalVolume(volume) {
-    return this._callInts([volume], (n) => n.adjustPlaybackSignalVolume(volume));
+    return this._callIf(isNumber(volume), (n) => n.adjustPlaybackSignalVolume(volume));
   }
 
   /** `interval` in ms, a multiple of 100. */
   enableAudioVolumeIndication(enable, interval) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    const ms = interval == null ? 0 : interval;
-    if (!isInt(ms) || Math.abs(ms) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call((n) => n.enableAudioVolumeIndication(!!enable, ms));
+    return this._callIf(isOptNumber(interval), (n) => n.enableAudioVolumeIndication(!!enable, interval ?? null));
   }
 
   // ----- remote media ---------------------------------------------------------------------
 
   /** `streamType`: 0 high, 1 low, 2 none. Call after onUserVideoStart. */
   subscribeRemoteVideoStream(uid, streamType, subscribe) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    const u = toUid(uid);
-    if (u === null || !isInt(streamType) || Math.abs(streamType) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call((n) => n.subscribeRemoteVideoStream(u, streamType, !!subscribe));
+    return this._callIf(isUidType(uid) && isNumber(streamType), (n) => n.subscribeRemoteVideoStream(uid, streamType, !!subscribe));
   }
 
   subscribeRemoteAudioStream(uid, subscribe) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    const u = toUid(uid);
-    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call((n) => n.subscribeRemoteAudioStream(u, !!subscribe));
+    return this._callIf(isUidType(uid), (n) => n.subscribeRemoteAudioStream(uid, !!subscribe));
   }
 
   // ----- devices --------------------------------------------------------------------------
@@ -511,26 +491,19 @@ class NERtcEngine extends EventEmitter {
   pushExternalVideoFrame(frame) {
     if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
     if (!frame || typeof frame !== 'object') return ErrorCode.ERR_INVALID_PARAM;
-    const fmt = typeof frame.format === 'string' ? frame.format.toUpperCase() : frame.format === 1 ? 'RGBA' : frame.format === 0 || frame.format == null ? 'I420' : null;
+    const format = frame.format == null ? 'I420' : frame.format;
     const { width, height, data } = frame;
-    const ts = frame.timestamp == null ? Date.now() : toTimestamp(frame.timestamp);
-    if ((fmt !== 'I420' && fmt !== 'RGBA') || !isInt(width) || !isInt(height) || width <= 0 || height <= 0) return ErrorCode.ERR_INVALID_PARAM;
-    if (width > 7680 || height > 4320 || !isBytes(data) || ts === null) return ErrorCode.ERR_INVALID_PARAM;
-    const cw = Math.ceil(width / 2);
-    const ch = Math.ceil(height / 2);
-    const want = fmt === 'I420' ? width * height + 2 * cw * ch : width * height * 4;
-    if (data.byteLength !== want) return ErrorCode.ERR_INVALID_PARAM;
+    const ts = timestampArg(frame.timestamp);
+    const typesOk = (typeof format === 'string' || isNumber(format)) && isNumber(width) && isNumber(height) && isBytes(data) && ts !== null;
+    if (!typesOk) return ErrorCode.ERR_INVALID_PARAM;
     const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return this._call((n) => n.pushExternalVideoFrame(fmt === 'RGBA' ? 1 : 0, width, height, bytes, ts));
+    return this._call((n) => n.pushExternalVideoFrame(format, width, height, bytes, ts));
   }
 
   /** `sampleRate` 8000/16000/32000/44100/48000, `channels` 1 or 2. */
   setExternalAudioSource(enabled, sampleRate, channels) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    const rate = sampleRate == null ? 48000 : sampleRate;
-    const chans = channels == null ? 1 : channels;
-    if (!isInt(rate) || !isInt(chans) || rate < 0 || chans < 0 || rate > 0x7fffffff || chans > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call((n) => n.setExternalAudioSource(!!enabled, rate, chans));
+    const typesOk = isOptNumber(sampleRate) && isOptNumber(channels);
+    return this._callIf(typesOk, (n) => n.setExternalAudioSource(!!enabled, sampleRate ?? null, channels ?? null));
   }
 
   /**
@@ -540,15 +513,10 @@ class NERtcEngine extends EventEmitter {
   pushExternalAudioFrame(frame) {
     if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
     if (!frame || typeof frame !== 'object' || !(frame.data instanceof Int16Array)) return ErrorCode.ERR_INVALID_PARAM;
-    const rate = frame.sample_rate;
-    const chans = frame.channels;
-    const ts = frame.timestamp == null ? Date.now() : toTimestamp(frame.timestamp);
-    if (!isInt(rate) || !isInt(chans) || rate <= 0 || chans <= 0 || rate > 0x7fffffff || chans > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
-    if (ts === null) return ErrorCode.ERR_INVALID_PARAM;
-    const n = frame.data.length;
-    if (n === 0 || n % chans !== 0) return ErrorCode.ERR_INVALID_PARAM;
-    if (frame.samples_per_channel != null && frame.samples_per_channel * chans !== n) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call((e) => e.pushExternalAudioFrame(frame.data, rate, chans, ts));
+    const { sample_rate: rate, channels, samples_per_channel: perChannel } = frame;
+    const ts = timestampArg(frame.timestamp);
+    if (!isNumber(rate) || !isNumber(channels) || !isOptNumber(perChannel) || ts === null) return ErrorCode.ERR_INVALID_PARAM;
+    return this._call((e) => e.pushExternalAudioFrame(frame.data, rate, channels, ts, perChannel ?? null));
   }
 
   // ----- internals: calls -----------------------------------------------------------------
@@ -566,16 +534,15 @@ class NERtcEngine extends EventEmitter {
     }
   }
 
-  _callInts(values, fn) {
+  /** `_call(fn)` when the arguments have the types the addon takes (`typesOk`), else 30003 (30005 first). */
+  _callIf(typesOk, fn) {
     if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    for (const v of values) if (!isInt(v) || Math.abs(v) > 0x7fffffff) return ErrorCode.ERR_INVALID_PARAM;
+    if (!typesOk) return ErrorCode.ERR_INVALID_PARAM;
     return this._call(fn);
   }
 
   _callDevice(id, fn) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
-    if (typeof id !== 'string' || id.length === 0) return ErrorCode.ERR_INVALID_PARAM;
-    return this._call(fn);
+    return this._callIf(typeof id === 'string', fn);
   }
 
   _list(fn) {
@@ -890,11 +857,15 @@ class NERtcServer {
 function createToken(appKey, secret, channel, uid, ttlSecs = 3600) {
   if (typeof appKey !== 'string' || appKey.length === 0) throw new TypeError('appKey must be a non-empty string');
   if (typeof secret !== 'string' || secret.length === 0) throw new TypeError('secret must be a non-empty string');
-  if (!isValidChannelName(channel)) throw new TypeError('invalid channel name');
-  const u = toUid(uid);
-  if (u === null) throw new TypeError('uid must be a positive integer');
-  if (!isInt(ttlSecs) || ttlSecs < 0) throw new TypeError('ttlSecs must be a non-negative integer');
-  return native.createToken(appKey, secret, channel, u, ttlSecs);
+  if (typeof channel !== 'string') throw new TypeError('channel must be a string');
+  if (!isUidType(uid)) throw new TypeError('uid must be a positive integer');
+  if (!isNumber(ttlSecs)) throw new TypeError('ttlSecs must be a non-negative integer');
+  try {
+    return native.createToken(appKey, secret, channel, uid, ttlSecs);
+  } catch (e) {
+    // The addon refuses a channel name, uid or lifetime that is not one (src/convert.rs).
+    throw new TypeError(e && e.message ? e.message : String(e));
+  }
 }
 
 /** `[[code, description]]` for every code the SDK returns. */
@@ -902,8 +873,12 @@ function errorCodes() {
   return native.errorCodes();
 }
 
-/** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts) and NERTC's
- * device/local-audio events it does not emit yet. */
+/** NERTC events this SDK does not emit yet (device state, local audio stats): listeners may be
+ * added, they are never called. The engine's `EngineEvent` has no variant for them. */
+const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged']);
+
+/** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts; one per variant
+ * of the engine's `EngineEvent`, see `eventNames()`) and the JS-only ones above. */
 const EVENT_NAMES = Object.freeze([
   'onError',
   'onWarning',
@@ -926,20 +901,24 @@ const EVENT_NAMES = Object.freeze([
   'onFirstAudioFrameDecoded',
   'onFirstVideoFrameDecoded',
   'onRtcStats',
-  'onLocalAudioStats',
   'onLocalVideoStats',
   'onRemoteVideoStats',
   'onRemoteAudioStats',
   'onNetworkQuality',
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
-  'onAudioDeviceStateChanged',
-  'onVideoDeviceStateChanged',
+  ...JS_ONLY_EVENT_NAMES,
 ]);
+
+/** The name of every event the native engine can emit (one per `EngineEvent` variant). */
+function eventNames() {
+  return native.eventNames();
+}
 
 const api = {
   NERtcEngine,
   EVENT_NAMES,
+  JS_ONLY_EVENT_NAMES,
   NERtcServer,
   ErrorCode,
   ConnectionState,
@@ -954,6 +933,7 @@ const api = {
   VideoPixelFormat,
   createToken,
   errorCodes,
+  eventNames,
 };
 
 module.exports = { default: api, ...api };

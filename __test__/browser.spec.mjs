@@ -3,22 +3,20 @@
 // C joins late and must find the live tracks in its join result.
 //
 // Env: NERTC_SERVER_BIN (default target/debug/nertc-server), NERTC_SERVER_CONFIG (optional
-// --config file), CHROMIUM_BIN (default /usr/bin/chromium). Uses 127.0.0.1 only.
+// --config file), CHROMIUM_BIN (scripts/chromium.mjs). Uses 127.0.0.1 only.
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER_BIN = path.resolve(ROOT, process.env.NERTC_SERVER_BIN || 'target/debug/nertc-server');
 const SERVER_CONFIG = process.env.NERTC_SERVER_CONFIG || null;
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const WEB_DIR = path.join(ROOT, 'web');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -28,8 +26,7 @@ const state = {
   serverOut: [], // last lines of server stdout/stderr, for failure reports
   web: null,
   webPort: 0,
-  ctx: null,
-  userDataDir: null,
+  chromium: null,
 };
 
 function keepTail(buf, chunk) {
@@ -96,19 +93,7 @@ function startWeb() {
 }
 
 async function startBrowser() {
-  state.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-chromium-'));
-  // chromium.launch() refuses --user-data-dir in args; a persistent context takes it as its first argument.
-  state.ctx = await chromium.launchPersistentContext(state.userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-      '--allow-loopback-in-peer-connection',
-    ],
-    viewport: { width: 800, height: 600 },
-  });
+  state.chromium = await launchChromium({ name: 'browser', viewport: { width: 800, height: 600 } });
 }
 
 test.before(async () => {
@@ -117,7 +102,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await state.ctx?.close().catch(() => {});
+  await state.chromium?.close();
   if (state.server && state.server.exitCode === null && state.server.signalCode === null) {
     const exited = new Promise((r) => state.server.once('exit', r));
     state.server.kill('SIGTERM');
@@ -126,7 +111,6 @@ test.after.always(async () => {
     clearTimeout(t);
   }
   await new Promise((r) => (state.web ? state.web.close(r) : r()));
-  if (state.userDataDir) fs.rmSync(state.userDataDir, { recursive: true, force: true });
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -144,12 +128,11 @@ async function until(fn, timeoutMs, what) {
 }
 
 async function openPage(name, logs) {
-  const page = await state.ctx.newPage();
-  page.on('console', (m) => logs.push(`[${name} console.${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`[${name} pageerror] ${e.message}`));
-  await page.goto(`http://127.0.0.1:${state.webPort}/test.html`);
-  await page.waitForFunction(() => window.nertcReady === true);
-  return page;
+  return state.chromium.openPage(`http://127.0.0.1:${state.webPort}/test.html`, {
+    name,
+    onLog: (line) => logs.push(line),
+    ready: () => window.nertcReady === true,
+  });
 }
 
 const events = (page) => page.evaluate(() => window.nertcEvents);

@@ -8,7 +8,7 @@
 // when asked; the stats overlay; remote tiles going away when the other side leaves or we
 // leave; WebGL and the 2D fallback; a lost WebGL context recovering.
 //
-// Needs the addon (npm run build:debug) and /usr/bin/chromium (CHROMIUM_BIN). Run inside a
+// Needs the addon (npm run build:debug) and Chromium (scripts/chromium.mjs, CHROMIUM_BIN). Run inside a
 // loopback-only network namespace:  ./scripts/netns.sh npx ava __test__/demo.spec.mjs
 // Screenshots: test-artifacts/demo-*.png.
 
@@ -21,32 +21,18 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const BRIDGE = path.join(ROOT, 'electron-demo', 'test-bridge', 'server.js');
 const require = createRequire(import.meta.url);
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  // WebGL through SwiftShader with --disable-gpu (see renderer.spec.mjs).
-  '--enable-unsafe-swiftshader',
-];
 
 const APP_KEY = 'nertc-demo'; // the page's default app key: same key, same room
 const RES = { width: 480, height: 360, framerate: 15 }; // 4:3, in 16:9 tiles
 const RES_OPTION = '480x360@15';
 
-const state = { bridge: null, info: null, bridgeOut: [], ctx: null, userDataDir: null, sdk: null, peers: new Set() };
+const state = { bridge: null, info: null, bridgeOut: [], chromium: null, sdk: null, peers: new Set() };
 let channelSeq = 0;
 const channelName = (tag) => `demo-${tag}-${process.pid}-${++channelSeq}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -88,27 +74,20 @@ test.before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   state.sdk = require('../index.js').default;
   await startBridge();
-  state.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-demo-'));
-  state.ctx = await chromium.launchPersistentContext(state.userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1320, height: 1000 },
-    deviceScaleFactor: 1,
-  });
+  // WebGL through SwiftShader with --disable-gpu (see renderer.spec.mjs).
+  state.chromium = await launchChromium({ name: 'demo', viewport: { width: 1320, height: 1000 }, deviceScaleFactor: 1 });
 });
 
 test.after.always(async () => {
   for (const p of state.peers) p.release();
   state.peers.clear();
-  await state.ctx?.close().catch(() => {});
+  await state.chromium?.close();
   if (state.bridge && state.bridge.exitCode === null) {
     const exited = new Promise((r) => state.bridge.once('exit', r));
     state.bridge.kill('SIGTERM');
     await Promise.race([exited, sleep(5000)]);
     if (state.bridge.exitCode === null) state.bridge.kill('SIGKILL');
   }
-  if (state.userDataDir) fs.rmSync(state.userDataDir, { recursive: true, force: true });
 });
 
 test.afterEach.always(() => {
@@ -141,14 +120,11 @@ async function startPeer(channel, uid) {
 }
 
 async function openDemo(t, { webgl = true, url = null, initScript = null } = {}) {
-  const page = await state.ctx.newPage();
-  if (initScript) await page.addInitScript(initScript);
-  const logs = [];
-  const noise = /GPU stall due to ReadPixels|willReadFrequently|Automatic fallback to software WebGL/;
-  page.on('console', (m) => {
-    if (!noise.test(m.text())) logs.push(`[console.${m.type()}] ${m.text()}`);
+  const page = await state.chromium.openPage(null, {
+    noise: /GPU stall due to ReadPixels|willReadFrequently|Automatic fallback to software WebGL/,
+    initScript,
   });
-  page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+  const logs = page.logs;
   t.teardown(async () => {
     const pageLog = await page.evaluate(() => (window.demo ? window.demo.logLines.slice(-40) : [])).catch(() => []);
     if (!t.passed) {

@@ -7,8 +7,10 @@
 // network namespace: ./scripts/netns.sh npx ava __test__/engine.spec.mjs
 
 import test from 'ava';
+import fs from 'node:fs';
 
 import {
+  EVENT_NAMES,
   ErrorCode,
   NERtcEngine,
   NERtcServer,
@@ -56,6 +58,23 @@ test.serial('module exports: default, classes, codes that match the engine', (t)
   }
   t.is(jsCodes.size, native.length, 'ErrorCode lists a code the engine does not');
   t.is(typeof engine.getErrorDescription(123456), 'string');
+});
+
+test.serial("EVENT_NAMES: exactly the engine's events (one per EngineEvent variant) plus the documented JS-only ones", (t) => {
+  const native = sdk.eventNames();
+  const jsOnly = sdk.JS_ONLY_EVENT_NAMES;
+  t.true(Array.isArray(native) && native.length >= 20, `native list: ${JSON.stringify(native)}`);
+  t.is(new Set(native).size, native.length, 'the engine names no event twice');
+  t.is(new Set(EVENT_NAMES).size, EVENT_NAMES.length, 'EVENT_NAMES lists no name twice');
+  for (const name of jsOnly) t.false(native.includes(name), `${name} is documented as JS-only but the engine emits it`);
+  // With no duplicates on either side, equal sorted lists are equal sets.
+  t.deepEqual([...EVENT_NAMES].sort(), [...native, ...jsOnly].sort());
+  // index.d.ts types a listener for every event the engine emits, and only those.
+  const dts = fs.readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
+  const block = /export interface NERtcEvents \{([\s\S]*?)\n\}/.exec(dts);
+  t.truthy(block, 'index.d.ts declares NERtcEvents');
+  const typed = [...block[1].matchAll(/^\s+(on\w+):/gm)].map((m) => m[1]);
+  t.deepEqual(typed.sort(), [...native].sort());
 });
 
 test.serial('NERtcServer: options, url, createToken', async (t) => {
@@ -357,6 +376,51 @@ test.serial('parameters out of range: 30003', (t) => {
   t.is(e.adjustPlaybackSignalVolume(400), 0);
   t.is(e.enableAudioVolumeIndication(true, 200), 0);
   t.is(e.enableAudioVolumeIndication(false, 0), 0);
+});
+
+test.serial('values the addon checks (src/convert.rs): fractional, out-of-range, non-finite → 30003', (t) => {
+  const e = makeEngine(url);
+  const P = ErrorCode.ERR_INVALID_PARAM;
+  t.is(e.setChannelProfile(2 ** 40), P, 'beyond int32');
+  t.is(e.setClientRole(0.5), P, 'fractional');
+  t.is(e.adjustRecordingSignalVolume(NaN), P, 'NaN');
+  t.is(e.enableAudioVolumeIndication(true, 200.5), P, 'fractional interval');
+  t.is(e.setVideoConfig({ framerate: 15.5 }), P, 'fractional field');
+  t.is(e.setVideoConfig({ width: '320', height: 240 }), P, 'a field of the wrong type');
+  t.is(e.setVideoConfig({ width: null, height: undefined, crop_mode: 1 }), 0, 'null/absent fields keep their default, unknown ones are ignored');
+  t.is(e.setExternalAudioSource(false, -5, 1), P, 'negative rate, even when disabling');
+  t.is(e.joinChannel(null, 'room', 2 ** 64), P, 'a number uid that rounds to 2^64');
+  t.is(e.setupRemoteVideoCanvas(2n ** 64n - 1n, { view: frameSink() }), 0, 'the largest uid keys a canvas');
+
+  t.is(e.setExternalVideoSource(true), 0);
+  const frame = (extra) => ({ format: 'I420', width: 4, height: 2, data: new Uint8Array(12), ...extra });
+  t.is(e.pushExternalVideoFrame(frame({ timestamp: -1 })), P, 'negative timestamp');
+  t.is(e.pushExternalVideoFrame(frame({ timestamp: NaN })), P, 'NaN timestamp');
+  t.is(e.pushExternalVideoFrame(frame({ timestamp: '5' })), P, 'timestamp of the wrong type');
+  t.is(e.pushExternalVideoFrame(frame({ format: 2 })), P, 'format number other than 0/1');
+  t.is(e.pushExternalVideoFrame(frame({ width: 4.5 })), P, 'fractional width');
+  t.is(e.pushExternalVideoFrame({ format: 'i420', width: 7682, height: 2, data: new Uint8Array(7682 * 3) }), P, 'wider than 7680');
+  // A well-formed frame passes the conversion; with neither preview nor local video on, nothing consumes it.
+  t.is(e.pushExternalVideoFrame(frame({ format: 0, timestamp: 5n })), ErrorCode.ERR_WRONG_STATE);
+  t.is(e.pushExternalVideoFrame({ format: 'rgba', width: 2, height: 2, data: new Uint8ClampedArray(16) }), ErrorCode.ERR_WRONG_STATE);
+
+  t.is(e.setExternalAudioSource(true, 48000, 1), 0);
+  const audio = (extra) => ({ data: new Int16Array(480), sample_rate: 48000, channels: 1, ...extra });
+  t.is(e.pushExternalAudioFrame(audio({ timestamp: -1 })), P, 'negative timestamp');
+  t.is(e.pushExternalAudioFrame(audio({ sample_rate: 48000.5 })), P, 'fractional rate');
+  t.is(e.pushExternalAudioFrame(audio({ channels: 0 })), P, 'zero channels');
+
+  t.is(e.getErrorDescription(30003.5), e.getErrorDescription(123456), 'not an int32: an unknown code');
+  t.is(e.getErrorDescription('30003'), e.getErrorDescription(123456), 'not a number: an unknown code');
+  for (const [what, call] of [
+    ['fractional ttl', () => sdk.createToken('prod', 's3cret', 'room', 1, 1.5)],
+    ['negative ttl', () => sdk.createToken('prod', 's3cret', 'room', 1, -1)],
+    ['channel name', () => sdk.createToken('prod', 's3cret', 'café', 1, 60)],
+    ['uid 2^64', () => sdk.createToken('prod', 's3cret', 'room', 2n ** 64n, 60)],
+    ['uid string', () => sdk.createToken('prod', 's3cret', 'room', '5', 60)],
+  ]) {
+    t.throws(call, { instanceOf: TypeError }, what);
+  }
 });
 
 test.serial('devices: synthetic defaults, set/get, unknown id → 30008', (t) => {

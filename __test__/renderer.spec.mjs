@@ -1,34 +1,27 @@
 // renderer.js: the DOM video renderer (WebGL with a 2D-canvas fallback), exercised in headless
 // Chromium through playwright-core, plus its I420 -> RGBA converter in Node.
 //
-// Env: CHROMIUM_BIN (default /usr/bin/chromium). Serves the fixture on 127.0.0.1 only.
+// Chromium: scripts/chromium.mjs (CHROMIUM_BIN). Serves the fixture on 127.0.0.1 only.
 // Screenshots: test-artifacts/renderer-*.png.
 
 import test from 'ava';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const require = createRequire(import.meta.url);
 const { i420ToRgba, createRenderer } = require('../renderer.js');
 
 // Headless Chromium 156 gives WebGL 1 and 2 through ANGLE on SwiftShader (Vulkan) even with
-// --disable-gpu and no extra flag; --enable-unsafe-swiftshader keeps that working on builds
-// where the automatic software fallback for WebGL is turned off.
-const CHROMIUM_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--enable-unsafe-swiftshader',
-];
+// --disable-gpu; scripts/chromium.mjs also passes --enable-unsafe-swiftshader, which keeps that
+// working on builds where the automatic software fallback for WebGL is turned off.
 
-const state = { web: null, webPort: 0, ctx: null, userDataDir: null };
+const state = { web: null, webPort: 0, chromium: null };
 
 const MIME = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
 const SERVED = new Set(['renderer.js', '__test__/fixtures/renderer.html']);
@@ -64,43 +57,31 @@ function startWeb() {
 test.before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await startWeb();
-  state.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-renderer-'));
-  state.ctx = await chromium.launchPersistentContext(state.userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1000, height: 800 },
-  });
+  state.chromium = await launchChromium({ name: 'renderer', viewport: { width: 1000, height: 800 } });
 });
 
 test.after.always(async () => {
-  await state.ctx?.close().catch(() => {});
+  await state.chromium?.close();
   await new Promise((r) => (state.web ? state.web.close(r) : r()));
-  if (state.userDataDir) fs.rmSync(state.userDataDir, { recursive: true, force: true });
 });
 
 /** A fresh page on the fixture; `webgl1: true` hides WebGL2 so the WebGL1 path is used. */
 async function openPage(t, { webgl1 = false } = {}) {
-  const page = await state.ctx.newPage();
-  const logs = [];
-  // Not logged: SwiftShader's readback-stall notes and the readback hint caused by the tests' own sampling.
-  const noise = /GPU stall due to ReadPixels|willReadFrequently/;
-  page.on('console', (m) => {
-    if (!noise.test(m.text())) logs.push(`[console.${m.type()}] ${m.text()}`);
+  const hideWebgl2 = () => {
+    const orig = HTMLCanvasElement.prototype.getContext;
+    HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+      return type === 'webgl2' ? null : orig.call(this, type, ...rest);
+    };
+  };
+  const page = await state.chromium.openPage(null, {
+    // Not logged: SwiftShader's readback-stall notes and the readback hint caused by the tests' own sampling.
+    noise: /GPU stall due to ReadPixels|willReadFrequently/,
+    initScript: webgl1 ? hideWebgl2 : null,
   });
-  page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
   t.teardown(async () => {
-    if (logs.length) t.log(logs.join('\n'));
+    if (page.logs.length) t.log(page.logs.join('\n'));
     await page.close().catch(() => {});
   });
-  if (webgl1) {
-    await page.addInitScript(() => {
-      const orig = HTMLCanvasElement.prototype.getContext;
-      HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
-        return type === 'webgl2' ? null : orig.call(this, type, ...rest);
-      };
-    });
-  }
   await page.goto(`http://127.0.0.1:${state.webPort}/__test__/fixtures/renderer.html`);
   await page.waitForFunction(() => window.fixtureReady === true);
   return page;

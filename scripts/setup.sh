@@ -18,6 +18,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+# scripts/test.sh checks formatting and lints.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  command -v rustup >/dev/null || { echo "setup: cargo fmt / cargo clippy missing and no rustup to add them" >&2; exit 1; }
+  rustup component add rustfmt clippy
+fi
 command -v npm >/dev/null || { echo "setup: npm not found; install Node.js >= 20.8" >&2; exit 1; }
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

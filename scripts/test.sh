@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests, then the JS (ava) tests, all against
 # real servers on loopback inside a loopback-only network namespace, then a smoke run of the
-# benchmarks (timings printed, never gated on). Ends with one "N passed, N failed" line.
+# benchmarks (timings printed, never gated on). Before that, `cargo fmt --check` and clippy with
+# warnings as errors. Ends with one "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
+# Habits first: formatting and lints fail the run before anything is built for tests.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --bins --examples --tests --quiet
 npm run --silent build:dev
 ./scripts/netns.sh cargo run --quiet -p nertc-bench -- all --smoke

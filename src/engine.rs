@@ -7,35 +7,25 @@
 //! socket). `release()` marks the engine gone at once (later calls return 30005) and runs the
 //! engine's blocking teardown on its own thread; the event thread drains what the teardown
 //! still emits (onLeaveChannel), then sends `__released` and ends.
+//!
+//! A thin adapter: each method converts its arguments with [`crate::convert`] (JS → engine,
+//! a failed conversion is the call's NERTC code), calls the engine, and returns its code;
+//! results going back to JS are built by [`crate::events`] (engine → JS). No checks here.
 
-use napi::bindgen_prelude::{BigInt, Either, FnArgs, Function, Int16ArraySlice, Object, Uint8ArraySlice};
+use napi::bindgen_prelude::{FnArgs, Function, Int16ArraySlice, Object, Uint8ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
 
 use nertc_engine::error::{self, Code};
-use nertc_engine::render::StreamKey;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, ExternalVideoFrame, PixelFormat, VideoConfig};
+use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
+use crate::convert::{self, Converted, JsPixelFormat, JsUid, VideoConfigArgs};
 use crate::events::{self, Arg};
-use crate::uid_from_js;
 
 /// What the event thread sends to JS: the event name and its arguments.
 type EventPayload = (String, Vec<Arg>);
 type EventTsfn = ThreadsafeFunction<EventPayload, (), FnArgs<EventPayload>, Status, false, true>;
-
-/// `setVideoConfig` as index.js passes it (numbers already validated there).
-#[napi(object)]
-pub struct VideoConfigArgs {
-    pub max_profile: i32,
-    pub width: u32,
-    pub height: u32,
-    pub framerate: u32,
-    pub min_framerate: u32,
-    pub bitrate_kbps: u32,
-    pub min_bitrate_kbps: u32,
-    pub mirror_mode: i32,
-}
 
 #[napi]
 pub struct NativeEngine {
@@ -87,6 +77,7 @@ fn pump_events(rx: crossbeam_channel::Receiver<EngineEvent>, tsfn: EventTsfn) {
 }
 
 impl NativeEngine {
+    /// `f(engine)`; 30005 when there is no engine.
     fn with(&self, f: impl FnOnce(&Engine) -> Code) -> Code {
         match &self.engine {
             Some(e) => f(e),
@@ -94,12 +85,21 @@ impl NativeEngine {
         }
     }
 
-    fn with_uid(&self, uid: Either<f64, BigInt>, f: impl FnOnce(&Engine, u64) -> Code) -> Code {
-        match uid_from_js(&uid) {
-            Some(u) => self.with(|e| f(e, u)),
-            None if self.engine.is_none() => error::ERR_NOT_INITIALIZED,
-            None => error::ERR_INVALID_PARAM,
-        }
+    /// `f(engine, arg)` with a converted argument; 30005 when there is no engine (before the
+    /// argument's own code, as NERTC does), else the conversion's code when it failed.
+    fn call<T>(&self, arg: Converted<T>, f: impl FnOnce(&Engine, T) -> Code) -> Code {
+        self.with(|e| match arg {
+            Ok(v) => f(e, v),
+            Err(code) => code,
+        })
+    }
+
+    fn devices(&self, list: impl FnOnce(&Engine) -> Vec<nertc_engine::device::DeviceInfo>) -> Vec<Arg> {
+        self.engine.as_ref().map_or_else(Vec::new, |e| list(e).iter().map(events::device_info).collect())
+    }
+
+    fn string(&self, get: impl FnOnce(&Engine) -> String) -> String {
+        self.engine.as_ref().map(get).unwrap_or_default()
     }
 }
 
@@ -158,18 +158,19 @@ impl NativeEngine {
     }
 
     #[napi]
-    pub fn set_channel_profile(&self, profile: i32) -> i32 {
-        self.with(|e| e.set_channel_profile(profile))
+    pub fn set_channel_profile(&self, profile: f64) -> i32 {
+        self.call(convert::int32(profile), |e, p| e.set_channel_profile(p))
     }
 
     #[napi]
-    pub fn set_client_role(&self, role: i32) -> i32 {
-        self.with(|e| e.set_client_role(role))
+    pub fn set_client_role(&self, role: f64) -> i32 {
+        self.call(convert::int32(role), |e, r| e.set_client_role(r))
     }
 
+    /// The engine checks the channel name (protocol rules).
     #[napi]
-    pub fn join_channel(&self, token: Option<String>, channel: String, uid: Either<f64, BigInt>) -> i32 {
-        self.with_uid(uid, |e, u| e.join_channel(token, &channel, u))
+    pub fn join_channel(&self, token: Option<String>, channel: String, uid: JsUid) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.join_channel(token, &channel, u))
     }
 
     #[napi]
@@ -177,19 +178,11 @@ impl NativeEngine {
         self.with(|e| e.leave_channel())
     }
 
+    /// `config` as NERTC names it (`{max_profile, width, height, framerate, min_framerate,
+    /// bitrate, min_bitrate, mirror_mode}`, null/absent = default).
     #[napi]
-    pub fn set_video_config(&self, cfg: VideoConfigArgs) -> i32 {
-        let cfg = VideoConfig {
-            max_profile: cfg.max_profile,
-            width: cfg.width,
-            height: cfg.height,
-            framerate: cfg.framerate,
-            min_framerate: cfg.min_framerate,
-            bitrate_kbps: cfg.bitrate_kbps,
-            min_bitrate_kbps: cfg.min_bitrate_kbps,
-            mirror_mode: cfg.mirror_mode,
-        };
-        self.with(|e| e.set_video_config(&cfg))
+    pub fn set_video_config(&self, config: VideoConfigArgs) -> i32 {
+        self.call(convert::video_config(&config), |e, cfg| e.set_video_config(&cfg))
     }
 
     #[napi]
@@ -213,8 +206,8 @@ impl NativeEngine {
     }
 
     #[napi]
-    pub fn set_local_video_mirror_mode(&self, mode: i32) -> i32 {
-        self.with(|e| e.set_local_video_mirror_mode(mode))
+    pub fn set_local_video_mirror_mode(&self, mode: f64) -> i32 {
+        self.call(convert::int32(mode), |e, m| e.set_local_video_mirror_mode(m))
     }
 
     #[napi]
@@ -228,73 +221,75 @@ impl NativeEngine {
     }
 
     #[napi]
-    pub fn adjust_recording_signal_volume(&self, volume: i32) -> i32 {
-        self.with(|e| e.adjust_recording_signal_volume(volume))
+    pub fn adjust_recording_signal_volume(&self, volume: f64) -> i32 {
+        self.call(convert::int32(volume), |e, v| e.adjust_recording_signal_volume(v))
     }
 
     #[napi]
-    pub fn adjust_playback_signal_volume(&self, volume: i32) -> i32 {
-        self.with(|e| e.adjust_playback_signal_volume(volume))
+    pub fn adjust_playback_signal_volume(&self, volume: f64) -> i32 {
+        self.call(convert::int32(volume), |e, v| e.adjust_playback_signal_volume(v))
     }
 
     #[napi]
-    pub fn subscribe_remote_video_stream(&self, uid: Either<f64, BigInt>, stream_type: i32, subscribe: bool) -> i32 {
-        self.with_uid(uid, |e, u| e.subscribe_remote_video_stream(u, stream_type, subscribe))
+    pub fn subscribe_remote_video_stream(&self, uid: JsUid, stream_type: f64, subscribe: bool) -> i32 {
+        let args = convert::uid(&uid).and_then(|u| Ok((u, convert::int32(stream_type)?)));
+        self.call(args, |e, (u, t)| e.subscribe_remote_video_stream(u, t, subscribe))
     }
 
     #[napi]
-    pub fn subscribe_remote_audio_stream(&self, uid: Either<f64, BigInt>, subscribe: bool) -> i32 {
-        self.with_uid(uid, |e, u| e.subscribe_remote_audio_stream(u, subscribe))
+    pub fn subscribe_remote_audio_stream(&self, uid: JsUid, subscribe: bool) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.subscribe_remote_audio_stream(u, subscribe))
     }
 
+    /// `interval_ms` null/absent: 0.
     #[napi]
-    pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: i32) -> i32 {
-        self.with(|e| e.enable_audio_volume_indication(enable, interval_ms))
+    pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: Option<f64>) -> i32 {
+        self.call(convert::interval_ms(interval_ms), |e, ms| e.enable_audio_volume_indication(enable, ms))
     }
 
     #[napi]
     pub fn enumerate_record_devices(&self) -> Vec<Arg> {
-        self.engine.as_ref().map_or_else(Vec::new, |e| e.enumerate_record_devices().iter().map(events::device_info).collect())
+        self.devices(Engine::enumerate_record_devices)
     }
 
     #[napi]
     pub fn enumerate_playout_devices(&self) -> Vec<Arg> {
-        self.engine.as_ref().map_or_else(Vec::new, |e| e.enumerate_playout_devices().iter().map(events::device_info).collect())
+        self.devices(Engine::enumerate_playout_devices)
     }
 
     #[napi]
     pub fn enumerate_video_capture_devices(&self) -> Vec<Arg> {
-        self.engine.as_ref().map_or_else(Vec::new, |e| e.enumerate_video_capture_devices().iter().map(events::device_info).collect())
+        self.devices(Engine::enumerate_video_capture_devices)
     }
 
     #[napi]
     pub fn set_record_device(&self, id: String) -> i32 {
-        self.with(|e| e.set_record_device(&id))
+        self.call(convert::device_id(&id), |e, id| e.set_record_device(id))
     }
 
     #[napi]
     pub fn get_record_device(&self) -> String {
-        self.engine.as_ref().map(|e| e.get_record_device()).unwrap_or_default()
+        self.string(Engine::get_record_device)
     }
 
     #[napi]
     pub fn set_playout_device(&self, id: String) -> i32 {
-        self.with(|e| e.set_playout_device(&id))
+        self.call(convert::device_id(&id), |e, id| e.set_playout_device(id))
     }
 
     #[napi]
     pub fn get_playout_device(&self) -> String {
-        self.engine.as_ref().map(|e| e.get_playout_device()).unwrap_or_default()
+        self.string(Engine::get_playout_device)
     }
 
     #[napi]
     pub fn set_video_device(&self, id: String) -> i32 {
-        self.with(|e| e.set_video_device(&id))
+        self.call(convert::device_id(&id), |e, id| e.set_video_device(id))
     }
 
     #[napi]
     pub fn get_video_device(&self) -> String {
-        self.engine.as_ref().map(|e| e.get_video_device()).unwrap_or_default()
+        self.string(Engine::get_video_device)
     }
 
     #[napi]
@@ -302,57 +297,55 @@ impl NativeEngine {
         self.with(|e| e.set_external_video_source(enabled))
     }
 
-    /// `format` 0 I420, 1 RGBA; `data` is copied.
+    /// `format` `'I420'`/`'RGBA'` or 0/1; `data` tightly packed planes, copied.
     #[napi]
-    pub fn push_external_video_frame(&self, format: i32, width: u32, height: u32, data: Uint8ArraySlice, timestamp_ms: f64) -> i32 {
-        let format = match format {
-            0 => PixelFormat::I420,
-            1 => PixelFormat::Rgba,
-            _ => return if self.engine.is_some() { error::ERR_INVALID_PARAM } else { error::ERR_NOT_INITIALIZED },
-        };
-        let Some(engine) = &self.engine else {
-            return error::ERR_NOT_INITIALIZED;
-        };
-        let frame = ExternalVideoFrame { format, width, height, data: data.to_vec(), timestamp_ms: ms(timestamp_ms) };
-        engine.push_external_video_frame(frame)
+    pub fn push_external_video_frame(
+        &self,
+        format: JsPixelFormat,
+        width: f64,
+        height: f64,
+        data: Uint8ArraySlice,
+        timestamp_ms: f64,
+    ) -> i32 {
+        // Converted (and copied) only when there is an engine to take it.
+        self.with(|e| match convert::external_video_frame(&format, width, height, &data, timestamp_ms) {
+            Ok(frame) => e.push_external_video_frame(frame),
+            Err(code) => code,
+        })
     }
 
+    /// `sample_rate` null/absent: 48000, `channels`: 1.
     #[napi]
-    pub fn set_external_audio_source(&self, enabled: bool, sample_rate: i32, channels: i32) -> i32 {
-        self.with(|e| e.set_external_audio_source(enabled, sample_rate, channels))
+    pub fn set_external_audio_source(&self, enabled: bool, sample_rate: Option<f64>, channels: Option<f64>) -> i32 {
+        self.call(convert::external_audio_format(sample_rate, channels), |e, (rate, ch)| e.set_external_audio_source(enabled, rate, ch))
     }
 
     /// Interleaved 16-bit PCM.
     #[napi]
-    pub fn push_external_audio_frame(&self, samples: Int16ArraySlice, sample_rate: i32, channels: i32, timestamp_ms: f64) -> i32 {
-        self.with(|e| e.push_external_audio_frame(&samples, sample_rate, channels, ms(timestamp_ms)))
+    pub fn push_external_audio_frame(
+        &self,
+        samples: Int16ArraySlice,
+        sample_rate: f64,
+        channels: f64,
+        timestamp_ms: f64,
+        samples_per_channel: Option<f64>,
+    ) -> i32 {
+        let args = convert::external_audio_frame(samples.len(), sample_rate, channels, samples_per_channel, timestamp_ms);
+        self.call(args, |e, a| e.push_external_audio_frame(&samples, a.sample_rate, a.channels, a.timestamp_ms))
     }
 
     /// Copies the newest frame of a stream (`uid` null = local preview) into `target.y/u/v`
-    /// if it is newer than `target.seq`. The planes are JS-owned Uint8Arrays, reused while the
-    /// size stays the same and replaced (JS-owned, never external memory) when it changes.
-    /// Returns `{width, height, timestamp (ms), mirrored, seq}` or null when there is nothing new.
+    /// if it is newer than `target.seq` ([`events::write_frame`]). Returns `{width, height,
+    /// timestamp (ms), mirrored, seq}` or null when there is nothing new (or the uid is not one).
     #[napi]
-    pub fn pull_frame<'env>(
-        &self,
-        env: &'env Env,
-        uid: Option<Either<f64, BigInt>>,
-        mut target: Object<'env>,
-    ) -> napi::Result<Option<Object<'env>>> {
+    pub fn pull_frame<'env>(&self, env: &'env Env, uid: Option<JsUid>, mut target: Object<'env>) -> napi::Result<Option<Object<'env>>> {
         let Some(engine) = &self.engine else {
             return Ok(None);
         };
-        let key = match uid {
-            None => StreamKey::Local,
-            Some(u) => match uid_from_js(&u) {
-                Some(u) => StreamKey::Remote(u),
-                None => return Ok(None),
-            },
+        let Ok(key) = convert::stream_key(uid.as_ref()) else {
+            return Ok(None);
         };
-        let seen = match target.get::<f64>("seq") {
-            Ok(Some(s)) if s >= 0.0 => s as u64,
-            _ => u64::MAX,
-        };
+        let seen = convert::seen_seq(target.get::<f64>("seq").ok().flatten());
         let slot = engine.slot(key);
         let Some((seq, frame)) = slot.newer_than(seen) else {
             return Ok(None);
@@ -360,38 +353,7 @@ impl NativeEngine {
         if !frame.is_consistent() {
             return Ok(None);
         }
-        copy_plane(env, &mut target, "y", &frame.y)?;
-        copy_plane(env, &mut target, "u", &frame.u)?;
-        copy_plane(env, &mut target, "v", &frame.v)?;
-        target.set("seq", seq as f64)?;
-        let mut header = Object::new(env)?;
-        header.set("width", frame.width)?;
-        header.set("height", frame.height)?;
-        header.set("timestamp", (frame.timestamp_us / 1000) as f64)?;
-        header.set("mirrored", slot.mirrored.load(std::sync::atomic::Ordering::Relaxed))?;
-        header.set("seq", seq as f64)?;
-        Ok(Some(header))
+        let mirrored = slot.mirrored.load(std::sync::atomic::Ordering::Relaxed);
+        events::write_frame(env, &mut target, seq, &frame, mirrored).map(Some)
     }
-}
-
-/// A JS millisecond timestamp as u64 (negative / NaN → 0).
-fn ms(v: f64) -> u64 {
-    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
-}
-
-/// Copies `data` into `target[name]` when that is a Uint8Array of the same length, else
-/// replaces it with a new JS-owned copy.
-fn copy_plane(env: &Env, target: &mut Object<'_>, name: &str, data: &[u8]) -> napi::Result<()> {
-    if let Ok(Some(mut plane)) = target.get::<Uint8ArraySlice>(name) {
-        // SAFETY: we are on the JS thread and hold no other view of this buffer; JS code cannot
-        // run while this copy happens.
-        let dst = unsafe { plane.as_mut() };
-        if dst.len() == data.len() {
-            dst.copy_from_slice(data);
-            return Ok(());
-        }
-    }
-    let fresh = Uint8ArraySlice::copy_from(env, data)?;
-    target.set(name, fresh)?;
-    Ok(())
 }

@@ -5,12 +5,15 @@
 //! Argument lists follow `shared/nertc-api.md`; stats objects use NERTC's snake_case field
 //! names and shapes (`video_layers_list`, `audio_layers_list`, `(count, array)`).
 
-use napi::bindgen_prelude::{BigInt, Object, ToNapiValue};
+use napi::bindgen_prelude::{BigInt, Object, ToNapiValue, Uint8ArraySlice};
 use napi::{Env, sys};
 
 use nertc_engine::EngineEvent;
 use nertc_engine::device::DeviceInfo;
-use nertc_engine::event::{LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
+use nertc_engine::event::{
+    ConnectionState, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats, StateReason, UserLeftReason,
+};
+use nertc_engine::frame::VideoFrame;
 
 /// Largest integer a JS number holds exactly.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
@@ -100,10 +103,64 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
             int(*total_volume),
         ],
         E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
-        // Events added to the engine later still reach JS, without arguments until mapped here.
-        _ => vec![],
+        // No wildcard arm: an event added to the engine does not compile until converted here
+        // (and listed in `every_event` below).
     };
     (ev.name(), args)
+}
+
+/// One sample of every `EngineEvent` variant, listed with the variant's name: the macro turns
+/// the list into the samples and into a `match` with one arm per listed variant and no
+/// wildcard, so a variant missing from the list (one added to the engine) fails to compile.
+macro_rules! every_event {
+    ($($variant:ident => $sample:expr),* $(,)?) => {{
+        #[allow(dead_code)]
+        fn listed(ev: &EngineEvent) {
+            match ev {
+                $(EngineEvent::$variant { .. } => {})*
+            }
+        }
+        vec![$((stringify!($variant), $sample)),*]
+    }};
+}
+
+/// `(variant name, sample)` for every `EngineEvent` variant, in declaration order.
+pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
+    use EngineEvent as E;
+    every_event! {
+        Error => E::Error { code: 0, msg: String::new() },
+        Warning => E::Warning { code: 0, msg: String::new() },
+        JoinChannel => E::JoinChannel { cid: 0, uid: 1, result: 0, elapsed_ms: 0 },
+        RejoinChannel => E::RejoinChannel { cid: 0, uid: 1, result: 0, elapsed_ms: 0 },
+        LeaveChannel => E::LeaveChannel { result: 0 },
+        Disconnect => E::Disconnect { reason: 0 },
+        ReconnectingStart => E::ReconnectingStart { cid: 0, uid: 1 },
+        ConnectionStateChange => E::ConnectionStateChange { state: ConnectionState::Connected, reason: StateReason::JoinSucceed },
+        UserJoined => E::UserJoined { uid: 1, name: String::new() },
+        UserLeft => E::UserLeft { uid: 1, reason: UserLeftReason::Normal },
+        UserAudioStart => E::UserAudioStart { uid: 1 },
+        UserAudioStop => E::UserAudioStop { uid: 1 },
+        UserAudioMute => E::UserAudioMute { uid: 1, muted: true },
+        UserVideoStart => E::UserVideoStart { uid: 1, max_profile: 2 },
+        UserVideoStop => E::UserVideoStop { uid: 1 },
+        UserVideoMute => E::UserVideoMute { uid: 1, muted: true },
+        FirstAudioDataReceived => E::FirstAudioDataReceived { uid: 1 },
+        FirstVideoDataReceived => E::FirstVideoDataReceived { uid: 1 },
+        FirstAudioFrameDecoded => E::FirstAudioFrameDecoded { uid: 1 },
+        FirstVideoFrameDecoded => E::FirstVideoFrameDecoded { uid: 1, width: 2, height: 2 },
+        RtcStats => E::RtcStats(RtcStats::default()),
+        LocalVideoStats => E::LocalVideoStats(LocalVideoStats::default()),
+        RemoteVideoStats => E::RemoteVideoStats(Vec::new()),
+        RemoteAudioStats => E::RemoteAudioStats(Vec::new()),
+        NetworkQuality => E::NetworkQuality(Vec::new()),
+        RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
+        LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
+    }
+}
+
+/// The NERTC name of every event the engine can emit (`eventNames()` in JS).
+pub fn event_names() -> Vec<&'static str> {
+    event_samples().iter().map(|(_, ev)| ev.name()).collect()
 }
 
 /// `onRtcStats(stats)`: NERTC's NERtcStats fields that the engine measures.
@@ -180,10 +237,50 @@ pub fn device_info(d: &DeviceInfo) -> Arg {
     ])
 }
 
+/// Writes a frame for `pullFrame`: copies its planes into `target.y/u/v` (reusing a JS-owned
+/// Uint8Array of the same length, else putting a new JS-owned copy there; never external
+/// memory), sets `target.seq`, and returns the header `{width, height, timestamp (ms),
+/// mirrored, seq}`.
+pub fn write_frame<'env>(
+    env: &'env Env,
+    target: &mut Object<'env>,
+    seq: u64,
+    frame: &VideoFrame,
+    mirrored: bool,
+) -> napi::Result<Object<'env>> {
+    copy_plane(env, target, "y", &frame.y)?;
+    copy_plane(env, target, "u", &frame.u)?;
+    copy_plane(env, target, "v", &frame.v)?;
+    target.set("seq", seq as f64)?;
+    let mut header = Object::new(env)?;
+    header.set("width", frame.width)?;
+    header.set("height", frame.height)?;
+    header.set("timestamp", (frame.timestamp_us / 1000) as f64)?;
+    header.set("mirrored", mirrored)?;
+    header.set("seq", seq as f64)?;
+    Ok(header)
+}
+
+/// Copies `data` into `target[name]` when that is a Uint8Array of the same length, else
+/// replaces it with a new JS-owned copy.
+fn copy_plane(env: &Env, target: &mut Object<'_>, name: &str, data: &[u8]) -> napi::Result<()> {
+    if let Ok(Some(mut plane)) = target.get::<Uint8ArraySlice>(name) {
+        // SAFETY: we are on the JS thread (inside a napi call) and hold no other view of this
+        // buffer; no JS code runs while the copy happens, so nothing else reads or detaches it.
+        let dst = unsafe { plane.as_mut() };
+        if dst.len() == data.len() {
+            dst.copy_from_slice(data);
+            return Ok(());
+        }
+    }
+    let fresh = Uint8ArraySlice::copy_from(env, data)?;
+    target.set(name, fresh)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nertc_engine::event::{ConnectionState, StateReason, UserLeftReason};
 
     #[test]
     fn positional_arguments_follow_nertc() {
@@ -240,5 +337,39 @@ mod tests {
         let (_, args) = to_js(&EngineEvent::LocalVideoStats(LocalVideoStats { width: 640, ..Default::default() }));
         let Arg::Object(fields) = &args[0] else { unreachable!("shape checked by the converter") };
         assert_eq!(fields[0], ("video_layers_count", Arg::Int(1)));
+    }
+
+    #[test]
+    fn every_variant_has_one_sample_listed_under_its_own_name() {
+        let samples = event_samples();
+        for (variant, ev) in &samples {
+            // Debug output starts with the variant's name: `Error { .. }`, `RtcStats(..)`.
+            let debug = format!("{ev:?}");
+            let named = debug.strip_prefix(variant).is_some_and(|rest| rest.starts_with([' ', '(']));
+            assert!(named, "{variant} lists a sample of another variant: {debug}");
+        }
+        let variants: std::collections::HashSet<_> = samples.iter().map(|(v, _)| *v).collect();
+        assert_eq!(variants.len(), samples.len(), "a variant is listed twice");
+    }
+
+    #[test]
+    fn event_names_are_distinct_nertc_names_and_converted() {
+        let names = event_names();
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len(), "two variants share a NERTC name: {names:?}");
+        for (name, (_, ev)) in names.iter().zip(event_samples()) {
+            assert!(name.starts_with("on") && name.len() > 2, "{name} is not a NERTC event name");
+            assert_eq!(to_js(&ev).0, *name, "to_js names {ev:?} as the engine does");
+        }
+        assert!(names.contains(&"onJoinChannel") && names.contains(&"onLocalAudioVolumeIndication"));
+    }
+
+    #[test]
+    fn events_without_payload_still_have_their_arguments() {
+        // Every sample converts to at least one positional argument (no event is argument-less).
+        for (variant, ev) in event_samples() {
+            let (name, args) = to_js(&ev);
+            assert!(!args.is_empty(), "{variant} ({name}) converts to no arguments");
+        }
     }
 }

@@ -5,37 +5,27 @@
 //! - `NativeEngine` ([`engine`]): the engine's methods, an event thread feeding one weak
 //!   thread-safe function, and `pullFrame` for the JS frame pump;
 //! - `NativeServer` ([`server`]): the embedded room server with promise-based start/stop;
-//! - `version()`, `errorDescription(code)`, `errorCodes()`, `configureLogging(dir, level,
-//!   maxKb)`, `createToken(appKey, secret, channel, uid, ttlSecs)`.
+//! - `version()`, `errorDescription(code)`, `errorCodes()`, `eventNames()`, `checkUid(uid)`,
+//!   `configureLogging(dir, level, maxKb)`, `createToken(appKey, secret, channel, uid, ttlSecs)`.
+//!
+//! Conversions live in two modules: [`convert`] (JS → engine: every argument's value is checked
+//! there) and [`events`] (engine → JS: events, device lists, frames).
 //!
 //! Rules kept here: nothing panics across the boundary (no unwrap/expect on fallible paths;
 //! bad arguments become NERTC codes or JS exceptions that index.js turns into codes), nothing
 //! blocks the JS thread (engine teardown runs on its own thread), and no external buffers
 //! (frames are copied into JS-owned memory; Electron 21+ forbids external ones).
 
-use napi::bindgen_prelude::{BigInt, Either};
+use napi::bindgen_prelude::BigInt;
 use napi_derive::napi;
 
+pub mod convert;
 pub mod engine;
 pub mod events;
 pub mod server;
 
+use convert::JsUid;
 use events::Arg;
-
-/// A uid from JS (number or BigInt): 1 ..= 2^64-1, integral; None otherwise.
-pub fn uid_from_js(v: &Either<f64, BigInt>) -> Option<u64> {
-    match v {
-        Either::A(n) => {
-            // 2^64 as f64; every integral f64 below it fits in a u64.
-            if n.is_finite() && n.fract() == 0.0 && *n >= 1.0 && *n < 18_446_744_073_709_551_616.0 { Some(*n as u64) } else { None }
-        }
-        Either::B(b) => {
-            let lossless = !b.sign_bit && b.words.len() <= 1;
-            let value = b.words.first().copied().unwrap_or(0);
-            (lossless && value != 0).then_some(value)
-        }
-    }
-}
 
 /// The SDK version (`getVersion()`).
 #[napi]
@@ -43,10 +33,10 @@ pub fn version() -> String {
     nertc_engine::version().to_owned()
 }
 
-/// `getErrorDescription(code)`.
+/// `getErrorDescription(code)`; a number that is not an int32 is an unknown code.
 #[napi]
-pub fn error_description(code: i32) -> String {
-    nertc_engine::error::description(code).to_owned()
+pub fn error_description(code: f64) -> String {
+    nertc_engine::error::description(convert::int32(code).unwrap_or(-1)).to_owned()
 }
 
 /// `[[code, description]]` for every code the SDK returns.
@@ -55,42 +45,38 @@ pub fn error_codes() -> Vec<Arg> {
     nertc_engine::error::ALL.iter().map(|(code, desc)| Arg::Array(vec![Arg::Int(i64::from(*code)), Arg::Str((*desc).to_owned())])).collect()
 }
 
-/// Log directory (null: no file), NERTC level (0 fatal .. 3 info .. 7 off), file cap in KB
-/// (0 = 20 MB). Process-wide.
+/// The NERTC name of every event the engine can emit, one per `EngineEvent` variant (the list
+/// fails to compile when a variant is added without being listed: [`events::event_samples`]).
 #[napi]
-pub fn configure_logging(dir: Option<String>, level: i32, max_file_kb: f64) -> i32 {
-    let kb = if max_file_kb.is_finite() && max_file_kb > 0.0 { max_file_kb as u64 } else { 0 };
+pub fn event_names() -> Vec<&'static str> {
+    events::event_names()
+}
+
+/// A uid (number or BigInt) as a BigInt when it is one (1 ..= 2^64-1), else null: index.js keys
+/// its canvases with it, by the same rule the engine's methods apply.
+#[napi]
+pub fn check_uid(uid: JsUid) -> Option<BigInt> {
+    convert::uid(&uid).ok().map(BigInt::from)
+}
+
+/// Log directory (null: no file), NERTC level (0 fatal .. 3 info .. 7 off), file cap in KB
+/// (0 = 20 MB). Process-wide. 30003 when the level or the cap is not an integral number (the
+/// cap not negative).
+#[napi]
+pub fn configure_logging(dir: Option<String>, level: f64, max_file_kb: f64) -> i32 {
+    let (level, kb) = match (convert::log_level(level), convert::log_file_kb(max_file_kb)) {
+        (Ok(level), Ok(kb)) => (level, kb),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
     nertc_engine::logging::configure(dir.as_deref().map(std::path::Path::new), level, kb)
 }
 
-/// A join token signed with the app's secret, valid `ttl_secs` from now.
+/// A join token signed with the app's secret, valid `ttl_secs` from now. Throws (InvalidArg) on
+/// a uid, channel name or lifetime that is not one.
 #[napi]
-pub fn create_token(app_key: String, secret: String, channel: String, uid: Either<f64, BigInt>, ttl_secs: f64) -> napi::Result<String> {
-    let Some(uid) = uid_from_js(&uid) else {
-        return Err(napi::Error::new(napi::Status::InvalidArg, "uid must be a positive integer"));
-    };
-    if let Err(e) = nertc_protocol::validate::channel_name(&channel) {
-        return Err(napi::Error::new(napi::Status::InvalidArg, e.to_string()));
-    }
-    let ttl = if ttl_secs.is_finite() && ttl_secs > 0.0 { ttl_secs as u64 } else { 0 };
-    Ok(nertc_server::mint_token(&app_key, &secret, &channel, uid, nertc_server::now_secs(), ttl))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uids() {
-        assert_eq!(uid_from_js(&Either::A(42.0)), Some(42));
-        assert_eq!(uid_from_js(&Either::A(0.0)), None);
-        assert_eq!(uid_from_js(&Either::A(-1.0)), None);
-        assert_eq!(uid_from_js(&Either::A(1.5)), None);
-        assert_eq!(uid_from_js(&Either::A(f64::NAN)), None);
-        assert_eq!(uid_from_js(&Either::A(18_446_744_073_709_551_616.0)), None);
-        assert_eq!(uid_from_js(&Either::B(BigInt::from(u64::MAX))), Some(u64::MAX));
-        assert_eq!(uid_from_js(&Either::B(BigInt::from(0u64))), None);
-        assert_eq!(uid_from_js(&Either::B(BigInt { sign_bit: true, words: vec![5] })), None);
-        assert_eq!(uid_from_js(&Either::B(BigInt { sign_bit: false, words: vec![1, 1] })), None);
-    }
+pub fn create_token(app_key: String, secret: String, channel: String, uid: JsUid, ttl_secs: f64) -> napi::Result<String> {
+    let uid = convert::token_uid(&uid)?;
+    let channel = convert::token_channel(&channel)?;
+    let ttl = convert::ttl_secs(ttl_secs)?;
+    Ok(nertc_server::mint_token(&app_key, &secret, channel, uid, nertc_server::now_secs(), ttl))
 }

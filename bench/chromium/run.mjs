@@ -38,11 +38,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../../scripts/chromium.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..', '..');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const SERVER_BIN = path.resolve(ROOT, process.env.NERTC_SERVER_BIN || 'target/debug/nertc-server');
 const USER_HZ = 100; // /proc/<pid>/stat clock ticks per second (sysconf(_SC_CLK_TCK) on Linux)
 const PUB_UID = 1;
@@ -94,7 +93,9 @@ function parseArgs(argv) {
   if (!(o.width >= 64 && o.height >= 64 && o.fps > 0 && o.seconds > 0)) throw new UsageError('width/height >= 64, fps and seconds > 0');
   if (o.width % 2 || o.height % 2) throw new UsageError('width and height must be even');
   if (o.timeout == null) o.timeout = 90 + o.warmup + 2 * o.seconds;
-  o.extraArgs = `${process.env.CHROMIUM_EXTRA_ARGS ?? ''} ${o.chromiumArgs ?? ''}`.split(/\s+/).filter(Boolean);
+  // $CHROMIUM_EXTRA_ARGS is added by scripts/chromium.mjs to every launch; listed here for the output.
+  o.envArgs = (process.env.CHROMIUM_EXTRA_ARGS ?? '').split(/\s+/).filter(Boolean);
+  o.extraArgs = (o.chromiumArgs ?? '').split(/\s+/).filter(Boolean);
   return o;
 }
 
@@ -405,44 +406,21 @@ class CpuWindow {
 
 // ------------------------------------------------------------------ browsers
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-  '--disable-renderer-backgrounding', '--disable-background-timer-throttling',
-  '--disable-backgrounding-occluded-windows', '--autoplay-policy=no-user-gesture-required',
-];
-
+// Switches, binary and teardown: scripts/chromium.mjs (shared with the tests). Its close() closes
+// the browser (5 s at most), kills whatever is left of the instance's process tree and removes
+// its profile directory, which is also how CpuWindow finds the instance's processes (`dir`).
 async function launchBrowser(name, verbose, extraArgs) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nertc-bench-${name}-`));
-  const b = { name, dir, ctx: null, page: null };
-  cleanups.push(async () => {
-    if (b.ctx) await Promise.race([b.ctx.close().catch(() => {}), sleep(5000)]);
-    // Whatever is left of this instance (close timed out, helpers): kill it by its tree.
-    const left = browserMembers(procTable(), dir);
-    for (const pid of left) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    if (left.size) await sleep(300);
-    fs.rmSync(dir, { recursive: true, force: true });
+  const chromium = await launchChromium({ name: `bench-${name}`, args: extraArgs, viewport: { width: 320, height: 240 } });
+  cleanups.push(() => chromium.close());
+  const b = { name, dir: chromium.dir, chromium, ctx: chromium.ctx, page: null };
+  const shown = new Set(['error', 'warning', 'pageerror', 'crash']);
+  b.page = await chromium.openPage(null, {
+    name,
+    reuse: true,
+    onLog: (line, type) => {
+      if (verbose || shown.has(type)) log(line);
+    },
   });
-  b.ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...CHROMIUM_ARGS, ...extraArgs],
-    viewport: { width: 320, height: 240 },
-  });
-  b.page = b.ctx.pages()[0] ?? (await b.ctx.newPage());
-  b.page.on('console', (m) => {
-    if (verbose || m.type() === 'error' || m.type() === 'warning') log(`[${name} console.${m.type()}] ${m.text()}`);
-  });
-  b.page.on('pageerror', (e) => log(`[${name} pageerror] ${e.message}`));
-  b.page.on('crash', () => log(`[${name}] page crashed`));
   return b;
 }
 
@@ -610,7 +588,7 @@ async function run(o) {
   const names = o.mode === 'cpu' ? ['publisher', 'subscriber', 'idle'] : ['publisher', 'subscriber'];
   const browsers = await Promise.all(names.map((n) => launchBrowser(n, o.verbose, o.extraArgs)));
   const [pub, sub, idle] = browsers;
-  log(`Chromium ${browsers[0].ctx.browser()?.version() ?? ''} x${browsers.length}; ${o.mode} ${o.width}x${o.height}@${o.fps} ${o.kbps} kbps, warm-up ${o.warmup} s, window ${o.seconds} s`);
+  log(`Chromium ${browsers[0].chromium.version} x${browsers.length}; ${o.mode} ${o.width}x${o.height}@${o.fps} ${o.kbps} kbps, warm-up ${o.warmup} s, window ${o.seconds} s`);
   if (idle) await idle.page.goto('about:blank');
 
   const { pubInfo, impl } = await setUpCall(o, browsers, webBase, wsUrl);
@@ -661,7 +639,7 @@ async function run(o) {
     subscriber: inn,
     sender_parameters: senderParams,
     munged_answer_h264: pubInfo.mungedAnswer,
-    chromium_extra_args: o.extraArgs,
+    chromium_extra_args: [...o.envArgs, ...o.extraArgs],
     capture: o.capture,
     pattern: o.pattern === 'noise' ? `noise ${o.noiseAlpha}` : o.pattern,
     seconds: o.seconds,

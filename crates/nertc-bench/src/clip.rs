@@ -155,10 +155,10 @@ pub async fn publish(clip: Arc<Clip>, times: Arc<SendTimes>, tracks: PublisherTr
     let video_local = tracks.video.clone();
     let pli_task = tokio::spawn(async move {
         while let Some(ev) = video_local.poll().await {
-            if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p) = ev {
-                if p.iter().any(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref())) {
-                    kf.store(true, Relaxed);
-                }
+            if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(p) = ev
+                && p.iter().any(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref()))
+            {
+                kf.store(true, Relaxed);
             }
         }
     });

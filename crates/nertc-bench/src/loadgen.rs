@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{MediaKind, TrackSource, Uid};
+use nertc_protocol::{MediaKind, PcKind, SdpType, TrackSource, TransportMsg, Uid};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{Value, json};
@@ -21,7 +21,8 @@ use webrtc::peer_connection::RTCSessionDescription;
 use crate::clip::{Clip, PublisherTracks, SendTimes};
 use crate::janus::JanusClient;
 use crate::measure::{CpuWindow, rss_kb, summary};
-use crate::nertc_client::{Requester, Session};
+use crate::nertc_client;
+use nertc_signal::{Signal, SignalEvent};
 
 /// The SFU under test.
 #[derive(Clone)]
@@ -51,7 +52,7 @@ pub enum Feed {
 }
 
 enum Signaling {
-    Nertc(Requester),
+    Nertc(Signal),
     Janus(JanusClient),
 }
 
@@ -64,12 +65,14 @@ pub struct Peer {
 
 impl Peer {
     pub async fn close(self) {
+        // Leave first: the tasks read the signaling events, and the socket closes without a
+        // reader.
+        match self.sig {
+            Signaling::Nertc(s) => nertc_client::leave(&s).await,
+            Signaling::Janus(j) => j.close().await,
+        }
         for t in &self.tasks {
             t.abort();
-        }
-        match self.sig {
-            Signaling::Nertc(r) => r.leave().await,
-            Signaling::Janus(j) => j.close().await,
         }
         let _ = self.pc.pc.close().await;
     }
@@ -109,16 +112,20 @@ async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: 
     let offer = pc.pc.create_offer(None).await.map_err(e)?;
     pc.pc.set_local_description(offer).await.map_err(e)?;
     let sdp = pc.local_sdp().await.ok_or("no local offer")?;
+    let mut tasks = Vec::new();
     let (sig, answer, feed) = match target {
         Target::Nertc { url } => {
-            let s = Session::join(url, room, uid).await?;
-            let audio = s.req.publish(MediaKind::Audio, TrackSource::Mic).await?;
-            let video = s.req.publish(MediaKind::Video, TrackSource::Camera).await?;
+            let mut s = nertc_client::join(url, room, uid).await?;
+            // The publisher subscribes to nothing: its events (pongs, presence) are read and
+            // dropped, so that the driver keeps the socket.
+            tasks.push(tokio::spawn(async move { while s.events.recv().await.is_some() {} }));
+            let audio = nertc_client::publish(&s.signal, MediaKind::Audio, TrackSource::Mic).await?;
+            let video = nertc_client::publish(&s.signal, MediaKind::Video, TrackSource::Camera).await?;
             let mut mids = BTreeMap::new();
             mids.insert(pc.mid_of_sender(a_sender.id()).await.ok_or("audio sender without mid")?, audio.clone());
             mids.insert(pc.mid_of_sender(v_sender.id()).await.ok_or("video sender without mid")?, video.clone());
-            let answer = s.req.pub_offer(sdp, mids).await?;
-            (Signaling::Nertc(s.req), answer, Feed::Nertc { channel: room.into(), audio, video })
+            let answer = nertc_client::pub_offer(&s.signal, sdp, mids).await?;
+            (Signaling::Nertc(s.signal), answer, Feed::Nertc { channel: room.into(), audio, video })
         }
         Target::Janus { url } => {
             let j = JanusClient::connect(url).await?;
@@ -134,8 +141,8 @@ async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: 
         j.wait_for("webrtcup", Duration::from_secs(10)).await?;
     }
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(crate::clip::publish(clip, times, tracks, stop_rx));
-    Ok(Publisher { peer: Peer { pc: Arc::new(pc), sig, tasks: vec![task] }, feed, stop })
+    tasks.push(tokio::spawn(crate::clip::publish(clip, times, tracks, stop_rx)));
+    Ok(Publisher { peer: Peer { pc: Arc::new(pc), sig, tasks }, feed, stop })
 }
 
 /// A publisher on its own thread and runtime, so that subscribers loading the load
@@ -288,13 +295,17 @@ pub async fn subscribe(target: &Target, feed: &Feed, uid: Uid, ctx: RxContext) -
     })];
     let sig = match (target, feed) {
         (Target::Nertc { url }, Feed::Nertc { channel, audio, video }) => {
-            let Session { req, mut offers, .. } = Session::join(url, channel, uid).await?;
-            let (r, p) = (req.clone(), pc.clone());
+            let nertc_signal::Connected { signal, mut events, .. } = nertc_client::join(url, channel, uid).await?;
+            let (s, p) = (signal.clone(), pc.clone());
             // The server offers on the first subscription and again for each later one.
             tasks.push(tokio::spawn(async move {
-                while let Some(offer) = offers.recv().await {
+                while let Some(ev) = events.recv().await {
+                    let offer = match ev {
+                        SignalEvent::Transport(TransportMsg::Sdp(o)) if o.pc == PcKind::Sub && o.kind == SdpType::Offer => o,
+                        _ => continue,
+                    };
                     let res = match answer(&p, offer.sdp).await {
-                        Ok(sdp) => r.answer(sdp, offer.neg).await,
+                        Ok(sdp) => nertc_client::answer_sub(&s, sdp, offer.neg).await,
                         Err(e) => Err(e),
                     };
                     if let Err(e) = res {
@@ -302,9 +313,9 @@ pub async fn subscribe(target: &Target, feed: &Feed, uid: Uid, ctx: RxContext) -
                     }
                 }
             }));
-            req.subscribe(audio).await?;
-            req.subscribe(video).await?;
-            Signaling::Nertc(req)
+            nertc_client::subscribe(&signal, audio).await?;
+            nertc_client::subscribe(&signal, video).await?;
+            Signaling::Nertc(signal)
         }
         (Target::Janus { url }, Feed::Janus { room, feed }) => {
             let j = JanusClient::connect(url).await?;

@@ -21,12 +21,22 @@ use crate::transport::TransportEvent;
 /// Commands from the API. The queue is bounded ([`crate::api::COMMAND_QUEUE`]); a full queue
 /// fails the call with `ERR_BUSY` instead of blocking the JS thread.
 pub(crate) enum Cmd {
-    Join { params: JoinParams, started: Instant },
+    Join {
+        params: JoinParams,
+        started: Instant,
+    },
     Leave,
     /// Bring the published tracks in line with the settings (local media switches, role).
     Republish,
-    Mute { kind: MediaKind, muted: bool },
-    Subscribe { uid: Uid, kind: MediaKind, on: bool },
+    Mute {
+        kind: MediaKind,
+        muted: bool,
+    },
+    Subscribe {
+        uid: Uid,
+        kind: MediaKind,
+        on: bool,
+    },
 }
 
 /// Results of work the actor spawned.
@@ -77,8 +87,15 @@ pub(crate) async fn run(
     release: tokio::sync::oneshot::Receiver<std::sync::mpsc::Sender<()>>,
 ) {
     let (inbox, mut inbox_rx) = mpsc::channel(INBOX);
-    let mut a =
-        Actor { shared, rt: tokio::runtime::Handle::current(), inbox, attempts: 0, joining: None, session: None, stats: StatsState::default() };
+    let mut a = Actor {
+        shared,
+        rt: tokio::runtime::Handle::current(),
+        inbox,
+        attempts: 0,
+        joining: None,
+        session: None,
+        stats: StatsState::default(),
+    };
     let mut stats_tick = tokio::time::interval(Duration::from_secs(2));
     let mut fast_tick = tokio::time::interval(Duration::from_millis(100));
     let mut ticks = 0u64;

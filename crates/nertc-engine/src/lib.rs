@@ -41,7 +41,7 @@
 //! # Modules
 //! [`api`] the facade, `actor` the loop, `session` joining/ending and presence, `publish`,
 //! `subscribe`, `reconnect`, `stats`, `transport` the peer-connection tasks, `local` the device
-//! thread, [`settings`], [`media`] pipelines, [`codec`] H.264/Opus, [`device`] real and
+//! thread, `settings`, `media` pipelines, [`codec`] H.264/Opus, [`device`] real and
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
 //! [`logging`] log files.
 
@@ -52,9 +52,9 @@ pub mod error;
 pub mod event;
 pub mod frame;
 pub mod logging;
-pub mod media;
+mod media;
 pub mod render;
-pub mod settings;
+mod settings;
 
 mod actor;
 mod local;

@@ -79,7 +79,12 @@ impl Actor {
                         MediaKind::Audio => (TrackSource::Mic, vec![]),
                         MediaKind::Video => (
                             TrackSource::Camera,
-                            vec![Layer { rid: "h".into(), width: encode.width, height: encode.height, max_bps: encode.bitrate_kbps * 1000 }],
+                            vec![Layer {
+                                rid: "h".into(),
+                                width: encode.width,
+                                height: encode.height,
+                                max_bps: encode.bitrate_kbps * 1000,
+                            }],
                         ),
                     };
                     let msg = ClientMsg::Publish(PublishRequest { kind, source, codec: None, layers, muted });

@@ -86,7 +86,8 @@ impl Actor {
                 return;
             }
             Next::Resume => {
-                req.resume = Some(Resume { session_id: s.join.session_id.clone(), resume_token: s.join.resume_token.clone(), last_seq: s.last_seq })
+                req.resume =
+                    Some(Resume { session_id: s.join.session_id.clone(), resume_token: s.join.resume_token.clone(), last_seq: s.last_seq })
             }
             Next::Rejoin => {}
         }

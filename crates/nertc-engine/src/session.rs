@@ -95,8 +95,14 @@ pub(crate) struct Joining {
 /// A request in flight on the signaling connection, and what its response is for.
 #[derive(Debug, Clone)]
 pub(crate) enum Pending {
-    Publish { kind: MediaKind, muted: bool },
-    Subscribe { uid: Uid, track_id: TrackId },
+    Publish {
+        kind: MediaKind,
+        muted: bool,
+    },
+    Subscribe {
+        uid: Uid,
+        track_id: TrackId,
+    },
     /// Only logged when it fails (unpublish, mute, unsubscribe).
     Other(&'static str),
 }

@@ -158,8 +158,15 @@ mod tests {
         assert_eq!(p.bitrate_kbps, default_bitrate_kbps(640, 480, 15));
         let p = resolve_video_config(&VideoConfig { max_profile: 3, ..Default::default() }).unwrap();
         assert_eq!((p.width, p.height, p.fps), (1280, 720, 30));
-        let p = resolve_video_config(&VideoConfig { width: 320, height: 240, framerate: 10, bitrate_kbps: 100, min_bitrate_kbps: 150, ..cfg() })
-            .unwrap();
+        let p = resolve_video_config(&VideoConfig {
+            width: 320,
+            height: 240,
+            framerate: 10,
+            bitrate_kbps: 100,
+            min_bitrate_kbps: 150,
+            ..cfg()
+        })
+        .unwrap();
         assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
         for bad in [
             VideoConfig { max_profile: 5, ..Default::default() },

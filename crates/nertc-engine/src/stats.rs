@@ -112,7 +112,12 @@ impl Actor {
                 next.tracks.insert(track_id.clone(), (bytes, 0));
                 next.rx_audio += bytes;
                 let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
-                remote_audio.push(RemoteAudioStats { uid: r.uid, received_bitrate_kbps: rates.kbps(bytes, pb), volume, packets_lost: st.lost.load(Relaxed) });
+                remote_audio.push(RemoteAudioStats {
+                    uid: r.uid,
+                    received_bitrate_kbps: rates.kbps(bytes, pb),
+                    volume,
+                    packets_lost: st.lost.load(Relaxed),
+                });
             }
         }
         next.tx_video = v.sent_bytes.load(Relaxed);
@@ -159,7 +164,7 @@ impl Actor {
     /// Every 100 ms tick: the volume indications at the asked interval.
     pub(crate) fn volume_indication(&self, ticks: u64) {
         let Some(ms) = self.shared.settings().volume_indication_ms else { return };
-        if self.session.is_none() || ticks % u64::from((ms / 100).max(1)) != 0 {
+        if self.session.is_none() || !ticks.is_multiple_of(u64::from((ms / 100).max(1))) {
             return;
         }
         let speakers = self.shared.mixer.levels();

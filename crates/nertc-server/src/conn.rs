@@ -23,6 +23,12 @@ pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
+/// After sending a close frame, how long the socket is still read (and what arrives dropped)
+/// for the client's reply. Closing the TCP connection with the client's frames unread would
+/// reset it, and a reset can destroy the close frame, code and reason, before the client
+/// reads it (a flooding client then sees "connection reset" instead of "rate limited").
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
 struct Conn {
     ws: WebSocket,
     shared: Arc<Shared>,
@@ -31,6 +37,8 @@ struct Conn {
     window_start: Instant,
     window_frames: u32,
     last_rx: Instant,
+    /// A close frame was sent: the closing handshake is under way.
+    closing: bool,
 }
 
 enum Incoming {
@@ -44,9 +52,13 @@ enum Incoming {
 pub async fn run(ws: WebSocket, shared: Arc<Shared>, directory: Directory) {
     let conn_id = NEXT_CONN.fetch_add(1, Relaxed);
     let now = Instant::now();
-    let mut conn = Conn { ws, shared, directory, conn_id, window_start: now, window_frames: 0, last_rx: now };
-    let Some((room, uid, out_rx)) = conn.await_join().await else { return };
-    conn.joined(room, uid, out_rx).await;
+    let mut conn = Conn { ws, shared, directory, conn_id, window_start: now, window_frames: 0, last_rx: now, closing: false };
+    if let Some((room, uid, out_rx)) = conn.await_join().await {
+        conn.joined(room, uid, out_rx).await;
+    }
+    if conn.closing {
+        conn.linger().await;
+    }
 }
 
 impl Conn {
@@ -57,6 +69,20 @@ impl Conn {
     async fn close(&mut self, code: u16, reason: &str) {
         tracing::debug!(conn = self.conn_id, code, reason, "closing socket");
         let _ = self.ws.send(Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await;
+        self.closing = true;
+    }
+
+    /// Completes the closing handshake: reads until the client's close reply, the end of the
+    /// socket or [`CLOSE_LINGER`], dropping what arrives.
+    async fn linger(&mut self) {
+        let reply = async {
+            while let Some(Ok(m)) = self.ws.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_LINGER, reply).await;
     }
 
     /// Reads one client message: parses it, applies the rate limit, answers what needs no room.
@@ -189,7 +215,7 @@ impl Conn {
     }
 
     /// Phase 2: relay between the socket and the room.
-    async fn joined(mut self, room: RoomHandle, uid: u64, mut out_rx: mpsc::Receiver<Outbound>) {
+    async fn joined(&mut self, room: RoomHandle, uid: u64, mut out_rx: mpsc::Receiver<Outbound>) {
         let ping_timeout = self.shared.config.timeouts.ping_timeout();
         let mut check = tokio::time::interval(Duration::from_millis(500));
         let detach = loop {

@@ -232,12 +232,12 @@ impl Room {
                 }
             }
             RoomCmd::Detach { uid, conn_id } => {
-                if let Some(s) = self.sessions.get_mut(&uid) {
-                    if s.link.as_ref().map(|l| l.conn_id) == Some(conn_id) {
-                        tracing::info!(uid, channel = %self.key.channel, "session detached; awaiting resume");
-                        s.link = None;
-                        s.detached_since = Some(Instant::now());
-                    }
+                if let Some(s) = self.sessions.get_mut(&uid)
+                    && s.link.as_ref().map(|l| l.conn_id) == Some(conn_id)
+                {
+                    tracing::info!(uid, channel = %self.key.channel, "session detached; awaiting resume");
+                    s.link = None;
+                    s.detached_since = Some(Instant::now());
                 }
             }
             RoomCmd::Shutdown => {}
@@ -256,31 +256,31 @@ impl Room {
 
     fn send_event(&mut self, uid: Uid, ev: RoomEvent) {
         let cap = self.ring_cap();
-        if let Some(s) = self.sessions.get_mut(&uid) {
-            if !s.event(ev, cap) {
-                self.overflowed.push(uid);
-            }
+        if let Some(s) = self.sessions.get_mut(&uid)
+            && !s.event(ev, cap)
+        {
+            self.overflowed.push(uid);
         }
     }
 
     fn respond(&mut self, uid: Uid, id: Option<u64>, result: Result<serde_json::Value, ErrorBody>) {
-        if let Some(s) = self.sessions.get_mut(&uid) {
-            if !s.respond(id, result) {
-                self.overflowed.push(uid);
-            }
+        if let Some(s) = self.sessions.get_mut(&uid)
+            && !s.respond(id, result)
+        {
+            self.overflowed.push(uid);
         }
     }
 
     /// A client that let its queue fill is cut off; the session may still resume.
     fn detach_overflowed(&mut self) {
         for uid in std::mem::take(&mut self.overflowed) {
-            if let Some(s) = self.sessions.get_mut(&uid) {
-                if s.link.is_some() {
-                    tracing::warn!(uid, "outbound queue full; disconnecting the client");
-                    // Dropping the sender ends the connection task's queue; it then closes.
-                    s.link = None;
-                    s.detached_since = Some(Instant::now());
-                }
+            if let Some(s) = self.sessions.get_mut(&uid)
+                && s.link.is_some()
+            {
+                tracing::warn!(uid, "outbound queue full; disconnecting the client");
+                // Dropping the sender ends the connection task's queue; it then closes.
+                s.link = None;
+                s.detached_since = Some(Instant::now());
             }
         }
     }
@@ -505,10 +505,10 @@ impl Room {
                 }
                 let (owner, live) = (t.owner, t.live.clone());
                 let s = self.sessions.get_mut(&uid).expect("checked above");
-                if s.subs.insert(r.track_id.clone()) {
-                    if let Some(forwarder) = live {
-                        s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
-                    }
+                if s.subs.insert(r.track_id.clone())
+                    && let Some(forwarder) = live
+                {
+                    s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
                 }
                 Ok(Some(
                     serde_json::to_value(SubscribeResult { state: SubscriptionState::Pending }).expect("SubscribeResult always serialises"),

@@ -115,14 +115,14 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
     assert_eq!(c.join(join_req("bad", 2)).await.unwrap_err().code, ErrorCode::AlreadyJoined);
 
     // Malformed JSON (no id: transport error), unknown type and bad payload (with id).
-    c.send_raw("{this is not json");
+    c.send_raw("{this is not json").await;
     let f = c.wait_frame("malformed error", |f| matches!(f, ServerFrame::Transport(TransportMsg::Error(_)))).await;
     let ServerFrame::Transport(TransportMsg::Error(e)) = f else { unreachable!() };
     assert_eq!(e.code, ErrorCode::Malformed);
-    c.send_raw(r#"{"id":900,"t":"dance","d":{}}"#);
+    c.send_raw(r#"{"id":900,"t":"dance","d":{}}"#).await;
     let f = c.wait_frame("unknown type", |f| matches!(f, ServerFrame::Response { re: 900, .. })).await;
     assert_eq!(f, ServerFrame::err(900, ErrorCode::UnknownType, "unknown message type \"dance\""));
-    c.send_raw(r#"{"id":901,"t":"publish","d":{"kind":"smell"}}"#);
+    c.send_raw(r#"{"id":901,"t":"publish","d":{"kind":"smell"}}"#).await;
     let f = c.wait_frame("bad payload", |f| matches!(f, ServerFrame::Response { re: 901, .. })).await;
     assert!(matches!(f, ServerFrame::Response { result: Err(ErrorBody { code: ErrorCode::BadRequest, .. }), .. }), "{f:?}");
 
@@ -140,7 +140,7 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
     assert_eq!(c.request(sdp(PcKind::Sub, SdpType::Answer, "v=0", BTreeMap::new())).await.unwrap_err().code, ErrorCode::BadRequest);
 
     // Binary frames are refused, the socket stays usable.
-    c.send_message(Message::Binary(vec![1, 2, 3].into()));
+    c.send_message(Message::Binary(vec![1, 2, 3].into())).await;
     c.wait_frame("binary refused", |f| {
         matches!(f, ServerFrame::Transport(TransportMsg::Error(ErrorBody { code: ErrorCode::Malformed, .. })))
     })
@@ -149,7 +149,7 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
 
     // An oversized frame closes that socket with 1009.
     let mut big = Client::joined(&server, "bad", 3).await;
-    big.send_raw(format!(r#"{{"t":"ping","d":{{"ts":1}},"pad":"{}"}}"#, "x".repeat(70_000)));
+    big.send_raw(format!(r#"{{"t":"ping","d":{{"ts":1}},"pad":"{}"}}"#, "x".repeat(70_000))).await;
     assert_eq!(big.wait_closed().await.0, 1009);
 
     // A client that never joins is closed after the join timeout.
@@ -160,7 +160,7 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
     // A flood of frames: that client is dropped, nobody else notices.
     let mut flood = Client::joined(&server, "bad", 5).await;
     for i in 0..500 {
-        flood.send_raw(format!(r#"{{"t":"ping","d":{{"ts":{i}}}}}"#));
+        flood.send_raw(format!(r#"{{"t":"ping","d":{{"ts":{i}}}}}"#)).await;
     }
     let (code, reason) = flood.wait_closed().await;
     assert_eq!((code, reason.as_str()), (1008, "rate limited"));
@@ -168,7 +168,7 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
     // The bystander saw only joins (and the timeout-free room still serves it).
     let events = bystander.drain_events(Duration::from_millis(200)).await;
     assert!(events.iter().all(|(_, e)| matches!(e, RoomEvent::UserJoined { .. })), "{events:?}");
-    bystander.send_raw(r#"{"t":"ping","d":{"ts":7}}"#);
+    bystander.send_raw(r#"{"t":"ping","d":{"ts":7}}"#).await;
     bystander.wait_frame("pong", |f| matches!(f, ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 7 })))).await;
     let r = Client::joined(&server, "bad", 6).await;
     assert!(r.join.as_ref().unwrap().users.iter().any(|u| u.uid == 1));

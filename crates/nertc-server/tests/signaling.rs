@@ -74,7 +74,7 @@ async fn resume_replays_exactly_the_missed_events() {
     // and 4 joins.
     b.kill();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut c = Client::joined(&server, ch, 3).await;
+    let c = Client::joined(&server, ch, 3).await;
     c.request(ClientMsg::Leave(Empty {})).await.unwrap();
     let _d = Client::joined(&server, ch, 4).await;
     a.wait_event("user_joined 4", |e| matches!(e, RoomEvent::UserJoined { uid: 4, .. })).await;
@@ -133,7 +133,7 @@ async fn resume_after_the_window_fails_and_a_fresh_join_works() {
 async fn ping_pong_and_ping_timeout() {
     let server = server_with(quick_timeouts(200)).await;
     let mut a = Client::joined(&server, "ping", 1).await;
-    a.send_raw(r#"{"t":"ping","d":{"ts":1234}}"#);
+    a.send_raw(r#"{"t":"ping","d":{"ts":1234}}"#).await;
     let pong = a.wait_frame("pong", |f| matches!(f, ServerFrame::Transport(TransportMsg::Pong(_)))).await;
     assert_eq!(pong, ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 1234 })));
     // Silence longer than ping_timeout_ms (1 s here) closes the socket.

@@ -108,3 +108,106 @@ async fn unreachable_server_is_a_connect_error() {
     let err = nertc_signal::connect(&format!("ws://{addr}"), join_req("r", 1), Options::default()).await.err().expect("refused");
     assert!(matches!(err, SignalError::Connect { .. }), "{err:?}");
 }
+
+/// A WebSocket peer on loopback that runs `script` on the first connection.
+async fn peer<F, Fut>(script: F) -> String
+where
+    F: FnOnce(tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        script(tokio_tungstenite::accept_async(tcp).await.expect("handshake")).await;
+    });
+    format!("ws://{addr}")
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    Message::Close(Some(CloseFrame { code: code.into(), reason: reason.to_owned().into() }))
+}
+
+async fn closed(events: &mut tokio::sync::mpsc::Receiver<SignalEvent>) -> (u16, String) {
+    loop {
+        if let SignalEvent::Closed { code, reason } = next(events).await {
+            return (code, reason);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_close_frame_is_reported_even_when_a_send_failed_first() {
+    use futures_util::SinkExt;
+    // The peer never reads: the client's big frame blocks in its send. The peer then closes
+    // with a reason and resets the connection, which fails that send before the close frame
+    // is read.
+    let url = peer(|mut ws| async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ws.send(close_frame(4001, "go away")).await.expect("close frame sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Dropped with the client's bytes unread: the kernel resets the connection.
+        drop(ws);
+    })
+    .await;
+    let (signal, mut events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    signal.send_raw(Message::Binary(vec![0u8; 64 << 20].into())).expect("queued");
+    assert_eq!(closed(&mut events).await, (4001, "go away".to_string()));
+}
+
+#[tokio::test]
+async fn the_servers_close_frame_is_answered() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let url = peer(|mut ws| async move {
+        use futures_util::{SinkExt, StreamExt};
+        ws.send(close_frame(4002, "bye")).await.expect("close frame sent");
+        let _ = tx.send(tokio::time::timeout(Duration::from_secs(5), ws.next()).await);
+    })
+    .await;
+    let (_signal, mut events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    assert_eq!(closed(&mut events).await, (4002, "bye".to_string()));
+    match rx.await.expect("the peer reports") {
+        Ok(Some(Ok(Message::Close(Some(c))))) => assert_eq!(u16::from(c.code), 4002, "the reply echoes the code"),
+        other => panic!("expected the client's close reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unparsable_frames_are_counted_and_skipped() {
+    let url = peer(|mut ws| async move {
+        use futures_util::{SinkExt, StreamExt};
+        ws.send(Message::Text("not json".into())).await.expect("sent");
+        ws.send(Message::Text(r#"{"t":"pong","d":{"ts":5}}"#.into())).await.expect("sent");
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let (signal, mut events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    match next(&mut events).await {
+        SignalEvent::Transport(nertc_protocol::TransportMsg::Pong(p)) => assert_eq!(p.ts, 5),
+        other => panic!("expected the pong after the garbage, got {other:?}"),
+    }
+    assert_eq!(signal.unparsable_frames(), 1);
+}
+
+#[tokio::test]
+async fn requests_still_queued_at_close_get_their_reply() {
+    let url = peer(|mut ws| async move {
+        use futures_util::StreamExt;
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let (signal, mut events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    signal.close();
+    // Queued behind the close: never sent, yet answered before Closed.
+    let Ok(id) = signal.request(ClientMsg::Leave(nertc_protocol::Empty {})) else {
+        panic!("the driver cannot run between close() and request() on this single-threaded runtime")
+    };
+    match next(&mut events).await {
+        SignalEvent::Reply { id: got, result: Err(SignalError::Closed) } => assert_eq!(got, id),
+        other => panic!("expected the request to fail as closed, got {other:?}"),
+    }
+    assert_eq!(closed(&mut events).await.0, 1000);
+    assert_eq!(signal.request(ClientMsg::Leave(nertc_protocol::Empty {})).unwrap_err(), SignalError::Closed);
+}

@@ -165,7 +165,6 @@ impl Drop for PacedThread {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
     #[test]
     fn paced_thread_keeps_time_and_joins_on_drop() {

@@ -128,7 +128,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
         };
         if first_packet {
             first_packet = false;
-            let _ = events.send(EngineEvent::FirstAudioDataReceived { uid });
+            events.send(EngineEvent::FirstAudioDataReceived { uid });
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
@@ -142,7 +142,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
             Ok(pcm) => {
                 if first_decoded {
                     first_decoded = false;
-                    let _ = events.send(EngineEvent::FirstAudioFrameDecoded { uid });
+                    events.send(EngineEvent::FirstAudioFrameDecoded { uid });
                 }
                 mixer.push(uid, &pcm);
             }

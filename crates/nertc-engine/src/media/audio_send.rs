@@ -51,16 +51,14 @@ impl Default for AudioCtl {
 
 pub struct AudioSender {
     input: Sender<AudioFrame>,
-    pub ctl: Arc<AudioCtl>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl AudioSender {
     pub fn start(ctl: Arc<AudioCtl>) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<AudioFrame>(50);
-        let c = ctl.clone();
-        let thread = std::thread::Builder::new().name("nertc-audio-enc".into()).spawn(move || encode_loop(rx, c))?;
-        Ok(AudioSender { input: tx, ctl, thread: Some(thread) })
+        let thread = std::thread::Builder::new().name("nertc-audio-enc".into()).spawn(move || encode_loop(rx, ctl))?;
+        Ok(AudioSender { input: tx, thread: Some(thread) })
     }
 
     pub fn input(&self) -> Sender<AudioFrame> {

@@ -15,10 +15,6 @@ pub mod audio_send;
 pub mod video_recv;
 pub mod video_send;
 
-pub use audio_recv::Mixer;
-pub use audio_send::AudioSender;
-pub use video_send::VideoSender;
-
 /// Where pipeline threads report events (bounded, never blocks).
 pub type EventSink = crate::event::Events;
 

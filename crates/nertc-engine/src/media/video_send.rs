@@ -128,19 +128,19 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             None => true,
         };
         if needs_new {
-            match H264Encoder::new(want.clone()) {
-                Ok(e) => encoder = Some((e, want.clone())),
+            match H264Encoder::new(want) {
+                Ok(e) => encoder = Some((e, want)),
                 Err(e) => {
                     tracing::error!("cannot create the H.264 encoder: {e}");
                     continue;
                 }
             }
             ctl.force_keyframe.store(true, Relaxed);
-        } else if let Some((enc, cfg)) = &mut encoder {
-            if cfg.bitrate_kbps != want.bitrate_kbps {
-                enc.set_bitrate(want.bitrate_kbps);
-                cfg.bitrate_kbps = want.bitrate_kbps;
-            }
+        } else if let Some((enc, cfg)) = &mut encoder
+            && cfg.bitrate_kbps != want.bitrate_kbps
+        {
+            enc.set_bitrate(want.bitrate_kbps);
+            cfg.bitrate_kbps = want.bitrate_kbps;
         }
         let Some((enc, _)) = encoder.as_mut() else { continue };
         let started = Instant::now();

@@ -33,13 +33,35 @@ pub const EVENT_QUEUE: usize = 64;
 /// What the transport tasks report to the actor.
 pub(crate) enum TransportEvent {
     /// Our track is on the `pub` connection: encoded media can flow into it.
-    TrackAdded { kind: MediaKind, track_id: TrackId, track: Arc<TrackLocalStaticSample>, ssrc: u32 },
+    TrackAdded {
+        kind: MediaKind,
+        track_id: TrackId,
+        track: Arc<TrackLocalStaticSample>,
+        ssrc: u32,
+    },
     /// A `pub` negotiation finished (answer applied).
     PubNegotiated,
     /// A remote track arrived on the `sub` connection.
-    RemoteTrack { info: MidInfo, track: Arc<dyn TrackRemote> },
-    State { pc: PcKind, state: RTCPeerConnectionState },
-    Failed { pc: PcKind, error: EngineError },
+    RemoteTrack {
+        info: MidInfo,
+        track: Arc<dyn TrackRemote>,
+    },
+    State {
+        pc: PcKind,
+        state: RTCPeerConnectionState,
+    },
+    Failed {
+        pc: PcKind,
+        error: EngineError,
+    },
+}
+
+/// The next event of a peer connection that may not exist yet; pending while it does not.
+async fn next_pc_event(rx: &mut Option<mpsc::UnboundedReceiver<nertc_rtc::pc::PcEvent>>) -> Option<nertc_rtc::pc::PcEvent> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A task aborted when this handle is dropped.

@@ -21,8 +21,13 @@ use crate::media::video_send::VideoCtl;
 
 pub(crate) enum PubCmd {
     /// Put a track for `kind` (announced to the server as `track_id`) on the connection.
-    Add { kind: MediaKind, track_id: TrackId },
-    Remove { kind: MediaKind },
+    Add {
+        kind: MediaKind,
+        track_id: TrackId,
+    },
+    Remove {
+        kind: MediaKind,
+    },
     /// The signaling connection was replaced (resume).
     Signal(nertc_signal::Signal),
 }
@@ -56,12 +61,6 @@ pub(super) async fn run(
 ) {
     let mut p = Publisher { events, signal, bind, uid, video, pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
     loop {
-        let pc_event = async {
-            match p.pc_events.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             cmd = cmds.recv() => {
                 let Some(cmd) = cmd else { break };
@@ -77,7 +76,7 @@ pub(super) async fn run(
                     }
                 }
             }
-            ev = pc_event => match ev {
+            ev = super::next_pc_event(&mut p.pc_events) => match ev {
                 Some(PcEvent::State(state)) => p.report(TransportEvent::State { pc: PcKind::Pub, state }).await,
                 Some(PcEvent::Track(_)) => {}
                 None => p.pc_events = None,
@@ -112,10 +111,10 @@ impl Publisher {
             },
             PubCmd::Remove { kind } => {
                 let Some(t) = self.tracks.remove(&kind) else { return false };
-                if let Some(pc) = &self.pc {
-                    if let Err(e) = pc.pc.remove_track(&t.sender).await {
-                        tracing::warn!(?kind, "remove_track: {e}");
-                    }
+                if let Some(pc) = &self.pc
+                    && let Err(e) = pc.pc.remove_track(&t.sender).await
+                {
+                    tracing::warn!(?kind, "remove_track: {e}");
                 }
                 true
             }

@@ -28,15 +28,14 @@ struct Subscriber {
     mids: BTreeMap<String, MidInfo>,
 }
 
-pub(super) async fn run(mut cmds: mpsc::Receiver<SubCmd>, events: mpsc::Sender<TransportEvent>, signal: nertc_signal::Signal, bind: SocketAddr) {
+pub(super) async fn run(
+    mut cmds: mpsc::Receiver<SubCmd>,
+    events: mpsc::Sender<TransportEvent>,
+    signal: nertc_signal::Signal,
+    bind: SocketAddr,
+) {
     let mut s = Subscriber { events, signal, bind, pc: None, pc_events: None, mids: BTreeMap::new() };
     loop {
-        let pc_event = async {
-            match s.pc_events.as_mut() {
-                Some(rx) => rx.recv().await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             cmd = cmds.recv() => match cmd {
                 None => break,
@@ -47,7 +46,7 @@ pub(super) async fn run(mut cmds: mpsc::Receiver<SubCmd>, events: mpsc::Sender<T
                     }
                 }
             },
-            ev = pc_event => match ev {
+            ev = super::next_pc_event(&mut s.pc_events) => match ev {
                 Some(PcEvent::Track(track)) => {
                     let Some(pc) = &s.pc else { continue };
                     match pc.mid_of_remote(&track).await.and_then(|m| s.mids.get(&m).cloned()) {
@@ -83,7 +82,8 @@ impl Subscriber {
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
-        let msg = SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
+        let msg =
+            SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
         self.signal.call(ClientMsg::Sdp(msg)).await?;
         Ok(())
     }

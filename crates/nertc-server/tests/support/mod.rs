@@ -1,22 +1,23 @@
-//! A real protocol client for the integration tests: a WebSocket signaling driver plus
-//! webrtc-rs publish/subscribe peer connections, written against `docs/protocol.md`.
+//! A real protocol client for the integration tests: the `nertc-signal` client for the socket
+//! plus webrtc-rs publish/subscribe peer connections, written against `docs/protocol.md`.
 //!
-//! A driver task owns the socket and the peer connections: it answers sub offers by itself,
-//! matches responses to requests, and forwards every other frame to the test.
+//! A pump task reads the client's signaling events: it answers `sub` offers with the client's
+//! own subscribe connection, records what arrives on it, and hands every other frame to the
+//! test as the `ServerFrame` it was on the wire (responses to raw frames included).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use nertc_protocol::*;
 use nertc_server::{RunningServer, ServerConfig};
+use nertc_signal::{Options, RequestId, Signal, SignalError, SignalEvent};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -93,16 +94,6 @@ pub struct Received {
     pub first_at: Option<Instant>,
 }
 
-enum DriverCmd {
-    Request {
-        msg: ClientMsg,
-        reply: oneshot::Sender<Result<Value, ErrorBody>>,
-    },
-    Raw(Message),
-    /// Drop the socket without a close handshake (simulates a network loss).
-    Kill,
-}
-
 pub use nertc_rtc::pc::Pc as TestPc;
 
 async fn test_pc() -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
@@ -121,11 +112,14 @@ async fn test_pc() -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
 /// One test participant.
 pub struct Client {
     pub uid: Uid,
-    cmd: mpsc::UnboundedSender<DriverCmd>,
+    signal: Signal,
+    /// Everything the pump handed over, as it was on the wire.
     frames: mpsc::UnboundedReceiver<ServerFrame>,
+    /// The pump, taken to re-raise its panic when its channels close.
+    pump: Option<JoinHandle<()>>,
     backlog: VecDeque<ServerFrame>,
     pub join: Option<JoinResult>,
-    /// track_id -> what arrived (filled by the driver's sub connection).
+    /// track_id -> what arrived (filled by the pump's sub connection).
     pub received: Arc<Mutex<HashMap<TrackId, Received>>>,
     /// track_id -> the subscribed remote track (to send RTCP feedback on it).
     pub sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
@@ -133,25 +127,27 @@ pub struct Client {
     pub plis_received: Arc<AtomicU64>,
     pub last_seq: u64,
     pub pub_pc: Option<TestPc>,
-    senders: Vec<tokio::task::JoinHandle<()>>,
+    senders: Vec<JoinHandle<()>>,
+    /// The socket's close code and reason, once it closed.
     pub closed: watch::Receiver<Option<(u16, String)>>,
 }
 
 impl Client {
-    /// Opens a socket (no join yet).
+    /// Opens a socket (no join yet, and no pings: a test decides what the server hears).
     pub async fn connect(server: &RunningServer, uid: Uid) -> Client {
-        let url = format!("{}{}", server.url(), WS_PATH);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let opts = Options { request_timeout: WAIT, ..Options::default() };
+        let (signal, events) = nertc_signal::open(&server.url(), opts).await.expect("websocket connects");
         let (frames_tx, frames_rx) = mpsc::unbounded_channel();
         let received = Arc::new(Mutex::new(HashMap::new()));
         let sub_tracks = Arc::new(Mutex::new(HashMap::new()));
         let (closed_tx, closed_rx) = watch::channel(None);
-        tokio::spawn(drive(ws, cmd_rx, frames_tx, received.clone(), sub_tracks.clone(), closed_tx));
+        let pump = Pump { uid, signal: signal.clone(), frames: frames_tx, received: received.clone(), sub_tracks: sub_tracks.clone() };
+        let pump = tokio::spawn(pump.run(events, closed_tx));
         Client {
             uid,
-            cmd: cmd_tx,
+            signal,
             frames: frames_rx,
+            pump: Some(pump),
             backlog: VecDeque::new(),
             join: None,
             received,
@@ -172,29 +168,58 @@ impl Client {
     }
 
     pub async fn join(&mut self, req: JoinRequest) -> Result<JoinResult, ErrorBody> {
-        let v = self.request(ClientMsg::Join(req)).await?;
-        let r: JoinResult = serde_json::from_value(v).expect("join result parses");
+        let r = match self.request(ClientMsg::Join(req)).await? {
+            Reply::Join(r) => *r,
+            other => panic!("uid {}: join answered with {other:?}", self.uid),
+        };
         self.last_seq = r.seq;
         self.join = Some(r.clone());
         Ok(r)
     }
 
-    pub async fn request(&mut self, msg: ClientMsg) -> Result<Value, ErrorBody> {
-        let (reply, rx) = oneshot::channel();
-        self.cmd.send(DriverCmd::Request { msg, reply }).expect("driver alive");
-        tokio::time::timeout(WAIT, rx).await.expect("response in time").expect("driver replied")
+    /// Sends a request and waits for its typed response; a refusal is the server's error body.
+    /// Anything else (no response within `WAIT`, a closed socket, a response that does not
+    /// have the request's result type) fails the test.
+    pub async fn request(&self, msg: ClientMsg) -> Result<Reply, ErrorBody> {
+        let what = msg.type_name();
+        match self.signal.call(msg).await {
+            Ok(r) => Ok(r),
+            Err(SignalError::Refused(e)) => Err(e),
+            Err(e) => panic!("uid {}: {what}: {e}", self.uid),
+        }
     }
 
-    pub fn send_raw(&self, text: impl Into<String>) {
-        let _ = self.cmd.send(DriverCmd::Raw(Message::Text(text.into().into())));
+    /// Sends one text frame as it is; a response to it arrives as a `ServerFrame::Response`.
+    pub async fn send_raw(&self, text: impl Into<String>) {
+        self.send_message(Message::Text(text.into().into())).await;
     }
 
-    pub fn send_message(&self, m: Message) {
-        let _ = self.cmd.send(DriverCmd::Raw(m));
+    /// Sends one WebSocket message as it is (binary frames too). Waits while the signaling
+    /// queue is full; once the socket is closed there is nothing to send on and the message is
+    /// dropped (a test of a server that closes the socket sees that in `wait_closed`).
+    pub async fn send_message(&self, m: Message) {
+        loop {
+            match self.signal.send_raw(m.clone()) {
+                Ok(()) | Err(SignalError::Closed) => return,
+                Err(SignalError::Busy) => tokio::time::sleep(Duration::from_millis(1)).await,
+                Err(e) => panic!("uid {}: raw frame not sent: {e}", self.uid),
+            }
+        }
     }
 
+    /// Drops the socket without a close handshake (a network loss).
     pub fn kill(&self) {
-        let _ = self.cmd.send(DriverCmd::Kill);
+        self.signal.kill();
+    }
+
+    /// The pump ended (its channels closed): re-raises its panic, if that is why.
+    async fn pump_ended(&mut self) {
+        let Some(pump) = self.pump.take() else { return };
+        if let Err(e) = pump.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
     }
 
     /// Next frame matching `pred` (earlier non-matching frames stay queued).
@@ -204,10 +229,14 @@ impl Client {
         }
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let f = tokio::time::timeout_at(deadline, self.frames.recv())
-                .await
-                .unwrap_or_else(|_| panic!("uid {}: timed out waiting for {what}; backlog {:?}", self.uid, self.backlog))
-                .unwrap_or_else(|| panic!("uid {}: socket closed waiting for {what}", self.uid));
+            let f = match tokio::time::timeout_at(deadline, self.frames.recv()).await {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.pump_ended().await;
+                    panic!("uid {}: socket closed waiting for {what}", self.uid)
+                }
+                Err(_) => panic!("uid {}: timed out waiting for {what}; backlog {:?}", self.uid, self.backlog),
+            };
             if pred(&f) {
                 self.note(&f);
                 return f;
@@ -256,11 +285,17 @@ impl Client {
         out
     }
 
-    /// Waits until the server closes the socket; returns (code, reason).
+    /// Waits until the socket closes; returns (code, reason).
     pub async fn wait_closed(&mut self) -> (u16, String) {
         let mut c = self.closed.clone();
-        let r = tokio::time::timeout(WAIT, c.wait_for(|v| v.is_some())).await.expect("socket closes in time");
-        r.expect("watch alive").clone().expect("checked is_some")
+        let r = tokio::time::timeout(WAIT, c.wait_for(|v| v.is_some())).await.expect("socket closes in time").map(|v| v.clone());
+        match r {
+            Ok(v) => v.expect("waited for is_some"),
+            Err(_) => {
+                self.pump_ended().await;
+                panic!("uid {}: the pump ended without reporting the close", self.uid)
+            }
+        }
     }
 
     /// Publishes one audio and one video track and starts sending synthetic RTP at 50 pps
@@ -286,11 +321,11 @@ impl Client {
             let mid = pc.mid_of_sender(sender.id()).await.expect("sender has a mid");
             pub_mids.insert(mid, tid.clone());
         }
-        let answer = self
+        let reply = self
             .request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() }))
             .await
             .expect("pub offer answered");
-        let answer: SdpMsg = serde_json::from_value(answer).expect("answer is an SdpMsg");
+        let Reply::PubAnswer(answer) = reply else { panic!("a pub offer answered with {reply:?}") };
         assert_eq!((answer.pc, answer.kind), (PcKind::Pub, SdpType::Answer));
         pc.pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).expect("answer sdp")).await.expect("set remote answer");
         let uid = self.uid;
@@ -314,16 +349,20 @@ impl Client {
         (audio, video)
     }
 
-    pub async fn publish_req(&mut self, kind: MediaKind, source: TrackSource) -> TrackId {
-        let v = self
+    pub async fn publish_req(&self, kind: MediaKind, source: TrackSource) -> TrackId {
+        let reply = self
             .request(ClientMsg::Publish(PublishRequest { kind, source, codec: None, layers: vec![], muted: false }))
             .await
             .expect("publish accepted");
-        v["track_id"].as_str().expect("track_id").to_owned()
+        let Reply::Publish(PublishResult { track_id }) = reply else { panic!("publish answered with {reply:?}") };
+        track_id
     }
 
-    pub async fn subscribe(&mut self, track_id: &str) -> Result<Value, ErrorBody> {
-        self.request(ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None })).await
+    pub async fn subscribe(&self, track_id: &str) -> Result<SubscribeResult, ErrorBody> {
+        match self.request(ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None })).await? {
+            Reply::Subscribe(r) => Ok(r),
+            other => panic!("subscribe answered with {other:?}"),
+        }
     }
 
     pub async fn received(&self, track_id: &str) -> Received {
@@ -344,8 +383,11 @@ impl Client {
 }
 
 impl Drop for Client {
+    /// A dropped client vanishes like a lost network (the pump holds a handle too, so the
+    /// socket would otherwise stay open).
     fn drop(&mut self) {
         self.stop_sending();
+        self.signal.kill();
     }
 }
 
@@ -373,108 +415,122 @@ async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: b
     }
 }
 
-async fn drive(
-    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    mut cmds: mpsc::UnboundedReceiver<DriverCmd>,
+/// Reads a client's signaling events: answers `sub` offers with its own subscribe connection,
+/// records what arrives on that connection, and hands every frame to the test.
+struct Pump {
+    uid: Uid,
+    signal: Signal,
     frames: mpsc::UnboundedSender<ServerFrame>,
     received: Arc<Mutex<HashMap<TrackId, Received>>>,
     sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
-    closed: watch::Sender<Option<(u16, String)>>,
-) {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let (mut sink, mut stream) = ws.split();
-    let mut pending: HashMap<u64, oneshot::Sender<Result<Value, ErrorBody>>> = HashMap::new();
-    let mut sub: Option<TestPc> = None;
-    let (sub_tracks_tx, mut sub_tracks_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
-    let mut sub_mids: BTreeMap<String, MidInfo> = BTreeMap::new();
-    // Answers the driver sent itself: their responses are checked, not forwarded.
-    let mut own: HashMap<u64, ()> = HashMap::new();
-    loop {
-        tokio::select! {
-            cmd = cmds.recv() => match cmd {
-                Some(DriverCmd::Request { msg, reply }) => {
-                    let id = NEXT_ID.fetch_add(1, Relaxed);
-                    pending.insert(id, reply);
-                    let text = ClientFrame { id: Some(id), msg }.to_json();
-                    if sink.send(Message::Text(text.into())).await.is_err() { break; }
+}
+
+impl Pump {
+    async fn run(self, mut events: mpsc::Receiver<SignalEvent>, closed: watch::Sender<Option<(u16, String)>>) {
+        let mut sub: Option<TestPc> = None;
+        let (sub_tracks_tx, mut sub_tracks_rx) = mpsc::unbounded_channel::<Arc<dyn TrackRemote>>();
+        let mut sub_mids: BTreeMap<String, MidInfo> = BTreeMap::new();
+        // The `sub` answers sent by the pump itself: their replies are checked, not forwarded.
+        let mut own: HashSet<RequestId> = HashSet::new();
+        loop {
+            let ev = tokio::select! {
+                ev = events.recv() => ev.expect("the driver's last event is Closed"),
+                Some(track) = sub_tracks_rx.recv() => {
+                    if let Some(pc) = sub.as_ref() {
+                        self.record(pc, &sub_mids, track).await;
+                    }
+                    continue;
                 }
-                Some(DriverCmd::Raw(m)) => { let _ = sink.send(m).await; }
-                Some(DriverCmd::Kill) | None => break,
-            },
-            Some(track) = sub_tracks_rx.recv() => {
-                let Some(pc) = sub.as_ref() else { continue };
-                let mid = pc.mid_of_remote(&track).await;
-                let Some(info) = mid.and_then(|m| sub_mids.get(&m).cloned()) else { continue };
-                sub_tracks.lock().await.insert(info.track_id.clone(), track.clone());
-                let received = received.clone();
-                tokio::spawn(async move {
-                    while let Some(ev) = track.poll().await {
-                        if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-                            let mut map = received.lock().await;
-                            let r = map.entry(info.track_id.clone()).or_default();
-                            r.packets += 1;
-                            r.ssrc = p.header.ssrc;
-                            r.max_seq = p.header.sequence_number;
-                            if !r.seen.insert(p.header.sequence_number) { r.duplicates += 1; }
-                            r.first_at.get_or_insert_with(Instant::now);
-                            if let Some((uid, _, _)) = check_payload(&p.payload) {
-                                r.intact += 1;
-                                r.from_uid = Some(uid);
-                            }
-                        }
+            };
+            assert_eq!(self.signal.unparsable_frames(), 0, "uid {}: the server sent a frame that does not parse (logged above)", self.uid);
+            let frame = match ev {
+                SignalEvent::Reply { id, result } => {
+                    assert!(own.remove(&id), "uid {}: a reply to no request of the pump's: {id:?}", self.uid);
+                    if let Err(e) = result {
+                        panic!("uid {}: sub answer refused: {e}", self.uid);
                     }
-                });
-            }
-            msg = stream.next() => {
-                let text = match msg {
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Close(c))) => {
-                        let c = c.map(|c| (u16::from(c.code), c.reason.to_string())).unwrap_or((1005, String::new()));
-                        let _ = closed.send(Some(c));
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) | None => { let _ = closed.send(Some((1006, String::new()))); break; }
-                };
-                let frame = ServerFrame::parse(&text).unwrap_or_else(|e| panic!("server sent an unparsable frame {text}: {e}"));
-                match frame {
-                    ServerFrame::Response { re, result } if own.remove(&re).is_some() => {
-                        if let Err(e) = result { panic!("sub answer refused: {e:?}"); }
-                    }
-                    ServerFrame::Response { re, result } => match pending.remove(&re) {
-                        Some(tx) => { let _ = tx.send(result); }
-                        // A response to a raw frame the test sent itself.
-                        None => { let _ = frames.send(ServerFrame::Response { re, result }); }
-                    },
-                    ServerFrame::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
-                        if sub.is_none() {
-                            let (pc, tracks) = test_pc().await;
+                    continue;
+                }
+                SignalEvent::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
+                    let pc = match sub.as_ref() {
+                        Some(pc) => pc,
+                        None => {
+                            let (pc, mut tracks) = test_pc().await;
                             let fwd = sub_tracks_tx.clone();
                             tokio::spawn(async move {
-                                let mut tracks = tracks;
-                                while let Some(t) = tracks.recv().await { let _ = fwd.send(t); }
+                                while let Some(t) = tracks.recv().await {
+                                    let _ = fwd.send(t);
+                                }
                             });
-                            sub = Some(pc);
+                            sub.insert(pc)
                         }
-                        let pc = sub.as_ref().expect("created above");
-                        sub_mids.extend(offer.sub_mids.clone());
-                        pc.pc.set_remote_description(RTCSessionDescription::offer(offer.sdp.clone()).expect("offer sdp")).await.expect("apply sub offer");
-                        let answer = pc.pc.create_answer(None).await.expect("sub answer");
-                        pc.pc.set_local_description(answer).await.expect("set sub answer");
-                        let sdp = pc.local_sdp().await.expect("local sdp");
-                        let id = NEXT_ID.fetch_add(1, Relaxed);
-                        own.insert(id, ());
-                        let msg = ClientMsg::Sdp(SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() });
-                        let _ = sink.send(Message::Text(ClientFrame { id: Some(id), msg }.to_json().into())).await;
-                        let _ = frames.send(ServerFrame::Transport(TransportMsg::Sdp(offer)));
+                    };
+                    sub_mids.extend(offer.sub_mids.clone());
+                    let sdp = RTCSessionDescription::offer(offer.sdp.clone()).expect("the server's sub offer is SDP");
+                    pc.pc.set_remote_description(sdp).await.expect("the server's sub offer applies");
+                    let answer = pc.pc.create_answer(None).await.expect("a sub answer");
+                    pc.pc.set_local_description(answer).await.expect("our sub answer applies locally");
+                    let sdp = pc.local_sdp().await.expect("a local description was just set");
+                    let answer = SdpMsg {
+                        pc: PcKind::Sub,
+                        kind: SdpType::Answer,
+                        sdp,
+                        neg: offer.neg,
+                        pub_mids: BTreeMap::new(),
+                        sub_mids: BTreeMap::new(),
+                    };
+                    match self.signal.request(ClientMsg::Sdp(answer)) {
+                        Ok(id) => {
+                            own.insert(id);
+                        }
+                        // The socket is going away: its Closed event follows.
+                        Err(SignalError::Closed) => {}
+                        Err(e) => panic!("uid {}: sub answer not sent: {e}", self.uid),
                     }
-                    other => { let _ = frames.send(other); }
+                    ServerFrame::Transport(TransportMsg::Sdp(offer))
                 }
-            }
+                SignalEvent::Transport(m) => ServerFrame::Transport(m),
+                SignalEvent::Event { seq, event } => ServerFrame::Event { seq, event },
+                // A response to a raw frame the test sent itself.
+                SignalEvent::Unmatched { re, result } => ServerFrame::Response { re, result },
+                SignalEvent::Closed { code, reason } => {
+                    let _ = closed.send(Some((code, reason)));
+                    break;
+                }
+            };
+            // The test may have dropped its client: nobody to tell.
+            let _ = self.frames.send(frame);
+        }
+        if let Some(pc) = sub {
+            let _ = pc.pc.close().await;
         }
     }
-    if let Some(pc) = sub {
-        let _ = pc.pc.close().await;
+
+    /// Maps a new remote track to its `sub` m-line and counts what arrives on it.
+    async fn record(&self, pc: &TestPc, sub_mids: &BTreeMap<String, MidInfo>, track: Arc<dyn TrackRemote>) {
+        let mid = pc.mid_of_remote(&track).await;
+        let Some(info) = mid.and_then(|m| sub_mids.get(&m).cloned()) else { return };
+        self.sub_tracks.lock().await.insert(info.track_id.clone(), track.clone());
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = ev {
+                    let mut map = received.lock().await;
+                    let r = map.entry(info.track_id.clone()).or_default();
+                    r.packets += 1;
+                    r.ssrc = p.header.ssrc;
+                    r.max_seq = p.header.sequence_number;
+                    if !r.seen.insert(p.header.sequence_number) {
+                        r.duplicates += 1;
+                    }
+                    r.first_at.get_or_insert_with(Instant::now);
+                    if let Some((uid, _, _)) = check_payload(&p.payload) {
+                        r.intact += 1;
+                        r.from_uid = Some(uid);
+                    }
+                }
+            }
+        });
     }
 }
 

@@ -1,0 +1,462 @@
+//! JS → engine conversions, in one place: every value the addon receives from JS is checked and
+//! turned into the engine's type here, so [`crate::engine`] only calls a conversion and then an
+//! engine method. ([`crate::events`] is the other direction, engine → JS.)
+//!
+//! The split with index.js: napi checks JS *types* (the addon is built with napi's strict
+//! argument checks, and index.js never passes a value of the wrong type, so no call throws);
+//! this module checks *values*: integral numbers, ranges, uids, timestamps, pixel formats,
+//! frame sizes, sample counts. A conversion returns the engine's value or the NERTC code the
+//! call returns instead (always [`error::ERR_INVALID_PARAM`]); the few used by functions that
+//! throw (tokens) return a napi error instead. Nothing here panics.
+//!
+//! Numbers arrive as `f64` (a JS number) so that `1.5`, `NaN` or `2**40` are refused here
+//! instead of being truncated or wrapped by napi's integer conversions.
+
+use napi::bindgen_prelude::{BigInt, Either};
+use napi_derive::napi;
+
+use nertc_engine::error::{self, Code};
+use nertc_engine::render::StreamKey;
+use nertc_engine::{ExternalVideoFrame, PixelFormat, VideoConfig};
+
+/// The engine's value, or the NERTC code the call returns instead.
+pub type Converted<T> = Result<T, Code>;
+
+/// A uid as JS passes it: a number or a BigInt.
+pub type JsUid = Either<f64, BigInt>;
+
+/// A pixel format as JS passes it: `'I420'` / `'RGBA'` (any case) or `0` / `1`.
+pub type JsPixelFormat = Either<String, f64>;
+
+const INVALID: Code = error::ERR_INVALID_PARAM;
+
+/// 2^64 as f64: every integral f64 below it fits in a u64.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+/// Largest external video frame (8K UHD).
+pub const MAX_FRAME_WIDTH: u32 = 7680;
+pub const MAX_FRAME_HEIGHT: u32 = 4320;
+
+fn is_integral(v: f64) -> bool {
+    v.is_finite() && v.fract() == 0.0
+}
+
+/// An integral number in `0 .. 2^64` as u64.
+fn whole_u64(v: f64) -> Option<u64> {
+    (is_integral(v) && (0.0..TWO_POW_64).contains(&v)).then_some(v as u64)
+}
+
+/// A uid (number or BigInt): 1 ..= 2^64-1 and integral.
+pub fn uid(v: &JsUid) -> Converted<u64> {
+    match v {
+        Either::A(n) if is_integral(*n) && *n >= 1.0 && *n < TWO_POW_64 => Ok(*n as u64),
+        Either::A(_) => Err(INVALID),
+        Either::B(b) => {
+            let lossless = !b.sign_bit && b.words.len() <= 1;
+            match b.words.first().copied() {
+                Some(value) if lossless && value != 0 => Ok(value),
+                _ => Err(INVALID),
+            }
+        }
+    }
+}
+
+/// The stream a frame is pulled from: `None` is the local preview, a uid a remote user.
+pub fn stream_key(v: Option<&JsUid>) -> Converted<StreamKey> {
+    match v {
+        None => Ok(StreamKey::Local),
+        Some(u) => uid(u).map(StreamKey::Remote),
+    }
+}
+
+/// An integral number in `-(2^31-1) ..= 2^31-1` (NERTC's int arguments: profiles, roles, modes,
+/// volumes, intervals; the engine checks each one's own range).
+pub fn int32(v: f64) -> Converted<i32> {
+    if is_integral(v) && v.abs() <= f64::from(i32::MAX) { Ok(v as i32) } else { Err(INVALID) }
+}
+
+/// [`int32`], and not negative.
+pub fn non_negative_i32(v: f64) -> Converted<i32> {
+    match int32(v) {
+        Ok(n) if n >= 0 => Ok(n),
+        _ => Err(INVALID),
+    }
+}
+
+/// [`non_negative_i32`] as the engine's u32, `default` when JS passed null/undefined.
+fn u32_or(v: Option<f64>, default: u32) -> Converted<u32> {
+    match v {
+        None => Ok(default),
+        Some(v) => non_negative_i32(v).map(|n| n.unsigned_abs()),
+    }
+}
+
+/// A timestamp in ms: finite and not negative; fractions are dropped.
+pub fn timestamp_ms(v: f64) -> Converted<u64> {
+    whole_u64(v.floor()).ok_or(INVALID)
+}
+
+/// `'I420'` / `'RGBA'` (case-insensitive), or NERTC's numbers `0` (I420) / `1` (RGBA).
+pub fn pixel_format(v: &JsPixelFormat) -> Converted<PixelFormat> {
+    match v {
+        Either::A(s) if s.eq_ignore_ascii_case("I420") => Ok(PixelFormat::I420),
+        Either::A(s) if s.eq_ignore_ascii_case("RGBA") => Ok(PixelFormat::Rgba),
+        Either::B(n) if *n == 0.0 => Ok(PixelFormat::I420),
+        Either::B(n) if *n == 1.0 => Ok(PixelFormat::Rgba),
+        _ => Err(INVALID),
+    }
+}
+
+/// Bytes of a tightly packed frame: I420 `w*h + 2*ceil(w/2)*ceil(h/2)`, RGBA `w*h*4`.
+pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> usize {
+    let (w, h) = (width as usize, height as usize);
+    match format {
+        PixelFormat::I420 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
+        PixelFormat::Rgba => w * h * 4,
+    }
+}
+
+/// A frame dimension: integral, 1 ..= `max`.
+fn dimension(v: f64, max: u32) -> Converted<u32> {
+    match non_negative_i32(v) {
+        Ok(n) if n >= 1 && n.unsigned_abs() <= max => Ok(n.unsigned_abs()),
+        _ => Err(INVALID),
+    }
+}
+
+/// `pushExternalVideoFrame`: format, size up to 7680x4320, `data` exactly [`frame_len`] bytes
+/// (copied), timestamp.
+pub fn external_video_frame(format: &JsPixelFormat, width: f64, height: f64, data: &[u8], ts_ms: f64) -> Converted<ExternalVideoFrame> {
+    let format = pixel_format(format)?;
+    let width = dimension(width, MAX_FRAME_WIDTH)?;
+    let height = dimension(height, MAX_FRAME_HEIGHT)?;
+    if data.len() != frame_len(format, width, height) {
+        return Err(INVALID);
+    }
+    let timestamp_ms = timestamp_ms(ts_ms)?;
+    Ok(ExternalVideoFrame { format, width, height, data: data.to_vec(), timestamp_ms })
+}
+
+/// `pushExternalAudioFrame`'s numbers, checked against the sample count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFrameArgs {
+    pub sample_rate: i32,
+    pub channels: i32,
+    pub timestamp_ms: u64,
+}
+
+/// `pushExternalAudioFrame`: positive rate and channel count, `samples` interleaved samples
+/// (not empty, whole frames, `samples_per_channel * channels` when given), timestamp. Whether
+/// rate and channels match `setExternalAudioSource` is the engine's check.
+pub fn external_audio_frame(
+    samples: usize,
+    sample_rate: f64,
+    channels: f64,
+    samples_per_channel: Option<f64>,
+    ts_ms: f64,
+) -> Converted<AudioFrameArgs> {
+    let sample_rate = non_negative_i32(sample_rate)?;
+    let channels = non_negative_i32(channels)?;
+    if sample_rate == 0 || channels == 0 {
+        return Err(INVALID);
+    }
+    let timestamp_ms = timestamp_ms(ts_ms)?;
+    if samples == 0 || !samples.is_multiple_of(channels.unsigned_abs() as usize) {
+        return Err(INVALID);
+    }
+    if let Some(per_channel) = samples_per_channel
+        && per_channel * f64::from(channels) != samples as f64
+    {
+        return Err(INVALID);
+    }
+    Ok(AudioFrameArgs { sample_rate, channels, timestamp_ms })
+}
+
+/// `setExternalAudioSource(enabled, sampleRate = 48000, channels = 1)`: non-negative ints (the
+/// engine checks the supported rates and channel counts when enabling).
+pub fn external_audio_format(sample_rate: Option<f64>, channels: Option<f64>) -> Converted<(i32, i32)> {
+    Ok((non_negative_i32(sample_rate.unwrap_or(48_000.0))?, non_negative_i32(channels.unwrap_or(1.0))?))
+}
+
+/// `setVideoConfig(config)` with NERTC's field names; fields null/undefined keep their default
+/// (`max_profile` -1: unset; others 0: unset). Extra NERTC fields (crop_mode,
+/// degradation_preference, orientation_mode) are ignored.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct VideoConfigArgs {
+    #[napi(js_name = "max_profile")]
+    pub max_profile: Option<f64>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+    pub framerate: Option<f64>,
+    #[napi(js_name = "min_framerate")]
+    pub min_framerate: Option<f64>,
+    pub bitrate: Option<f64>,
+    #[napi(js_name = "min_bitrate")]
+    pub min_bitrate: Option<f64>,
+    #[napi(js_name = "mirror_mode")]
+    pub mirror_mode: Option<f64>,
+}
+
+/// Every field an integral number, all but `max_profile` non-negative, none above 2^31-1. The
+/// engine checks the combination (known profile, even size up to 3840x2160, fps up to 60, ...).
+pub fn video_config(args: &VideoConfigArgs) -> Converted<VideoConfig> {
+    Ok(VideoConfig {
+        max_profile: args.max_profile.map_or(Ok(-1), int32)?,
+        width: u32_or(args.width, 0)?,
+        height: u32_or(args.height, 0)?,
+        framerate: u32_or(args.framerate, 0)?,
+        min_framerate: u32_or(args.min_framerate, 0)?,
+        bitrate_kbps: u32_or(args.bitrate, 0)?,
+        min_bitrate_kbps: u32_or(args.min_bitrate, 0)?,
+        mirror_mode: args.mirror_mode.map_or(Ok(0), non_negative_i32)?,
+    })
+}
+
+/// `enableAudioVolumeIndication(enable, interval = 0)`.
+pub fn interval_ms(v: Option<f64>) -> Converted<i32> {
+    int32(v.unwrap_or(0.0))
+}
+
+/// A device id: not empty (whether it exists is the engine's check: 30008).
+pub fn device_id(id: &str) -> Converted<&str> {
+    if id.is_empty() { Err(INVALID) } else { Ok(id) }
+}
+
+/// `log_level` of `initialize` (the engine maps any int: below 0 fatal, 7 and above off).
+pub fn log_level(v: f64) -> Converted<i32> {
+    int32(v)
+}
+
+/// `log_file_max_size_KBytes`: an integral number of KB, 0 = the engine's default.
+pub fn log_file_kb(v: f64) -> Converted<u64> {
+    whole_u64(v).ok_or(INVALID)
+}
+
+/// The sequence number a frame target has seen (`target.seq`, -1 or absent: none).
+pub fn seen_seq(v: Option<f64>) -> u64 {
+    match v {
+        Some(s) if (0.0..TWO_POW_64).contains(&s) => s as u64,
+        // Never a slot's sequence number: whatever the slot holds is new.
+        _ => u64::MAX,
+    }
+}
+
+/// A JS exception for a bad argument of a throwing function (`createToken`).
+pub fn invalid_arg(msg: impl Into<String>) -> napi::Error {
+    napi::Error::new(napi::Status::InvalidArg, msg.into())
+}
+
+/// `createToken`'s uid, as a JS exception when it is not one.
+pub fn token_uid(v: &JsUid) -> napi::Result<u64> {
+    uid(v).map_err(|_| invalid_arg("uid must be a positive integer below 2^64"))
+}
+
+/// `createToken`'s channel: the protocol's channel-name rules.
+pub fn token_channel(name: &str) -> napi::Result<&str> {
+    nertc_protocol::validate::channel_name(name).map(|()| name).map_err(|e| invalid_arg(format!("invalid channel name: {e}")))
+}
+
+/// `createToken`'s lifetime in seconds: an integral number, not negative.
+pub fn ttl_secs(v: f64) -> napi::Result<u64> {
+    whole_u64(v).ok_or_else(|| invalid_arg("ttlSecs must be a non-negative integer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn big(sign_bit: bool, words: Vec<u64>) -> JsUid {
+        Either::B(BigInt { sign_bit, words })
+    }
+
+    #[test]
+    fn uids_are_one_to_two_pow_64_minus_one() {
+        assert_eq!(uid(&Either::A(42.0)), Ok(42));
+        assert_eq!(uid(&Either::A(1.0)), Ok(1));
+        // The largest f64 below 2^64.
+        assert_eq!(uid(&Either::A(18_446_744_073_709_549_568.0)), Ok(18_446_744_073_709_549_568));
+        for bad in [0.0, -1.0, 1.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, TWO_POW_64, -0.0] {
+            assert_eq!(uid(&Either::A(bad)), Err(INVALID), "{bad}");
+        }
+        assert_eq!(uid(&big(false, vec![u64::MAX])), Ok(u64::MAX));
+        assert_eq!(uid(&big(false, vec![7])), Ok(7));
+        assert_eq!(uid(&big(false, vec![0])), Err(INVALID));
+        assert_eq!(uid(&big(false, vec![])), Err(INVALID), "0n has no words");
+        assert_eq!(uid(&big(true, vec![5])), Err(INVALID), "negative");
+        assert_eq!(uid(&big(false, vec![1, 1])), Err(INVALID), "2^64 + 1 does not fit");
+    }
+
+    #[test]
+    fn stream_keys() {
+        assert_eq!(stream_key(None), Ok(StreamKey::Local));
+        assert_eq!(stream_key(Some(&Either::A(9.0))), Ok(StreamKey::Remote(9)));
+        assert_eq!(stream_key(Some(&Either::A(0.0))), Err(INVALID));
+    }
+
+    #[test]
+    fn int32_is_integral_and_symmetric() {
+        assert_eq!(int32(0.0), Ok(0));
+        assert_eq!(int32(-0.0), Ok(0));
+        assert_eq!(int32(-1.0), Ok(-1));
+        assert_eq!(int32(2_147_483_647.0), Ok(i32::MAX));
+        assert_eq!(int32(-2_147_483_647.0), Ok(-i32::MAX));
+        for bad in [2_147_483_648.0, -2_147_483_648.0, 1.5, -0.5, f64::NAN, f64::INFINITY, 1e300] {
+            assert_eq!(int32(bad), Err(INVALID), "{bad}");
+        }
+        assert_eq!(non_negative_i32(0.0), Ok(0));
+        assert_eq!(non_negative_i32(400.0), Ok(400));
+        assert_eq!(non_negative_i32(-1.0), Err(INVALID));
+        assert_eq!(non_negative_i32(2.5), Err(INVALID));
+    }
+
+    #[test]
+    fn timestamps_are_finite_and_not_negative() {
+        assert_eq!(timestamp_ms(0.0), Ok(0));
+        assert_eq!(timestamp_ms(1_700_000_000_123.9), Ok(1_700_000_000_123), "fractions are dropped");
+        for bad in [-1.0, -0.001, f64::NAN, f64::INFINITY, TWO_POW_64] {
+            assert_eq!(timestamp_ms(bad), Err(INVALID), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pixel_formats_by_name_or_number() {
+        assert_eq!(pixel_format(&Either::A("I420".into())), Ok(PixelFormat::I420));
+        assert_eq!(pixel_format(&Either::A("rgba".into())), Ok(PixelFormat::Rgba));
+        assert_eq!(pixel_format(&Either::B(0.0)), Ok(PixelFormat::I420));
+        assert_eq!(pixel_format(&Either::B(1.0)), Ok(PixelFormat::Rgba));
+        for bad in [Either::A("NV12".into()), Either::A(String::new()), Either::B(2.0), Either::B(0.5), Either::B(f64::NAN)] {
+            assert_eq!(pixel_format(&bad), Err(INVALID), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn frame_sizes_round_chroma_up() {
+        assert_eq!(frame_len(PixelFormat::I420, 64, 48), 64 * 48 * 3 / 2);
+        // 3x3: 9 luma + 2 * (2x2) chroma.
+        assert_eq!(frame_len(PixelFormat::I420, 3, 3), 9 + 8);
+        assert_eq!(frame_len(PixelFormat::Rgba, 3, 3), 36);
+        assert_eq!(frame_len(PixelFormat::I420, MAX_FRAME_WIDTH, MAX_FRAME_HEIGHT), 7680 * 4320 * 3 / 2);
+    }
+
+    #[test]
+    fn external_video_frames() {
+        let i420 = Either::A("I420".to_owned());
+        let ok = external_video_frame(&i420, 4.0, 2.0, &[7; 12], 1234.5).expect("a well-formed 4x2 I420 frame converts");
+        assert_eq!((ok.format, ok.width, ok.height, ok.timestamp_ms), (PixelFormat::I420, 4, 2, 1234));
+        assert_eq!(ok.data, vec![7; 12], "data is copied as is");
+        let rgba = external_video_frame(&Either::B(1.0), 2.0, 2.0, &[0; 16], 0.0).expect("a well-formed 2x2 RGBA frame converts");
+        assert_eq!(rgba.format, PixelFormat::Rgba);
+
+        let bad = |f: &JsPixelFormat, w: f64, h: f64, len: usize, ts: f64| external_video_frame(f, w, h, &vec![0; len], ts).err();
+        assert_eq!(bad(&i420, 4.0, 2.0, 11, 0.0), Some(INVALID), "too short");
+        assert_eq!(bad(&i420, 4.0, 2.0, 13, 0.0), Some(INVALID), "too long");
+        assert_eq!(bad(&Either::A("RGBA".into()), 4.0, 2.0, 12, 0.0), Some(INVALID), "RGBA size");
+        assert_eq!(bad(&Either::A("NV12".into()), 4.0, 2.0, 12, 0.0), Some(INVALID), "format");
+        assert_eq!(bad(&i420, 0.0, 2.0, 0, 0.0), Some(INVALID), "zero width");
+        assert_eq!(bad(&i420, 4.0, -2.0, 12, 0.0), Some(INVALID), "negative height");
+        assert_eq!(bad(&i420, 4.5, 2.0, 12, 0.0), Some(INVALID), "fractional width");
+        assert_eq!(bad(&i420, 7682.0, 2.0, 7682 * 2 * 3 / 2, 0.0), Some(INVALID), "wider than 8K");
+        assert_eq!(bad(&i420, 2.0, 4322.0, 2 * 4322 * 3 / 2, 0.0), Some(INVALID), "taller than 8K");
+        assert_eq!(bad(&i420, 4.0, 2.0, 12, -1.0), Some(INVALID), "negative timestamp");
+        assert_eq!(bad(&i420, 4.0, 2.0, 12, f64::NAN), Some(INVALID), "NaN timestamp");
+    }
+
+    #[test]
+    fn external_audio_frames() {
+        assert_eq!(
+            external_audio_frame(960, 48_000.0, 2.0, Some(480.0), 5.0),
+            Ok(AudioFrameArgs { sample_rate: 48_000, channels: 2, timestamp_ms: 5 })
+        );
+        assert_eq!(external_audio_frame(480, 16_000.0, 1.0, None, 0.0).map(|a| a.channels), Ok(1));
+        assert_eq!(external_audio_frame(481, 48_000.0, 2.0, None, 0.0), Err(INVALID), "odd sample count for stereo");
+        assert_eq!(external_audio_frame(0, 48_000.0, 2.0, None, 0.0), Err(INVALID), "empty");
+        assert_eq!(external_audio_frame(960, 48_000.0, 2.0, Some(100.0), 0.0), Err(INVALID), "samples_per_channel mismatch");
+        assert_eq!(external_audio_frame(960, 0.0, 2.0, None, 0.0), Err(INVALID), "zero rate");
+        assert_eq!(external_audio_frame(960, 48_000.0, 0.0, None, 0.0), Err(INVALID), "zero channels");
+        assert_eq!(external_audio_frame(960, 48_000.5, 2.0, None, 0.0), Err(INVALID), "fractional rate");
+        assert_eq!(external_audio_frame(960, 48_000.0, 2.0, None, -5.0), Err(INVALID), "negative timestamp");
+
+        assert_eq!(external_audio_format(None, None), Ok((48_000, 1)), "defaults");
+        assert_eq!(external_audio_format(Some(12_345.0), Some(3.0)), Ok((12_345, 3)), "the engine checks supported values");
+        assert_eq!(external_audio_format(Some(-1.0), None), Err(INVALID));
+        assert_eq!(external_audio_format(None, Some(1.5)), Err(INVALID));
+    }
+
+    #[test]
+    fn video_configs() {
+        let cfg = video_config(&VideoConfigArgs::default()).expect("an empty config converts to the defaults");
+        assert_eq!(
+            cfg,
+            VideoConfig {
+                max_profile: -1,
+                width: 0,
+                height: 0,
+                framerate: 0,
+                min_framerate: 0,
+                bitrate_kbps: 0,
+                min_bitrate_kbps: 0,
+                mirror_mode: 0
+            }
+        );
+        let args = VideoConfigArgs {
+            max_profile: Some(3.0),
+            width: Some(320.0),
+            height: Some(240.0),
+            framerate: Some(15.0),
+            min_framerate: Some(5.0),
+            bitrate: Some(800.0),
+            min_bitrate: Some(100.0),
+            mirror_mode: Some(2.0),
+        };
+        let cfg = video_config(&args).expect("a config of integral numbers converts");
+        assert_eq!((cfg.max_profile, cfg.width, cfg.height, cfg.framerate), (3, 320, 240, 15));
+        assert_eq!((cfg.min_framerate, cfg.bitrate_kbps, cfg.min_bitrate_kbps, cfg.mirror_mode), (5, 800, 100, 2));
+
+        let with = |f: fn(&mut VideoConfigArgs)| {
+            let mut a = VideoConfigArgs::default();
+            f(&mut a);
+            video_config(&a)
+        };
+        assert_eq!(with(|a| a.width = Some(-2.0)), Err(INVALID), "negative width");
+        assert_eq!(with(|a| a.height = Some(240.5)), Err(INVALID), "fractional height");
+        assert_eq!(with(|a| a.bitrate = Some(f64::NAN)), Err(INVALID), "NaN bitrate");
+        assert_eq!(with(|a| a.framerate = Some(2_147_483_648.0)), Err(INVALID), "above 2^31-1");
+        assert_eq!(with(|a| a.mirror_mode = Some(-1.0)), Err(INVALID), "negative mirror mode");
+        // Range checks belong to the engine: a profile of 9 converts (and the engine refuses it).
+        assert_eq!(with(|a| a.max_profile = Some(9.0)).map(|c| c.max_profile), Ok(9));
+        assert_eq!(with(|a| a.max_profile = Some(-1.5)), Err(INVALID), "fractional profile");
+    }
+
+    #[test]
+    fn small_ones() {
+        assert_eq!(interval_ms(None), Ok(0));
+        assert_eq!(interval_ms(Some(200.0)), Ok(200));
+        assert_eq!(interval_ms(Some(0.5)), Err(INVALID));
+        assert_eq!(device_id("nertc-tone"), Ok("nertc-tone"));
+        assert_eq!(device_id(""), Err(INVALID));
+        assert_eq!(log_level(3.0), Ok(3));
+        assert_eq!(log_level(f64::NAN), Err(INVALID));
+        assert_eq!(log_file_kb(0.0), Ok(0));
+        assert_eq!(log_file_kb(1024.0), Ok(1024));
+        assert_eq!(log_file_kb(-1.0), Err(INVALID));
+        assert_eq!(log_file_kb(1.5), Err(INVALID));
+        assert_eq!(seen_seq(Some(7.0)), 7);
+        assert_eq!(seen_seq(Some(-1.0)), u64::MAX, "-1: nothing seen");
+        assert_eq!(seen_seq(None), u64::MAX);
+        assert_eq!(seen_seq(Some(f64::NAN)), u64::MAX);
+    }
+
+    #[test]
+    fn token_arguments_throw() {
+        assert_eq!(token_uid(&Either::A(42.0)).ok(), Some(42));
+        assert!(token_uid(&Either::A(0.0)).is_err_and(|e| e.status == napi::Status::InvalidArg));
+        assert_eq!(token_channel("room 1").ok(), Some("room 1"));
+        assert!(token_channel("").is_err_and(|e| e.status == napi::Status::InvalidArg));
+        assert!(token_channel("café").is_err_and(|e| e.reason.contains("channel")));
+        assert_eq!(ttl_secs(3600.0).ok(), Some(3600));
+        assert_eq!(ttl_secs(0.0).ok(), Some(0));
+        assert!(ttl_secs(-1.0).is_err());
+        assert!(ttl_secs(1.5).is_err());
+    }
+}
