@@ -25,6 +25,12 @@ use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
 /// (bench `fanout`: 0.7 MiB per subscriber after 20 s, against Janus's 0.57).
 pub const NACK_SEND_BUFFER_PACKETS: u16 = 256;
 
+/// Events a peer connection may hold for its owner. Its callbacks never wait (they run inside
+/// webrtc-rs's driver): when the owner is this far behind, further events are dropped and
+/// logged. Events are rare (state changes, one per remote track), so a full queue is a stuck
+/// owner.
+pub const PC_EVENT_QUEUE: usize = 64;
+
 /// What a peer connection reports to its owner.
 pub enum PcEvent {
     Track(Arc<dyn TrackRemote>),
@@ -33,7 +39,15 @@ pub enum PcEvent {
 
 struct Handler {
     gathered: watch::Sender<bool>,
-    events: mpsc::UnboundedSender<PcEvent>,
+    events: mpsc::Sender<PcEvent>,
+}
+
+impl Handler {
+    fn report(&self, ev: PcEvent) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.events.try_send(ev) {
+            tracing::error!("peer connection owner {PC_EVENT_QUEUE} events behind; event dropped");
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -44,10 +58,10 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
-        let _ = self.events.send(PcEvent::State(s));
+        self.report(PcEvent::State(s));
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.events.send(PcEvent::Track(track));
+        self.report(PcEvent::Track(track));
     }
 }
 
@@ -72,7 +86,7 @@ impl PcBuilder {
     /// Builds the peer connection: our codecs, webrtc-rs's default interceptors (NACK
     /// responder with a [`NACK_SEND_BUFFER_PACKETS`] send cache, NACK generator, TWCC receiver,
     /// RTCP reports), the RTCP taps, loopback candidates.
-    pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::UnboundedReceiver<PcEvent>)> {
+    pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
         let registry = Registry::new()
@@ -93,7 +107,7 @@ impl PcBuilder {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
         let (gtx, grx) = watch::channel(false);
-        let (etx, erx) = mpsc::unbounded_channel();
+        let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
         let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -119,10 +133,10 @@ impl Pc {
     /// The mid of the transceiver whose receiver carries `track`.
     pub async fn mid_of_remote(&self, track: &Arc<dyn TrackRemote>) -> Option<String> {
         for t in self.pc.get_transceivers().await {
-            if let Ok(Some(r)) = t.receiver().await {
-                if Arc::ptr_eq(r.track(), track) {
-                    return t.mid().await.ok().flatten();
-                }
+            if let Ok(Some(r)) = t.receiver().await
+                && Arc::ptr_eq(r.track(), track)
+            {
+                return t.mid().await.ok().flatten();
             }
         }
         None
@@ -131,10 +145,10 @@ impl Pc {
     /// The mid of the transceiver whose sender has id `sender_id`.
     pub async fn mid_of_sender(&self, sender_id: webrtc::rtp_transceiver::RTCRtpSenderId) -> Option<String> {
         for t in self.pc.get_transceivers().await {
-            if let (Ok(Some(s)), Ok(mid)) = (t.sender().await, t.mid().await) {
-                if s.id() == sender_id {
-                    return mid;
-                }
+            if let (Ok(Some(s)), Ok(mid)) = (t.sender().await, t.mid().await)
+                && s.id() == sender_id
+            {
+                return mid;
             }
         }
         None

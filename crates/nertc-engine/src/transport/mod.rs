@@ -57,7 +57,7 @@ pub(crate) enum TransportEvent {
 }
 
 /// The next event of a peer connection that may not exist yet; pending while it does not.
-async fn next_pc_event(rx: &mut Option<mpsc::UnboundedReceiver<nertc_rtc::pc::PcEvent>>) -> Option<nertc_rtc::pc::PcEvent> {
+async fn next_pc_event(rx: &mut Option<mpsc::Receiver<nertc_rtc::pc::PcEvent>>) -> Option<nertc_rtc::pc::PcEvent> {
     match rx.as_mut() {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

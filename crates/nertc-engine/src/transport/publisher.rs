@@ -46,7 +46,7 @@ struct Publisher {
     uid: Uid,
     video: Arc<VideoCtl>,
     pc: Option<Pc>,
-    pc_events: Option<mpsc::UnboundedReceiver<PcEvent>>,
+    pc_events: Option<mpsc::Receiver<PcEvent>>,
     tracks: HashMap<MediaKind, LocalTrack>,
     neg: u64,
 }

@@ -23,7 +23,7 @@ struct Subscriber {
     signal: nertc_signal::Signal,
     bind: SocketAddr,
     pc: Option<Pc>,
-    pc_events: Option<mpsc::UnboundedReceiver<PcEvent>>,
+    pc_events: Option<mpsc::Receiver<PcEvent>>,
     /// Every mid the server has described, to name arriving tracks.
     mids: BTreeMap<String, MidInfo>,
 }

@@ -99,7 +99,8 @@ pub fn spawn(
                 cmd = ctl_rx.recv() => match cmd {
                     // No keyframe request here: the subscriber's transport is not up yet, so it
                     // would be lost and start the throttle window. The peer asks once the
-                    // subscriber can receive (transport connected, or its answer applied).
+                    // subscriber can receive (transport connected, or its answer applied on a
+                    // connected transport).
                     Some(FwdCmd::AddSink(id, tx)) => { sinks.insert(id, tx); }
                     Some(FwdCmd::RemoveSink(id)) => { sinks.remove(&id); }
                     Some(FwdCmd::Keyframe) => pli_pending = true,

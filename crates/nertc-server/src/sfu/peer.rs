@@ -88,7 +88,7 @@ impl PeerEnv {
     }
 
     /// Builds a peer connection on the next free port of the configured range.
-    async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::UnboundedReceiver<PcEvent>)> {
+    async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let metrics = self.metrics.clone();
         let counter: FeedbackCounter = Arc::new(move |f| {
             let c = match f {
@@ -133,6 +133,8 @@ struct Peer {
     pc_events: mpsc::UnboundedSender<(PcKind, PcEvent)>,
     pub_pc: Option<Pc>,
     sub_pc: Option<Pc>,
+    /// The sub peer connection's transport is up: what is sent now reaches the client.
+    sub_connected: bool,
     pub_mids: BTreeMap<String, TrackId>,
     published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
     downs: HashMap<TrackId, Down>,
@@ -155,6 +157,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         pc_events,
         pub_pc: None,
         sub_pc: None,
+        sub_connected: false,
         pub_mids: BTreeMap::new(),
         published: HashMap::new(),
         downs: HashMap::new(),
@@ -206,10 +209,10 @@ impl Peer {
                     PcKind::Pub => self.pub_pc.as_ref(),
                     PcKind::Sub => self.sub_pc.as_ref(),
                 };
-                if let Some(t) = target {
-                    if let Err(e) = t.pc.add_ice_candidate(candidate).await {
-                        tracing::debug!(uid = self.key.uid, "ice candidate refused: {e}");
-                    }
+                if let Some(t) = target
+                    && let Err(e) = t.pc.add_ice_candidate(candidate).await
+                {
+                    tracing::debug!(uid = self.key.uid, "ice candidate refused: {e}");
                 }
             }
             PeerCmd::AddDown { track_id, owner, forwarder } => {
@@ -243,10 +246,13 @@ impl Peer {
             PcEvent::Track(_) => {}
             PcEvent::State(state) => {
                 tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
-                // Keyframes sent before the subscriber's transport was up are lost: ask again
-                // the moment it can receive.
-                if pc == PcKind::Sub && state == webrtc::peer_connection::RTCPeerConnectionState::Connected {
-                    self.request_keyframes();
+                // Keyframes sent before the subscriber's transport is up are lost: ask the
+                // moment it can receive.
+                if pc == PcKind::Sub {
+                    self.sub_connected = state == webrtc::peer_connection::RTCPeerConnectionState::Connected;
+                    if self.sub_connected {
+                        self.request_keyframes();
+                    }
                 }
             }
         }
@@ -391,7 +397,13 @@ impl Peer {
         if !live.is_empty() {
             let _ = self.events.send(MediaEvent::SubActive { key: self.key.clone(), track_ids: live });
         }
-        self.request_keyframes();
+        // New down tracks need a keyframe. Before the transport is up it would be lost, and
+        // worse, it would use up the publisher's keyframe window (libwebrtc ignores requests
+        // within 300 ms of its last keyframe), so that the request made once the transport
+        // connects went unanswered; that one is made by the state change instead.
+        if self.sub_connected {
+            self.request_keyframes();
+        }
         Ok(())
     }
 
