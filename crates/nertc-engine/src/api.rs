@@ -108,6 +108,11 @@ impl Engine {
         Ok((engine, rx))
     }
 
+    /// Runs an API call on a live engine and turns its outcome into the NERTC code.
+    fn call(&self, what: &str, f: impl FnOnce() -> Result<()>) -> Code {
+        code(what, self.alive().and_then(|()| f()))
+    }
+
     fn alive(&self) -> Result<()> {
         if self.shared.released.load(Relaxed) { Err(EngineError::Released) } else { Ok(()) }
     }
@@ -142,70 +147,54 @@ impl Engine {
     }
 
     pub fn set_channel_profile(&self, profile: i32) -> Code {
-        code(
-            "setChannelProfile",
-            (|| {
-                self.alive()?;
-                if !(0..=1).contains(&profile) {
-                    return Err(EngineError::InvalidParam(format!("profile {profile}")));
-                }
-                if self.shared.presence.in_channel() {
-                    return Err(EngineError::WrongState("setChannelProfile while in a channel"));
-                }
-                Ok(())
-            })(),
-        )
+        self.call("setChannelProfile", || {
+            if !(0..=1).contains(&profile) {
+                return Err(EngineError::InvalidParam(format!("profile {profile}")));
+            }
+            if self.shared.presence.in_channel() {
+                return Err(EngineError::WrongState("setChannelProfile while in a channel"));
+            }
+            Ok(())
+        })
     }
 
     pub fn set_client_role(&self, role: i32) -> Code {
-        code(
-            "setClientRole",
-            (|| {
-                self.alive()?;
-                let role = match role {
-                    0 => Role::Broadcaster,
-                    1 => Role::Audience,
-                    _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
-                };
-                self.shared.settings().role = role;
-                self.shared.refresh_devices();
-                self.send(Cmd::Republish)
-            })(),
-        )
+        self.call("setClientRole", || {
+            let role = match role {
+                0 => Role::Broadcaster,
+                1 => Role::Audience,
+                _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
+            };
+            self.shared.settings().role = role;
+            self.shared.refresh_devices();
+            self.send(Cmd::Republish)
+        })
     }
 
     pub fn join_channel(&self, token: Option<String>, channel: &str, uid: u64) -> Code {
-        code(
-            "joinChannel",
-            (|| {
-                self.alive()?;
-                nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
-                if !nertc_protocol::validate::uid(uid) {
-                    return Err(EngineError::InvalidParam("uid must be non-zero".into()));
-                }
-                let generation = self.shared.presence.begin_join()?;
-                let url = self.shared.settings().server_url.clone();
-                let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid };
-                if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
-                    self.shared.presence.end(generation);
-                    return Err(e);
-                }
-                self.shared.refresh_devices();
-                Ok(())
-            })(),
-        )
+        self.call("joinChannel", || {
+            nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
+            if !nertc_protocol::validate::uid(uid) {
+                return Err(EngineError::InvalidParam("uid must be non-zero".into()));
+            }
+            let generation = self.shared.presence.begin_join()?;
+            let url = self.shared.settings().server_url.clone();
+            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid };
+            if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
+                self.shared.presence.end(generation);
+                return Err(e);
+            }
+            self.shared.refresh_devices();
+            Ok(())
+        })
     }
 
     pub fn leave_channel(&self) -> Code {
-        code(
-            "leaveChannel",
-            (|| {
-                self.alive()?;
-                self.shared.presence.begin_leave()?;
-                self.shared.refresh_devices();
-                self.send(Cmd::Leave)
-            })(),
-        )
+        self.call("leaveChannel", || {
+            self.shared.presence.begin_leave()?;
+            self.shared.refresh_devices();
+            self.send(Cmd::Leave)
+        })
     }
 
     pub fn connection_state(&self) -> i32 {
@@ -214,55 +203,43 @@ impl Engine {
 
     /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int).
     pub fn set_parameters(&self, json: &str) -> Code {
-        code(
-            "setParameters",
-            (|| {
-                self.alive()?;
-                let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
-                    return Err(EngineError::InvalidParam("not a JSON object".into()));
-                };
-                let mut s = self.shared.settings();
-                for (k, v) in map {
-                    match (k.as_str(), v) {
-                        ("server_url", serde_json::Value::String(url)) => s.server_url = url,
-                        ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
-                        ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
-                        (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
-                    }
+        self.call("setParameters", || {
+            let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+                return Err(EngineError::InvalidParam("not a JSON object".into()));
+            };
+            let mut s = self.shared.settings();
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("server_url", serde_json::Value::String(url)) => s.server_url = url,
+                    ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
+                    ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
+                    (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
                 }
-                Ok(())
-            })(),
-        )
+            }
+            Ok(())
+        })
     }
 
     pub fn set_video_config(&self, cfg: &VideoConfig) -> Code {
-        code(
-            "setVideoConfig",
-            (|| {
-                self.alive()?;
-                let encode = resolve_video_config(cfg)?;
-                {
-                    let mut s = self.shared.settings();
-                    s.encode = encode;
-                    s.mirror_mode = cfg.mirror_mode;
-                }
-                self.shared.refresh_devices();
-                Ok(())
-            })(),
-        )
+        self.call("setVideoConfig", || {
+            let encode = resolve_video_config(cfg)?;
+            {
+                let mut s = self.shared.settings();
+                s.encode = encode;
+                s.mirror_mode = cfg.mirror_mode;
+            }
+            self.shared.refresh_devices();
+            Ok(())
+        })
     }
 
     /// Applies a capture setting, then brings capture and the published tracks in line.
     fn set_capture(&self, what: &str, apply: impl FnOnce(&mut Settings)) -> Code {
-        code(
-            what,
-            (|| {
-                self.alive()?;
-                apply(&mut self.shared.settings());
-                self.shared.refresh_devices();
-                self.send(Cmd::Republish)
-            })(),
-        )
+        self.call(what, || {
+            apply(&mut self.shared.settings());
+            self.shared.refresh_devices();
+            self.send(Cmd::Republish)
+        })
     }
 
     pub fn start_video_preview(&self) -> Code {
@@ -286,17 +263,13 @@ impl Engine {
     }
 
     fn mute(&self, kind: MediaKind, muted: bool) -> Code {
-        code(
-            "mute",
-            (|| {
-                self.alive()?;
-                match kind {
-                    MediaKind::Video => self.shared.video.muted.store(muted, Relaxed),
-                    MediaKind::Audio => self.shared.audio.muted.store(muted, Relaxed),
-                }
-                self.send(Cmd::Mute { kind, muted })
-            })(),
-        )
+        self.call("mute", || {
+            match kind {
+                MediaKind::Video => self.shared.video.muted.store(muted, Relaxed),
+                MediaKind::Audio => self.shared.audio.muted.store(muted, Relaxed),
+            }
+            self.send(Cmd::Mute { kind, muted })
+        })
     }
 
     pub fn mute_local_video_stream(&self, mute: bool) -> Code {
@@ -308,32 +281,24 @@ impl Engine {
     }
 
     pub fn set_local_video_mirror_mode(&self, mode: i32) -> Code {
-        code(
-            "setLocalVideoMirrorMode",
-            (|| {
-                self.alive()?;
-                if !(0..=2).contains(&mode) {
-                    return Err(EngineError::InvalidParam(format!("mirror mode {mode}")));
-                }
-                self.shared.settings().mirror_mode = mode;
-                self.shared.refresh_devices();
-                Ok(())
-            })(),
-        )
+        self.call("setLocalVideoMirrorMode", || {
+            if !(0..=2).contains(&mode) {
+                return Err(EngineError::InvalidParam(format!("mirror mode {mode}")));
+            }
+            self.shared.settings().mirror_mode = mode;
+            self.shared.refresh_devices();
+            Ok(())
+        })
     }
 
     fn set_volume(&self, what: &str, target: &std::sync::atomic::AtomicU32, volume: i32) -> Code {
-        code(
-            what,
-            (|| {
-                self.alive()?;
-                if !(0..=400).contains(&volume) {
-                    return Err(EngineError::InvalidParam(format!("volume {volume} (0..=400)")));
-                }
-                target.store(volume as u32, Relaxed);
-                Ok(())
-            })(),
-        )
+        self.call(what, || {
+            if !(0..=400).contains(&volume) {
+                return Err(EngineError::InvalidParam(format!("volume {volume} (0..=400)")));
+            }
+            target.store(volume as u32, Relaxed);
+            Ok(())
+        })
     }
 
     pub fn adjust_recording_signal_volume(&self, volume: i32) -> Code {
@@ -345,7 +310,6 @@ impl Engine {
     }
 
     fn subscribe(&self, uid: Uid, kind: MediaKind, on: bool) -> Result<()> {
-        self.alive()?;
         if uid == 0 {
             return Err(EngineError::InvalidParam("uid 0".into()));
         }
@@ -355,29 +319,28 @@ impl Engine {
         self.send(Cmd::Subscribe { uid, kind, on })
     }
 
+    /// `stream_type` 0 high, 1 low (one layer today: both mean the published one), 2 none.
     pub fn subscribe_remote_video_stream(&self, uid: u64, stream_type: i32, subscribe: bool) -> Code {
-        if !(0..=2).contains(&stream_type) && self.alive().is_ok() {
-            return code("subscribeRemoteVideoStream", Err(EngineError::InvalidParam(format!("stream type {stream_type}"))));
-        }
-        code("subscribeRemoteVideoStream", self.subscribe(uid, MediaKind::Video, subscribe && stream_type != 2))
+        self.call("subscribeRemoteVideoStream", || {
+            if !(0..=2).contains(&stream_type) {
+                return Err(EngineError::InvalidParam(format!("stream type {stream_type}")));
+            }
+            self.subscribe(uid, MediaKind::Video, subscribe && stream_type != 2)
+        })
     }
 
     pub fn subscribe_remote_audio_stream(&self, uid: u64, subscribe: bool) -> Code {
-        code("subscribeRemoteAudioStream", self.subscribe(uid, MediaKind::Audio, subscribe))
+        self.call("subscribeRemoteAudioStream", || self.subscribe(uid, MediaKind::Audio, subscribe))
     }
 
     pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: i32) -> Code {
-        code(
-            "enableAudioVolumeIndication",
-            (|| {
-                self.alive()?;
-                if enable && (interval_ms < 100 || interval_ms % 100 != 0) {
-                    return Err(EngineError::InvalidParam(format!("interval {interval_ms} ms (a multiple of 100)")));
-                }
-                self.shared.settings().volume_indication_ms = enable.then_some(interval_ms as u32);
-                Ok(())
-            })(),
-        )
+        self.call("enableAudioVolumeIndication", || {
+            if enable && (interval_ms < 100 || interval_ms % 100 != 0) {
+                return Err(EngineError::InvalidParam(format!("interval {interval_ms} ms (a multiple of 100)")));
+            }
+            self.shared.settings().volume_indication_ms = enable.then_some(interval_ms as u32);
+            Ok(())
+        })
     }
 
     pub fn enumerate_record_devices(&self) -> Vec<DeviceInfo> {
@@ -394,18 +357,14 @@ impl Engine {
 
     /// Selects a device from `list`; the device thread reopens it.
     fn set_device(&self, what: &str, id: &str, list: Vec<DeviceInfo>, apply: impl FnOnce(&mut Settings, String)) -> Code {
-        code(
-            what,
-            (|| {
-                self.alive()?;
-                if !list.iter().any(|d| d.device_id == id) {
-                    return Err(EngineError::UnknownDevice(id.to_owned()));
-                }
-                apply(&mut self.shared.settings(), id.to_owned());
-                self.shared.refresh_devices();
-                Ok(())
-            })(),
-        )
+        self.call(what, || {
+            if !list.iter().any(|d| d.device_id == id) {
+                return Err(EngineError::UnknownDevice(id.to_owned()));
+            }
+            apply(&mut self.shared.settings(), id.to_owned());
+            self.shared.refresh_devices();
+            Ok(())
+        })
     }
 
     pub fn set_record_device(&self, id: &str) -> Code {
@@ -433,61 +392,49 @@ impl Engine {
     }
 
     pub fn push_external_video_frame(&self, frame: ExternalVideoFrame) -> Code {
-        code(
-            "pushExternalVideoFrame",
-            (|| {
-                self.alive()?;
-                if !self.shared.settings().external_video {
-                    return Err(EngineError::NotSupported("the external video source is not enabled"));
+        self.call("pushExternalVideoFrame", || {
+            if !self.shared.settings().external_video {
+                return Err(EngineError::NotSupported("the external video source is not enabled"));
+            }
+            let i420 = to_i420(&frame).ok_or_else(|| {
+                EngineError::InvalidParam(format!("{}x{} frame with {} bytes", frame.width, frame.height, frame.data.len()))
+            })?;
+            match &*lock(&self.shared.video_input) {
+                Some(input) => {
+                    input.push(i420);
+                    Ok(())
                 }
-                let i420 = to_i420(&frame).ok_or_else(|| {
-                    EngineError::InvalidParam(format!("{}x{} frame with {} bytes", frame.width, frame.height, frame.data.len()))
-                })?;
-                match &*lock(&self.shared.video_input) {
-                    Some(input) => {
-                        input.push(i420);
-                        Ok(())
-                    }
-                    // Enabled but neither preview nor local video is on: nothing consumes frames.
-                    None => Err(EngineError::WrongState("no preview or local video to push frames into")),
-                }
-            })(),
-        )
+                // Enabled but neither preview nor local video is on: nothing consumes frames.
+                None => Err(EngineError::WrongState("no preview or local video to push frames into")),
+            }
+        })
     }
 
     pub fn set_external_audio_source(&self, enabled: bool, sample_rate: i32, channels: i32) -> Code {
-        code(
-            "setExternalAudioSource",
-            (|| {
-                self.alive()?;
-                if enabled && (![8_000, 16_000, 32_000, 44_100, 48_000].contains(&sample_rate) || !(1..=2).contains(&channels)) {
-                    return Err(EngineError::InvalidParam(format!("{sample_rate} Hz, {channels} channels")));
-                }
-                self.shared.settings().external_audio = enabled.then_some((sample_rate as u32, channels as u16));
-                self.shared.refresh_devices();
-                Ok(())
-            })(),
-        )
+        self.call("setExternalAudioSource", || {
+            if enabled && (![8_000, 16_000, 32_000, 44_100, 48_000].contains(&sample_rate) || !(1..=2).contains(&channels)) {
+                return Err(EngineError::InvalidParam(format!("{sample_rate} Hz, {channels} channels")));
+            }
+            self.shared.settings().external_audio = enabled.then_some((sample_rate as u32, channels as u16));
+            self.shared.refresh_devices();
+            Ok(())
+        })
     }
 
     pub fn push_external_audio_frame(&self, samples: &[i16], sample_rate: i32, channels: i32, timestamp_ms: u64) -> Code {
-        code(
-            "pushExternalAudioFrame",
-            (|| {
-                self.alive()?;
-                let Some((rate, ch)) = self.shared.settings().external_audio else {
-                    return Err(EngineError::NotSupported("the external audio source is not enabled"));
-                };
-                if sample_rate as u32 != rate || channels as u16 != ch || samples.is_empty() || !samples.len().is_multiple_of(ch as usize) {
-                    return Err(EngineError::InvalidParam(format!("{} samples at {sample_rate} Hz x {channels}", samples.len())));
-                }
-                let input = lock(&self.shared.audio_input);
-                let input = input.as_ref().ok_or(EngineError::WrongState("not capturing audio (join a channel first)"))?;
-                let frame = AudioFrame { sample_rate: rate, channels: ch, samples: samples.to_vec(), timestamp_us: timestamp_ms * 1000 };
-                crate::media::audio_send::push(input, frame);
-                Ok(())
-            })(),
-        )
+        self.call("pushExternalAudioFrame", || {
+            let Some((rate, ch)) = self.shared.settings().external_audio else {
+                return Err(EngineError::NotSupported("the external audio source is not enabled"));
+            };
+            if sample_rate as u32 != rate || channels as u16 != ch || samples.is_empty() || !samples.len().is_multiple_of(ch as usize) {
+                return Err(EngineError::InvalidParam(format!("{} samples at {sample_rate} Hz x {channels}", samples.len())));
+            }
+            let input = lock(&self.shared.audio_input);
+            let input = input.as_ref().ok_or(EngineError::WrongState("not capturing audio (join a channel first)"))?;
+            let frame = AudioFrame { sample_rate: rate, channels: ch, samples: samples.to_vec(), timestamp_us: timestamp_ms * 1000 };
+            crate::media::audio_send::push(input, frame);
+            Ok(())
+        })
     }
 
     /// The latest-frame slot of a stream (for renderers).
