@@ -4,11 +4,10 @@
 import test from 'ava';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../scripts/chromium.mjs';
 
 const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,21 +28,14 @@ test.before(async () => {
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
-  state.userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-chromium-'));
-  state.ctx = await chromium.launchPersistentContext(state.userDataDir, {
-    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
-  });
+  state.chromium = await launchChromium({ name: 'browser-engine' });
+  state.ctx = state.chromium.ctx;
 });
 
 test.after.always(async () => {
-  await state.ctx?.close().catch(() => {});
+  await state.chromium?.close().catch(() => {});
   state.web?.close();
   await state.server?.stop().catch(() => {});
-  if (state.userDataDir) fs.rmSync(state.userDataDir, { recursive: true, force: true });
 });
 
 const until = async (what, fn, ms = 20000) => {
