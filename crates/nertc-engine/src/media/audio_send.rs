@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -49,30 +48,17 @@ impl Default for AudioCtl {
     }
 }
 
-pub struct AudioSender {
-    input: Sender<AudioFrame>,
-    thread: Option<JoinHandle<()>>,
-}
+/// A running encoder thread (1 s of 20 ms frames queued at most). Dropping it stops the
+/// thread once every input sender is gone.
+pub struct AudioSender(super::Worker<AudioFrame>);
 
 impl AudioSender {
     pub fn start(ctl: Arc<AudioCtl>) -> std::io::Result<Self> {
-        let (tx, rx) = crossbeam_channel::bounded::<AudioFrame>(50);
-        let thread = std::thread::Builder::new().name("nertc-audio-enc".into()).spawn(move || encode_loop(rx, ctl))?;
-        Ok(AudioSender { input: tx, thread: Some(thread) })
+        super::Worker::spawn("nertc-audio-enc", 50, move |rx| encode_loop(rx, ctl)).map(AudioSender)
     }
 
     pub fn input(&self) -> Sender<AudioFrame> {
-        self.input.clone()
-    }
-}
-
-impl Drop for AudioSender {
-    fn drop(&mut self) {
-        let (dead, _) = crossbeam_channel::bounded(1);
-        drop(std::mem::replace(&mut self.input, dead));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.0.input().clone()
     }
 }
 

@@ -15,6 +15,36 @@ pub mod audio_send;
 pub mod video_recv;
 pub mod video_send;
 
+/// A codec thread fed through a bounded queue. Dropping it closes the queue (the thread ends
+/// once every other sender, e.g. a capture callback's, is gone too, after at most the item it
+/// is working on) and joins the thread: no codec thread outlives its owner.
+pub(crate) struct Worker<T> {
+    input: crossbeam_channel::Sender<T>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> Worker<T> {
+    pub fn spawn(name: &str, capacity: usize, run: impl FnOnce(crossbeam_channel::Receiver<T>) + Send + 'static) -> std::io::Result<Self> {
+        let (input, rx) = crossbeam_channel::bounded(capacity);
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || run(rx))?;
+        Ok(Worker { input, thread: Some(thread) })
+    }
+
+    pub fn input(&self) -> &crossbeam_channel::Sender<T> {
+        &self.input
+    }
+}
+
+impl<T> Drop for Worker<T> {
+    fn drop(&mut self) {
+        let (closed, _) = crossbeam_channel::bounded(1);
+        drop(std::mem::replace(&mut self.input, closed));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Where pipeline threads report events (bounded, never blocks).
 pub type EventSink = crate::event::Events;
 

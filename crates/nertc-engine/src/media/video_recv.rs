@@ -256,34 +256,16 @@ struct DecodeFailures {
     notify: Notify,
 }
 
-/// The decoder thread, owned by its receive task: dropping it (the task ended or was aborted)
-/// closes the unit queue and joins the thread, which finishes at most the unit it is decoding,
-/// so no decoder outlives its stream.
-struct DecoderThread {
-    units: crossbeam_channel::Sender<(u64, Bytes)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for DecoderThread {
-    fn drop(&mut self) {
-        let (closed, _) = crossbeam_channel::bounded(1);
-        drop(std::mem::replace(&mut self.units, closed));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// Receives until the track ends; spawn it on the engine runtime.
 pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, events: EventSink, stats: Arc<VideoRecvStats>) {
-    // Access units numbered from 1, in the order they are handed to the decoder.
-    let (au_tx, au_rx) = crossbeam_channel::bounded::<(u64, Bytes)>(8);
     let failures = Arc::new(DecodeFailures::default());
     let decoder = {
         let events = events.clone();
         let stats = stats.clone();
         let failures = failures.clone();
-        std::thread::Builder::new().name("nertc-video-dec".into()).spawn(move || {
+        // Access units numbered from 1, in the order they are handed to the decoder; the
+        // decoder thread ends (joined) when this task does.
+        super::Worker::<(u64, Bytes)>::spawn("nertc-video-dec", 8, move |au_rx| {
             let mut dec = match H264Decoder::new() {
                 Ok(d) => d,
                 Err(e) => {
@@ -315,7 +297,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         })
     };
     let decoder = match decoder {
-        Ok(thread) => DecoderThread { units: au_tx, thread: Some(thread) },
+        Ok(worker) => worker,
         Err(e) => {
             tracing::error!("cannot start the video decoder thread: {e}");
             return;
@@ -370,7 +352,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
             requests.keyframe(handed + 1);
         }
         handed += 1;
-        if let Err(TrySendError::Full(_)) = decoder.units.try_send((handed, Bytes::from(unit.data))) {
+        if let Err(TrySendError::Full(_)) = decoder.input().try_send((handed, Bytes::from(unit.data))) {
             // The decoder is behind: drop and resynchronise on the next keyframe.
             requests.lost(Instant::now());
         }

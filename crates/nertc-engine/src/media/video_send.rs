@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -57,33 +56,20 @@ pub struct VideoCtl {
 
 /// A running encoder thread. Dropping it stops the thread (once every input sender is gone).
 pub struct VideoSender {
-    input: Sender<VideoFrame>,
-    pub ctl: Arc<VideoCtl>,
-    thread: Option<JoinHandle<()>>,
+    worker: super::Worker<VideoFrame>,
+    ctl: Arc<VideoCtl>,
 }
 
 impl VideoSender {
     pub fn start(ctl: Arc<VideoCtl>, preview_slot: Arc<FrameSlot>) -> std::io::Result<Self> {
-        let (tx, rx) = crossbeam_channel::bounded::<VideoFrame>(2);
         let c = ctl.clone();
-        let thread = std::thread::Builder::new().name("nertc-video-enc".into()).spawn(move || encode_loop(rx, c, preview_slot))?;
-        Ok(VideoSender { input: tx, ctl, thread: Some(thread) })
+        let worker = super::Worker::spawn("nertc-video-enc", 2, move |rx| encode_loop(rx, c, preview_slot))?;
+        Ok(VideoSender { worker, ctl })
     }
 
     /// A sender for capture callbacks; frames are dropped (latest wins) when the encoder lags.
     pub fn input(&self) -> FrameInput {
-        FrameInput { tx: self.input.clone(), ctl: self.ctl.clone() }
-    }
-}
-
-impl Drop for VideoSender {
-    fn drop(&mut self) {
-        // Replace our sender so the channel closes once capture callbacks are gone too.
-        let (dead, _) = crossbeam_channel::bounded(1);
-        drop(std::mem::replace(&mut self.input, dead));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        FrameInput { tx: self.worker.input().clone(), ctl: self.ctl.clone() }
     }
 }
 
