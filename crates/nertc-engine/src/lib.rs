@@ -16,13 +16,16 @@
 //!   │   await the answer ──TransportEvent [64]──▶ actor
 //!   └ subscriber task (transport/) owns the sub PeerConnection: answer the server's offers,
 //!       name arriving tracks ──TransportEvent──▶ actor
+//!   (each PeerConnection reports to its task through a bounded queue of 64 its webrtc-rs
+//!   callbacks never wait on; codec threads are `media::Worker`s, joined when dropped)
 //! ```
 //! # A frame's way
 //! ```text
 //! camera / test pattern / JS push ─[bounded 2, latest wins]─▶ video encoder thread (openh264)
 //!     ├─▶ local preview FrameSlot                 └─▶ VideoSink ─▶ publish track (webrtc-rs)
 //! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (Opus) ─▶ track
-//! remote video RTP ─▶ receive task (H.264 depacketizer) ─[bounded]─▶ decoder thread ─▶ FrameSlot
+//! remote video RTP ─▶ receive task (whole pictures; keyframe requests retried until one
+//!     decodes) ─[bounded 8; full → wait for a keyframe]─▶ decoder thread ─▶ FrameSlot
 //! remote audio RTP ─▶ receive task (Opus decode) ─▶ Mixer (per-user queues) ◀─ playout thread
 //! ```
 //! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
