@@ -25,6 +25,16 @@ use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
 /// (bench `fanout`: 0.7 MiB per subscriber after 20 s, against Janus's 0.57).
 pub const NACK_SEND_BUFFER_PACKETS: u16 = 256;
 
+/// How often the receive side asks again for every packet still missing (webrtc-rs's default
+/// is 100 ms). With loss on the path a retransmission or the NACK itself is lost as often as the
+/// original, so recovery takes several rounds; shorter rounds repair a hole within a receiver's
+/// reordering wait (the engine waits 400 ms) instead of costing a keyframe.
+pub const NACK_INTERVAL: Duration = Duration::from_millis(40);
+/// NACKs per missing packet at most: ten rounds, 400 ms at [`NACK_INTERVAL`]; after that the
+/// receiver has given up on it, and asking on (until it leaves the 512-packet receive log)
+/// would only make the sender retransmit for nobody.
+pub const MAX_NACKS_PER_PACKET: u16 = 10;
+
 /// Events a peer connection may hold for its owner. Its callbacks never wait (they run inside
 /// webrtc-rs's driver): when the owner is this far behind, further events are dropped and
 /// logged. Events are rare (state changes, one per remote track), so a full queue is a stuck
@@ -89,9 +99,11 @@ impl PcBuilder {
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
-        let registry = Registry::new()
-            .with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_SEND_BUFFER_PACKETS).build())
-            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build());
+        let registry =
+            Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_SEND_BUFFER_PACKETS).build()).with(
+                Slot::NackGenerator,
+                NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
+            );
         configure_simulcast_extension_headers(&mut me)?;
         let registry = configure_rtcp_reports(configure_twcc_receiver_only(registry, &mut me)?)
             .with(Slot::from(500), RtcpTap::new(TapMode::Count, self.feedback_counter))

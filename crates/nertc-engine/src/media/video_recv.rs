@@ -25,6 +25,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use nertc_protocol::Uid;
 
+use super::reorder::Reorder;
 use super::{EventSink, SeqTracker};
 use crate::codec::h264::H264Decoder;
 use crate::event::EngineEvent;
@@ -303,15 +304,13 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
             return;
         }
     };
-    let mut assembler = Assembler::default();
-    let mut requests = KeyframeRequests::new(Instant::now());
-    // Number of the last unit handed to the decoder.
-    let mut handed = 0u64;
+    let mut order = Reorder::new(REORDER_WAIT);
+    let mut units = Units { assembler: Assembler::default(), requests: KeyframeRequests::new(Instant::now()), handed: 0 };
     // Known from the first packet; keyframe requests name it.
     let mut media_ssrc: Option<u32> = None;
     loop {
         if let Some(ssrc) = media_ssrc
-            && requests.poll(Instant::now())
+            && units.requests.poll(Instant::now())
         {
             tracing::debug!(uid, "keyframe request");
             let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
@@ -319,12 +318,18 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
                 tracing::debug!(uid, "keyframe request not sent: {e}");
             }
         }
-        let retry_at = requests.deadline().filter(|_| media_ssrc.is_some());
+        let retry_at = units.requests.deadline().filter(|_| media_ssrc.is_some());
+        let wake_at = [retry_at, order.deadline()].into_iter().flatten().min();
         let ev = tokio::select! {
             ev = track.poll() => ev,
-            () = tokio::time::sleep_until(tokio::time::Instant::from_std(retry_at.unwrap_or_else(Instant::now))), if retry_at.is_some() => continue,
+            () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at.unwrap_or_else(Instant::now))), if wake_at.is_some() => {
+                for (seq, (marker, payload)) in order.poll(Instant::now()) {
+                    units.packet(seq, marker, &payload, &stats, &decoder);
+                }
+                continue;
+            }
             () = failures.notify.notified() => {
-                requests.decode_failed(failures.latest.load(Relaxed), Instant::now());
+                units.requests.decode_failed(failures.latest.load(Relaxed), Instant::now());
                 continue;
             }
         };
@@ -339,22 +344,44 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
-        let Some(pushed) = assembler.push(pkt.header.sequence_number, pkt.header.marker, &pkt.payload) else { continue };
+        for (seq, (marker, payload)) in order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.payload), Instant::now()) {
+            units.packet(seq, marker, &payload, &stats, &decoder);
+        }
+    }
+}
+
+/// How long a missing packet is waited for before the receiver gives up on it and resynchronises
+/// on a keyframe: a few NACK rounds ([`nertc_rtc::pc::NACK_INTERVAL`] each) plus their round
+/// trips. Chromium's jitter buffer makes the same trade (it waits for retransmissions on an
+/// RTT-based budget); on a link with a long RTT this wait is what a loss costs in latency.
+const REORDER_WAIT: Duration = Duration::from_millis(400);
+
+/// Packets in sequence order → access units → the decoder, with the keyframe logic.
+struct Units {
+    assembler: Assembler,
+    requests: KeyframeRequests,
+    /// Number of the last unit handed to the decoder.
+    handed: u64,
+}
+
+impl Units {
+    fn packet(&mut self, seq: u16, marker: bool, payload: &Bytes, stats: &VideoRecvStats, decoder: &super::Worker<(u64, Bytes)>) {
+        let Some(pushed) = self.assembler.push(seq, marker, payload) else { return };
         if pushed.lost > 0 {
             stats.lost.fetch_add(u64::from(pushed.lost), Relaxed);
-            requests.lost(Instant::now());
+            self.requests.lost(Instant::now());
         }
-        let Some(unit) = pushed.unit else { continue };
-        if requests.waiting() {
+        let Some(unit) = pushed.unit else { return };
+        if self.requests.waiting() {
             if !(unit.whole && has_idr(&unit.data)) {
-                continue;
+                return;
             }
-            requests.keyframe(handed + 1);
+            self.requests.keyframe(self.handed + 1);
         }
-        handed += 1;
-        if let Err(TrySendError::Full(_)) = decoder.input().try_send((handed, Bytes::from(unit.data))) {
+        self.handed += 1;
+        if let Err(TrySendError::Full(_)) = decoder.input().try_send((self.handed, Bytes::from(unit.data))) {
             // The decoder is behind: drop and resynchronise on the next keyframe.
-            requests.lost(Instant::now());
+            self.requests.lost(Instant::now());
         }
     }
 }

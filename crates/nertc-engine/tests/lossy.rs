@@ -1,0 +1,111 @@
+//! Video through the room server on a lossy link: `scripts/lossy-lo.sh` drops packets at random
+//! on the namespace's loopback (every packet on its own: media, RTCP, NACKs, retransmissions,
+//! signaling). Engine A publishes the test pattern at 640x480, 15 fps; engine B decodes it.
+//! Losses are repaired by NACK (B's NACK generator asks, the SFU resends from its cache, B's
+//! reorder buffer waits for it) instead of each costing a keyframe round trip.
+//!
+//! Runs only inside `scripts/netns.sh` (it changes `lo`); elsewhere it says so and passes.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use nertc_engine::render::StreamKey;
+use nertc_engine::{Engine, EngineEvent, EngineOptions, VideoConfig, error};
+
+/// True inside a private namespace whose only interface is loopback.
+fn in_private_netns() -> bool {
+    // /proc/net/dev lists the interfaces of the reading process's namespace.
+    let only_lo = std::fs::read_to_string("/proc/net/dev")
+        .map(|t| t.lines().skip(2).all(|l| l.split(':').next().map(str::trim) == Some("lo")))
+        .unwrap_or(false);
+    std::env::var("NERTC_IN_NETNS").as_deref() == Ok("1") && only_lo
+}
+
+/// Random loss on `lo` while alive.
+struct Loss;
+
+impl Loss {
+    fn apply(percent: u32) -> Loss {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lossy-lo.sh");
+        let out = std::process::Command::new(&script).arg(percent.to_string()).output().expect("run lossy-lo.sh");
+        assert!(out.status.success(), "lossy-lo.sh: {}", String::from_utf8_lossy(&out.stderr));
+        Loss
+    }
+}
+
+impl Drop for Loss {
+    fn drop(&mut self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lossy-lo.sh");
+        let _ = std::process::Command::new(script).arg("off").status();
+    }
+}
+
+fn wait(rx: &Receiver<EngineEvent>, what: &str, within: Duration, pred: impl Fn(&EngineEvent) -> bool) {
+    let deadline = Instant::now() + within;
+    while let Ok(ev) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if pred(&ev) {
+            return;
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Frames decoded per second and the longest time without a new frame, over `window`.
+fn watch(engine: &Engine, uid: u64, window: Duration) -> (Vec<u32>, Duration) {
+    let slot = engine.slot(StreamKey::Remote(uid));
+    let start = Instant::now();
+    let (mut seen, mut last_new) = (slot.count(), start);
+    let mut per_second = vec![0u32; window.as_secs() as usize];
+    let mut longest = Duration::ZERO;
+    while start.elapsed() < window {
+        std::thread::sleep(Duration::from_millis(5));
+        let n = slot.count();
+        if n != seen {
+            let now = Instant::now();
+            longest = longest.max(now - last_new);
+            last_new = now;
+            let s = (now - start).as_secs() as usize;
+            if let Some(c) = per_second.get_mut(s) {
+                *c += (n - seen) as u32;
+            }
+            seen = n;
+        }
+    }
+    (per_second, longest.max(start.elapsed() - (last_new - start)))
+}
+
+#[test]
+fn video_survives_20_percent_random_loss() {
+    if !in_private_netns() {
+        eprintln!("lossy: skipped (run it inside scripts/netns.sh; it changes lo)");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
+    let opts = || EngineOptions { app_key: "lossy".into(), server_url: server.url() };
+    let (a, a_rx) = Engine::new(opts()).expect("engine A");
+    let (b, b_rx) = Engine::new(opts()).expect("engine B");
+    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg), error::OK);
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(a.join_channel(None, "lossy", 1), error::OK);
+    wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.join_channel(None, "lossy", 2), error::OK);
+    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let (clean, _) = watch(&b, 1, Duration::from_secs(2));
+
+    let loss = Loss::apply(20);
+    let (lossy, longest) = watch(&b, 1, Duration::from_secs(10));
+    drop(loss);
+    let fps = lossy.iter().sum::<u32>() as f64 / lossy.len() as f64;
+    println!("lossy: clean {clean:?} fps; 20 % loss: {lossy:?} fps, mean {fps:.1}, longest gap {longest:?}");
+    // Goal (issue 10): >= 10 of 15 fps with no freeze over 1 s. Loss was repaired by NACK when
+    // most frames still come; without it (each loss waiting for a keyframe) this read 1 fps.
+    assert!(fps >= 10.0, "{fps:.1} fps under 20 % loss: {lossy:?}");
+    assert!(longest <= Duration::from_secs(1), "a {longest:?} freeze under 20 % loss");
+    a.release();
+    b.release();
+}
