@@ -103,7 +103,7 @@ impl Actor {
                     received_bitrate_kbps: rates.kbps(bytes, pb),
                     decoder_output_frame_rate: rates.per_s(decoded, pd),
                     packets_lost: st.lost.load(Relaxed),
-                    frozen_ms: 0,
+                    frozen_ms: st.frozen_ms.load(Relaxed),
                 });
             }
             if let Some(st) = &r.audio {

@@ -51,28 +51,47 @@ fn wait(rx: &Receiver<EngineEvent>, what: &str, within: Duration, pred: impl Fn(
     panic!("timed out waiting for {what}");
 }
 
-/// Frames decoded per second and the longest time without a new frame, over `window`.
-fn watch(engine: &Engine, uid: u64, window: Duration) -> (Vec<u32>, Duration) {
+/// When each new frame of `uid` appeared in B's slot (polled every 5 ms), for `window`.
+fn frame_times(engine: &Engine, uid: u64, window: Duration) -> Vec<Instant> {
     let slot = engine.slot(StreamKey::Remote(uid));
     let start = Instant::now();
-    let (mut seen, mut last_new) = (slot.count(), start);
-    let mut per_second = vec![0u32; window.as_secs() as usize];
-    let mut longest = Duration::ZERO;
+    let mut seen = slot.count();
+    let mut times = Vec::new();
     while start.elapsed() < window {
         std::thread::sleep(Duration::from_millis(5));
         let n = slot.count();
         if n != seen {
-            let now = Instant::now();
-            longest = longest.max(now - last_new);
-            last_new = now;
-            let s = (now - start).as_secs() as usize;
-            if let Some(c) = per_second.get_mut(s) {
-                *c += (n - seen) as u32;
-            }
+            times.extend(std::iter::repeat_n(Instant::now(), (n - seen) as usize));
             seen = n;
         }
     }
-    (per_second, longest.max(start.elapsed() - (last_new - start)))
+    times
+}
+
+/// Frames per whole second of `window` from `start`, and the longest gap between frames
+/// (counting the window's edges).
+fn rate(times: &[Instant], start: Instant, window: Duration) -> (Vec<u32>, Duration) {
+    let mut per_second = vec![0u32; window.as_secs() as usize];
+    for t in times {
+        if let Some(c) = per_second.get_mut(t.duration_since(start).as_secs() as usize) {
+            *c += 1;
+        }
+    }
+    let mut edges = vec![start];
+    edges.extend_from_slice(times);
+    edges.push(start + window);
+    let longest = edges.windows(2).map(|w| w[1].saturating_duration_since(w[0])).max().unwrap_or(window);
+    (per_second, longest)
+}
+
+/// The newest `frozen_ms` B reported for `uid` among the events received so far.
+fn reported_frozen_ms(rx: &Receiver<EngineEvent>, uid: u64) -> Option<u64> {
+    rx.try_iter()
+        .filter_map(|e| match e {
+            EngineEvent::RemoteVideoStats(v) => v.into_iter().find(|s| s.uid == uid).map(|s| s.frozen_ms),
+            _ => None,
+        })
+        .last()
 }
 
 #[test]
@@ -95,10 +114,12 @@ fn video_survives_20_percent_random_loss() {
     wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
     assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
     wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
-    let (clean, _) = watch(&b, 1, Duration::from_secs(2));
+    let start = Instant::now();
+    let (clean, _) = rate(&frame_times(&b, 1, Duration::from_secs(2)), start, Duration::from_secs(2));
 
     let loss = Loss::apply(20);
-    let (lossy, longest) = watch(&b, 1, Duration::from_secs(10));
+    let start = Instant::now();
+    let (lossy, longest) = rate(&frame_times(&b, 1, Duration::from_secs(10)), start, Duration::from_secs(10));
     drop(loss);
     let fps = lossy.iter().sum::<u32>() as f64 / lossy.len() as f64;
     println!("lossy: clean {clean:?} fps; 20 % loss: {lossy:?} fps, mean {fps:.1}, longest gap {longest:?}");
@@ -106,6 +127,26 @@ fn video_survives_20_percent_random_loss() {
     // most frames still come; without it (each loss waiting for a keyframe) this read 1 fps.
     assert!(fps >= 10.0, "{fps:.1} fps under 20 % loss: {lossy:?}");
     assert!(longest <= Duration::from_secs(1), "a {longest:?} freeze under 20 % loss");
+
+    // A 2 s blackout: video comes back, and the frozen-time stat grows by the freeze B saw.
+    std::thread::sleep(Duration::from_millis(2500)); // a stats report after the lossy window
+    let frozen_before = reported_frozen_ms(&b_rx, 1).expect("remote video stats every 2 s");
+    let blackout = Loss::apply(100);
+    let start = Instant::now();
+    let sampler = std::thread::scope(|s| {
+        let h = s.spawn(|| frame_times(&b, 1, Duration::from_secs(8)));
+        std::thread::sleep(Duration::from_secs(2));
+        drop(blackout);
+        h.join().expect("sampler thread")
+    });
+    let (after, gap) = rate(&sampler, start, Duration::from_secs(8));
+    assert!(after[6..].iter().all(|n| *n >= 10), "video back after the blackout: {after:?}");
+    std::thread::sleep(Duration::from_millis(2500)); // the next stats report
+    let frozen_after = reported_frozen_ms(&b_rx, 1).expect("remote video stats every 2 s");
+    let grew = Duration::from_millis(frozen_after - frozen_before);
+    println!("lossy: 2 s blackout: {after:?} fps, observed freeze {gap:?}, total_frozen_time +{grew:?}");
+    assert!(gap >= Duration::from_secs(2), "the blackout stopped the video ({gap:?})");
+    assert!(grew.abs_diff(gap) <= Duration::from_millis(300), "frozen-time stat +{grew:?}, observed {gap:?}");
     a.release();
     b.release();
 }

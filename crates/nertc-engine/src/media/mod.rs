@@ -12,6 +12,7 @@
 
 pub mod audio_recv;
 pub mod audio_send;
+pub mod freeze;
 pub mod reorder;
 pub mod video_recv;
 pub mod video_send;

@@ -39,6 +39,9 @@ pub struct VideoRecvStats {
     pub decoded: AtomicU64,
     pub width: AtomicU64,
     pub height: AtomicU64,
+    /// Freezes and frozen time so far ([`super::freeze::FreezeMeter`]).
+    pub freezes: AtomicU64,
+    pub frozen_ms: AtomicU64,
 }
 
 /// The first repeat of an unanswered keyframe request; longer than libwebrtc's 300 ms, within
@@ -275,9 +278,13 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
                 }
             };
             let mut first = true;
+            let mut freezes = super::freeze::FreezeMeter::default();
             while let Ok((n, au)) = au_rx.recv() {
                 match dec.decode(&au) {
                     Ok(Some(frame)) => {
+                        freezes.frame(Instant::now());
+                        stats.freezes.store(freezes.freezes, Relaxed);
+                        stats.frozen_ms.store(freezes.frozen.as_millis() as u64, Relaxed);
                         stats.decoded.fetch_add(1, Relaxed);
                         stats.width.store(frame.width as u64, Relaxed);
                         stats.height.store(frame.height as u64, Relaxed);
