@@ -15,10 +15,13 @@ use crate::session::{End, Session};
 use crate::subscribe::RemoteUser;
 use crate::transport::TaskGuard;
 
-/// Retry delays (ms) before attempt 1, 2, ...; the last repeats.
-const RETRY_MS: [u64; 6] = [0, 300, 1200, 2700, 4800, 7000];
+/// Retry delays (ms) before attempt 1, 2, ...; the last repeats. Capped low so that a server
+/// (or network) that comes back is found within 1 s: a retry is one cheap TCP connect, and a
+/// refused one costs the server nothing (the old schedule grew to 7 s, so video came back ~7 s
+/// after a 10 s outage).
+const RETRY_MS: [u64; 4] = [0, 200, 400, 800];
 /// Random extra delay per attempt, so clients dropped together do not retry together.
-const JITTER_MS: u64 = 300;
+const JITTER_MS: u64 = 200;
 /// Give up reconnecting after this long.
 pub const GIVE_UP: Duration = Duration::from_secs(60);
 
@@ -133,15 +136,19 @@ impl Actor {
         }
         tracing::info!("rejoined with a new session");
         let old_users = s.remote.users.clone();
+        let old_remembered = std::mem::take(&mut s.remote.remembered);
         let params = s.params.clone();
         self.dismantle();
         let users = c.join.users.clone();
         let (cid, uid) = (c.join.cid, c.join.uid);
         let mut fresh = Session::new(self, params, c);
         let present: HashSet<Uid> = users.iter().map(|u| u.uid).collect();
-        for gone in old_users.keys().filter(|u| !present.contains(u)) {
+        for (gone, u) in old_users.iter().filter(|(uid, _)| !present.contains(uid)) {
             self.shared.emit(EngineEvent::UserLeft { uid: *gone, reason: UserLeftReason::Timeout });
+            // They may be rejoining too (a server restart): keep what the app subscribed to.
+            fresh.remote.remembered.insert(*gone, (u.want_video, u.want_audio));
         }
+        fresh.remote.remembered.extend(old_remembered);
         for u in users {
             let (want_video, want_audio) = old_users.get(&u.uid).map_or((false, true), |o| (o.want_video, o.want_audio));
             if !old_users.contains_key(&u.uid) {
@@ -166,11 +173,13 @@ mod tests {
     #[test]
     fn delays_grow_then_hold() {
         assert_eq!(retry_delay(1, 0), Duration::ZERO);
-        assert_eq!(retry_delay(2, 0), Duration::from_millis(300));
-        assert_eq!(retry_delay(6, 0), Duration::from_millis(7000));
-        assert_eq!(retry_delay(60, 0), Duration::from_millis(7000));
-        assert_eq!(retry_delay(2, 299), Duration::from_millis(599));
-        assert_eq!(retry_delay(2, 300), Duration::from_millis(300), "jitter wraps below {JITTER_MS} ms");
+        assert_eq!(retry_delay(2, 0), Duration::from_millis(200));
+        assert_eq!(retry_delay(4, 0), Duration::from_millis(800));
+        assert_eq!(retry_delay(60, 0), Duration::from_millis(800));
+        assert_eq!(retry_delay(2, 199), Duration::from_millis(399));
+        assert_eq!(retry_delay(2, 200), Duration::from_millis(200), "jitter wraps below {JITTER_MS} ms");
+        let worst = (1..100).flat_map(|a| (0..JITTER_MS).map(move |j| retry_delay(a, j))).max().expect("delays");
+        assert!(worst < Duration::from_secs(1), "a returning server is found within 1 s ({worst:?})");
     }
 
     #[test]

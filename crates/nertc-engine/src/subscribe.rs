@@ -64,6 +64,9 @@ pub(crate) struct Receiving {
 pub(crate) struct Remotes {
     pub users: BTreeMap<Uid, RemoteUser>,
     pub receiving: HashMap<TrackId, Receiving>,
+    /// What the app wanted of users who were in the room before a rejoin and are not back
+    /// yet: (video, audio), applied when they join again.
+    pub remembered: HashMap<Uid, (bool, bool)>,
 }
 
 pub(crate) fn user_left_reason(r: LeaveReason) -> UserLeftReason {
@@ -121,7 +124,12 @@ impl Actor {
 
     pub(crate) fn user_joined(&self, s: &mut Session, uid: Uid, name: String) {
         let auto_video = self.shared.settings().auto_subscribe_video;
-        s.remote.users.entry(uid).or_insert_with(|| RemoteUser::new(auto_video)).name = name.clone();
+        let remembered = s.remote.remembered.remove(&uid);
+        let u = s.remote.users.entry(uid).or_insert_with(|| match remembered {
+            Some((want_video, want_audio)) => RemoteUser { want_video, want_audio, ..Default::default() },
+            None => RemoteUser::new(auto_video),
+        });
+        u.name = name.clone();
         self.shared.emit(EngineEvent::UserJoined { uid, name });
     }
 

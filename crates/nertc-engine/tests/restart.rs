@@ -1,0 +1,67 @@
+//! The room server dies (its runtime is dropped: sockets close without a `leave`, as with
+//! `kill -9`) and a new one starts on the same port 5 s later. Both engines find it within a
+//! second, rejoin (the new server knows no session to resume), republish, and B is subscribed
+//! to A's video again without the app asking: video is back within 2 s of the server's return.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use nertc_engine::render::StreamKey;
+use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
+use nertc_server::ServerConfig;
+
+fn wait(rx: &Receiver<EngineEvent>, what: &str, within: Duration, pred: impl Fn(&EngineEvent) -> bool) {
+    let deadline = Instant::now() + within;
+    while let Ok(ev) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if pred(&ev) {
+            return;
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn server_on(listen: &str) -> (tokio::runtime::Runtime, String) {
+    let rt = tokio::runtime::Runtime::new().expect("server runtime");
+    let server = rt.block_on(nertc_server::start(ServerConfig { listen: listen.into(), ..ServerConfig::embedded() })).expect("server");
+    let url = server.url();
+    // Lives as long as its runtime: dropping the runtime is the crash.
+    std::mem::forget(server);
+    (rt, url)
+}
+
+#[test]
+fn video_is_back_within_2_s_of_a_server_restart() {
+    let (rt, url) = server_on("127.0.0.1:0");
+    let listen = url.trim_start_matches("ws://").to_owned();
+    let opts = || EngineOptions { app_key: "restart".into(), server_url: url.clone() };
+    let (a, a_rx) = Engine::new(opts()).expect("engine A");
+    let (b, b_rx) = Engine::new(opts()).expect("engine B");
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(a.join_channel(None, "restart", 1), error::OK);
+    wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.join_channel(None, "restart", 2), error::OK);
+    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+
+    rt.shutdown_background();
+    wait(&b_rx, "B reconnecting", Duration::from_secs(10), |e| matches!(e, EngineEvent::ReconnectingStart { .. }));
+    std::thread::sleep(Duration::from_secs(5));
+    let (_rt2, url2) = server_on(&listen);
+    assert_eq!(url2, url);
+    let back = Instant::now();
+    wait(&b_rx, "B rejoined", Duration::from_secs(5), |e| matches!(e, EngineEvent::RejoinChannel { result: 0, .. }));
+    // The rejoined session's receive pipeline announces its first decoded frame again.
+    wait(&b_rx, "B decodes A again", Duration::from_secs(10), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let took = back.elapsed();
+    println!("restart: video back {took:?} after the server returned");
+    assert!(took <= Duration::from_secs(2), "video back only {took:?} after the server returned");
+    // The decoder thread announces the frame just before it puts it into the slot.
+    let drawn = Instant::now();
+    while b.slot(StreamKey::Remote(1)).newer_than(0).is_none() && drawn.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(b.slot(StreamKey::Remote(1)).newer_than(0).is_some(), "and put into A's slot");
+    a.release();
+    b.release();
+}
