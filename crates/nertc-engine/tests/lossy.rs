@@ -6,9 +6,12 @@
 //!
 //! Runs only inside `scripts/netns.sh` (it changes `lo`); elsewhere it says so and passes.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::wait;
 use crossbeam_channel::Receiver;
 use nertc_engine::render::StreamKey;
 use nertc_engine::{Engine, EngineEvent, EngineOptions, VideoConfig, error};
@@ -39,16 +42,6 @@ impl Drop for Loss {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lossy-lo.sh");
         let _ = std::process::Command::new(script).arg("off").status();
     }
-}
-
-fn wait(rx: &Receiver<EngineEvent>, what: &str, within: Duration, pred: impl Fn(&EngineEvent) -> bool) {
-    let deadline = Instant::now() + within;
-    while let Ok(ev) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if pred(&ev) {
-            return;
-        }
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// When each new frame of `uid` appeared in B's slot (polled every 5 ms), for `window`.

@@ -3,22 +3,14 @@
 //! second, rejoin (the new server knows no session to resume), republish, and B is subscribed
 //! to A's video again without the app asking: video is back within 2 s of the server's return.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use common::wait;
 use nertc_engine::render::StreamKey;
 use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
 use nertc_server::ServerConfig;
-
-fn wait(rx: &Receiver<EngineEvent>, what: &str, within: Duration, pred: impl Fn(&EngineEvent) -> bool) {
-    let deadline = Instant::now() + within;
-    while let Ok(ev) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if pred(&ev) {
-            return;
-        }
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn server_on(listen: &str) -> (tokio::runtime::Runtime, String) {
     let rt = tokio::runtime::Runtime::new().expect("server runtime");
