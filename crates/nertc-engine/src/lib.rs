@@ -62,6 +62,7 @@ mod settings;
 mod actor;
 mod local;
 mod publish;
+mod quality;
 mod reconnect;
 mod session;
 mod shared;

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{MediaKind, TrackId};
+use nertc_protocol::{MediaKind, TrackId, Uid};
 
 use crate::actor::Actor;
 use crate::event::{EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
+use crate::quality;
 
 /// Totals at one report.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,8 +22,16 @@ pub struct Counters {
     pub captured: u64,
     pub encoded: u64,
     pub cpu_ticks: u64,
-    /// Per received track: (bytes, decoded frames).
-    pub tracks: HashMap<TrackId, (u64, u64)>,
+    /// Per received track: bytes, decoded frames, packets expected, packets the network lost.
+    pub tracks: HashMap<TrackId, TrackCounters>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackCounters {
+    pub bytes: u64,
+    pub decoded: u64,
+    pub expected: u64,
+    pub lost: u64,
 }
 
 /// Rates between two reports `dt` apart.
@@ -90,26 +99,41 @@ impl Actor {
         let rates = Rates { dt: now.duration_since(prev_at) };
         let mut remote_video = Vec::new();
         let mut remote_audio = Vec::new();
+        // Per remote user over this interval: packets expected and lost on the way.
+        let mut links: HashMap<Uid, (u64, u64)> = HashMap::new();
         for (track_id, r) in &s.remote.receiving {
+            let now_counts = match (&r.video, &r.audio) {
+                (Some(st), _) => TrackCounters {
+                    bytes: st.bytes.load(Relaxed),
+                    decoded: st.decoded.load(Relaxed),
+                    expected: st.expected.load(Relaxed),
+                    lost: st.network_lost.load(Relaxed),
+                },
+                (None, Some(st)) => {
+                    let (packets, lost) = (st.packets.load(Relaxed), st.lost.load(Relaxed));
+                    TrackCounters { bytes: st.bytes.load(Relaxed), decoded: 0, expected: packets + lost, lost }
+                }
+                (None, None) => continue,
+            };
+            let before = prev.tracks.get(track_id).copied().unwrap_or(now_counts);
+            next.tracks.insert(track_id.clone(), now_counts);
+            let link = links.entry(r.uid).or_default();
+            link.0 += now_counts.expected.saturating_sub(before.expected);
+            link.1 += now_counts.lost.saturating_sub(before.lost);
+            let (bytes, pb) = (now_counts.bytes, before.bytes);
             if let Some(st) = &r.video {
-                let (bytes, decoded) = (st.bytes.load(Relaxed), st.decoded.load(Relaxed));
-                let (pb, pd) = prev.tracks.get(track_id).copied().unwrap_or((bytes, decoded));
-                next.tracks.insert(track_id.clone(), (bytes, decoded));
                 next.rx_video += bytes;
                 remote_video.push(RemoteVideoStats {
                     uid: r.uid,
                     width: st.width.load(Relaxed) as u32,
                     height: st.height.load(Relaxed) as u32,
                     received_bitrate_kbps: rates.kbps(bytes, pb),
-                    decoder_output_frame_rate: rates.per_s(decoded, pd),
+                    decoder_output_frame_rate: rates.per_s(now_counts.decoded, before.decoded),
                     packets_lost: st.lost.load(Relaxed),
                     frozen_ms: st.frozen_ms.load(Relaxed),
                 });
             }
             if let Some(st) = &r.audio {
-                let bytes = st.bytes.load(Relaxed);
-                let (pb, _) = prev.tracks.get(track_id).copied().unwrap_or((bytes, 0));
-                next.tracks.insert(track_id.clone(), (bytes, 0));
                 next.rx_audio += bytes;
                 let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
                 remote_audio.push(RemoteAudioStats {
@@ -125,6 +149,8 @@ impl Actor {
         next.captured = v.captured.load(Relaxed);
         next.encoded = v.encoded.load(Relaxed);
         next.cpu_ticks = process_cpu_ticks();
+        // The signaling round trip to the server (0 until the first pong).
+        let rtt_ms = (s.rtt_ms > 0).then_some(s.rtt_ms);
         // The first report of a session has no rates to compare with.
         let base = if first { &next } else { &prev };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -139,8 +165,8 @@ impl Actor {
             cpu_app_usage: rates.cpu_percent(next.cpu_ticks, base.cpu_ticks, cores),
             memory_app_usage_kb: process_rss_kb(),
             users: s.remote.users.len() as u32 + 1,
-            up_rtt_ms: s.rtt_ms,
-            down_rtt_ms: s.rtt_ms,
+            up_rtt_ms: rtt_ms.unwrap_or(0),
+            down_rtt_ms: rtt_ms.unwrap_or(0),
         }));
         if crate::publish::is_live(s, MediaKind::Video) {
             self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
@@ -154,10 +180,24 @@ impl Actor {
         }
         self.shared.emit(EngineEvent::RemoteVideoStats(remote_video));
         self.shared.emit(EngineEvent::RemoteAudioStats(remote_audio));
-        // Loopback-grade quality until RTT/loss estimates feed it: 1 (excellent).
-        let mut quality = vec![NetworkQuality { uid: s.params.uid, tx_quality: 1, rx_quality: 1 }];
-        quality.extend(s.remote.users.keys().map(|uid| NetworkQuality { uid: *uid, tx_quality: 1, rx_quality: 1 }));
-        self.shared.emit(EngineEvent::NetworkQuality(quality));
+        // Measured quality (crate::quality): each remote user's from their streams as they reach
+        // us (their uplink, the SFU and our downlink; the same for tx and rx); ours: rx the
+        // worst of what we receive, tx unknown (0) — the SFU's receiver reports on our tracks
+        // carry no loss or round trip yet.
+        let remote: Vec<(Uid, i32)> = s
+            .remote
+            .users
+            .keys()
+            .map(|uid| {
+                let (expected, lost) = links.get(uid).copied().unwrap_or((0, 0));
+                (*uid, quality::of(quality::LinkSample { expected, lost, rtt_ms }))
+            })
+            .collect();
+        let tx = quality::UNKNOWN;
+        let rx = remote.iter().map(|(_, q)| *q).max().unwrap_or(quality::UNKNOWN);
+        let mut list = vec![NetworkQuality { uid: s.params.uid, tx_quality: tx, rx_quality: rx }];
+        list.extend(remote.into_iter().map(|(uid, q)| NetworkQuality { uid, tx_quality: q, rx_quality: q }));
+        self.shared.emit(EngineEvent::NetworkQuality(list));
         self.stats.last = Some((now, next));
     }
 

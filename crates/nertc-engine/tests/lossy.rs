@@ -77,14 +77,18 @@ fn rate(times: &[Instant], start: Instant, window: Duration) -> (Vec<u32>, Durat
     (per_second, longest)
 }
 
-/// The newest `frozen_ms` B reported for `uid` among the events received so far.
-fn reported_frozen_ms(rx: &Receiver<EngineEvent>, uid: u64) -> Option<u64> {
-    rx.try_iter()
-        .filter_map(|e| match e {
-            EngineEvent::RemoteVideoStats(v) => v.into_iter().find(|s| s.uid == uid).map(|s| s.frozen_ms),
-            _ => None,
-        })
-        .last()
+/// What B reported about `uid` among the events received so far: the newest `frozen_ms` and
+/// every `onNetworkQuality` (tx, rx).
+fn reports(rx: &Receiver<EngineEvent>, uid: u64) -> (Option<u64>, Vec<(i32, i32)>) {
+    let (mut frozen, mut quality) = (None, Vec::new());
+    for e in rx.try_iter() {
+        match e {
+            EngineEvent::RemoteVideoStats(v) => frozen = v.into_iter().find(|s| s.uid == uid).map(|s| s.frozen_ms).or(frozen),
+            EngineEvent::NetworkQuality(v) => quality.extend(v.into_iter().find(|q| q.uid == uid).map(|q| (q.tx_quality, q.rx_quality))),
+            _ => {}
+        }
+    }
+    (frozen, quality)
 }
 
 #[test]
@@ -107,13 +111,22 @@ fn video_survives_20_percent_random_loss() {
     wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
     assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
     wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    std::thread::sleep(Duration::from_secs(2)); // a whole stats interval after the start
+    let _ = reports(&b_rx, 1);
     let start = Instant::now();
-    let (clean, _) = rate(&frame_times(&b, 1, Duration::from_secs(2)), start, Duration::from_secs(2));
+    let (clean, _) = rate(&frame_times(&b, 1, Duration::from_secs(5)), start, Duration::from_secs(5));
+    let (_, clean_q) = reports(&b_rx, 1);
 
     let loss = Loss::apply(20);
     let start = Instant::now();
     let (lossy, longest) = rate(&frame_times(&b, 1, Duration::from_secs(10)), start, Duration::from_secs(10));
     drop(loss);
+    let (_, lossy_q) = reports(&b_rx, 1);
+    println!("lossy: B's onNetworkQuality of A (tx, rx): clean {clean_q:?}, 20 % loss {lossy_q:?}");
+    // Quality is measured (loss before repair, NERTC's 0-6 scale): good on a clean link, bad
+    // or worse (>= 4) at 20 % loss; the first report under loss may straddle the change.
+    assert!(!clean_q.is_empty() && clean_q.iter().all(|(_, rx)| (1..=2).contains(rx)), "clean link: {clean_q:?}");
+    assert!(lossy_q.len() >= 3 && lossy_q[1..].iter().all(|(_, rx)| *rx >= 4), "20 % loss: {lossy_q:?}");
     let fps = lossy.iter().sum::<u32>() as f64 / lossy.len() as f64;
     println!("lossy: clean {clean:?} fps; 20 % loss: {lossy:?} fps, mean {fps:.1}, longest gap {longest:?}");
     // Goal (issue 10): >= 10 of 15 fps with no freeze over 1 s. Loss was repaired by NACK when
@@ -123,7 +136,7 @@ fn video_survives_20_percent_random_loss() {
 
     // A 2 s blackout: video comes back, and the frozen-time stat grows by the freeze B saw.
     std::thread::sleep(Duration::from_millis(2500)); // a stats report after the lossy window
-    let frozen_before = reported_frozen_ms(&b_rx, 1).expect("remote video stats every 2 s");
+    let frozen_before = reports(&b_rx, 1).0.expect("remote video stats every 2 s");
     let blackout = Loss::apply(100);
     let start = Instant::now();
     let sampler = std::thread::scope(|s| {
@@ -134,8 +147,10 @@ fn video_survives_20_percent_random_loss() {
     });
     let (after, gap) = rate(&sampler, start, Duration::from_secs(8));
     assert!(after[6..].iter().all(|n| *n >= 10), "video back after the blackout: {after:?}");
-    std::thread::sleep(Duration::from_millis(2500)); // the next stats report
-    let frozen_after = reported_frozen_ms(&b_rx, 1).expect("remote video stats every 2 s");
+    std::thread::sleep(Duration::from_millis(4500)); // two more stats reports
+    let (frozen_after, recovered_q) = reports(&b_rx, 1);
+    let frozen_after = frozen_after.expect("remote video stats every 2 s");
+    assert!(recovered_q.last().is_some_and(|(_, rx)| (1..=2).contains(rx)), "quality recovers: {recovered_q:?}");
     let grew = Duration::from_millis(frozen_after - frozen_before);
     println!("lossy: 2 s blackout: {after:?} fps, observed freeze {gap:?}, total_frozen_time +{grew:?}");
     assert!(gap >= Duration::from_secs(2), "the blackout stopped the video ({gap:?})");

@@ -22,11 +22,24 @@ pub struct Reorder<T> {
     /// The hole being waited for (its extended sequence number) and since when.
     hole: Option<(u64, Instant)>,
     max_wait: Duration,
+    /// The first extended sequence number, to count the packets expected so far.
+    first: u64,
+    /// Packets found missing when a later one arrived (before any retransmission): what the
+    /// network lost, as opposed to what stayed lost.
+    gaps: u64,
 }
 
 impl<T> Reorder<T> {
     pub fn new(max_wait: Duration) -> Self {
-        Reorder { next: None, highest: 0, held: BTreeMap::new(), hole: None, max_wait }
+        Reorder { next: None, highest: 0, held: BTreeMap::new(), hole: None, max_wait, first: 0, gaps: 0 }
+    }
+
+    /// (packets expected so far, packets the network lost on the way) — for loss rates.
+    pub fn counts(&self) -> (u64, u64) {
+        match self.next {
+            Some(_) => (self.highest - self.first + 1, self.gaps),
+            None => (0, 0),
+        }
     }
 
     /// The 16-bit sequence number as a 64-bit one, the nearest to the highest seen.
@@ -34,12 +47,16 @@ impl<T> Reorder<T> {
         if self.next.is_none() {
             // Start high enough that unwrapping backwards never goes below zero.
             self.highest = (1 << 32) | u64::from(seq);
+            self.first = self.highest;
             return self.highest;
         }
         let base = self.highest & !0xffff;
         let candidates = [base.wrapping_sub(1 << 16) | u64::from(seq), base | u64::from(seq), (base + (1 << 16)) | u64::from(seq)];
         let ext = candidates.into_iter().min_by_key(|c| c.abs_diff(self.highest)).expect("three candidates");
-        self.highest = self.highest.max(ext);
+        if ext > self.highest {
+            self.gaps += ext - self.highest - 1;
+            self.highest = ext;
+        }
         ext
     }
 
@@ -135,11 +152,13 @@ mod tests {
         assert_eq!(seqs(r.push(4, 4, t)), Vec::<u16>::new());
         assert_eq!(r.held.len(), 2, "3 and 4 wait for 2");
         assert_eq!(r.deadline(), Some(t + WAIT));
+        assert_eq!(r.counts(), (4, 1), "4 expected, 1 lost on the way");
         // 120 ms later the retransmission of 2 arrives: everything goes, in order.
         assert_eq!(seqs(r.push(2, 2, t + Duration::from_millis(120))), vec![2, 3, 4]);
         assert_eq!(r.deadline(), None);
         // A duplicate of 2 (a second retransmission) is dropped.
         assert_eq!(seqs(r.push(2, 2, t + Duration::from_millis(130))), Vec::<u16>::new());
+        assert_eq!(r.counts(), (4, 1), "a repaired loss is still a loss of the network");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct VideoRecvStats {
     /// Freezes and frozen time so far ([`super::freeze::FreezeMeter`]).
     pub freezes: AtomicU64,
     pub frozen_ms: AtomicU64,
+    /// Packets expected so far and how many of them the network lost (before repair).
+    pub expected: AtomicU64,
+    pub network_lost: AtomicU64,
 }
 
 /// The first repeat of an unanswered keyframe request; longer than libwebrtc's 300 ms, within
@@ -354,6 +357,9 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         for (seq, (marker, payload)) in order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.payload), Instant::now()) {
             units.packet(seq, marker, &payload, &stats, &decoder);
         }
+        let (expected, lost) = order.counts();
+        stats.expected.store(expected, Relaxed);
+        stats.network_lost.store(lost, Relaxed);
     }
 }
 
