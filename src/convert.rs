@@ -15,6 +15,7 @@
 use napi::bindgen_prelude::{BigInt, Either};
 use napi_derive::napi;
 
+use nertc_engine::api::frame_len;
 use nertc_engine::error::{self, Code};
 use nertc_engine::render::StreamKey;
 use nertc_engine::{ExternalVideoFrame, PixelFormat, VideoConfig};
@@ -32,10 +33,6 @@ const INVALID: Code = error::ERR_INVALID_PARAM;
 
 /// 2^64 as f64: every integral f64 below it fits in a u64.
 const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
-
-/// Largest external video frame (8K UHD).
-pub const MAX_FRAME_WIDTH: u32 = 7680;
-pub const MAX_FRAME_HEIGHT: u32 = 4320;
 
 fn is_integral(v: f64) -> bool {
     v.is_finite() && v.fract() == 0.0
@@ -107,30 +104,14 @@ pub fn pixel_format(v: &JsPixelFormat) -> Converted<PixelFormat> {
     }
 }
 
-/// Bytes of a tightly packed frame: I420 `w*h + 2*ceil(w/2)*ceil(h/2)`, RGBA `w*h*4`.
-pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> usize {
-    let (w, h) = (width as usize, height as usize);
-    match format {
-        PixelFormat::I420 => w * h + 2 * w.div_ceil(2) * h.div_ceil(2),
-        PixelFormat::Rgba => w * h * 4,
-    }
-}
-
-/// A frame dimension: integral, 1 ..= `max`.
-fn dimension(v: f64, max: u32) -> Converted<u32> {
-    match non_negative_i32(v) {
-        Ok(n) if n >= 1 && n.unsigned_abs() <= max => Ok(n.unsigned_abs()),
-        _ => Err(INVALID),
-    }
-}
-
-/// `pushExternalVideoFrame`: format, size up to 7680x4320, `data` exactly [`frame_len`] bytes
-/// (copied), timestamp.
+/// `pushExternalVideoFrame`: format, integral size, `data` exactly the engine's
+/// [`frame_len`] (which also bounds the size; checked here so a bad frame is never copied),
+/// timestamp.
 pub fn external_video_frame(format: &JsPixelFormat, width: f64, height: f64, data: &[u8], ts_ms: f64) -> Converted<ExternalVideoFrame> {
     let format = pixel_format(format)?;
-    let width = dimension(width, MAX_FRAME_WIDTH)?;
-    let height = dimension(height, MAX_FRAME_HEIGHT)?;
-    if data.len() != frame_len(format, width, height) {
+    let width = non_negative_i32(width)?.unsigned_abs();
+    let height = non_negative_i32(height)?.unsigned_abs();
+    if frame_len(format, width, height) != Some(data.len()) {
         return Err(INVALID);
     }
     let timestamp_ms = timestamp_ms(ts_ms)?;
@@ -328,15 +309,6 @@ mod tests {
         for bad in [Either::A("NV12".into()), Either::A(String::new()), Either::B(2.0), Either::B(0.5), Either::B(f64::NAN)] {
             assert_eq!(pixel_format(&bad), Err(INVALID), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn frame_sizes_round_chroma_up() {
-        assert_eq!(frame_len(PixelFormat::I420, 64, 48), 64 * 48 * 3 / 2);
-        // 3x3: 9 luma + 2 * (2x2) chroma.
-        assert_eq!(frame_len(PixelFormat::I420, 3, 3), 9 + 8);
-        assert_eq!(frame_len(PixelFormat::Rgba, 3, 3), 36);
-        assert_eq!(frame_len(PixelFormat::I420, MAX_FRAME_WIDTH, MAX_FRAME_HEIGHT), 7680 * 4320 * 3 / 2);
     }
 
     #[test]

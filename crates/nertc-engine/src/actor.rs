@@ -173,7 +173,7 @@ impl Actor {
                 s.transport.subscribe(crate::transport::SubCmd::Offer(offer));
             }
             SignalEvent::Transport(TransportMsg::Pong(p)) => {
-                s.rtt_ms = nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32;
+                s.rtt_ms = Some(nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32);
             }
             SignalEvent::Transport(TransportMsg::Leave { reason }) => {
                 tracing::warn!(?reason, "the server ended the session");

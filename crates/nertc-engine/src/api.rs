@@ -449,33 +449,43 @@ impl Drop for Engine {
     }
 }
 
+/// Largest frame `pushExternalVideoFrame` takes (8K UHD).
+pub const MAX_FRAME_WIDTH: u32 = 7680;
+pub const MAX_FRAME_HEIGHT: u32 = 4320;
+
+/// Bytes of a tightly packed pushed frame (I420 `w*h + 2*ceil(w/2)*ceil(h/2)`, RGBA `w*h*4`),
+/// or None when a side is 0 or beyond [`MAX_FRAME_WIDTH`] x [`MAX_FRAME_HEIGHT`].
+pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> {
+    if width == 0 || height == 0 || width > MAX_FRAME_WIDTH || height > MAX_FRAME_HEIGHT {
+        return None;
+    }
+    let (cw, ch) = VideoFrame::chroma_size(width, height);
+    let luma = width as usize * height as usize;
+    Some(match format {
+        PixelFormat::I420 => luma + 2 * (cw as usize * ch as usize),
+        PixelFormat::Rgba => luma * 4,
+    })
+}
+
 /// Converts a pushed frame to I420, or None when its size does not match its dimensions.
 fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
     let (w, h) = (f.width, f.height);
-    if w == 0 || h == 0 || w > 7680 || h > 4320 {
+    if f.data.len() != frame_len(f.format, w, h)? {
         return None;
     }
     let (cw, ch) = VideoFrame::chroma_size(w, h);
     let (ysz, csz) = ((w * h) as usize, (cw * ch) as usize);
     let ts = f.timestamp_ms.saturating_mul(1000);
     match f.format {
-        PixelFormat::I420 => {
-            if f.data.len() != ysz + 2 * csz {
-                return None;
-            }
-            Some(VideoFrame {
-                width: w,
-                height: h,
-                y: f.data[..ysz].to_vec(),
-                u: f.data[ysz..ysz + csz].to_vec(),
-                v: f.data[ysz + csz..].to_vec(),
-                timestamp_us: ts,
-            })
-        }
+        PixelFormat::I420 => Some(VideoFrame {
+            width: w,
+            height: h,
+            y: f.data[..ysz].to_vec(),
+            u: f.data[ysz..ysz + csz].to_vec(),
+            v: f.data[ysz + csz..].to_vec(),
+            timestamp_us: ts,
+        }),
         PixelFormat::Rgba => {
-            if f.data.len() != ysz * 4 {
-                return None;
-            }
             let mut out = VideoFrame::black(w, h);
             out.timestamp_us = ts;
             let px = |x: u32, y: u32| {
@@ -504,6 +514,17 @@ fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_sizes_round_chroma_up() {
+        assert_eq!(frame_len(PixelFormat::I420, 64, 48), Some(64 * 48 * 3 / 2));
+        // 3x3: 9 luma + 2 * (2x2) chroma.
+        assert_eq!(frame_len(PixelFormat::I420, 3, 3), Some(9 + 8));
+        assert_eq!(frame_len(PixelFormat::Rgba, 3, 3), Some(36));
+        assert_eq!(frame_len(PixelFormat::I420, MAX_FRAME_WIDTH, MAX_FRAME_HEIGHT), Some(7680 * 4320 * 3 / 2));
+        assert_eq!(frame_len(PixelFormat::I420, MAX_FRAME_WIDTH + 2, 2), None);
+        assert_eq!(frame_len(PixelFormat::Rgba, 0, 2), None);
+    }
 
     #[test]
     fn pushed_frames_convert_or_are_refused() {

@@ -120,8 +120,8 @@ pub(crate) struct Session {
     pub pending: HashMap<RequestId, Pending>,
     /// Highest room-event `seq` seen (for a resume).
     pub last_seq: u64,
-    /// Signaling round trip from the last ping/pong, ms.
-    pub rtt_ms: u32,
+    /// Signaling round trip from the last ping/pong, ms; None before the first pong.
+    pub rtt_ms: Option<u32>,
     pub reconnect: Option<Reconnect>,
 }
 
@@ -157,7 +157,7 @@ impl Session {
             publish: Publishing::default(),
             remote: Remotes::default(),
             pending: HashMap::new(),
-            rtt_ms: 0,
+            rtt_ms: None,
             reconnect: None,
         }
     }

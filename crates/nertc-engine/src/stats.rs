@@ -149,8 +149,8 @@ impl Actor {
         next.captured = v.captured.load(Relaxed);
         next.encoded = v.encoded.load(Relaxed);
         next.cpu_ticks = process_cpu_ticks();
-        // The signaling round trip to the server (0 until the first pong).
-        let rtt_ms = (s.rtt_ms > 0).then_some(s.rtt_ms);
+        // The signaling round trip to the server (onRtcStats says 0 before the first pong).
+        let rtt_ms = s.rtt_ms;
         // The first report of a session has no rates to compare with.
         let base = if first { &next } else { &prev };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -11,10 +11,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::wait;
+use common::video_call;
 use crossbeam_channel::Receiver;
 use nertc_engine::render::StreamKey;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, VideoConfig, error};
+use nertc_engine::{Engine, EngineEvent};
 
 /// True inside a private namespace whose only interface is loopback.
 fn in_private_netns() -> bool {
@@ -99,18 +99,7 @@ fn video_survives_20_percent_random_loss() {
     }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
-    let opts = || EngineOptions { app_key: "lossy".into(), server_url: server.url() };
-    let (a, a_rx) = Engine::new(opts()).expect("engine A");
-    let (b, b_rx) = Engine::new(opts()).expect("engine B");
-    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, ..Default::default() };
-    assert_eq!(a.set_video_config(&cfg), error::OK);
-    assert_eq!(a.enable_local_video(true), error::OK);
-    assert_eq!(a.join_channel(None, "lossy", 1), error::OK);
-    wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-    assert_eq!(b.join_channel(None, "lossy", 2), error::OK);
-    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
-    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
-    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let ((a, _a_rx), (b, b_rx)) = video_call(&server.url(), "lossy");
     std::thread::sleep(Duration::from_secs(2)); // a whole stats interval after the start
     let _ = reports(&b_rx, 1);
     let start = Instant::now();

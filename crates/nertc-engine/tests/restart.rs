@@ -7,9 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::wait;
+use common::{video_call, wait};
+use nertc_engine::EngineEvent;
 use nertc_engine::render::StreamKey;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
 use nertc_server::ServerConfig;
 
 fn server_on(listen: &str) -> (tokio::runtime::Runtime, String) {
@@ -25,16 +25,7 @@ fn server_on(listen: &str) -> (tokio::runtime::Runtime, String) {
 fn video_is_back_within_2_s_of_a_server_restart() {
     let (rt, url) = server_on("127.0.0.1:0");
     let listen = url.trim_start_matches("ws://").to_owned();
-    let opts = || EngineOptions { app_key: "restart".into(), server_url: url.clone() };
-    let (a, a_rx) = Engine::new(opts()).expect("engine A");
-    let (b, b_rx) = Engine::new(opts()).expect("engine B");
-    assert_eq!(a.enable_local_video(true), error::OK);
-    assert_eq!(a.join_channel(None, "restart", 1), error::OK);
-    wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-    assert_eq!(b.join_channel(None, "restart", 2), error::OK);
-    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
-    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
-    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let ((a, _a_rx), (b, b_rx)) = video_call(&url, "restart");
 
     rt.shutdown_background();
     wait(&b_rx, "B reconnecting", Duration::from_secs(10), |e| matches!(e, EngineEvent::ReconnectingStart { .. }));

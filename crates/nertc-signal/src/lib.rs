@@ -216,11 +216,6 @@ impl Signal {
         let _ = self.queue(Cmd::Kill);
     }
 
-    /// Whether the driver is gone.
-    pub fn is_closed(&self) -> bool {
-        self.cmd.is_closed()
-    }
-
     /// How many frames from the server did not parse. The driver skips them with a warning
     /// (a newer server may send what this client does not know); a conforming server sends none.
     pub fn unparsable_frames(&self) -> u64 {

@@ -27,11 +27,13 @@ pub struct Reorder<T> {
     /// Packets found missing when a later one arrived (before any retransmission): what the
     /// network lost, as opposed to what stayed lost.
     gaps: u64,
+    /// Released packets on their way out (reused: no allocation per packet).
+    out: Vec<(u16, T)>,
 }
 
 impl<T> Reorder<T> {
     pub fn new(max_wait: Duration) -> Self {
-        Reorder { next: None, highest: 0, held: BTreeMap::new(), hole: None, max_wait, first: 0, gaps: 0 }
+        Reorder { next: None, highest: 0, held: BTreeMap::new(), hole: None, max_wait, first: 0, gaps: 0, out: Vec::new() }
     }
 
     /// (packets expected so far, packets the network lost on the way) — for loss rates.
@@ -62,32 +64,30 @@ impl<T> Reorder<T> {
 
     /// Takes a packet; returns the packets now releasable, in order. A packet at or before what
     /// was already released (late, duplicate, or given up on) is dropped.
-    pub fn push(&mut self, seq: u16, item: T, now: Instant) -> Vec<(u16, T)> {
+    pub fn push(&mut self, seq: u16, item: T, now: Instant) -> std::vec::Drain<'_, (u16, T)> {
         let ext = self.extend(seq);
         let next = *self.next.get_or_insert(ext);
-        if ext < next {
-            return Vec::new();
+        if ext >= next {
+            self.held.entry(ext).or_insert((seq, item));
+            self.release();
+            if self.held.len() > CAPACITY {
+                self.skip();
+            }
+            self.note_hole(now);
         }
-        self.held.entry(ext).or_insert((seq, item));
-        let mut out = self.release();
-        if self.held.len() > CAPACITY {
-            out.extend(self.skip());
-        }
-        self.note_hole(now);
-        out
+        self.out.drain(..)
     }
 
     /// Gives up on a hole whose deadline passed; returns what that releases.
-    pub fn poll(&mut self, now: Instant) -> Vec<(u16, T)> {
-        let mut out = Vec::new();
+    pub fn poll(&mut self, now: Instant) -> std::vec::Drain<'_, (u16, T)> {
         while let Some(due) = self.deadline() {
             if now < due {
                 break;
             }
-            out.extend(self.skip());
+            self.skip();
             self.note_hole(now);
         }
-        out
+        self.out.drain(..)
     }
 
     /// When the current hole is given up, if there is one.
@@ -95,23 +95,22 @@ impl<T> Reorder<T> {
         self.hole.map(|(_, since)| since + self.max_wait)
     }
 
-    fn release(&mut self) -> Vec<(u16, T)> {
-        let mut out = Vec::new();
-        let Some(mut next) = self.next else { return out };
+    /// Moves the run of held packets from `next` on to `out`.
+    fn release(&mut self) {
+        let Some(mut next) = self.next else { return };
         while let Some(item) = self.held.remove(&next) {
-            out.push(item);
+            self.out.push(item);
             next += 1;
         }
         self.next = Some(next);
-        out
     }
 
     /// Gives up on the hole at `next`: releases from the first held packet on.
-    fn skip(&mut self) -> Vec<(u16, T)> {
+    fn skip(&mut self) {
         if let Some(first) = self.held.keys().next().copied() {
             self.next = Some(first);
         }
-        self.release()
+        self.release();
     }
 
     fn note_hole(&mut self, now: Instant) {
@@ -129,7 +128,7 @@ mod tests {
 
     const WAIT: Duration = Duration::from_millis(300);
 
-    fn seqs(v: Vec<(u16, u16)>) -> Vec<u16> {
+    fn seqs(v: impl IntoIterator<Item = (u16, u16)>) -> Vec<u16> {
         v.into_iter().map(|(s, _)| s).collect()
     }
 
