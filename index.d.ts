@@ -33,10 +33,14 @@ export declare const ErrorCode: {
   readonly ERR_NOT_JOINED: 30101;
   /** The room server cannot be reached. */
   readonly ERR_CONNECT_FAILED: 30200;
-  /** Removed from the channel by the server (replaced by another login with the same uid). */
-  readonly ERR_KICKED: 30204;
-  /** The connection was lost and could not be resumed in time. */
-  readonly ERR_CONNECTION_LOST: 30205;
+  /** The media connection stayed down (ICE restarts failed for 30 s) while signaling worked; the session ended (onDisconnect). */
+  readonly ERR_MEDIA_DISCONNECTED: 30204;
+  /** The signaling connection was lost and could not be recovered within 60 s; the session ended (onDisconnect). */
+  readonly ERR_SIGNAL_DISCONNECTED: 30205;
+  /** Removed from the channel by the server (replaced by another login with the same uid, or kicked). */
+  readonly ERR_KICKED: 30206;
+  /** Removed because the room closed (server shutdown). */
+  readonly ERR_ROOM_CLOSED: 30207;
   /** The token is missing, malformed, wrongly signed, expired, or for another channel/uid. */
   readonly ERR_TOKEN: 403;
   /** The app key is unknown to the server. */

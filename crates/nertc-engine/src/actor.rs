@@ -118,6 +118,7 @@ pub(crate) async fn run(
                 ticks += 1;
                 a.volume_indication(ticks);
                 a.reconnect_tick();
+                a.media_tick();
             }
         }
     };
@@ -148,8 +149,13 @@ impl Actor {
                 if self.joining.as_ref().is_some_and(|j| j.attempt == attempt) {
                     let j = self.joining.take().expect("checked just above");
                     self.joined(j, result);
-                } else if self.session.as_ref().and_then(|s| s.reconnect.as_ref()).is_some_and(|r| r.in_flight == Some(attempt)) {
-                    self.reconnected(result);
+                } else if self
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.reconnect.as_ref())
+                    .is_some_and(|r| r.in_flight.iter().any(|(a, _)| *a == attempt))
+                {
+                    self.reconnected(attempt, result);
                 } else if let Ok(c) = result {
                     // Left (or released) while connecting.
                     c.signal.close();
@@ -190,9 +196,17 @@ impl Actor {
     fn transport_event(&mut self, ev: TransportEvent) {
         match ev {
             TransportEvent::TrackAdded { kind, track_id, track, ssrc } => self.track_added(kind, track_id, track, ssrc),
-            TransportEvent::PubNegotiated => {}
+            TransportEvent::PubNegotiated { restart } => {
+                if restart {
+                    self.restart_done(true);
+                }
+            }
+            TransportEvent::RestartFailed { pc, error } => {
+                tracing::info!(?pc, "ICE restart not negotiated: {error}");
+                self.restart_done(false);
+            }
             TransportEvent::RemoteTrack { info, track } => self.start_receiving(info, track),
-            TransportEvent::State { pc, state } => tracing::debug!(?pc, %state, "peer connection state"),
+            TransportEvent::State { pc, state } => self.pc_state(pc, state),
             TransportEvent::Failed { pc, error } => {
                 tracing::error!(?pc, "{error}");
                 self.shared.emit(EngineEvent::Error { code: error.code(), msg: format!("{pc:?} connection: {error}") });

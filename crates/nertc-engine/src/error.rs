@@ -25,10 +25,17 @@ pub const ERR_ALREADY_JOINED: Code = 30100;
 pub const ERR_NOT_JOINED: Code = 30101;
 /// The room server cannot be reached.
 pub const ERR_CONNECT_FAILED: Code = 30200;
-/// Removed from the channel by the server (replaced by another login with the same uid).
-pub const ERR_KICKED: Code = 30204;
-/// The connection was lost and could not be resumed in time.
-pub const ERR_CONNECTION_LOST: Code = 30205;
+/// The media connection stayed down while signaling worked, and ICE restarts did not bring it
+/// back (`kNERtcErrMediaConnectionDisconnected`).
+pub const ERR_MEDIA_DISCONNECTED: Code = 30204;
+/// The signaling connection was lost and could not be recovered in time
+/// (`kNERtcErrSignalDisconnected`).
+pub const ERR_SIGNAL_DISCONNECTED: Code = 30205;
+/// Removed from the channel by the server (replaced by another login with the same uid, or
+/// kicked) (`kNERtcErrServerKicked`).
+pub const ERR_KICKED: Code = 30206;
+/// Removed because the room closed (the server shut down) (`kNERtcErrKickedForRoomClosed`).
+pub const ERR_ROOM_CLOSED: Code = 30207;
 /// The token is missing, malformed, wrongly signed, expired, or for another channel/uid.
 pub const ERR_TOKEN: Code = 403;
 /// The app key is unknown to the server.
@@ -55,8 +62,10 @@ pub const ALL: &[(Code, &str)] = &[
     (ERR_ALREADY_JOINED, "already in a channel or joining"),
     (ERR_NOT_JOINED, "not in a channel"),
     (ERR_CONNECT_FAILED, "cannot connect to the room server"),
+    (ERR_MEDIA_DISCONNECTED, "media connection lost and not recovered"),
+    (ERR_SIGNAL_DISCONNECTED, "signaling connection lost and not recovered"),
     (ERR_KICKED, "removed from the channel by the server"),
-    (ERR_CONNECTION_LOST, "connection lost and not recovered"),
+    (ERR_ROOM_CLOSED, "removed because the room closed"),
     (ERR_TOKEN, "token missing, invalid or expired"),
     (ERR_APP_KEY, "app key unknown to the server"),
     (ERR_JOIN_FAILED, "join refused by the server"),

@@ -15,7 +15,7 @@ use crate::actor::{Actor, Input};
 use crate::error::{self, Code, EngineError, Result};
 use crate::event::{ConnectionState, EngineEvent, StateReason};
 use crate::publish::Publishing;
-use crate::reconnect::Reconnect;
+use crate::reconnect::{MediaLink, Reconnect};
 use crate::shared::lock;
 use crate::subscribe::Remotes;
 use crate::transport::{TaskGuard, Transport, TransportEvent};
@@ -123,6 +123,8 @@ pub(crate) struct Session {
     /// Signaling round trip from the last ping/pong, ms; None before the first pong.
     pub rtt_ms: Option<u32>,
     pub reconnect: Option<Reconnect>,
+    /// The peer connections' states and ICE restarts.
+    pub media: MediaLink,
 }
 
 /// How a session ends; decides the events.
@@ -136,6 +138,8 @@ pub(crate) enum End {
     Server(LeaveReason),
     /// Reconnecting gave up.
     Lost,
+    /// The media path stayed down with signaling up ([`crate::reconnect::MEDIA_GIVE_UP`]).
+    MediaLost,
     /// The join was refused or the server unreachable.
     JoinFailed(Code),
 }
@@ -159,6 +163,7 @@ impl Session {
             pending: HashMap::new(),
             rtt_ms: None,
             reconnect: None,
+            media: MediaLink::default(),
         }
     }
 
@@ -186,16 +191,16 @@ impl Actor {
             self.dismantle();
         }
         self.shared.set_state(ConnectionState::Connecting, StateReason::Join);
-        let attempt = self.connect(params.request(&self.shared.app_key), &params.url);
+        let attempt = self.connect(params.request(&self.shared.app_key), &params.url, nertc_signal::Options::default());
         self.joining = Some(Joining { params, attempt: attempt.0, started, _task: attempt.1 });
     }
 
     /// Connects (join or resume) in a task; returns the attempt number and the task.
-    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str) -> (u64, TaskGuard) {
+    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str, opts: nertc_signal::Options) -> (u64, TaskGuard) {
         self.attempts += 1;
         let (attempt, inbox, url) = (self.attempts, self.inbox.clone(), url.to_owned());
         let task = TaskGuard::spawn(&self.rt, async move {
-            let result = nertc_signal::connect(&url, req, nertc_signal::Options::default()).await;
+            let result = nertc_signal::connect(&url, req, opts).await;
             let _ = inbox.send(Input::Connected { attempt, result }).await;
         });
         (attempt, task)
@@ -269,13 +274,18 @@ impl Actor {
             End::Server(reason) => {
                 let (state_reason, code) = match reason {
                     LeaveReason::Replaced | LeaveReason::Kicked => (StateReason::Kicked, error::ERR_KICKED),
-                    _ => (StateReason::ChannelClosed, error::ERR_CONNECTION_LOST),
+                    LeaveReason::ServerShutdown => (StateReason::ChannelClosed, error::ERR_ROOM_CLOSED),
+                    _ => (StateReason::Timeout, error::ERR_SIGNAL_DISCONNECTED),
                 };
                 self.shared.emit(EngineEvent::Disconnect { reason: code });
                 state_reason
             }
             End::Lost => {
-                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_CONNECTION_LOST });
+                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_SIGNAL_DISCONNECTED });
+                StateReason::Timeout
+            }
+            End::MediaLost => {
+                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_MEDIA_DISCONNECTED });
                 StateReason::Timeout
             }
             End::JoinFailed(code) => {

@@ -8,74 +8,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::video_call;
+use common::{Loss, frame_times, in_private_netns, rate, video_call};
 use crossbeam_channel::Receiver;
-use nertc_engine::render::StreamKey;
-use nertc_engine::{Engine, EngineEvent};
-
-/// True inside a private namespace whose only interface is loopback.
-fn in_private_netns() -> bool {
-    // /proc/net/dev lists the interfaces of the reading process's namespace.
-    let only_lo = std::fs::read_to_string("/proc/net/dev")
-        .map(|t| t.lines().skip(2).all(|l| l.split(':').next().map(str::trim) == Some("lo")))
-        .unwrap_or(false);
-    std::env::var("NERTC_IN_NETNS").as_deref() == Ok("1") && only_lo
-}
-
-/// Random loss on `lo` while alive.
-struct Loss;
-
-impl Loss {
-    fn apply(percent: u32) -> Loss {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lossy-lo.sh");
-        let out = std::process::Command::new(&script).arg(percent.to_string()).output().expect("run lossy-lo.sh");
-        assert!(out.status.success(), "lossy-lo.sh: {}", String::from_utf8_lossy(&out.stderr));
-        Loss
-    }
-}
-
-impl Drop for Loss {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lossy-lo.sh");
-        let _ = std::process::Command::new(script).arg("off").status();
-    }
-}
-
-/// When each new frame of `uid` appeared in B's slot (polled every 5 ms), for `window`.
-fn frame_times(engine: &Engine, uid: u64, window: Duration) -> Vec<Instant> {
-    let slot = engine.slot(StreamKey::Remote(uid));
-    let start = Instant::now();
-    let mut seen = slot.count();
-    let mut times = Vec::new();
-    while start.elapsed() < window {
-        std::thread::sleep(Duration::from_millis(5));
-        let n = slot.count();
-        if n != seen {
-            times.extend(std::iter::repeat_n(Instant::now(), (n - seen) as usize));
-            seen = n;
-        }
-    }
-    times
-}
-
-/// Frames per whole second of `window` from `start`, and the longest gap between frames
-/// (counting the window's edges).
-fn rate(times: &[Instant], start: Instant, window: Duration) -> (Vec<u32>, Duration) {
-    let mut per_second = vec![0u32; window.as_secs() as usize];
-    for t in times {
-        if let Some(c) = per_second.get_mut(t.duration_since(start).as_secs() as usize) {
-            *c += 1;
-        }
-    }
-    let mut edges = vec![start];
-    edges.extend_from_slice(times);
-    edges.push(start + window);
-    let longest = edges.windows(2).map(|w| w[1].saturating_duration_since(w[0])).max().unwrap_or(window);
-    (per_second, longest)
-}
+use nertc_engine::EngineEvent;
 
 /// What B reported about `uid` among the events received so far: the newest `frozen_ms` and
 /// every `onNetworkQuality` (tx, rx).

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
@@ -48,7 +49,7 @@ pub enum PcEvent {
 }
 
 struct Handler {
-    gathered: watch::Sender<bool>,
+    gathered: Arc<watch::Sender<bool>>,
     events: mpsc::Sender<PcEvent>,
 }
 
@@ -64,7 +65,7 @@ impl Handler {
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_gathering_state_change(&self, s: RTCIceGatheringState) {
         if s == RTCIceGatheringState::Complete {
-            let _ = self.gathered.send(true);
+            self.gathered.send_replace(true);
         }
     }
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
@@ -89,6 +90,7 @@ pub struct PcBuilder {
 /// A peer connection plus the signal that ICE gathering finished.
 pub struct Pc {
     pub pc: Arc<dyn PeerConnection>,
+    gathered_tx: Arc<watch::Sender<bool>>,
     gathered: watch::Receiver<bool>,
 }
 
@@ -119,6 +121,7 @@ impl PcBuilder {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
         let (gtx, grx) = watch::channel(false);
+        let gtx = Arc::new(gtx);
         let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
         let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
         let pc = PeerConnectionBuilder::new()
@@ -126,15 +129,24 @@ impl PcBuilder {
             .with_media_engine(me)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings.build())
-            .with_handler(Arc::new(Handler { gathered: gtx, events: etx }))
+            .with_handler(Arc::new(Handler { gathered: gtx.clone(), events: etx }))
             .with_udp_addrs(vec![bind])
             .build()
             .await?;
-        Ok((Pc { pc: Arc::new(pc), gathered: grx }, erx))
+        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx }, erx))
     }
 }
 
 impl Pc {
+    /// Creates an offer that restarts ICE (new credentials, sockets re-bound, candidates
+    /// gathered again) and applies it; [`Pc::local_sdp`] then waits for the new candidates.
+    /// The other side applies it as an ordinary renegotiation; DTLS, SRTP and the tracks stay.
+    pub async fn offer_ice_restart(&self) -> webrtc::error::Result<()> {
+        let offer = self.pc.create_offer(Some(RTCOfferOptions { ice_restart: true })).await?;
+        self.gathered_tx.send_replace(false);
+        self.pc.set_local_description(offer).await
+    }
+
     /// The local SDP once candidates are gathered (waits at most 3 s).
     pub async fn local_sdp(&self) -> Option<String> {
         let mut g = self.gathered.clone();

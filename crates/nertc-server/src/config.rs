@@ -91,7 +91,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { join_ms: 5_000, ping_interval_ms: 5_000, ping_timeout_ms: 15_000, resume_window_ms: 15_000 }
+        Timeouts { join_ms: 5_000, ping_interval_ms: 5_000, ping_timeout_ms: 15_000, resume_window_ms: 30_000 }
     }
 }
 

@@ -340,6 +340,7 @@ impl Room {
             s.close_link(crate::conn::CLOSE_NORMAL, "resumed elsewhere");
             s.link = Some(link);
             s.detached_since = None;
+            s.peer.send(PeerCmd::Resumed);
             let replay: Vec<ServerFrame> =
                 s.ring.iter().filter(|(q, _)| *q > r.last_seq).map(|(q, ev)| ServerFrame::Event { seq: *q, event: ev.clone() }).collect();
             for f in &replay {

@@ -202,6 +202,8 @@ impl Signal {
     }
 
     /// Pings every `every` (clamped to 200 ms ..= 30 s); each `pong` arrives as a transport event.
+    /// From then on a server silent for [`silence_limit`]`(every)` is taken for gone: the
+    /// connection closes with 1006 (a partition leaves a TCP socket open for many minutes).
     pub fn start_pings(&self, every: Duration) {
         let _ = self.queue(Cmd::StartPings(every.clamp(Duration::from_millis(200), Duration::from_secs(30))));
     }
@@ -221,6 +223,13 @@ impl Signal {
     pub fn unparsable_frames(&self) -> u64 {
         self.unparsable.load(Relaxed)
     }
+}
+
+/// How long a pinging client waits for any frame from the server before it drops the
+/// connection: two ping intervals and a second (a pong answers every ping within a round trip,
+/// so this is two lost or delayed pongs in a row).
+pub fn silence_limit(ping_every: Duration) -> Duration {
+    ping_every * 2 + Duration::from_secs(1)
 }
 
 /// Milliseconds since the Unix epoch (ping timestamps).
@@ -261,6 +270,9 @@ async fn drive(
     let (mut sink, mut stream) = ws.split();
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut ping: Option<tokio::time::Interval> = None;
+    // Set with the pings: how long the server may stay silent, and when it last spoke.
+    let mut silence: Option<Duration> = None;
+    let mut last_rx = Instant::now();
     // Set when a send failed: the peer may have closed the socket, and its close frame (code
     // and reason) may still be unread. Nothing is sent any more; the socket is read until it
     // ends or the deadline passes.
@@ -294,6 +306,8 @@ async fn drive(
                         let mut p = tokio::time::interval_at(Instant::now() + every, every);
                         p.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                         ping = Some(p);
+                        silence = Some(silence_limit(every));
+                        last_rx = Instant::now();
                         continue;
                     }
                     Some(Cmd::Close) | None => {
@@ -318,6 +332,9 @@ async fn drive(
             }
             _ = expiry.tick() => {
                 let now = Instant::now();
+                if let Some(limit) = silence.filter(|l| now.duration_since(last_rx) > *l) {
+                    break (1006, format!("nothing from the server for {limit:?}"));
+                }
                 let expired: Vec<u64> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(id, _)| *id).collect();
                 for id in expired {
                     let p = pending.remove(&id).expect("id listed from the map just above");
@@ -328,6 +345,7 @@ async fn drive(
                 }
             }
             msg = stream.next() => {
+                last_rx = Instant::now();
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Close(c))) => {

@@ -211,3 +211,23 @@ async fn requests_still_queued_at_close_get_their_reply() {
     assert_eq!(closed(&mut events).await.0, 1000);
     assert_eq!(signal.request(ClientMsg::Leave(nertc_protocol::Empty {})).unwrap_err(), SignalError::Closed);
 }
+
+#[tokio::test]
+async fn a_silent_server_is_dropped_after_the_silence_limit() {
+    // Answers nothing (not even pings) but keeps the socket open, as a partition does.
+    let url = peer(|mut ws| async move {
+        use futures_util::StreamExt;
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let (signal, mut events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    let every = Duration::from_millis(200);
+    let started = tokio::time::Instant::now();
+    signal.start_pings(every);
+    let (code, reason) = closed(&mut events).await;
+    let took = started.elapsed();
+    assert_eq!(code, 1006, "{reason}");
+    assert!(reason.contains("nothing from the server"), "{reason}");
+    let limit = nertc_signal::silence_limit(every);
+    assert!(took >= limit && took < limit + Duration::from_secs(1), "dropped after {took:?} (limit {limit:?})");
+}

@@ -39,8 +39,10 @@ pub(crate) enum TransportEvent {
         track: Arc<TrackLocalStaticSample>,
         ssrc: u32,
     },
-    /// A `pub` negotiation finished (answer applied).
-    PubNegotiated,
+    /// A `pub` negotiation finished (answer applied); `restart` when it restarted ICE.
+    PubNegotiated {
+        restart: bool,
+    },
     /// A remote track arrived on the `sub` connection.
     RemoteTrack {
         info: MidInfo,
@@ -51,6 +53,11 @@ pub(crate) enum TransportEvent {
         state: RTCPeerConnectionState,
     },
     Failed {
+        pc: PcKind,
+        error: EngineError,
+    },
+    /// An ICE restart could not be negotiated (signaling down, usually); retried later.
+    RestartFailed {
         pc: PcKind,
         error: EngineError,
     },

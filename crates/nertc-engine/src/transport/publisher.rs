@@ -30,6 +30,16 @@ pub(crate) enum PubCmd {
     },
     /// The signaling connection was replaced (resume).
     Signal(nertc_signal::Signal),
+    /// Offer an ICE restart (the connection is disconnected or failed).
+    RestartIce,
+}
+
+/// What the commands applied since the last offer ask of the next one (the larger wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    None,
+    Tracks,
+    RestartIce,
 }
 
 struct LocalTrack {
@@ -64,14 +74,16 @@ pub(super) async fn run(
         tokio::select! {
             cmd = cmds.recv() => {
                 let Some(cmd) = cmd else { break };
-                let mut changed = p.apply(cmd).await;
+                let mut change = p.apply(cmd).await;
                 // Coalesce what is already queued into one negotiation.
                 while let Ok(cmd) = cmds.try_recv() {
-                    changed |= p.apply(cmd).await;
+                    change = change.max(p.apply(cmd).await);
                 }
-                if changed && !p.tracks.is_empty() {
-                    match p.negotiate().await {
-                        Ok(()) => p.report(TransportEvent::PubNegotiated).await,
+                if change != Change::None && !p.tracks.is_empty() {
+                    let restart = change == Change::RestartIce;
+                    match p.negotiate(restart).await {
+                        Ok(()) => p.report(TransportEvent::PubNegotiated { restart }).await,
+                        Err(error) if restart => p.report(TransportEvent::RestartFailed { pc: PcKind::Pub, error }).await,
                         Err(error) => p.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await,
                     }
                 }
@@ -95,28 +107,29 @@ impl Publisher {
         let _ = self.events.send(ev).await;
     }
 
-    /// Applies a command; true when the connection's tracks changed.
-    async fn apply(&mut self, cmd: PubCmd) -> bool {
+    /// Applies a command; says what the next offer must do.
+    async fn apply(&mut self, cmd: PubCmd) -> Change {
         match cmd {
             PubCmd::Signal(s) => {
                 self.signal = s;
-                false
+                Change::None
             }
+            PubCmd::RestartIce => Change::RestartIce,
             PubCmd::Add { kind, track_id } => match self.add(kind, track_id).await {
-                Ok(()) => true,
+                Ok(()) => Change::Tracks,
                 Err(error) => {
                     self.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await;
-                    false
+                    Change::None
                 }
             },
             PubCmd::Remove { kind } => {
-                let Some(t) = self.tracks.remove(&kind) else { return false };
+                let Some(t) = self.tracks.remove(&kind) else { return Change::None };
                 if let Some(pc) = &self.pc
                     && let Err(e) = pc.pc.remove_track(&t.sender).await
                 {
                     tracing::warn!(?kind, "remove_track: {e}");
                 }
-                true
+                Change::Tracks
             }
         }
     }
@@ -161,11 +174,17 @@ impl Publisher {
         Ok(())
     }
 
-    async fn negotiate(&mut self) -> Result<()> {
+    async fn negotiate(&mut self, restart_ice: bool) -> Result<()> {
         let pc = self.pc.as_ref().ok_or_else(|| transport("no publish connection"))?;
-        let offer = pc.pc.create_offer(None).await.map_err(transport)?;
-        pc.pc.set_local_description(offer).await.map_err(transport)?;
+        if restart_ice {
+            pc.offer_ice_restart().await.map_err(transport)?;
+        } else {
+            let offer = pc.pc.create_offer(None).await.map_err(transport)?;
+            pc.pc.set_local_description(offer).await.map_err(transport)?;
+        }
+        let started = Instant::now();
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
+        tracing::debug!(restart_ice, gathering_ms = started.elapsed().as_millis() as u64, "pub offer ready");
         let mut pub_mids = BTreeMap::new();
         for t in self.tracks.values() {
             if let Some(mid) = pc.mid_of_sender(t.sender.id()).await {
@@ -180,6 +199,7 @@ impl Publisher {
         };
         let desc = RTCSessionDescription::answer(answer.sdp).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
+        tracing::debug!(restart_ice, total_ms = started.elapsed().as_millis() as u64, "pub answer applied");
         self.video.force_keyframe.store(true, Relaxed);
         Ok(())
     }

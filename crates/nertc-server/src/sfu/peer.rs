@@ -11,13 +11,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCSessionDescription};
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
 use webrtc::rtp_transceiver::RtpSender;
 
 use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, SdpType, TrackId, Uid};
@@ -54,12 +55,34 @@ pub enum MediaEvent {
 /// Room -> peer.
 #[derive(Debug)]
 pub enum PeerCmd {
-    PubOffer { id: Option<u64>, sdp: String, neg: u64, mids: BTreeMap<String, TrackId> },
-    SubAnswer { id: Option<u64>, sdp: String, neg: u64 },
-    Ice { pc: PcKind, candidate: RTCIceCandidateInit },
-    AddDown { track_id: TrackId, owner: Uid, forwarder: ForwarderHandle },
-    RemoveDown { track_id: TrackId },
-    StopPublished { track_id: TrackId },
+    PubOffer {
+        id: Option<u64>,
+        sdp: String,
+        neg: u64,
+        mids: BTreeMap<String, TrackId>,
+    },
+    SubAnswer {
+        id: Option<u64>,
+        sdp: String,
+        neg: u64,
+    },
+    Ice {
+        pc: PcKind,
+        candidate: RTCIceCandidateInit,
+    },
+    AddDown {
+        track_id: TrackId,
+        owner: Uid,
+        forwarder: ForwarderHandle,
+    },
+    RemoveDown {
+        track_id: TrackId,
+    },
+    StopPublished {
+        track_id: TrackId,
+    },
+    /// The client resumed its session: restart ICE on `sub` if it is down.
+    Resumed,
 }
 
 /// The room's handle on a peer actor; dropping it closes both peer connections.
@@ -135,6 +158,8 @@ struct Peer {
     sub_pc: Option<Pc>,
     /// The sub peer connection's transport is up: what is sent now reaches the client.
     sub_connected: bool,
+    /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`).
+    sub_link: SubLink,
     pub_mids: BTreeMap<String, TrackId>,
     published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
     downs: HashMap<TrackId, Down>,
@@ -158,6 +183,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         pub_pc: None,
         sub_pc: None,
         sub_connected: false,
+        sub_link: SubLink::default(),
         pub_mids: BTreeMap::new(),
         published: HashMap::new(),
         downs: HashMap::new(),
@@ -168,17 +194,58 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
     };
     tokio::spawn(async move {
         loop {
+            let check = peer.sub_link.check_at;
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => peer.command(cmd).await,
                     None => break,
                 },
                 Some((pc, ev)) = pc_events_rx.recv() => peer.pc_event(pc, ev).await,
+                _ = sleep_until_some(check) => {
+                    peer.sub_link.check_at = None;
+                    peer.restart_sub_if_down(false).await;
+                }
             }
         }
         peer.close().await;
     });
     PeerHandle { tx }
+}
+
+/// A disconnected `sub` gets this long to come back by itself before ICE restarts.
+const SUB_DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
+/// ICE restarts of `sub` are at least this far apart while it stays down.
+const SUB_RESTART_EVERY: Duration = Duration::from_secs(3);
+
+/// The `sub` connection's recovery state.
+#[derive(Default)]
+struct SubLink {
+    ever_connected: bool,
+    state: RTCPeerConnectionState,
+    down_since: Option<Instant>,
+    last_restart: Option<Instant>,
+    /// The next offer restarts ICE.
+    restart_wanted: bool,
+    /// When to look again (a grace or spacing period ends).
+    check_at: Option<Instant>,
+}
+
+impl SubLink {
+    /// It had connected and is not connected now (a restart's checks count as down).
+    fn down(&self) -> bool {
+        self.ever_connected
+            && matches!(
+                self.state,
+                RTCPeerConnectionState::Connecting | RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
+            )
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn sdp_error(e: impl std::fmt::Display) -> ErrorBody {
@@ -237,7 +304,35 @@ impl Peer {
                     task.abort();
                 }
             }
+            PeerCmd::Resumed => self.restart_sub_if_down(true).await,
         }
+    }
+
+    /// Restarts ICE on `sub` when it is down: at once when it failed (or `now`, on a resume),
+    /// after [`SUB_DISCONNECTED_GRACE`] when it is only disconnected, and at most every
+    /// [`SUB_RESTART_EVERY`]. The restart offer goes out like any `sub` offer (after the one
+    /// outstanding is answered; re-sent on a resume).
+    async fn restart_sub_if_down(&mut self, now: bool) {
+        let l = &mut self.sub_link;
+        if !l.down() || l.restart_wanted {
+            return;
+        }
+        let t = Instant::now();
+        let mut due =
+            l.down_since.map_or(t, |d| if l.state == RTCPeerConnectionState::Failed || now { d } else { d + SUB_DISCONNECTED_GRACE });
+        if let Some(last) = l.last_restart {
+            due = due.max(last + SUB_RESTART_EVERY);
+        }
+        if due > t {
+            l.check_at = Some(l.check_at.map_or(due, |c| c.min(due)));
+            return;
+        }
+        tracing::info!(uid = self.key.uid, state = %l.state, "sub connection down: restarting ICE");
+        l.last_restart = Some(t);
+        l.restart_wanted = true;
+        l.check_at = Some(t + SUB_RESTART_EVERY);
+        self.sub_dirty = true;
+        self.negotiate_sub_if_needed().await;
     }
 
     async fn pc_event(&mut self, pc: PcKind, ev: PcEvent) {
@@ -249,9 +344,16 @@ impl Peer {
                 // Keyframes sent before the subscriber's transport is up are lost: ask the
                 // moment it can receive.
                 if pc == PcKind::Sub {
-                    self.sub_connected = state == webrtc::peer_connection::RTCPeerConnectionState::Connected;
+                    self.sub_connected = state == RTCPeerConnectionState::Connected;
+                    let l = &mut self.sub_link;
+                    l.state = state;
                     if self.sub_connected {
+                        l.ever_connected = true;
+                        l.down_since = None;
                         self.request_keyframes();
+                    } else if l.down() {
+                        l.down_since.get_or_insert_with(Instant::now);
+                        self.restart_sub_if_down(false).await;
                     }
                 }
             }
@@ -354,9 +456,15 @@ impl Peer {
         }
         let Some(pc) = self.sub_pc.as_ref().map(|p| p.pc.clone()) else { return };
         self.sub_dirty = false;
+        let restart = std::mem::take(&mut self.sub_link.restart_wanted);
         let result: Result<SdpMsg, ErrorBody> = async {
-            let offer = pc.create_offer(None).await.map_err(sdp_error)?;
-            pc.set_local_description(offer).await.map_err(sdp_error)?;
+            if restart {
+                let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
+                sub.offer_ice_restart().await.map_err(sdp_error)?;
+            } else {
+                let offer = pc.create_offer(None).await.map_err(sdp_error)?;
+                pc.set_local_description(offer).await.map_err(sdp_error)?;
+            }
             let sdp = self.local_sdp(PcKind::Sub).await?;
             let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
             let mut sub_mids = BTreeMap::new();

@@ -1,0 +1,71 @@
+//! Video across an emulated network path (`nertc-netem`: two namespaces joined by TUN devices,
+//! see docs/netem.md). The room server runs as its own process on the far side (10.77.0.2),
+//! engines A (publishing the 640x480, 15 fps test pattern) and B on the near side, so every
+//! packet between an engine and the server crosses the link: A → B media crosses it twice.
+//!
+//! Phases: 5 % random loss each way, then 100 ± 30 ms one-way delay jitter each way (order
+//! kept, so jitter comes in bursts). B must keep decoding smoothly: fps and longest freeze.
+//!
+//! Runs only inside `scripts/netns.sh` (it creates a namespace and TUN devices) with the
+//! `nertc-netem` and `nertc-server` binaries built (`cargo build --workspace --bins`).
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{frame_times, in_private_netns, rate, video_call};
+use nertc_netem::{Link, Params};
+
+const PORT: u16 = 18480;
+
+fn phase(b: &nertc_engine::Engine, name: &str, window: Duration) -> (f64, Duration) {
+    let start = Instant::now();
+    let (per_second, longest) = rate(&frame_times(b, 1, window), start, window);
+    let fps = per_second.iter().sum::<u32>() as f64 / per_second.len() as f64;
+    println!("netem: {name}: {per_second:?} fps, mean {fps:.1}, longest gap {longest:?}");
+    (fps, longest)
+}
+
+#[test]
+fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
+    if !in_private_netns() {
+        eprintln!("netem: skipped (run it inside scripts/netns.sh)");
+        return;
+    }
+    let netem = nertc_netem::binary_path().expect("nertc-netem built (cargo build --workspace --bins)");
+    let server_bin = netem.with_file_name("nertc-server");
+    assert!(server_bin.is_file(), "{} missing: cargo build --workspace --bins", server_bin.display());
+    let config = std::env::temp_dir().join(format!("nertc-netem-test-{}.toml", std::process::id()));
+    std::fs::write(&config, format!("listen = \"10.77.0.2:{PORT}\"\n[rtc]\nbind_ip = \"10.77.0.2\"\n")).expect("server config");
+    let config_arg = config.to_str().expect("temp path is UTF-8");
+    let link = Link::start(&netem, &Params::default(), Some(&[server_bin.to_str().expect("UTF-8 path"), "--config", config_arg]))
+        .expect("link up");
+    // The server starts after the link's ready line: wait until it listens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("10.77.0.2", PORT)).is_err() {
+        assert!(Instant::now() < deadline, "the server on the far side never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("ws://10.77.0.2:{PORT}");
+    let ((a, _a_rx), (b, _b_rx)) = video_call(&url, "netem");
+    std::thread::sleep(Duration::from_secs(1));
+    let (clean, _) = phase(&b, "clean", Duration::from_secs(3));
+    assert!(clean >= 13.0, "{clean:.1} fps on a clean link");
+
+    link.set(&Params { loss_pct: 5.0, ..Params::default() }).expect("set loss");
+    let (fps, longest) = phase(&b, "5 % loss", Duration::from_secs(10));
+    assert!(fps >= 13.0, "{fps:.1} fps under 5 % loss");
+    assert!(longest <= Duration::from_millis(700), "a {longest:?} freeze under 5 % loss");
+
+    link.set(&Params { delay_ms: 100.0, jitter_ms: 30.0, ..Params::default() }).expect("set jitter");
+    std::thread::sleep(Duration::from_secs(2)); // the playout delay adapts
+    let (fps, longest) = phase(&b, "100 ± 30 ms jitter", Duration::from_secs(10));
+    assert!(fps >= 13.0, "{fps:.1} fps with 100 ± 30 ms jitter");
+    assert!(longest <= Duration::from_millis(700), "a {longest:?} freeze with jitter");
+    let stats = link.stats().expect("stats");
+    println!("netem: link {stats:?}");
+    a.release();
+    b.release();
+    let _ = std::fs::remove_file(&config);
+}
