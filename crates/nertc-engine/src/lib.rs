@@ -31,6 +31,13 @@
 //! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
 //! slow readers skip frames, memory stays bounded).
 //!
+//! # Recovery (reconnect.rs)
+//! Signaling: a server silent for 2 ping intervals + 1 s is dropped; connect attempts (up to 3
+//! at once, ≤ 0.7 s apart) resume the session, or rejoin when the server refuses; 60 s → 30205.
+//! Media: each connection's state is followed; the engine restarts ICE on `pub` (the server on
+//! `sub`) when it fails or stays disconnected 2 s; 30 s down with signaling up → 30204. The
+//! application sees one `onReconnectingStart` … `onRejoinChannel` pair for both paths.
+//!
 //! # Events
 //! Every part emits [`EngineEvent`]s into one bounded queue ([`event::Events`], 4096; when the
 //! consumer is that far behind new events are dropped and counted); the user receives them from

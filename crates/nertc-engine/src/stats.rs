@@ -149,8 +149,10 @@ impl Actor {
         next.captured = v.captured.load(Relaxed);
         next.encoded = v.encoded.load(Relaxed);
         next.cpu_ticks = process_cpu_ticks();
-        // The signaling round trip to the server (onRtcStats says 0 before the first pong).
-        let rtt_ms = s.rtt_ms;
+        // Round trips to the server on each media path, from the ICE consent checks of the pub
+        // (up) and sub (down) connections; the signaling ping stands in before they have one.
+        let up_rtt = s.transport.rtt.up_ms().or(s.rtt_ms);
+        let down_rtt = s.transport.rtt.down_ms().or(s.rtt_ms);
         // The first report of a session has no rates to compare with.
         let base = if first { &next } else { &prev };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -165,8 +167,8 @@ impl Actor {
             cpu_app_usage: rates.cpu_percent(next.cpu_ticks, base.cpu_ticks, cores),
             memory_app_usage_kb: process_rss_kb(),
             users: s.remote.users.len() as u32 + 1,
-            up_rtt_ms: rtt_ms.unwrap_or(0),
-            down_rtt_ms: rtt_ms.unwrap_or(0),
+            up_rtt_ms: up_rtt.unwrap_or(0),
+            down_rtt_ms: down_rtt.unwrap_or(0),
         }));
         if crate::publish::is_live(s, MediaKind::Video) {
             self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
@@ -190,7 +192,7 @@ impl Actor {
             .keys()
             .map(|uid| {
                 let (expected, lost) = links.get(uid).copied().unwrap_or((0, 0));
-                (*uid, quality::of(quality::LinkSample { expected, lost, rtt_ms }))
+                (*uid, quality::of(quality::LinkSample { expected, lost, rtt_ms: down_rtt }))
             })
             .collect();
         let tx = quality::UNKNOWN;

@@ -19,6 +19,16 @@ use nertc_netem::{Link, Params};
 
 const PORT: u16 = 18480;
 
+/// (up, down) RTTs of the `onRtcStats` received so far.
+fn rtts(rx: &crossbeam_channel::Receiver<nertc_engine::EngineEvent>) -> Vec<(u32, u32)> {
+    rx.try_iter()
+        .filter_map(|e| match e {
+            nertc_engine::EngineEvent::RtcStats(s) => Some((s.up_rtt_ms, s.down_rtt_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn phase(b: &nertc_engine::Engine, name: &str, window: Duration) -> (f64, Duration) {
     let start = Instant::now();
     let (per_second, longest) = rate(&frame_times(b, 1, window), start, window);
@@ -48,10 +58,11 @@ fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let url = format!("ws://10.77.0.2:{PORT}");
-    let ((a, _a_rx), (b, _b_rx)) = video_call(&url, "netem");
+    let ((a, _a_rx), (b, b_rx)) = video_call(&url, "netem");
     std::thread::sleep(Duration::from_secs(1));
     let (clean, _) = phase(&b, "clean", Duration::from_secs(3));
     assert!(clean >= 13.0, "{clean:.1} fps on a clean link");
+    let clean_rtt = rtts(&b_rx);
 
     link.set(&Params { loss_pct: 5.0, ..Params::default() }).expect("set loss");
     let (fps, longest) = phase(&b, "5 % loss", Duration::from_secs(10));
@@ -63,6 +74,12 @@ fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
     let (fps, longest) = phase(&b, "100 ± 30 ms jitter", Duration::from_secs(10));
     assert!(fps >= 13.0, "{fps:.1} fps with 100 ± 30 ms jitter");
     assert!(longest <= Duration::from_millis(700), "a {longest:?} freeze with jitter");
+    // onRtcStats's round trips are the media paths' (ICE consent checks), not a constant.
+    let jitter_rtt = rtts(&b_rx);
+    println!("netem: B's (up, down) RTT: clean {clean_rtt:?}, 100 ± 30 ms each way {jitter_rtt:?}");
+    assert!(clean_rtt.iter().all(|(up, down)| *up < 50 && *down < 50), "{clean_rtt:?}");
+    let (up, down) = *jitter_rtt.last().expect("stats every 2 s");
+    assert!((140..=280).contains(&up) && (140..=280).contains(&down), "{jitter_rtt:?}");
     let stats = link.stats().expect("stats");
     println!("netem: link {stats:?}");
     a.release();

@@ -63,6 +63,45 @@ pub(crate) enum TransportEvent {
     },
 }
 
+/// How often the tasks read their connection's round trip.
+const RTT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The media round trip of each connection in ms (from ICE consent checks); `u32::MAX` = not
+/// measured yet. Written by the transport tasks, read by the stats report.
+#[derive(Debug)]
+pub(crate) struct MediaRtt {
+    pub publisher: std::sync::atomic::AtomicU32,
+    pub subscriber: std::sync::atomic::AtomicU32,
+}
+
+impl MediaRtt {
+    fn new() -> Arc<Self> {
+        Arc::new(MediaRtt { publisher: u32::MAX.into(), subscriber: u32::MAX.into() })
+    }
+
+    fn get(v: &std::sync::atomic::AtomicU32) -> Option<u32> {
+        Some(v.load(std::sync::atomic::Ordering::Relaxed)).filter(|v| *v != u32::MAX)
+    }
+
+    pub fn up_ms(&self) -> Option<u32> {
+        Self::get(&self.publisher)
+    }
+
+    pub fn down_ms(&self) -> Option<u32> {
+        Self::get(&self.subscriber)
+    }
+}
+
+/// Reads `pc`'s round trip into `into` (kept when there is no connection or no answer yet).
+async fn measure_rtt(pc: Option<&nertc_rtc::pc::Pc>, into: &std::sync::atomic::AtomicU32) {
+    if let Some(ms) = match pc {
+        Some(pc) => pc.ice_rtt_ms().await,
+        None => None,
+    } {
+        into.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The next event of a peer connection that may not exist yet; pending while it does not.
 async fn next_pc_event(rx: &mut Option<mpsc::Receiver<nertc_rtc::pc::PcEvent>>) -> Option<nertc_rtc::pc::PcEvent> {
     match rx.as_mut() {
@@ -92,6 +131,7 @@ pub(crate) struct Transport {
     publisher: mpsc::Sender<PubCmd>,
     subscriber: mpsc::Sender<SubCmd>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub rtt: Arc<MediaRtt>,
 }
 
 /// Where the tasks' media sockets bind: loopback for a loopback server, else every interface.
@@ -115,11 +155,12 @@ impl Transport {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let (pub_tx, pub_rx) = mpsc::channel(CMD_QUEUE);
         let (sub_tx, sub_rx) = mpsc::channel(CMD_QUEUE);
+        let rtt = MediaRtt::new();
         let tasks = vec![
-            rt.spawn(publisher::run(pub_rx, events.clone(), signal.clone(), bind, uid, video)),
-            rt.spawn(subscriber::run(sub_rx, events, signal, bind)),
+            rt.spawn(publisher::run(pub_rx, events.clone(), signal.clone(), bind, uid, video, rtt.clone())),
+            rt.spawn(subscriber::run(sub_rx, events, signal, bind, rtt.clone())),
         ];
-        (Transport { publisher: pub_tx, subscriber: sub_tx, tasks }, rx)
+        (Transport { publisher: pub_tx, subscriber: sub_tx, tasks, rtt }, rx)
     }
 
     /// Closes both connections; the tasks end once they finish what they are doing.

@@ -68,7 +68,9 @@ pub(super) async fn run(
     bind: SocketAddr,
     uid: Uid,
     video: Arc<VideoCtl>,
+    rtt: Arc<super::MediaRtt>,
 ) {
+    let mut rtt_tick = tokio::time::interval(super::RTT_EVERY);
     let mut p = Publisher { events, signal, bind, uid, video, pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
     loop {
         tokio::select! {
@@ -93,6 +95,7 @@ pub(super) async fn run(
                 Some(PcEvent::Track(_)) => {}
                 None => p.pc_events = None,
             },
+            _ = rtt_tick.tick() => super::measure_rtt(p.pc.as_ref(), &rtt.publisher).await,
         }
     }
     p.tracks.clear();
