@@ -294,6 +294,12 @@ export interface NERtcAudioLayerRecvStats {
   /** 0-255. */
   volume: number;
   packets_lost: number;
+  /** Packets lost on the network in the last 2 s, before FEC and concealment (%). */
+  audio_loss_rate: number;
+  /** Accumulated audio frozen time (ms): concealment (PLC, silence, empty buffer) lasting >= 200 ms. */
+  total_frozen_time: number;
+  /** total_frozen_time as a share of the audio played (%). */
+  frozen_rate: number;
 }
 
 export interface NERtcAudioRecvStats {

@@ -218,6 +218,9 @@ fn remote_audio_stats(s: &RemoteAudioStats) -> Arg {
         ("received_bitrate", int(s.received_bitrate_kbps)),
         ("volume", int(s.volume)),
         ("packets_lost", Arg::U64(s.packets_lost)),
+        ("audio_loss_rate", int(s.loss_rate_percent)),
+        ("total_frozen_time", Arg::U64(s.frozen_ms)),
+        ("frozen_rate", int(s.frozen_rate_percent)),
     ]);
     Arg::Object(vec![("uid", uid(s.uid)), ("audio_layers_count", int(1)), ("audio_layers_list", Arg::Array(vec![layer]))])
 }

@@ -92,6 +92,12 @@ pub struct RemoteAudioStats {
     pub received_bitrate_kbps: u32,
     pub volume: u32,
     pub packets_lost: u64,
+    /// Packets lost on the network over the last interval, before FEC/concealment, percent.
+    pub loss_rate_percent: u32,
+    /// Audio freezes so far: concealment (PLC, silence, a dry buffer) running ≥ 200 ms, ms.
+    pub frozen_ms: u64,
+    /// `frozen_ms` as a share of the audio played so far, percent.
+    pub frozen_rate_percent: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

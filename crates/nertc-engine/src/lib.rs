@@ -26,7 +26,8 @@
 //! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (Opus) ─▶ track
 //! remote video RTP ─▶ receive task (whole pictures; keyframe requests retried until one
 //!     decodes) ─[bounded 8; full → wait for a keyframe]─▶ decoder thread ─▶ FrameSlot
-//! remote audio RTP ─▶ receive task (Opus decode) ─▶ Mixer (per-user queues) ◀─ playout thread
+//! remote audio RTP ─▶ receive task ─▶ jitter buffer per user (audio_jitter.rs) ◀─ Mixer: Opus
+//!     decode, FEC, PLC, time-stretch to an adaptive delay, at the playout thread's pull
 //! ```
 //! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
 //! slow readers skip frames, memory stays bounded).

@@ -136,11 +136,17 @@ impl Actor {
             if let Some(st) = &r.audio {
                 next.rx_audio += bytes;
                 let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
+                let (expected, lost) = (now_counts.expected.saturating_sub(before.expected), now_counts.lost.saturating_sub(before.lost));
+                let frozen_ms = st.frozen_ms.load(Relaxed);
+                let played_ms = st.played_ms();
                 remote_audio.push(RemoteAudioStats {
                     uid: r.uid,
                     received_bitrate_kbps: rates.kbps(bytes, pb),
                     volume,
                     packets_lost: st.lost.load(Relaxed),
+                    loss_rate_percent: (lost * 100).checked_div(expected).unwrap_or(0) as u32,
+                    frozen_ms,
+                    frozen_rate_percent: (frozen_ms * 100).checked_div(played_ms).unwrap_or(0).min(100) as u32,
                 });
             }
         }

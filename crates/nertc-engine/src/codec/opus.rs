@@ -4,6 +4,12 @@
 //! in-band FEC on (browsers negotiate `useinbandfec=1`). Any Opus frame duration (2.5 to 60 ms)
 //! is accepted by [`OpusEncoder::encode`]; [`OpusDecoder::decode_lost`] conceals exactly one
 //! 20 ms frame.
+//!
+//! In-band FEC (LBRR): with FEC on and an expected loss above zero
+//! ([`OpusEncoder::set_packet_loss_perc`]), each SILK or hybrid packet also carries a
+//! low-bitrate copy of the *previous* frame. A receiver missing packet `n` but holding `n + 1`
+//! rebuilds `n` from it ([`OpusDecoder::decode_fec_into`]); [`packet_has_fec`] tells whether a
+//! packet carries such a copy (CELT-only packets never do).
 
 use ::opus::{Application, Bitrate, Channels, Decoder, Encoder};
 
@@ -13,6 +19,9 @@ use super::CodecError;
 pub fn frame_samples_20ms(sample_rate: u32) -> usize {
     sample_rate as usize / 50
 }
+
+/// Expected loss the encoder starts with (percent), until the engine feeds it measured loss.
+pub const DEFAULT_PACKET_LOSS_PERC: u8 = 5;
 
 /// Largest Opus packet we produce (RFC 6716 allows 1275 bytes per frame, up to 3 frames).
 const MAX_PACKET: usize = 4000;
@@ -40,6 +49,7 @@ pub struct OpusEncoder {
     sample_rate: u32,
     channels: u16,
     out: Vec<u8>,
+    loss_perc: u8,
 }
 
 impl OpusEncoder {
@@ -49,8 +59,30 @@ impl OpusEncoder {
         let mut inner = Encoder::new(sample_rate, channels_of(channels)?, Application::Voip)?;
         inner.set_bitrate(Bitrate::Bits(bitrate_bps.clamp(6_000, 510_000) as i32))?;
         inner.set_inband_fec(true)?;
-        inner.set_packet_loss_perc(5)?;
-        Ok(OpusEncoder { inner, sample_rate, channels, out: vec![0; MAX_PACKET] })
+        inner.set_packet_loss_perc(i32::from(DEFAULT_PACKET_LOSS_PERC))?;
+        Ok(OpusEncoder { inner, sample_rate, channels, out: vec![0; MAX_PACKET], loss_perc: DEFAULT_PACKET_LOSS_PERC })
+    }
+
+    /// Sets the packet loss (percent, clamped to 0..=100) the encoder should expect: the higher,
+    /// the more bits go to the in-band FEC copy of the previous frame (0 sends none). Feed it
+    /// the loss the receivers report. Cheap when the value does not change.
+    pub fn set_packet_loss_perc(&mut self, percent: u8) -> Result<(), CodecError> {
+        let percent = percent.min(100);
+        if percent != self.loss_perc {
+            self.inner.set_packet_loss_perc(i32::from(percent))?;
+            self.loss_perc = percent;
+        }
+        Ok(())
+    }
+
+    /// The expected loss (percent) the encoder currently works with.
+    pub fn packet_loss_perc(&self) -> u8 {
+        self.loss_perc
+    }
+
+    /// Whether in-band FEC is on (always, in this engine).
+    pub fn inband_fec(&mut self) -> bool {
+        self.inner.get_inband_fec().unwrap_or(false)
     }
 
     /// Changes the target bitrate.
@@ -121,6 +153,64 @@ impl OpusDecoder {
         }
     }
 
+    /// Decodes one packet, appending its PCM (interleaved) to `out`; returns the samples per
+    /// channel decoded. No allocation once `out` has grown.
+    pub fn decode_into(&mut self, packet: &[u8], out: &mut Vec<i16>) -> Result<usize, CodecError> {
+        if packet.is_empty() {
+            return Err(CodecError::InvalidInput("empty Opus packet (use decode_lost)".into()));
+        }
+        let n = self.inner.decode(packet, &mut self.buf, false)?;
+        out.extend_from_slice(&self.buf[..n * usize::from(self.channels)]);
+        Ok(n)
+    }
+
+    /// Packet loss concealment for `samples` per channel (rounded down to whole 2.5 ms steps,
+    /// at most 120 ms), appended to `out` (silence if the decoder cannot conceal). Appends
+    /// exactly `samples` x channels samples.
+    pub fn decode_lost_into(&mut self, samples: usize, out: &mut Vec<i16>) {
+        let ch = usize::from(self.channels);
+        let step = self.sample_rate as usize / 400;
+        let max = self.buf.len() / ch;
+        let want = (samples.min(max) / step * step).max(step.min(max));
+        let start = out.len();
+        match self.inner.decode(&[], &mut self.buf[..want * ch], false) {
+            Ok(n) => out.extend_from_slice(&self.buf[..n.min(want) * ch]),
+            Err(e) => tracing::trace!("opus PLC failed: {e}"),
+        }
+        out.resize(start + samples * ch, 0);
+    }
+
+    /// Rebuilds the `samples` (per channel; the lost packet's duration) lost just before
+    /// `next_packet` from the in-band FEC copy that packet carries, appending them to `out`.
+    /// False (and nothing appended) when `next_packet` carries no FEC copy or the decoder
+    /// rejects it: conceal instead. Decode `next_packet` normally afterwards.
+    pub fn decode_fec_into(&mut self, next_packet: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
+        let ch = usize::from(self.channels);
+        let step = self.sample_rate as usize / 400;
+        if !packet_has_fec(next_packet) || samples == 0 || !samples.is_multiple_of(step) || samples * ch > self.buf.len() {
+            return false;
+        }
+        match self.inner.decode(next_packet, &mut self.buf[..samples * ch], true) {
+            Ok(n) => {
+                let start = out.len();
+                out.extend_from_slice(&self.buf[..n.min(samples) * ch]);
+                out.resize(start + samples * ch, 0);
+                true
+            }
+            Err(e) => {
+                tracing::trace!("opus FEC decode failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Forgets all history (as freshly created): for a clean restart after a long gap.
+    pub fn reset(&mut self) {
+        if let Err(e) = self.inner.reset_state() {
+            tracing::debug!("opus decoder reset failed: {e}");
+        }
+    }
+
     /// Recovers the 20 ms frame lost just before `next_packet` from its in-band FEC data (PLC
     /// when it has none). Decode `next_packet` normally afterwards.
     pub fn decode_fec(&mut self, next_packet: &[u8]) -> Vec<i16> {
@@ -137,6 +227,36 @@ impl OpusDecoder {
             Err(_) => self.decode_lost(),
         }
     }
+}
+
+/// Samples per channel in `packet` at `sample_rate` (None for a malformed packet).
+pub fn packet_samples(packet: &[u8], sample_rate: u32) -> Option<usize> {
+    if packet.is_empty() {
+        return None;
+    }
+    ::opus::packet::get_nb_samples(packet, sample_rate).ok().filter(|n| *n > 0)
+}
+
+/// Whether `packet` carries an in-band FEC (LBRR) copy of the frame before it.
+///
+/// From the packet layout (RFC 6716): TOC configurations 0-15 are SILK-only or hybrid, 16-31
+/// CELT-only (no LBRR). The SILK layer of the first Opus frame starts with header bits coded
+/// at probability 1/2, which the range coder leaves as the top bits of the frame's first byte:
+/// one VAD flag per 20 ms SILK frame (1 for a 10 or 20 ms Opus frame, 2 for 40 ms, 3 for
+/// 60 ms), then the LBRR flag; in stereo the side channel's VAD flags and LBRR flag follow.
+pub fn packet_has_fec(packet: &[u8]) -> bool {
+    let Some(&toc) = packet.first() else { return false };
+    if toc >> 3 >= 16 {
+        return false;
+    }
+    let Ok(per_frame) = ::opus::packet::get_samples_per_frame(packet, 48_000) else { return false };
+    let silk_frames = (per_frame / 960).clamp(1, 3) as u32;
+    let stereo = toc & 0x04 != 0;
+    let Ok(parsed) = ::opus::packet::parse(packet) else { return false };
+    let Some(&first) = parsed.frames.first().and_then(|f| f.first()) else { return false };
+    let mid = (first >> (7 - silk_frames)) & 1 == 1;
+    let side = stereo && (first >> (6 - 2 * silk_frames)) & 1 == 1;
+    mid || side
 }
 
 #[cfg(test)]
@@ -206,5 +326,98 @@ mod tests {
         let mut dec = OpusDecoder::new(48_000, 1).expect("decoder");
         assert!(dec.decode(&[]).is_err());
         assert!(dec.decode(&[0xff; 3]).is_err());
+    }
+
+    /// 440 Hz plus a 1.5 kHz tone gated 150 ms on / 150 ms off: speech-like enough that the
+    /// encoder's voice activity detector stays on (a steady tone alone soon reads as
+    /// background noise, and the encoder sends no FEC copy of background noise).
+    fn syllables(frames: usize, channels: u16) -> Vec<Vec<i16>> {
+        let mut base = Tone::new(440.0, 48_000, channels, 0.3);
+        let mut gated = Tone::new(1500.0, 48_000, channels, 0.1);
+        (0..frames)
+            .map(|k| {
+                let mut pcm = base.next_frame(960);
+                let g = gated.next_frame(960);
+                if (k / 15).is_multiple_of(2) {
+                    pcm.iter_mut().zip(g).for_each(|(s, g)| *s = s.saturating_add(g));
+                }
+                pcm
+            })
+            .collect()
+    }
+
+    /// Packet-loss expectation: a setter that clamps and sticks, and that switches the FEC copy
+    /// on and off (0 % sends none; at 5 % this tonal signal is still coded as CELT, no FEC).
+    #[test]
+    fn expected_loss_drives_the_fec_copy() {
+        let mut enc = OpusEncoder::new(48_000, 1, 32_000).expect("encoder");
+        assert!(enc.inband_fec());
+        assert_eq!(enc.packet_loss_perc(), DEFAULT_PACKET_LOSS_PERC);
+        enc.set_packet_loss_perc(150).expect("set");
+        assert_eq!(enc.packet_loss_perc(), 100);
+        let input = syllables(300, 1);
+        let with_fec = |perc: u8| {
+            let mut enc = OpusEncoder::new(48_000, 1, 32_000).expect("encoder");
+            enc.set_packet_loss_perc(perc).expect("set");
+            assert_eq!(enc.packet_loss_perc(), perc);
+            input.iter().map(|pcm| enc.encode(pcm).expect("encode")).skip(50).filter(|p| packet_has_fec(p)).count()
+        };
+        let (none, twenty) = (with_fec(0), with_fec(20));
+        assert_eq!(none, 0);
+        assert!(twenty >= 100, "{twenty} of 250 packets carry FEC at 20 % expected loss");
+
+        // The copy rebuilds a lost frame; a packet without one says so instead of concealing.
+        let mut enc = OpusEncoder::new(48_000, 1, 32_000).expect("encoder");
+        enc.set_packet_loss_perc(20).expect("set");
+        let packets: Vec<Vec<u8>> = input.iter().map(|pcm| enc.encode(pcm).expect("encode")).collect();
+        let k = (40..packets.len()).find(|&k| packet_has_fec(&packets[k])).expect("a packet with FEC");
+        let mut dec = OpusDecoder::new(48_000, 1).expect("decoder");
+        for p in &packets[..k - 1] {
+            dec.decode(p).expect("decode");
+        }
+        let mut out = vec![7];
+        assert!(dec.decode_fec_into(&packets[k], 960, &mut out));
+        assert_eq!(out.len(), 961);
+        let p440 = tone_power(&out[1..], 48_000, 1, 440.0);
+        assert!(p440 > -17.0, "the rebuilt frame carries the tone: {p440} dBFS");
+        assert!(!packet_has_fec(&packets[0]), "the first packet has nothing before it");
+        assert!(!dec.decode_fec_into(&packets[0], 960, &mut out));
+        assert_eq!(out.len(), 961);
+        dec.decode_lost_into(480, &mut out);
+        assert_eq!(out.len(), 961 + 480);
+        assert_eq!(packet_samples(&packets[k], 48_000), Some(960));
+        assert_eq!(packet_samples(&[], 48_000), None);
+        dec.reset();
+        assert_eq!(dec.decode(&packets[k]).expect("decode after reset").len(), 960);
+    }
+
+    /// [`packet_has_fec`] reads the LBRR flag as libopus's own `opus_packet_has_lbrr` does, in
+    /// mono and stereo, for 10 to 60 ms frames.
+    #[test]
+    fn fec_flag_matches_libopus() {
+        // The opus crate links libopus (1.5 or later), which exports this.
+        unsafe extern "C" {
+            fn opus_packet_has_lbrr(packet: *const u8, len: i32) -> i32;
+        }
+        let mut checked = 0;
+        for channels in [1u16, 2] {
+            for frame in [480usize, 960, 1920, 2880] {
+                let mut enc = OpusEncoder::new(48_000, channels, 24_000 * u32::from(channels)).expect("encoder");
+                enc.set_packet_loss_perc(25).expect("set");
+                let input = syllables(120, channels).concat();
+                let mut flagged = 0;
+                for pcm in input.chunks_exact(frame * usize::from(channels)) {
+                    let p = enc.encode(pcm).expect("encode");
+                    // SAFETY: `p` is a live, initialised buffer of `p.len()` bytes (< 4000, fits
+                    // i32) for the duration of the call; libopus only reads it.
+                    let lib = unsafe { opus_packet_has_lbrr(p.as_ptr(), p.len() as i32) } == 1;
+                    assert_eq!(packet_has_fec(&p), lib, "{channels} ch, {frame} samples, toc {:#x}", p[0]);
+                    flagged += usize::from(lib);
+                    checked += 1;
+                }
+                assert!(flagged > 0, "{channels} ch, {frame} samples: some packets carry FEC");
+            }
+        }
+        assert!(checked > 500);
     }
 }

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
-use crate::codec::opus::OpusEncoder;
+use crate::codec::opus::{DEFAULT_PACKET_LOSS_PERC, OpusEncoder};
 use crate::device::audio::AudioConverter;
 use crate::frame::AudioFrame;
 
@@ -33,6 +33,10 @@ pub struct AudioCtl {
     pub level: AtomicU32,
     pub sent_bytes: AtomicU64,
     pub frames: AtomicU64,
+    /// Packet loss (percent, 0-100) the Opus encoder should expect: the higher, the more bits
+    /// its in-band FEC copy of the previous frame gets (0: none). Store the loss the receivers
+    /// report (RTCP receiver reports); the encoder picks a change up at its next frame.
+    pub expected_loss_perc: AtomicU32,
 }
 
 impl Default for AudioCtl {
@@ -44,6 +48,7 @@ impl Default for AudioCtl {
             level: AtomicU32::new(0),
             sent_bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
+            expected_loss_perc: AtomicU32::new(u32::from(DEFAULT_PACKET_LOSS_PERC)),
         }
     }
 }
@@ -66,6 +71,16 @@ impl AudioSender {
 pub fn push(input: &Sender<AudioFrame>, frame: AudioFrame) {
     if let Err(TrySendError::Full(_)) = input.try_send(frame) {
         tracing::trace!("audio encoder behind; frame dropped");
+    }
+}
+
+/// Hands `ctl`'s expected loss to the encoder (nothing to do when unchanged).
+fn apply_expected_loss(encoder: &mut OpusEncoder, ctl: &AudioCtl) {
+    let want = ctl.expected_loss_perc.load(Relaxed).min(100) as u8;
+    if want != encoder.packet_loss_perc()
+        && let Err(e) = encoder.set_packet_loss_perc(want)
+    {
+        tracing::warn!("opus expected loss {want} %: {e}");
     }
 }
 
@@ -97,6 +112,7 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
             if ctl.muted.load(Relaxed) {
                 pcm.iter_mut().for_each(|s| *s = 0);
             }
+            apply_expected_loss(&mut encoder, &ctl);
             let packet = match encoder.encode(&pcm) {
                 Ok(p) => p,
                 Err(e) => {
@@ -119,5 +135,25 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
                 ctl.frames.fetch_add(1, Relaxed);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoder_follows_the_expected_loss() {
+        let ctl = AudioCtl::default();
+        let mut enc = OpusEncoder::new(SAMPLE_RATE, 1, 32_000).expect("encoder");
+        apply_expected_loss(&mut enc, &ctl);
+        assert_eq!(enc.packet_loss_perc(), DEFAULT_PACKET_LOSS_PERC);
+        ctl.expected_loss_perc.store(20, Relaxed);
+        apply_expected_loss(&mut enc, &ctl);
+        assert_eq!(enc.packet_loss_perc(), 20);
+        ctl.expected_loss_perc.store(1000, Relaxed);
+        apply_expected_loss(&mut enc, &ctl);
+        assert_eq!(enc.packet_loss_perc(), 100);
+        assert!(enc.inband_fec(), "FEC stays on");
     }
 }

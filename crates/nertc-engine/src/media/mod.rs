@@ -5,11 +5,13 @@
 //!      -> local preview slot, openh264 -> H.264 samples -> publish track (webrtc-rs)
 //! mic / tone / JS push -> [bounded] -> audio encoder thread -> Opus -> publish track
 //! remote video RTP (tokio task) -> H.264 depacketizer -> [bounded] -> decoder thread -> slot
-//! remote audio RTP (tokio task) -> Opus decoder -> mixer queue per user -> playout thread
+//! remote audio RTP (tokio task) -> jitter buffer per user <- mixer (Opus decode, FEC, PLC,
+//!     time-stretch to the adaptive delay) <- playout thread
 //! ```
 //! Encoder and decoder threads are plain OS threads (codec work never runs on the async
 //! runtime); they write into webrtc-rs through the runtime handle.
 
+pub mod audio_jitter;
 pub mod audio_recv;
 pub mod audio_send;
 pub mod freeze;
