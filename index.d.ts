@@ -243,9 +243,21 @@ export interface NERtcStats {
   memory_app_kbytes: number;
   /** Users in the channel, including us. */
   user_count: number;
-  /** Round trip to the room server (signaling ping/pong), ms; 0 until the first pong. */
+  /** Round trips of the publishing (up) and receiving (down) media paths, from ICE consent checks (ms); the signaling ping until measured; 0 before either. */
   up_rtt: number;
   down_rtt: number;
+  /** Cumulative bytes per media (payload). */
+  tx_audio_bytes: number;
+  tx_video_bytes: number;
+  rx_audio_bytes: number;
+  rx_video_bytes: number;
+  /** Received packets lost on the network before repair, over the last 2 s (%), and in total. */
+  rx_audio_packet_loss_rate: number;
+  rx_video_packet_loss_rate: number;
+  rx_audio_packet_loss_sum: number;
+  rx_video_packet_loss_sum: number;
+  /** Arrival jitter of received audio (ms). Not given (not measured yet): the tx_* loss and jitter fields and rx_video_jitter. */
+  rx_audio_jitter: number;
 }
 
 export interface NERtcVideoLayerSendStats {

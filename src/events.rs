@@ -178,6 +178,15 @@ fn rtc_stats(s: &RtcStats) -> Arg {
         ("user_count", int(s.users)),
         ("up_rtt", int(s.up_rtt_ms)),
         ("down_rtt", int(s.down_rtt_ms)),
+        ("tx_audio_bytes", Arg::U64(s.tx_audio_bytes)),
+        ("tx_video_bytes", Arg::U64(s.tx_video_bytes)),
+        ("rx_audio_bytes", Arg::U64(s.rx_audio_bytes)),
+        ("rx_video_bytes", Arg::U64(s.rx_video_bytes)),
+        ("rx_audio_packet_loss_rate", int(s.rx_audio_loss_percent)),
+        ("rx_video_packet_loss_rate", int(s.rx_video_loss_percent)),
+        ("rx_audio_packet_loss_sum", Arg::U64(s.rx_audio_lost)),
+        ("rx_video_packet_loss_sum", Arg::U64(s.rx_video_lost)),
+        ("rx_audio_jitter", int(s.rx_audio_jitter_ms)),
     ])
 }
 

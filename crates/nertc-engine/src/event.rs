@@ -60,9 +60,22 @@ pub struct RtcStats {
     pub cpu_app_usage: u32,
     pub memory_app_usage_kb: u64,
     pub users: u32,
-    /// Round trip to the room server (signaling ping), ms; 0 until the first pong.
+    /// Round trips of the pub (up) and sub (down) media paths from ICE consent checks, ms;
+    /// the signaling ping until measured; 0 before either.
     pub up_rtt_ms: u32,
     pub down_rtt_ms: u32,
+    pub tx_audio_bytes: u64,
+    pub tx_video_bytes: u64,
+    pub rx_audio_bytes: u64,
+    pub rx_video_bytes: u64,
+    /// Received packets lost on the network (before repair) over the interval, percent, and
+    /// in total, over all remote streams of each kind.
+    pub rx_audio_loss_percent: u32,
+    pub rx_video_loss_percent: u32,
+    pub rx_audio_lost: u64,
+    pub rx_video_lost: u64,
+    /// Arrival jitter of received audio (the worst stream's 95th percentile over 2 s), ms.
+    pub rx_audio_jitter_ms: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -101,6 +101,9 @@ impl Actor {
         let mut remote_audio = Vec::new();
         // Per remote user over this interval: packets expected and lost on the way.
         let mut links: HashMap<Uid, (u64, u64)> = HashMap::new();
+        // Per kind over all remote streams: (expected, lost) this interval, lost in total.
+        let (mut rx_audio_loss, mut rx_video_loss) = (((0u64, 0u64), 0u64), ((0u64, 0u64), 0u64));
+        let mut rx_audio_jitter_ms = 0;
         for (track_id, r) in &s.remote.receiving {
             let now_counts = match (&r.video, &r.audio) {
                 (Some(st), _) => TrackCounters {
@@ -121,6 +124,10 @@ impl Actor {
             link.0 += now_counts.expected.saturating_sub(before.expected);
             link.1 += now_counts.lost.saturating_sub(before.lost);
             let (bytes, pb) = (now_counts.bytes, before.bytes);
+            let kind = if r.video.is_some() { &mut rx_video_loss } else { &mut rx_audio_loss };
+            kind.0.0 += now_counts.expected.saturating_sub(before.expected);
+            kind.0.1 += now_counts.lost.saturating_sub(before.lost);
+            kind.1 += now_counts.lost;
             if let Some(st) = &r.video {
                 next.rx_video += bytes;
                 remote_video.push(RemoteVideoStats {
@@ -138,6 +145,7 @@ impl Actor {
                 let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
                 let (expected, lost) = (now_counts.expected.saturating_sub(before.expected), now_counts.lost.saturating_sub(before.lost));
                 let frozen_ms = st.frozen_ms.load(Relaxed);
+                rx_audio_jitter_ms = rx_audio_jitter_ms.max(st.jitter_ms.load(Relaxed));
                 let played_ms = st.played_ms();
                 remote_audio.push(RemoteAudioStats {
                     uid: r.uid,
@@ -175,6 +183,15 @@ impl Actor {
             users: s.remote.users.len() as u32 + 1,
             up_rtt_ms: up_rtt.unwrap_or(0),
             down_rtt_ms: down_rtt.unwrap_or(0),
+            tx_audio_bytes: next.tx_audio,
+            tx_video_bytes: next.tx_video,
+            rx_audio_bytes: next.rx_audio,
+            rx_video_bytes: next.rx_video,
+            rx_audio_loss_percent: percent(rx_audio_loss.0),
+            rx_video_loss_percent: percent(rx_video_loss.0),
+            rx_audio_lost: rx_audio_loss.1,
+            rx_video_lost: rx_video_loss.1,
+            rx_audio_jitter_ms,
         }));
         if crate::publish::is_live(s, MediaKind::Video) {
             self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
@@ -220,6 +237,11 @@ impl Actor {
         self.shared.emit(EngineEvent::RemoteAudioVolumeIndication { speakers, total_volume });
         self.shared.emit(EngineEvent::LocalAudioVolumeIndication { volume: self.shared.audio.level.load(Relaxed) });
     }
+}
+
+/// `lost` of `expected` in percent (0 when nothing was expected).
+fn percent((expected, lost): (u64, u64)) -> u32 {
+    (lost * 100).checked_div(expected).unwrap_or(0).min(100) as u32
 }
 
 #[cfg(test)]

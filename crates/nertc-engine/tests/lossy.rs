@@ -16,16 +16,25 @@ use nertc_engine::EngineEvent;
 
 /// What B reported about `uid` among the events received so far: the newest `frozen_ms` and
 /// every `onNetworkQuality` (tx, rx).
-fn reports(rx: &Receiver<EngineEvent>, uid: u64) -> (Option<u64>, Vec<(i32, i32)>) {
-    let (mut frozen, mut quality) = (None, Vec::new());
+fn reports(rx: &Receiver<EngineEvent>, uid: u64) -> Reports {
+    reports_and_loss(rx, uid).0
+}
+
+/// The newest `frozen_ms` and every `onNetworkQuality` (tx, rx).
+type Reports = (Option<u64>, Vec<(i32, i32)>);
+
+/// [`reports`], plus every `onRtcStats` rx video loss rate (%).
+fn reports_and_loss(rx: &Receiver<EngineEvent>, uid: u64) -> (Reports, Vec<u32>) {
+    let (mut frozen, mut quality, mut loss) = (None, Vec::new(), Vec::new());
     for e in rx.try_iter() {
         match e {
+            EngineEvent::RtcStats(s) => loss.push(s.rx_video_loss_percent),
             EngineEvent::RemoteVideoStats(v) => frozen = v.into_iter().find(|s| s.uid == uid).map(|s| s.frozen_ms).or(frozen),
             EngineEvent::NetworkQuality(v) => quality.extend(v.into_iter().find(|q| q.uid == uid).map(|q| (q.tx_quality, q.rx_quality))),
             _ => {}
         }
     }
-    (frozen, quality)
+    ((frozen, quality), loss)
 }
 
 #[test]
@@ -47,7 +56,10 @@ fn video_survives_20_percent_random_loss() {
     let start = Instant::now();
     let (lossy, longest) = rate(&frame_times(&b, 1, Duration::from_secs(10)), start, Duration::from_secs(10));
     drop(loss);
-    let (_, lossy_q) = reports(&b_rx, 1);
+    let ((_, lossy_q), lossy_rate) = reports_and_loss(&b_rx, 1);
+    // onRtcStats's rx loss rate: 20 % on each of the two lo crossings is ~36 % before repair.
+    println!("lossy: B's rx_video_packet_loss_rate under loss {lossy_rate:?}");
+    assert!(lossy_rate.len() >= 3 && lossy_rate[1..].iter().all(|r| (20..=55).contains(r)), "{lossy_rate:?}");
     println!("lossy: B's onNetworkQuality of A (tx, rx): clean {clean_q:?}, 20 % loss {lossy_q:?}");
     // Quality is measured (loss before repair, NERTC's 0-6 scale): good on a clean link, bad
     // or worse (>= 4) at 20 % loss; the first report under loss may straddle the change.

@@ -43,6 +43,10 @@ fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
         eprintln!("netem: skipped (run it inside scripts/netns.sh)");
         return;
     }
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
+        eprintln!("netem: skipped (/dev/net/tun cannot be opened: needs root in the namespace)");
+        return;
+    }
     let netem = nertc_netem::binary_path().expect("nertc-netem built (cargo build --workspace --bins)");
     let server_bin = netem.with_file_name("nertc-server");
     assert!(server_bin.is_file(), "{} missing: cargo build --workspace --bins", server_bin.display());
