@@ -81,8 +81,9 @@ pub(super) async fn run(
                 while let Ok(cmd) = cmds.try_recv() {
                     change = change.max(p.apply(cmd).await);
                 }
-                if change != Change::None && !p.tracks.is_empty() {
-                    let restart = change == Change::RestartIce;
+                let restart = change == Change::RestartIce;
+                // A restart also when nothing is published any more: the connection stays.
+                if change != Change::None && (!p.tracks.is_empty() || restart && p.pc.is_some()) {
                     match p.negotiate(restart).await {
                         Ok(()) => p.report(TransportEvent::PubNegotiated { restart }).await,
                         Err(error) if restart => p.report(TransportEvent::RestartFailed { pc: PcKind::Pub, error }).await,
