@@ -307,6 +307,7 @@ function record(stamp, tMs, w, h, receiveMs = null) {
     return;
   }
   bench.lastFrameNo = stamp.frameNo;
+  bench.frameTimes.push(tMs);
   bench.samples.push(Math.round((tMs - stamp.timeMs) * 100) / 100);
   // rVFC only: when the frame's last packet arrived, i.e. the sender + network + SFU part.
   if (receiveMs != null) bench.receiveSamples.push(Math.round((receiveMs - stamp.timeMs) * 100) / 100);
@@ -471,6 +472,8 @@ bench.startWindow = () => {
   bench.unreadable = 0;
   bench.duplicates = 0;
   bench.sizes = {};
+  bench.frameTimes = [];
+  bench.windowStart = nowMs();
   bench.recording = true;
   bench.windowFramesRead = bench.framesRead;
 };
@@ -487,6 +490,9 @@ bench.endWindow = () => {
     method: bench.method,
     copyPath: bench.copyPath ?? null,
     readMsPerFrame: bench.framesRead ? bench.readMs / bench.framesRead : null,
+    // When each new frame was read, relative to the window's start (smoothness: gaps, freezes).
+    frameTimes: bench.frameTimes.map((t) => Math.round((t - bench.windowStart) * 10) / 10),
+    windowMs: Math.round((nowMs() - bench.windowStart) * 10) / 10,
   };
 };
 

@@ -653,6 +653,8 @@ async function run(o) {
     result = {
       glass_to_glass_ms: w.samples,
       frames: w.samples.length,
+      frame_times_ms: w.frameTimes,
+      window_ms: w.windowMs,
       ...common,
       width: out.frame_width,
       height: out.frame_height,

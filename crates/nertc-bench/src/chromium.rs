@@ -8,15 +8,15 @@ use serde_json::Value;
 use crate::measure::summary;
 use crate::servers::repo_root;
 
-/// Runs `node bench/chromium/run.mjs <part> --url URL --width W --height H --fps 30 --kbps K
+/// Runs `node bench/chromium/run.mjs <part> --url URL --width W --height H --fps F --kbps K
 /// --seconds S`; returns its JSON (the last stdout line).
-pub fn run(part: &str, url: &str, w: u32, h: u32, kbps: u32, seconds: u64) -> Result<Value, String> {
+pub fn run(part: &str, url: &str, w: u32, h: u32, fps: u32, kbps: u32, seconds: u64) -> Result<Value, String> {
     let root = repo_root();
     let script = root.join("bench/chromium/run.mjs");
     let out = Command::new("node")
         .arg(&script)
         .arg(part)
-        .args(["--url", url, "--width", &w.to_string(), "--height", &h.to_string(), "--fps", "30"])
+        .args(["--url", url, "--width", &w.to_string(), "--height", &h.to_string(), "--fps", &fps.to_string()])
         .args(["--kbps", &kbps.to_string(), "--seconds", &seconds.to_string()])
         .current_dir(&root)
         .stdout(Stdio::piped())

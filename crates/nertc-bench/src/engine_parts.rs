@@ -16,11 +16,11 @@ use crate::clip::{Clip, SendTimes};
 use crate::loadgen::{self, Target};
 use crate::measure::{CpuWindow, rss_kb, summary};
 
-fn engine(url: &str) -> Result<(Engine, Receiver<EngineEvent>), String> {
+pub(crate) fn engine(url: &str) -> Result<(Engine, Receiver<EngineEvent>), String> {
     Engine::new(EngineOptions { app_key: "bench".into(), server_url: url.into() }).map_err(|e| format!("engine: {e:?}"))
 }
 
-fn wait_for(rx: &Receiver<EngineEvent>, timeout: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Option<EngineEvent> {
+pub(crate) fn wait_for(rx: &Receiver<EngineEvent>, timeout: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Option<EngineEvent> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.checked_duration_since(Instant::now())?;
@@ -37,8 +37,8 @@ pub fn bitrate_kbps(w: u32) -> u32 {
     if w >= 1280 { 1500 } else { 800 }
 }
 
-fn video_config(w: u32, h: u32) -> VideoConfig {
-    VideoConfig { max_profile: -1, width: w, height: h, framerate: 30, bitrate_kbps: bitrate_kbps(w), ..Default::default() }
+pub(crate) fn video_config(w: u32, h: u32, fps: u32) -> VideoConfig {
+    VideoConfig { max_profile: -1, width: w, height: h, framerate: fps, bitrate_kbps: bitrate_kbps(w), ..Default::default() }
 }
 
 /// joinChannel -> onJoinChannel, and joinChannel -> onFirstVideoFrameDecoded of a user already
@@ -78,9 +78,9 @@ pub fn join(url: &str, runs: usize) -> Result<Value, String> {
 pub fn latency(url: &str, w: u32, h: u32, seconds: u64) -> Result<Value, String> {
     let (publisher, prx) = engine(url)?;
     let publisher = Arc::new(publisher);
-    publisher.set_video_config(&video_config(w, h));
+    publisher.set_video_config(&video_config(w, h, 30));
     publisher.enable_local_audio(false);
-    let source = GrainSource::start(&publisher, w, h);
+    let source = GrainSource::start(&publisher, w, h, 30);
     let ch = format!("bench-latency-{w}");
     publisher.join_channel(None, &ch, 1);
     wait_for(&prx, Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { .. }));
@@ -116,17 +116,17 @@ pub fn latency(url: &str, w: u32, h: u32, seconds: u64) -> Result<Value, String>
     Ok(json!({ "glass_to_glass_ms": summary(lat), "fps_received": (frames as f64 / seconds as f64).round(), "received_kbps": kbps }))
 }
 
-/// A 30 fps source for a publishing engine: the test pattern (capture time stamped in its
+/// A `fps` source for a publishing engine: the test pattern (capture time stamped in its
 /// pixels) plus a little film grain (±4 grey levels, as the Chromium page adds), pushed as an
 /// external video source. Without grain the pattern is so easy to code that openh264 spends a
 /// third of the target bitrate, which would not compare with Chromium at the same bitrate.
-struct GrainSource {
+pub(crate) struct GrainSource {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl GrainSource {
-    fn start(e: &Arc<Engine>, w: u32, h: u32) -> GrainSource {
+    pub(crate) fn start(e: &Arc<Engine>, w: u32, h: u32, fps: u32) -> GrainSource {
         e.set_external_video_source(true);
         e.enable_local_video(true);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -140,7 +140,7 @@ impl GrainSource {
                 })
                 .collect();
             let mut pattern = test_pattern::TestPattern::new();
-            let period = Duration::from_secs(1) / 30;
+            let period = Duration::from_secs(1) / fps.max(1);
             let mut next = Instant::now();
             for n in 0u32.. {
                 if st.load(std::sync::atomic::Ordering::Relaxed) {
@@ -253,8 +253,8 @@ pub fn run_role(role: &str, args: &[String]) {
             seconds = arg(3).parse().unwrap_or(10);
             let ch = format!("bench-cpu-{w}");
             if role == "publish" {
-                e.set_video_config(&video_config(w, h));
-                _source = Some(GrainSource::start(&e, w, h));
+                e.set_video_config(&video_config(w, h, 30));
+                _source = Some(GrainSource::start(&e, w, h, 30));
                 e.join_channel(None, &ch, 1);
             } else {
                 e.enable_local_audio(false);

@@ -2,7 +2,7 @@
 //! machine.
 //!
 //! ```text
-//! nertc-bench [all|join|latency|cpu|streams|fanout] [--smoke] [--seconds S]
+//! nertc-bench [all|join|latency|cpu|network|streams|fanout] [--smoke] [--seconds S]
 //!             [--n 10,50,100,200] [--sfu nertc,janus] [--out results.json]
 //! ```
 //! Run it inside a loopback-only network namespace (`scripts/netns.sh`). It prints Markdown
@@ -21,6 +21,7 @@ mod janus;
 mod loadgen;
 mod measure;
 mod nertc_client;
+mod network;
 mod servers;
 
 use std::sync::Arc;
@@ -76,7 +77,7 @@ fn main() {
     let part = args.first().cloned().unwrap_or_else(|| "all".into());
     match part.as_str() {
         "publish" | "subscribe" | "subscribe-all" => return engine_parts::run_role(&part, &args[1..]),
-        "serve" => return servers::serve(),
+        "serve" => return servers::serve(&args[1..]),
         _ => {}
     }
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -88,7 +89,7 @@ fn main() {
             .unwrap_or_else(|| if smoke { vec![4] } else { vec![10, 50, 100, 200] }),
         sfus: flag("--sfu").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_else(|| vec!["nertc".into(), "janus".into()]),
     };
-    let known = ["all", "join", "latency", "cpu", "streams", "fanout"];
+    let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout"];
     if !known.contains(&part.as_str()) {
         eprintln!("nertc-bench: unknown part {part:?}; one of {known:?}");
         std::process::exit(2);
@@ -121,8 +122,8 @@ fn main() {
     if wants("latency") {
         for &(w, h) in sizes {
             let ours = engine_parts::latency(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
-            let peer =
-                chromium::run("latency", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer = chromium::run("latency", &url, w, h, 30, engine_parts::bitrate_kbps(w), opts.seconds)
+                .unwrap_or_else(|e| json!({ "error": e }));
             let figure = format!("glass-to-glass {w}x{h}@30, {} kbps, through our server (ms)", engine_parts::bitrate_kbps(w));
             rep.row("latency", &figure, &ours["glass_to_glass_ms"], Some(("Chromium", &peer["glass_to_glass_ms"])));
             if let Some(e) = peer.get("error") {
@@ -135,7 +136,7 @@ fn main() {
         for &(w, h) in sizes {
             let ours = engine_parts::cpu(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
             let peer =
-                chromium::run("cpu", &url, w, h, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+                chromium::run("cpu", &url, w, h, 30, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
             let k = engine_parts::bitrate_kbps(w);
             rep.row(
                 "cpu",
@@ -159,6 +160,35 @@ fn main() {
                 rep.error("cpu/chromium", e.to_string());
             }
             rep.json.insert(format!("cpu_{w}x{h}"), json!({ "engine": ours, "chromium": peer }));
+        }
+    }
+    if wants("network") {
+        match network::run(opts.seconds, smoke) {
+            Ok(conds) => {
+                for c in &conds {
+                    let name = c["condition"].as_str().unwrap_or("?");
+                    let (ours, peer) = (&c["engine"], &c["chromium"]);
+                    for (who, v) in [("network/engine", ours), ("network/chromium", peer)] {
+                        if let Some(e) = v.get("error") {
+                            rep.error(&format!("{who} {name}"), e.to_string());
+                        }
+                    }
+                    if ours.get("error").is_some() || peer.get("error").is_some() {
+                        continue;
+                    }
+                    let rows = [
+                        ("fps", format!("{name}: frames delivered per second (of 15), 640x480")),
+                        ("longest_gap_ms", format!("{name}: longest gap between frames (ms)")),
+                        ("frozen_ms", format!("{name}: frozen time in {} s (ms)", opts.seconds)),
+                        ("glass_to_glass_ms", format!("{name}: glass-to-glass (ms)")),
+                    ];
+                    for (key, figure) in rows {
+                        rep.row("network", &figure, &ours[key], Some(("Chromium", &peer[key])));
+                    }
+                }
+                rep.json.insert("network".into(), Value::Array(conds));
+            }
+            Err(e) => rep.error("network", e),
         }
     }
     // The load parts share one pre-encoded clip: 640x360@30 H.264 (500 kbps target, ~230 as coded) + 32 kbps Opus.

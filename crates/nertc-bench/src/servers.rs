@@ -77,11 +77,19 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
 }
 
-/// The `serve` role: our server library in this process until stdin closes or it is killed.
-pub fn serve() {
+/// The `serve` role: our server library in this process until it is killed.
+/// `serve [--listen ADDR] [--bind IP]` (defaults 127.0.0.1:0 and the default media address).
+pub fn serve(args: &[String]) {
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let mut config = nertc_server::ServerConfig {
+        listen: flag("--listen").unwrap_or_else(|| "127.0.0.1:0".into()),
+        ..nertc_server::ServerConfig::default()
+    };
+    if let Some(ip) = flag("--bind").and_then(|ip| ip.parse().ok()) {
+        config.rtc.bind_ip = ip;
+    }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
     rt.block_on(async {
-        let config = nertc_server::ServerConfig { listen: "127.0.0.1:0".into(), ..nertc_server::ServerConfig::default() };
         match nertc_server::start(config).await {
             Ok(s) => {
                 println!("nertc-server listening on http://{}", s.addr);
