@@ -116,7 +116,13 @@ impl PcBuilder {
             // Connectivity checks every 50 ms instead of webrtc-rs's 200 ms (same 1.4 s of
             // attempts per candidate pair): the first check no longer waits up to 200 ms,
             // which was most of the time to a subscriber's first packet on a fast network.
-            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28));
+            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
+            // A peer-reflexive pair may be nominated at once (webrtc-rs waits 1 s, counted from
+            // the agent's (re)start, for a better one to turn up). After an ICE restart the
+            // offerer's sockets are new and the answerer meets them as peer-reflexive: the wait
+            // was the whole 1 s the restarted connection took. Our candidates are host
+            // candidates on both sides; there is nothing better to wait for.
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
         if let Some(ip) = self.advertised_ip {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
