@@ -256,8 +256,11 @@ export interface NERtcStats {
   rx_video_packet_loss_rate: number;
   rx_audio_packet_loss_sum: number;
   rx_video_packet_loss_sum: number;
-  /** Arrival jitter of received audio (ms). Not given (not measured yet): the tx_* loss and jitter fields and rx_video_jitter. */
+  /** Arrival jitter of received audio (ms). Not given (not measured yet): tx_audio_packet_loss_rate/_sum, tx_audio_jitter, tx_video_jitter, rx_video_jitter. */
   rx_audio_jitter: number;
+  /** While publishing video: our video packets the server had to NACK (lost on the way up) over the last 2 s (%), and in total. */
+  tx_video_packet_loss_rate?: number;
+  tx_video_packet_loss_sum?: number;
 }
 
 export interface NERtcVideoLayerSendStats {

@@ -165,7 +165,7 @@ pub fn event_names() -> Vec<&'static str> {
 
 /// `onRtcStats(stats)`: NERTC's NERtcStats fields that the engine measures.
 fn rtc_stats(s: &RtcStats) -> Arg {
-    Arg::Object(vec![
+    let mut fields = vec![
         ("total_duration", Arg::U64(s.duration_s)),
         ("tx_bytes", Arg::U64(s.tx_bytes)),
         ("rx_bytes", Arg::U64(s.rx_bytes)),
@@ -187,7 +187,12 @@ fn rtc_stats(s: &RtcStats) -> Arg {
         ("rx_audio_packet_loss_sum", Arg::U64(s.rx_audio_lost)),
         ("rx_video_packet_loss_sum", Arg::U64(s.rx_video_lost)),
         ("rx_audio_jitter", int(s.rx_audio_jitter_ms)),
-    ])
+    ];
+    if let (Some(rate), Some(sum)) = (s.tx_video_loss_percent, s.tx_video_lost) {
+        fields.push(("tx_video_packet_loss_rate", int(rate)));
+        fields.push(("tx_video_packet_loss_sum", Arg::U64(sum)));
+    }
+    Arg::Object(fields)
 }
 
 /// `onLocalVideoStats(stats)`: `{video_layers_count, video_layers_list: [{layer_type 1 main, ...}]}`.

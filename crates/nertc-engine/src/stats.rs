@@ -11,10 +11,14 @@ use nertc_protocol::{MediaKind, TrackId, Uid};
 use crate::actor::Actor;
 use crate::event::{EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
 use crate::quality;
+use crate::shared::lock;
 
 /// Totals at one report.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
+    /// Our video stream's original packets sent, and how many of them the server NACKed.
+    pub tx_video_packets: u64,
+    pub tx_video_lost: u64,
     pub tx_video: u64,
     pub tx_audio: u64,
     pub rx_video: u64,
@@ -165,10 +169,20 @@ impl Actor {
         next.cpu_ticks = process_cpu_ticks();
         // Round trips to the server on each media path, from the ICE consent checks of the pub
         // (up) and sub (down) connections; the signaling ping stands in before they have one.
-        let up_rtt = s.transport.rtt.up_ms().or(s.rtt_ms);
-        let down_rtt = s.transport.rtt.down_ms().or(s.rtt_ms);
+        let up_rtt = s.transport.path.up_rtt_ms().or(s.rtt_ms);
+        let down_rtt = s.transport.path.down_rtt_ms().or(s.rtt_ms);
+        // Our uplink: the video packets the server had to NACK (it NACKs every one it misses).
+        let video_ssrc = lock(&self.shared.video.sink).as_ref().map(|sink| sink.ssrc);
+        if let Some(ssrc) = video_ssrc {
+            (next.tx_video_packets, next.tx_video_lost) = s.transport.path.uplink_counts(ssrc);
+        }
         // The first report of a session has no rates to compare with.
         let base = if first { &next } else { &prev };
+        let tx_video_sample = video_ssrc.map(|_| quality::LinkSample {
+            expected: next.tx_video_packets.saturating_sub(base.tx_video_packets),
+            lost: next.tx_video_lost.saturating_sub(base.tx_video_lost),
+            rtt_ms: up_rtt,
+        });
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         self.shared.emit(EngineEvent::RtcStats(RtcStats {
             duration_s: s.joined_at.elapsed().as_secs(),
@@ -192,6 +206,8 @@ impl Actor {
             rx_audio_lost: rx_audio_loss.1,
             rx_video_lost: rx_video_loss.1,
             rx_audio_jitter_ms,
+            tx_video_loss_percent: tx_video_sample.map(|t| percent((t.expected, t.lost))),
+            tx_video_lost: video_ssrc.map(|_| next.tx_video_lost),
         }));
         if crate::publish::is_live(s, MediaKind::Video) {
             self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
@@ -218,7 +234,9 @@ impl Actor {
                 (*uid, quality::of(quality::LinkSample { expected, lost, rtt_ms: down_rtt }))
             })
             .collect();
-        let tx = quality::UNKNOWN;
+        // Ours: tx from our video uplink (unknown while we publish no video: the server NACKs
+        // video only), rx the worst of what we receive.
+        let tx = tx_video_sample.map_or(quality::UNKNOWN, quality::of);
         let rx = remote.iter().map(|(_, q)| *q).max().unwrap_or(quality::UNKNOWN);
         let mut list = vec![NetworkQuality { uid: s.params.uid, tx_quality: tx, rx_quality: rx }];
         list.extend(remote.into_iter().map(|(uid, q)| NetworkQuality { uid, tx_quality: q, rx_quality: q }));

@@ -76,6 +76,17 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// The media path's round trip in a stats report, from the ICE consent checks (STUN binding
+/// requests every keepalive interval on the selected pair) — what RTCP RRs would say, without
+/// depending on the remote's RTCP. None before the first check is answered.
+pub fn ice_rtt_ms(report: &webrtc::peer_connection::RTCStatsReport) -> Option<u32> {
+    report
+        .candidate_pairs()
+        .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+        .map(|p| (p.current_round_trip_time * 1000.0).round() as u32)
+        .min()
+}
+
 /// Options for [`Pc::build`].
 #[derive(Clone, Default)]
 pub struct PcBuilder {
@@ -151,18 +162,6 @@ impl Pc {
         let offer = self.pc.create_offer(Some(RTCOfferOptions { ice_restart: true })).await?;
         self.gathered_tx.send_replace(false);
         self.pc.set_local_description(offer).await
-    }
-
-    /// The media path's round trip, from the ICE consent checks (STUN binding requests every
-    /// keepalive interval on the selected pair) — what RTCP RRs would say, without depending on
-    /// the remote's RTCP. None before the first check is answered.
-    pub async fn ice_rtt_ms(&self) -> Option<u32> {
-        let report = self.pc.get_stats(std::time::Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
-        report
-            .candidate_pairs()
-            .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
-            .map(|p| (p.current_round_trip_time * 1000.0).round() as u32)
-            .min()
     }
 
     /// The local SDP once candidates are gathered (waits at most 3 s).

@@ -25,7 +25,14 @@ pub enum TapMode {
 /// What the counting tap saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Feedback {
+    /// A NACK packet (any number of sequence numbers).
     Nack,
+    /// One sequence number a NACK reported missing, of the stream `ssrc` (a receiver asks again
+    /// for a packet still missing, so the same one may come several times).
+    Nacked {
+        ssrc: u32,
+        seq: u16,
+    },
     KeyframeRequest,
 }
 
@@ -65,8 +72,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
                 TapMode::Count => {
                     if let Some(count) = &self.counter {
                         for p in packets {
-                            if p.as_any().is::<TransportLayerNack>() {
+                            if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
                                 count(Feedback::Nack);
+                                for pair in &nack.nacks {
+                                    for seq in pair.packet_list() {
+                                        count(Feedback::Nacked { ssrc: nack.media_ssrc, seq });
+                                    }
+                                }
                             } else if is_keyframe_request(p.as_ref()) {
                                 count(Feedback::KeyframeRequest);
                             }

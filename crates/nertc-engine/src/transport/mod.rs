@@ -11,7 +11,9 @@
 mod publisher;
 mod subscriber;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use nertc_protocol::{MediaKind, MidInfo, PcKind, TrackId, Uid};
 use tokio::sync::mpsc;
@@ -63,42 +65,92 @@ pub(crate) enum TransportEvent {
     },
 }
 
-/// How often the tasks read their connection's round trip.
-const RTT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The media round trip of each connection in ms (from ICE consent checks); `u32::MAX` = not
-/// measured yet. Written by the transport tasks, read by the stats report.
+/// What the transport tasks measure of the media paths, read by the stats report: each
+/// connection's round trip in ms (from ICE consent checks; `u32::MAX` = not measured yet), and
+/// the uplink's loss as the server sees it — the distinct packets of our streams it NACKed,
+/// against the packets we sent (the server asks for every packet it misses, so a packet it
+/// NACKed was lost or badly late on the way to it).
 #[derive(Debug)]
-pub(crate) struct MediaRtt {
-    pub publisher: std::sync::atomic::AtomicU32,
-    pub subscriber: std::sync::atomic::AtomicU32,
+pub(crate) struct PathStats {
+    pub publisher_rtt: AtomicU32,
+    pub subscriber_rtt: AtomicU32,
+    uplink: std::sync::Mutex<Uplink>,
 }
 
-impl MediaRtt {
+#[derive(Debug, Default)]
+struct Uplink {
+    /// NACKed (ssrc, seq) seen in this and the previous rotation (a receiver asks for a packet
+    /// again every 40 ms for up to 400 ms: one loss is counted once).
+    recent: HashSet<(u32, u16)>,
+    older: HashSet<(u32, u16)>,
+    /// Per ssrc: distinct packets NACKed, and every sequence number NACKed (each is answered
+    /// with a retransmission from the send cache).
+    lost: HashMap<u32, u64>,
+    requested: HashMap<u32, u64>,
+    /// Per ssrc at the last measurement: (original packets sent, distinct packets NACKed),
+    /// read together so that a rate between two of them compares like with like.
+    snapshot: HashMap<u32, (u64, u64)>,
+}
+
+impl PathStats {
     fn new() -> Arc<Self> {
-        Arc::new(MediaRtt { publisher: u32::MAX.into(), subscriber: u32::MAX.into() })
+        Arc::new(PathStats { publisher_rtt: u32::MAX.into(), subscriber_rtt: u32::MAX.into(), uplink: Default::default() })
     }
 
-    fn get(v: &std::sync::atomic::AtomicU32) -> Option<u32> {
-        Some(v.load(std::sync::atomic::Ordering::Relaxed)).filter(|v| *v != u32::MAX)
+    fn get(v: &AtomicU32) -> Option<u32> {
+        Some(v.load(Relaxed)).filter(|v| *v != u32::MAX)
     }
 
-    pub fn up_ms(&self) -> Option<u32> {
-        Self::get(&self.publisher)
+    pub fn up_rtt_ms(&self) -> Option<u32> {
+        Self::get(&self.publisher_rtt)
     }
 
-    pub fn down_ms(&self) -> Option<u32> {
-        Self::get(&self.subscriber)
+    pub fn down_rtt_ms(&self) -> Option<u32> {
+        Self::get(&self.subscriber_rtt)
+    }
+
+    fn uplink(&self) -> std::sync::MutexGuard<'_, Uplink> {
+        self.uplink.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The server NACKed `seq` of our stream `ssrc` (called on the connection's thread).
+    fn nacked(&self, ssrc: u32, seq: u16) {
+        let mut u = self.uplink();
+        *u.requested.entry(ssrc).or_default() += 1;
+        if !u.older.contains(&(ssrc, seq)) && u.recent.insert((ssrc, seq)) {
+            *u.lost.entry(ssrc).or_default() += 1;
+        }
+    }
+
+    /// Original packets sent and distinct packets the server NACKed, of our stream `ssrc`, at
+    /// the last measurement (every [`MEASURE_EVERY`]).
+    pub fn uplink_counts(&self, ssrc: u32) -> (u64, u64) {
+        self.uplink().snapshot.get(&ssrc).copied().unwrap_or((0, 0))
     }
 }
 
-/// Reads `pc`'s round trip into `into` (kept when there is no connection or no answer yet).
-async fn measure_rtt(pc: Option<&nertc_rtc::pc::Pc>, into: &std::sync::atomic::AtomicU32) {
-    if let Some(ms) = match pc {
-        Some(pc) => pc.ice_rtt_ms().await,
-        None => None,
-    } {
-        into.store(ms, std::sync::atomic::Ordering::Relaxed);
+/// How often the tasks read their connection's statistics.
+const MEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads `pc`'s round trip into `rtt` (kept when there is no connection or no answer yet); for
+/// the publisher also the packets sent per stream, and ages the NACK window.
+async fn measure(pc: Option<&nertc_rtc::pc::Pc>, rtt: &AtomicU32, uplink: Option<&PathStats>) {
+    let Some(pc) = pc else { return };
+    let report = pc.pc.get_stats(std::time::Instant::now(), webrtc::peer_connection::StatsSelector::None).await;
+    if let Some(ms) = nertc_rtc::pc::ice_rtt_ms(&report) {
+        rtt.store(ms, Relaxed);
+    }
+    if let Some(path) = uplink {
+        let mut u = path.uplink();
+        for o in report.outbound_rtp_streams() {
+            let ssrc = o.sent_rtp_stream_stats.rtp_stream_stats.ssrc;
+            // webrtc-rs counts the NACK responder's resends in packets_sent and (without RTX)
+            // not in retransmitted_packets_sent: take out one resend per sequence number asked.
+            let resent = o.retransmitted_packets_sent.max(u.requested.get(&ssrc).copied().unwrap_or(0));
+            let lost = u.lost.get(&ssrc).copied().unwrap_or(0);
+            u.snapshot.insert(ssrc, (o.sent_rtp_stream_stats.packets_sent.saturating_sub(resent), lost));
+        }
+        u.older = std::mem::take(&mut u.recent);
     }
 }
 
@@ -131,7 +183,7 @@ pub(crate) struct Transport {
     publisher: mpsc::Sender<PubCmd>,
     subscriber: mpsc::Sender<SubCmd>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    pub rtt: Arc<MediaRtt>,
+    pub path: Arc<PathStats>,
 }
 
 /// Where the tasks' media sockets bind: loopback for a loopback server, else every interface.
@@ -155,12 +207,12 @@ impl Transport {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
         let (pub_tx, pub_rx) = mpsc::channel(CMD_QUEUE);
         let (sub_tx, sub_rx) = mpsc::channel(CMD_QUEUE);
-        let rtt = MediaRtt::new();
+        let path = PathStats::new();
         let tasks = vec![
-            rt.spawn(publisher::run(pub_rx, events.clone(), signal.clone(), bind, uid, video, rtt.clone())),
-            rt.spawn(subscriber::run(sub_rx, events, signal, bind, rtt.clone())),
+            rt.spawn(publisher::run(pub_rx, events.clone(), signal.clone(), bind, uid, video, path.clone())),
+            rt.spawn(subscriber::run(sub_rx, events, signal, bind, path.clone())),
         ];
-        (Transport { publisher: pub_tx, subscriber: sub_tx, tasks, rtt }, rx)
+        (Transport { publisher: pub_tx, subscriber: sub_tx, tasks, path }, rx)
     }
 
     /// Closes both connections; the tasks end once they finish what they are doing.

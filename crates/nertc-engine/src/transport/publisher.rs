@@ -55,6 +55,7 @@ struct Publisher {
     bind: SocketAddr,
     uid: Uid,
     video: Arc<VideoCtl>,
+    path: Arc<super::PathStats>,
     pc: Option<Pc>,
     pc_events: Option<mpsc::Receiver<PcEvent>>,
     tracks: HashMap<MediaKind, LocalTrack>,
@@ -68,10 +69,11 @@ pub(super) async fn run(
     bind: SocketAddr,
     uid: Uid,
     video: Arc<VideoCtl>,
-    rtt: Arc<super::MediaRtt>,
+    path: Arc<super::PathStats>,
 ) {
-    let mut rtt_tick = tokio::time::interval(super::RTT_EVERY);
-    let mut p = Publisher { events, signal, bind, uid, video, pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
+    let mut measure_tick = tokio::time::interval(super::MEASURE_EVERY);
+    let mut p =
+        Publisher { events, signal, bind, uid, video, path: path.clone(), pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
     loop {
         tokio::select! {
             cmd = cmds.recv() => {
@@ -96,7 +98,7 @@ pub(super) async fn run(
                 Some(PcEvent::Track(_)) => {}
                 None => p.pc_events = None,
             },
-            _ = rtt_tick.tick() => super::measure_rtt(p.pc.as_ref(), &rtt.publisher).await,
+            _ = measure_tick.tick() => super::measure(p.pc.as_ref(), &path.publisher_rtt, Some(&path)).await,
         }
     }
     p.tracks.clear();
@@ -140,7 +142,14 @@ impl Publisher {
 
     async fn add(&mut self, kind: MediaKind, track_id: TrackId) -> Result<()> {
         if self.pc.is_none() {
-            let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
+            let path = self.path.clone();
+            let feedback: nertc_rtc::tap::FeedbackCounter = Arc::new(move |f| {
+                if let nertc_rtc::tap::Feedback::Nacked { ssrc, seq } = f {
+                    path.nacked(ssrc, seq);
+                }
+            });
+            let builder = PcBuilder { bind: Some(self.bind), feedback_counter: Some(feedback), ..Default::default() };
+            let (pc, events) = builder.build().await.map_err(transport)?;
             self.pc = Some(pc);
             self.pc_events = Some(events);
         }

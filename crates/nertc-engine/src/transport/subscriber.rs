@@ -33,9 +33,9 @@ pub(super) async fn run(
     events: mpsc::Sender<TransportEvent>,
     signal: nertc_signal::Signal,
     bind: SocketAddr,
-    rtt: std::sync::Arc<super::MediaRtt>,
+    path: std::sync::Arc<super::PathStats>,
 ) {
-    let mut rtt_tick = tokio::time::interval(super::RTT_EVERY);
+    let mut measure_tick = tokio::time::interval(super::MEASURE_EVERY);
     let mut s = Subscriber { events, signal, bind, pc: None, pc_events: None, mids: BTreeMap::new() };
     loop {
         tokio::select! {
@@ -63,7 +63,7 @@ pub(super) async fn run(
                 }
                 None => s.pc_events = None,
             },
-            _ = rtt_tick.tick() => super::measure_rtt(s.pc.as_ref(), &rtt.subscriber).await,
+            _ = measure_tick.tick() => super::measure(s.pc.as_ref(), &path.subscriber_rtt, None).await,
         }
     }
     if let Some(pc) = s.pc.take() {

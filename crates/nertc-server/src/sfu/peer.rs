@@ -117,6 +117,7 @@ impl PeerEnv {
             let c = match f {
                 Feedback::Nack => &metrics.nacks,
                 Feedback::KeyframeRequest => &metrics.keyframe_requests_in,
+                Feedback::Nacked { .. } => return,
             };
             c.fetch_add(1, Relaxed);
         });
