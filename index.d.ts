@@ -256,8 +256,10 @@ export interface NERtcStats {
   rx_video_packet_loss_rate: number;
   rx_audio_packet_loss_sum: number;
   rx_video_packet_loss_sum: number;
-  /** Arrival jitter of received audio (ms). Not given (not measured yet): tx_audio_packet_loss_rate/_sum, tx_audio_jitter, tx_video_jitter, rx_video_jitter. */
+  /** Arrival jitter of received audio (ms): the jitter buffer's 95th percentile over 2 s. Not given (not measured): tx_audio_packet_loss_rate/_sum (the server does not NACK audio), tx_audio_jitter, tx_video_jitter. */
   rx_audio_jitter: number;
+  /** RFC 3550 interarrival jitter of received video (ms). */
+  rx_video_jitter: number;
   /** While publishing video: our video packets the server had to NACK (lost on the way up) over the last 2 s (%), and in total. */
   tx_video_packet_loss_rate?: number;
   tx_video_packet_loss_sum?: number;

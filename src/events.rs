@@ -187,6 +187,7 @@ fn rtc_stats(s: &RtcStats) -> Arg {
         ("rx_audio_packet_loss_sum", Arg::U64(s.rx_audio_lost)),
         ("rx_video_packet_loss_sum", Arg::U64(s.rx_video_lost)),
         ("rx_audio_jitter", int(s.rx_audio_jitter_ms)),
+        ("rx_video_jitter", int(s.rx_video_jitter_ms)),
     ];
     if let (Some(rate), Some(sum)) = (s.tx_video_loss_percent, s.tx_video_lost) {
         fields.push(("tx_video_packet_loss_rate", int(rate)));

@@ -76,6 +76,8 @@ pub struct RtcStats {
     pub rx_video_lost: u64,
     /// Arrival jitter of received audio (the worst stream's 95th percentile over 2 s), ms.
     pub rx_audio_jitter_ms: u32,
+    /// RFC 3550 interarrival jitter of received video (the worst stream), ms.
+    pub rx_video_jitter_ms: u32,
     /// Our video packets the server had to NACK over the interval, percent, and in total; None
     /// while we publish no video.
     pub tx_video_loss_percent: Option<u32>,

@@ -107,7 +107,7 @@ impl Actor {
         let mut links: HashMap<Uid, (u64, u64)> = HashMap::new();
         // Per kind over all remote streams: (expected, lost) this interval, lost in total.
         let (mut rx_audio_loss, mut rx_video_loss) = (((0u64, 0u64), 0u64), ((0u64, 0u64), 0u64));
-        let mut rx_audio_jitter_ms = 0;
+        let (mut rx_audio_jitter_ms, mut rx_video_jitter_ms) = (0, 0);
         for (track_id, r) in &s.remote.receiving {
             let now_counts = match (&r.video, &r.audio) {
                 (Some(st), _) => TrackCounters {
@@ -134,6 +134,7 @@ impl Actor {
             kind.1 += now_counts.lost;
             if let Some(st) = &r.video {
                 next.rx_video += bytes;
+                rx_video_jitter_ms = rx_video_jitter_ms.max(st.jitter_ms.load(Relaxed));
                 remote_video.push(RemoteVideoStats {
                     uid: r.uid,
                     width: st.width.load(Relaxed) as u32,
@@ -206,6 +207,7 @@ impl Actor {
             rx_audio_lost: rx_audio_loss.1,
             rx_video_lost: rx_video_loss.1,
             rx_audio_jitter_ms,
+            rx_video_jitter_ms,
             tx_video_loss_percent: tx_video_sample.map(|t| percent((t.expected, t.lost))),
             tx_video_lost: video_ssrc.map(|_| next.tx_video_lost),
         }));

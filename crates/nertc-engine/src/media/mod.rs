@@ -102,6 +102,61 @@ impl SeqTracker {
     }
 }
 
+/// Interarrival jitter of an RTP stream, RFC 3550 §6.4.1: the mean deviation of the spacing
+/// of arrivals from the spacing of RTP timestamps, smoothed with gain 1/16 (what an RTCP
+/// receiver report carries). Packets of one video frame share a timestamp, so their arrival
+/// spread counts too, as in every RTCP implementation.
+#[derive(Debug, Default)]
+pub struct ArrivalJitter {
+    last: Option<(u32, std::time::Instant)>,
+    /// In RTP clock units.
+    jitter: f64,
+}
+
+impl ArrivalJitter {
+    /// A packet with RTP timestamp `ts` arrived at `at`; the stream's clock runs at `clock_hz`.
+    pub fn packet(&mut self, ts: u32, at: std::time::Instant, clock_hz: u32) {
+        if let Some((last_ts, last_at)) = self.last.replace((ts, at)) {
+            let arrival = at.saturating_duration_since(last_at).as_secs_f64() * f64::from(clock_hz);
+            let sent = f64::from(ts.wrapping_sub(last_ts) as i32);
+            self.jitter += ((arrival - sent).abs() - self.jitter) / 16.0;
+        }
+    }
+
+    /// The current estimate in ms.
+    pub fn ms(&self, clock_hz: u32) -> u32 {
+        (self.jitter * 1000.0 / f64::from(clock_hz.max(1))).round() as u32
+    }
+}
+
+#[cfg(test)]
+mod jitter_tests {
+    use std::time::{Duration, Instant};
+
+    use super::ArrivalJitter;
+
+    #[test]
+    fn steady_arrivals_have_no_jitter_and_alternating_delays_do() {
+        let t0 = Instant::now();
+        let mut steady = ArrivalJitter::default();
+        for i in 0..100u32 {
+            steady.packet(i * 3000, t0 + Duration::from_millis(u64::from(i) * 1000 / 30), 90_000);
+        }
+        assert!(steady.ms(90_000) <= 1, "{}", steady.ms(90_000));
+        // Every other packet 20 ms late: each spacing is off by 20 ms.
+        let mut bumpy = ArrivalJitter::default();
+        for i in 0..200u32 {
+            let late = if i % 2 == 1 { 20 } else { 0 };
+            bumpy.packet(
+                i.wrapping_mul(3000).wrapping_add(u32::MAX - 50_000),
+                t0 + Duration::from_millis(u64::from(i) * 1000 / 30 + late),
+                90_000,
+            );
+        }
+        assert!((18..=21).contains(&bumpy.ms(90_000)), "{}", bumpy.ms(90_000));
+    }
+}
+
 #[cfg(test)]
 mod seq_tests {
     use super::SeqTracker;

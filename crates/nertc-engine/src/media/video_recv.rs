@@ -45,7 +45,12 @@ pub struct VideoRecvStats {
     /// Packets expected so far and how many of them the network lost (before repair).
     pub expected: AtomicU64,
     pub network_lost: AtomicU64,
+    /// RFC 3550 interarrival jitter of the stream's packets, ms.
+    pub jitter_ms: std::sync::atomic::AtomicU32,
 }
+
+/// The RTP clock of video (H.264, RFC 6184).
+const VIDEO_CLOCK_HZ: u32 = 90_000;
 
 /// The first repeat of an unanswered keyframe request; longer than libwebrtc's 300 ms, within
 /// which a browser sender ignores another request.
@@ -315,6 +320,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         }
     };
     let mut order = Reorder::new(REORDER_WAIT);
+    let mut jitter = super::ArrivalJitter::default();
     let mut units = Units { assembler: Assembler::default(), requests: KeyframeRequests::new(Instant::now()), handed: 0 };
     // Known from the first packet; keyframe requests name it.
     let mut media_ssrc: Option<u32> = None;
@@ -354,7 +360,10 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
-        for (seq, (marker, payload)) in order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.payload), Instant::now()) {
+        let now = Instant::now();
+        jitter.packet(pkt.header.timestamp, now, VIDEO_CLOCK_HZ);
+        stats.jitter_ms.store(jitter.ms(VIDEO_CLOCK_HZ), Relaxed);
+        for (seq, (marker, payload)) in order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.payload), now) {
             units.packet(seq, marker, &payload, &stats, &decoder);
         }
         let (expected, lost) = order.counts();
