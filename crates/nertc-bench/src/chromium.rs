@@ -9,8 +9,18 @@ use crate::measure::summary;
 use crate::servers::repo_root;
 
 /// Runs `node bench/chromium/run.mjs <part> --url URL --width W --height H --fps F --kbps K
-/// --seconds S`; returns its JSON (the last stdout line).
-pub fn run(part: &str, url: &str, w: u32, h: u32, fps: u32, kbps: u32, seconds: u64) -> Result<Value, String> {
+/// --seconds S [extra...]`; returns its JSON (the last stdout line).
+/// The stream a Chromium pair sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Video {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub kbps: u32,
+}
+
+pub fn run(part: &str, url: &str, v: Video, seconds: u64, extra: &[&str]) -> Result<Value, String> {
+    let Video { width: w, height: h, fps, kbps } = v;
     let root = repo_root();
     let script = root.join("bench/chromium/run.mjs");
     let out = Command::new("node")
@@ -18,6 +28,7 @@ pub fn run(part: &str, url: &str, w: u32, h: u32, fps: u32, kbps: u32, seconds: 
         .arg(part)
         .args(["--url", url, "--width", &w.to_string(), "--height", &h.to_string(), "--fps", &fps.to_string()])
         .args(["--kbps", &kbps.to_string(), "--seconds", &seconds.to_string()])
+        .args(extra)
         .current_dir(&root)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

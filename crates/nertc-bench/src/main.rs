@@ -122,8 +122,7 @@ fn main() {
     if wants("latency") {
         for &(w, h) in sizes {
             let ours = engine_parts::latency(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
-            let peer = chromium::run("latency", &url, w, h, 30, engine_parts::bitrate_kbps(w), opts.seconds)
-                .unwrap_or_else(|e| json!({ "error": e }));
+            let peer = chromium::run("latency", &url, video(w, h), opts.seconds, &[]).unwrap_or_else(|e| json!({ "error": e }));
             let figure = format!("glass-to-glass {w}x{h}@30, {} kbps, through our server (ms)", engine_parts::bitrate_kbps(w));
             rep.row("latency", &figure, &ours["glass_to_glass_ms"], Some(("Chromium", &peer["glass_to_glass_ms"])));
             if let Some(e) = peer.get("error") {
@@ -135,8 +134,7 @@ fn main() {
     if wants("cpu") {
         for &(w, h) in sizes {
             let ours = engine_parts::cpu(&url, w, h, opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
-            let peer =
-                chromium::run("cpu", &url, w, h, 30, engine_parts::bitrate_kbps(w), opts.seconds).unwrap_or_else(|e| json!({ "error": e }));
+            let peer = chromium::run("cpu", &url, video(w, h), opts.seconds, &[]).unwrap_or_else(|e| json!({ "error": e }));
             let k = engine_parts::bitrate_kbps(w);
             rep.row(
                 "cpu",
@@ -259,6 +257,11 @@ fn main() {
         eprintln!("nertc-bench: some parts failed (see `errors` above)");
         std::process::exit(1);
     }
+}
+
+/// The 30 fps stream of the latency and CPU parts at `w` x `h`.
+fn video(w: u32, h: u32) -> chromium::Video {
+    chromium::Video { width: w, height: h, fps: 30, kbps: engine_parts::bitrate_kbps(w) }
 }
 
 /// All fan-out steps against one SFU process: (what ran, one JSON per N).
