@@ -16,11 +16,11 @@ use crate::clip::{Clip, SendTimes};
 use crate::loadgen::{self, Target};
 use crate::measure::{CpuWindow, rss_kb, summary};
 
-pub(crate) fn engine(url: &str) -> Result<(Engine, Receiver<EngineEvent>), String> {
+fn engine(url: &str) -> Result<(Engine, Receiver<EngineEvent>), String> {
     Engine::new(EngineOptions { app_key: "bench".into(), server_url: url.into() }).map_err(|e| format!("engine: {e:?}"))
 }
 
-pub(crate) fn wait_for(rx: &Receiver<EngineEvent>, timeout: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Option<EngineEvent> {
+fn wait_for(rx: &Receiver<EngineEvent>, timeout: Duration, pred: impl Fn(&EngineEvent) -> bool) -> Option<EngineEvent> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.checked_duration_since(Instant::now())?;
@@ -37,7 +37,7 @@ pub fn bitrate_kbps(w: u32) -> u32 {
     if w >= 1280 { 1500 } else { 800 }
 }
 
-pub(crate) fn video_config(w: u32, h: u32, fps: u32) -> VideoConfig {
+fn video_config(w: u32, h: u32, fps: u32) -> VideoConfig {
     VideoConfig { max_profile: -1, width: w, height: h, framerate: fps, bitrate_kbps: bitrate_kbps(w), ..Default::default() }
 }
 
@@ -73,60 +73,97 @@ pub fn join(url: &str, runs: usize) -> Result<Value, String> {
     Ok(json!({ "join_to_onJoinChannel_ms": summary(join_ms), "join_to_onFirstVideoFrameDecoded_ms": summary(first_frame_ms) }))
 }
 
+/// Engine A (uid 1) publishing the film-grain test pattern at `w` x `h` @ `fps` in `channel`,
+/// engine B (uid 2) subscribed to it and past its first decoded frame.
+pub(crate) struct EnginePair {
+    // Dropped in this order: B, the source, then A.
+    pub viewer: Engine,
+    pub viewer_events: Receiver<EngineEvent>,
+    _source: GrainSource,
+    publisher: Arc<Engine>,
+}
+
+impl EnginePair {
+    pub fn start(url: &str, channel: &str, w: u32, h: u32, fps: u32) -> Result<EnginePair, String> {
+        let (publisher, prx) = engine(url)?;
+        let publisher = Arc::new(publisher);
+        publisher.set_video_config(&video_config(w, h, fps));
+        publisher.enable_local_audio(false);
+        let source = GrainSource::start(&publisher, w, h, fps);
+        publisher.join_channel(None, channel, 1);
+        // Generous: the network part sets calls up through 20 % loss each way.
+        let within = Duration::from_secs(30);
+        wait_for(&prx, within, |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. })).ok_or("the publisher never joined")?;
+        let (viewer, vrx) = engine(url)?;
+        viewer.join_channel(None, channel, 2);
+        wait_for(&vrx, within, |e| matches!(e, EngineEvent::UserVideoStart { .. })).ok_or("no onUserVideoStart")?;
+        viewer.subscribe_remote_video_stream(1, 0, true);
+        wait_for(&vrx, within, |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { .. })).ok_or("no first decoded frame")?;
+        Ok(EnginePair { viewer, viewer_events: vrx, _source: source, publisher })
+    }
+
+    /// B's new frames over `window`: when each arrived (ms from the start), the glass-to-glass
+    /// latency of each whose stamp reads, and the last received bitrate B reported.
+    pub fn watch(&self, window: Duration) -> Watched {
+        let slot = self.viewer.slot(StreamKey::Remote(1));
+        let mut seen = slot.newer_than(0).map_or(0, |(seq, _)| seq);
+        let mut w = Watched::default();
+        let start = Instant::now();
+        while start.elapsed() < window {
+            while let Ok(ev) = self.viewer_events.try_recv() {
+                if let EngineEvent::RemoteVideoStats(v) = ev {
+                    w.kbps = v.first().map(|s| s.received_bitrate_kbps).or(w.kbps);
+                }
+            }
+            if let Some((seq, f)) = slot.newer_than(seen) {
+                seen = seq;
+                w.times_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+                let now_ms = nertc_engine::frame::now_us() as f64 / 1000.0;
+                if let Some(st) = test_pattern::read_stamp(&f) {
+                    w.latency_ms.push(now_ms - st.capture_time_ms as f64);
+                }
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        w
+    }
+}
+
+impl Drop for EnginePair {
+    fn drop(&mut self) {
+        self.viewer.release();
+        self.publisher.release();
+    }
+}
+
+/// What [`EnginePair::watch`] saw.
+#[derive(Debug, Default)]
+pub(crate) struct Watched {
+    pub times_ms: Vec<f64>,
+    pub latency_ms: Vec<f64>,
+    pub kbps: Option<u32>,
+}
+
 /// Glass-to-glass on loopback: capture time (stamped in the test pattern's pixels) to the
 /// moment the decoded frame is in the receiver's slot, engine -> server -> engine.
 pub fn latency(url: &str, w: u32, h: u32, seconds: u64) -> Result<Value, String> {
-    let (publisher, prx) = engine(url)?;
-    let publisher = Arc::new(publisher);
-    publisher.set_video_config(&video_config(w, h, 30));
-    publisher.enable_local_audio(false);
-    let source = GrainSource::start(&publisher, w, h, 30);
-    let ch = format!("bench-latency-{w}");
-    publisher.join_channel(None, &ch, 1);
-    wait_for(&prx, Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { .. }));
-    let (viewer, vrx) = engine(url)?;
-    viewer.join_channel(None, &ch, 2);
-    wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { .. }));
-    viewer.subscribe_remote_video_stream(1, 0, true);
-    wait_for(&vrx, Duration::from_secs(10), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { .. }));
-    let slot = viewer.slot(StreamKey::Remote(1));
-    let (mut seen, mut frames) = (0, 0u64);
-    let mut lat = Vec::new();
-    let mut kbps = None;
-    let end = Instant::now() + Duration::from_secs(seconds);
-    while Instant::now() < end {
-        while let Ok(ev) = vrx.try_recv() {
-            if let EngineEvent::RemoteVideoStats(v) = ev {
-                kbps = v.first().map(|s| s.received_bitrate_kbps).or(kbps);
-            }
-        }
-        if let Some((seq, f)) = slot.newer_than(seen) {
-            seen = seq;
-            frames += 1;
-            let now_ms = nertc_engine::frame::now_us() as f64 / 1000.0;
-            if let Some(st) = test_pattern::read_stamp(&f) {
-                lat.push(now_ms - st.capture_time_ms as f64);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    viewer.release();
-    drop(source);
-    publisher.release();
-    Ok(json!({ "glass_to_glass_ms": summary(lat), "fps_received": (frames as f64 / seconds as f64).round(), "received_kbps": kbps }))
+    let pair = EnginePair::start(url, &format!("bench-latency-{w}"), w, h, 30)?;
+    let seen = pair.watch(Duration::from_secs(seconds));
+    let fps = (seen.times_ms.len() as f64 / seconds as f64).round();
+    Ok(json!({ "glass_to_glass_ms": summary(seen.latency_ms), "fps_received": fps, "received_kbps": seen.kbps }))
 }
 
 /// A `fps` source for a publishing engine: the test pattern (capture time stamped in its
 /// pixels) plus a little film grain (±4 grey levels, as the Chromium page adds), pushed as an
 /// external video source. Without grain the pattern is so easy to code that openh264 spends a
 /// third of the target bitrate, which would not compare with Chromium at the same bitrate.
-pub(crate) struct GrainSource {
+struct GrainSource {
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl GrainSource {
-    pub(crate) fn start(e: &Arc<Engine>, w: u32, h: u32, fps: u32) -> GrainSource {
+    fn start(e: &Arc<Engine>, w: u32, h: u32, fps: u32) -> GrainSource {
         e.set_external_video_source(true);
         e.enable_local_video(true);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

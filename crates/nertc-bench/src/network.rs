@@ -10,16 +10,12 @@
 //! engine's `total_frozen_time`: gaps longer than max(500 ms, 3 frame intervals)) and
 //! glass-to-glass latency (capture time stamped in the pixels → frame read).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nertc_engine::EngineEvent;
-use nertc_engine::device::test_pattern;
-use nertc_engine::render::StreamKey;
 use nertc_netem::{Link, Params};
 use serde_json::{Value, json};
 
-use crate::engine_parts::{GrainSource, bitrate_kbps, engine, video_config, wait_for};
+use crate::engine_parts::{EnginePair, bitrate_kbps};
 use crate::measure::summary;
 
 const WIDTH: u32 = 640;
@@ -34,7 +30,9 @@ pub fn conditions(smoke: bool) -> Vec<(&'static str, Params)> {
     let loss = |pct| Params { loss_pct: pct, ..Params::default() };
     let jitter = Params { delay_ms: 100.0, jitter_ms: 30.0, ..Params::default() };
     if smoke {
-        return vec![("20 % loss each way", loss(20.0))];
+        // Call set-up (DTLS flights, the first keyframe) through 20 % loss each way took over
+        // 15 s on a CPU-starved machine, for Chromium too; the smoke run checks the plumbing.
+        return vec![("5 % loss each way", loss(5.0))];
     }
     vec![
         ("clean", Params::default()),
@@ -62,43 +60,15 @@ pub fn smoothness(times_ms: &[f64], window_ms: f64, fps: u32) -> Value {
     })
 }
 
-/// Engine A publishes, engine B subscribes through `url`; B's new frames timed for `seconds`.
+/// Engine A publishes, engine B subscribes through `url`; B's new frames timed for `seconds`
+/// after the warm-up.
 fn engine_pair(url: &str, seconds: u64, run: usize) -> Result<Value, String> {
-    let (publisher, prx) = engine(url)?;
-    let publisher = Arc::new(publisher);
-    publisher.set_video_config(&video_config(WIDTH, HEIGHT, FPS));
-    publisher.enable_local_audio(false);
-    let source = GrainSource::start(&publisher, WIDTH, HEIGHT, FPS);
-    let ch = format!("bench-network-{run}");
-    publisher.join_channel(None, &ch, 1);
-    wait_for(&prx, Duration::from_secs(15), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. })).ok_or("publisher never joined")?;
-    let (viewer, vrx) = engine(url)?;
-    viewer.join_channel(None, &ch, 2);
-    wait_for(&vrx, Duration::from_secs(15), |e| matches!(e, EngineEvent::UserVideoStart { .. })).ok_or("no onUserVideoStart")?;
-    viewer.subscribe_remote_video_stream(1, 0, true);
-    wait_for(&vrx, Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { .. })).ok_or("no first frame")?;
+    let pair = EnginePair::start(url, &format!("bench-network-{run}"), WIDTH, HEIGHT, FPS)?;
     std::thread::sleep(WARMUP);
-    let slot = viewer.slot(StreamKey::Remote(1));
-    let mut seen = slot.newer_than(0).map_or(0, |(seq, _)| seq);
-    let (mut times, mut lat) = (Vec::new(), Vec::new());
-    let start = Instant::now();
     let window = Duration::from_secs(seconds);
-    while start.elapsed() < window {
-        if let Some((seq, f)) = slot.newer_than(seen) {
-            seen = seq;
-            times.push(start.elapsed().as_secs_f64() * 1000.0);
-            let now_ms = nertc_engine::frame::now_us() as f64 / 1000.0;
-            if let Some(st) = test_pattern::read_stamp(&f) {
-                lat.push(now_ms - st.capture_time_ms as f64);
-            }
-        }
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    viewer.release();
-    drop(source);
-    publisher.release();
-    let mut out = smoothness(&times, window.as_secs_f64() * 1000.0, FPS);
-    out["glass_to_glass_ms"] = summary(lat);
+    let seen = pair.watch(window);
+    let mut out = smoothness(&seen.times_ms, window.as_secs_f64() * 1000.0, FPS);
+    out["glass_to_glass_ms"] = summary(seen.latency_ms);
     Ok(out)
 }
 
