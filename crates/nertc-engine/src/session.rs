@@ -248,7 +248,12 @@ impl Actor {
             self.shared.mixer.remove(r.uid);
         }
         s.signal.close();
-        s.transport.close()
+        let signal = s.signal.clone();
+        let mut closing = s.transport.close();
+        // The `leave` queued before the close must reach the server even when the runtime is
+        // about to stop (release): whoever ends the session may wait for this too.
+        closing.push(self.rt.spawn(async move { signal.closed().await }));
+        closing
     }
 
     /// The one end-of-session sequence. Returns the closing transport tasks.

@@ -115,6 +115,9 @@ pub struct Signal {
     request_timeout: Duration,
     /// Frames from the server that did not parse (shared with the driver).
     unparsable: Arc<AtomicU64>,
+    /// Closed (its sender dropped) when the driver has ended: everything queued before a
+    /// close was written, or the socket is gone.
+    driver_done: tokio::sync::watch::Receiver<()>,
 }
 
 /// A joined session: the handle, the join result and the event stream.
@@ -139,8 +142,10 @@ pub async fn open(url: &str, opts: Options) -> Result<(Signal, mpsc::Receiver<Si
     let (cmd_tx, cmd_rx) = mpsc::channel(CMD_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
     let unparsable = Arc::new(AtomicU64::new(0));
-    tokio::spawn(drive(ws, cmd_rx, ev_tx, opts.request_timeout, unparsable.clone()));
-    let signal = Signal { cmd: cmd_tx, next_id: Arc::new(AtomicU64::new(1)), request_timeout: opts.request_timeout, unparsable };
+    let (done_tx, driver_done) = tokio::sync::watch::channel(());
+    tokio::spawn(drive(ws, cmd_rx, ev_tx, opts.request_timeout, unparsable.clone(), done_tx));
+    let signal =
+        Signal { cmd: cmd_tx, next_id: Arc::new(AtomicU64::new(1)), request_timeout: opts.request_timeout, unparsable, driver_done };
     Ok((signal, ev_rx))
 }
 
@@ -213,6 +218,14 @@ impl Signal {
         let _ = self.queue(Cmd::Close);
     }
 
+    /// Resolves once the connection's driver has ended: after [`Signal::close`], when what was
+    /// queued before it (a `leave`, say) and the close frame have been written. An engine that
+    /// is shutting down waits for this so that its `leave` is not lost with its runtime.
+    pub async fn closed(&self) {
+        let mut done = self.driver_done.clone();
+        while done.changed().await.is_ok() {}
+    }
+
     /// Drops the socket without a close handshake (simulates a network loss in tests).
     pub fn kill(&self) {
         let _ = self.queue(Cmd::Kill);
@@ -266,6 +279,8 @@ async fn drive(
     events: mpsc::Sender<SignalEvent>,
     request_timeout: Duration,
     unparsable: Arc<AtomicU64>,
+    // Dropped when this returns (or is aborted): what [`Signal::closed`] waits for.
+    _done: tokio::sync::watch::Sender<()>,
 ) {
     let (mut sink, mut stream) = ws.split();
     let mut pending: HashMap<u64, Pending> = HashMap::new();

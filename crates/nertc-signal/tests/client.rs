@@ -231,3 +231,24 @@ async fn a_silent_server_is_dropped_after_the_silence_limit() {
     let limit = nertc_signal::silence_limit(every);
     assert!(took >= limit && took < limit + Duration::from_secs(1), "dropped after {took:?} (limit {limit:?})");
 }
+
+#[tokio::test]
+async fn closed_resolves_once_what_was_queued_is_written() {
+    let server = nertc_server::start(ServerConfig { listen: "127.0.0.1:0".into(), ..ServerConfig::embedded() }).await.expect("server");
+    let a = nertc_signal::connect(&server.url(), join_req("closing", 1), Options::default()).await.expect("a joins");
+    let mut b = nertc_signal::connect(&server.url(), join_req("closing", 2), Options::default()).await.expect("b joins");
+    // Queued, then closed at once: both are written before the driver ends.
+    a.signal.request(ClientMsg::Leave(nertc_protocol::Empty {})).expect("queued");
+    a.signal.close();
+    tokio::time::timeout(Duration::from_secs(2), a.signal.closed()).await.expect("the driver ends");
+    // The leave reached the server: b sees a leave (not a timeout later).
+    loop {
+        match next(&mut b.events).await {
+            SignalEvent::Event { event: RoomEvent::UserLeft { uid: 1, reason }, .. } => {
+                assert_eq!(reason, nertc_protocol::LeaveReason::Leave);
+                break;
+            }
+            _ => continue,
+        }
+    }
+}
