@@ -3,7 +3,7 @@
 //! that rebuilds the session; retries with growing delays; gives up after [`GIVE_UP`] (30205).
 //! Media: each peer connection's state is followed ([`MediaLink`]); the one we offer on
 //! (`pub`) gets an ICE restart when it fails, or stays disconnected for
-//! [`DISCONNECTED_GRACE`] (the server does the same for `sub`, which it offers on); a media
+//! [`nertc_rtc::recovery::DISCONNECTED_GRACE`] (the server does the same for `sub`, which it offers on); a media
 //! path down for [`MEDIA_GIVE_UP`] while signaling works ends the session (30204).
 //!
 //! What the application sees: `onReconnectingStart` and `onConnectionStateChange(4, 9 signal |
@@ -23,53 +23,10 @@ use crate::event::{ConnectionState, EngineEvent, StateReason, UserLeftReason};
 use crate::session::{End, Session};
 use crate::subscribe::RemoteUser;
 use crate::transport::{PubCmd, TaskGuard};
+use nertc_rtc::recovery::PcLink;
 
-/// A disconnected connection gets this long to come back by itself before ICE restarts
-/// (consent checks continue while disconnected; a short outage heals without a restart).
-pub const DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
-/// ICE restarts are at least this far apart while a connection stays down.
-pub const RESTART_EVERY: Duration = Duration::from_secs(3);
 /// A media path down this long while signaling works ends the session (30204).
 pub const MEDIA_GIVE_UP: Duration = Duration::from_secs(30);
-
-/// One peer connection's state as far as recovery cares.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PcLink {
-    pub state: RTCPeerConnectionState,
-    pub ever_connected: bool,
-    /// Since when it has been down.
-    pub down_since: Option<Instant>,
-    pub last_restart: Option<Instant>,
-    pub restart_in_flight: bool,
-}
-
-impl PcLink {
-    /// It had connected and is not connected now (a restart's checks count as down).
-    pub fn down(&self) -> bool {
-        self.ever_connected
-            && matches!(
-                self.state,
-                RTCPeerConnectionState::Connecting | RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
-            )
-    }
-
-    pub fn set(&mut self, state: RTCPeerConnectionState, now: Instant) {
-        self.state = state;
-        if state == RTCPeerConnectionState::Connected {
-            self.ever_connected = true;
-            self.down_since = None;
-        } else if self.down() {
-            self.down_since.get_or_insert(now);
-        }
-    }
-
-    /// Whether to offer an ICE restart now (we are the offerer and signaling is up).
-    pub fn restart_due(&self, now: Instant) -> bool {
-        let Some(since) = self.down_since.filter(|_| self.down() && !self.restart_in_flight) else { return false };
-        let grace = if self.state == RTCPeerConnectionState::Failed { Duration::ZERO } else { DISCONNECTED_GRACE };
-        now >= since + grace && self.last_restart.is_none_or(|t| now >= t + RESTART_EVERY)
-    }
-}
 
 /// The media path of a session: both peer connections, and whether the application was told
 /// that the session is reconnecting.
@@ -209,7 +166,7 @@ impl Actor {
     /// An ICE restart we offered finished (`ok`) or could not be negotiated.
     pub(crate) fn restart_done(&mut self, ok: bool) {
         if let Some(s) = self.session.as_mut() {
-            s.media.publisher.restart_in_flight = false;
+            s.media.publisher.restart_pending = false;
             if !ok {
                 // Try again at the next tick rather than after RESTART_EVERY.
                 s.media.publisher.last_restart = None;
@@ -228,7 +185,7 @@ impl Actor {
         if s.media.publisher.restart_due(now) {
             tracing::info!(state = %s.media.publisher.state, "pub connection down: restarting ICE");
             s.media.publisher.last_restart = Some(now);
-            s.media.publisher.restart_in_flight = true;
+            s.media.publisher.restart_pending = true;
             s.transport.publish(PubCmd::RestartIce);
         }
         if s.media.down_with_signal_since.is_some_and(|t| now.duration_since(t) > MEDIA_GIVE_UP) {
@@ -294,7 +251,7 @@ impl Actor {
             let now = Instant::now();
             s.media.down_with_signal_since = s.media.down().then_some(now);
             s.media.publisher.last_restart = None;
-            s.media.publisher.restart_in_flight = false;
+            s.media.publisher.restart_pending = false;
             tracing::info!(elapsed_ms, media_down = s.media.down(), "signaling resumed");
             self.media_tick();
             self.report_link();
@@ -349,29 +306,6 @@ mod tests {
         assert_eq!(retry_delay(2, 200), Duration::from_millis(200), "jitter wraps below {JITTER_MS} ms");
         let worst = (1..100).flat_map(|a| (0..JITTER_MS).map(move |j| retry_delay(a, j))).max().expect("delays");
         assert!(worst < Duration::from_secs(1), "a returning server is found within 1 s ({worst:?})");
-    }
-
-    #[test]
-    fn ice_restarts_after_failure_or_a_disconnected_grace_and_are_spaced() {
-        use RTCPeerConnectionState::*;
-        let t0 = Instant::now();
-        let mut l = PcLink::default();
-        l.set(Connecting, t0);
-        assert!(!l.down() && !l.restart_due(t0), "a first connection attempt is not an outage");
-        l.set(Connected, t0);
-        l.set(Disconnected, t0);
-        assert!(l.down());
-        assert!(!l.restart_due(t0 + DISCONNECTED_GRACE / 2), "disconnected may heal by itself");
-        assert!(l.restart_due(t0 + DISCONNECTED_GRACE));
-        l.last_restart = Some(t0 + DISCONNECTED_GRACE);
-        l.set(Failed, t0 + DISCONNECTED_GRACE * 2);
-        assert!(!l.restart_due(t0 + DISCONNECTED_GRACE * 2), "restarts are spaced");
-        assert!(l.restart_due(t0 + DISCONNECTED_GRACE + RESTART_EVERY));
-        l.restart_in_flight = true;
-        assert!(!l.restart_due(t0 + DISCONNECTED_GRACE + RESTART_EVERY), "one at a time");
-        l.restart_in_flight = false;
-        l.set(Connected, t0 + RESTART_EVERY * 2);
-        assert!(!l.down() && l.down_since.is_none() && !l.restart_due(t0 + RESTART_EVERY * 3));
     }
 
     #[test]

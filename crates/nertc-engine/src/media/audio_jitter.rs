@@ -461,6 +461,15 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         s
     }
 
+    /// Concealment is over (real audio again, or a restart): no loss run, no fade, no freeze.
+    fn end_loss_run(&mut self) {
+        self.muted = false;
+        self.fade_pos = 0;
+        self.loss_run = 0;
+        self.frozen = false;
+        self.dry_frames = 0;
+    }
+
     /// Starts over as for a new stream (SSRC change); counters are kept.
     pub fn reset(&mut self) {
         if let Some(q) = self.seqs.take() {
@@ -473,11 +482,7 @@ impl<D: FrameDecoder> JitterBuffer<D> {
         self.est.restart();
         self.dec.reset();
         self.gain = 0.0;
-        self.muted = false;
-        self.fade_pos = 0;
-        self.loss_run = 0;
-        self.frozen = false;
-        self.dry_frames = 0;
+        self.end_loss_run();
         self.stray = 0;
         self.above = 0;
         self.below = 0;
@@ -762,11 +767,7 @@ impl<D: FrameDecoder> JitterBuffer<D> {
             }
             self.gain = 1.0;
         }
-        self.muted = false;
-        self.fade_pos = 0;
-        self.loss_run = 0;
-        self.frozen = false;
-        self.dry_frames = 0;
+        self.end_loss_run();
         self.ready.extend(self.work.iter().copied());
     }
 

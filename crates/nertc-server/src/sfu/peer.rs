@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
 use crate::sfu::munger::Munger;
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::recovery::{PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
 /// Identifies a session across replacements: events from a replaced session's peer are ignored.
@@ -159,8 +160,10 @@ struct Peer {
     sub_pc: Option<Pc>,
     /// The sub peer connection's transport is up: what is sent now reaches the client.
     sub_connected: bool,
-    /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`).
-    sub_link: SubLink,
+    /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`),
+    /// and when to look again (a grace or spacing period ends).
+    sub_link: PcLink,
+    sub_check_at: Option<Instant>,
     pub_mids: BTreeMap<String, TrackId>,
     published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
     downs: HashMap<TrackId, Down>,
@@ -184,7 +187,8 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         pub_pc: None,
         sub_pc: None,
         sub_connected: false,
-        sub_link: SubLink::default(),
+        sub_link: PcLink::default(),
+        sub_check_at: None,
         pub_mids: BTreeMap::new(),
         published: HashMap::new(),
         downs: HashMap::new(),
@@ -195,7 +199,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
     };
     tokio::spawn(async move {
         loop {
-            let check = peer.sub_link.check_at;
+            let check = peer.sub_check_at;
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => peer.command(cmd).await,
@@ -203,7 +207,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
                 },
                 Some((pc, ev)) = pc_events_rx.recv() => peer.pc_event(pc, ev).await,
                 _ = sleep_until_some(check) => {
-                    peer.sub_link.check_at = None;
+                    peer.sub_check_at = None;
                     peer.restart_sub_if_down(false).await;
                 }
             }
@@ -211,35 +215,6 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         peer.close().await;
     });
     PeerHandle { tx }
-}
-
-/// A disconnected `sub` gets this long to come back by itself before ICE restarts.
-const SUB_DISCONNECTED_GRACE: Duration = Duration::from_secs(2);
-/// ICE restarts of `sub` are at least this far apart while it stays down.
-const SUB_RESTART_EVERY: Duration = Duration::from_secs(3);
-
-/// The `sub` connection's recovery state.
-#[derive(Default)]
-struct SubLink {
-    ever_connected: bool,
-    state: RTCPeerConnectionState,
-    down_since: Option<Instant>,
-    last_restart: Option<Instant>,
-    /// The next offer restarts ICE.
-    restart_wanted: bool,
-    /// When to look again (a grace or spacing period ends).
-    check_at: Option<Instant>,
-}
-
-impl SubLink {
-    /// It had connected and is not connected now (a restart's checks count as down).
-    fn down(&self) -> bool {
-        self.ever_connected
-            && matches!(
-                self.state,
-                RTCPeerConnectionState::Connecting | RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
-            )
-    }
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
@@ -309,29 +284,20 @@ impl Peer {
         }
     }
 
-    /// Restarts ICE on `sub` when it is down: at once when it failed (or `now`, on a resume),
-    /// after [`SUB_DISCONNECTED_GRACE`] when it is only disconnected, and at most every
-    /// [`SUB_RESTART_EVERY`]. The restart offer goes out like any `sub` offer (after the one
-    /// outstanding is answered; re-sent on a resume).
+    /// Restarts ICE on `sub` when it is down ([`PcLink::restart_at`]; `now` after a resume).
+    /// The restart offer goes out like any `sub` offer (after the one outstanding is answered;
+    /// re-sent on a resume).
     async fn restart_sub_if_down(&mut self, now: bool) {
-        let l = &mut self.sub_link;
-        if !l.down() || l.restart_wanted {
-            return;
-        }
+        let Some(due) = self.sub_link.restart_at(now) else { return };
         let t = Instant::now();
-        let mut due =
-            l.down_since.map_or(t, |d| if l.state == RTCPeerConnectionState::Failed || now { d } else { d + SUB_DISCONNECTED_GRACE });
-        if let Some(last) = l.last_restart {
-            due = due.max(last + SUB_RESTART_EVERY);
-        }
         if due > t {
-            l.check_at = Some(l.check_at.map_or(due, |c| c.min(due)));
+            self.sub_check_at = Some(self.sub_check_at.map_or(due, |c| c.min(due)));
             return;
         }
-        tracing::info!(uid = self.key.uid, state = %l.state, "sub connection down: restarting ICE");
-        l.last_restart = Some(t);
-        l.restart_wanted = true;
-        l.check_at = Some(t + SUB_RESTART_EVERY);
+        tracing::info!(uid = self.key.uid, state = %self.sub_link.state, "sub connection down: restarting ICE");
+        self.sub_link.last_restart = Some(t);
+        self.sub_link.restart_pending = true;
+        self.sub_check_at = Some(t + RESTART_EVERY);
         self.sub_dirty = true;
         self.negotiate_sub_if_needed().await;
     }
@@ -346,14 +312,10 @@ impl Peer {
                 // moment it can receive.
                 if pc == PcKind::Sub {
                     self.sub_connected = state == RTCPeerConnectionState::Connected;
-                    let l = &mut self.sub_link;
-                    l.state = state;
+                    self.sub_link.set(state, Instant::now());
                     if self.sub_connected {
-                        l.ever_connected = true;
-                        l.down_since = None;
                         self.request_keyframes();
-                    } else if l.down() {
-                        l.down_since.get_or_insert_with(Instant::now);
+                    } else {
                         self.restart_sub_if_down(false).await;
                     }
                 }
@@ -457,7 +419,7 @@ impl Peer {
         }
         let Some(pc) = self.sub_pc.as_ref().map(|p| p.pc.clone()) else { return };
         self.sub_dirty = false;
-        let restart = std::mem::take(&mut self.sub_link.restart_wanted);
+        let restart = std::mem::take(&mut self.sub_link.restart_pending);
         let result: Result<SdpMsg, ErrorBody> = async {
             if restart {
                 let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
