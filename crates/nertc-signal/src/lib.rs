@@ -261,14 +261,15 @@ struct Pending {
 }
 
 impl Waiter {
-    /// Delivers the outcome of request `id`; false when the owner's event queue is gone.
-    async fn finish(self, id: u64, result: Result<Reply, SignalError>, events: &mpsc::Sender<SignalEvent>) -> bool {
+    /// Delivers the outcome of request `id` (dropped when its owner is no longer listening).
+    async fn finish(self, id: u64, result: Result<Reply, SignalError>, events: &mpsc::Sender<SignalEvent>) {
         match self {
             Waiter::Call(tx) => {
                 let _ = tx.send(result);
-                true
             }
-            Waiter::Event => events.send(SignalEvent::Reply { id: RequestId(id), result }).await.is_ok(),
+            Waiter::Event => {
+                let _ = events.send(SignalEvent::Reply { id: RequestId(id), result }).await;
+            }
         }
     }
 }
@@ -294,7 +295,7 @@ async fn drive(
     let mut send_failed: Option<(String, Instant)> = None;
     let mut expiry = tokio::time::interval(Duration::from_millis(250));
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let (code, reason) = 'run: loop {
+    let (code, reason) = loop {
         let ping_due = async {
             match ping.as_mut() {
                 Some(p) => p.tick().await,
@@ -354,9 +355,7 @@ async fn drive(
                 for id in expired {
                     let p = pending.remove(&id).expect("id listed from the map just above");
                     tracing::warn!(request = p.what, "no response within {request_timeout:?}");
-                    if !p.waiter.finish(id, Err(SignalError::Timeout(request_timeout)), &events).await {
-                        break 'run (1000, "owner gone".to_string());
-                    }
+                    p.waiter.finish(id, Err(SignalError::Timeout(request_timeout)), &events).await;
                 }
             }
             msg = stream.next() => {
@@ -379,9 +378,7 @@ async fn drive(
                                 Ok(d) => Reply::parse(p.what, p.pub_offer, d).map_err(SignalError::BadReply),
                                 Err(e) => Err(SignalError::Refused(e)),
                             };
-                            if !p.waiter.finish(re, result, &events).await {
-                                break (1000, "owner gone".to_string());
-                            }
+                            p.waiter.finish(re, result, &events).await;
                             continue;
                         }
                         None => SignalEvent::Unmatched { re, result },
@@ -394,9 +391,9 @@ async fn drive(
                         continue;
                     }
                 };
-                if events.send(ev).await.is_err() {
-                    break (1000, "owner gone".to_string());
-                }
+                // An owner that stopped listening (a session being torn down) may still have
+                // queued a `leave` and the close: the connection ends with those, not here.
+                let _ = events.send(ev).await;
             }
         }
     };

@@ -252,3 +252,33 @@ async fn closed_resolves_once_what_was_queued_is_written() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_owner_that_stopped_listening_still_gets_its_leave_and_close_written() {
+    use futures_util::{SinkExt, StreamExt};
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let url = peer(|mut ws| async move {
+        // Something for the client to deliver after its owner stopped listening.
+        ws.send(Message::Text(r#"{"t":"pong","d":{"ts":1}}"#.into())).await.expect("sent");
+        let mut got = Vec::new();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            let close = m.is_close();
+            got.push(m);
+            if close {
+                break;
+            }
+        }
+        let _ = tx.send(got);
+    })
+    .await;
+    let (signal, events) = nertc_signal::open(&url, Options::default()).await.expect("opens");
+    // A session being torn down drops its event queue first, then queues its leave and closes.
+    drop(events);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    signal.request(ClientMsg::Leave(nertc_protocol::Empty {})).expect("the connection is still up");
+    signal.close();
+    tokio::time::timeout(Duration::from_secs(2), signal.closed()).await.expect("the driver ends");
+    let got = rx.await.expect("the peer reports");
+    assert!(matches!(got.first(), Some(Message::Text(t)) if t.contains("\"leave\"")), "{got:?}");
+    assert!(got.last().is_some_and(Message::is_close), "{got:?}");
+}
