@@ -360,6 +360,11 @@ export class NertcWebClient extends EventTarget {
   }
 
   async _onSubOffer(d) {
+    if (d.fresh && this.subPc) {
+      // The server replaced a sub connection that never came up: answer from a new one.
+      this.subPc.close();
+      this.subPc = null;
+    }
     const pc = this._ensureSubPc();
     this.subMids = new Map(Object.entries(d.sub_mids ?? {}));
     await pc.setRemoteDescription({ type: 'offer', sdp: d.sdp });

@@ -49,7 +49,7 @@ pub async fn subscribe(s: &Signal, track_id: &str) -> Result<(), String> {
 
 /// Sends the `pub` offer with its mid -> track id map; returns the answer SDP.
 pub async fn pub_offer(s: &Signal, sdp: String, pub_mids: BTreeMap<String, TrackId>) -> Result<String, String> {
-    let offer = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() };
+    let offer = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new(), fresh: false };
     match call(s, ClientMsg::Sdp(offer)).await? {
         Reply::PubAnswer(answer) => Ok(answer.sdp),
         other => Err(format!("pub offer answered with {other:?}")),
@@ -58,7 +58,8 @@ pub async fn pub_offer(s: &Signal, sdp: String, pub_mids: BTreeMap<String, Track
 
 /// Answers the server's `sub` offer number `neg`.
 pub async fn answer_sub(s: &Signal, sdp: String, neg: u64) -> Result<(), String> {
-    let answer = SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
+    let answer =
+        SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new(), fresh: false };
     call(s, ClientMsg::Sdp(answer)).await.map(drop)
 }
 

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nertc_protocol::{ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, MediaKind, PROTOCOL_VERSION, TrackId, Uid};
-use nertc_signal::{Connected, RequestId, Signal, SignalEvent};
+use nertc_signal::{Connected, RequestId, Signal, SignalError, SignalEvent};
 use tokio::sync::mpsc;
 
 use crate::actor::{Actor, Input};
@@ -19,6 +19,14 @@ use crate::reconnect::{MediaLink, Reconnect};
 use crate::shared::lock;
 use crate::subscribe::Remotes;
 use crate::transport::{TaskGuard, Transport, TransportEvent};
+
+/// `joinChannel` keeps trying a server it cannot reach for this long before it fails (a lossy
+/// network can lose a SYN and its retry, or the upgrade), in attempts of
+/// [`JOIN_ATTEMPT_TIMEOUT`] each, [`JOIN_RETRY_PAUSE`] apart: a new attempt's SYN goes out at
+/// once instead of after the kernel's 1-3 s backoff.
+const JOIN_KEEP_TRYING: Duration = Duration::from_secs(15);
+const JOIN_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const JOIN_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Whether the application wants to be in a channel, with a generation per join so that the
 /// end of an old session cannot clear a newer join. Written by the API (join/leave) and by
@@ -191,16 +199,30 @@ impl Actor {
             self.dismantle();
         }
         self.shared.set_state(ConnectionState::Connecting, StateReason::Join);
-        let attempt = self.connect(params.request(&self.shared.app_key), &params.url, nertc_signal::Options::default());
+        let opts = nertc_signal::Options { connect_timeout: JOIN_ATTEMPT_TIMEOUT, ..Default::default() };
+        let attempt = self.connect(params.request(&self.shared.app_key), &params.url, opts, JOIN_KEEP_TRYING);
         self.joining = Some(Joining { params, attempt: attempt.0, started, _task: attempt.1 });
     }
 
-    /// Connects (join or resume) in a task; returns the attempt number and the task.
-    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str, opts: nertc_signal::Options) -> (u64, TaskGuard) {
+    /// Connects (join or resume) in a task; returns the attempt number and the task. A server
+    /// that cannot be reached (or drops the connection before answering) is tried again until
+    /// `keep_trying` has passed; a refusal is final.
+    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str, opts: nertc_signal::Options, keep_trying: Duration) -> (u64, TaskGuard) {
         self.attempts += 1;
         let (attempt, inbox, url) = (self.attempts, self.inbox.clone(), url.to_owned());
         let task = TaskGuard::spawn(&self.rt, async move {
-            let result = nertc_signal::connect(&url, req, opts).await;
+            let until = Instant::now() + keep_trying;
+            let result = loop {
+                match nertc_signal::connect(&url, req.clone(), opts).await {
+                    Err(e @ (SignalError::Connect { .. } | SignalError::Closed | SignalError::Timeout(_)))
+                        if Instant::now() + JOIN_RETRY_PAUSE < until =>
+                    {
+                        tracing::info!("join attempt failed, trying again: {e}");
+                        tokio::time::sleep(JOIN_RETRY_PAUSE).await;
+                    }
+                    result => break result,
+                }
+            };
             let _ = inbox.send(Input::Connected { attempt, result }).await;
         });
         (attempt, task)

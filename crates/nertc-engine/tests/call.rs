@@ -100,3 +100,23 @@ fn two_engines_call_with_video_and_audio() {
     assert_eq!(a.join_channel(None, "x", 1), error::ERR_NOT_INITIALIZED);
     rt.block_on(server.shutdown());
 }
+
+/// A join keeps trying a server it cannot reach yet (as on a network that loses the first
+/// SYNs): the server comes up 2 s after `joinChannel`, and the join succeeds.
+#[test]
+fn join_keeps_trying_a_server_that_is_not_up_yet() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A free port, closed again: connecting is refused until the server binds it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (a, a_rx) = engine(&format!("ws://{addr}"));
+    let started = Instant::now();
+    assert_eq!(a.join_channel(None, "late-server", 1), error::OK);
+    std::thread::sleep(Duration::from_secs(2));
+    let config = nertc_server::ServerConfig { listen: addr.to_string(), ..nertc_server::ServerConfig::embedded() };
+    let _server = rt.block_on(nertc_server::start(config)).unwrap();
+    let mut log = Vec::new();
+    let ev = wait(&a_rx, &mut log, "A joined", |e| matches!(e, EngineEvent::JoinChannel { .. }));
+    assert!(matches!(ev, EngineEvent::JoinChannel { result: 0, .. }), "{ev:?}");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    a.release();
+}

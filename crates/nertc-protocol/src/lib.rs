@@ -296,6 +296,11 @@ pub struct SdpMsg {
     /// `sub` offers: m-line mid -> where its media comes from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sub_mids: BTreeMap<String, MidInfo>,
+    /// Offers only: this offer comes from a new peer connection that replaces the current one
+    /// of this kind (which never connected, e.g. its DTLS handshake gave up under heavy loss).
+    /// The answerer closes its connection of this kind and answers from a new one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fresh: bool,
 }
 
 /// A trickled ICE candidate (the fields of the W3C `RTCIceCandidateInit`), or its end.

@@ -1,7 +1,13 @@
-//! When to restart ICE on a peer connection, for the side that offers on it (the engine on
-//! `pub`, the server on `sub`): at once when it failed, after [`DISCONNECTED_GRACE`] when it
-//! is only disconnected (consent checks continue; a short outage heals by itself), and at most
-//! every [`RESTART_EVERY`] while it stays down. Pure: the owner feeds states and the clock.
+//! Recovery decisions for the side that offers on a peer connection (the engine on `pub`, the
+//! server on `sub`). Pure: the owner feeds states and the clock.
+//!
+//! - [`PcLink`]: when to restart ICE on a connection that was up: at once when it failed,
+//!   after [`DISCONNECTED_GRACE`] when it is only disconnected (consent checks continue; a
+//!   short outage heals by itself), and at most every [`RESTART_EVERY`] while it stays down.
+//! - [`FirstConnect`]: when to replace a connection that never came up. An ICE restart cannot
+//!   help there: under heavy loss the DTLS handshake may give up (webrtc-rs retransmits a
+//!   flight every second, 7 times), and DTLS outlives ICE restarts. A new connection, offered
+//!   with `fresh` set, starts a new handshake.
 
 use std::time::{Duration, Instant};
 
@@ -58,9 +64,61 @@ impl PcLink {
     }
 }
 
+/// A connection not up this long after its first offer is replaced by a new one.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The set-up of one peer connection, from its first offer until it first connects.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FirstConnect {
+    pub offered_at: Option<Instant>,
+    pub connected: bool,
+    pub failed: bool,
+}
+
+impl FirstConnect {
+    /// An offer for this connection went out (only the first one counts).
+    pub fn offered(&mut self, now: Instant) {
+        self.offered_at.get_or_insert(now);
+    }
+
+    pub fn set(&mut self, state: RTCPeerConnectionState) {
+        self.connected |= state == RTCPeerConnectionState::Connected;
+        self.failed = !self.connected && state == RTCPeerConnectionState::Failed;
+    }
+
+    /// When the connection is to be replaced if it has not connected by then; None once it
+    /// has connected (or before it was offered).
+    pub fn replace_at(&self) -> Option<Instant> {
+        let offered = self.offered_at.filter(|_| !self.connected)?;
+        Some(if self.failed { offered } else { offered + CONNECT_TIMEOUT })
+    }
+
+    pub fn replace_due(&self, now: Instant) -> bool {
+        self.replace_at().is_some_and(|at| now >= at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_that_never_comes_up_is_replaced() {
+        use RTCPeerConnectionState::*;
+        let t0 = Instant::now();
+        let mut f = FirstConnect::default();
+        assert!(!f.replace_due(t0 + CONNECT_TIMEOUT * 2), "not before it was offered");
+        f.offered(t0);
+        f.offered(t0 + CONNECT_TIMEOUT / 2);
+        f.set(Connecting);
+        assert!(!f.replace_due(t0 + CONNECT_TIMEOUT / 2));
+        assert!(f.replace_due(t0 + CONNECT_TIMEOUT), "counted from the first offer");
+        f.set(Failed);
+        assert!(f.replace_due(t0), "at once when it failed");
+        f.set(Connected);
+        f.set(Failed);
+        assert!(f.replace_at().is_none(), "a connection that was up is ICE-restarted instead");
+    }
 
     #[test]
     fn ice_restarts_after_failure_or_a_disconnected_grace_and_are_spaced() {

@@ -532,7 +532,7 @@ impl Room {
                         if let Some((mid, tid)) = m.pub_mids.iter().find(|(_, t)| self.tracks.get(*t).is_none_or(|t| t.owner != uid)) {
                             return Err(bad(format!("pub_mids[{mid:?}] names {tid:?}, which is not a track you published")));
                         }
-                        self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids });
+                        self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids, fresh: m.fresh });
                         Ok(None)
                     }
                     (PcKind::Sub, SdpType::Answer) => {
@@ -601,14 +601,17 @@ impl Room {
                     forwarder.close();
                     return;
                 };
+                // A second forwarder for a live track: the publisher replaced its connection.
+                // Others already know the track; their subscriptions move to the new one.
                 if let Some(old) = t.live.replace(forwarder.clone()) {
                     old.close();
+                    tracing::info!(uid = key.uid, %track_id, "track moved to a new connection");
                 } else {
                     self.shared.metrics.published_tracks.fetch_add(1, Relaxed);
+                    let info = t.info(&track_id);
+                    tracing::info!(uid = key.uid, %track_id, codec = %info.codec, "track published");
+                    self.broadcast(key.uid, RoomEvent::TrackPublished { uid: key.uid, track: info });
                 }
-                let info = t.info(&track_id);
-                tracing::info!(uid = key.uid, %track_id, codec = %info.codec, "track published");
-                self.broadcast(key.uid, RoomEvent::TrackPublished { uid: key.uid, track: info });
                 for s in self.sessions.values() {
                     if s.subs.contains(&track_id) {
                         s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: key.uid, forwarder: forwarder.clone() });

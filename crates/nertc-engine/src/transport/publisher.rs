@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use nertc_protocol::{ClientMsg, MediaKind, PcKind, Reply, SdpMsg, SdpType, TrackId, Uid};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -58,8 +59,19 @@ struct Publisher {
     path: Arc<super::PathStats>,
     pc: Option<Pc>,
     pc_events: Option<mpsc::Receiver<PcEvent>>,
+    /// The current connection's set-up: replaced when it does not come up.
+    setup: FirstConnect,
     tracks: HashMap<MediaKind, LocalTrack>,
     neg: u64,
+}
+
+/// What an offer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    Tracks,
+    RestartIce,
+    /// The first offer of a connection that replaces one that never came up.
+    Fresh,
 }
 
 pub(super) async fn run(
@@ -72,8 +84,19 @@ pub(super) async fn run(
     path: Arc<super::PathStats>,
 ) {
     let mut measure_tick = tokio::time::interval(super::MEASURE_EVERY);
-    let mut p =
-        Publisher { events, signal, bind, uid, video, path: path.clone(), pc: None, pc_events: None, tracks: HashMap::new(), neg: 0 };
+    let mut p = Publisher {
+        events,
+        signal,
+        bind,
+        uid,
+        video,
+        path: path.clone(),
+        pc: None,
+        pc_events: None,
+        setup: FirstConnect::default(),
+        tracks: HashMap::new(),
+        neg: 0,
+    };
     loop {
         tokio::select! {
             cmd = cmds.recv() => {
@@ -86,7 +109,7 @@ pub(super) async fn run(
                 let restart = change == Change::RestartIce;
                 // A restart also when nothing is published any more: the connection stays.
                 if change != Change::None && (!p.tracks.is_empty() || restart && p.pc.is_some()) {
-                    match p.negotiate(restart).await {
+                    match p.negotiate(if restart { Offer::RestartIce } else { Offer::Tracks }).await {
                         Ok(()) => p.report(TransportEvent::PubNegotiated { restart }).await,
                         Err(error) if restart => p.report(TransportEvent::RestartFailed { pc: PcKind::Pub, error }).await,
                         Err(error) => p.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await,
@@ -94,11 +117,19 @@ pub(super) async fn run(
                 }
             }
             ev = super::next_pc_event(&mut p.pc_events) => match ev {
-                Some(PcEvent::State(state)) => p.report(TransportEvent::State { pc: PcKind::Pub, state }).await,
+                Some(PcEvent::State(state)) => {
+                    p.setup.set(state);
+                    p.report(TransportEvent::State { pc: PcKind::Pub, state }).await;
+                }
                 Some(PcEvent::Track(_)) => {}
                 None => p.pc_events = None,
             },
-            _ = measure_tick.tick() => super::measure(p.pc.as_ref(), &path.publisher_rtt, Some(&path)).await,
+            _ = measure_tick.tick() => {
+                super::measure(p.pc.as_ref(), &path.publisher_rtt, Some(&path)).await;
+                if p.setup.replace_due(Instant::now()) {
+                    p.replace().await;
+                }
+            }
         }
     }
     p.tracks.clear();
@@ -152,6 +183,7 @@ impl Publisher {
             let (pc, events) = builder.build().await.map_err(transport)?;
             self.pc = Some(pc);
             self.pc_events = Some(events);
+            self.setup = FirstConnect::default();
         }
         let pc = self.pc.as_ref().expect("created just above when missing");
         let (mime, rtc_kind) = match kind {
@@ -187,7 +219,30 @@ impl Publisher {
         Ok(())
     }
 
-    async fn negotiate(&mut self, restart_ice: bool) -> Result<()> {
+    /// Replaces a connection that did not come up ([`FirstConnect`]) with a new one carrying
+    /// the same tracks (each re-announced to the actor as added, so media flows into the new
+    /// one), offered `fresh`. On failure the next try is [`CONNECT_TIMEOUT`] later.
+    async fn replace(&mut self) {
+        tracing::warn!(failed = self.setup.failed, "pub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it");
+        let published: Vec<(MediaKind, TrackId)> = self.tracks.drain().map(|(kind, t)| (kind, t.track_id)).collect();
+        if let Some(old) = self.pc.take() {
+            let _ = old.pc.close().await;
+        }
+        self.pc_events = None;
+        self.setup = FirstConnect::default();
+        let mut result = Ok(());
+        for (kind, track_id) in published {
+            result = result.and(self.add(kind, track_id).await);
+        }
+        if let Err(e) = result.and(if self.tracks.is_empty() { Ok(()) } else { self.negotiate(Offer::Fresh).await }) {
+            tracing::warn!("replacing the pub connection: {e}");
+        }
+        self.setup.offered(Instant::now());
+    }
+
+    async fn negotiate(&mut self, offer: Offer) -> Result<()> {
+        let restart_ice = offer == Offer::RestartIce;
+        self.setup.offered(Instant::now());
         let pc = self.pc.as_ref().ok_or_else(|| transport("no publish connection"))?;
         if restart_ice {
             pc.offer_ice_restart().await.map_err(transport)?;
@@ -205,7 +260,15 @@ impl Publisher {
             }
         }
         self.neg += 1;
-        let msg = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: self.neg, pub_mids, sub_mids: BTreeMap::new() };
+        let msg = SdpMsg {
+            pc: PcKind::Pub,
+            kind: SdpType::Offer,
+            sdp,
+            neg: self.neg,
+            pub_mids,
+            sub_mids: BTreeMap::new(),
+            fresh: offer == Offer::Fresh,
+        };
         let answer = match self.signal.call(ClientMsg::Sdp(msg)).await? {
             Reply::PubAnswer(a) => a,
             other => return Err(EngineError::Transport(format!("pub offer answered with {other:?}"))),

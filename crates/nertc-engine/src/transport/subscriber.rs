@@ -73,6 +73,15 @@ pub(super) async fn run(
 
 impl Subscriber {
     async fn answer(&mut self, offer: SdpMsg) -> Result<()> {
+        if offer.fresh
+            && let Some(old) = self.pc.take()
+        {
+            // The server replaces a connection that never came up.
+            tracing::info!("sub offer for a new connection: replacing ours");
+            let _ = old.pc.close().await;
+            self.pc_events = None;
+            self.mids.clear();
+        }
         if self.pc.is_none() {
             let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
             self.pc = Some(pc);
@@ -85,8 +94,15 @@ impl Subscriber {
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
-        let msg =
-            SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg: offer.neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() };
+        let msg = SdpMsg {
+            pc: PcKind::Sub,
+            kind: SdpType::Answer,
+            sdp,
+            neg: offer.neg,
+            pub_mids: BTreeMap::new(),
+            sub_mids: BTreeMap::new(),
+            fresh: false,
+        };
         self.signal.call(ClientMsg::Sdp(msg)).await?;
         Ok(())
     }

@@ -60,6 +60,10 @@ impl std::fmt::Debug for FwdCmd {
 }
 
 impl ForwarderHandle {
+    /// Whether both handles lead to the same forwarder.
+    pub fn same(&self, other: &ForwarderHandle) -> bool {
+        self.ctl.same_channel(&other.ctl)
+    }
     pub fn request_keyframe(&self) {
         let _ = self.ctl.send(FwdCmd::Keyframe);
     }
@@ -159,9 +163,13 @@ pub fn spawn(
 
 /// One subscription: rewrites and writes packets from the forwarder into `local`, and relays
 /// the subscriber's keyframe requests. Dropping it stops both tasks and unhooks the forwarder.
+/// It can be moved to another forwarder of the same track ([`DownTrack::rebind`]: the
+/// publisher's connection was replaced); the subscriber sees one continuous stream.
 pub struct DownTrack {
     sink_id: u64,
-    forwarder: ForwarderHandle,
+    /// This subscription's queue, kept so that it outlives a forwarder.
+    sink: mpsc::Sender<rtc::rtp::Packet>,
+    forwarder: tokio::sync::watch::Sender<ForwarderHandle>,
     tasks: [tokio::task::AbortHandle; 2],
 }
 
@@ -169,8 +177,8 @@ impl DownTrack {
     pub fn spawn(local: Arc<TrackLocalStaticRTP>, munger: Munger, forwarder: ForwarderHandle, metrics: Arc<Metrics>) -> Self {
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
-        let (tx, mut rx) = mpsc::channel::<rtc::rtp::Packet>(SINK_QUEUE);
-        forwarder.add_sink(sink_id, tx);
+        let (sink, mut rx) = mpsc::channel::<rtc::rtp::Packet>(SINK_QUEUE);
+        forwarder.add_sink(sink_id, sink.clone());
 
         let writer = {
             let local = local.clone();
@@ -192,14 +200,14 @@ impl DownTrack {
                 }
             })
         };
+        let (forwarder, fwd) = tokio::sync::watch::channel(forwarder);
         let feedback = {
-            let fwd = forwarder.clone();
             tokio::spawn(async move {
                 loop {
                     match local.poll().await {
                         Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
                             if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                                fwd.request_keyframe();
+                                fwd.borrow().request_keyframe();
                             }
                         }
                         Some(_) => {}
@@ -209,19 +217,27 @@ impl DownTrack {
                 }
             })
         };
-        DownTrack { sink_id, forwarder, tasks: [writer.abort_handle(), feedback.abort_handle()] }
+        DownTrack { sink_id, sink, forwarder, tasks: [writer.abort_handle(), feedback.abort_handle()] }
     }
-}
 
-impl DownTrack {
-    pub fn forwarder(&self) -> &ForwarderHandle {
-        &self.forwarder
+    pub fn forwarder(&self) -> ForwarderHandle {
+        self.forwarder.borrow().clone()
+    }
+
+    /// Takes packets from `to` instead of the current forwarder (a no-op when it is the same).
+    /// The munger sees a new source SSRC and keeps sequence numbers and timestamps continuous.
+    pub fn rebind(&self, to: ForwarderHandle) {
+        if self.forwarder.borrow().same(&to) {
+            return;
+        }
+        to.add_sink(self.sink_id, self.sink.clone());
+        self.forwarder.send_replace(to).remove_sink(self.sink_id);
     }
 }
 
 impl Drop for DownTrack {
     fn drop(&mut self) {
-        self.forwarder.remove_sink(self.sink_id);
+        self.forwarder.borrow().remove_sink(self.sink_id);
         for t in &self.tasks {
             t.abort();
         }

@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
 use crate::sfu::munger::Munger;
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
-use nertc_rtc::recovery::{PcLink, RESTART_EVERY};
+use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
 /// Identifies a session across replacements: events from a replaced session's peer are ignored.
@@ -61,6 +61,8 @@ pub enum PeerCmd {
         sdp: String,
         neg: u64,
         mids: BTreeMap<String, TrackId>,
+        /// From a new client connection replacing the current one ([`SdpMsg::fresh`]).
+        fresh: bool,
     },
     SubAnswer {
         id: Option<u64>,
@@ -154,16 +156,26 @@ struct Peer {
     key: SessionKey,
     env: PeerEnv,
     events: mpsc::UnboundedSender<MediaEvent>,
-    /// Events of both peer connections, tagged with which one.
-    pc_events: mpsc::UnboundedSender<(PcKind, PcEvent)>,
+    /// Events of both peer connections, tagged with which one and its generation (events of a
+    /// replaced connection are ignored).
+    pc_events: mpsc::UnboundedSender<(PcKind, u64, PcEvent)>,
     pub_pc: Option<Pc>,
     sub_pc: Option<Pc>,
+    /// Generations: of the last connection built, and of the current `pub` and `sub`.
+    last_gen: u64,
+    pub_gen: u64,
+    sub_gen: u64,
     /// The sub peer connection's transport is up: what is sent now reaches the client.
     sub_connected: bool,
     /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`),
     /// and when to look again (a grace or spacing period ends).
     sub_link: PcLink,
     sub_check_at: Option<Instant>,
+    /// `sub` set-up: replaced (and offered `fresh`) when it does not come up.
+    sub_setup: FirstConnect,
+    sub_fresh: bool,
+    /// Answers to offers below this `neg` were for a replaced connection: ignored.
+    sub_first_neg: u64,
     pub_mids: BTreeMap<String, TrackId>,
     published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
     downs: HashMap<TrackId, Down>,
@@ -186,9 +198,15 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         pc_events,
         pub_pc: None,
         sub_pc: None,
+        last_gen: 0,
+        pub_gen: 0,
+        sub_gen: 0,
         sub_connected: false,
         sub_link: PcLink::default(),
         sub_check_at: None,
+        sub_setup: FirstConnect::default(),
+        sub_fresh: false,
+        sub_first_neg: 0,
         pub_mids: BTreeMap::new(),
         published: HashMap::new(),
         downs: HashMap::new(),
@@ -205,9 +223,14 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
                     Some(cmd) => peer.command(cmd).await,
                     None => break,
                 },
-                Some((pc, ev)) = pc_events_rx.recv() => peer.pc_event(pc, ev).await,
+                Some((pc, generation, ev)) = pc_events_rx.recv() => {
+                    if generation == if pc == PcKind::Pub { peer.pub_gen } else { peer.sub_gen } {
+                        peer.pc_event(pc, ev).await;
+                    }
+                }
                 _ = sleep_until_some(check) => {
                     peer.sub_check_at = None;
+                    peer.replace_sub_if_stuck().await;
                     peer.restart_sub_if_down(false).await;
                 }
             }
@@ -231,7 +254,10 @@ fn sdp_error(e: impl std::fmt::Display) -> ErrorBody {
 impl Peer {
     async fn command(&mut self, cmd: PeerCmd) {
         match cmd {
-            PeerCmd::PubOffer { id, sdp, neg, mids } => {
+            PeerCmd::PubOffer { id, sdp, neg, mids, fresh } => {
+                if fresh {
+                    self.replace_pub().await;
+                }
                 self.pub_mids.extend(mids);
                 let result = self.answer_pub(sdp, neg).await.map(|m| serde_json::to_value(m).expect("SdpMsg always serialises"));
                 if let Err(e) = &result {
@@ -291,7 +317,7 @@ impl Peer {
         let Some(due) = self.sub_link.restart_at(now) else { return };
         let t = Instant::now();
         if due > t {
-            self.sub_check_at = Some(self.sub_check_at.map_or(due, |c| c.min(due)));
+            self.check_sub_at(due);
             return;
         }
         tracing::info!(uid = self.key.uid, state = %self.sub_link.state, "sub connection down: restarting ICE");
@@ -300,6 +326,58 @@ impl Peer {
         self.sub_check_at = Some(t + RESTART_EVERY);
         self.sub_dirty = true;
         self.negotiate_sub_if_needed().await;
+    }
+
+    /// Looks at `sub` again at `at` (or earlier, if already due then).
+    fn check_sub_at(&mut self, at: Instant) {
+        self.sub_check_at = Some(self.sub_check_at.map_or(at, |c| c.min(at)));
+    }
+
+    /// Replaces `sub` when it has not come up ([`FirstConnect`]): a new connection with every
+    /// subscription on it (new senders, same forwarders), offered `fresh`.
+    async fn replace_sub_if_stuck(&mut self) {
+        match self.sub_setup.replace_at() {
+            Some(at) if at <= Instant::now() => {}
+            Some(at) => return self.check_sub_at(at),
+            None => return,
+        }
+        tracing::warn!(
+            uid = self.key.uid,
+            failed = self.sub_setup.failed,
+            "sub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it"
+        );
+        let subs: Vec<(TrackId, Uid, ForwarderHandle)> =
+            self.downs.drain().map(|(track_id, d)| (track_id, d.info.uid, d.track.forwarder())).collect();
+        if let Some(old) = self.sub_pc.take() {
+            let _ = old.pc.close().await;
+        }
+        self.sub_connected = false;
+        self.sub_link = PcLink::default();
+        self.sub_setup = FirstConnect::default();
+        self.sub_outstanding = None;
+        self.sub_added.clear();
+        self.sub_fresh = true;
+        self.sub_dirty = true;
+        for (track_id, owner, forwarder) in subs {
+            if let Err(e) = self.add_down(track_id.clone(), owner, forwarder).await {
+                tracing::warn!(uid = self.key.uid, %track_id, "subscription lost replacing sub: {}", e.msg);
+            }
+        }
+        self.negotiate_sub_if_needed().await;
+    }
+
+    /// A new client `pub` connection replaces ours (its offer is `fresh`): the published
+    /// tracks' forwarders stop without ending the tracks; the new connection's tracks start
+    /// new ones, which the room hands to every subscription ([`DownTrack::rebind`]).
+    async fn replace_pub(&mut self) {
+        tracing::info!(uid = self.key.uid, "pub offer for a new connection: replacing ours");
+        for (_, task) in self.published.drain() {
+            task.abort();
+        }
+        if let Some(old) = self.pub_pc.take() {
+            let _ = old.pc.close().await;
+        }
+        self.pub_mids.clear();
     }
 
     async fn pc_event(&mut self, pc: PcKind, ev: PcEvent) {
@@ -313,9 +391,11 @@ impl Peer {
                 if pc == PcKind::Sub {
                     self.sub_connected = state == RTCPeerConnectionState::Connected;
                     self.sub_link.set(state, Instant::now());
+                    self.sub_setup.set(state);
                     if self.sub_connected {
                         self.request_keyframes();
                     } else {
+                        self.replace_sub_if_stuck().await;
                         self.restart_sub_if_down(false).await;
                     }
                 }
@@ -337,18 +417,20 @@ impl Peer {
         }
         let (made, mut events) =
             self.env.build_pc().await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+        self.last_gen += 1;
+        let generation = self.last_gen;
         let tagged = self.pc_events.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
-                if tagged.send((kind, ev)).is_err() {
+                if tagged.send((kind, generation, ev)).is_err() {
                     break;
                 }
             }
         });
         let pc = made.pc.clone();
         match kind {
-            PcKind::Pub => self.pub_pc = Some(made),
-            PcKind::Sub => self.sub_pc = Some(made),
+            PcKind::Pub => (self.pub_pc, self.pub_gen) = (Some(made), generation),
+            PcKind::Sub => (self.sub_pc, self.sub_gen) = (Some(made), generation),
         }
         Ok(pc)
     }
@@ -370,7 +452,7 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
-        Ok(SdpMsg { pc: PcKind::Pub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new() })
+        Ok(SdpMsg { pc: PcKind::Pub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new(), fresh: false })
     }
 
     async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {
@@ -391,7 +473,12 @@ impl Peer {
     }
 
     async fn add_down(&mut self, track_id: TrackId, owner: Uid, fwd: ForwarderHandle) -> Result<(), ErrorBody> {
-        if self.downs.contains_key(&track_id) {
+        if let Some(d) = self.downs.get(&track_id) {
+            // The publisher's connection was replaced: same track, new forwarder.
+            d.track.rebind(fwd);
+            if self.sub_connected && d.info.kind == MediaKind::Video {
+                d.track.forwarder().request_keyframe();
+            }
             return Ok(());
         }
         let (codec, pt, kind) = nertc_rtc::codecs::canonical(&fwd.codec)
@@ -419,7 +506,9 @@ impl Peer {
         }
         let Some(pc) = self.sub_pc.as_ref().map(|p| p.pc.clone()) else { return };
         self.sub_dirty = false;
-        let restart = std::mem::take(&mut self.sub_link.restart_pending);
+        let fresh = std::mem::take(&mut self.sub_fresh);
+        // A new connection has no ICE session to restart.
+        let restart = std::mem::take(&mut self.sub_link.restart_pending) && !fresh;
         let result: Result<SdpMsg, ErrorBody> = async {
             if restart {
                 let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
@@ -437,11 +526,18 @@ impl Peer {
                 }
             }
             self.sub_neg += 1;
-            Ok(SdpMsg { pc: PcKind::Sub, kind: SdpType::Offer, sdp, neg: self.sub_neg, pub_mids: BTreeMap::new(), sub_mids })
+            if fresh {
+                self.sub_first_neg = self.sub_neg;
+            }
+            Ok(SdpMsg { pc: PcKind::Sub, kind: SdpType::Offer, sdp, neg: self.sub_neg, pub_mids: BTreeMap::new(), sub_mids, fresh })
         }
         .await;
         match result {
             Ok(msg) => {
+                self.sub_setup.offered(Instant::now());
+                if let Some(at) = self.sub_setup.replace_at() {
+                    self.check_sub_at(at);
+                }
                 self.sub_outstanding = Some((msg.neg, std::mem::take(&mut self.sub_added)));
                 let _ = self.events.send(MediaEvent::SubOffer { key: self.key.clone(), msg });
             }
@@ -450,6 +546,10 @@ impl Peer {
     }
 
     async fn apply_sub_answer(&mut self, sdp: String, neg: u64) -> Result<(), ErrorBody> {
+        if neg < self.sub_first_neg {
+            tracing::debug!(uid = self.key.uid, neg, "answer for a replaced sub connection; ignored");
+            return Ok(());
+        }
         let Some((outstanding, added)) = self.sub_outstanding.take() else {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "no sub offer is awaiting an answer"));
         };

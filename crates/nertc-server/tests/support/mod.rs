@@ -322,7 +322,15 @@ impl Client {
             pub_mids.insert(mid, tid.clone());
         }
         let reply = self
-            .request(ClientMsg::Sdp(SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new() }))
+            .request(ClientMsg::Sdp(SdpMsg {
+                pc: PcKind::Pub,
+                kind: SdpType::Offer,
+                sdp,
+                neg: 1,
+                pub_mids,
+                sub_mids: BTreeMap::new(),
+                fresh: false,
+            }))
             .await
             .expect("pub offer answered");
         let Reply::PubAnswer(answer) = reply else { panic!("a pub offer answered with {reply:?}") };
@@ -478,6 +486,7 @@ impl Pump {
                         neg: offer.neg,
                         pub_mids: BTreeMap::new(),
                         sub_mids: BTreeMap::new(),
+                        fresh: false,
                     };
                     match self.signal.request(ClientMsg::Sdp(answer)) {
                         Ok(id) => {
