@@ -103,3 +103,43 @@ test('Chromium and the engine exchange video both ways', async (t) => {
   await pub.close();
   await sub.close();
 });
+
+// A browser `pub` connection that never comes up (here: its first RTCPeerConnection may use
+// relay candidates only and has no TURN server, so it has none) is replaced after 10 s by a new
+// one offered `fresh` (docs/protocol.md §8.8b); the server swaps its side and the engine
+// decodes the browser's video.
+test('a browser pub connection that never comes up is replaced, and its video arrives', async (t) => {
+  const channel = `browser-fresh-${process.pid}`;
+  const engine = new NERtcEngine();
+  t.is(engine.initialize({ app_key: 'demo', server_config: { channel_server: state.url } }), 0);
+  const decoded = [];
+  engine.on('onUserVideoStart', (uid) => {
+    engine.setupRemoteVideoCanvas(uid, { view: { drawFrame() {} } });
+    engine.subscribeRemoteVideoStream(uid, 0, true);
+  });
+  engine.on('onFirstVideoFrameDecoded', (uid) => decoded.push(uid));
+  t.is(engine.joinChannel('', channel, 3101), 0);
+
+  const pub = await state.ctx.newPage();
+  await pub.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    let first = true;
+    window.RTCPeerConnection = class extends Original {
+      constructor(config = {}) {
+        super(first ? { ...config, iceTransportPolicy: 'relay' } : config);
+        first = false;
+      }
+    };
+  });
+  await pub.goto(`http://127.0.0.1:${state.web.address().port}/test.html`);
+  const started = Date.now();
+  await pub.evaluate((o) => window.runPublisher(o), { url: `${state.url}/rtc/v1`, appKey: 'demo', channel, uid: 2101, name: 'stuck-pub' });
+  await until('engine decodes the replaced connection', () => decoded.includes(2101), 40000);
+  const replaced = await pub.evaluate(() => window.nertcPubReplaced);
+  t.log(`first frame ${Date.now() - started} ms after publishing; pub connections replaced: ${replaced}`);
+  t.is(replaced, 1);
+  t.true(Date.now() - started >= 10000, 'not before the connection had its 10 s');
+
+  engine.release();
+  await pub.close();
+});

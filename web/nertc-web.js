@@ -15,11 +15,14 @@
 //   remote_track_ended {track_id, uid, kind, mid}                 its m-line was removed
 //   server_leave       {reason}       the server ended the session (transport `leave`)
 //   server_error       {code, msg}    a transport `error`
+//   pub_replaced       {}             the `pub` connection did not come up and was replaced
 //   pong               {ts, rtt_ms}
 //   close              {code, reason} the socket closed
 //   message            the raw parsed frame, for every frame received (debugging)
 
 const PROTOCOL_VERSION = 1;
+/** A `pub` connection not up this long after its first offer is replaced (protocol §8.8b). */
+const CONNECT_TIMEOUT_MS = 10000;
 const ROOM_EVENTS = new Set([
   'user_joined', 'user_left', 'track_published', 'track_unpublished', 'track_muted', 'subscription',
 ]);
@@ -59,7 +62,8 @@ export class NertcWebClient extends EventTarget {
     this.pubPc = null;
     this._pubNeg = 0;
     this._pubChain = Promise.resolve();
-    this.localTracks = new Map(); // track_id -> {track, kind, transceiver}
+    this.localTracks = new Map(); // track_id -> {track, kind, transceiver, stream}
+    this._watchPub = () => {}; // set per pub connection (_ensurePubPc)
     // sub PC
     this.subPc = null;
     this._subChain = Promise.resolve();
@@ -248,7 +252,37 @@ export class NertcWebClient extends EventTarget {
     const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, bundlePolicy: 'max-bundle' });
     pc.onicecandidate = (e) => this._trickle('pub', pc, e);
     this.pubPc = pc;
+    // The first offer starts a watch: a connection that is not up by then is replaced (the
+    // server's DTLS can stall for good when its flight is lost).
+    let connected = false;
+    let watching = false;
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'connected') connected = true;
+    });
+    this._watchPub = () => {
+      if (watching) return;
+      watching = true;
+      setTimeout(() => {
+        if (connected || this.pubPc !== pc) return;
+        const p = this._pubChain.then(() => this._replacePub(pc));
+        this._pubChain = p.catch((e) => this._emit('server_error', { code: 'client', msg: `replacing pub: ${e.message}` }));
+      }, CONNECT_TIMEOUT_MS);
+    };
     return pc;
+  }
+
+  /** Moves every published track to a new `pub` connection, offered `fresh`. */
+  async _replacePub(old) {
+    if (this.pubPc !== old || old.connectionState === 'connected') return;
+    old.close();
+    this.pubPc = null;
+    const pc = this._ensurePubPc();
+    for (const lt of this.localTracks.values()) {
+      lt.transceiver = pc.addTransceiver(lt.track, { direction: 'sendonly', streams: [lt.stream] });
+      if (lt.kind === 'video') this._preferVideoCodec(lt.transceiver);
+    }
+    this._emit('pub_replaced', {});
+    await this._negotiatePub({ fresh: true });
   }
 
   /**
@@ -268,7 +302,7 @@ export class NertcWebClient extends EventTarget {
         const { track_id } = await this.request('publish', { kind, source, codec, muted: !track.enabled });
         const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
         if (kind === 'video') this._preferVideoCodec(transceiver);
-        this.localTracks.set(track_id, { track, kind, transceiver });
+        this.localTracks.set(track_id, { track, kind, transceiver, stream });
         published.push({ track_id, kind, track });
       }
       await this._negotiatePub();
@@ -322,7 +356,7 @@ export class NertcWebClient extends EventTarget {
     }
   }
 
-  async _negotiatePub() {
+  async _negotiatePub({ fresh = false } = {}) {
     const pc = this.pubPc;
     const neg = ++this._pubNeg;
     const offer = await pc.createOffer();
@@ -332,8 +366,9 @@ export class NertcWebClient extends EventTarget {
     for (const [trackId, lt] of this.localTracks) {
       if (lt.transceiver.mid != null && !isStopped(lt.transceiver)) pubMids[lt.transceiver.mid] = trackId;
     }
+    this._watchPub();
     const answer = await this.request('sdp', {
-      pc: 'pub', type: 'offer', sdp: pc.localDescription.sdp, neg, pub_mids: pubMids,
+      pc: 'pub', type: 'offer', sdp: pc.localDescription.sdp, neg, pub_mids: pubMids, ...(fresh ? { fresh } : {}),
     });
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
   }
