@@ -394,7 +394,7 @@ impl Engine {
     pub fn push_external_video_frame(&self, frame: ExternalVideoFrame) -> Code {
         self.call("pushExternalVideoFrame", || {
             if !self.shared.settings().external_video {
-                return Err(EngineError::NotSupported("the external video source is not enabled"));
+                return Err(EngineError::WrongState("the external video source is not enabled"));
             }
             let i420 = to_i420(&frame).ok_or_else(|| {
                 EngineError::InvalidParam(format!("{}x{} frame with {} bytes", frame.width, frame.height, frame.data.len()))
@@ -424,7 +424,7 @@ impl Engine {
     pub fn push_external_audio_frame(&self, samples: &[i16], sample_rate: i32, channels: i32, timestamp_ms: u64) -> Code {
         self.call("pushExternalAudioFrame", || {
             let Some((rate, ch)) = self.shared.settings().external_audio else {
-                return Err(EngineError::NotSupported("the external audio source is not enabled"));
+                return Err(EngineError::WrongState("the external audio source is not enabled"));
             };
             if sample_rate as u32 != rate || channels as u16 != ch || samples.is_empty() || !samples.len().is_multiple_of(ch as usize) {
                 return Err(EngineError::InvalidParam(format!("{} samples at {sample_rate} Hz x {channels}", samples.len())));

@@ -118,7 +118,7 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
         -1 => (640, 480, 15),
         p => match profile_size(p) {
             Some(s) => s,
-            None => return bad("max_profile must be 0..=4"),
+            None => return Err(EngineError::InvalidVideoProfile(p)),
         },
     };
     if cfg.width > 0 || cfg.height > 0 {
@@ -168,8 +168,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
+        for p in [5, 9, -2] {
+            let r = resolve_video_config(&VideoConfig { max_profile: p, ..Default::default() });
+            assert!(matches!(r, Err(EngineError::InvalidVideoProfile(_))), "max_profile {p}: NERTC's 30010");
+        }
         for bad in [
-            VideoConfig { max_profile: 5, ..Default::default() },
             VideoConfig { width: 321, height: 240, ..cfg() },
             VideoConfig { width: 320, ..cfg() },
             VideoConfig { width: 4000, height: 2000, ..cfg() },
