@@ -17,7 +17,7 @@ use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::render::{FrameSlot, StreamKey};
 use crate::session::JoinParams;
-use crate::settings::{Role, Settings, VideoConfig, resolve_video_config};
+use crate::settings::{ChannelProfile, Role, Settings, VideoConfig, resolve_video_config};
 use crate::shared::{Shared, lock};
 
 /// Commands the actor may be behind before calls fail with `ERR_BUSY`.
@@ -73,6 +73,19 @@ fn code(what: &str, r: Result<()>) -> Code {
             e.code()
         }
     }
+}
+
+/// What a NERTC method this SDK does not have returns: `ERR_NOT_SUPPORTED` (30004), logged at
+/// warn level when `first` (the binding passes true for an engine's first call of each such
+/// method), else at debug level, so an app calling one in a loop does not flood the log. Needs
+/// no engine: the binding calls it whether or not one is initialized.
+pub fn not_supported(method: &str, first: bool) -> Code {
+    if first {
+        tracing::warn!("{method}: not supported by this SDK, returns {}", error::ERR_NOT_SUPPORTED);
+    } else {
+        tracing::debug!("{method}: not supported");
+    }
+    error::ERR_NOT_SUPPORTED
 }
 
 impl Engine {
@@ -146,16 +159,23 @@ impl Engine {
         }
     }
 
+    /// 0 communication, 1 live broadcasting; before joining only (NERTC: 30005 in a channel),
+    /// kept after leaving. Stored; the join does not send it yet (see [`ChannelProfile`]).
     pub fn set_channel_profile(&self, profile: i32) -> Code {
         self.call("setChannelProfile", || {
-            if !(0..=1).contains(&profile) {
-                return Err(EngineError::InvalidParam(format!("profile {profile}")));
-            }
+            let profile =
+                ChannelProfile::from_nertc(profile).ok_or_else(|| EngineError::InvalidParam(format!("channel profile {profile}")))?;
             if self.shared.presence.in_channel() {
                 return Err(EngineError::WrongState("setChannelProfile while in a channel"));
             }
+            self.shared.settings().channel_profile = profile;
             Ok(())
         })
+    }
+
+    /// The channel profile set (NERTC's value: 0 communication, the default, 1 live).
+    pub fn channel_profile(&self) -> i32 {
+        self.shared.settings().channel_profile as i32
     }
 
     pub fn set_client_role(&self, role: i32) -> Code {
@@ -514,6 +534,24 @@ fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_profile_is_kept_and_checked() {
+        let (e, _events) = Engine::new(EngineOptions { app_key: "k".into(), server_url: "ws://127.0.0.1:9".into() }).expect("engine");
+        assert_eq!(e.channel_profile(), 0, "communication by default");
+        assert_eq!(e.set_channel_profile(1), error::OK);
+        assert_eq!(e.channel_profile(), 1);
+        assert_eq!(e.set_channel_profile(2), error::ERR_INVALID_PARAM);
+        assert_eq!(e.channel_profile(), 1, "a refused value changes nothing");
+        e.release();
+        assert_eq!(e.set_channel_profile(0), error::ERR_INVALID_STATE);
+    }
+
+    #[test]
+    fn unsupported_methods_return_30004() {
+        assert_eq!(not_supported("enableDualStreamMode", true), 30004);
+        assert_eq!(not_supported("enableDualStreamMode", false), 30004);
+    }
 
     #[test]
     fn frame_sizes_round_chroma_up() {

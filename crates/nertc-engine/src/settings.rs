@@ -18,6 +18,25 @@ pub struct VideoConfig {
     pub mirror_mode: i32,
 }
 
+/// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
+/// leaving. Stored only for now: the join does not carry it to the server yet, so nothing
+/// differs between the two (NERTC refuses a join whose profile differs from the room's, 20102).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelProfile {
+    Communication = 0,
+    LiveBroadcasting = 1,
+}
+
+impl ChannelProfile {
+    pub fn from_nertc(profile: i32) -> Option<Self> {
+        match profile {
+            0 => Some(ChannelProfile::Communication),
+            1 => Some(ChannelProfile::LiveBroadcasting),
+            _ => None,
+        }
+    }
+}
+
 /// `setClientRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -27,6 +46,7 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    pub channel_profile: ChannelProfile,
     pub role: Role,
     pub encode: EncodeParams,
     /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
@@ -48,6 +68,7 @@ pub struct Settings {
 impl Settings {
     pub fn new(server_url: String) -> Self {
         Settings {
+            channel_profile: ChannelProfile::Communication,
             role: Role::Broadcaster,
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
