@@ -617,6 +617,38 @@ export interface NERtcVideoConfig {
   orientation_mode?: number;
 }
 
+/** `joinChannelWithOptions`: both optional; checked, not sent to the server yet. */
+export interface NERtcJoinChannelOptions {
+  custom_info?: string;
+  permission_key?: string;
+}
+
+/** A rectangle in pixels (screen capture). */
+export interface NERtcRectangle {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Argument objects of NERTC methods this SDK does not support yet, under NERTC's names (their
+ * fields are NERTC's; nothing reads them here). Each becomes a precise interface when its method
+ * is implemented.
+ */
+export interface NERtcCameraCaptureConfig { [field: string]: unknown }
+export interface NERtcCreateAudioMixingOption { [field: string]: unknown }
+export interface NERtcCreateAudioEffectOption { [field: string]: unknown }
+export interface NERtcScreenCaptureParameters { [field: string]: unknown }
+export interface NERtcScreenCaptureWindowParam { [field: string]: unknown }
+export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
+export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
+export interface NERtcAudioRecordingConfiguration { [field: string]: unknown }
+export interface NERtcChannelMediaRelayConfiguration { [field: string]: unknown }
+export interface NERtcEncryptionConfig { [field: string]: unknown }
+export interface NERtcReverbParam { [field: string]: unknown }
+export interface VirtualBackgroundSource { [field: string]: unknown }
+
 export interface NERtcDevice {
   device_id: string;
   device_name: string;
@@ -879,12 +911,14 @@ export declare class NERtcEngine extends EventEmitter {
   release(): number;
   getVersion(): string;
   getErrorDescription(code: number): string;
+  /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
+  isFeatureSupported(type: number): boolean;
   /** JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`. */
   setParameters(params: string | Record<string, unknown>): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
-  /** 0 communication, 1 live. Before joining only (30004 in a channel). */
+  /** 0 communication, 1 live. Before joining only (30005 in a channel). */
   setChannelProfile(profile: number): number;
   /** 0 broadcaster, 1 audience. */
   setClientRole(role: number): number;
@@ -897,6 +931,11 @@ export declare class NERtcEngine extends EventEmitter {
    * or is released; an idle engine never does.
    */
   joinChannel(token: string | null | undefined, channelName: string, uid: Uid): number;
+  /**
+   * joinChannel with NERTC's options; `custom_info` and `permission_key` are checked (strings)
+   * and not sent to the server yet (logged when given).
+   */
+  joinChannelWithOptions(token: string | null | undefined, channelName: string, uid: Uid, channelOptions?: NERtcJoinChannelOptions | null): number;
   /** 0 or 30101 when not in a channel; then onLeaveChannel(0). */
   leaveChannel(): number;
 
@@ -904,8 +943,13 @@ export declare class NERtcEngine extends EventEmitter {
   setupLocalVideoCanvas(canvas: NERtcVideoCanvas | null): number;
   /** Binds (or unbinds) a remote user's video. */
   setupRemoteVideoCanvas(uid: Uid, canvas: NERtcVideoCanvas | null): number;
-  /** PNG data URL of the last frame drawn for `uid` or `'local'` (DOM canvases), else null. */
-  captureImageByUid(uid: number | bigint | 'local'): string | null;
+  /**
+   * PNG data URL of the last frame drawn for `uid` or `'local'` (DOM canvases) on the main
+   * stream (`streamType` 0, the default); '' when there is none, and for the substream (1).
+   */
+  captureImageByUid(uid: number | bigint | 'local', streamType?: number): string;
+  /** Scaling mode of the canvas bound for `uid` or `'local'` (0 fit, 1 fullfill, 2 cropfill): 0, -1 when none is bound, 30003. */
+  setRenderMode(uid: number | bigint | 'local', mode: number): number;
   setVideoConfig(config: NERtcVideoConfig): number;
   /** Preview without joining (default 640x480). */
   startVideoPreview(): number;
@@ -915,6 +959,19 @@ export declare class NERtcEngine extends EventEmitter {
   muteLocalVideoStream(mute: boolean): number;
   /** 0 auto, 1 on, 2 off. */
   setLocalVideoMirrorMode(mode: number): number;
+
+  // NERTC's *WithType variants: streamType 0 (main stream) as the plain method; 1 (substream)
+  // is not supported (30004); anything else 30003.
+  setVideoConfigWithType(streamType: number, config: NERtcVideoConfig): number;
+  startVideoPreviewWithType(streamType: number): number;
+  stopVideoPreviewWithType(streamType: number): number;
+  enableLocalVideoWithType(streamType: number, enabled: boolean): number;
+  muteLocalVideoStreamWithType(streamType: number, mute: boolean): number;
+  setLocalVideoMirrorModeWithType(streamType: number, mode: number): number;
+  /** NERTC's argument order: the device id first. */
+  setVideoDeviceWithType(id: string, streamType: number): number;
+  /** The camera of the main stream (0); '' for the substream. */
+  getVideoDeviceWithType(streamType: number): string;
 
   enableLocalAudio(enabled: boolean): number;
   muteLocalAudioStream(mute: boolean): number;
@@ -951,6 +1008,294 @@ export declare class NERtcEngine extends EventEmitter {
   setExternalAudioSource(enabled: boolean, sampleRate: number, channels: number): number;
   /** 0, 30003 (malformed or mismatched format), 30005 (external audio not enabled, or not capturing). */
   pushExternalAudioFrame(frame: NERtcExternalAudioFrame): number;
+
+  // ----- NERTC 5.x methods this SDK does not support yet ---------------------------------
+  // Each exists, never throws, logs the call (a warn line the first time) and returns NERTC's
+  // "not supported" code 30004, or NERTC's empty result when it returns no code. The list with
+  // each method's status: nertc-api/nertc-5x.json.
+
+  /** Not supported: returns null (NERtcChannel, a second channel, is not implemented). */
+  createChannel(channelName: string): null;
+  /** Not supported: returns 30004. */
+  enableLocalSubStreamAudio(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  muteLocalSubStreamAudio(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteSubStreamAudio(uid: number, subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  subscribeAllRemoteAudioStream(subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  setAudioSubscribeOnlyBy(uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setSubscribeAudioAllowlist(uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setSubscribeAudioBlocklist(audioStreamType: number, uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setStreamAlignmentProperty(enable: boolean): number;
+  /** Not supported: returns 0. NERTC's value when no offset is known. */
+  getNtpTimeOffset(): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfig(config: NERtcCameraCaptureConfig): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfigWithType(streamType: NERtcVideoStreamType, config: NERtcCameraCaptureConfig): number;
+  /** Not supported: returns 30004. */
+  enableDualStreamMode(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  setupLocalSubStreamVideoCanvas(canvas: NERtcVideoCanvas): number;
+  /** Not supported: returns 30004. */
+  setSubStreamRenderMode(uid: 'local' | number, mode: NERtcVideoScalingMode): number;
+  /** Not supported: returns 30004. */
+  setupRemoteSubStreamVideoCanvas(uid: number, canvas: NERtcVideoCanvas): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteVideoSubStream(uid: number, sub: boolean): number;
+  /** Not supported: returns ''. */
+  getParameters(parameters: string, extra_info: string): string;
+  /** Not supported: returns 30004. */
+  startAudioDump(): number;
+  /** Not supported: returns 30004. */
+  startAudioDumpWithType(type: number): number;
+  /** Not supported: returns 30004. */
+  stopAudioDump(): number;
+  /** Not supported: returns 30004. */
+  startAudioMixing(opt: NERtcCreateAudioMixingOption): number;
+  /** Not supported: returns 30004. */
+  stopAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  pauseAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  resumeAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingSendVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingSendVolume(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPlaybackVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingPlaybackVolume(): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingDuration(): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingCurrentPosition(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPosition(pos: number): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPitch(pitch: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingPitch(): number;
+  /** Not supported: returns 30004. */
+  playEffect(effectId: number, opt: NERtcCreateAudioEffectOption[]): number;
+  /** Not supported: returns 30004. */
+  stopEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  setEffectPitch(effectId: number, pitch: number): number;
+  /** Not supported: returns 30004. */
+  getEffectPitch(effectId: number): number;
+  /** Not supported: returns 30004. */
+  stopAllEffects(): number;
+  /** Not supported: returns 30004. */
+  pauseEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  resumeEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  pauseAllEffects(): number;
+  /** Not supported: returns 30004. */
+  setEffectPosition(effectId: number, pos: number): number;
+  /** Not supported: returns 30004. */
+  getEffectCurrentPosition(effectId: number): number;
+  /** Not supported: returns 30004. */
+  getEffectDuration(effectId: number): number;
+  /** Not supported: returns 30004. */
+  resumeAllEffects(): number;
+  /** Not supported: returns 30004. */
+  setEffectSendVolume(effectId: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  getEffectSendVolume(effectId: number): number;
+  /** Not supported: returns 30004. */
+  setEffectPlaybackVolume(effectId: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  getEffectPlaybackVolume(effectId: number): number;
+  /** Not supported: returns 30004. */
+  enableEarback(enabled: boolean, volume: number): number;
+  /** Not supported: returns 30004. */
+  setEarbackVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  enableAudioVolumeIndicationEx(enabled: boolean, interval: number, enableVad: boolean): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByScreenRect(screenRect: NERtcRectangle, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByDisplayId(displayId: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByWindowId(windowid: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  updateScreenCaptureRegion(regionRect: NERtcRectangle): number;
+  /** Not supported: returns 30004. */
+  setScreenCaptureMouseCursor(capture_cursor: boolean): number;
+  /** Not supported: returns 30004. */
+  stopScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  pauseScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  resumeScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  sendSEIMsg(data: ArrayBuffer): number;
+  /** Not supported: returns 30004. */
+  sendSEIMsgWithType(data: ArrayBuffer, type: NERtcStreamChannelType): number;
+  /** Not supported: returns 30004. */
+  uploadSdkInfo(): number;
+  /** Not supported: returns 30004. */
+  addLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
+  /** Not supported: returns 30004. */
+  updateLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
+  /** Not supported: returns 30004. */
+  removeLiveStreamTask(taskId: string): number;
+  /** Not supported: returns 30004. */
+  setRecordDeviceVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getRecordDeviceVolume(): number;
+  /** Not supported: returns 30004. */
+  setPlayoutDeviceVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getPlayoutDeviceVolume(): number;
+  /** Not supported: returns 30004. */
+  setPlayoutDeviceMute(mute: boolean): number;
+  /** Not supported: returns false. */
+  getPlayoutDeviceMute(): boolean;
+  /** Not supported: returns 30004. */
+  setRecordDeviceMute(mute: boolean): number;
+  /** Not supported: returns false. */
+  getRecordDeviceMute(): boolean;
+  /** Not supported: returns 30004. */
+  startRecordDeviceTest(interval: number): number;
+  /** Not supported: returns 30004. */
+  stopRecordDeviceTest(): number;
+  /** Not supported: returns 30004. */
+  startPlayoutDeviceTest(path: string): number;
+  /** Not supported: returns 30004. */
+  stopPlayoutDeviceTest(): number;
+  /** Not supported: returns 30004. */
+  startAudioDeviceLoopbackTest(interval: number): number;
+  /** Not supported: returns 30004. */
+  stopAudioDeviceLoopbackTest(): number;
+  /** Not supported: returns []. */
+  enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): object[];
+  /** Not supported: returns 30004. */
+  setAudioEffectPreset(type: NERtcVoiceChangerType): number;
+  /** Not supported: returns 30004. */
+  setVoiceBeautifierPreset(type: NERtcVoiceBeautifierType): number;
+  /** Not supported: returns 30004. */
+  setLocalVoicePitch(pitch: number): number;
+  /** Not supported: returns 30004. */
+  setLocalVoiceEqualization(bandFrequency: NERtcVoiceEqualizationBand, bandGain: number): number;
+  /** Not supported: returns 30004. */
+  enableLoopbackRecording(enable: boolean, deviceName: string): number;
+  /** Not supported: returns 30004. */
+  adjustLoopbackRecordingSignalVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  adjustUserPlaybackSignalVolume(uid: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  adjustChannelPlaybackSignalVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  switchChannel(token: string, channelName: string): number;
+  /** Not supported: returns 30004. */
+  switchChannelWithOptions(token: string, channelName: string, channelOptions: NERtcJoinChannelOptions): number;
+  /** Not supported: returns 30004. */
+  switchChannelWithOptionsEx(token: string, channelName: string, channelOptions: NERtcJoinChannelOptionsEx): number;
+  /** Not supported: returns 30004. */
+  setLocalMediaPriority(priority: NERtcMediaPriorityType, preemptive: boolean): number;
+  /** Not supported: returns 30004. */
+  setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
+  /** Not supported: returns 30004. */
+  updateScreenCaptureParameters(param: NERtcScreenCaptureWindowParam): number;
+  /** Not supported: returns 30004. */
+  startAudioRecording(filePath: string, sampleRate: number, quality: NERtcAudioRecordingQuality): number;
+  /** Not supported: returns 30004. */
+  startAudioRecordingWithConfig(config: NERtcAudioRecordingConfiguration): number;
+  /** Not supported: returns 30004. */
+  stopAudioRecording(): number;
+  /** Not supported: returns 30004. */
+  startChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
+  /** Not supported: returns 30004. */
+  updateChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
+  /** Not supported: returns 30004. */
+  stopChannelMediaRelay(): number;
+  /** Not supported: returns 30004. */
+  setLocalPublishFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  setRemoteSubscribeFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  enableSuperResolution(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  enableEncryption(enable: boolean, config: NERtcEncryptionConfig): number;
+  /** Not supported: returns 30004. */
+  startLastmileProbeTest(config: any): number;
+  /** Not supported: returns 30004. */
+  stopLastmileProbeTest(): number;
+  /** Not supported: returns 30004. */
+  setRemoteHighPriorityAudioStream(enable: boolean, uid: number): number;
+  /** Not supported: returns 0. NERTC's value for 'driver not installed'. */
+  checkNECastAudioDriver(): number;
+  /** Not supported: returns 30004. */
+  enableVirtualBackground(enable: boolean, backgroundSource: VirtualBackgroundSource): number;
+  /** Not supported: returns 30004. */
+  setCloudProxy(type: number): number;
+  /** Not supported: returns 30004. */
+  enableLocalData(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteData(uid: number, subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  sendData(data: ArrayBuffer): number;
+  /** Not supported: returns 30004. */
+  startBeauty(file_path: string): number;
+  /** Not supported: returns 30004. */
+  stopBeauty(): number;
+  /** Not supported: returns 30004. */
+  enableBeauty(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  getBeautyEffect(type: number): number;
+  /** Not supported: returns 30004. */
+  setBeautyEffect(type: number, level: number): number;
+  /** Not supported: returns 30004. */
+  addBeautyFilter(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautyFilter(): number;
+  /** Not supported: returns 30004. */
+  setBeautyFilterLevel(level: number): number;
+  /** Not supported: returns 30004. */
+  addBeautySticker(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautySticker(): number;
+  /** Not supported: returns 30004. */
+  addBeautyMakeup(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautyMakeup(): number;
+  /** Not supported: returns 30004. */
+  setLocalVoiceReverbParam(param: NERtcReverbParam): number;
+  /** Not supported: returns 30004. */
+  enableMediaPub(enabled: boolean, mediaType: number): number;
+  /** Not supported: returns 30004. */
+  updatePermissionKey(key: string): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioTeamID(team_id: number): number;
+  /** Not supported: returns 30004. */
+  setAudioRecvRange(audible_distance: number, conversational_distance: number, roll_off: number): number;
+  /** Not supported: returns 30004. */
+  updateSelfPosition(info: any): number;
+  /** Not supported: returns 30004. */
+  enableSpatializerRoomEffects(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRoomProperty(config: any): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRenderMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  initSpatializer(): number;
+  /** Not supported: returns 30004. */
+  enableSpatializer(enable: boolean, apply_to_team: boolean): number;
+  /** Not supported: returns 30004. */
+  setLocalVideoWatermarkConfigs(enbale: boolean, type: number, config: any): number;
 
   /**
    * Hook for the DOM renderer (WebGL / 2D canvas) used for HTMLElement views: set by the

@@ -534,6 +534,8 @@ class NERtcEngine extends EventEmitter {
     this._keepAlive = null;
     /** @private generation -> linger timer after release() */
     this._lingering = new Map();
+    /** @private unsupported methods this engine has called (their first call logs a warning) */
+    this._unsupportedCalled = new Set();
   }
 
   // ----- lifecycle ------------------------------------------------------------------------
@@ -568,6 +570,8 @@ class NERtcEngine extends EventEmitter {
       if (code !== 0) return code;
       this._gen = gen;
       this._native = engine;
+      // Each initialized engine logs its first call of each unsupported method as a warning.
+      this._unsupportedCalled = new Set();
       return 0;
     } catch (e) {
       this._log('initialize failed', e);
@@ -602,6 +606,11 @@ class NERtcEngine extends EventEmitter {
 
   getVersion() {
     return native.version();
+  }
+
+  /** Whether an optional feature (NERtcFeatureType: 0 virtual background) exists: none does here. */
+  isFeatureSupported(_type) {
+    return false;
   }
 
   getErrorDescription(code) {
@@ -649,6 +658,21 @@ class NERtcEngine extends EventEmitter {
     return code;
   }
 
+  /**
+   * `joinChannel` with NERTC's options object `{custom_info, permission_key}` (both strings,
+   * optional). They are checked and not sent to the server yet.
+   */
+  joinChannelWithOptions(token, channelName, uid, channelOptions) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    if (channelOptions != null) {
+      if (typeof channelOptions !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+      const { custom_info: info, permission_key: key } = channelOptions;
+      if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
+      if (info || key) this._log('joinChannelWithOptions', 'custom_info and permission_key are not supported yet; joining without them');
+    }
+    return this.joinChannel(token, channelName, uid);
+  }
+
   leaveChannel() {
     return this._call((n) => n.leaveChannel());
   }
@@ -670,25 +694,42 @@ class NERtcEngine extends EventEmitter {
   }
 
   /**
-   * A PNG data URL of the last frame drawn for `uid` (or `'local'`), or null when nothing was
-   * drawn or the canvas's renderer cannot capture (custom `drawFrame` views).
+   * A PNG data URL of the last frame drawn for `uid` (or `'local'`) on the main stream
+   * (`streamType` 0, the default), or '' (NERTC's empty result) when nothing was drawn, the
+   * canvas's renderer cannot capture (custom `drawFrame` views), or for the substream (1).
    */
-  captureImageByUid(uid) {
-    if (!this._native) return null;
-    let key = 'local';
-    if (uid !== 'local') {
-      const u = toUid(uid);
-      if (u === null) return null;
-      key = `remote:${u}`;
-    }
-    const c = this._canvases.get(key);
-    if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return null;
+  captureImageByUid(uid, streamType = 0) {
+    if (!this._native || streamType !== 0) return '';
+    const c = this._canvasOf(uid);
+    if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return '';
     try {
-      return c.renderer.captureImage();
+      const url = c.renderer.captureImage();
+      return typeof url === 'string' ? url : '';
     } catch (e) {
       this._log('captureImage failed', e);
-      return null;
+      return '';
     }
+  }
+
+  /**
+   * Changes the scaling mode of the canvas bound for `uid` (or `'local'`): 0 fit, 1 fullfill,
+   * 2 cropfill. 0; -1 (NERTC's value) when no canvas is bound for it; 30003 for another mode.
+   */
+  setRenderMode(uid, mode) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
+    const c = this._canvasOf(uid);
+    if (!c) return -1;
+    c.mode = mode;
+    // Frames carry the mode; the DOM renderer also keeps its own.
+    if (c.renderer && typeof c.renderer.setMode === 'function') {
+      try {
+        c.renderer.setMode(mode);
+      } catch (e) {
+        this._log('renderer setMode failed', e);
+      }
+    }
+    return 0;
   }
 
   /**
@@ -727,6 +768,42 @@ class NERtcEngine extends EventEmitter {
   /** 0 auto (mirror the local preview), 1 always, 2 never. */
   setLocalVideoMirrorMode(mode) {
     return this._callIf(isNumber(mode), (n) => n.setLocalVideoMirrorMode(mode));
+  }
+
+  // ----- NERTC's *WithType variants: the main stream (0) works, the substream (1) is not supported
+
+  setVideoConfigWithType(streamType, config) {
+    return this._mainStream('setVideoConfigWithType', streamType, () => this.setVideoConfig(config));
+  }
+
+  startVideoPreviewWithType(streamType) {
+    return this._mainStream('startVideoPreviewWithType', streamType, () => this.startVideoPreview());
+  }
+
+  stopVideoPreviewWithType(streamType) {
+    return this._mainStream('stopVideoPreviewWithType', streamType, () => this.stopVideoPreview());
+  }
+
+  enableLocalVideoWithType(streamType, enabled) {
+    return this._mainStream('enableLocalVideoWithType', streamType, () => this.enableLocalVideo(enabled));
+  }
+
+  muteLocalVideoStreamWithType(streamType, mute) {
+    return this._mainStream('muteLocalVideoStreamWithType', streamType, () => this.muteLocalVideoStream(mute));
+  }
+
+  setLocalVideoMirrorModeWithType(streamType, mode) {
+    return this._mainStream('setLocalVideoMirrorModeWithType', streamType, () => this.setLocalVideoMirrorMode(mode));
+  }
+
+  /** NERTC's argument order: the device id first. */
+  setVideoDeviceWithType(id, streamType) {
+    return this._mainStream('setVideoDeviceWithType', streamType, () => this.setVideoDevice(id));
+  }
+
+  /** The main stream's camera; '' for the substream. */
+  getVideoDeviceWithType(streamType) {
+    return streamType === 0 ? this.getVideoDevice() : '';
   }
 
   // ----- local audio ----------------------------------------------------------------------
@@ -864,6 +941,20 @@ class NERtcEngine extends EventEmitter {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!typesOk) return ErrorCode.ERR_INVALID_PARAM;
     return this._call(fn);
+  }
+
+  /** `fn()` for the main video stream (0); 30004 (logged) for the substream (1), 30003 otherwise. */
+  _mainStream(method, streamType, fn) {
+    if (streamType === 1) return notSupported(this, method, ErrorCode.ERR_NOT_SUPPORTED);
+    if (streamType !== 0) return this._native ? ErrorCode.ERR_INVALID_PARAM : ErrorCode.ERR_INVALID_STATE;
+    return fn();
+  }
+
+  /** The canvas bound for `uid` (a uid, or `'local'`), or undefined. */
+  _canvasOf(uid) {
+    if (uid === 'local') return this._canvases.get('local');
+    const u = toUid(uid);
+    return u === null ? undefined : this._canvases.get(`remote:${u}`);
   }
 
   _callDevice(id, fn) {
@@ -1129,6 +1220,109 @@ class NERtcEngine extends EventEmitter {
 // DOM views (Electron renderer, any Chromium page) are drawn by renderer.js (WebGL, 2D
 // fallback). It loads without a DOM, so requiring it in plain Node is harmless.
 NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
+
+// ---------------------------------------------------------------------------------------------
+// NERTC methods this SDK does not have
+//
+// Every public NERtcEngine method of NERTC 5.x exists here (the list, with each one's status and
+// source, is nertc-api/nertc-5x.json). Those not implemented yet never throw: each logs (a warn
+// line in the SDK log and on the console the first time it is called, debug lines after) and
+// returns NERTC's "not supported" code 30004 — or, for the few that return no code, NERTC's
+// empty result of their type. Implementing one: write it in the class above (a method defined
+// there is never replaced by a stub) and set its status to "real" in the JSON.
+
+/** Methods that return a code: 30004. */
+const UNSUPPORTED_RETURNING_CODE = Object.freeze([
+  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
+  'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
+  'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
+  'setupLocalSubStreamVideoCanvas', 'setSubStreamRenderMode', 'setupRemoteSubStreamVideoCanvas',
+  'subscribeRemoteVideoSubStream', 'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
+  'stopAudioMixing', 'pauseAudioMixing', 'resumeAudioMixing', 'setAudioMixingSendVolume', 'getAudioMixingSendVolume',
+  'setAudioMixingPlaybackVolume', 'getAudioMixingPlaybackVolume', 'getAudioMixingDuration', 'getAudioMixingCurrentPosition',
+  'setAudioMixingPosition', 'setAudioMixingPitch', 'getAudioMixingPitch', 'playEffect', 'stopEffect', 'setEffectPitch',
+  'getEffectPitch', 'stopAllEffects', 'pauseEffect', 'resumeEffect', 'pauseAllEffects', 'setEffectPosition',
+  'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
+  'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
+  'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
+  'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture', 'resumeScreenCapture',
+  'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
+  'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
+  'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
+  'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
+  'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
+  'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
+  'switchChannelWithOptionsEx', 'setLocalMediaPriority', 'setExcludeWindowList', 'updateScreenCaptureParameters',
+  'startAudioRecording', 'startAudioRecordingWithConfig', 'stopAudioRecording', 'startChannelMediaRelay',
+  'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
+  'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
+  'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
+  'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
+  'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
+  'removeBeautyMakeup', 'setLocalVoiceReverbParam', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
+  'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
+  'setSpatializerRoomProperty', 'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
+  'setLocalVideoWatermarkConfigs',
+]);
+
+/** Methods that return something else: NERTC's empty or negative result of that type. */
+const UNSUPPORTED_RETURNING = Object.freeze({
+  /** NERtcChannel (a second channel in the same engine). */
+  createChannel: () => null,
+  /** The server clock offset (ms): 0, NERTC's value when none is known. */
+  getNtpTimeOffset: () => 0,
+  getParameters: () => '',
+  getPlayoutDeviceMute: () => false,
+  getRecordDeviceMute: () => false,
+  enumerateScreenCaptureSourceInfo: () => [],
+  /** 0: NERTC's "the virtual sound card driver is not installed". */
+  checkNECastAudioDriver: () => 0,
+});
+
+/** Methods already warned about on the console (once per method per process). */
+const warnedUnsupported = new Set();
+
+/**
+ * Logs a call of `engine` to a method this SDK lacks and returns `result`. Never throws. The SDK
+ * log gets a warn line for the engine's first call of each such method (debug lines after);
+ * the console a line once per method per process.
+ */
+function notSupported(engine, method, result) {
+  try {
+    if (!engine._unsupportedCalled) engine._unsupportedCalled = new Set();
+    const first = !engine._unsupportedCalled.has(method);
+    engine._unsupportedCalled.add(method);
+    native.notSupported(method, first);
+  } catch {
+    // logging must not turn into an exception
+  }
+  if (!warnedUnsupported.has(method)) {
+    warnedUnsupported.add(method);
+    try {
+      console.warn(`[nertc] ${method}: not supported by this SDK; returns ${JSON.stringify(result)}`);
+    } catch {
+      // console itself failed
+    }
+  }
+  return result;
+}
+
+/** Marks the stubs, so tests (and curious apps) can tell them from implemented methods. */
+const UNSUPPORTED = Symbol.for('nertc.unsupported');
+
+function installStub(name, result) {
+  if (Object.prototype.hasOwnProperty.call(NERtcEngine.prototype, name)) return;
+  const stub = {
+    [name]() {
+      return notSupported(this, name, result());
+    },
+  }[name];
+  stub[UNSUPPORTED] = true;
+  Object.defineProperty(NERtcEngine.prototype, name, { value: stub, writable: true, configurable: true });
+}
+
+for (const name of UNSUPPORTED_RETURNING_CODE) installStub(name, () => ErrorCode.ERR_NOT_SUPPORTED);
+for (const [name, result] of Object.entries(UNSUPPORTED_RETURNING)) installStub(name, result);
 
 // ---------------------------------------------------------------------------------------------
 // NERtcServer: the embedded room server
