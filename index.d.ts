@@ -918,9 +918,16 @@ export declare class NERtcEngine extends EventEmitter {
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
-  /** 0 communication, 1 live. Before joining only (30005 in a channel). */
+  /**
+   * 0 communication (default), 1 live. Before joining only (30005 in a channel); kept after
+   * leaving. Roles apply in the live profile only. Not sent to the server yet.
+   */
   setChannelProfile(profile: number): number;
-  /** 0 broadcaster, 1 audience. */
+  /**
+   * 0 broadcaster (default), 1 audience: an audience member does not publish. Applies in the
+   * live profile; in the communication profile everyone broadcasts and the role is kept until
+   * the profile is live. Others still see an audience member join (server support pending).
+   */
   setClientRole(role: number): number;
   /**
    * `token`: null/empty for debug-mode apps, else a token from the app's secret.

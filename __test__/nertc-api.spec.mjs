@@ -278,3 +278,32 @@ test.serial('implemented methods never throw on arguments of the wrong type', (t
   });
   t.is(e.getConnectionState(), 1, 'none of it joined a channel');
 });
+
+test.serial('roles apply in the live profile: audience in communication still publishes; in live it publishes once a broadcaster', async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const rb = record(b);
+  const channel = channelName('roles');
+  t.is(b.joinChannel(null, channel, 82), 0);
+  await rb.waitFor('onJoinChannel');
+
+  // Communication profile (the default): the audience request is kept but everyone broadcasts.
+  t.is(a.setClientRole(1), 0);
+  t.is(a.joinChannel(null, channel, 81), 0);
+  await rb.waitFor('onUserAudioStart', (uid) => uid === 81);
+  t.is(a.leaveChannel(), 0);
+  await rb.waitFor('onUserLeft', (uid) => uid === 81);
+
+  // Live profile: the kept audience role applies; switching to broadcaster publishes. A fresh
+  // recorder sees only what follows.
+  const live = record(b);
+  t.is(a.setChannelProfile(1), 0);
+  t.is(a.joinChannel(null, channel, 81), 0);
+  await live.waitFor('onUserJoined', (uid) => uid === 81);
+  // Two stats periods of B (2 s each) after A is in: a broadcaster's audio would have started.
+  const stats = live.events.filter((e) => e.name === 'onRtcStats').length;
+  await live.waitFor('onRtcStats', () => live.events.filter((e) => e.name === 'onRtcStats').length >= stats + 2);
+  t.is(live.indexOf('onUserAudioStart', (uid) => uid === 81), -1, 'an audience member does not publish');
+  t.is(a.setClientRole(0), 0);
+  await live.waitFor('onUserAudioStart', (uid) => uid === 81);
+});

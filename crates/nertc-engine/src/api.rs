@@ -160,7 +160,8 @@ impl Engine {
     }
 
     /// 0 communication, 1 live broadcasting; before joining only (NERTC: 30005 in a channel),
-    /// kept after leaving. Stored; the join does not send it yet (see [`ChannelProfile`]).
+    /// kept after leaving. Roles apply in the live profile only; the join does not send the
+    /// profile yet (see [`ChannelProfile`]).
     pub fn set_channel_profile(&self, profile: i32) -> Code {
         self.call("setChannelProfile", || {
             let profile =
@@ -168,7 +169,12 @@ impl Engine {
             if self.shared.presence.in_channel() {
                 return Err(EngineError::WrongState("setChannelProfile while in a channel"));
             }
-            self.shared.settings().channel_profile = profile;
+            {
+                let mut s = self.shared.settings();
+                let client_role = s.client_role;
+                s.set_role(profile, client_role);
+            }
+            self.shared.refresh_devices();
             Ok(())
         })
     }
@@ -185,7 +191,14 @@ impl Engine {
                 1 => Role::Audience,
                 _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
             };
-            self.shared.settings().role = role;
+            {
+                let mut s = self.shared.settings();
+                let profile = s.channel_profile;
+                s.set_role(profile, role);
+                if profile == ChannelProfile::Communication && role == Role::Audience {
+                    tracing::info!("setClientRole(audience): kept, applies in the live profile only (setChannelProfile(1))");
+                }
+            }
             self.shared.refresh_devices();
             self.send(Cmd::Republish)
         })
@@ -543,6 +556,11 @@ mod tests {
         assert_eq!(e.channel_profile(), 1);
         assert_eq!(e.set_channel_profile(2), error::ERR_INVALID_PARAM);
         assert_eq!(e.channel_profile(), 1, "a refused value changes nothing");
+        assert_eq!(e.set_client_role(1), error::OK);
+        assert_eq!(e.shared.settings().role, Role::Audience, "live: the role applies");
+        assert_eq!(e.set_channel_profile(0), error::OK);
+        assert_eq!(e.shared.settings().role, Role::Broadcaster, "communication: everyone broadcasts");
+        assert_eq!(e.shared.settings().client_role, Role::Audience, "the request is kept");
         e.release();
         assert_eq!(e.set_channel_profile(0), error::ERR_INVALID_STATE);
     }
