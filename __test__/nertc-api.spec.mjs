@@ -307,3 +307,31 @@ test.serial('roles apply in the live profile: audience in communication still pu
   t.is(a.setClientRole(0), 0);
   await live.waitFor('onUserAudioStart', (uid) => uid === 81);
 });
+
+test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const ra = record(a);
+  const rb = record(b);
+  const channel = channelName('demo-flow');
+  const [dual] = withWarnings(() => a.enableDualStreamMode(true));
+  t.is(dual, 30004);
+  const config = { max_profile: 2, framerate: 15, min_framerate: 0, bitrate: 0, min_bitrate: 0, crop_mode: 0, degradation_preference: 0, mirror_mode: 0, orientation_mode: 0 };
+  t.is(a.setVideoConfig(config), 0);
+  t.is(a.setupLocalVideoCanvas({ view: frameSink(), mode: 0 }), 0);
+  t.is(a.enableLocalVideo(true), 0);
+  const remote = frameSink();
+  b.on('onUserVideoStart', (uid) => {
+    if (uid !== 61) return;
+    t.is(b.setupRemoteVideoCanvas(uid, { view: remote, mode: 0 }), 0);
+    t.is(b.subscribeRemoteVideoStream(uid, 0, true), 0);
+  });
+  t.is(b.joinChannel('', channel, 62), 0);
+  t.is(a.joinChannel('', channel, 61), 0);
+  t.is((await ra.waitFor('onJoinChannel'))[2], 0);
+  const frame = await remote.waitFor((f) => f.width > 0);
+  t.true(frame.width > 0 && frame.height > 0);
+  t.is(a.leaveChannel(), 0);
+  await ra.waitFor('onLeaveChannel');
+  await rb.waitFor('onUserLeft', (uid) => uid === 61);
+});
