@@ -855,6 +855,11 @@ export interface NERtcEvents {
   onReconnectingStart: (cid: number, uid: Uid) => void;
   /** `state`: ConnectionState; `reason`: ConnectionChangeReason. */
   onConnectionStateChange: (state: number, reason: number) => void;
+  /**
+   * 0 broadcaster, 1 audience: the role that applies changed while in a channel
+   * (setClientRole in the live profile). Local: others still see an audience member.
+   */
+  onClientRoleChanged: (oldRole: number, newRole: number) => void;
   /** Also fired for users already in the room when we join. */
   onUserJoined: (uid: Uid, userName: string) => void;
   /** `reason`: UserLeftReason (0 normal, 1 failover, 2 update, 3 kick, 4 timeout). */

@@ -1407,6 +1407,7 @@ const EVENT_NAMES = Object.freeze([
   'onDisconnect',
   'onReconnectingStart',
   'onConnectionStateChange',
+  'onClientRoleChanged',
   'onUserJoined',
   'onUserLeft',
   'onUserAudioStart',

@@ -282,6 +282,7 @@ test.serial('implemented methods never throw on arguments of the wrong type', (t
 test.serial('roles apply in the live profile: audience in communication still publishes; in live it publishes once a broadcaster', async (t) => {
   const a = makeEngine(url);
   const b = makeEngine(url);
+  const ra = record(a);
   const rb = record(b);
   const channel = channelName('roles');
   t.is(b.joinChannel(null, channel, 82), 0);
@@ -306,6 +307,8 @@ test.serial('roles apply in the live profile: audience in communication still pu
   t.is(live.indexOf('onUserAudioStart', (uid) => uid === 81), -1, 'an audience member does not publish');
   t.is(a.setClientRole(0), 0);
   await live.waitFor('onUserAudioStart', (uid) => uid === 81);
+  t.deepEqual(await ra.waitFor('onClientRoleChanged'), [1, 0]);
+  t.is(ra.events.filter((e) => e.name === 'onClientRoleChanged').length, 1, 'only the switch in the live channel changed the role that applies');
 });
 
 test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {

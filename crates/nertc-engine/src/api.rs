@@ -191,16 +191,22 @@ impl Engine {
                 1 => Role::Audience,
                 _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
             };
-            {
+            let (old, new) = {
                 let mut s = self.shared.settings();
-                let profile = s.channel_profile;
+                let (profile, old) = (s.channel_profile, s.role);
                 s.set_role(profile, role);
                 if profile == ChannelProfile::Communication && role == Role::Audience {
                     tracing::info!("setClientRole(audience): kept, applies in the live profile only (setChannelProfile(1))");
                 }
-            }
+                (old, s.role)
+            };
             self.shared.refresh_devices();
-            self.send(Cmd::Republish)
+            self.send(Cmd::Republish)?;
+            // Local for now: the server is not told the role yet (others still see the user).
+            if old != new && self.shared.presence.in_channel() {
+                self.shared.emit(EngineEvent::ClientRoleChanged { old_role: old as i32, new_role: new as i32 });
+            }
+            Ok(())
         })
     }
 

@@ -38,11 +38,11 @@ impl ChannelProfile {
     }
 }
 
-/// `setClientRole`.
+/// `setClientRole` (NERTC's `NERtcClientRole` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    Broadcaster,
-    Audience,
+    Broadcaster = 0,
+    Audience = 1,
 }
 
 #[derive(Debug, Clone, PartialEq)]
