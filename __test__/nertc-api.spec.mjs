@@ -338,3 +338,12 @@ test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoCo
   await ra.waitFor('onLeaveChannel');
   await rb.waitFor('onUserLeft', (uid) => uid === 61);
 });
+
+test.serial("getErrorDescription explains every code of NERTC's enum", (t) => {
+  const e = new NERtcEngine();
+  for (const [name, code] of api.enums.find((x) => x.name === 'NERtcErrorCode').members) {
+    const desc = e.getErrorDescription(code);
+    t.true(typeof desc === 'string' && desc.length > 0 && desc !== 'unknown error code', `${name} (${code}): ${desc}`);
+  }
+  t.is(e.getErrorDescription(12345), 'unknown error code');
+});

@@ -100,9 +100,70 @@ pub const ALL: &[(Code, &str)] = &[
     (ERR_BUSY, "the engine is busy: its command queue is full"),
 ];
 
-/// `getErrorDescription(code)`.
+/// NERTC's other codes (its `NERtcErrorCode`), which this SDK does not return, so that
+/// `getErrorDescription` explains any code an app written for NERTC may hold.
+const NERTC_OTHERS: &[(Code, &str)] = &[
+    (408, "request timed out"),
+    (414, "the server refused a request parameter"),
+    (500, "unknown server error while reserving the channel"),
+    (600, "the channel allows two users only"),
+    (1301, "live stream task request superseded by a later one"),
+    (1400, "live stream task parameters malformed"),
+    (1401, "live stream task: the room was left"),
+    (1402, "too many live stream tasks"),
+    (1403, "live stream task id already used"),
+    (1404, "live stream task or channel not found"),
+    (1417, "live stream task request failed"),
+    (1500, "live stream server error"),
+    (1501, "live stream layout invalid"),
+    (1512, "live stream user picture invalid"),
+    (11000, "channel start failed"),
+    (11001, "disconnected"),
+    (11002, "this SDK version is too old"),
+    (11003, "the other side's SDK version is too old"),
+    (11004, "channel closed"),
+    (11005, "account kicked"),
+    (11400, "data error"),
+    (11403, "invalid operation"),
+    (20102, "channel mode (meeting) mismatch"),
+    (20103, "RTMP user joining a non-RTMP channel"),
+    (20104, "too many RTMP users in the channel"),
+    (20105, "the channel already has a host"),
+    (20106, "live streaming needs the channel creator to be a host"),
+    (20208, "host layout invalid"),
+    (20400, "invalid join parameter"),
+    (20401, "encryption key error"),
+    (20417, "invalid join request"),
+    (20500, "server internal error"),
+    (30002, "out of memory"),
+    (30006, "out of resources"),
+    (30007, "invalid index"),
+    (30009, "invalid device id"),
+    (30011, "device creation failed"),
+    (30013, "device preview already started"),
+    (30014, "transmission pending"),
+    (30016, "cannot create the audio dump file"),
+    (30017, "cannot start the audio dump"),
+    (30020, "screen capture in a wrong state"),
+    (30021, "screen capture parameter invalid"),
+    (30022, "screen capture not ready"),
+    (30102, "left the channel twice"),
+    (30104, "session not found"),
+    (30105, "user not found"),
+    (30107, "user media not started"),
+    (30108, "source not found"),
+    (30200, "connection not found"),
+    (30201, "media stream not found"),
+    (30202, "adding a track failed"),
+    (30203, "track not found"),
+    (40000, "no permission to use the audio device"),
+    (50000, "no permission to use the video device"),
+    (60000, "no permission to capture the screen"),
+];
+
+/// `getErrorDescription(code)`: this SDK's codes, then NERTC's others.
 pub fn description(code: Code) -> &'static str {
-    ALL.iter().find(|(c, _)| *c == code).map_or("unknown error code", |(_, d)| d)
+    ALL.iter().chain(NERTC_OTHERS).find(|(c, _)| *c == code).map_or("unknown error code", |(_, d)| d)
 }
 
 /// Every failure inside the engine, built from the leaf errors of each area. Mapped to a NERTC
@@ -228,6 +289,11 @@ mod tests {
         for (code, desc) in ALL {
             assert!(NERTC.contains(code) || OWN_CODES.contains(code), "{code} ({desc}) is neither NERTC's nor in 30900..=30999");
         }
+        for (code, _) in NERTC_OTHERS {
+            assert!(!ALL.iter().any(|(c, _)| c == code), "{code} is listed twice");
+            assert!(!OWN_CODES.contains(code));
+        }
+        assert_eq!(description(30200), "connection not found", "NERTC's meaning, no longer ours");
         let mut codes: Vec<Code> = ALL.iter().map(|(c, _)| *c).collect();
         codes.sort_unstable();
         codes.dedup();
