@@ -1225,11 +1225,12 @@ NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 // NERTC methods this SDK does not have
 //
 // Every public NERtcEngine method of NERTC 5.x exists here (the list, with each one's status and
-// source, is nertc-api/nertc-5x.json). Those not implemented yet never throw: each logs (a warn
-// line in the SDK log and on the console the first time it is called, debug lines after) and
-// returns NERTC's "not supported" code 30004 — or, for the few that return no code, NERTC's
-// empty result of their type. Implementing one: write it in the class above (a method defined
-// there is never replaced by a stub) and set its status to "real" in the JSON.
+// source, is nertc-api/nertc-5x.json). Those not implemented yet never throw: each logs (the SDK
+// log: a warning for an engine's first call of it, debug lines after; the console: one line per
+// method per process) and returns NERTC's "not supported" code 30004 — or, for the few that
+// return no code, NERTC's empty result of their type. Implementing one: write it in the class
+// above (a method defined there is never replaced by a stub) and set its status to "real" in
+// the JSON.
 
 /** Methods that return a code: 30004. */
 const UNSUPPORTED_RETURNING_CODE = Object.freeze([
