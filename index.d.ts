@@ -11,50 +11,518 @@ export type Uid = number | bigint;
 // -------------------------------------------------------------------------------------------
 // Result codes
 
-/** Every result code the SDK returns (methods, `onJoinChannel` result, `onError`, `onWarning`). */
+/**
+ * Every result code the SDK returns (methods, `onJoinChannel` result, `onError`, `onWarning`),
+ * with NERTC 5.x's numbers (`NERtcErrorCode` below has NERTC's names for them). Codes this SDK
+ * adds beyond NERTC's are in `OWN_CODE_RANGE` (30900-30999), which NERTC does not use.
+ */
 export declare const ErrorCode: {
   /** OK. */
   readonly OK: 0;
-  /** Generic failure. */
+  /** Generic failure (kNERtcErrFatal). */
   readonly ERR_FATAL: 30001;
-  /** A parameter is out of range or malformed (channel name, uid, config, frame size ...). */
+  /** A parameter is out of range or malformed: channel name, uid, config, frame size ... (kNERtcErrInvalidParam). */
   readonly ERR_INVALID_PARAM: 30003;
-  /** The call is not valid in the current state (e.g. initialize twice, pushing a frame with nothing consuming it). */
-  readonly ERR_WRONG_STATE: 30004;
-  /** The engine is not initialized, or was released. */
-  readonly ERR_NOT_INITIALIZED: 30005;
-  /** Device id unknown or the device cannot be opened. */
+  /** A NERTC method or feature this SDK does not have (kNERtcErrNotSupported). */
+  readonly ERR_NOT_SUPPORTED: 30004;
+  /** Every state error: not initialized, released, initialize twice, pushing a frame nothing consumes ... (kNERtcErrInvalidState). */
+  readonly ERR_INVALID_STATE: 30005;
+  /** Device id unknown or the device cannot be opened (kNERtcErrDeviceNotFound). */
   readonly ERR_DEVICE_NOT_FOUND: 30008;
-  /** The operation is not supported (e.g. pushing to an external source that is not enabled; a canvas view that cannot be drawn). */
-  readonly ERR_NOT_SUPPORTED: 30010;
-  /** joinChannel while joined or joining. */
+  /** `max_profile` outside 0-4 (kNERtcErrInvalidVideoProfile). */
+  readonly ERR_INVALID_VIDEO_PROFILE: 30010;
+  /** A canvas view that cannot be drawn on, reported through onWarning (kNERtcErrInvalidRender). */
+  readonly ERR_INVALID_RENDER: 30012;
+  /** The room server cannot be reached (kNERtcErrConnectFail). */
+  readonly ERR_CONNECT_FAIL: 30015;
+  /** joinChannel while joined or joining (kNERtcErrChannelAlreadyJoined). */
   readonly ERR_ALREADY_JOINED: 30100;
-  /** leaveChannel (or a channel operation) while not in a channel. */
+  /** leaveChannel (or a channel operation) while not in a channel (kNERtcErrChannelNotJoined). */
   readonly ERR_NOT_JOINED: 30101;
-  /** The room server cannot be reached. */
-  readonly ERR_CONNECT_FAILED: 30200;
-  /** The media connection stayed down (ICE restarts failed for 30 s) while signaling worked; the session ended (onDisconnect). */
+  /** The server refused the join for another reason (kNERtcErrRequestJoinChannelFail). */
+  readonly ERR_REQUEST_JOIN_FAILED: 30103;
+  /** The server refused the uid (kNERtcErrInvalidUserID). */
+  readonly ERR_INVALID_USER_ID: 30106;
+  /** The media connection stayed down (ICE restarts failed for 30 s) while signaling worked; the session ended (onDisconnect) (kNERtcErrMediaConnectionDisconnected). */
   readonly ERR_MEDIA_DISCONNECTED: 30204;
-  /** The signaling connection was lost and could not be recovered within 60 s; the session ended (onDisconnect). */
+  /** The signaling connection was lost and could not be recovered within 60 s; the session ended (onDisconnect) (kNERtcErrSignalDisconnected). */
   readonly ERR_SIGNAL_DISCONNECTED: 30205;
-  /** Removed from the channel by the server (replaced by another login with the same uid, or kicked). */
+  /** Removed from the channel by the server: another login with the same uid, or kicked (kNERtcErrServerKicked). */
   readonly ERR_KICKED: 30206;
-  /** Removed because the room closed (server shutdown). */
+  /** Removed because the room closed: server shutdown (kNERtcErrKickedForRoomClosed). */
   readonly ERR_ROOM_CLOSED: 30207;
-  /** The token is missing, malformed, wrongly signed, expired, or for another channel/uid. */
-  readonly ERR_TOKEN: 403;
-  /** The app key is unknown to the server. */
-  readonly ERR_APP_KEY: 20101;
-  /** Join refused for another reason (bad channel name or uid on the server side, protocol). */
-  readonly ERR_JOIN_FAILED: 20102;
-  /** Publishing or subscribing is not permitted by the token. */
-  readonly ERR_PERMISSION: 20103;
-  /** A user event handler (or a canvas's drawFrame) threw; reported through onWarning, never crashes the process. */
+  /** No permission: token missing, malformed, wrongly signed, expired or for another channel/uid; app key unknown; or publishing/subscribing not permitted (kNERtcErrChannelReservePermissionDenied). */
+  readonly ERR_PERMISSION_DENIED: 403;
+  /** The server did not answer in time (kNERtcErrChannelJoinTimeOut). */
+  readonly ERR_JOIN_TIMEOUT: 20101;
+  /** Ours: a user event handler (or a canvas's drawFrame) threw; reported through onWarning, never crashes the process. */
   readonly WARN_HANDLER_THREW: 30900;
-  /** The engine's command queue is full (it is far behind); the call was not carried out. Ours, beyond NERTC's codes. */
+  /** Ours: the engine's command queue is full (it is far behind); the call was not carried out. */
   readonly ERR_BUSY: 30901;
+  /** @deprecated former name of ERR_INVALID_STATE. */
+  readonly ERR_NOT_INITIALIZED: 30005;
+  /** @deprecated former name of ERR_INVALID_STATE (was 30004). */
+  readonly ERR_WRONG_STATE: 30005;
+  /** @deprecated former name of ERR_CONNECT_FAIL (was 30200). */
+  readonly ERR_CONNECT_FAILED: 30015;
+  /** @deprecated former name of ERR_PERMISSION_DENIED. */
+  readonly ERR_TOKEN: 403;
+  /** @deprecated former name of ERR_PERMISSION_DENIED (was 20103). */
+  readonly ERR_PERMISSION: 403;
+  /** @deprecated former name of ERR_REQUEST_JOIN_FAILED (was 20102). */
+  readonly ERR_JOIN_FAILED: 30103;
+  /** @deprecated an unknown app key is ERR_PERMISSION_DENIED (was 20101). */
+  readonly ERR_APP_KEY: 403;
 };
+/** Codes this SDK adds beyond NERTC's: 30900-30999 (NERTC's NERtcErrorCode uses none of them). */
+export declare const OWN_CODE_RANGE: { readonly min: 30900; readonly max: 30999 };
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+// -------------------------------------------------------------------------------------------
+// NERTC 5.x's enums, under NERTC's names and values (its defs.ts; nertc-api/nertc-5x.json names
+// the commit). At run time numeric ones map both ways, like a compiled TypeScript enum.
+
+export declare enum NERtcLogLevel {
+  kNERtcLogLevelFatal = 0,
+  kNERtcLogLevelError = 1,
+  kNERtcLogLevelWarning = 2,
+  kNERtcLogLevelInfo = 3,
+  kNERtcLogLevelDetailInfo = 4,
+  kNERtcLogLevelVerbos = 5,
+  kNERtcLogLevelDebug = 6,
+  kNERtcLogLevelOff = 7,
+}
+export declare enum NERtcRangeAudioMode {
+  NERtcRangeAudioModeDefault = 0,
+  NERtcRangeAudioModeTeam = 1,
+}
+export declare enum NERtcChannelProfileType {
+  kNERtcChannelProfileCommunication = 0,
+  kNERtcChannelProfileLiveBroadcasting = 1,
+}
+export declare enum NERtcRemoteVideoStreamType {
+  kNERtcRemoteVideoStreamTypeHigh = 0,
+  kNERtcRemoteVideoStreamTypeLow = 1,
+  kNERtcRemoteVideoStreamTypeNone = 2,
+}
+export declare enum NERtcErrorCode {
+  kNERtcNoError = 0,
+  kNERtcErrChannelReservePermissionDenied = 403,
+  kNERtcErrChannelReserveTimeOut = 408,
+  kNERtcErrChannelReserveErrorParam = 414,
+  kNERtcErrChannelReserveServerFail = 500,
+  kNERtcErrChannelReserveMoreThanTwoUser = 600,
+  kNERtcErrLsTaskRequestInvalid = 1301,
+  kNERtcErrLsTaskIsInvaild = 1400,
+  kNERtcErrLsTaskRoomExited = 1401,
+  kNERtcErrLsTaskNumLimit = 1402,
+  kNERtcErrLsTaskDuplicateId = 1403,
+  kNERtcErrLsTaskNotFound = 1404,
+  kNERtcErrLsTaskRequestErr = 1417,
+  kNERtcErrLsTaskInternalServerErr = 1500,
+  kNERtcErrLsTaskInvalidLayout = 1501,
+  kNERtcErrLsTaskUserPicErr = 1512,
+  kNERtcErrChannelStartFail = 11000,
+  kNERtcErrChannelDisconnected = 11001,
+  kNERtcErrVersionSelfLow = 11002,
+  kNERtcErrVersionRemoteLow = 11003,
+  kNERtcErrChannelClosed = 11004,
+  kNERtcErrChannelKicked = 11005,
+  kNERtcErrDataError = 11400,
+  kNERtcErrInvalid = 11403,
+  kNERtcErrChannelJoinTimeOut = 20101,
+  kNERtcErrChannelJoinMeetingModeError = 20102,
+  kNERtcErrChannelJoinRtmpModeError = 20103,
+  kNERtcErrChannelJoinRtmpNodesError = 20104,
+  kNERtcErrChannelJoinRtmpHostError = 20105,
+  kNERtcErrChannelJoinRtmpCreateError = 20106,
+  kNERtcErrChannelJoinLayoutError = 20208,
+  kNERtcErrChannelJoinInvalidParam = 20400,
+  kNERtcErrChannelJoinDesKey = 20401,
+  kNERtcErrChannelJoinInvalidRequst = 20417,
+  kNERtcErrChannelServerUnknown = 20500,
+  kNERtcErrFatal = 30001,
+  kNERtcErrOutOfMemory = 30002,
+  kNERtcErrInvalidParam = 30003,
+  kNERtcErrNotSupported = 30004,
+  kNERtcErrInvalidState = 30005,
+  kNERtcErrLackOfResource = 30006,
+  kNERtcErrInvalidIndex = 30007,
+  kNERtcErrDeviceNotFound = 30008,
+  kNERtcErrInvalidDeviceSourceID = 30009,
+  kNERtcErrInvalidVideoProfile = 30010,
+  kNERtcErrCreateDeviceSourceFail = 30011,
+  kNERtcErrInvalidRender = 30012,
+  kNERtcErrDevicePreviewAlreadyStarted = 30013,
+  kNERtcErrTransmitPendding = 30014,
+  kNERtcErrConnectFail = 30015,
+  kNERtcErrCreateDumpFileFail = 30016,
+  kNERtcErrStartDumpFail = 30017,
+  kNERtcErrDesktopCaptureInvalidState = 30020,
+  kNERtcErrDesktopCaptureInvalidParam = 30021,
+  kNERtcErrDesktopCaptureNotReady = 30022,
+  kNERtcErrChannelAlreadyJoined = 30100,
+  kNERtcErrChannelNotJoined = 30101,
+  kNERtcErrChannelRepleatedlyLeave = 30102,
+  kNERtcErrRequestJoinChannelFail = 30103,
+  kNERtcErrSessionNotFound = 30104,
+  kNERtcErrUserNotFound = 30105,
+  kNERtcErrInvalidUserID = 30106,
+  kNERtcErrMediaNotStarted = 30107,
+  kNERtcErrSourceNotFound = 30108,
+  kNERtcErrConnectionNotFound = 30200,
+  kNERtcErrStreamNotFound = 30201,
+  kNERtcErrAddTrackFail = 30202,
+  kNERtcErrTrackNotFound = 30203,
+  kNERtcErrMediaConnectionDisconnected = 30204,
+  kNERtcErrSignalDisconnected = 30205,
+  kNERtcErrServerKicked = 30206,
+  kNERtcErrKickedForRoomClosed = 30207,
+  kNERtcRuntimeErrADMNoAuthorize = 40000,
+  kNERtcRuntimeErrVDMNoAuthorize = 50000,
+  kNERtcRuntimeErrScreenCaptureNoAuthorize = 60000,
+}
+export declare enum NERtcSessionLeaveReason {
+  kNERtcSessionLeaveNormal = 0,
+  kNERtcSessionLeaveForFailOver = 1,
+  kNERtcSessionLeaveUpdate = 2,
+  kNERtcSessionLeaveForKick = 3,
+  kNERtcSessionLeaveTimeOut = 4,
+}
+export declare enum NERtcVideoProfileType {
+  kNERtcVideoProfileLowest = 0,
+  kNERtcVideoProfileLow = 1,
+  kNERtcVideoProfileStandard = 2,
+  kNERtcVideoProfileHD720P = 3,
+  kNERtcVideoProfileHD1080P = 4,
+  kNERtcVideoProfileNone = 5,
+  kNERtcVideoProfileMAX = 4,
+  kNERtcVideoProfileFake = 6,
+}
+export declare enum NERtcVideoScalingMode {
+  kNERtcVideoScaleFit = 0,
+  kNERtcVideoScaleFullFill = 1,
+  kNERtcVideoScaleCropFill = 2,
+}
+export declare enum NERtcVideoMirrorMode {
+  kNERtcVideoMirrorModeAuto = 0,
+  kNERtcVideoMirrorModeEnabled = 1,
+  kNERtcVideoMirrorModeDisabled = 2,
+}
+export declare enum NERtcVideoOutputOrientationMode {
+  kNERtcVideoOutputOrientationModeAdaptative = 0,
+  kNERtcVideoOutputOrientationModeFixedLandscape = 1,
+  kNERtcVideoOutputOrientationModeFixedPortrait = 2,
+}
+export declare enum NERtcRawAudioFrameOpModeType {
+  kNERtcRawAudioFrameOpModeReadOnly = 0,
+  kNERtcRawAudioFrameOpModeReadWrite = 1,
+}
+export declare enum NERtcAudioProfileType {
+  kNERtcAudioProfileDefault = 0,
+  kNERtcAudioProfileStandard = 1,
+  kNERtcAudioProfileStandardExtend = 2,
+  kNERtcAudioProfileMiddleQuality = 3,
+  kNERtcAudioProfileMiddleQualityStereo = 4,
+  kNERtcAudioProfileHighQuality = 5,
+  kNERtcAudioProfileHighQualityStereo = 6,
+}
+export declare enum NERtcAudioScenarioType {
+  kNERtcAudioScenarioDefault = 0,
+  kNERtcAudioScenarioSpeech = 1,
+  kNERtcAudioScenarioMusic = 2,
+}
+export declare enum NERtcVideoCropMode {
+  kNERtcVideoCropModeDefault = 0,
+  kNERtcVideoCropMode16x9 = 1,
+  kNERtcVideoCropMode4x3 = 2,
+  kNERtcVideoCropMode1x1 = 3,
+}
+export declare enum NERtcVideoFramerateType {
+  kNERtcVideoFramerateFpsDefault = 0,
+  kNERtcVideoFramerateFps_7 = 7,
+  kNERtcVideoFramerateFps_10 = 10,
+  kNERtcVideoFramerateFps_15 = 15,
+  kNERtcVideoFramerateFps_24 = 24,
+  kNERtcVideoFramerateFps_30 = 30,
+  kNERtcVideoFramerateFps_60 = 60,
+}
+export declare enum NERtcDegradationPreference {
+  kNERtcDegradationDefault = 0,
+  kNERtcDegradationMaintainFramerate = 1,
+  kNERtcDegradationMaintainQuality = 2,
+  kNERtcDegradationBalanced = 3,
+}
+export declare enum NERtcAudioStreamType {
+  kNERtcAudioStreamTypeMain = 0,
+  kNERtcAudioStreamTypeSub = 1,
+}
+export declare enum NERtcDistanceRolloffModel {
+  kNERtcDistanceRolloffLogarithmic = 0,
+  kNERtcDistanceRolloffLinear = 1,
+  kNERtcDistanceRolloffNone = 2,
+}
+export declare enum NERtcScreenProfileType {
+  kNERtcScreenProfile480P = 0,
+  kNERtcScreenProfileHD720P = 1,
+  kNERtcScreenProfileHD1080P = 2,
+  kNERtcScreenProfileCustom = 3,
+  kNERtcScreenProfileNone = 4,
+  kNERtcScreenProfileMAX = 2,
+}
+export declare enum NERtcSubStreamContentPrefer {
+  kNERtcSubStreamContentPreferMotion = 0,
+  kNERtcSubStreamContentPreferDetails = 1,
+}
+export declare enum NERtcMediaPriorityType {
+  kNERtcMediaPriorityHigh = 50,
+  kNERtcMediaPriorityNormal = 100,
+}
+export declare enum NERtcAudioRecordingQuality {
+  kNERtcAudioRecordingQualityLow = 0,
+  kNERtcAudioRecordingQualityMedium = 1,
+  kNERtcAudioRecordingQualityHigh = 2,
+}
+export declare enum NERtcEncryptionMode {
+  kNERtcGMCryptoSM4ECB = 0,
+  kNERtcEncryptionModeCustom = 1,
+}
+export declare enum NERtcLiveStreamMode {
+  kNERtcLsModeVideo = 0,
+  kNERtcLsModeAudio = 1,
+}
+export declare enum NERtcLiveStreamVideoScaleMode {
+  kNERtcLsModeVideoScaleFit = 0,
+  kNERtcLsModeVideoScaleCropFill = 1,
+}
+export declare enum NERtcLiveStreamAudioSampleRate {
+  kNERtcLiveStreamAudioSampleRate32000 = 32000,
+  kNERtcLiveStreamAudioSampleRate44100 = 44100,
+  kNERtcLiveStreamAudioSampleRate48000 = 48000,
+}
+export declare enum NERtcLiveStreamAudioCodecProfile {
+  kNERtcLiveStreamAudioCodecProfileLCAAC = 0,
+  kNERtcLiveStreamAudioCodecProfileHEAAC = 1,
+}
+export declare enum NERtcAudioDeviceTransportType {
+  kNERtcAudioDeviceTransportTypeUnknown = 0,
+  kNERtcAudioDeviceTransportTypeBluetooth = 1,
+  kNERtcAudioDeviceTransportTypeBluetoothA2DP = 2,
+  kNERtcAudioDeviceTransportTypeBluetoothLE = 3,
+  kNERtcAudioDeviceTransportTypeUSB = 4,
+  kNERtcAudioDeviceTransportTypeHDMI = 5,
+  kNERtcAudioDeviceTransportTypeBuiltIn = 6,
+  kNERtcAudioDeviceTransportTypeThunderbolt = 7,
+  kNERtcAudioDeviceTransportTypeAirPlay = 8,
+  kNERtcAudioDeviceTransportTypeVirtual = 9,
+  kNERtcAudioDeviceTransportTypeOther = 10,
+}
+export declare enum NERtcVideoDeviceTransportType {
+  kNERtcVideoDeviceTransportTypeUnknown = 0,
+  kNERtcVideoDeviceTransportTypeUSB = 1,
+  kNERtcVideoDeviceTransportTypeVirtual = 2,
+  kNERtcVideoDeviceTransportTypeOther = 3,
+}
+export declare enum NERtcClientRole {
+  kNERtcClientRoleBroadcaster = 0,
+  kNERtcClientRoleAudience = 1,
+}
+export declare enum NERtcStreamChannelType {
+  kNERtcStreamChannelTypeMainStream = 0,
+  kNERtcStreamChannelTypeSubStream = 1,
+}
+export declare enum NERtcVideoStreamType {
+  kNERtcVideoStreamMain = 0,
+  kNERtcVideoStreamSub = 1,
+}
+export declare enum NERtcNetworkQualityType {
+  kNERtcNetworkQualityUnknown = 0,
+  kNERtcNetworkQualityExcellent = 1,
+  kNERtcNetworkQualityGood = 2,
+  kNERtcNetworkQualityPoor = 3,
+  kNERtcNetworkQualityBad = 4,
+  kNERtcNetworkQualityVeryBad = 5,
+  kNERtcNetworkQualityDown = 6,
+}
+export declare enum NERtcConnectionStateType {
+  kNERtcConnectionStateDisconnected = 1,
+  kNERtcConnectionStateConnecting = 2,
+  kNERtcConnectionStateConnected = 3,
+  kNERtcConnectionStateReconnecting = 4,
+  kNERtcConnectionStateFailed = 5,
+}
+export declare enum NERtcReasonConnectionChangedType {
+  kNERtcReasonConnectionChangedLeaveChannel = 1,
+  kNERtcReasonConnectionChangedChannelClosed = 2,
+  kNERtcReasonConnectionChangedBeKicked = 3,
+  kNERtcReasonConnectionChangedTimeOut = 4,
+  kNERtcReasonConnectionChangedJoinChannel = 5,
+  kNERtcReasonConnectionChangedJoinSucceed = 6,
+  kNERtcReasonConnectionChangedReJoinSucceed = 7,
+  kNERtcReasonConnectionChangedMediaConnectionDisconnected = 8,
+  kNERtcReasonConnectionChangedSignalDisconnected = 9,
+  kNERtcReasonConnectionChangedRequestChannelFailed = 10,
+  kNERtcReasonConnectionChangedJoinChannelFailed = 11,
+}
+export declare enum NERtcAudioDeviceType {
+  kNERtcAudioDeviceUnknown = 0,
+  kNERtcAudioDeviceRecord = 1,
+  kNERtcAudioDevicePlayout = 2,
+}
+export declare enum NERtcAudioDeviceState {
+  kNERtcAudioDeviceActive = 0,
+  kNERtcAudioDeviceUnactive = 1,
+}
+export declare enum NERtcAudioMixingState {
+  kNERtcAudioMixingStateFinished = 0,
+  kNERtcAudioMixingStateFailed = 1,
+}
+export declare enum NERtcAudioMixingErrorCode {
+  kNERtcAudioMixingErrorOK = 0,
+  kNERtcAudioMixingErrorFatal = 1,
+  kNERtcAudioMixingErrorCanNotOpen = 2,
+  kNERtcAudioMixingErrorDecode = 3,
+  kNERtcAudioMixingErrorInterrupt = 4,
+  kNERtcAudioMixingErrorHttpNotFound = 5,
+  kNERtcAudioMixingErrorOpen = 6,
+  kNERtcAudioMixingErrorNInfo = 7,
+  kNERtcAudioMixingErrorNStream = 8,
+  kNERtcAudioMixingErrorNCodec = 9,
+  kNERtcAudioMixingErrorNMem = 10,
+  kNERtcAudioMixingErrorCodecOpen = 11,
+  kNERtcAudioMixingErrorInvalidInfo = 12,
+  kNERtcAudioMixingErrorOpenTimeout = 13,
+  kNERtcAudioMixingErrorIoTimeout = 14,
+  kNERtcAudioMixingErrorIo = 15,
+}
+export declare enum NERtcLiveStreamStateCode {
+  kNERtcLsStatePushing = 505,
+  kNERtcLsStatePushFail = 506,
+  kNERtcLsStatePushStopped = 511,
+  kNERtcLsStateImageError = 512,
+}
+export declare enum NERtcMediaStatsEventName {
+  RtcStats = "onRtcStats",
+  LocalAudioStats = "onLocalAudioStats",
+  RemoteAudioStats = "onRemoteAudioStats",
+  LocalVideoStats = "onLocalVideoStats",
+  RemoteVideoStats = "onRemoteVideoStats",
+  NetworkQuality = "onNetworkQuality",
+}
+export declare enum NERtcVoiceChangerType {
+  kNERtcVoiceChangerOff = 0,
+  kNERtcVoiceChangerRobot = 1,
+  kNERtcVoiceChangerGaint = 2,
+  kNERtcVoiceChangerHorror = 3,
+  kNERtcVoiceChangerMature = 4,
+  kNERtcVoiceChangerManToWoman = 5,
+  kNERtcVoiceChangerWomanToMan = 6,
+  kNERtcVoiceChangerManToLoli = 7,
+  kNERtcVoiceChangerWomanToLoli = 8,
+}
+export declare enum NERtcVoiceBeautifierType {
+  kNERtcVoiceBeautifierOff = 0,
+  kNERtcVoiceBeautifierMuffled = 1,
+  kNERtcVoiceBeautifierMellow = 2,
+  kNERtcVoiceBeautifierClear = 3,
+  kNERtcVoiceBeautifierMagnetic = 4,
+  kNERtcVoiceBeautifierRecordingstudio = 5,
+  kNERtcVoiceBeautifierNature = 6,
+  kNERtcVoiceBeautifierKTV = 7,
+  kNERtcVoiceBeautifierRemote = 8,
+  kNERtcVoiceBeautifierChurch = 9,
+  kNERtcVoiceBeautifierBedroom = 10,
+  kNERtcVoiceBeautifierLive = 11,
+}
+export declare enum NERtcVoiceEqualizationBand {
+  kNERtcVoiceEqualizationBand_31 = 0,
+  kNERtcVoiceEqualizationBand_62 = 1,
+  kNERtcVoiceEqualizationBand_125 = 2,
+  kNERtcVoiceEqualizationBand_250 = 3,
+  kNERtcVoiceEqualizationBand_500 = 4,
+  kNERtcVoiceEqualizationBand_1K = 5,
+  kNERtcVoiceEqualizationBand_2K = 6,
+  kNERtcVoiceEqualizationBand_4K = 7,
+  kNERtcVoiceEqualizationBand_8K = 8,
+  kNERtcVoiceEqualizationBand_16K = 9,
+}
+export declare enum NERtcSpatializerRoomCapacity {
+  kNERtcSpatializerRoomCapacitySmall = 0,
+  kNERtcSpatializerRoomCapacityMedium = 1,
+  kNERtcSpatializerRoomCapacityLarge = 2,
+  kNERtcSpatializerRoomCapacityHuge = 3,
+  kNERtcSpatializerRoomCapacityNone = 4,
+}
+export declare enum NERtcSpatializerMaterialName {
+  kNERtcSpatializerMaterialTransparent = 0,
+  kNERtcSpatializerMaterialAcousticCeilingTiles = 1,
+  kNERtcSpatializerMaterialBrickBare = 2,
+  kNERtcSpatializerMaterialBrickPainted = 3,
+  kNERtcSpatializerMaterialConcreteBlockCoarse = 4,
+  kNERtcSpatializerMaterialConcreteBlockPainted = 5,
+  kNERtcSpatializerMaterialCurtainHeavy = 6,
+  kNERtcSpatializerMaterialFiberGlassInsulation = 7,
+  kNERtcSpatializerMaterialGlassThin = 8,
+  kNERtcSpatializerMaterialGlassThick = 9,
+  kNERtcSpatializerMaterialGrass = 10,
+  kNERtcSpatializerMaterialLinoleumOnConcrete = 11,
+  kNERtcSpatializerMaterialMarble = 12,
+  kNERtcSpatializerMaterialMetal = 13,
+  kNERtcSpatializerMaterialParquetOnConcrete = 14,
+  kNERtcSpatializerMaterialPlasterRough = 15,
+  kNERtcSpatializerMaterialPlasterSmooth = 16,
+  kNERtcSpatializerMaterialPlywoodPanel = 17,
+  kNERtcSpatializerMaterialPolishedConcreteOrTile = 18,
+  kNERtcSpatializerMaterialSheetrock = 19,
+  kNERtcSpatializerMaterialWaterOrIceSurface = 20,
+  kNERtcSpatializerMaterialWoodCeiling = 21,
+  kNERtcSpatializerMaterialWoodPanel = 22,
+  kNERtcSpatializerMaterialUniform = 23,
+}
+export declare enum NERtcSpatializerRenderMode {
+  kNERtcSpatializerRenderStereoPanning = 0,
+  kNERtcSpatializerRenderBinauralLowQuality = 1,
+  kNERtcSpatializerRenderBinauralMediumQuality = 2,
+  kNERtcSpatializerRenderBinauralHighQuality = 3,
+  kNERtcSpatializerRenderRoomEffectsOnly = 4,
+}
+export declare enum NERtcAudioRecordingPosition {
+  kNERtcAudioRecordingPositionMixedRecordingAndPlayback = 0,
+  kNERtcAudioRecordingPositionRecording = 1,
+  kNERtcAudioRecordingPositionMixedPlayback = 2,
+}
+export declare enum NERtcAudioRecordingCycleTime {
+  kNERtcAudioRecordingCycleTime0 = 0,
+  kNERtcAudioRecordingCycleTime10 = 10,
+  kNERtcAudioRecordingCycleTime60 = 60,
+  kNERtcAudioRecordingCycleTime360 = 360,
+  kNERtcAudioRecordingCycleTime900 = 900,
+}
+export declare enum NERtcBackgroundSourceType {
+  kNERtcBackgroundColor = 1,
+  kNERtcBackgroundImage = 2,
+}
+export declare enum NERtcFeatureType {
+  kNERTCVirtualBackground = 0,
+}
+export declare enum NERtcScreenCaptureStatus {
+  kScreenCaptureStatusStart = 1,
+  kScreenCaptureStatusPause = 2,
+  kScreenCaptureStatusResume = 3,
+  kScreenCaptureStatusStop = 4,
+  kScreenCaptureStatusCovered = 5,
+  kScreenCaptureStatusAbort = 6,
+}
+export declare enum NERtcScreenCaptureCustomHLBorderAction {
+  kSetPos = 0,
+  kSetAbove = 1,
+  kSetBelow = 2,
+  kHide = 3,
+  kShow = 4,
+}
+
+// -------------------------------------------------------------------------------------------
+// Short names for the enums used most (kept from earlier versions)
 
 /** `getConnectionState()` / `onConnectionStateChange` states. */
 export declare const ConnectionState: {
@@ -148,6 +616,38 @@ export interface NERtcVideoConfig {
   /** Accepted for NERTC compatibility; ignored. */
   orientation_mode?: number;
 }
+
+/** `joinChannelWithOptions`: both optional; checked, not sent to the server yet. */
+export interface NERtcJoinChannelOptions {
+  custom_info?: string;
+  permission_key?: string;
+}
+
+/** A rectangle in pixels (screen capture). */
+export interface NERtcRectangle {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Argument objects of NERTC methods this SDK does not support yet, under NERTC's names (their
+ * fields are NERTC's; nothing reads them here). Each becomes a precise interface when its method
+ * is implemented.
+ */
+export interface NERtcCameraCaptureConfig { [field: string]: unknown }
+export interface NERtcCreateAudioMixingOption { [field: string]: unknown }
+export interface NERtcCreateAudioEffectOption { [field: string]: unknown }
+export interface NERtcScreenCaptureParameters { [field: string]: unknown }
+export interface NERtcScreenCaptureWindowParam { [field: string]: unknown }
+export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
+export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
+export interface NERtcAudioRecordingConfiguration { [field: string]: unknown }
+export interface NERtcChannelMediaRelayConfiguration { [field: string]: unknown }
+export interface NERtcEncryptionConfig { [field: string]: unknown }
+export interface NERtcReverbParam { [field: string]: unknown }
+export interface VirtualBackgroundSource { [field: string]: unknown }
 
 export interface NERtcDevice {
   device_id: string;
@@ -355,6 +855,11 @@ export interface NERtcEvents {
   onReconnectingStart: (cid: number, uid: Uid) => void;
   /** `state`: ConnectionState; `reason`: ConnectionChangeReason. */
   onConnectionStateChange: (state: number, reason: number) => void;
+  /**
+   * 0 broadcaster, 1 audience: the role that applies changed while in a channel
+   * (setClientRole in the live profile). Local: others still see an audience member.
+   */
+  onClientRoleChanged: (oldRole: number, newRole: number) => void;
   /** Also fired for users already in the room when we join. */
   onUserJoined: (uid: Uid, userName: string) => void;
   /** `reason`: UserLeftReason (0 normal, 1 failover, 2 update, 3 kick, 4 timeout). */
@@ -398,8 +903,9 @@ export declare class NERtcEngine extends EventEmitter {
   listenerCount(event: keyof NERtcEvents): number;
 
   /**
-   * Creates the engine. 0, or 30003 (bad context: missing app_key ...), 30004 (already
-   * initialized), 30001. Every other method returns 30005 until this succeeds.
+   * Creates the engine. 0, or 30003 (bad context: missing app_key ...), 30005 (already
+   * initialized), 30001. Every other method returns 30005 until this succeeds (except the
+   * unsupported ones, which always return 30004).
    */
   initialize(context: NERtcEngineContext): number;
   /**
@@ -410,14 +916,23 @@ export declare class NERtcEngine extends EventEmitter {
   release(): number;
   getVersion(): string;
   getErrorDescription(code: number): string;
+  /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
+  isFeatureSupported(type: number): boolean;
   /** JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`. */
   setParameters(params: string | Record<string, unknown>): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
-  /** 0 communication, 1 live. Before joining only (30004 in a channel). */
+  /**
+   * 0 communication (default), 1 live. Before joining only (30005 in a channel); kept after
+   * leaving. Roles apply in the live profile only. Not sent to the server yet.
+   */
   setChannelProfile(profile: number): number;
-  /** 0 broadcaster, 1 audience. */
+  /**
+   * 0 broadcaster (default), 1 audience: an audience member does not publish. Applies in the
+   * live profile; in the communication profile everyone broadcasts and the role is kept until
+   * the profile is live. Others still see an audience member join (server support pending).
+   */
   setClientRole(role: number): number;
   /**
    * `token`: null/empty for debug-mode apps, else a token from the app's secret.
@@ -428,6 +943,11 @@ export declare class NERtcEngine extends EventEmitter {
    * or is released; an idle engine never does.
    */
   joinChannel(token: string | null | undefined, channelName: string, uid: Uid): number;
+  /**
+   * joinChannel with NERTC's options; `custom_info` and `permission_key` are checked (strings)
+   * and not sent to the server yet (logged when given).
+   */
+  joinChannelWithOptions(token: string | null | undefined, channelName: string, uid: Uid, channelOptions?: NERtcJoinChannelOptions | null): number;
   /** 0 or 30101 when not in a channel; then onLeaveChannel(0). */
   leaveChannel(): number;
 
@@ -435,8 +955,13 @@ export declare class NERtcEngine extends EventEmitter {
   setupLocalVideoCanvas(canvas: NERtcVideoCanvas | null): number;
   /** Binds (or unbinds) a remote user's video. */
   setupRemoteVideoCanvas(uid: Uid, canvas: NERtcVideoCanvas | null): number;
-  /** PNG data URL of the last frame drawn for `uid` or `'local'` (DOM canvases), else null. */
-  captureImageByUid(uid: number | bigint | 'local'): string | null;
+  /**
+   * PNG data URL of the last frame drawn for `uid` or `'local'` (DOM canvases) on the main
+   * stream (`streamType` 0, the default); '' when there is none, and for the substream (1).
+   */
+  captureImageByUid(uid: number | bigint | 'local', streamType?: number): string;
+  /** Scaling mode of the canvas bound for `uid` or `'local'` (0 fit, 1 fullfill, 2 cropfill): 0, -1 when none is bound, 30003. */
+  setRenderMode(uid: number | bigint | 'local', mode: number): number;
   setVideoConfig(config: NERtcVideoConfig): number;
   /** Preview without joining (default 640x480). */
   startVideoPreview(): number;
@@ -446,6 +971,19 @@ export declare class NERtcEngine extends EventEmitter {
   muteLocalVideoStream(mute: boolean): number;
   /** 0 auto, 1 on, 2 off. */
   setLocalVideoMirrorMode(mode: number): number;
+
+  // NERTC's *WithType variants: streamType 0 (main stream) as the plain method; 1 (substream)
+  // is not supported (30004); anything else 30003.
+  setVideoConfigWithType(streamType: number, config: NERtcVideoConfig): number;
+  startVideoPreviewWithType(streamType: number): number;
+  stopVideoPreviewWithType(streamType: number): number;
+  enableLocalVideoWithType(streamType: number, enabled: boolean): number;
+  muteLocalVideoStreamWithType(streamType: number, mute: boolean): number;
+  setLocalVideoMirrorModeWithType(streamType: number, mode: number): number;
+  /** NERTC's argument order: the device id first. */
+  setVideoDeviceWithType(id: string, streamType: number): number;
+  /** The camera of the main stream (0); '' for the substream. */
+  getVideoDeviceWithType(streamType: number): string;
 
   enableLocalAudio(enabled: boolean): number;
   muteLocalAudioStream(mute: boolean): number;
@@ -476,12 +1014,300 @@ export declare class NERtcEngine extends EventEmitter {
 
   /** Replaces the camera with frames pushed by pushExternalVideoFrame. */
   setExternalVideoSource(enabled: boolean): number;
-  /** 0, 30003 (malformed frame), 30010 (external video not enabled), 30004 (nothing consuming frames: enable local video or preview). */
+  /** 0, 30003 (malformed frame), 30005 (external video not enabled, or nothing consuming frames: enable local video or preview). */
   pushExternalVideoFrame(frame: NERtcExternalVideoFrame): number;
   /** Replaces the microphone. `sampleRate` 8000/16000/32000/44100/48000, `channels` 1 or 2. */
   setExternalAudioSource(enabled: boolean, sampleRate: number, channels: number): number;
-  /** 0, 30003 (malformed or mismatched format), 30010 (external audio not enabled), 30004. */
+  /** 0, 30003 (malformed or mismatched format), 30005 (external audio not enabled, or not capturing). */
   pushExternalAudioFrame(frame: NERtcExternalAudioFrame): number;
+
+  // ----- NERTC 5.x methods this SDK does not support yet ---------------------------------
+  // Each exists, never throws, logs the call (a warn line the first time) and returns NERTC's
+  // "not supported" code 30004, or NERTC's empty result when it returns no code. The list with
+  // each method's status: nertc-api/nertc-5x.json.
+
+  /** Not supported: returns null (NERtcChannel, a second channel, is not implemented). */
+  createChannel(channelName: string): null;
+  /** Not supported: returns 30004. */
+  enableLocalSubStreamAudio(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  muteLocalSubStreamAudio(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteSubStreamAudio(uid: number, subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  subscribeAllRemoteAudioStream(subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  setAudioSubscribeOnlyBy(uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setSubscribeAudioAllowlist(uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setSubscribeAudioBlocklist(audioStreamType: number, uids: number[], size: number): number;
+  /** Not supported: returns 30004. */
+  setStreamAlignmentProperty(enable: boolean): number;
+  /** Not supported: returns 0. NERTC's value when no offset is known. */
+  getNtpTimeOffset(): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfig(config: NERtcCameraCaptureConfig): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfigWithType(streamType: NERtcVideoStreamType, config: NERtcCameraCaptureConfig): number;
+  /** Not supported: returns 30004. */
+  enableDualStreamMode(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  setupLocalSubStreamVideoCanvas(canvas: NERtcVideoCanvas): number;
+  /** Not supported: returns 30004. */
+  setSubStreamRenderMode(uid: 'local' | number, mode: NERtcVideoScalingMode): number;
+  /** Not supported: returns 30004. */
+  setupRemoteSubStreamVideoCanvas(uid: number, canvas: NERtcVideoCanvas): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteVideoSubStream(uid: number, sub: boolean): number;
+  /** Not supported: returns ''. */
+  getParameters(parameters: string, extra_info: string): string;
+  /** Not supported: returns 30004. */
+  startAudioDump(): number;
+  /** Not supported: returns 30004. */
+  startAudioDumpWithType(type: number): number;
+  /** Not supported: returns 30004. */
+  stopAudioDump(): number;
+  /** Not supported: returns 30004. */
+  startAudioMixing(opt: NERtcCreateAudioMixingOption): number;
+  /** Not supported: returns 30004. */
+  stopAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  pauseAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  resumeAudioMixing(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingSendVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingSendVolume(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPlaybackVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingPlaybackVolume(): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingDuration(): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingCurrentPosition(): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPosition(pos: number): number;
+  /** Not supported: returns 30004. */
+  setAudioMixingPitch(pitch: number): number;
+  /** Not supported: returns 30004. */
+  getAudioMixingPitch(): number;
+  /** Not supported: returns 30004. */
+  playEffect(effectId: number, opt: NERtcCreateAudioEffectOption[]): number;
+  /** Not supported: returns 30004. */
+  stopEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  setEffectPitch(effectId: number, pitch: number): number;
+  /** Not supported: returns 30004. */
+  getEffectPitch(effectId: number): number;
+  /** Not supported: returns 30004. */
+  stopAllEffects(): number;
+  /** Not supported: returns 30004. */
+  pauseEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  resumeEffect(effectId: number): number;
+  /** Not supported: returns 30004. */
+  pauseAllEffects(): number;
+  /** Not supported: returns 30004. */
+  setEffectPosition(effectId: number, pos: number): number;
+  /** Not supported: returns 30004. */
+  getEffectCurrentPosition(effectId: number): number;
+  /** Not supported: returns 30004. */
+  getEffectDuration(effectId: number): number;
+  /** Not supported: returns 30004. */
+  resumeAllEffects(): number;
+  /** Not supported: returns 30004. */
+  setEffectSendVolume(effectId: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  getEffectSendVolume(effectId: number): number;
+  /** Not supported: returns 30004. */
+  setEffectPlaybackVolume(effectId: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  getEffectPlaybackVolume(effectId: number): number;
+  /** Not supported: returns 30004. */
+  enableEarback(enabled: boolean, volume: number): number;
+  /** Not supported: returns 30004. */
+  setEarbackVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  enableAudioVolumeIndicationEx(enabled: boolean, interval: number, enableVad: boolean): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByScreenRect(screenRect: NERtcRectangle, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByDisplayId(displayId: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  startScreenCaptureByWindowId(windowid: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
+  /** Not supported: returns 30004. */
+  updateScreenCaptureRegion(regionRect: NERtcRectangle): number;
+  /** Not supported: returns 30004. */
+  setScreenCaptureMouseCursor(capture_cursor: boolean): number;
+  /** Not supported: returns 30004. */
+  stopScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  pauseScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  resumeScreenCapture(): number;
+  /** Not supported: returns 30004. */
+  sendSEIMsg(data: ArrayBuffer): number;
+  /** Not supported: returns 30004. */
+  sendSEIMsgWithType(data: ArrayBuffer, type: NERtcStreamChannelType): number;
+  /** Not supported: returns 30004. */
+  uploadSdkInfo(): number;
+  /** Not supported: returns 30004. */
+  addLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
+  /** Not supported: returns 30004. */
+  updateLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
+  /** Not supported: returns 30004. */
+  removeLiveStreamTask(taskId: string): number;
+  /** Not supported: returns 30004. */
+  setRecordDeviceVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getRecordDeviceVolume(): number;
+  /** Not supported: returns 30004. */
+  setPlayoutDeviceVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  getPlayoutDeviceVolume(): number;
+  /** Not supported: returns 30004. */
+  setPlayoutDeviceMute(mute: boolean): number;
+  /** Not supported: returns false. */
+  getPlayoutDeviceMute(): boolean;
+  /** Not supported: returns 30004. */
+  setRecordDeviceMute(mute: boolean): number;
+  /** Not supported: returns false. */
+  getRecordDeviceMute(): boolean;
+  /** Not supported: returns 30004. */
+  startRecordDeviceTest(interval: number): number;
+  /** Not supported: returns 30004. */
+  stopRecordDeviceTest(): number;
+  /** Not supported: returns 30004. */
+  startPlayoutDeviceTest(path: string): number;
+  /** Not supported: returns 30004. */
+  stopPlayoutDeviceTest(): number;
+  /** Not supported: returns 30004. */
+  startAudioDeviceLoopbackTest(interval: number): number;
+  /** Not supported: returns 30004. */
+  stopAudioDeviceLoopbackTest(): number;
+  /** Not supported: returns []. */
+  enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): object[];
+  /** Not supported: returns 30004. */
+  setAudioEffectPreset(type: NERtcVoiceChangerType): number;
+  /** Not supported: returns 30004. */
+  setVoiceBeautifierPreset(type: NERtcVoiceBeautifierType): number;
+  /** Not supported: returns 30004. */
+  setLocalVoicePitch(pitch: number): number;
+  /** Not supported: returns 30004. */
+  setLocalVoiceEqualization(bandFrequency: NERtcVoiceEqualizationBand, bandGain: number): number;
+  /** Not supported: returns 30004. */
+  enableLoopbackRecording(enable: boolean, deviceName: string): number;
+  /** Not supported: returns 30004. */
+  adjustLoopbackRecordingSignalVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  adjustUserPlaybackSignalVolume(uid: number, volume: number): number;
+  /** Not supported: returns 30004. */
+  adjustChannelPlaybackSignalVolume(volume: number): number;
+  /** Not supported: returns 30004. */
+  switchChannel(token: string, channelName: string): number;
+  /** Not supported: returns 30004. */
+  switchChannelWithOptions(token: string, channelName: string, channelOptions: NERtcJoinChannelOptions): number;
+  /** Not supported: returns 30004. */
+  switchChannelWithOptionsEx(token: string, channelName: string, channelOptions: NERtcJoinChannelOptionsEx): number;
+  /** Not supported: returns 30004. */
+  setLocalMediaPriority(priority: NERtcMediaPriorityType, preemptive: boolean): number;
+  /** Not supported: returns 30004. */
+  setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
+  /** Not supported: returns 30004. */
+  updateScreenCaptureParameters(param: NERtcScreenCaptureWindowParam): number;
+  /** Not supported: returns 30004. */
+  startAudioRecording(filePath: string, sampleRate: number, quality: NERtcAudioRecordingQuality): number;
+  /** Not supported: returns 30004. */
+  startAudioRecordingWithConfig(config: NERtcAudioRecordingConfiguration): number;
+  /** Not supported: returns 30004. */
+  stopAudioRecording(): number;
+  /** Not supported: returns 30004. */
+  startChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
+  /** Not supported: returns 30004. */
+  updateChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
+  /** Not supported: returns 30004. */
+  stopChannelMediaRelay(): number;
+  /** Not supported: returns 30004. */
+  setLocalPublishFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  setRemoteSubscribeFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  enableSuperResolution(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  enableEncryption(enable: boolean, config: NERtcEncryptionConfig): number;
+  /** Not supported: returns 30004. */
+  startLastmileProbeTest(config: any): number;
+  /** Not supported: returns 30004. */
+  stopLastmileProbeTest(): number;
+  /** Not supported: returns 30004. */
+  setRemoteHighPriorityAudioStream(enable: boolean, uid: number): number;
+  /** Not supported: returns 0. NERTC's value for 'driver not installed'. */
+  checkNECastAudioDriver(): number;
+  /** Not supported: returns 30004. */
+  enableVirtualBackground(enable: boolean, backgroundSource: VirtualBackgroundSource): number;
+  /** Not supported: returns 30004. */
+  setCloudProxy(type: number): number;
+  /** Not supported: returns 30004. */
+  enableLocalData(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteData(uid: number, subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  sendData(data: ArrayBuffer): number;
+  /** Not supported: returns 30004. */
+  startBeauty(file_path: string): number;
+  /** Not supported: returns 30004. */
+  stopBeauty(): number;
+  /** Not supported: returns 30004. */
+  enableBeauty(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  getBeautyEffect(type: number): number;
+  /** Not supported: returns 30004. */
+  setBeautyEffect(type: number, level: number): number;
+  /** Not supported: returns 30004. */
+  addBeautyFilter(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautyFilter(): number;
+  /** Not supported: returns 30004. */
+  setBeautyFilterLevel(level: number): number;
+  /** Not supported: returns 30004. */
+  addBeautySticker(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautySticker(): number;
+  /** Not supported: returns 30004. */
+  addBeautyMakeup(file_path: string): number;
+  /** Not supported: returns 30004. */
+  removeBeautyMakeup(): number;
+  /** Not supported: returns 30004. */
+  setLocalVoiceReverbParam(param: NERtcReverbParam): number;
+  /** Not supported: returns 30004. */
+  enableMediaPub(enabled: boolean, mediaType: number): number;
+  /** Not supported: returns 30004. */
+  updatePermissionKey(key: string): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioTeamID(team_id: number): number;
+  /** Not supported: returns 30004. */
+  setAudioRecvRange(audible_distance: number, conversational_distance: number, roll_off: number): number;
+  /** Not supported: returns 30004. */
+  updateSelfPosition(info: any): number;
+  /** Not supported: returns 30004. */
+  enableSpatializerRoomEffects(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRoomProperty(config: any): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRenderMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  initSpatializer(): number;
+  /** Not supported: returns 30004. */
+  enableSpatializer(enable: boolean, apply_to_team: boolean): number;
+  /** Not supported: returns 30004. */
+  setLocalVideoWatermarkConfigs(enbale: boolean, type: number, config: any): number;
 
   /**
    * Hook for the DOM renderer (WebGL / 2D canvas) used for HTMLElement views: set by the
@@ -551,11 +1377,65 @@ export declare const JS_ONLY_EVENT_NAMES: ReadonlyArray<string>;
 export declare function eventNames(): string[];
 
 declare const _default: {
+  NERtcLogLevel: typeof NERtcLogLevel;
+  NERtcRangeAudioMode: typeof NERtcRangeAudioMode;
+  NERtcChannelProfileType: typeof NERtcChannelProfileType;
+  NERtcRemoteVideoStreamType: typeof NERtcRemoteVideoStreamType;
+  NERtcErrorCode: typeof NERtcErrorCode;
+  NERtcSessionLeaveReason: typeof NERtcSessionLeaveReason;
+  NERtcVideoProfileType: typeof NERtcVideoProfileType;
+  NERtcVideoScalingMode: typeof NERtcVideoScalingMode;
+  NERtcVideoMirrorMode: typeof NERtcVideoMirrorMode;
+  NERtcVideoOutputOrientationMode: typeof NERtcVideoOutputOrientationMode;
+  NERtcRawAudioFrameOpModeType: typeof NERtcRawAudioFrameOpModeType;
+  NERtcAudioProfileType: typeof NERtcAudioProfileType;
+  NERtcAudioScenarioType: typeof NERtcAudioScenarioType;
+  NERtcVideoCropMode: typeof NERtcVideoCropMode;
+  NERtcVideoFramerateType: typeof NERtcVideoFramerateType;
+  NERtcDegradationPreference: typeof NERtcDegradationPreference;
+  NERtcAudioStreamType: typeof NERtcAudioStreamType;
+  NERtcDistanceRolloffModel: typeof NERtcDistanceRolloffModel;
+  NERtcScreenProfileType: typeof NERtcScreenProfileType;
+  NERtcSubStreamContentPrefer: typeof NERtcSubStreamContentPrefer;
+  NERtcMediaPriorityType: typeof NERtcMediaPriorityType;
+  NERtcAudioRecordingQuality: typeof NERtcAudioRecordingQuality;
+  NERtcEncryptionMode: typeof NERtcEncryptionMode;
+  NERtcLiveStreamMode: typeof NERtcLiveStreamMode;
+  NERtcLiveStreamVideoScaleMode: typeof NERtcLiveStreamVideoScaleMode;
+  NERtcLiveStreamAudioSampleRate: typeof NERtcLiveStreamAudioSampleRate;
+  NERtcLiveStreamAudioCodecProfile: typeof NERtcLiveStreamAudioCodecProfile;
+  NERtcAudioDeviceTransportType: typeof NERtcAudioDeviceTransportType;
+  NERtcVideoDeviceTransportType: typeof NERtcVideoDeviceTransportType;
+  NERtcClientRole: typeof NERtcClientRole;
+  NERtcStreamChannelType: typeof NERtcStreamChannelType;
+  NERtcVideoStreamType: typeof NERtcVideoStreamType;
+  NERtcNetworkQualityType: typeof NERtcNetworkQualityType;
+  NERtcConnectionStateType: typeof NERtcConnectionStateType;
+  NERtcReasonConnectionChangedType: typeof NERtcReasonConnectionChangedType;
+  NERtcAudioDeviceType: typeof NERtcAudioDeviceType;
+  NERtcAudioDeviceState: typeof NERtcAudioDeviceState;
+  NERtcAudioMixingState: typeof NERtcAudioMixingState;
+  NERtcAudioMixingErrorCode: typeof NERtcAudioMixingErrorCode;
+  NERtcLiveStreamStateCode: typeof NERtcLiveStreamStateCode;
+  NERtcMediaStatsEventName: typeof NERtcMediaStatsEventName;
+  NERtcVoiceChangerType: typeof NERtcVoiceChangerType;
+  NERtcVoiceBeautifierType: typeof NERtcVoiceBeautifierType;
+  NERtcVoiceEqualizationBand: typeof NERtcVoiceEqualizationBand;
+  NERtcSpatializerRoomCapacity: typeof NERtcSpatializerRoomCapacity;
+  NERtcSpatializerMaterialName: typeof NERtcSpatializerMaterialName;
+  NERtcSpatializerRenderMode: typeof NERtcSpatializerRenderMode;
+  NERtcAudioRecordingPosition: typeof NERtcAudioRecordingPosition;
+  NERtcAudioRecordingCycleTime: typeof NERtcAudioRecordingCycleTime;
+  NERtcBackgroundSourceType: typeof NERtcBackgroundSourceType;
+  NERtcFeatureType: typeof NERtcFeatureType;
+  NERtcScreenCaptureStatus: typeof NERtcScreenCaptureStatus;
+  NERtcScreenCaptureCustomHLBorderAction: typeof NERtcScreenCaptureCustomHLBorderAction;
   NERtcEngine: typeof NERtcEngine;
   EVENT_NAMES: typeof EVENT_NAMES;
   JS_ONLY_EVENT_NAMES: typeof JS_ONLY_EVENT_NAMES;
   NERtcServer: typeof NERtcServer;
   ErrorCode: typeof ErrorCode;
+  OWN_CODE_RANGE: typeof OWN_CODE_RANGE;
   ConnectionState: typeof ConnectionState;
   ConnectionChangeReason: typeof ConnectionChangeReason;
   UserLeftReason: typeof UserLeftReason;

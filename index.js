@@ -69,32 +69,355 @@ const native = loadNative();
 // Codes and constants
 
 /**
- * Every result code the SDK returns (the same list as the engine's `error::ALL`).
- * Descriptions: `getErrorDescription(code)`.
+ * Every result code the SDK returns (the same list as the engine's `error::ALL`), with NERTC's
+ * numbers (`NERtcErrorCode`, below, has NERTC's own names for them). Descriptions:
+ * `getErrorDescription(code)`. Codes this SDK adds beyond NERTC's are in OWN_CODE_RANGE.
  */
 const ErrorCode = Object.freeze({
   OK: 0,
   ERR_FATAL: 30001,
   ERR_INVALID_PARAM: 30003,
-  ERR_WRONG_STATE: 30004,
-  ERR_NOT_INITIALIZED: 30005,
+  /** A NERTC method or feature this SDK does not have. */
+  ERR_NOT_SUPPORTED: 30004,
+  /** Every state error: not initialized, released, or the wrong moment for the call. */
+  ERR_INVALID_STATE: 30005,
   ERR_DEVICE_NOT_FOUND: 30008,
-  ERR_NOT_SUPPORTED: 30010,
+  ERR_INVALID_VIDEO_PROFILE: 30010,
+  ERR_INVALID_RENDER: 30012,
+  ERR_CONNECT_FAIL: 30015,
   ERR_ALREADY_JOINED: 30100,
   ERR_NOT_JOINED: 30101,
-  ERR_CONNECT_FAILED: 30200,
+  ERR_REQUEST_JOIN_FAILED: 30103,
+  ERR_INVALID_USER_ID: 30106,
   ERR_MEDIA_DISCONNECTED: 30204,
   ERR_SIGNAL_DISCONNECTED: 30205,
   ERR_KICKED: 30206,
   ERR_ROOM_CLOSED: 30207,
-  ERR_TOKEN: 403,
-  ERR_APP_KEY: 20101,
-  ERR_JOIN_FAILED: 20102,
-  ERR_PERMISSION: 20103,
+  ERR_PERMISSION_DENIED: 403,
+  ERR_JOIN_TIMEOUT: 20101,
   WARN_HANDLER_THREW: 30900,
   ERR_BUSY: 30901,
+  // Former names (before the codes followed NERTC's numbering), same values as above.
+  ERR_NOT_INITIALIZED: 30005,
+  ERR_WRONG_STATE: 30005,
+  ERR_CONNECT_FAILED: 30015,
+  ERR_TOKEN: 403,
+  ERR_PERMISSION: 403,
+  ERR_JOIN_FAILED: 30103,
+  ERR_APP_KEY: 403,
 });
 
+/** Codes this SDK adds beyond NERTC's (NERTC's `NERtcErrorCode` uses none of them). */
+const OWN_CODE_RANGE = Object.freeze({ min: 30900, max: 30999 });
+
+// NERTC 5.x's enums under NERTC's names (its `defs.ts`; nertc-api/nertc-5x.json names the
+// commit). Numeric ones map both ways like a compiled TypeScript enum:
+// `NERtcErrorCode.kNERtcErrNotSupported === 30004`, `NERtcErrorCode[30004] === 'kNERtcErrNotSupported'`.
+
+function nertcEnum(members) {
+  const e = {};
+  for (const [k, v] of Object.entries(members)) {
+    e[k] = v;
+    if (typeof v === 'number') e[v] = k;
+  }
+  return Object.freeze(e);
+}
+
+const NERtcLogLevel = nertcEnum({
+  kNERtcLogLevelFatal: 0, kNERtcLogLevelError: 1, kNERtcLogLevelWarning: 2, kNERtcLogLevelInfo: 3, kNERtcLogLevelDetailInfo: 4,
+  kNERtcLogLevelVerbos: 5, kNERtcLogLevelDebug: 6, kNERtcLogLevelOff: 7,
+});
+const NERtcRangeAudioMode = nertcEnum({
+  NERtcRangeAudioModeDefault: 0, NERtcRangeAudioModeTeam: 1,
+});
+const NERtcChannelProfileType = nertcEnum({
+  kNERtcChannelProfileCommunication: 0, kNERtcChannelProfileLiveBroadcasting: 1,
+});
+const NERtcRemoteVideoStreamType = nertcEnum({
+  kNERtcRemoteVideoStreamTypeHigh: 0, kNERtcRemoteVideoStreamTypeLow: 1, kNERtcRemoteVideoStreamTypeNone: 2,
+});
+const NERtcErrorCode = nertcEnum({
+  kNERtcNoError: 0, kNERtcErrChannelReservePermissionDenied: 403, kNERtcErrChannelReserveTimeOut: 408,
+  kNERtcErrChannelReserveErrorParam: 414, kNERtcErrChannelReserveServerFail: 500, kNERtcErrChannelReserveMoreThanTwoUser: 600,
+  kNERtcErrLsTaskRequestInvalid: 1301, kNERtcErrLsTaskIsInvaild: 1400, kNERtcErrLsTaskRoomExited: 1401,
+  kNERtcErrLsTaskNumLimit: 1402, kNERtcErrLsTaskDuplicateId: 1403, kNERtcErrLsTaskNotFound: 1404,
+  kNERtcErrLsTaskRequestErr: 1417, kNERtcErrLsTaskInternalServerErr: 1500, kNERtcErrLsTaskInvalidLayout: 1501,
+  kNERtcErrLsTaskUserPicErr: 1512, kNERtcErrChannelStartFail: 11000, kNERtcErrChannelDisconnected: 11001,
+  kNERtcErrVersionSelfLow: 11002, kNERtcErrVersionRemoteLow: 11003, kNERtcErrChannelClosed: 11004,
+  kNERtcErrChannelKicked: 11005, kNERtcErrDataError: 11400, kNERtcErrInvalid: 11403, kNERtcErrChannelJoinTimeOut: 20101,
+  kNERtcErrChannelJoinMeetingModeError: 20102, kNERtcErrChannelJoinRtmpModeError: 20103,
+  kNERtcErrChannelJoinRtmpNodesError: 20104, kNERtcErrChannelJoinRtmpHostError: 20105,
+  kNERtcErrChannelJoinRtmpCreateError: 20106, kNERtcErrChannelJoinLayoutError: 20208, kNERtcErrChannelJoinInvalidParam: 20400,
+  kNERtcErrChannelJoinDesKey: 20401, kNERtcErrChannelJoinInvalidRequst: 20417, kNERtcErrChannelServerUnknown: 20500,
+  kNERtcErrFatal: 30001, kNERtcErrOutOfMemory: 30002, kNERtcErrInvalidParam: 30003, kNERtcErrNotSupported: 30004,
+  kNERtcErrInvalidState: 30005, kNERtcErrLackOfResource: 30006, kNERtcErrInvalidIndex: 30007, kNERtcErrDeviceNotFound: 30008,
+  kNERtcErrInvalidDeviceSourceID: 30009, kNERtcErrInvalidVideoProfile: 30010, kNERtcErrCreateDeviceSourceFail: 30011,
+  kNERtcErrInvalidRender: 30012, kNERtcErrDevicePreviewAlreadyStarted: 30013, kNERtcErrTransmitPendding: 30014,
+  kNERtcErrConnectFail: 30015, kNERtcErrCreateDumpFileFail: 30016, kNERtcErrStartDumpFail: 30017,
+  kNERtcErrDesktopCaptureInvalidState: 30020, kNERtcErrDesktopCaptureInvalidParam: 30021,
+  kNERtcErrDesktopCaptureNotReady: 30022, kNERtcErrChannelAlreadyJoined: 30100, kNERtcErrChannelNotJoined: 30101,
+  kNERtcErrChannelRepleatedlyLeave: 30102, kNERtcErrRequestJoinChannelFail: 30103, kNERtcErrSessionNotFound: 30104,
+  kNERtcErrUserNotFound: 30105, kNERtcErrInvalidUserID: 30106, kNERtcErrMediaNotStarted: 30107, kNERtcErrSourceNotFound: 30108,
+  kNERtcErrConnectionNotFound: 30200, kNERtcErrStreamNotFound: 30201, kNERtcErrAddTrackFail: 30202,
+  kNERtcErrTrackNotFound: 30203, kNERtcErrMediaConnectionDisconnected: 30204, kNERtcErrSignalDisconnected: 30205,
+  kNERtcErrServerKicked: 30206, kNERtcErrKickedForRoomClosed: 30207, kNERtcRuntimeErrADMNoAuthorize: 40000,
+  kNERtcRuntimeErrVDMNoAuthorize: 50000, kNERtcRuntimeErrScreenCaptureNoAuthorize: 60000,
+});
+const NERtcSessionLeaveReason = nertcEnum({
+  kNERtcSessionLeaveNormal: 0, kNERtcSessionLeaveForFailOver: 1, kNERtcSessionLeaveUpdate: 2, kNERtcSessionLeaveForKick: 3,
+  kNERtcSessionLeaveTimeOut: 4,
+});
+const NERtcVideoProfileType = nertcEnum({
+  kNERtcVideoProfileLowest: 0, kNERtcVideoProfileLow: 1, kNERtcVideoProfileStandard: 2, kNERtcVideoProfileHD720P: 3,
+  kNERtcVideoProfileHD1080P: 4, kNERtcVideoProfileNone: 5, kNERtcVideoProfileMAX: 4, kNERtcVideoProfileFake: 6,
+});
+const NERtcVideoScalingMode = nertcEnum({
+  kNERtcVideoScaleFit: 0, kNERtcVideoScaleFullFill: 1, kNERtcVideoScaleCropFill: 2,
+});
+const NERtcVideoMirrorMode = nertcEnum({
+  kNERtcVideoMirrorModeAuto: 0, kNERtcVideoMirrorModeEnabled: 1, kNERtcVideoMirrorModeDisabled: 2,
+});
+const NERtcVideoOutputOrientationMode = nertcEnum({
+  kNERtcVideoOutputOrientationModeAdaptative: 0, kNERtcVideoOutputOrientationModeFixedLandscape: 1,
+  kNERtcVideoOutputOrientationModeFixedPortrait: 2,
+});
+const NERtcRawAudioFrameOpModeType = nertcEnum({
+  kNERtcRawAudioFrameOpModeReadOnly: 0, kNERtcRawAudioFrameOpModeReadWrite: 1,
+});
+const NERtcAudioProfileType = nertcEnum({
+  kNERtcAudioProfileDefault: 0, kNERtcAudioProfileStandard: 1, kNERtcAudioProfileStandardExtend: 2,
+  kNERtcAudioProfileMiddleQuality: 3, kNERtcAudioProfileMiddleQualityStereo: 4, kNERtcAudioProfileHighQuality: 5,
+  kNERtcAudioProfileHighQualityStereo: 6,
+});
+const NERtcAudioScenarioType = nertcEnum({
+  kNERtcAudioScenarioDefault: 0, kNERtcAudioScenarioSpeech: 1, kNERtcAudioScenarioMusic: 2,
+});
+const NERtcVideoCropMode = nertcEnum({
+  kNERtcVideoCropModeDefault: 0, kNERtcVideoCropMode16x9: 1, kNERtcVideoCropMode4x3: 2, kNERtcVideoCropMode1x1: 3,
+});
+const NERtcVideoFramerateType = nertcEnum({
+  kNERtcVideoFramerateFpsDefault: 0, kNERtcVideoFramerateFps_7: 7, kNERtcVideoFramerateFps_10: 10,
+  kNERtcVideoFramerateFps_15: 15, kNERtcVideoFramerateFps_24: 24, kNERtcVideoFramerateFps_30: 30,
+  kNERtcVideoFramerateFps_60: 60,
+});
+const NERtcDegradationPreference = nertcEnum({
+  kNERtcDegradationDefault: 0, kNERtcDegradationMaintainFramerate: 1, kNERtcDegradationMaintainQuality: 2,
+  kNERtcDegradationBalanced: 3,
+});
+const NERtcAudioStreamType = nertcEnum({
+  kNERtcAudioStreamTypeMain: 0, kNERtcAudioStreamTypeSub: 1,
+});
+const NERtcDistanceRolloffModel = nertcEnum({
+  kNERtcDistanceRolloffLogarithmic: 0, kNERtcDistanceRolloffLinear: 1, kNERtcDistanceRolloffNone: 2,
+});
+const NERtcScreenProfileType = nertcEnum({
+  kNERtcScreenProfile480P: 0, kNERtcScreenProfileHD720P: 1, kNERtcScreenProfileHD1080P: 2, kNERtcScreenProfileCustom: 3,
+  kNERtcScreenProfileNone: 4, kNERtcScreenProfileMAX: 2,
+});
+const NERtcSubStreamContentPrefer = nertcEnum({
+  kNERtcSubStreamContentPreferMotion: 0, kNERtcSubStreamContentPreferDetails: 1,
+});
+const NERtcMediaPriorityType = nertcEnum({
+  kNERtcMediaPriorityHigh: 50, kNERtcMediaPriorityNormal: 100,
+});
+const NERtcAudioRecordingQuality = nertcEnum({
+  kNERtcAudioRecordingQualityLow: 0, kNERtcAudioRecordingQualityMedium: 1, kNERtcAudioRecordingQualityHigh: 2,
+});
+const NERtcEncryptionMode = nertcEnum({
+  kNERtcGMCryptoSM4ECB: 0, kNERtcEncryptionModeCustom: 1,
+});
+const NERtcLiveStreamMode = nertcEnum({
+  kNERtcLsModeVideo: 0, kNERtcLsModeAudio: 1,
+});
+const NERtcLiveStreamVideoScaleMode = nertcEnum({
+  kNERtcLsModeVideoScaleFit: 0, kNERtcLsModeVideoScaleCropFill: 1,
+});
+const NERtcLiveStreamAudioSampleRate = nertcEnum({
+  kNERtcLiveStreamAudioSampleRate32000: 32000, kNERtcLiveStreamAudioSampleRate44100: 44100,
+  kNERtcLiveStreamAudioSampleRate48000: 48000,
+});
+const NERtcLiveStreamAudioCodecProfile = nertcEnum({
+  kNERtcLiveStreamAudioCodecProfileLCAAC: 0, kNERtcLiveStreamAudioCodecProfileHEAAC: 1,
+});
+const NERtcAudioDeviceTransportType = nertcEnum({
+  kNERtcAudioDeviceTransportTypeUnknown: 0, kNERtcAudioDeviceTransportTypeBluetooth: 1,
+  kNERtcAudioDeviceTransportTypeBluetoothA2DP: 2, kNERtcAudioDeviceTransportTypeBluetoothLE: 3,
+  kNERtcAudioDeviceTransportTypeUSB: 4, kNERtcAudioDeviceTransportTypeHDMI: 5, kNERtcAudioDeviceTransportTypeBuiltIn: 6,
+  kNERtcAudioDeviceTransportTypeThunderbolt: 7, kNERtcAudioDeviceTransportTypeAirPlay: 8,
+  kNERtcAudioDeviceTransportTypeVirtual: 9, kNERtcAudioDeviceTransportTypeOther: 10,
+});
+const NERtcVideoDeviceTransportType = nertcEnum({
+  kNERtcVideoDeviceTransportTypeUnknown: 0, kNERtcVideoDeviceTransportTypeUSB: 1, kNERtcVideoDeviceTransportTypeVirtual: 2,
+  kNERtcVideoDeviceTransportTypeOther: 3,
+});
+const NERtcClientRole = nertcEnum({
+  kNERtcClientRoleBroadcaster: 0, kNERtcClientRoleAudience: 1,
+});
+const NERtcStreamChannelType = nertcEnum({
+  kNERtcStreamChannelTypeMainStream: 0, kNERtcStreamChannelTypeSubStream: 1,
+});
+const NERtcVideoStreamType = nertcEnum({
+  kNERtcVideoStreamMain: 0, kNERtcVideoStreamSub: 1,
+});
+const NERtcNetworkQualityType = nertcEnum({
+  kNERtcNetworkQualityUnknown: 0, kNERtcNetworkQualityExcellent: 1, kNERtcNetworkQualityGood: 2, kNERtcNetworkQualityPoor: 3,
+  kNERtcNetworkQualityBad: 4, kNERtcNetworkQualityVeryBad: 5, kNERtcNetworkQualityDown: 6,
+});
+const NERtcConnectionStateType = nertcEnum({
+  kNERtcConnectionStateDisconnected: 1, kNERtcConnectionStateConnecting: 2, kNERtcConnectionStateConnected: 3,
+  kNERtcConnectionStateReconnecting: 4, kNERtcConnectionStateFailed: 5,
+});
+const NERtcReasonConnectionChangedType = nertcEnum({
+  kNERtcReasonConnectionChangedLeaveChannel: 1, kNERtcReasonConnectionChangedChannelClosed: 2,
+  kNERtcReasonConnectionChangedBeKicked: 3, kNERtcReasonConnectionChangedTimeOut: 4,
+  kNERtcReasonConnectionChangedJoinChannel: 5, kNERtcReasonConnectionChangedJoinSucceed: 6,
+  kNERtcReasonConnectionChangedReJoinSucceed: 7, kNERtcReasonConnectionChangedMediaConnectionDisconnected: 8,
+  kNERtcReasonConnectionChangedSignalDisconnected: 9, kNERtcReasonConnectionChangedRequestChannelFailed: 10,
+  kNERtcReasonConnectionChangedJoinChannelFailed: 11,
+});
+const NERtcAudioDeviceType = nertcEnum({
+  kNERtcAudioDeviceUnknown: 0, kNERtcAudioDeviceRecord: 1, kNERtcAudioDevicePlayout: 2,
+});
+const NERtcAudioDeviceState = nertcEnum({
+  kNERtcAudioDeviceActive: 0, kNERtcAudioDeviceUnactive: 1,
+});
+const NERtcAudioMixingState = nertcEnum({
+  kNERtcAudioMixingStateFinished: 0, kNERtcAudioMixingStateFailed: 1,
+});
+const NERtcAudioMixingErrorCode = nertcEnum({
+  kNERtcAudioMixingErrorOK: 0, kNERtcAudioMixingErrorFatal: 1, kNERtcAudioMixingErrorCanNotOpen: 2,
+  kNERtcAudioMixingErrorDecode: 3, kNERtcAudioMixingErrorInterrupt: 4, kNERtcAudioMixingErrorHttpNotFound: 5,
+  kNERtcAudioMixingErrorOpen: 6, kNERtcAudioMixingErrorNInfo: 7, kNERtcAudioMixingErrorNStream: 8,
+  kNERtcAudioMixingErrorNCodec: 9, kNERtcAudioMixingErrorNMem: 10, kNERtcAudioMixingErrorCodecOpen: 11,
+  kNERtcAudioMixingErrorInvalidInfo: 12, kNERtcAudioMixingErrorOpenTimeout: 13, kNERtcAudioMixingErrorIoTimeout: 14,
+  kNERtcAudioMixingErrorIo: 15,
+});
+const NERtcLiveStreamStateCode = nertcEnum({
+  kNERtcLsStatePushing: 505, kNERtcLsStatePushFail: 506, kNERtcLsStatePushStopped: 511, kNERtcLsStateImageError: 512,
+});
+const NERtcMediaStatsEventName = nertcEnum({
+  RtcStats: "onRtcStats", LocalAudioStats: "onLocalAudioStats", RemoteAudioStats: "onRemoteAudioStats",
+  LocalVideoStats: "onLocalVideoStats", RemoteVideoStats: "onRemoteVideoStats", NetworkQuality: "onNetworkQuality",
+});
+const NERtcVoiceChangerType = nertcEnum({
+  kNERtcVoiceChangerOff: 0, kNERtcVoiceChangerRobot: 1, kNERtcVoiceChangerGaint: 2, kNERtcVoiceChangerHorror: 3,
+  kNERtcVoiceChangerMature: 4, kNERtcVoiceChangerManToWoman: 5, kNERtcVoiceChangerWomanToMan: 6, kNERtcVoiceChangerManToLoli: 7,
+  kNERtcVoiceChangerWomanToLoli: 8,
+});
+const NERtcVoiceBeautifierType = nertcEnum({
+  kNERtcVoiceBeautifierOff: 0, kNERtcVoiceBeautifierMuffled: 1, kNERtcVoiceBeautifierMellow: 2, kNERtcVoiceBeautifierClear: 3,
+  kNERtcVoiceBeautifierMagnetic: 4, kNERtcVoiceBeautifierRecordingstudio: 5, kNERtcVoiceBeautifierNature: 6,
+  kNERtcVoiceBeautifierKTV: 7, kNERtcVoiceBeautifierRemote: 8, kNERtcVoiceBeautifierChurch: 9, kNERtcVoiceBeautifierBedroom: 10,
+  kNERtcVoiceBeautifierLive: 11,
+});
+const NERtcVoiceEqualizationBand = nertcEnum({
+  kNERtcVoiceEqualizationBand_31: 0, kNERtcVoiceEqualizationBand_62: 1, kNERtcVoiceEqualizationBand_125: 2,
+  kNERtcVoiceEqualizationBand_250: 3, kNERtcVoiceEqualizationBand_500: 4, kNERtcVoiceEqualizationBand_1K: 5,
+  kNERtcVoiceEqualizationBand_2K: 6, kNERtcVoiceEqualizationBand_4K: 7, kNERtcVoiceEqualizationBand_8K: 8,
+  kNERtcVoiceEqualizationBand_16K: 9,
+});
+const NERtcSpatializerRoomCapacity = nertcEnum({
+  kNERtcSpatializerRoomCapacitySmall: 0, kNERtcSpatializerRoomCapacityMedium: 1, kNERtcSpatializerRoomCapacityLarge: 2,
+  kNERtcSpatializerRoomCapacityHuge: 3, kNERtcSpatializerRoomCapacityNone: 4,
+});
+const NERtcSpatializerMaterialName = nertcEnum({
+  kNERtcSpatializerMaterialTransparent: 0, kNERtcSpatializerMaterialAcousticCeilingTiles: 1,
+  kNERtcSpatializerMaterialBrickBare: 2, kNERtcSpatializerMaterialBrickPainted: 3,
+  kNERtcSpatializerMaterialConcreteBlockCoarse: 4, kNERtcSpatializerMaterialConcreteBlockPainted: 5,
+  kNERtcSpatializerMaterialCurtainHeavy: 6, kNERtcSpatializerMaterialFiberGlassInsulation: 7,
+  kNERtcSpatializerMaterialGlassThin: 8, kNERtcSpatializerMaterialGlassThick: 9, kNERtcSpatializerMaterialGrass: 10,
+  kNERtcSpatializerMaterialLinoleumOnConcrete: 11, kNERtcSpatializerMaterialMarble: 12, kNERtcSpatializerMaterialMetal: 13,
+  kNERtcSpatializerMaterialParquetOnConcrete: 14, kNERtcSpatializerMaterialPlasterRough: 15,
+  kNERtcSpatializerMaterialPlasterSmooth: 16, kNERtcSpatializerMaterialPlywoodPanel: 17,
+  kNERtcSpatializerMaterialPolishedConcreteOrTile: 18, kNERtcSpatializerMaterialSheetrock: 19,
+  kNERtcSpatializerMaterialWaterOrIceSurface: 20, kNERtcSpatializerMaterialWoodCeiling: 21,
+  kNERtcSpatializerMaterialWoodPanel: 22, kNERtcSpatializerMaterialUniform: 23,
+});
+const NERtcSpatializerRenderMode = nertcEnum({
+  kNERtcSpatializerRenderStereoPanning: 0, kNERtcSpatializerRenderBinauralLowQuality: 1,
+  kNERtcSpatializerRenderBinauralMediumQuality: 2, kNERtcSpatializerRenderBinauralHighQuality: 3,
+  kNERtcSpatializerRenderRoomEffectsOnly: 4,
+});
+const NERtcAudioRecordingPosition = nertcEnum({
+  kNERtcAudioRecordingPositionMixedRecordingAndPlayback: 0, kNERtcAudioRecordingPositionRecording: 1,
+  kNERtcAudioRecordingPositionMixedPlayback: 2,
+});
+const NERtcAudioRecordingCycleTime = nertcEnum({
+  kNERtcAudioRecordingCycleTime0: 0, kNERtcAudioRecordingCycleTime10: 10, kNERtcAudioRecordingCycleTime60: 60,
+  kNERtcAudioRecordingCycleTime360: 360, kNERtcAudioRecordingCycleTime900: 900,
+});
+const NERtcBackgroundSourceType = nertcEnum({
+  kNERtcBackgroundColor: 1, kNERtcBackgroundImage: 2,
+});
+const NERtcFeatureType = nertcEnum({
+  kNERTCVirtualBackground: 0,
+});
+const NERtcScreenCaptureStatus = nertcEnum({
+  kScreenCaptureStatusStart: 1, kScreenCaptureStatusPause: 2, kScreenCaptureStatusResume: 3, kScreenCaptureStatusStop: 4,
+  kScreenCaptureStatusCovered: 5, kScreenCaptureStatusAbort: 6,
+});
+const NERtcScreenCaptureCustomHLBorderAction = nertcEnum({
+  kSetPos: 0, kSetAbove: 1, kSetBelow: 2, kHide: 3, kShow: 4,
+});
+
+/** Every NERTC enum above, by name. */
+const NERTC_ENUMS = Object.freeze({
+  NERtcLogLevel,
+  NERtcRangeAudioMode,
+  NERtcChannelProfileType,
+  NERtcRemoteVideoStreamType,
+  NERtcErrorCode,
+  NERtcSessionLeaveReason,
+  NERtcVideoProfileType,
+  NERtcVideoScalingMode,
+  NERtcVideoMirrorMode,
+  NERtcVideoOutputOrientationMode,
+  NERtcRawAudioFrameOpModeType,
+  NERtcAudioProfileType,
+  NERtcAudioScenarioType,
+  NERtcVideoCropMode,
+  NERtcVideoFramerateType,
+  NERtcDegradationPreference,
+  NERtcAudioStreamType,
+  NERtcDistanceRolloffModel,
+  NERtcScreenProfileType,
+  NERtcSubStreamContentPrefer,
+  NERtcMediaPriorityType,
+  NERtcAudioRecordingQuality,
+  NERtcEncryptionMode,
+  NERtcLiveStreamMode,
+  NERtcLiveStreamVideoScaleMode,
+  NERtcLiveStreamAudioSampleRate,
+  NERtcLiveStreamAudioCodecProfile,
+  NERtcAudioDeviceTransportType,
+  NERtcVideoDeviceTransportType,
+  NERtcClientRole,
+  NERtcStreamChannelType,
+  NERtcVideoStreamType,
+  NERtcNetworkQualityType,
+  NERtcConnectionStateType,
+  NERtcReasonConnectionChangedType,
+  NERtcAudioDeviceType,
+  NERtcAudioDeviceState,
+  NERtcAudioMixingState,
+  NERtcAudioMixingErrorCode,
+  NERtcLiveStreamStateCode,
+  NERtcMediaStatsEventName,
+  NERtcVoiceChangerType,
+  NERtcVoiceBeautifierType,
+  NERtcVoiceEqualizationBand,
+  NERtcSpatializerRoomCapacity,
+  NERtcSpatializerMaterialName,
+  NERtcSpatializerRenderMode,
+  NERtcAudioRecordingPosition,
+  NERtcAudioRecordingCycleTime,
+  NERtcBackgroundSourceType,
+  NERtcFeatureType,
+  NERtcScreenCaptureStatus,
+  NERtcScreenCaptureCustomHLBorderAction,
+});
+
+// Short names for the enums used most (kept from earlier versions).
 const ConnectionState = Object.freeze({ DISCONNECTED: 1, CONNECTING: 2, CONNECTED: 3, RECONNECTING: 4, FAILED: 5 });
 const ConnectionChangeReason = Object.freeze({
   LEAVE: 1,
@@ -211,6 +534,8 @@ class NERtcEngine extends EventEmitter {
     this._keepAlive = null;
     /** @private generation -> linger timer after release() */
     this._lingering = new Map();
+    /** @private unsupported methods this engine has called (their first call logs a warning) */
+    this._unsupportedCalled = new Set();
   }
 
   // ----- lifecycle ------------------------------------------------------------------------
@@ -221,7 +546,7 @@ class NERtcEngine extends EventEmitter {
    * else the NERTC_SERVER_URL environment variable, else ws://127.0.0.1:8480.
    */
   initialize(context) {
-    if (this._native) return ErrorCode.ERR_WRONG_STATE;
+    if (this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!context || typeof context !== 'object') return ErrorCode.ERR_INVALID_PARAM;
     const appKey = context.app_key;
     if (typeof appKey !== 'string' || appKey.length === 0) return ErrorCode.ERR_INVALID_PARAM;
@@ -245,6 +570,8 @@ class NERtcEngine extends EventEmitter {
       if (code !== 0) return code;
       this._gen = gen;
       this._native = engine;
+      // Each initialized engine logs its first call of each unsupported method as a warning.
+      this._unsupportedCalled = new Set();
       return 0;
     } catch (e) {
       this._log('initialize failed', e);
@@ -281,6 +608,11 @@ class NERtcEngine extends EventEmitter {
     return native.version();
   }
 
+  /** Whether an optional feature (NERtcFeatureType: 0 virtual background) exists: none does here. */
+  isFeatureSupported(_type) {
+    return false;
+  }
+
   getErrorDescription(code) {
     return native.errorDescription(isNumber(code) ? code : -1);
   }
@@ -295,7 +627,7 @@ class NERtcEngine extends EventEmitter {
         return ErrorCode.ERR_INVALID_PARAM;
       }
     }
-    if (typeof json !== 'string') return this._native ? ErrorCode.ERR_INVALID_PARAM : ErrorCode.ERR_NOT_INITIALIZED;
+    if (typeof json !== 'string') return this._native ? ErrorCode.ERR_INVALID_PARAM : ErrorCode.ERR_INVALID_STATE;
     return this._call((n) => n.setParameters(json));
   }
 
@@ -326,6 +658,21 @@ class NERtcEngine extends EventEmitter {
     return code;
   }
 
+  /**
+   * `joinChannel` with NERTC's options object `{custom_info, permission_key}` (both strings,
+   * optional). They are checked and not sent to the server yet.
+   */
+  joinChannelWithOptions(token, channelName, uid, channelOptions) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    if (channelOptions != null) {
+      if (typeof channelOptions !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+      const { custom_info: info, permission_key: key } = channelOptions;
+      if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
+      if (info || key) this._log('joinChannelWithOptions', 'custom_info and permission_key are not supported yet; joining without them');
+    }
+    return this.joinChannel(token, channelName, uid);
+  }
+
   leaveChannel() {
     return this._call((n) => n.leaveChannel());
   }
@@ -334,38 +681,55 @@ class NERtcEngine extends EventEmitter {
 
   /** `canvas = {view, mode, mirror}`; `null` or `{view: null}` unbinds. */
   setupLocalVideoCanvas(canvas) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     return this._setupCanvas('local', null, canvas);
   }
 
   /** `canvas = {view, mode}`; `null` or `{view: null}` unbinds. */
   setupRemoteVideoCanvas(uid, canvas) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     const u = toUid(uid);
     if (u === null) return ErrorCode.ERR_INVALID_PARAM;
     return this._setupCanvas(`remote:${u}`, u, canvas);
   }
 
   /**
-   * A PNG data URL of the last frame drawn for `uid` (or `'local'`), or null when nothing was
-   * drawn or the canvas's renderer cannot capture (custom `drawFrame` views).
+   * A PNG data URL of the last frame drawn for `uid` (or `'local'`) on the main stream
+   * (`streamType` 0, the default), or '' (NERTC's empty result) when nothing was drawn, the
+   * canvas's renderer cannot capture (custom `drawFrame` views), or for the substream (1).
    */
-  captureImageByUid(uid) {
-    if (!this._native) return null;
-    let key = 'local';
-    if (uid !== 'local') {
-      const u = toUid(uid);
-      if (u === null) return null;
-      key = `remote:${u}`;
-    }
-    const c = this._canvases.get(key);
-    if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return null;
+  captureImageByUid(uid, streamType = 0) {
+    if (!this._native || streamType !== 0) return '';
+    const c = this._canvasOf(uid);
+    if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return '';
     try {
-      return c.renderer.captureImage();
+      const url = c.renderer.captureImage();
+      return typeof url === 'string' ? url : '';
     } catch (e) {
       this._log('captureImage failed', e);
-      return null;
+      return '';
     }
+  }
+
+  /**
+   * Changes the scaling mode of the canvas bound for `uid` (or `'local'`): 0 fit, 1 fullfill,
+   * 2 cropfill. 0; -1 (NERTC's value) when no canvas is bound for it; 30003 for another mode.
+   */
+  setRenderMode(uid, mode) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
+    const c = this._canvasOf(uid);
+    if (!c) return -1;
+    c.mode = mode;
+    // Frames carry the mode; the DOM renderer also keeps its own.
+    if (c.renderer && typeof c.renderer.setMode === 'function') {
+      try {
+        c.renderer.setMode(mode);
+      } catch (e) {
+        this._log('renderer setMode failed', e);
+      }
+    }
+    return 0;
   }
 
   /**
@@ -374,7 +738,7 @@ class NERtcEngine extends EventEmitter {
    * accepted and ignored. Missing or 0 leaves a field at its default.
    */
   setVideoConfig(config) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!config || typeof config !== 'object') return ErrorCode.ERR_INVALID_PARAM;
     const cfg = {};
     for (const k of VIDEO_CONFIG_FIELDS) {
@@ -404,6 +768,42 @@ class NERtcEngine extends EventEmitter {
   /** 0 auto (mirror the local preview), 1 always, 2 never. */
   setLocalVideoMirrorMode(mode) {
     return this._callIf(isNumber(mode), (n) => n.setLocalVideoMirrorMode(mode));
+  }
+
+  // ----- NERTC's *WithType variants: the main stream (0) works, the substream (1) is not supported
+
+  setVideoConfigWithType(streamType, config) {
+    return this._mainStream('setVideoConfigWithType', streamType, () => this.setVideoConfig(config));
+  }
+
+  startVideoPreviewWithType(streamType) {
+    return this._mainStream('startVideoPreviewWithType', streamType, () => this.startVideoPreview());
+  }
+
+  stopVideoPreviewWithType(streamType) {
+    return this._mainStream('stopVideoPreviewWithType', streamType, () => this.stopVideoPreview());
+  }
+
+  enableLocalVideoWithType(streamType, enabled) {
+    return this._mainStream('enableLocalVideoWithType', streamType, () => this.enableLocalVideo(enabled));
+  }
+
+  muteLocalVideoStreamWithType(streamType, mute) {
+    return this._mainStream('muteLocalVideoStreamWithType', streamType, () => this.muteLocalVideoStream(mute));
+  }
+
+  setLocalVideoMirrorModeWithType(streamType, mode) {
+    return this._mainStream('setLocalVideoMirrorModeWithType', streamType, () => this.setLocalVideoMirrorMode(mode));
+  }
+
+  /** NERTC's argument order: the device id first. */
+  setVideoDeviceWithType(id, streamType) {
+    return this._mainStream('setVideoDeviceWithType', streamType, () => this.setVideoDevice(id));
+  }
+
+  /** The main stream's camera; '' for the substream. */
+  getVideoDeviceWithType(streamType) {
+    return streamType === 0 ? this.getVideoDevice() : '';
   }
 
   // ----- local audio ----------------------------------------------------------------------
@@ -491,7 +891,7 @@ class NERtcEngine extends EventEmitter {
    * tightly packed planes (I420: w*h + 2*ceil(w/2)*ceil(h/2) bytes; RGBA: w*h*4 bytes).
    */
   pushExternalVideoFrame(frame) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!frame || typeof frame !== 'object') return ErrorCode.ERR_INVALID_PARAM;
     const format = frame.format == null ? 'I420' : frame.format;
     const { width, height, data } = frame;
@@ -513,7 +913,7 @@ class NERtcEngine extends EventEmitter {
    * timestamp?}`; sample_rate and channels must match setExternalAudioSource.
    */
   pushExternalAudioFrame(frame) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!frame || typeof frame !== 'object' || !(frame.data instanceof Int16Array)) return ErrorCode.ERR_INVALID_PARAM;
     const { sample_rate: rate, channels, samples_per_channel: perChannel } = frame;
     const ts = timestampArg(frame.timestamp);
@@ -526,7 +926,7 @@ class NERtcEngine extends EventEmitter {
   /** Runs `fn(native)`; 30005 before initialize / after release, 30003 when the addon rejects an argument. */
   _call(fn) {
     const engine = this._native;
-    if (!engine) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!engine) return ErrorCode.ERR_INVALID_STATE;
     try {
       const code = fn(engine);
       return typeof code === 'number' ? code : ErrorCode.ERR_FATAL;
@@ -538,9 +938,23 @@ class NERtcEngine extends EventEmitter {
 
   /** `_call(fn)` when the arguments have the types the addon takes (`typesOk`), else 30003 (30005 first). */
   _callIf(typesOk, fn) {
-    if (!this._native) return ErrorCode.ERR_NOT_INITIALIZED;
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!typesOk) return ErrorCode.ERR_INVALID_PARAM;
     return this._call(fn);
+  }
+
+  /** `fn()` for the main video stream (0); 30004 (logged) for the substream (1), 30003 otherwise. */
+  _mainStream(method, streamType, fn) {
+    if (streamType === 1) return notSupported(this, method, ErrorCode.ERR_NOT_SUPPORTED);
+    if (streamType !== 0) return this._native ? ErrorCode.ERR_INVALID_PARAM : ErrorCode.ERR_INVALID_STATE;
+    return fn();
+  }
+
+  /** The canvas bound for `uid` (a uid, or `'local'`), or undefined. */
+  _canvasOf(uid) {
+    if (uid === 'local') return this._canvases.get('local');
+    const u = toUid(uid);
+    return u === null ? undefined : this._canvases.get(`remote:${u}`);
   }
 
   _callDevice(id, fn) {
@@ -694,7 +1108,7 @@ class NERtcEngine extends EventEmitter {
     if (!renderer) {
       this._emitLater(
         'onWarning',
-        ErrorCode.ERR_NOT_SUPPORTED,
+        ErrorCode.ERR_INVALID_RENDER,
         'video canvas view has no drawFrame(frame) method and no DOM renderer is available; the view is ignored',
       );
       if (this._canvases.size === 0) this._stopPump();
@@ -808,6 +1222,110 @@ class NERtcEngine extends EventEmitter {
 NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 
 // ---------------------------------------------------------------------------------------------
+// NERTC methods this SDK does not have
+//
+// Every public NERtcEngine method of NERTC 5.x exists here (the list, with each one's status and
+// source, is nertc-api/nertc-5x.json). Those not implemented yet never throw: each logs (the SDK
+// log: a warning for an engine's first call of it, debug lines after; the console: one line per
+// method per process) and returns NERTC's "not supported" code 30004 — or, for the few that
+// return no code, NERTC's empty result of their type. Implementing one: write it in the class
+// above (a method defined there is never replaced by a stub) and set its status to "real" in
+// the JSON.
+
+/** Methods that return a code: 30004. */
+const UNSUPPORTED_RETURNING_CODE = Object.freeze([
+  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
+  'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
+  'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
+  'setupLocalSubStreamVideoCanvas', 'setSubStreamRenderMode', 'setupRemoteSubStreamVideoCanvas',
+  'subscribeRemoteVideoSubStream', 'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
+  'stopAudioMixing', 'pauseAudioMixing', 'resumeAudioMixing', 'setAudioMixingSendVolume', 'getAudioMixingSendVolume',
+  'setAudioMixingPlaybackVolume', 'getAudioMixingPlaybackVolume', 'getAudioMixingDuration', 'getAudioMixingCurrentPosition',
+  'setAudioMixingPosition', 'setAudioMixingPitch', 'getAudioMixingPitch', 'playEffect', 'stopEffect', 'setEffectPitch',
+  'getEffectPitch', 'stopAllEffects', 'pauseEffect', 'resumeEffect', 'pauseAllEffects', 'setEffectPosition',
+  'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
+  'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
+  'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
+  'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture', 'resumeScreenCapture',
+  'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
+  'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
+  'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
+  'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
+  'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
+  'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
+  'switchChannelWithOptionsEx', 'setLocalMediaPriority', 'setExcludeWindowList', 'updateScreenCaptureParameters',
+  'startAudioRecording', 'startAudioRecordingWithConfig', 'stopAudioRecording', 'startChannelMediaRelay',
+  'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
+  'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
+  'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
+  'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
+  'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
+  'removeBeautyMakeup', 'setLocalVoiceReverbParam', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
+  'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
+  'setSpatializerRoomProperty', 'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
+  'setLocalVideoWatermarkConfigs',
+]);
+
+/** Methods that return something else: NERTC's empty or negative result of that type. */
+const UNSUPPORTED_RETURNING = Object.freeze({
+  /** NERtcChannel (a second channel in the same engine). */
+  createChannel: () => null,
+  /** The server clock offset (ms): 0, NERTC's value when none is known. */
+  getNtpTimeOffset: () => 0,
+  getParameters: () => '',
+  getPlayoutDeviceMute: () => false,
+  getRecordDeviceMute: () => false,
+  enumerateScreenCaptureSourceInfo: () => [],
+  /** 0: NERTC's "the virtual sound card driver is not installed". */
+  checkNECastAudioDriver: () => 0,
+});
+
+/** Methods already warned about on the console (once per method per process). */
+const warnedUnsupported = new Set();
+
+/**
+ * Logs a call of `engine` to a method this SDK lacks and returns `result`. Never throws. The SDK
+ * log gets a warn line for the engine's first call of each such method (debug lines after);
+ * the console a line once per method per process.
+ */
+function notSupported(engine, method, result) {
+  try {
+    if (!engine._unsupportedCalled) engine._unsupportedCalled = new Set();
+    const first = !engine._unsupportedCalled.has(method);
+    engine._unsupportedCalled.add(method);
+    native.notSupported(method, first);
+  } catch {
+    // logging must not turn into an exception
+  }
+  if (!warnedUnsupported.has(method)) {
+    warnedUnsupported.add(method);
+    try {
+      console.warn(`[nertc] ${method}: not supported by this SDK; returns ${JSON.stringify(result)}`);
+    } catch {
+      // console itself failed
+    }
+  }
+  return result;
+}
+
+/** Marks the stubs, so tests (and curious apps) can tell them from implemented methods. */
+const UNSUPPORTED = Symbol.for('nertc.unsupported');
+
+function installStub(name, result) {
+  if (Object.prototype.hasOwnProperty.call(NERtcEngine.prototype, name)) return;
+  const stub = {
+    [name]() {
+      return notSupported(this, name, result());
+    },
+  }[name];
+  stub[UNSUPPORTED] = true;
+  Object.defineProperty(NERtcEngine.prototype, name, { value: stub, writable: true, configurable: true });
+}
+
+for (const name of UNSUPPORTED_RETURNING_CODE) installStub(name, () => ErrorCode.ERR_NOT_SUPPORTED);
+for (const [name, result] of Object.entries(UNSUPPORTED_RETURNING)) installStub(name, result);
+
+// ---------------------------------------------------------------------------------------------
 // NERtcServer: the embedded room server
 
 function serverConfigJson(options) {
@@ -890,6 +1408,7 @@ const EVENT_NAMES = Object.freeze([
   'onDisconnect',
   'onReconnectingStart',
   'onConnectionStateChange',
+  'onClientRoleChanged',
   'onUserJoined',
   'onUserLeft',
   'onUserAudioStart',
@@ -918,11 +1437,13 @@ function eventNames() {
 }
 
 const api = {
+  ...NERTC_ENUMS,
   NERtcEngine,
   EVENT_NAMES,
   JS_ONLY_EVENT_NAMES,
   NERtcServer,
   ErrorCode,
+  OWN_CODE_RANGE,
   ConnectionState,
   ConnectionChangeReason,
   UserLeftReason,

@@ -232,7 +232,7 @@ test.serial('tokens: a non-debug app refuses a bad token (403) and accepts a min
     const rBad = record(bad);
     t.is(bad.joinChannel('not-a-token', channel, 5), 0);
     const [, , result] = await rBad.waitFor('onJoinChannel');
-    t.is(result, ErrorCode.ERR_TOKEN);
+    t.is(result, ErrorCode.ERR_PERMISSION_DENIED);
     bad.release();
 
     const good = makeEngine(u, { app_key: 'prod' });
@@ -252,7 +252,8 @@ test.serial('tokens: a non-debug app refuses a bad token (403) and accepts a min
 
 test.serial('every method before initialize: 30005 (lists empty, state disconnected)', (t) => {
   const e = new NERtcEngine();
-  const NI = ErrorCode.ERR_NOT_INITIALIZED;
+  const NI = ErrorCode.ERR_INVALID_STATE;
+  t.is(NI, 30005, "NERTC's kNERtcErrInvalidState, also for an engine not initialized");
   const calls = {
     setParameters: () => e.setParameters('{}'),
     setChannelProfile: () => e.setChannelProfile(0),
@@ -299,9 +300,9 @@ test.serial('initialize validates its context and refuses a second call', (t) =>
   t.is(e.initialize({ app_key: '' }), ErrorCode.ERR_INVALID_PARAM);
   t.is(e.initialize({ app_key: 'k', log_level: 'loud' }), ErrorCode.ERR_INVALID_PARAM);
   t.is(e.initialize({ app_key: 'k', server_config: { channel_server: url } }), 0);
-  t.is(e.initialize({ app_key: 'k', server_config: { channel_server: url } }), ErrorCode.ERR_WRONG_STATE);
+  t.is(e.initialize({ app_key: 'k', server_config: { channel_server: url } }), ErrorCode.ERR_INVALID_STATE);
   t.is(e.release(), 0);
-  t.is(e.joinChannel(null, 'room', 1), ErrorCode.ERR_NOT_INITIALIZED, 'released: 30005 again');
+  t.is(e.joinChannel(null, 'room', 1), ErrorCode.ERR_INVALID_STATE, 'released: 30005 again');
   t.is(e.initialize({ app_key: 'k', server_config: { channel_server: url } }), 0, 'initialize after release');
   t.is(e.release(), 0);
 });
@@ -360,7 +361,8 @@ test.serial('parameters out of range: 30003', (t) => {
   t.is(e.adjustPlaybackSignalVolume(1.5), P);
   t.is(e.enableAudioVolumeIndication(true, 150), P);
   t.is(e.setVideoConfig(null), P);
-  t.is(e.setVideoConfig({ max_profile: 9 }), P);
+  t.is(e.setVideoConfig({ max_profile: 9 }), ErrorCode.ERR_INVALID_VIDEO_PROFILE, "NERTC's 30010 for a profile outside 0-4");
+  t.is(e.setVideoConfig({ max_profile: 1.5 }), P);
   t.is(e.setVideoConfig({ width: 321, height: 240 }), P);
   t.is(e.setVideoConfig({ width: -2, height: 240 }), P);
   t.is(e.setParameters('not json'), P);
@@ -401,8 +403,8 @@ test.serial('values the addon checks (src/convert.rs): fractional, out-of-range,
   t.is(e.pushExternalVideoFrame(frame({ width: 4.5 })), P, 'fractional width');
   t.is(e.pushExternalVideoFrame({ format: 'i420', width: 7682, height: 2, data: new Uint8Array(7682 * 3) }), P, 'wider than 7680');
   // A well-formed frame passes the conversion; with neither preview nor local video on, nothing consumes it.
-  t.is(e.pushExternalVideoFrame(frame({ format: 0, timestamp: 5n })), ErrorCode.ERR_WRONG_STATE);
-  t.is(e.pushExternalVideoFrame({ format: 'rgba', width: 2, height: 2, data: new Uint8ClampedArray(16) }), ErrorCode.ERR_WRONG_STATE);
+  t.is(e.pushExternalVideoFrame(frame({ format: 0, timestamp: 5n })), ErrorCode.ERR_INVALID_STATE);
+  t.is(e.pushExternalVideoFrame({ format: 'rgba', width: 2, height: 2, data: new Uint8ClampedArray(16) }), ErrorCode.ERR_INVALID_STATE);
 
   t.is(e.setExternalAudioSource(true, 48000, 1), 0);
   const audio = (extra) => ({ data: new Int16Array(480), sample_rate: 48000, channels: 1, ...extra });
@@ -451,7 +453,7 @@ test.serial('devices: synthetic defaults, set/get, unknown id → 30008', (t) =>
   t.is(e.getPlayoutDevice(), spk);
 });
 
-test.serial('external video: not enabled → 30010, malformed → 30003, pushed frames reach the preview', async (t) => {
+test.serial('external video: not enabled → 30005, malformed → 30003, pushed frames reach the preview', async (t) => {
   const e = makeEngine(url);
   const w = 64;
   const h = 48;
@@ -461,7 +463,7 @@ test.serial('external video: not enabled → 30010, malformed → 30003, pushed 
     buf.fill(128, w * h);
     return buf;
   };
-  t.is(e.pushExternalVideoFrame({ format: 'I420', width: w, height: h, data: i420(100) }), ErrorCode.ERR_NOT_SUPPORTED);
+  t.is(e.pushExternalVideoFrame({ format: 'I420', width: w, height: h, data: i420(100) }), ErrorCode.ERR_INVALID_STATE);
   t.is(e.setExternalVideoSource(true), 0);
   const P = ErrorCode.ERR_INVALID_PARAM;
   t.is(e.pushExternalVideoFrame({ format: 'I420', width: w, height: h, data: new Uint8Array(w * h) }), P, 'too short');
@@ -492,13 +494,13 @@ test.serial('external video: not enabled → 30010, malformed → 30003, pushed 
   }
   t.is(e.stopVideoPreview(), 0);
   t.is(e.setExternalVideoSource(false), 0);
-  t.is(e.pushExternalVideoFrame({ format: 'I420', width: w, height: h, data: i420(1) }), ErrorCode.ERR_NOT_SUPPORTED);
+  t.is(e.pushExternalVideoFrame({ format: 'I420', width: w, height: h, data: i420(1) }), ErrorCode.ERR_INVALID_STATE);
 });
 
-test.serial('external audio: not enabled → 30010, mismatched or malformed → 30003, accepted in a channel', async (t) => {
+test.serial('external audio: not enabled → 30005, mismatched or malformed → 30003, accepted in a channel', async (t) => {
   const e = makeEngine(url);
   const frame = (n, rate = 48000, channels = 1) => ({ data: new Int16Array(n * channels).fill(1000), sample_rate: rate, channels });
-  t.is(e.pushExternalAudioFrame(frame(480)), ErrorCode.ERR_NOT_SUPPORTED);
+  t.is(e.pushExternalAudioFrame(frame(480)), ErrorCode.ERR_INVALID_STATE);
   const P = ErrorCode.ERR_INVALID_PARAM;
   t.is(e.setExternalAudioSource(true, 12345, 1), P);
   t.is(e.setExternalAudioSource(true, 48000, 3), P);
@@ -535,8 +537,8 @@ test.serial('release: twice, in any state, right after leaveChannel (onLeaveChan
   t.is(a.release(), 0);
   t.is(a.release(), 0);
   t.deepEqual(await ra.waitFor('onLeaveChannel', () => true, 10_000), [0]);
-  t.is(a.leaveChannel(), ErrorCode.ERR_NOT_INITIALIZED);
-  t.is(a.joinChannel(null, 'room', 1), ErrorCode.ERR_NOT_INITIALIZED);
+  t.is(a.leaveChannel(), ErrorCode.ERR_INVALID_STATE);
+  t.is(a.joinChannel(null, 'room', 1), ErrorCode.ERR_INVALID_STATE);
 
   // Released while joined (no leaveChannel): onLeaveChannel fires, and the other side sees us go.
   const channel = channelName('rel2');
@@ -564,7 +566,7 @@ test.serial('release: twice, in any state, right after leaveChannel (onLeaveChan
   t.is(new NERtcEngine().release(), 0);
 });
 
-test.serial('canvases: unbind with {view: null}; views without drawFrame are ignored with onWarning(30010)', async (t) => {
+test.serial('canvases: unbind with {view: null}; views without drawFrame are ignored with onWarning(30012)', async (t) => {
   const e = makeEngine(url);
   const r = record(e);
   const sink = frameSink();
@@ -579,8 +581,8 @@ test.serial('canvases: unbind with {view: null}; views without drawFrame are ign
   t.is(e.setupLocalVideoCanvas(null), 0);
 
   t.is(e.setupRemoteVideoCanvas(77, { view: { nothing: true } }), 0);
-  const [code, msg] = await r.waitFor('onWarning', (c) => c === ErrorCode.ERR_NOT_SUPPORTED);
-  t.is(code, 30010);
+  const [code, msg] = await r.waitFor('onWarning', (c) => c === ErrorCode.ERR_INVALID_RENDER);
+  t.is(code, 30012, "NERTC's kNERtcErrInvalidRender");
   t.regex(msg, /drawFrame/);
   t.is(e.setupRemoteVideoCanvas(77, { view: null }), 0);
   t.is(e.stopVideoPreview(), 0);

@@ -81,7 +81,7 @@ impl NativeEngine {
     fn with(&self, f: impl FnOnce(&Engine) -> Code) -> Code {
         match &self.engine {
             Some(e) => f(e),
-            None => error::ERR_NOT_INITIALIZED,
+            None => error::ERR_INVALID_STATE,
         }
     }
 
@@ -114,7 +114,7 @@ impl NativeEngine {
     #[napi]
     pub fn initialize(&mut self, app_key: String, server_url: String, on_event: Function<'_, (), ()>) -> napi::Result<i32> {
         if self.engine.is_some() {
-            return Ok(error::ERR_WRONG_STATE);
+            return Ok(error::ERR_INVALID_STATE);
         }
         let tsfn: EventTsfn = on_event
             .build_threadsafe_function::<EventPayload>()

@@ -6,7 +6,8 @@
 //!   thread-safe function, and `pullFrame` for the JS frame pump;
 //! - `NativeServer` ([`server`]): the embedded room server with promise-based start/stop;
 //! - `version()`, `errorDescription(code)`, `errorCodes()`, `eventNames()`, `checkUid(uid)`,
-//!   `configureLogging(dir, level, maxKb)`, `createToken(appKey, secret, channel, uid, ttlSecs)`.
+//!   `configureLogging(dir, level, maxKb)`, `createToken(appKey, secret, channel, uid, ttlSecs)`,
+//!   `notSupported(method, first)` (logs a NERTC method this SDK lacks, returns 30004).
 //!
 //! Conversions live in two modules: [`convert`] (JS → engine: every argument's value is checked
 //! there) and [`events`] (engine → JS: events, device lists, frames).
@@ -37,6 +38,14 @@ pub fn version() -> String {
 #[napi]
 pub fn error_description(code: f64) -> String {
     nertc_engine::error::description(convert::int32(code).unwrap_or(-1)).to_owned()
+}
+
+/// A NERTC method this SDK does not have was called: logs it (warn for an engine's first call
+/// of it, `first`, else debug) and returns 30004, NERTC's "not supported". index.js calls it for
+/// every such method.
+#[napi]
+pub fn not_supported(method: String, first: bool) -> i32 {
+    nertc_engine::api::not_supported(&method, first)
 }
 
 /// `[[code, description]]` for every code the SDK returns.

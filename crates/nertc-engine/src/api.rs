@@ -17,7 +17,7 @@ use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::render::{FrameSlot, StreamKey};
 use crate::session::JoinParams;
-use crate::settings::{Role, Settings, VideoConfig, resolve_video_config};
+use crate::settings::{ChannelProfile, Role, Settings, VideoConfig, resolve_video_config};
 use crate::shared::{Shared, lock};
 
 /// Commands the actor may be behind before calls fail with `ERR_BUSY`.
@@ -73,6 +73,19 @@ fn code(what: &str, r: Result<()>) -> Code {
             e.code()
         }
     }
+}
+
+/// What a NERTC method this SDK does not have returns: `ERR_NOT_SUPPORTED` (30004), logged at
+/// warn level when `first` (the binding passes true for an engine's first call of each such
+/// method), else at debug level, so an app calling one in a loop does not flood the log. Needs
+/// no engine: the binding calls it whether or not one is initialized.
+pub fn not_supported(method: &str, first: bool) -> Code {
+    if first {
+        tracing::warn!("{method}: not supported by this SDK, returns {}", error::ERR_NOT_SUPPORTED);
+    } else {
+        tracing::debug!("{method}: not supported");
+    }
+    error::ERR_NOT_SUPPORTED
 }
 
 impl Engine {
@@ -146,16 +159,29 @@ impl Engine {
         }
     }
 
+    /// 0 communication, 1 live broadcasting; before joining only (NERTC: 30005 in a channel),
+    /// kept after leaving. Roles apply in the live profile only; the join does not send the
+    /// profile yet (see [`ChannelProfile`]).
     pub fn set_channel_profile(&self, profile: i32) -> Code {
         self.call("setChannelProfile", || {
-            if !(0..=1).contains(&profile) {
-                return Err(EngineError::InvalidParam(format!("profile {profile}")));
-            }
+            let profile =
+                ChannelProfile::from_nertc(profile).ok_or_else(|| EngineError::InvalidParam(format!("channel profile {profile}")))?;
             if self.shared.presence.in_channel() {
                 return Err(EngineError::WrongState("setChannelProfile while in a channel"));
             }
+            {
+                let mut s = self.shared.settings();
+                let client_role = s.client_role;
+                s.set_role(profile, client_role);
+            }
+            self.shared.refresh_devices();
             Ok(())
         })
+    }
+
+    /// The channel profile set (NERTC's value: 0 communication, the default, 1 live).
+    pub fn channel_profile(&self) -> i32 {
+        self.shared.settings().channel_profile as i32
     }
 
     pub fn set_client_role(&self, role: i32) -> Code {
@@ -165,9 +191,22 @@ impl Engine {
                 1 => Role::Audience,
                 _ => return Err(EngineError::InvalidParam(format!("role {role}"))),
             };
-            self.shared.settings().role = role;
+            let (old, new) = {
+                let mut s = self.shared.settings();
+                let (profile, old) = (s.channel_profile, s.role);
+                s.set_role(profile, role);
+                if profile == ChannelProfile::Communication && role == Role::Audience {
+                    tracing::info!("setClientRole(audience): kept, applies in the live profile only (setChannelProfile(1))");
+                }
+                (old, s.role)
+            };
             self.shared.refresh_devices();
-            self.send(Cmd::Republish)
+            self.send(Cmd::Republish)?;
+            // Local for now: the server is not told the role yet (others still see the user).
+            if old != new && self.shared.presence.in_channel() {
+                self.shared.emit(EngineEvent::ClientRoleChanged { old_role: old as i32, new_role: new as i32 });
+            }
+            Ok(())
         })
     }
 
@@ -394,7 +433,7 @@ impl Engine {
     pub fn push_external_video_frame(&self, frame: ExternalVideoFrame) -> Code {
         self.call("pushExternalVideoFrame", || {
             if !self.shared.settings().external_video {
-                return Err(EngineError::NotSupported("the external video source is not enabled"));
+                return Err(EngineError::WrongState("the external video source is not enabled"));
             }
             let i420 = to_i420(&frame).ok_or_else(|| {
                 EngineError::InvalidParam(format!("{}x{} frame with {} bytes", frame.width, frame.height, frame.data.len()))
@@ -424,7 +463,7 @@ impl Engine {
     pub fn push_external_audio_frame(&self, samples: &[i16], sample_rate: i32, channels: i32, timestamp_ms: u64) -> Code {
         self.call("pushExternalAudioFrame", || {
             let Some((rate, ch)) = self.shared.settings().external_audio else {
-                return Err(EngineError::NotSupported("the external audio source is not enabled"));
+                return Err(EngineError::WrongState("the external audio source is not enabled"));
             };
             if sample_rate as u32 != rate || channels as u16 != ch || samples.is_empty() || !samples.len().is_multiple_of(ch as usize) {
                 return Err(EngineError::InvalidParam(format!("{} samples at {sample_rate} Hz x {channels}", samples.len())));
@@ -514,6 +553,29 @@ fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_profile_is_kept_and_checked() {
+        let (e, _events) = Engine::new(EngineOptions { app_key: "k".into(), server_url: "ws://127.0.0.1:9".into() }).expect("engine");
+        assert_eq!(e.channel_profile(), 0, "communication by default");
+        assert_eq!(e.set_channel_profile(1), error::OK);
+        assert_eq!(e.channel_profile(), 1);
+        assert_eq!(e.set_channel_profile(2), error::ERR_INVALID_PARAM);
+        assert_eq!(e.channel_profile(), 1, "a refused value changes nothing");
+        assert_eq!(e.set_client_role(1), error::OK);
+        assert_eq!(e.shared.settings().role, Role::Audience, "live: the role applies");
+        assert_eq!(e.set_channel_profile(0), error::OK);
+        assert_eq!(e.shared.settings().role, Role::Broadcaster, "communication: everyone broadcasts");
+        assert_eq!(e.shared.settings().client_role, Role::Audience, "the request is kept");
+        e.release();
+        assert_eq!(e.set_channel_profile(0), error::ERR_INVALID_STATE);
+    }
+
+    #[test]
+    fn unsupported_methods_return_30004() {
+        assert_eq!(not_supported("enableDualStreamMode", true), 30004);
+        assert_eq!(not_supported("enableDualStreamMode", false), 30004);
+    }
 
     #[test]
     fn frame_sizes_round_chroma_up() {

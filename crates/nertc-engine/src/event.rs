@@ -165,6 +165,12 @@ pub enum EngineEvent {
         state: ConnectionState,
         reason: StateReason,
     },
+    /// The role that applies changed in a channel (`setClientRole` in the live profile):
+    /// NERTC's `NERtcClientRole` values, 0 broadcaster, 1 audience.
+    ClientRoleChanged {
+        old_role: i32,
+        new_role: i32,
+    },
     UserJoined {
         uid: Uid,
         name: String,
@@ -235,6 +241,7 @@ impl EngineEvent {
             EngineEvent::Disconnect { .. } => "onDisconnect",
             EngineEvent::ReconnectingStart { .. } => "onReconnectingStart",
             EngineEvent::ConnectionStateChange { .. } => "onConnectionStateChange",
+            EngineEvent::ClientRoleChanged { .. } => "onClientRoleChanged",
             EngineEvent::UserJoined { .. } => "onUserJoined",
             EngineEvent::UserLeft { .. } => "onUserLeft",
             EngineEvent::UserAudioStart { .. } => "onUserAudioStart",

@@ -18,16 +18,43 @@ pub struct VideoConfig {
     pub mirror_mode: i32,
 }
 
-/// `setClientRole`.
+/// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
+/// leaving. Roles apply in the live profile only: in the communication profile everyone is a
+/// broadcaster ([`Settings::role`]). The join does not carry the profile to the server yet
+/// (NERTC refuses a join whose profile differs from the room's, 20102).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelProfile {
+    Communication = 0,
+    LiveBroadcasting = 1,
+}
+
+impl ChannelProfile {
+    pub fn from_nertc(profile: i32) -> Option<Self> {
+        match profile {
+            0 => Some(ChannelProfile::Communication),
+            1 => Some(ChannelProfile::LiveBroadcasting),
+            _ => None,
+        }
+    }
+}
+
+/// `setClientRole` (NERTC's `NERtcClientRole` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    Broadcaster,
-    Audience,
+    Broadcaster = 0,
+    Audience = 1,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    pub channel_profile: ChannelProfile,
+    /// The role that applies: [`Settings::client_role`] in the live profile, always
+    /// broadcaster in the communication profile. Publishing follows it. Set with
+    /// [`Settings::set_role`].
     pub role: Role,
+    /// What `setClientRole` asked for (kept while the profile is communication, applied when
+    /// it becomes live).
+    pub client_role: Role,
     pub encode: EncodeParams,
     /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
@@ -48,7 +75,9 @@ pub struct Settings {
 impl Settings {
     pub fn new(server_url: String) -> Self {
         Settings {
+            channel_profile: ChannelProfile::Communication,
             role: Role::Broadcaster,
+            client_role: Role::Broadcaster,
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
             record_device: device::default_record_device(),
@@ -63,6 +92,16 @@ impl Settings {
             server_url,
             auto_subscribe_video: false,
         }
+    }
+
+    /// Sets the profile and/or the requested role and derives the role that applies.
+    pub fn set_role(&mut self, profile: ChannelProfile, client_role: Role) {
+        self.channel_profile = profile;
+        self.client_role = client_role;
+        self.role = match profile {
+            ChannelProfile::LiveBroadcasting => client_role,
+            ChannelProfile::Communication => Role::Broadcaster,
+        };
     }
 
     /// Whether the local preview is drawn mirrored.
@@ -118,7 +157,7 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
         -1 => (640, 480, 15),
         p => match profile_size(p) {
             Some(s) => s,
-            None => return bad("max_profile must be 0..=4"),
+            None => return Err(EngineError::InvalidVideoProfile(p)),
         },
     };
     if cfg.width > 0 || cfg.height > 0 {
@@ -168,8 +207,11 @@ mod tests {
         })
         .unwrap();
         assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
+        for p in [5, 9, -2] {
+            let r = resolve_video_config(&VideoConfig { max_profile: p, ..Default::default() });
+            assert!(matches!(r, Err(EngineError::InvalidVideoProfile(_))), "max_profile {p}: NERTC's 30010");
+        }
         for bad in [
-            VideoConfig { max_profile: 5, ..Default::default() },
             VideoConfig { width: 321, height: 240, ..cfg() },
             VideoConfig { width: 320, ..cfg() },
             VideoConfig { width: 4000, height: 2000, ..cfg() },
@@ -195,6 +237,20 @@ mod tests {
         }
         assert_eq!(default_bitrate_kbps(160, 90, 1), 80, "floor");
         assert_eq!(default_bitrate_kbps(3840, 2160, 60), 4000, "cap");
+    }
+
+    #[test]
+    fn roles_apply_in_the_live_profile_only() {
+        let mut s = Settings::new(String::new());
+        s.local_video = true;
+        s.set_role(ChannelProfile::Communication, Role::Audience);
+        assert_eq!((s.role, s.client_role), (Role::Broadcaster, Role::Audience), "communication: everyone broadcasts");
+        assert_eq!(s.wants_published(), (true, true));
+        s.set_role(ChannelProfile::LiveBroadcasting, s.client_role);
+        assert_eq!(s.role, Role::Audience, "the kept request applies once the profile is live");
+        assert_eq!(s.wants_published(), (false, false));
+        s.set_role(ChannelProfile::LiveBroadcasting, Role::Broadcaster);
+        assert_eq!(s.wants_published(), (true, true));
     }
 
     #[test]

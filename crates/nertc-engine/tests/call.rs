@@ -97,7 +97,7 @@ fn two_engines_call_with_video_and_audio() {
     wait(&b_rx, &mut b_log, "B left on release", |e| matches!(e, EngineEvent::LeaveChannel { .. }));
     b.release();
     a.release();
-    assert_eq!(a.join_channel(None, "x", 1), error::ERR_NOT_INITIALIZED);
+    assert_eq!(a.join_channel(None, "x", 1), error::ERR_INVALID_STATE);
     rt.block_on(server.shutdown());
 }
 
