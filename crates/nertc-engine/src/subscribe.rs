@@ -202,7 +202,8 @@ impl Actor {
             MediaKind::Video => {
                 let stats = Arc::new(VideoRecvStats::default());
                 let slot = self.shared.slots.get(StreamKey::Remote(uid));
-                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, slot, events, stats.clone()));
+                let path = s.transport.path.clone();
+                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, slot, events, stats.clone(), move || path.down_rtt_ms()));
                 Receiving { uid, video: Some(stats), audio: None, _task: task }
             }
             MediaKind::Audio => {

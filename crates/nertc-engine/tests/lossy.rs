@@ -56,6 +56,8 @@ fn video_survives_20_percent_random_loss() {
         eprintln!("lossy: skipped (run it inside scripts/netns.sh; it changes lo)");
         return;
     }
+    // RUST_LOG=nertc_engine=debug shows the receive side at work.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
     let ((a, a_rx), (b, b_rx)) = video_call(&server.url(), "lossy");
@@ -116,7 +118,9 @@ fn video_survives_20_percent_random_loss() {
     assert!(recovered_q.last().is_some_and(|(_, rx)| (1..=2).contains(rx)), "quality recovers: {recovered_q:?}");
     let grew = Duration::from_millis(frozen_after - frozen_before);
     println!("lossy: 2 s blackout: {after:?} fps, observed freeze {gap:?}, total_frozen_time +{grew:?}");
-    assert!(gap >= Duration::from_secs(2), "the blackout stopped the video ({gap:?})");
+    // (The freeze seen can be a little shorter than the blackout: pictures from before it may
+    // still be held by the playout delay when it starts.)
+    assert!(gap >= Duration::from_millis(1600), "the blackout stopped the video ({gap:?})");
     assert!(grew.abs_diff(gap) <= Duration::from_millis(300), "frozen-time stat +{grew:?}, observed {gap:?}");
     a.release();
     b.release();

@@ -16,6 +16,7 @@ pub mod audio_recv;
 pub mod audio_send;
 pub mod freeze;
 pub mod reorder;
+pub mod video_playout;
 pub mod video_recv;
 pub mod video_send;
 

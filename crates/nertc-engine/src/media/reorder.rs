@@ -36,6 +36,11 @@ impl<T> Reorder<T> {
         Reorder { next: None, highest: 0, held: BTreeMap::new(), hole: None, max_wait, first: 0, gaps: 0, out: Vec::new() }
     }
 
+    /// Changes how long a hole is waited for (from when it was first seen).
+    pub fn set_max_wait(&mut self, max_wait: Duration) {
+        self.max_wait = max_wait;
+    }
+
     /// (packets expected so far, packets the network lost on the way) — for loss rates.
     pub fn counts(&self) -> (u64, u64) {
         match self.next {

@@ -11,12 +11,13 @@
 //! previous one (libwebrtc: within 300 ms). A picture the decoder fails on (no parameter sets,
 //! missing reference) starts the wait again.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use crossbeam_channel::TrySendError;
+use crossbeam_channel::{RecvTimeoutError, TrySendError};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
@@ -26,9 +27,11 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use nertc_protocol::Uid;
 
 use super::reorder::Reorder;
+use super::video_playout::Playout;
 use super::{EventSink, SeqTracker};
 use crate::codec::h264::H264Decoder;
 use crate::event::EngineEvent;
+use crate::frame::VideoFrame;
 use crate::render::FrameSlot;
 
 #[derive(Debug, Default)]
@@ -47,6 +50,15 @@ pub struct VideoRecvStats {
     pub network_lost: AtomicU64,
     /// RFC 3550 interarrival jitter of the stream's packets, ms.
     pub jitter_ms: std::sync::atomic::AtomicU32,
+}
+
+/// An access unit on its way to the decoder: its number (from 1, in the order handed over),
+/// RTP timestamp, when its last packet was released in order, and its Annex-B data.
+struct Unit {
+    n: u64,
+    ts: u32,
+    complete_at: Instant,
+    data: Bytes,
 }
 
 /// The RTP clock of video (H.264, RFC 6184).
@@ -269,15 +281,25 @@ struct DecodeFailures {
 }
 
 /// Receives until the track ends; spawn it on the engine runtime.
-pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, events: EventSink, stats: Arc<VideoRecvStats>) {
+///
+/// `rtt_ms` reads the current round trip to the server (None before it is measured): the
+/// reorder buffer waits longer for retransmissions on a longer path.
+pub async fn run(
+    track: Arc<dyn TrackRemote>,
+    uid: Uid,
+    slot: Arc<FrameSlot>,
+    events: EventSink,
+    stats: Arc<VideoRecvStats>,
+    rtt_ms: impl Fn() -> Option<u32> + Send + 'static,
+) {
     let failures = Arc::new(DecodeFailures::default());
     let decoder = {
         let events = events.clone();
         let stats = stats.clone();
         let failures = failures.clone();
-        // Access units numbered from 1, in the order they are handed to the decoder; the
-        // decoder thread ends (joined) when this task does.
-        super::Worker::<(u64, Bytes)>::spawn("nertc-video-dec", 8, move |au_rx| {
+        // The decoder thread ends (joined) when this task does. Decoded pictures wait for their
+        // show time ([`Playout`]) in order, then go to the slot.
+        super::Worker::<Unit>::spawn("nertc-video-dec", 8, move |au_rx| {
             let mut dec = match H264Decoder::new() {
                 Ok(d) => d,
                 Err(e) => {
@@ -287,27 +309,42 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
             };
             let mut first = true;
             let mut freezes = super::freeze::FreezeMeter::default();
-            while let Ok((n, au)) = au_rx.recv() {
-                match dec.decode(&au) {
-                    Ok(Some(frame)) => {
-                        freezes.frame(Instant::now());
-                        stats.freezes.store(freezes.freezes, Relaxed);
-                        stats.frozen_ms.store(freezes.frozen.as_millis() as u64, Relaxed);
-                        stats.decoded.fetch_add(1, Relaxed);
-                        stats.width.store(frame.width as u64, Relaxed);
-                        stats.height.store(frame.height as u64, Relaxed);
-                        if first {
-                            first = false;
-                            events.send(EngineEvent::FirstVideoFrameDecoded { uid, width: frame.width, height: frame.height });
+            let mut playout = Playout::default();
+            let mut waiting: VecDeque<(Instant, VideoFrame)> = VecDeque::new();
+            loop {
+                let next = match waiting.front() {
+                    Some((at, _)) => au_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+                    None => au_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match next {
+                    Ok(unit) => match dec.decode(&unit.data) {
+                        Ok(Some(frame)) => {
+                            let after_previous = waiting.back().map_or(unit.complete_at, |(at, _)| *at);
+                            waiting.push_back((playout.show_at(unit.ts, unit.complete_at).max(after_previous), frame));
                         }
-                        slot.put(Arc::new(frame));
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!(uid, unit = unit.n, "decode error: {e}");
+                            failures.latest.fetch_max(unit.n, Relaxed);
+                            failures.notify.notify_one();
+                        }
+                    },
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                let now = Instant::now();
+                while let Some((_, frame)) = waiting.pop_front_if(|(at, _)| *at <= now) {
+                    freezes.frame(now);
+                    stats.freezes.store(freezes.freezes, Relaxed);
+                    stats.frozen_ms.store(freezes.frozen.as_millis() as u64, Relaxed);
+                    stats.decoded.fetch_add(1, Relaxed);
+                    stats.width.store(frame.width as u64, Relaxed);
+                    stats.height.store(frame.height as u64, Relaxed);
+                    if first {
+                        first = false;
+                        events.send(EngineEvent::FirstVideoFrameDecoded { uid, width: frame.width, height: frame.height });
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(uid, unit = n, "decode error: {e}");
-                        failures.latest.fetch_max(n, Relaxed);
-                        failures.notify.notify_one();
-                    }
+                    slot.put(Arc::new(frame));
                 }
             }
         })
@@ -319,7 +356,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
             return;
         }
     };
-    let mut order = Reorder::new(REORDER_WAIT);
+    let mut order = Reorder::new(reorder_wait(None));
     let mut jitter = super::ArrivalJitter::default();
     let mut units = Units { assembler: Assembler::default(), requests: KeyframeRequests::new(Instant::now()), handed: 0 };
     // Known from the first packet; keyframe requests name it.
@@ -339,8 +376,8 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         let ev = tokio::select! {
             ev = track.poll() => ev,
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at.unwrap_or_else(Instant::now))), if wake_at.is_some() => {
-                for (seq, (marker, payload)) in order.poll(Instant::now()) {
-                    units.packet(seq, marker, &payload, &stats, &decoder);
+                for (seq, (marker, ts, payload)) in order.poll(Instant::now()) {
+                    units.packet(seq, marker, ts, &payload, &stats, &decoder);
                 }
                 continue;
             }
@@ -363,8 +400,11 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
         let now = Instant::now();
         jitter.packet(pkt.header.timestamp, now, VIDEO_CLOCK_HZ);
         stats.jitter_ms.store(jitter.ms(VIDEO_CLOCK_HZ), Relaxed);
-        for (seq, (marker, payload)) in order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.payload), now) {
-            units.packet(seq, marker, &payload, &stats, &decoder);
+        order.set_max_wait(reorder_wait(rtt_ms()));
+        for (seq, (marker, ts, payload)) in
+            order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.header.timestamp, pkt.payload), now)
+        {
+            units.packet(seq, marker, ts, &payload, &stats, &decoder);
         }
         let (expected, lost) = order.counts();
         stats.expected.store(expected, Relaxed);
@@ -374,9 +414,18 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, slot: Arc<FrameSlot>, ev
 
 /// How long a missing packet is waited for before the receiver gives up on it and resynchronises
 /// on a keyframe: a few NACK rounds ([`nertc_rtc::pc::NACK_INTERVAL`] each) plus their round
-/// trips. Chromium's jitter buffer makes the same trade (it waits for retransmissions on an
-/// RTT-based budget); on a link with a long RTT this wait is what a loss costs in latency.
-const REORDER_WAIT: Duration = Duration::from_millis(400);
+/// trips — at least [`REORDER_WAIT_MIN`], and three round trips to the server (plus the NACK
+/// interval and some slack) on a long path: a loss on the publisher's leg is repaired there
+/// first, and a retransmission can be lost too. Capped at [`REORDER_WAIT_MAX`]. Chromium's
+/// jitter buffer makes the same trade (an RTT-based budget for retransmissions); on a link
+/// with a long RTT this wait is what a loss costs in latency.
+fn reorder_wait(rtt_ms: Option<u32>) -> Duration {
+    let by_rtt = Duration::from_millis(u64::from(rtt_ms.unwrap_or(0)) * 3 + 100);
+    by_rtt.clamp(REORDER_WAIT_MIN, REORDER_WAIT_MAX)
+}
+
+const REORDER_WAIT_MIN: Duration = Duration::from_millis(400);
+const REORDER_WAIT_MAX: Duration = Duration::from_millis(1500);
 
 /// Packets in sequence order → access units → the decoder, with the keyframe logic.
 struct Units {
@@ -387,7 +436,7 @@ struct Units {
 }
 
 impl Units {
-    fn packet(&mut self, seq: u16, marker: bool, payload: &Bytes, stats: &VideoRecvStats, decoder: &super::Worker<(u64, Bytes)>) {
+    fn packet(&mut self, seq: u16, marker: bool, ts: u32, payload: &Bytes, stats: &VideoRecvStats, decoder: &super::Worker<Unit>) {
         let Some(pushed) = self.assembler.push(seq, marker, payload) else { return };
         if pushed.lost > 0 {
             stats.lost.fetch_add(u64::from(pushed.lost), Relaxed);
@@ -401,7 +450,8 @@ impl Units {
             self.requests.keyframe(self.handed + 1);
         }
         self.handed += 1;
-        if let Err(TrySendError::Full(_)) = decoder.input().try_send((self.handed, Bytes::from(unit.data))) {
+        let unit = Unit { n: self.handed, ts, complete_at: Instant::now(), data: Bytes::from(unit.data) };
+        if let Err(TrySendError::Full(_)) = decoder.input().try_send(unit) {
             // The decoder is behind: drop and resynchronise on the next keyframe.
             self.requests.lost(Instant::now());
         }
