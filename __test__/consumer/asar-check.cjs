@@ -5,7 +5,8 @@
 // patterns, and checks that the JS stays inside app.asar while the N-API addon and the
 // nertc-server binary are outside it, in app.asar.unpacked (where Electron loads the addon
 // from, and from where a binary can be spawned), intact, the server still executable, and that
-// the unpacked addon loads. electron-builder itself needs the Electron binary, not available
+// the unpacked addon loads, and that nertcServerPath() maps an in-archive path to
+// app.asar.unpacked. electron-builder itself needs the Electron binary, not available
 // here.
 //
 //   node asar-check.cjs DEMO_DIR CONSUMER_PROJECT_DIR OUT_DIR
@@ -73,6 +74,16 @@ expect(build.asar === true, 'build.asar is not true');
     const native = require(addon);
     expect(typeof native.eventNames === 'function' && native.eventNames().includes('onJoinChannel'), `${addon} does not load as the addon`);
   }
+  // What Electron shows the app: app.asar as a directory (its files, the unpacked ones too,
+  // though those cannot be executed from there) beside app.asar.unpacked. Here: the archive
+  // extracted into a directory named app.asar, without the server binary, so that only the
+  // mapping to app.asar.unpacked can find it. nertcServerPath() must return that path.
+  const sim = path.join(outDir, 'electron-view');
+  asar.extractAll(archive, path.join(sim, 'app.asar'));
+  fs.rmSync(path.join(sim, 'app.asar', plat, 'nertc-server'), { force: true });
+  fs.cpSync(unpackedDir, path.join(sim, 'app.asar.unpacked'), { recursive: true });
+  const found = require(path.join(sim, 'app.asar', sdk, 'server-bin.js')).nertcServerPath();
+  expect(found === path.join(sim, 'app.asar.unpacked', plat, 'nertc-server'), `nertcServerPath() inside app.asar gave ${found}`);
   const size = (p) => fs.statSync(p).size;
   const unpackedFiles = fs.readdirSync(unpackedDir, { recursive: true }).filter((f) => fs.statSync(path.join(unpackedDir, f)).isFile());
   console.log(
