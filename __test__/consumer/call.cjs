@@ -2,10 +2,7 @@
 // CommonJS consumer: NERTC's documented `require('nertc-electron-sdk').default`.
 const runCall = require('./call-flow.cjs');
 
-runCall(require('nertc-electron-sdk').default, 'cjs').then(
-  () => console.log('cjs: ok'),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runCall(require('nertc-electron-sdk').default, 'cjs').catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -4,7 +4,6 @@ import runCall from './call-flow.cjs';
 
 try {
   await runCall(NERtcSDK, 'esm');
-  console.log('esm: ok');
 } catch (e) {
   console.error(e);
   process.exit(1);
