@@ -2,11 +2,13 @@
 # Cross-compiles the linux-arm64-gnu prebuilt (the N-API addon and the nertc-server binary) on
 # an x86_64 Debian machine and stages it in npm/linux-arm64-gnu/, then checks the results with
 # `file` and `readelf` (architecture, the exported Node-API entry point, the newest glibc symbol
-# version they need). Nothing here runs the arm64 code: that needs an arm64 machine (the
-# release workflow builds and smoke-tests it on a native arm64 runner).
+# version they need), then runs it under qemu-user with Debian's arm64 Node.js
+# (scripts/arm64-qemu-test.sh: a call with decoded video, the arm64 nertc-server). The release
+# workflow builds it again on a native arm64 runner.
 #
 #   scripts/build-arm64.sh                 # release profile (fat LTO: what is published)
 #   PROFILE=ci scripts/build-arm64.sh      # optimised without LTO: much faster to build
+#   NO_QEMU=1 scripts/build-arm64.sh       # build and inspect only
 #
 # Installs what it lacks (root or sudo): Debian's aarch64 cross gcc/g++, arm64 multiarch
 # libasound2-dev (cpal's ALSA backend links libasound), the rustup target. Not part of CI.
@@ -65,4 +67,5 @@ if readelf -W --dyn-syms "$addon" | grep -q ' napi_register_module_v1$'; then
 else
   echo "build-arm64: $addon does not export napi_register_module_v1" >&2; status=1
 fi
-exit $status
+[ "$status" = 0 ] || exit $status
+[ "${NO_QEMU:-}" = 1 ] || ./scripts/arm64-qemu-test.sh

@@ -14,7 +14,8 @@ function checkAddonOrigin(label) {
   const maps = fs.readFileSync('/proc/self/maps', 'utf8');
   const lines = [...new Set(maps.split('\n').filter((l) => l.includes('.node')).map((l) => l.slice(l.indexOf('/'))))];
   const ours = lines.filter((l) => l.includes('nertc-electron-sdk'));
-  if (ours.length !== 1 || !ours[0].includes('/node_modules/nertc-electron-sdk-linux-x64-gnu/nertc-electron-sdk.linux-x64-gnu.node')) {
+  const platform = `linux-${process.arch}-gnu`; // x64 in CI; arm64 under qemu (scripts/build-arm64.sh)
+  if (ours.length !== 1 || !ours[0].includes(`/node_modules/nertc-electron-sdk-${platform}/nertc-electron-sdk.${platform}.node`)) {
     throw new Error(`${label}: addon not loaded from the platform package: ${JSON.stringify(ours)}`);
   }
   console.log(`${label}: addon ${ours[0]}`);
