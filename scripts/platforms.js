@@ -78,6 +78,10 @@ function check() {
   const want = Object.values(PLATFORMS).map((p) => p.target);
   if (JSON.stringify([...targets].sort()) !== JSON.stringify([...want].sort())) problems.push(`package.json: napi.targets [${targets}] != [${want}]`);
   if ((main.files || []).some((f) => f.endsWith('.node'))) problems.push('package.json: files lists a .node (prebuilts ship in the platform packages)');
+  // index.js names the prebuilt platforms in its error message.
+  const listed = fs.readFileSync(path.join(ROOT, 'index.js'), 'utf8').match(/const PREBUILT_PLATFORMS = (\[[^\]]*\]);/);
+  const names = listed ? JSON.parse(listed[1].replace(/'/g, '"')) : null;
+  if (JSON.stringify(names) !== JSON.stringify(Object.keys(PLATFORMS))) problems.push(`index.js: PREBUILT_PLATFORMS is ${JSON.stringify(names)}, want ${JSON.stringify(Object.keys(PLATFORMS))}`);
   return problems;
 }
 
