@@ -22,44 +22,75 @@ const path = require('node:path');
 
 // ---------------------------------------------------------------------------------------------
 // Native addon
+//
+// Looked for in this order: NERTC_NATIVE_PATH; a local build next to this file
+// (`nertc-electron-sdk.<platform>.node`, written by `npm run build` / `npm run build:dev`); the
+// prebuilt package `nertc-electron-sdk-<platform>`, an optionalDependency that npm installs only
+// where its os/cpu/libc match. Inside an Electron asar archive the .node must be unpacked
+// (electron-builder `asarUnpack`); Electron then loads it from app.asar.unpacked.
 
-function nativeCandidates() {
-  const { platform, arch } = process;
-  const names = [];
-  if (platform === 'linux') {
-    // Only the variant that was built or installed exists; a wrong one fails to load and the
-    // next is tried.
-    const abis = arch === 'arm' ? ['gnueabihf', 'musleabihf'] : ['gnu', 'musl'];
-    for (const abi of abis) names.push(`linux-${arch}-${abi}`);
-  } else if (platform === 'win32') {
-    names.push(`win32-${arch}-msvc`, `win32-${arch}-gnu`);
-  } else if (platform === 'darwin') {
-    names.push(`darwin-${arch}`, 'darwin-universal');
-  } else {
-    names.push(`${platform}-${arch}`);
+/** The platforms with a prebuilt package (scripts/platforms.js builds and packs them). */
+const PREBUILT_PLATFORMS = ['linux-x64-gnu', 'linux-arm64-gnu', 'darwin-x64', 'darwin-arm64', 'win32-x64-msvc'];
+
+function isMusl() {
+  try {
+    return !process.report.getReport().header.glibcVersionRuntime;
+  } catch {
+    return false; // no process.report (some embedders): assume glibc
   }
-  return names.map((n) => path.join(__dirname, `nertc-electron-sdk.${n}.node`));
+}
+
+/** This process's platform suffixes, best first (e.g. `linux-x64-gnu`). */
+function platformSuffixes() {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const abis = arch === 'arm' ? ['gnueabihf', 'musleabihf'] : ['gnu', 'musl'];
+    if (isMusl()) abis.reverse();
+    return abis.map((abi) => `linux-${arch}-${abi}`);
+  }
+  if (platform === 'win32') return [`win32-${arch}-msvc`, `win32-${arch}-gnu`];
+  if (platform === 'darwin') return [`darwin-${arch}`, 'darwin-universal'];
+  return [`${platform}-${arch}`];
 }
 
 function loadNative() {
+  const suffixes = platformSuffixes();
   const tried = [];
-  const candidates = [];
-  if (process.env.NERTC_NATIVE_PATH) candidates.push(path.resolve(process.env.NERTC_NATIVE_PATH));
-  candidates.push(...nativeCandidates(), path.join(__dirname, 'nertc-electron-sdk.node'));
-  for (const file of candidates) {
+  const attempt = (what, load) => {
+    try {
+      return { module: load() };
+    } catch (e) {
+      const absent = e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${what}'`);
+      tried.push(`${what}: ${absent ? 'not installed' : e && e.message}`);
+      return null;
+    }
+  };
+  const files = [];
+  if (process.env.NERTC_NATIVE_PATH) files.push(path.resolve(process.env.NERTC_NATIVE_PATH));
+  files.push(...suffixes.map((s) => path.join(__dirname, `nertc-electron-sdk.${s}.node`)));
+  for (const file of files) {
     if (!fs.existsSync(file)) {
       tried.push(`${file}: not found`);
       continue;
     }
-    try {
-      return require(file);
-    } catch (e) {
-      tried.push(`${file}: ${e && e.message}`);
-    }
+    const r = attempt(file, () => require(file));
+    if (r) return r.module;
   }
+  for (const s of suffixes) {
+    const r = attempt(`nertc-electron-sdk-${s}`, () => require(`nertc-electron-sdk-${s}`));
+    if (r) return r.module;
+  }
+  const platform = suffixes[0];
+  const napi = process.versions.napi ? `Node-API ${process.versions.napi}` : 'no Node-API version';
+  const advice = PREBUILT_PLATFORMS.includes(platform)
+    ? `Its prebuilt is the package nertc-electron-sdk-${platform}, an optional dependency: reinstall ` +
+      'without --omit=optional / --no-optional, on this platform (node_modules copied from another ' +
+      'platform lacks it), or build from source (`npm run build` in a checkout).'
+    : `No prebuilt exists for ${platform} (prebuilts: ${PREBUILT_PLATFORMS.join(', ')}); build from ` +
+      'source (`npm run build` in a checkout, needs Rust).';
   throw new Error(
-    `nertc-electron-sdk: cannot load the native addon for ${process.platform}-${process.arch} ` +
-      `(build it with \`npm run build\`). Tried:\n  ${tried.join('\n  ')}`,
+    `nertc-electron-sdk: no native addon loads on ${platform} (${napi}; the addon needs Node-API 9). ` +
+      `${advice}\nTried:\n  ${tried.join('\n  ')}`,
   );
 }
 

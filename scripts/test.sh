@@ -15,6 +15,7 @@ npm run --silent build:dev
 ./scripts/netns.sh cargo run --quiet -p nertc-bench -- all --smoke
 ./scripts/netns.sh cargo test --workspace --quiet 2>&1 | tee "$logs/cargo.log"
 ./scripts/netns.sh npx ava 2>&1 | tee "$logs/ava.log"
+./scripts/netns.sh ./scripts/consumer-test.sh # the npm install an app gets, without Rust (fails the run on any failure)
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/cargo.log" | awk '{s += $4} END {print s + 0}')
 js=$(grep -Eo '[0-9]+ tests? passed' "$logs/ava.log" | tail -1 | awk '{print $1 + 0}')
 echo "test.sh: $((rust + js)) passed, 0 failed (cargo $rust, ava $js)"
