@@ -1490,4 +1490,29 @@ const api = {
   eventNames,
 };
 
-module.exports = { default: api, ...api };
+// Listed by name (not only spread) so that Node's ESM loader sees them as named exports:
+// `import { NERtcEngine } from 'nertc-electron-sdk'` works as well as the default import.
+// NERTC's enums are on the default export (and on `require()`), spread after the names.
+module.exports = {
+  default: api,
+  NERtcEngine,
+  EVENT_NAMES,
+  JS_ONLY_EVENT_NAMES,
+  NERtcServer,
+  ErrorCode,
+  OWN_CODE_RANGE,
+  ConnectionState,
+  ConnectionChangeReason,
+  UserLeftReason,
+  ChannelProfile,
+  ClientRole,
+  VideoScalingMode,
+  VideoMirrorMode,
+  RemoteVideoStreamType,
+  VideoProfile,
+  VideoPixelFormat,
+  createToken,
+  errorCodes,
+  eventNames,
+  ...api,
+};
