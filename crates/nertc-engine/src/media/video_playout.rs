@@ -43,23 +43,33 @@ pub struct Playout {
 
 impl Playout {
     /// A picture with RTP timestamp `ts` (90 kHz) completed at `now`: when to show it.
-    pub fn show_at(&mut self, ts: u32, now: Instant) -> Instant {
+    /// `repaired`: it waited for a retransmission or a reordered packet; it is shown against
+    /// the target but kept out of the statistics, so that repairing losses does not add its
+    /// delay to every picture (libwebrtc leaves retransmitted frames out of its jitter
+    /// estimate for the same reason).
+    pub fn show_at(&mut self, ts: u32, now: Instant, repaired: bool) -> Instant {
         let t0 = *self.origin.get_or_insert_with(|| {
             self.last_ts = ts;
             now
         });
         let capture_ms = self.capture_ms + f64::from(ts.wrapping_sub(self.last_ts) as i32) / 90.0;
         (self.last_ts, self.capture_ms) = (ts, capture_ms);
-        let offset = now.duration_since(t0).as_secs_f64() * 1e3 - capture_ms;
+        // Signed: a picture can complete before the first one did (that one was late).
+        let since_origin = if now >= t0 { now.duration_since(t0).as_secs_f64() } else { -t0.duration_since(now).as_secs_f64() };
+        let offset = since_origin * 1e3 - capture_ms;
         while self.recent.front().is_some_and(|(at, _)| now.duration_since(*at) > WINDOW) {
             self.recent.pop_front();
         }
         let max_delay = MAX_DELAY.as_secs_f64() * 1e3;
+        if repaired {
+            let wait = self.target_ms.map_or(0.0, |t| (t.min(self.fastest_ms + max_delay) - offset).max(0.0));
+            return now + Duration::from_secs_f64(wait / 1e3);
+        }
         if let Some(fastest) = self.recent.iter().map(|(_, o)| *o).reduce(f64::min) {
             if offset < fastest - RESYNC || self.outliers >= RESYNC_AFTER {
                 // A new timeline (the timestamps jumped, or every picture is far off).
                 *self = Playout::default();
-                return self.show_at(ts, now);
+                return self.show_at(ts, now, false);
             }
             if offset > fastest + max_delay {
                 // Far later than the rest (an outage's retransmissions): shown at once, and
@@ -110,7 +120,7 @@ mod tests {
         for i in 1..arrivals.len() {
             arrivals[i].0 = arrivals[i].0.max(arrivals[i - 1].0);
         }
-        let shown: Vec<Instant> = arrivals.iter().map(|(at, ts)| p.show_at(*ts, *at)).collect();
+        let shown: Vec<Instant> = arrivals.iter().map(|(at, ts)| p.show_at(*ts, *at, false)).collect();
         (shown.windows(2).map(|w| w[1].duration_since(w[0]).as_secs_f64() * 1e3).collect(), p)
     }
 
@@ -149,17 +159,31 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Playout::default();
         for i in 0..30u32 {
-            p.show_at(i * TICKS, t0 + FRAME * i + Duration::from_millis(5));
+            p.show_at(i * TICKS, t0 + FRAME * i + Duration::from_millis(5), false);
         }
         // A 2 s outage: pictures 30..39 come late all at once (retransmitted), then live ones.
         let back = t0 + FRAME * 60;
         for i in 30..40u32 {
-            assert_eq!(p.show_at(i * TICKS, back), back, "stale picture {i} shown at once");
+            assert_eq!(p.show_at(i * TICKS, back, false), back, "stale picture {i} shown at once");
         }
         for i in 60..70u32 {
             let at = t0 + FRAME * i + Duration::from_millis(5);
-            assert!(p.show_at(i * TICKS, at) <= at + Duration::from_millis(1), "live picture {i} not held");
+            assert!(p.show_at(i * TICKS, at, false) <= at + Duration::from_millis(1), "live picture {i} not held");
         }
+    }
+
+    #[test]
+    fn repaired_pictures_do_not_add_their_delay_to_the_others() {
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        for i in 0..200u32 {
+            // Every third picture waited ~80 ms for a retransmission.
+            let repaired = i % 3 == 0;
+            let at = t0 + FRAME * i + Duration::from_millis(if repaired { 85 } else { 5 });
+            let shown = p.show_at(i * TICKS, at, repaired);
+            assert!(shown <= at + Duration::from_millis(1), "picture {i} held {:?}", shown.duration_since(at));
+        }
+        assert!(p.delay() < Duration::from_millis(1), "{:?}", p.delay());
     }
 
     #[test]
@@ -167,11 +191,11 @@ mod tests {
         let t0 = Instant::now();
         let mut p = Playout::default();
         for i in 0..30u32 {
-            p.show_at(i * TICKS, t0 + FRAME * i);
+            p.show_at(i * TICKS, t0 + FRAME * i, false);
         }
         // The source changed: unrelated timestamps; shown at once, no huge wait.
         let at = t0 + FRAME * 30;
-        assert!(p.show_at(3_000_000_000, at) <= at + Duration::from_millis(1));
-        assert!(p.show_at(3_000_000_000 + TICKS, at + FRAME) <= at + FRAME + Duration::from_millis(1));
+        assert!(p.show_at(3_000_000_000, at, false) <= at + Duration::from_millis(1));
+        assert!(p.show_at(3_000_000_000 + TICKS, at + FRAME, false) <= at + FRAME + Duration::from_millis(1));
     }
 }

@@ -58,6 +58,9 @@ struct Unit {
     n: u64,
     ts: u32,
     complete_at: Instant,
+    /// One of its packets waited in the reorder buffer (for a retransmission or a reordered
+    /// packet): its completion time says more about the repair than about the network.
+    repaired: bool,
     data: Bytes,
 }
 
@@ -320,7 +323,7 @@ pub async fn run(
                     Ok(unit) => match dec.decode(&unit.data) {
                         Ok(Some(frame)) => {
                             let after_previous = waiting.back().map_or(unit.complete_at, |(at, _)| *at);
-                            waiting.push_back((playout.show_at(unit.ts, unit.complete_at).max(after_previous), frame));
+                            waiting.push_back((playout.show_at(unit.ts, unit.complete_at, unit.repaired).max(after_previous), frame));
                         }
                         Ok(None) => {}
                         Err(e) => {
@@ -358,7 +361,13 @@ pub async fn run(
     };
     let mut order = Reorder::new(reorder_wait(None));
     let mut jitter = super::ArrivalJitter::default();
-    let mut units = Units { assembler: Assembler::default(), requests: KeyframeRequests::new(Instant::now()), handed: 0 };
+    let mut units = Units {
+        assembler: Assembler::default(),
+        requests: KeyframeRequests::new(Instant::now()),
+        handed: 0,
+        held: false,
+        unit_held: false,
+    };
     // Known from the first packet; keyframe requests name it.
     let mut media_ssrc: Option<u32> = None;
     loop {
@@ -376,8 +385,8 @@ pub async fn run(
         let ev = tokio::select! {
             ev = track.poll() => ev,
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at.unwrap_or_else(Instant::now))), if wake_at.is_some() => {
-                for (seq, (marker, ts, payload)) in order.poll(Instant::now()) {
-                    units.packet(seq, marker, ts, &payload, &stats, &decoder);
+                for (seq, (marker, ts, arrived, payload)) in order.poll(Instant::now()) {
+                    units.packet(seq, marker, ts, arrived, &payload, &stats, &decoder);
                 }
                 continue;
             }
@@ -401,10 +410,9 @@ pub async fn run(
         jitter.packet(pkt.header.timestamp, now, VIDEO_CLOCK_HZ);
         stats.jitter_ms.store(jitter.ms(VIDEO_CLOCK_HZ), Relaxed);
         order.set_max_wait(reorder_wait(rtt_ms()));
-        for (seq, (marker, ts, payload)) in
-            order.push(pkt.header.sequence_number, (pkt.header.marker, pkt.header.timestamp, pkt.payload), now)
-        {
-            units.packet(seq, marker, ts, &payload, &stats, &decoder);
+        let item = (pkt.header.marker, pkt.header.timestamp, now, pkt.payload);
+        for (seq, (marker, ts, arrived, payload)) in order.push(pkt.header.sequence_number, item, now) {
+            units.packet(seq, marker, ts, arrived, &payload, &stats, &decoder);
         }
         let (expected, lost) = order.counts();
         stats.expected.store(expected, Relaxed);
@@ -433,10 +441,32 @@ struct Units {
     requests: KeyframeRequests,
     /// Number of the last unit handed to the decoder.
     handed: u64,
+    /// A packet of the unit under way, or of the one just ended, waited in the reorder buffer.
+    held: bool,
+    unit_held: bool,
 }
 
+/// A packet released this long after it arrived waited in the reorder buffer.
+const HELD: Duration = Duration::from_millis(2);
+
 impl Units {
-    fn packet(&mut self, seq: u16, marker: bool, ts: u32, payload: &Bytes, stats: &VideoRecvStats, decoder: &super::Worker<Unit>) {
+    #[allow(clippy::too_many_arguments)]
+    fn packet(
+        &mut self,
+        seq: u16,
+        marker: bool,
+        ts: u32,
+        arrived: Instant,
+        payload: &Bytes,
+        stats: &VideoRecvStats,
+        decoder: &super::Worker<Unit>,
+    ) {
+        let now = Instant::now();
+        self.held |= now.duration_since(arrived) > HELD;
+        if marker {
+            // The unit ends here, whatever becomes of it below.
+            self.unit_held = std::mem::take(&mut self.held);
+        }
         let Some(pushed) = self.assembler.push(seq, marker, payload) else { return };
         if pushed.lost > 0 {
             stats.lost.fetch_add(u64::from(pushed.lost), Relaxed);
@@ -450,7 +480,7 @@ impl Units {
             self.requests.keyframe(self.handed + 1);
         }
         self.handed += 1;
-        let unit = Unit { n: self.handed, ts, complete_at: Instant::now(), data: Bytes::from(unit.data) };
+        let unit = Unit { n: self.handed, ts, complete_at: now, repaired: self.unit_held, data: Bytes::from(unit.data) };
         if let Err(TrySendError::Full(_)) = decoder.input().try_send(unit) {
             // The decoder is behind: drop and resynchronise on the next keyframe.
             self.requests.lost(Instant::now());
