@@ -370,6 +370,7 @@ pub async fn run(
     };
     // Known from the first packet; keyframe requests name it.
     let mut media_ssrc: Option<u32> = None;
+    let mut newest: Option<u16> = None;
     loop {
         if let Some(ssrc) = media_ssrc
             && units.requests.poll(Instant::now())
@@ -385,8 +386,8 @@ pub async fn run(
         let ev = tokio::select! {
             ev = track.poll() => ev,
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake_at.unwrap_or_else(Instant::now))), if wake_at.is_some() => {
-                for (seq, (marker, ts, arrived, payload)) in order.poll(Instant::now()) {
-                    units.packet(seq, marker, ts, arrived, &payload, &stats, &decoder);
+                for (seq, p) in order.poll(Instant::now()) {
+                    units.packet(seq, &p, &stats, &decoder);
                 }
                 continue;
             }
@@ -410,9 +411,15 @@ pub async fn run(
         jitter.packet(pkt.header.timestamp, now, VIDEO_CLOCK_HZ);
         stats.jitter_ms.store(jitter.ms(VIDEO_CLOCK_HZ), Relaxed);
         order.set_max_wait(reorder_wait(rtt_ms()));
-        let item = (pkt.header.marker, pkt.header.timestamp, now, pkt.payload);
-        for (seq, (marker, ts, arrived, payload)) in order.push(pkt.header.sequence_number, item, now) {
-            units.packet(seq, marker, ts, arrived, &payload, &stats, &decoder);
+        let seq = pkt.header.sequence_number;
+        // Behind the newest seen: a retransmission or a reordered packet that fills a hole.
+        let filled_hole = newest.is_some_and(|n: u16| (seq.wrapping_sub(n) as i16) < 0);
+        if !filled_hole {
+            newest = Some(seq);
+        }
+        let item = Pkt { marker: pkt.header.marker, ts: pkt.header.timestamp, arrived: now, filled_hole, payload: pkt.payload };
+        for (seq, p) in order.push(seq, item, now) {
+            units.packet(seq, &p, &stats, &decoder);
         }
         let (expected, lost) = order.counts();
         stats.expected.store(expected, Relaxed);
@@ -441,7 +448,8 @@ struct Units {
     requests: KeyframeRequests,
     /// Number of the last unit handed to the decoder.
     handed: u64,
-    /// A packet of the unit under way, or of the one just ended, waited in the reorder buffer.
+    /// A packet of the unit under way, or of the one just ended, waited in the reorder buffer
+    /// or filled a hole.
     held: bool,
     unit_held: bool,
 }
@@ -449,25 +457,27 @@ struct Units {
 /// A packet released this long after it arrived waited in the reorder buffer.
 const HELD: Duration = Duration::from_millis(2);
 
+/// What the reorder buffer keeps of a packet.
+struct Pkt {
+    marker: bool,
+    ts: u32,
+    arrived: Instant,
+    /// It came after a later packet: a retransmission or a reordered packet. (The packets
+    /// behind it waited for it; it completes its picture late even though it did not wait.)
+    filled_hole: bool,
+    payload: Bytes,
+}
+
 impl Units {
-    #[allow(clippy::too_many_arguments)]
-    fn packet(
-        &mut self,
-        seq: u16,
-        marker: bool,
-        ts: u32,
-        arrived: Instant,
-        payload: &Bytes,
-        stats: &VideoRecvStats,
-        decoder: &super::Worker<Unit>,
-    ) {
+    fn packet(&mut self, seq: u16, p: &Pkt, stats: &VideoRecvStats, decoder: &super::Worker<Unit>) {
         let now = Instant::now();
-        self.held |= now.duration_since(arrived) > HELD;
-        if marker {
+        self.held |= p.filled_hole || now.duration_since(p.arrived) > HELD;
+        if p.marker {
             // The unit ends here, whatever becomes of it below.
             self.unit_held = std::mem::take(&mut self.held);
         }
-        let Some(pushed) = self.assembler.push(seq, marker, payload) else { return };
+        let ts = p.ts;
+        let Some(pushed) = self.assembler.push(seq, p.marker, &p.payload) else { return };
         if pushed.lost > 0 {
             stats.lost.fetch_add(u64::from(pushed.lost), Relaxed);
             self.requests.lost(Instant::now());
