@@ -5,6 +5,11 @@ use nertc_protocol::{ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION, valida
 
 use crate::config::ServerConfig;
 
+/// Longest token verified. A real one is a few hundred bytes; a longer one is refused as
+/// `token_malformed` before any decoding. (A join frame must also fit in
+/// `limits.max_frame_bytes`: a larger frame closes the socket with 1009 before it is read.)
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
 /// Checks a join and returns what the session may do. A resume is checked for well-formed
 /// fields and a known app, but not for a token: its resume token (checked by the room)
 /// authorises it, even after the join token expired.
@@ -36,6 +41,10 @@ pub fn admit(config: &ServerConfig, req: &JoinRequest, now: u64) -> Result<Permi
     match token {
         None if app.debug => Ok(Permissions::default()),
         None => Err(ErrorBody::new(ErrorCode::TokenMissing, "this app requires a token")),
+        Some(t) if t.len() > MAX_TOKEN_BYTES => Err(ErrorBody::new(
+            ErrorCode::TokenMalformed,
+            format!("the token is {} bytes long; at most {MAX_TOKEN_BYTES} are accepted", t.len()),
+        )),
         Some(t) => token::verify(t, &app.secret, &req.app_key, &req.channel, req.uid, now)
             .map(|claims| claims.perms)
             .map_err(|e| ErrorBody::new(e.code(), e.to_string())),

@@ -1,5 +1,8 @@
 //! Server configuration, read from TOML (`nertc-server --config server.toml`) or built in code
 //! for the embedded server. Every field has a default, so an empty file is a valid config.
+//! [`ServerConfig::validate`] checks every value before a server starts (`from_toml` and
+//! [`crate::start`] call it), so a bad value is refused with its key named rather than failing
+//! later, at a join.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,6 +22,7 @@ pub struct ServerConfig {
     pub rtc: RtcConfig,
     pub timeouts: Timeouts,
     pub limits: Limits,
+    pub connections: Connections,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +34,7 @@ impl Default for ServerConfig {
             rtc: RtcConfig::default(),
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            connections: Connections::default(),
         }
     }
 }
@@ -40,12 +45,103 @@ impl ServerConfig {
         ServerConfig { listen: "127.0.0.1:0".into(), ..Default::default() }
     }
 
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    /// Parses and [validates](Self::validate) a config file's text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: ServerConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, value: &dyn std::fmt::Display, rule: &str| {
+            Err(ConfigError::Invalid { key: key.to_owned(), value: value.to_string(), rule: rule.to_owned() })
+        };
+        let valid_listen = self.listen.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid_listen {
+            return invalid("listen", &format!("{:?}", self.listen), "must be HOST:PORT, e.g. \"127.0.0.1:8480\" (port 0: any free port)");
+        }
+        for (key, app) in &self.apps {
+            if key.is_empty() {
+                return invalid("apps", &"\"\"", "an app key must not be empty");
+            }
+            if app.secret.is_empty() && !app.debug {
+                return invalid(&format!("apps.{key}.secret"), &"\"\"", "must not be empty (anyone could sign tokens)");
+            }
+        }
+        let rtc = &self.rtc;
+        if let Some(ip) = &rtc.advertised_ip
+            && ip.parse::<IpAddr>().is_err()
+        {
+            return invalid("rtc.advertised_ip", &format!("{ip:?}"), "must be an IP address");
+        }
+        if (rtc.udp_port_min == 0) != (rtc.udp_port_max == 0) {
+            return invalid(
+                "rtc.udp_port_min",
+                &format!("{} (udp_port_max = {})", rtc.udp_port_min, rtc.udp_port_max),
+                "set both udp_port_min and udp_port_max, or neither (0/0: ephemeral ports)",
+            );
+        }
+        if rtc.udp_port_min > rtc.udp_port_max {
+            return invalid("rtc.udp_port_max", &rtc.udp_port_max, &format!("must be at least udp_port_min ({})", rtc.udp_port_min));
+        }
+        let t = &self.timeouts;
+        let ms_range = |key: &str, v: u64, min: u64, max: u64| {
+            if (min..=max).contains(&v) { Ok(()) } else { invalid(key, &v, &format!("must be between {min} and {max} (milliseconds)")) }
+        };
+        ms_range("timeouts.join_ms", t.join_ms, 1, MAX_TIMEOUT_MS)?;
+        ms_range("timeouts.ping_interval_ms", t.ping_interval_ms, 1, MAX_TIMEOUT_MS)?;
+        ms_range("timeouts.ping_timeout_ms", t.ping_timeout_ms, 1, MAX_TIMEOUT_MS)?;
+        if t.ping_timeout_ms <= t.ping_interval_ms {
+            return invalid(
+                "timeouts.ping_timeout_ms",
+                &t.ping_timeout_ms,
+                &format!("must be greater than timeouts.ping_interval_ms ({})", t.ping_interval_ms),
+            );
+        }
+        ms_range("timeouts.resume_window_ms", t.resume_window_ms, 0, MAX_TIMEOUT_MS)?;
+        let count = |key: &str, v: usize, min: usize, max: usize| {
+            if (min..=max).contains(&v) { Ok(()) } else { invalid(key, &v, &format!("must be between {min} and {max}")) }
+        };
+        let l = &self.limits;
+        count("limits.max_frame_bytes", l.max_frame_bytes, MIN_FRAME_LIMIT, MAX_FRAME_LIMIT)?;
+        count("limits.max_frames_per_sec", l.max_frames_per_sec as usize, 1, 100_000)?;
+        count("limits.outbound_queue", l.outbound_queue, 1, 1_000_000)?;
+        count("limits.replay_events", l.replay_events, 1, 1_000_000)?;
+        let c = &self.connections;
+        ms_range("connections.handshake_timeout_ms", c.handshake_timeout_ms, 1, MAX_TIMEOUT_MS)?;
+        count("connections.max_per_ip", c.max_per_ip, 1, 1_000_000)?;
+        Ok(())
     }
 
     pub fn allows_unknown_apps(&self) -> bool {
         self.allow_unknown_apps.unwrap_or(self.apps.is_empty())
+    }
+}
+
+/// Longest accepted timeout: one day.
+const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// Bounds of `limits.max_frame_bytes`: a join and an SDP must fit; a frame is buffered whole.
+const MIN_FRAME_LIMIT: usize = 4096;
+const MAX_FRAME_LIMIT: usize = 16 << 20;
+
+/// Why a config was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, an unknown key, or a value of the wrong type.
+    #[error("{0}")]
+    Parse(String),
+    #[error("`{key}` = {value}: {rule}")]
+    Invalid { key: String, value: String, rule: String },
+}
+
+impl ConfigError {
+    /// The offending key (`limits.outbound_queue`), for a value that parsed but is not allowed.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            ConfigError::Parse(_) => None,
+        }
     }
 }
 
@@ -126,6 +222,30 @@ impl Default for Limits {
     }
 }
 
+/// Limits on TCP connections, before any WebSocket exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connections {
+    /// A connection that has not completed its WebSocket upgrade this long after it was
+    /// accepted is closed. Plain HTTP connections (`/healthz`, `/metrics`) are closed then too.
+    pub handshake_timeout_ms: u64,
+    /// Most TCP connections open at once from one IP address (loopback included). Further
+    /// connections are answered `503` and closed at once.
+    pub max_per_ip: usize,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections { handshake_timeout_ms: 10_000, max_per_ip: 256 }
+    }
+}
+
+impl Connections {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +258,39 @@ mod tests {
         assert!(!cfg.allows_unknown_apps());
         assert!(ServerConfig::from_toml("bogus = 1").is_err());
         assert!(ServerConfig::from_toml("").unwrap().allows_unknown_apps());
+        ServerConfig::default().validate().unwrap();
+        ServerConfig::embedded().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_their_key() {
+        let cases = [
+            ("limits.outbound_queue", "[limits]\noutbound_queue = 0"),
+            ("limits.max_frames_per_sec", "[limits]\nmax_frames_per_sec = 0"),
+            ("limits.max_frame_bytes", "[limits]\nmax_frame_bytes = 10"),
+            ("limits.max_frame_bytes", "[limits]\nmax_frame_bytes = 1000000000"),
+            ("limits.replay_events", "[limits]\nreplay_events = 0"),
+            ("timeouts.join_ms", "[timeouts]\njoin_ms = 0"),
+            ("timeouts.ping_interval_ms", "[timeouts]\nping_interval_ms = 0"),
+            ("timeouts.ping_timeout_ms", "[timeouts]\nping_interval_ms = 5000\nping_timeout_ms = 5000"),
+            ("timeouts.resume_window_ms", "[timeouts]\nresume_window_ms = 100000000000"),
+            ("rtc.udp_port_max", "[rtc]\nudp_port_min = 5000\nudp_port_max = 4000"),
+            ("rtc.udp_port_min", "[rtc]\nudp_port_min = 5000"),
+            ("rtc.advertised_ip", "[rtc]\nadvertised_ip = \"my host\""),
+            ("connections.max_per_ip", "[connections]\nmax_per_ip = 0"),
+            ("connections.handshake_timeout_ms", "[connections]\nhandshake_timeout_ms = 0"),
+            ("listen", "listen = \"8480\""),
+            ("listen", "listen = \"127.0.0.1:99999\""),
+            ("apps.prod.secret", "[apps.prod]\nsecret = \"\""),
+        ];
+        for (key, text) in cases {
+            let err = ServerConfig::from_toml(text).expect_err(text);
+            assert_eq!(err.key(), Some(key), "{text}: {err}");
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        // A debug app may have an empty secret: it accepts null tokens and cannot check others.
+        ServerConfig::from_toml("[apps.dev]\nsecret = \"\"\ndebug = true").unwrap();
+        ServerConfig::from_toml("[rtc]\nudp_port_min = 5000\nudp_port_max = 5000").unwrap();
+        assert!(matches!(ServerConfig::from_toml("[limits]\noutbound_queue = -1"), Err(ConfigError::Parse(_))));
     }
 }

@@ -85,25 +85,20 @@ impl Conn {
         let _ = tokio::time::timeout(CLOSE_LINGER, reply).await;
     }
 
-    /// Reads one client message: parses it, applies the rate limit, answers what needs no room.
+    /// Reads one client message: applies the rate limit (every frame counts, control frames
+    /// too), parses it, and answers what needs no room.
     async fn read(&mut self, msg: Option<Result<Message, axum::Error>>) -> Incoming {
-        let text = match msg {
-            Some(Ok(Message::Text(t))) => t,
-            Some(Ok(Message::Binary(_))) => {
-                self.error(None, ErrorCode::Malformed, "binary frames are not accepted; send JSON text").await;
-                return Incoming::Handled;
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                self.last_rx = Instant::now();
-                return Incoming::Handled;
-            }
+        let msg = match msg {
             Some(Ok(Message::Close(_))) | None => return Incoming::Closed,
+            Some(Ok(m)) => m,
             Some(Err(e)) => {
                 // Oversized messages surface here as a capacity error.
                 let msg = e.to_string();
-                tracing::info!(conn = self.conn_id, "socket error: {msg}");
                 if msg.contains("too long") || msg.contains("Space limit") || msg.contains("capacity") {
+                    tracing::info!(conn = self.conn_id, "frame over {} bytes: {msg}; closing", self.shared.config.limits.max_frame_bytes);
                     self.close(CLOSE_TOO_BIG, "frame too large").await;
+                } else {
+                    tracing::info!(conn = self.conn_id, "socket error: {msg}");
                 }
                 return Incoming::Closed;
             }
@@ -116,10 +111,19 @@ impl Conn {
         }
         self.window_frames += 1;
         if self.window_frames > self.shared.config.limits.max_frames_per_sec {
-            tracing::warn!(conn = self.conn_id, "rate limit exceeded; closing");
+            tracing::warn!(conn = self.conn_id, max = self.shared.config.limits.max_frames_per_sec, "rate limit exceeded; closing");
             self.close(CLOSE_POLICY, "rate limited").await;
             return Incoming::Closed;
         }
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                self.error(None, ErrorCode::Malformed, "binary frames are not accepted; send JSON text").await;
+                return Incoming::Handled;
+            }
+            // Pongs to pings are queued by the WebSocket layer itself.
+            _ => return Incoming::Handled,
+        };
         match ClientFrame::parse(&text) {
             Ok(ClientFrame { msg: ClientMsg::Ping(p), .. }) => {
                 self.send(&ServerFrame::Transport(TransportMsg::Pong(p))).await;
@@ -149,6 +153,7 @@ impl Conn {
             let msg = tokio::select! {
                 m = self.ws.recv() => m,
                 _ = tokio::time::sleep_until(deadline) => {
+                    tracing::info!(conn = self.conn_id, "no join within {:?}; closing", self.shared.config.timeouts.join());
                     self.close(CLOSE_POLICY, "join timeout").await;
                     return None;
                 }

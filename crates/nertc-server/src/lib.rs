@@ -14,7 +14,12 @@
 //!                  (one per subscription: rewrite SSRC/seq/ts/PT) ─> subscriber's peer connection
 //! subscriber PLI/FIR ─> down track ─> forwarder (throttled) ─> publisher
 //! ```
-//! No state is shared behind locks: each actor owns its part, and the only shared values are
+//! Under axum, the `listener` module caps TCP connections per IP address, closes connections that do
+//! not become a WebSocket within `connections.handshake_timeout_ms`, and closes every connection
+//! with a lingering close so that close frames reach clients that are still sending.
+//!
+//! No state is shared behind locks (but for the listener's per-IP connection counts): each actor
+//! owns its part, and the only shared values are
 //! the immutable config and the atomic [`metrics::Metrics`].
 //!
 //! # Events
@@ -26,6 +31,7 @@ pub mod auth;
 pub mod config;
 mod conn;
 mod directory;
+mod listener;
 pub mod metrics;
 mod room;
 pub mod sfu;
@@ -34,11 +40,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-pub use config::{AppConfig, ServerConfig};
+pub use config::{AppConfig, ConfigError, ServerConfig};
 pub use metrics::Metrics;
 pub use nertc_protocol::token::{mint as mint_token, now_secs};
 
@@ -70,7 +76,7 @@ pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("invalid config: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -99,8 +105,10 @@ impl RunningServer {
     }
 }
 
-/// Starts a server on the current tokio runtime.
+/// Starts a server on the current tokio runtime, after [validating](ServerConfig::validate) its
+/// config.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    config.validate()?;
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
@@ -113,8 +121,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .route(nertc_protocol::WS_PATH, get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_page))
-        .with_state(AppState { shared, directory: directory.clone() });
+        .with_state(AppState { shared: shared.clone(), directory: directory.clone() });
+    let listener = listener::GuardedListener::new(listener, shared.config.connections.clone(), metrics.clone());
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<listener::ConnMeta>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stop_rx.wait_for(|s| *s).await;
         });
@@ -126,9 +136,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     Ok(RunningServer { addr, metrics, directory, stop, task })
 }
 
-async fn ws_upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> impl IntoResponse {
+async fn ws_upgrade(
+    ws: WebSocketUpgrade,
+    ConnectInfo(meta): ConnectInfo<listener::ConnMeta>,
+    State(state): State<AppState>,
+) -> impl IntoResponse {
     let max = state.shared.config.limits.max_frame_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| conn::run(socket, state.shared, state.directory))
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+        meta.mark_upgraded();
+        conn::run(socket, state.shared, state.directory)
+    })
 }
 
 async fn metrics_page(State(state): State<AppState>) -> impl IntoResponse {

@@ -51,6 +51,21 @@ fn load_config(path: Option<&std::path::Path>) -> Result<ServerConfig, String> {
     }
 }
 
+/// What `token` refuses to mint because no server would accept it (the channel name is checked
+/// by the protocol's own rule).
+fn check_token_args(app_key: &str, uid: u64, ttl: u64) -> Result<(), String> {
+    if app_key.is_empty() {
+        return Err("--app-key must not be empty".into());
+    }
+    if !nertc_protocol::validate::uid(uid) {
+        return Err(format!("--uid {uid} is not a valid uid: joins with it are refused (invalid_uid); use a non-zero integer"));
+    }
+    if ttl == 0 {
+        return Err("--ttl 0 makes a token that is already expired; give the validity in seconds".into());
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let mut config = match load_config(cli.config.as_deref()) {
@@ -61,13 +76,17 @@ fn main() -> std::process::ExitCode {
         }
     };
     if let Some(Command::Token { app_key, channel, uid, ttl, secret }) = cli.command {
+        if let Err(e) = check_token_args(&app_key, uid, ttl) {
+            eprintln!("nertc-server token: {e}");
+            return std::process::ExitCode::from(2);
+        }
         let secret = secret.or_else(|| config.apps.get(&app_key).map(|a| a.secret.clone()));
         let Some(secret) = secret else {
             eprintln!("nertc-server: no secret for app {app_key:?}: pass --secret or --config");
             return std::process::ExitCode::from(2);
         };
         if let Err(e) = nertc_protocol::validate::channel_name(&channel) {
-            eprintln!("nertc-server: {e}");
+            eprintln!("nertc-server token: --channel {channel:?}: {e}");
             return std::process::ExitCode::from(2);
         }
         println!("{}", nertc_server::mint_token(&app_key, &secret, &channel, uid, nertc_server::now_secs(), ttl));

@@ -23,6 +23,10 @@ pub struct Metrics {
     /// Keyframe requests (PLI/FIR) received from subscribers / sent to publishers.
     pub keyframe_requests_in: AtomicU64,
     pub keyframe_requests_out: AtomicU64,
+    /// TCP connections refused at accept: their address had `connections.max_per_ip` open.
+    pub connections_refused: AtomicU64,
+    /// TCP connections closed because they did not complete a WebSocket upgrade in time.
+    pub handshake_timeouts: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -40,6 +44,8 @@ impl Default for Metrics {
             nacks: AtomicU64::new(0),
             keyframe_requests_in: AtomicU64::new(0),
             keyframe_requests_out: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            handshake_timeouts: AtomicU64::new(0),
         }
     }
 }
@@ -73,6 +79,18 @@ impl Metrics {
         metric("nacks_total", "counter", "NACK feedback packets received from subscribers.", c(&self.nacks));
         metric("keyframe_requests_received_total", "counter", "PLI/FIR received from subscribers.", c(&self.keyframe_requests_in));
         metric("keyframe_requests_sent_total", "counter", "PLI sent to publishers after throttling.", c(&self.keyframe_requests_out));
+        metric(
+            "connections_refused_total",
+            "counter",
+            "TCP connections refused: too many open from their address.",
+            c(&self.connections_refused),
+        );
+        metric(
+            "handshake_timeouts_total",
+            "counter",
+            "TCP connections closed for not completing a WebSocket upgrade in time.",
+            c(&self.handshake_timeouts),
+        );
         let _ = writeln!(out, "# HELP nertc_joins_failed_total Failed joins by reason.\n# TYPE nertc_joins_failed_total counter");
         for (i, code) in ErrorCode::ALL.iter().enumerate() {
             let n = self.joins_failed[i].load(Relaxed);

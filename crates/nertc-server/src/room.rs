@@ -82,6 +82,8 @@ struct Session {
     /// The sub offer awaiting the client's answer, re-sent after a resume (it may have been
     /// lost with the old socket).
     unanswered_sub_offer: Option<nertc_protocol::SdpMsg>,
+    /// `neg` of the last `pub` offer passed to the peer; the next must be higher.
+    last_pub_neg: u64,
 }
 
 impl Session {
@@ -374,6 +376,7 @@ impl Room {
                 subs: BTreeSet::new(),
                 next_track: 0,
                 unanswered_sub_offer: None,
+                last_pub_neg: 0,
             },
         );
         self.had_session = true;
@@ -532,6 +535,15 @@ impl Room {
                         if let Some((mid, tid)) = m.pub_mids.iter().find(|(_, t)| self.tracks.get(*t).is_none_or(|t| t.owner != uid)) {
                             return Err(bad(format!("pub_mids[{mid:?}] names {tid:?}, which is not a track you published")));
                         }
+                        check_pub_mids(&m.sdp, &m.pub_mids).map_err(bad)?;
+                        let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                        if m.neg <= s.last_pub_neg {
+                            return Err(bad(format!(
+                                "pub offer neg {} is not higher than the previous pub offer's ({})",
+                                m.neg, s.last_pub_neg
+                            )));
+                        }
+                        s.last_pub_neg = m.neg;
                         self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids, fresh: m.fresh });
                         Ok(None)
                     }
@@ -624,5 +636,99 @@ impl Room {
                 }
             }
         }
+    }
+}
+
+/// Checks that `pub_mids` names every m-line the offer sends media on; the error says which
+/// one is missing. Sending: an `audio` or `video` m-line that is not rejected (port 0 without
+/// `a=bundle-only`) and whose direction (its own `a=`, else the session's, else `sendrecv`) is
+/// `sendrecv` or `sendonly`. SDP that does not parse is left to the SDP layer (`bad_sdp`).
+fn check_pub_mids(sdp: &str, pub_mids: &BTreeMap<String, TrackId>) -> Result<(), String> {
+    struct MLine<'a> {
+        index: usize,
+        media: &'a str,
+        rejected: bool,
+        bundle_only: bool,
+        mid: Option<&'a str>,
+        direction: Option<&'a str>,
+    }
+    const DIRECTIONS: [&str; 4] = ["sendrecv", "sendonly", "recvonly", "inactive"];
+    let mut session_direction = None;
+    let mut mlines: Vec<MLine> = Vec::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut fields = m.split_ascii_whitespace();
+            let media = fields.next().unwrap_or("");
+            let rejected = fields.next().is_some_and(|port| port == "0" || port.starts_with("0/"));
+            mlines.push(MLine { index: mlines.len(), media, rejected, bundle_only: false, mid: None, direction: None });
+            continue;
+        }
+        let Some(attr) = line.strip_prefix("a=") else { continue };
+        let direction = DIRECTIONS.iter().find(|d| **d == attr).copied();
+        match mlines.last_mut() {
+            None => session_direction = direction.or(session_direction),
+            Some(ml) => {
+                if let Some(mid) = attr.strip_prefix("mid:") {
+                    ml.mid = Some(mid.trim());
+                } else if attr == "bundle-only" {
+                    ml.bundle_only = true;
+                } else if direction.is_some() {
+                    ml.direction = direction;
+                }
+            }
+        }
+    }
+    for ml in &mlines {
+        let sends = matches!(ml.direction.or(session_direction).unwrap_or("sendrecv"), "sendrecv" | "sendonly");
+        if !sends || !matches!(ml.media, "audio" | "video") || (ml.rejected && !ml.bundle_only) {
+            continue;
+        }
+        match ml.mid {
+            None => return Err(format!("m-line {} ({}) sends media but has no a=mid", ml.index, ml.media)),
+            Some(mid) if !pub_mids.contains_key(mid) => {
+                return Err(format!(
+                    "m-line {} ({}, mid {mid:?}) sends media but pub_mids has no entry for mid {mid:?}: name its track_id",
+                    ml.index, ml.media
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod pub_mids_tests {
+    use super::*;
+
+    fn mids(list: &[&str]) -> BTreeMap<String, TrackId> {
+        list.iter().map(|m| (m.to_string(), format!("1-{m}"))).collect()
+    }
+
+    const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1 2 3\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendrecv\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=inactive\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:3\r\n";
+
+    #[test]
+    fn every_sending_mline_needs_an_entry() {
+        assert_eq!(check_pub_mids(OFFER, &mids(&["0", "1"])), Ok(()));
+        let e = check_pub_mids(OFFER, &mids(&["0"])).unwrap_err();
+        assert!(e.contains("mid \"1\"") && e.contains("video"), "{e}");
+        let e = check_pub_mids(OFFER, &mids(&["1"])).unwrap_err();
+        assert!(e.contains("mid \"0\""), "{e}");
+        // No direction attribute means sendrecv; a session-level direction is the default.
+        let bare = "v=0\r\nm=audio 9 RTP/AVP 0\r\na=mid:a\r\n";
+        assert!(check_pub_mids(bare, &mids(&[])).is_err());
+        let session_recvonly = "v=0\r\na=recvonly\r\nm=audio 9 RTP/AVP 0\r\na=mid:a\r\n";
+        assert_eq!(check_pub_mids(session_recvonly, &mids(&[])), Ok(()));
+        // A rejected m-line does not send; a bundle-only one does.
+        assert_eq!(check_pub_mids("v=0\nm=video 0 RTP/AVP 96\na=mid:v\n", &mids(&[])), Ok(()));
+        assert!(check_pub_mids("v=0\nm=video 0 RTP/AVP 96\na=bundle-only\na=mid:v\n", &mids(&[])).is_err());
+        // No mid at all on a sending m-line.
+        assert!(check_pub_mids("v=0\nm=video 9 RTP/AVP 96\na=sendonly\n", &mids(&["0"])).unwrap_err().contains("no a=mid"));
+        // Garbage has no m-lines: the SDP layer refuses it later.
+        assert_eq!(check_pub_mids("v=0 garbage", &mids(&[])), Ok(()));
     }
 }
