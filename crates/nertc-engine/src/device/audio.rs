@@ -11,8 +11,18 @@
 //! Real devices: cpal's default host (ALSA on Linux). ALSA's own `null` PCM is never listed
 //! (it does not block, so a stream on it spins a core). Set `NERTC_SYNTHETIC_DEVICES=1` to
 //! hide real audio devices entirely (tests on machines that have a sound card).
+//!
+//! Sound servers: on a desktop with PulseAudio (or PipeWire's PulseAudio layer) and
+//! libasound2-plugins, ALSA lists `pulse` ("PulseAudio Sound Server", id `alsa:pulse`), and
+//! Debian's `99-pulse.conf` routes `default` to it while a server runs. That device plays to
+//! the server's default sink and records its default source (the user's choice in the sound
+//! settings; `PULSE_SINK` / `PULSE_SOURCE` override it for the process). Streams ask for a
+//! [`DEVICE_PERIOD_MS`] period (lower capture latency than the plugin's own choice); the
+//! server converts rate and channels, so the 48 kHz the engine asks for is what arrives.
+//! Tested against a private PulseAudio in `tests/pulse_audio.rs`.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -261,10 +271,59 @@ pub struct AudioCapture {
     device_id: String,
     sample_rate: u32,
     channels: u16,
+    gain: DeviceGain,
     _worker: Worker,
 }
 
+/// The volume and mute of a running device (NERTC's `setRecordDeviceVolume` /
+/// `setRecordDeviceMute` and the playout pair), applied to the PCM on its way from the
+/// microphone or to the speaker: a linear gain of `volume / 255`, zeros while muted. Takes
+/// effect from the next 10 ms frame.
+#[derive(Clone)]
+pub struct DeviceGain(Arc<(AtomicU32, AtomicBool)>);
+
+impl DeviceGain {
+    /// NERTC's device volume scale: 0..=255, 255 is unity gain.
+    pub const MAX_VOLUME: u32 = 255;
+
+    fn new() -> Self {
+        DeviceGain(Arc::new((AtomicU32::new(Self::MAX_VOLUME), AtomicBool::new(false))))
+    }
+
+    /// Clamps to 0..=255.
+    pub fn set_volume(&self, volume: u32) {
+        self.0.0.store(volume.min(Self::MAX_VOLUME), Relaxed);
+    }
+
+    pub fn volume(&self) -> u32 {
+        self.0.0.load(Relaxed)
+    }
+
+    pub fn set_muted(&self, muted: bool) {
+        self.0.1.store(muted, Relaxed);
+    }
+
+    pub fn muted(&self) -> bool {
+        self.0.1.load(Relaxed)
+    }
+
+    fn apply(&self, pcm: &mut [i16]) {
+        let volume = self.volume();
+        if self.muted() || volume == 0 {
+            pcm.fill(0);
+        } else if volume < Self::MAX_VOLUME {
+            let g = volume as f32 / Self::MAX_VOLUME as f32;
+            pcm.iter_mut().for_each(|s| *s = (f32::from(*s) * g).round() as i16);
+        }
+    }
+}
+
 impl AudioCapture {
+    /// Volume and mute of this microphone.
+    pub fn gain(&self) -> &DeviceGain {
+        &self.gain
+    }
+
     pub fn device_id(&self) -> &str {
         &self.device_id
     }
@@ -283,10 +342,16 @@ pub struct AudioPlayout {
     device_id: String,
     sample_rate: u32,
     channels: u16,
+    gain: DeviceGain,
     _worker: Worker,
 }
 
 impl AudioPlayout {
+    /// Volume and mute of this speaker.
+    pub fn gain(&self) -> &DeviceGain {
+        &self.gain
+    }
+
     pub fn device_id(&self) -> &str {
         &self.device_id
     }
@@ -302,8 +367,16 @@ impl AudioPlayout {
 
 /// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
 /// `sample_rate` x `channels` (from the device's own thread; keep it short).
-pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, mut on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {
+pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {
     check_format(sample_rate, channels)?;
+    let gain = DeviceGain::new();
+    let mut on_frame: OnAudioFrame = {
+        let (gain, mut inner) = (gain.clone(), on_frame);
+        Box::new(move |mut f: AudioFrame| {
+            gain.apply(&mut f.samples);
+            inner(f)
+        })
+    };
     let worker = if device_id == SYNTHETIC_RECORD_DEVICE_ID {
         let mut tone = Tone::new(TONE_HZ, sample_rate, channels, TONE_AMPLITUDE);
         let period = Duration::from_millis(u64::from(FRAME_MS));
@@ -319,13 +392,21 @@ pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, mut on_fram
         }
         Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame)?)
     };
-    Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+    Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, gain, _worker: worker })
 }
 
 /// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
 /// `channels` each time it is called (from the device's own thread; keep it short).
-pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, mut pull: PullAudio) -> Result<AudioPlayout, DeviceError> {
+pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, pull: PullAudio) -> Result<AudioPlayout, DeviceError> {
     check_format(sample_rate, channels)?;
+    let gain = DeviceGain::new();
+    let mut pull: PullAudio = {
+        let (gain, mut inner) = (gain.clone(), pull);
+        Box::new(move |out: &mut [i16]| {
+            inner(out);
+            gain.apply(out);
+        })
+    };
     let worker = if device_id == SYNTHETIC_PLAYOUT_DEVICE_ID {
         let mut buf: Vec<i16> = Vec::with_capacity(sample_rate as usize / 100 * usize::from(channels) + 8);
         let period = Duration::from_millis(u64::from(FRAME_MS));
@@ -340,7 +421,7 @@ pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, mut pull: 
         }
         Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull)?)
     };
-    Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, _worker: worker })
+    Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, gain, _worker: worker })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +448,7 @@ impl CpalThread {
                 }
             };
             if let Err(e) = stream.play() {
-                let _ = ready_tx.send(Err(DeviceError::Backend(e.to_string())));
+                let _ = ready_tx.send(Err(device_error(e)));
                 return;
             }
             let _ = ready_tx.send(Ok(()));
@@ -393,90 +474,250 @@ impl CpalThread {
         }
     }
 
-    fn spawn_input(id: String, sample_rate: u32, channels: u16, mut on_frame: OnAudioFrame) -> Result<Self, DeviceError> {
+    fn spawn_input(id: String, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<Self, DeviceError> {
         Self::spawn("nertc-mic", move || {
             let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Input, sample_rate, channels)?;
-            let dev_rate = cfg.sample_rate();
-            let dev_ch = cfg.channels();
-            let format = cfg.sample_format();
+            let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
             tracing::info!(id, dev_rate, dev_ch, ?format, "opening microphone");
-            let mut conv = AudioConverter::new(dev_rate, dev_ch, sample_rate, channels);
-            let mut scratch: Vec<f32> = Vec::new();
-            let mut pending: Vec<i16> = Vec::new();
-            let mut k: u64 = 0;
-            let ch = usize::from(channels);
-            let err_id = id.clone();
-            device
-                .build_input_stream_raw(
-                    cfg.config(),
+            let state = Arc::new(Mutex::new(InputState {
+                conv: AudioConverter::new(dev_rate, dev_ch, sample_rate, channels),
+                scratch: Vec::new(),
+                pending: Vec::new(),
+                k: 0,
+                sample_rate,
+                channels,
+                on_frame,
+                clock: CaptureClock::new(),
+                logged_period: false,
+            }));
+            build_with_period(&id, "microphone", &cfg, |config| {
+                let state = state.clone();
+                device.build_input_stream_raw(
+                    config,
                     format,
-                    move |data: &cpal::Data, _: &cpal::InputCallbackInfo| {
-                        scratch.clear();
-                        if !data_to_f32(data, &mut scratch) {
-                            return;
-                        }
-                        conv.push(&scratch);
-                        pending.extend(conv.out.drain(..).map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
-                        loop {
-                            let n = samples_in_frame(k, sample_rate) * ch;
-                            if pending.len() < n {
-                                break;
-                            }
-                            let samples: Vec<i16> = pending.drain(..n).collect();
-                            // This frame started (its length + what is still buffered) ago.
-                            let buffered_us = (pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(sample_rate);
-                            let timestamp_us = now_us().saturating_sub(buffered_us);
-                            on_frame(AudioFrame { sample_rate, channels, samples, timestamp_us });
-                            k += 1;
-                        }
-                    },
-                    move |e| tracing::warn!(id = err_id, "microphone stream error: {e}"),
+                    move |data: &cpal::Data, _: &cpal::InputCallbackInfo| lock_state(&state).capture(data),
+                    stream_error_logger(&id, "microphone"),
                     None,
                 )
-                .map_err(|e| DeviceError::Backend(e.to_string()))
+            })
         })
     }
 
-    fn spawn_output(id: String, sample_rate: u32, channels: u16, mut pull: PullAudio) -> Result<Self, DeviceError> {
+    fn spawn_output(id: String, sample_rate: u32, channels: u16, pull: PullAudio) -> Result<Self, DeviceError> {
         Self::spawn("nertc-speaker", move || {
             let device = find_cpal_device(Dir::Output, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Output, sample_rate, channels)?;
-            let dev_rate = cfg.sample_rate();
-            let dev_ch = cfg.channels();
-            let format = cfg.sample_format();
+            let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
             tracing::info!(id, dev_rate, dev_ch, ?format, "opening speaker");
-            let mut conv = AudioConverter::new(sample_rate, channels, dev_rate, dev_ch);
-            let mut chunk: Vec<i16> = Vec::new();
-            let mut chunk_f: Vec<f32> = Vec::new();
-            let mut k: u64 = 0;
-            let ch = usize::from(channels);
-            let dch = usize::from(dev_ch);
-            let err_id = id.clone();
-            device
-                .build_output_stream_raw(
-                    cfg.config(),
+            let state = Arc::new(Mutex::new(OutputState {
+                conv: AudioConverter::new(sample_rate, channels, dev_rate, dev_ch),
+                chunk: Vec::new(),
+                chunk_f: Vec::new(),
+                k: 0,
+                sample_rate,
+                channels,
+                dev_channels: dev_ch,
+                pull,
+                logged_period: false,
+            }));
+            build_with_period(&id, "speaker", &cfg, |config| {
+                let state = state.clone();
+                device.build_output_stream_raw(
+                    config,
                     format,
-                    move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| {
-                        let needed = data.len();
-                        while conv.out.len() < needed {
-                            chunk.clear();
-                            chunk.resize(samples_in_frame(k, sample_rate) * ch, 0);
-                            k += 1;
-                            pull(&mut chunk);
-                            chunk_f.clear();
-                            chunk_f.extend(chunk.iter().map(|&s| f32::from(s) / 32768.0));
-                            conv.push(&chunk_f);
-                        }
-                        let take = needed - needed % dch.max(1);
-                        write_f32_to_data(&conv.out[..take], data);
-                        conv.out.drain(..take);
-                    },
-                    move |e| tracing::warn!(id = err_id, "speaker stream error: {e}"),
+                    move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| lock_state(&state).play(data),
+                    stream_error_logger(&id, "speaker"),
                     None,
                 )
-                .map_err(|e| DeviceError::Backend(e.to_string()))
+            })
         })
+    }
+}
+
+/// The period asked of real devices, in milliseconds (cpal keeps two periods of buffer). Left
+/// to itself PulseAudio's `pulse` plugin picked 2048-sample periods (43 ms mono at 48 kHz) on
+/// the capture side; asked for 20 ms it rounds to 640 frames (13 ms) both ways, which measured
+/// free of underruns on a loaded 2-core machine. Devices that refuse the size get their own.
+pub const DEVICE_PERIOD_MS: u32 = 20;
+
+/// Builds a stream asking for a [`DEVICE_PERIOD_MS`] period, or with the device's own choice
+/// when it refuses that size. `build` is called once per attempt.
+fn build_with_period(
+    id: &str,
+    what: &str,
+    cfg: &cpal::SupportedStreamConfig,
+    mut build: impl FnMut(cpal::StreamConfig) -> Result<cpal::Stream, cpal::Error>,
+) -> Result<cpal::Stream, DeviceError> {
+    let period = cfg.sample_rate() * DEVICE_PERIOD_MS / 1000;
+    let fits = match cfg.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } => (*min..=*max).contains(&period),
+        cpal::SupportedBufferSize::Unknown => true,
+    };
+    let mut config = cfg.config();
+    if fits {
+        config.buffer_size = cpal::BufferSize::Fixed(period);
+        match build(config) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => tracing::debug!(id, "{what}: a {period}-frame period was refused ({e}); using the device's own"),
+        }
+    }
+    config.buffer_size = cpal::BufferSize::Default;
+    build(config).map_err(device_error)
+}
+
+/// A cpal failure as a device error.
+fn device_error(e: cpal::Error) -> DeviceError {
+    use cpal::ErrorKind as K;
+    match e.kind() {
+        K::DeviceNotAvailable | K::HostUnavailable | K::DeviceBusy => DeviceError::Unavailable(e.to_string()),
+        K::PermissionDenied => DeviceError::PermissionDenied(e.to_string()),
+        K::UnsupportedConfig | K::InvalidInput => DeviceError::InvalidArgument(e.to_string()),
+        _ => DeviceError::Backend(e.to_string()),
+    }
+}
+
+/// The error callback of a stream: under- and overruns are routine on a loaded machine (counted
+/// at debug level); anything else is logged once per kind with its NERTC code (a device that
+/// went away, a sound server that stopped).
+fn stream_error_logger(id: &str, what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static {
+    let id = id.to_owned();
+    let mut xruns: u64 = 0;
+    let mut seen: Vec<cpal::ErrorKind> = Vec::new();
+    move |e: cpal::Error| {
+        if e.kind() == cpal::ErrorKind::Xrun {
+            xruns += 1;
+            tracing::debug!(id, xruns, "{what}: xrun");
+            return;
+        }
+        if !seen.contains(&e.kind()) {
+            seen.push(e.kind());
+            let err = device_error(e);
+            tracing::warn!(id, code = err.code(), "{what} stream error: {err}");
+        }
+    }
+}
+
+/// Locks a stream's state; a panic in a callback poisons nothing for the next one.
+fn lock_state<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a capture stream's callback keeps between calls.
+struct InputState {
+    conv: AudioConverter,
+    scratch: Vec<f32>,
+    /// Converted samples not yet delivered (less than one frame).
+    pending: Vec<i16>,
+    /// Frame number (for the frame size at odd rates).
+    k: u64,
+    sample_rate: u32,
+    channels: u16,
+    on_frame: OnAudioFrame,
+    clock: CaptureClock,
+    logged_period: bool,
+}
+
+/// Timestamps of captured frames: 10 ms apart on a clock anchored at the first frame, so they
+/// only grow even when a sound server delivers audio in bursts (where "now minus what is
+/// buffered" jitters by a callback period, and goes backwards). When the wall clock and the
+/// sample count part by more than [`CaptureClock::MAX_DRIFT_US`] (device clock drift, a
+/// dropped stretch after an overrun), it re-anchors, never earlier than the last stamp.
+struct CaptureClock {
+    /// Wall time of frame 0 since the last anchoring, and frames since then.
+    anchor_us: Option<u64>,
+    frames: u64,
+    last_us: u64,
+}
+
+impl CaptureClock {
+    const MAX_DRIFT_US: u64 = 100_000;
+
+    fn new() -> Self {
+        CaptureClock { anchor_us: None, frames: 0, last_us: 0 }
+    }
+
+    /// The stamp of the next 10 ms frame, whose start the wall clock puts at `observed_us`.
+    fn stamp(&mut self, observed_us: u64) -> u64 {
+        let frame_us = u64::from(FRAME_MS) * 1000;
+        let on_schedule = self.anchor_us.map(|a| a + self.frames * frame_us);
+        let ts = match on_schedule {
+            Some(ts) if ts.abs_diff(observed_us) <= Self::MAX_DRIFT_US => ts,
+            _ => {
+                let ts = if self.anchor_us.is_some() { observed_us.max(self.last_us + frame_us) } else { observed_us };
+                self.anchor_us = Some(ts);
+                self.frames = 0;
+                ts
+            }
+        };
+        self.frames += 1;
+        self.last_us = ts;
+        ts
+    }
+}
+
+impl InputState {
+    fn capture(&mut self, data: &cpal::Data) {
+        self.scratch.clear();
+        if !data_to_f32(data, &mut self.scratch) {
+            return;
+        }
+        if !self.logged_period {
+            self.logged_period = true;
+            tracing::debug!(samples = data.len(), "first microphone callback");
+        }
+        self.conv.push(&self.scratch);
+        self.pending.extend(self.conv.out.drain(..).map(|s| (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16));
+        let ch = usize::from(self.channels);
+        loop {
+            let n = samples_in_frame(self.k, self.sample_rate) * ch;
+            if self.pending.len() < n {
+                break;
+            }
+            let samples: Vec<i16> = self.pending.drain(..n).collect();
+            // This frame started (its length + what is still buffered) ago.
+            let buffered_us = (self.pending.len() + n) as u64 / ch as u64 * 1_000_000 / u64::from(self.sample_rate);
+            let timestamp_us = self.clock.stamp(now_us().saturating_sub(buffered_us));
+            (self.on_frame)(AudioFrame { sample_rate: self.sample_rate, channels: self.channels, samples, timestamp_us });
+            self.k += 1;
+        }
+    }
+}
+
+/// What a playout stream's callback keeps between calls.
+struct OutputState {
+    conv: AudioConverter,
+    chunk: Vec<i16>,
+    chunk_f: Vec<f32>,
+    k: u64,
+    sample_rate: u32,
+    channels: u16,
+    dev_channels: u16,
+    pull: PullAudio,
+    logged_period: bool,
+}
+
+impl OutputState {
+    fn play(&mut self, data: &mut cpal::Data) {
+        let needed = data.len();
+        if !self.logged_period {
+            self.logged_period = true;
+            tracing::debug!(samples = needed, "first speaker callback");
+        }
+        let ch = usize::from(self.channels);
+        while self.conv.out.len() < needed {
+            self.chunk.clear();
+            self.chunk.resize(samples_in_frame(self.k, self.sample_rate) * ch, 0);
+            self.k += 1;
+            (self.pull)(&mut self.chunk);
+            self.chunk_f.clear();
+            self.chunk_f.extend(self.chunk.iter().map(|&s| f32::from(s) / 32768.0));
+            self.conv.push(&self.chunk_f);
+        }
+        let dch = usize::from(self.dev_channels.max(1));
+        let take = needed - needed % dch;
+        write_f32_to_data(&self.conv.out[..take], data);
+        self.conv.out.drain(..take);
     }
 }
 
@@ -509,7 +750,7 @@ fn pick_config(device: &cpal::Device, dir: Dir, sample_rate: u32, channels: u16)
         Dir::Input => device.default_input_config(),
         Dir::Output => device.default_output_config(),
     }
-    .map_err(|e| DeviceError::Unavailable(e.to_string()))
+    .map_err(device_error)
 }
 
 /// Appends the samples of `data`, whatever their format, as f32 in [-1, 1].
@@ -712,6 +953,47 @@ mod tests {
         // Never listed, never opened: ALSA's busy-looping null PCM.
         assert!(enumerate_playout_devices().iter().all(|d| !is_alsa_null(&d.device_id)));
         assert!(matches!(open_playout("alsa:null", 48_000, 2, Box::new(|_| {})), Err(DeviceError::NotFound(_))));
+    }
+
+    #[test]
+    fn device_volume_and_mute_scale_the_pcm() {
+        let g = DeviceGain::new();
+        let mut pcm = [1000i16, -1000, 32767];
+        g.apply(&mut pcm);
+        assert_eq!(pcm, [1000, -1000, 32767], "unity by default");
+        g.set_volume(1000);
+        assert_eq!(g.volume(), 255, "clamped");
+        g.set_volume(51);
+        g.apply(&mut pcm);
+        assert_eq!(pcm, [200, -200, 6553]);
+        g.set_muted(true);
+        g.apply(&mut pcm);
+        assert_eq!(pcm, [0, 0, 0]);
+        // On a running device too: the tone microphone goes silent when muted.
+        let frames = Arc::new(Mutex::new(Vec::<AudioFrame>::new()));
+        let f = frames.clone();
+        let cap = open_record(SYNTHETIC_RECORD_DEVICE_ID, 48_000, 1, Box::new(move |fr| f.lock().expect("lock").push(fr))).expect("open");
+        cap.gain().set_muted(true);
+        std::thread::sleep(Duration::from_millis(60));
+        drop(cap);
+        let got = frames.lock().expect("lock");
+        assert!(!got.is_empty() && got.iter().all(|f| f.samples.iter().all(|&s| s == 0)));
+    }
+
+    #[test]
+    fn capture_clock_only_grows_and_follows_the_wall_clock() {
+        let mut c = CaptureClock::new();
+        let t0 = 1_000_000_000;
+        // Bursty delivery: the observed start jitters by ±15 ms around the true schedule.
+        let jitter = [0i64, 15_000, -15_000, 14_000, -9_000, 0, 12_000, -15_000];
+        let stamps: Vec<u64> = (0..80).map(|k| c.stamp((t0 + k * 10_000 + jitter[k as usize % 8]) as u64)).collect();
+        assert!(stamps.windows(2).all(|w| w[1] - w[0] == 10_000), "{stamps:?}");
+        // A 500 ms gap (frames lost in an overrun): re-anchored to the wall clock.
+        let after_gap = c.stamp((t0 + 80 * 10_000 + 500_000) as u64);
+        assert_eq!(after_gap, (t0 + 80 * 10_000 + 500_000) as u64);
+        // The wall clock jumping back does not make stamps go back.
+        let back = c.stamp(t0 as u64);
+        assert!(back > after_gap, "{back} after {after_gap}");
     }
 
     #[test]

@@ -25,9 +25,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::error::{Code, ERR_DEVICE_NOT_FOUND, ERR_INVALID_PARAM};
 pub use audio::{
-    AudioCapture, AudioConverter, AudioPlayout, FRAME_MS, default_playout_device, default_record_device, enumerate_playout_devices,
-    enumerate_record_devices, open_playout, open_record,
+    AudioCapture, AudioConverter, AudioPlayout, DeviceGain, FRAME_MS, default_playout_device, default_record_device,
+    enumerate_playout_devices, enumerate_record_devices, open_playout, open_record,
 };
 pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera};
 
@@ -86,6 +87,9 @@ pub enum DeviceError {
     /// Bad sample rate, channel count, size or frame rate.
     #[error("invalid device parameter: {0}")]
     InvalidArgument(String),
+    /// The system refused access (microphone/camera permission, audio group).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// The audio backend failed.
     #[error("audio backend: {0}")]
     Backend(String),
@@ -93,6 +97,24 @@ pub enum DeviceError {
     #[error("cannot start a device thread: {0}")]
     Thread(#[from] std::io::Error),
 }
+
+impl DeviceError {
+    /// The NERTC code this failure is reported with: 30008 no such device (or it went away),
+    /// 30003 bad parameter, 40000 no permission, 30011 device creation failed otherwise.
+    pub fn code(&self) -> Code {
+        match self {
+            DeviceError::NotFound(_) | DeviceError::Unavailable(_) => ERR_DEVICE_NOT_FOUND,
+            DeviceError::InvalidArgument(_) => ERR_INVALID_PARAM,
+            DeviceError::PermissionDenied(_) => ERR_NO_PERMISSION,
+            DeviceError::Backend(_) | DeviceError::Thread(_) => ERR_DEVICE_CREATION,
+        }
+    }
+}
+
+/// NERTC's "device creation failed".
+pub const ERR_DEVICE_CREATION: Code = 30011;
+/// NERTC's "no microphone permission" (50000 is the camera's).
+pub const ERR_NO_PERMISSION: Code = 40000;
 
 /// A thread calling `tick(k, wall_us)` at `start + (k + offset) * period`, k = 0, 1, 2...,
 /// on a drift-free schedule (deadlines derive from the start, not from the previous tick).

@@ -1,0 +1,440 @@
+//! Real audio devices on a real sound server: a private, user-mode PulseAudio with two null
+//! sinks, `mic` (fed a 440 Hz tone: the "microphone") and `spk` (the "speaker"), reached the
+//! way a desktop app reaches it — through cpal's ALSA backend and ALSA's `pulse` device
+//! (libasound2-plugins).
+//!
+//! **How devices are selected.** Like a user would: the engine lists the ALSA `pulse` device
+//! ("PulseAudio Sound Server", id `alsa:pulse`) in `enumerateRecordDevices` and
+//! `enumeratePlayoutDevices`; the test picks it by that id with `setRecordDevice` /
+//! `setPlayoutDevice`. Which PulseAudio source and sink the `pulse` device uses is PulseAudio's
+//! choice, i.e. the server's default source and sink (what a user picks in the sound
+//! settings): the test sets them with `pactl set-default-source mic.monitor` and
+//! `set-default-sink spk`. The only environment variable is `PULSE_SERVER`, pointing this
+//! process at the private server's socket.
+//!
+//! What is checked:
+//! 1. the devices directly: `open_playout` on `alsa:pulse` plays a 1 kHz tone that `parec`
+//!    reads back from `spk.monitor` (6 dB lower at device volume 128 of 255, silent when
+//!    muted); `open_record` on `alsa:pulse` delivers 10 ms frames of the 440 Hz tone that
+//!    `pacat` plays into `mic` (zeros when muted);
+//! 2. a call: engine A records `mic.monitor` and publishes; engine B subscribes and plays out
+//!    to `spk`; `spk.monitor` carries 440 Hz (±5 Hz) at about the level that was fed in;
+//! 3. that it can fail: with B's playback volume at 0 `spk` falls silent (so the tone came
+//!    through B's playout), back at 100 it returns, and once the feed into `mic` stops `spk`
+//!    falls silent again (so it came from A's real microphone, not the synthetic 440 Hz one).
+//!
+//! Skips (and passes) only when `pulseaudio` is not installed; `scripts/setup.sh` installs it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::wait;
+use crossbeam_channel::Receiver;
+use nertc_engine::device::tone::{Tone, rms_dbfs, tone_power};
+use nertc_engine::device::{self, DeviceInfo};
+use nertc_engine::frame::AudioFrame;
+use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
+
+/// The ALSA device that goes to PulseAudio, as cpal names it.
+const PULSE_DEVICE: &str = "alsa:pulse";
+/// What is fed into `mic`: 440 Hz at 0.3 of full scale, -13.5 dBFS.
+const FEED_HZ: f32 = 440.0;
+const FEED_AMPLITUDE: f32 = 0.3;
+const FEED_DBFS: f32 = -13.5;
+/// Everything the test captures is 48 kHz mono.
+const RATE: u32 = 48_000;
+/// A window reads as silent below this (the null sinks add no noise; Opus comfort noise and
+/// concealment fade out well below it).
+const SILENT_DBFS: f32 = -60.0;
+
+fn installed(cmd: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(cmd).is_file()))
+}
+
+/// A private PulseAudio server (own runtime dir, anonymous unix socket, null sinks `mic` and
+/// `spk`); killed and its directory removed on drop.
+struct Pulse {
+    dir: PathBuf,
+    socket: PathBuf,
+    daemon: Child,
+}
+
+impl Pulse {
+    fn start() -> Pulse {
+        let dir = std::env::temp_dir().join(format!("nertc-pulse-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("pulse dir");
+        let socket = dir.join("native");
+        let daemon = Command::new("pulseaudio")
+            .args(["--daemonize=no", "--exit-idle-time=-1", "-n", "--use-pid-file=no", "--disallow-exit", "--log-target=stderr"])
+            .arg(format!("--load=module-native-protocol-unix auth-anonymous=1 socket={}", socket.display()))
+            .arg("--load=module-null-sink sink_name=mic")
+            .arg("--load=module-null-sink sink_name=spk")
+            .env("XDG_RUNTIME_DIR", &dir)
+            .env("XDG_CONFIG_HOME", &dir)
+            .env("HOME", &dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.join("pulseaudio.log")).expect("log file")))
+            .spawn()
+            .expect("start pulseaudio");
+        let mut p = Pulse { dir, socket, daemon };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !p.pactl(&["info"]) {
+            if let Ok(Some(status)) = p.daemon.try_wait() {
+                panic!("pulseaudio exited ({status}): {}", p.log());
+            }
+            assert!(Instant::now() < deadline, "pulseaudio did not come up in 10 s: {}", p.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(p.pactl(&["set-default-source", "mic.monitor"]), "set-default-source");
+        assert!(p.pactl(&["set-default-sink", "spk"]), "set-default-sink");
+        p
+    }
+
+    fn server(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("pulseaudio.log")).unwrap_or_default()
+    }
+
+    fn command(&self, cmd: &str) -> Command {
+        assert!(installed(cmd), "{cmd} not found: install pulseaudio-utils (scripts/setup.sh does)");
+        let mut c = Command::new(cmd);
+        c.env("PULSE_SERVER", self.server());
+        c
+    }
+
+    fn pactl(&self, args: &[&str]) -> bool {
+        self.command("pactl").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    }
+
+    /// Plays a continuous tone into sink `mic` (pacat fed from a thread) until dropped.
+    fn feed(&self, freq: f32, amplitude: f32) -> Feed {
+        let mut child = self
+            .command("pacat")
+            .args(["--playback", "--raw", "--format=s16le", "--rate=48000", "--channels=1", "--device=mic", "--latency-msec=50"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pacat");
+        let mut stdin = child.stdin.take().expect("pacat stdin");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let writer = std::thread::spawn(move || {
+            let mut tone = Tone::new(freq, RATE, 1, amplitude);
+            // The pipe blocks once pacat's buffer is full: writing paces itself.
+            while !s.load(Relaxed) {
+                let bytes: Vec<u8> = tone.next_frame(480).iter().flat_map(|s| s.to_le_bytes()).collect();
+                if stdin.write_all(&bytes).is_err() {
+                    break;
+                }
+            }
+        });
+        Feed { child, stop, writer: Some(writer) }
+    }
+
+    /// Records `source` (48 kHz mono s16) in the background until dropped.
+    fn record(&self, source: &str) -> Recording {
+        let mut child = self
+            .command("parec")
+            .args(["--raw", "--format=s16le", "--rate=48000", "--channels=1", "--latency-msec=50"])
+            .arg(format!("--device={source}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start parec");
+        let mut stdout = child.stdout.take().expect("parec stdout");
+        let pcm = Arc::new(Mutex::new(Vec::<i16>::new()));
+        let p = pcm.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4800];
+            let mut odd: Option<u8> = None;
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut bytes: Vec<u8> = odd.take().into_iter().collect();
+                bytes.extend_from_slice(&buf[..n]);
+                if bytes.len() % 2 == 1 {
+                    odd = bytes.pop();
+                }
+                let samples = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]));
+                p.lock().expect("recording lock").extend(samples);
+            }
+        });
+        Recording { child, pcm, reader: Some(reader) }
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Feed {
+    child: Child,
+    stop: Arc<AtomicBool>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        // Killing pacat removes its stream from `mic` at once and unblocks the writer.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+struct Recording {
+    child: Child,
+    pcm: Arc<Mutex<Vec<i16>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Recording {
+    /// Samples recorded so far.
+    fn len(&self) -> usize {
+        self.pcm.lock().expect("recording lock").len()
+    }
+
+    /// The next whole second recorded after sample `from` (waits for it, up to 10 s).
+    fn second_after(&self, from: usize) -> Vec<i16> {
+        let n = RATE as usize;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let pcm = self.pcm.lock().expect("recording lock");
+                if pcm.len() >= from + n {
+                    return pcm[from..from + n].to_vec();
+                }
+            }
+            assert!(Instant::now() < deadline, "parec delivered no audio for 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Polls whole seconds (from now on) until one satisfies `pred`; returns it, or panics with
+    /// what was measured after `within`.
+    fn until(&self, what: &str, expect: f32, within: Duration, pred: impl Fn(&Measure) -> bool) -> Measure {
+        let deadline = Instant::now() + within;
+        let mut from = self.len();
+        let mut seen = Vec::new();
+        loop {
+            let m = Measure::of(&self.second_after(from), expect);
+            if pred(&m) {
+                return m;
+            }
+            seen.push(m);
+            assert!(Instant::now() < deadline, "{what}: not within {within:?}; measured {seen:?}");
+            from += RATE as usize / 2;
+        }
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// One second of 48 kHz mono: overall level, and the strongest frequency within 50 Hz of the
+/// expected tone (to 0.25 Hz) with its level. A tone that is off by a rate mix-up (440 Hz
+/// played at 44.1 kHz as 48 kHz reads 479 Hz) is found where it is, and fails `is_tone`.
+#[derive(Debug, Clone, Copy)]
+struct Measure {
+    rms_dbfs: f32,
+    peak_hz: f32,
+    peak_dbfs: f32,
+}
+
+impl Measure {
+    fn of(pcm: &[i16], expect: f32) -> Measure {
+        let best = |freqs: &mut dyn Iterator<Item = f32>| {
+            freqs.map(|f| (f, tone_power(pcm, RATE, 1, f))).max_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0.0, f32::MIN))
+        };
+        let (coarse, _) = best(&mut (-20..=20).map(|k| expect + k as f32 * 2.5));
+        let (peak_hz, peak_dbfs) = best(&mut (-10..=10).map(|k| coarse + k as f32 * 0.25));
+        Measure { rms_dbfs: rms_dbfs(pcm), peak_hz, peak_dbfs }
+    }
+
+    /// A clean tone at `freq` (±5 Hz) carrying nearly all the energy, at a sane level.
+    fn is_tone(&self, freq: f32) -> bool {
+        (self.peak_hz - freq).abs() <= 5.0 && self.peak_dbfs > -40.0 && self.peak_dbfs > self.rms_dbfs - 1.5
+    }
+
+    fn is_silent(&self) -> bool {
+        self.rms_dbfs < SILENT_DBFS
+    }
+}
+
+fn find_pulse(list: &[DeviceInfo], what: &str) {
+    let d = list
+        .iter()
+        .find(|d| d.device_id == PULSE_DEVICE)
+        .unwrap_or_else(|| panic!("no {PULSE_DEVICE} among {what} (is libasound2-plugins installed?): {list:?}"));
+    assert!(!d.suspected_unavailable, "{what}: {d:?} does not open on the private server");
+}
+
+/// Fails on any onError an engine reported so far (a device that failed to open).
+fn no_errors(rx: &Receiver<EngineEvent>, who: &str) {
+    for e in rx.try_iter() {
+        if let EngineEvent::Error { code, msg } = &e {
+            panic!("engine {who} reported error {code}: {msg}");
+        }
+    }
+}
+
+#[test]
+fn pulse_devices_carry_a_call() {
+    if !installed("pulseaudio") {
+        eprintln!("pulse_audio: skipped (pulseaudio is not installed; scripts/setup.sh installs it)");
+        return;
+    }
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        // `RUST_LOG=nertc_engine::device=debug` shows the negotiated device formats and periods.
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+    let started = Instant::now();
+    let pulse = Pulse::start();
+    // SAFETY: set before this test starts any thread that could read the environment (this
+    // binary has a single test; the server and engines come later).
+    unsafe { std::env::set_var("PULSE_SERVER", pulse.server()) };
+
+    // --- The devices themselves.
+    let listing = Instant::now();
+    let (recs, plays) = (device::enumerate_record_devices(), device::enumerate_playout_devices());
+    println!(
+        "pulse_audio: {} record and {} playout devices listed in {:?}: {:?}",
+        recs.len(),
+        plays.len(),
+        listing.elapsed(),
+        recs.iter().map(|d| &d.device_id).collect::<Vec<_>>()
+    );
+    find_pulse(&recs, "record devices");
+    find_pulse(&plays, "playout devices");
+
+    let spk = pulse.record("spk.monitor");
+    let mut out_tone = Tone::new(1000.0, RATE, 2, 0.25);
+    let out = device::open_playout(
+        PULSE_DEVICE,
+        RATE,
+        2,
+        Box::new(move |buf: &mut [i16]| buf.copy_from_slice(&out_tone.next_frame(buf.len() / 2))),
+    )
+    .expect("open playout on pulse");
+    let m = spk.until("1 kHz played through open_playout", 1000.0, Duration::from_secs(8), |m| m.is_tone(1000.0));
+    println!("pulse_audio: open_playout({PULSE_DEVICE}) -> spk.monitor: {m:?}");
+    // The speaker's volume (128 of 255: -6 dB) and mute reach the sound server.
+    let expected = m.rms_dbfs + 20.0 * (128.0f32 / 255.0).log10();
+    out.gain().set_volume(128);
+    let half =
+        spk.until("1 kHz at volume 128", 1000.0, Duration::from_secs(5), |m| m.is_tone(1000.0) && (m.rms_dbfs - expected).abs() < 0.25);
+    out.gain().set_muted(true);
+    let muted = spk.until("speaker muted", 1000.0, Duration::from_secs(5), Measure::is_silent);
+    println!("pulse_audio: speaker at volume 128: {half:?}; muted: {muted:?}");
+    drop(out);
+
+    let feed = pulse.feed(FEED_HZ, FEED_AMPLITUDE);
+    let frames = Arc::new(Mutex::new(Vec::<AudioFrame>::new()));
+    let f = frames.clone();
+    let mic = device::open_record(PULSE_DEVICE, RATE, 1, Box::new(move |fr| f.lock().expect("frames lock").push(fr)))
+        .expect("open record on pulse");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let heard = loop {
+        let pcm: Vec<i16> = {
+            let fr = frames.lock().expect("frames lock");
+            fr.iter().rev().take(100).rev().flat_map(|f| f.samples.iter().copied()).collect()
+        };
+        let m = Measure::of(&pcm, FEED_HZ);
+        if pcm.len() == RATE as usize && m.is_tone(FEED_HZ) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "open_record({PULSE_DEVICE}) never heard the tone fed into mic: {m:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // A muted microphone delivers silence (the frames keep coming).
+    mic.gain().set_muted(true);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let n_muted = loop {
+        let fr = frames.lock().expect("frames lock");
+        if fr.len() >= 100 && fr[fr.len() - 100..].iter().all(|f| f.samples.iter().all(|&s| s == 0)) {
+            break fr.len();
+        }
+        drop(fr);
+        assert!(Instant::now() < deadline, "a muted microphone still delivers sound");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(mic);
+    let fr = frames.lock().expect("frames lock");
+    assert!(fr.iter().all(|f| f.samples.len() == 480 && f.sample_rate == RATE && f.channels == 1), "10 ms frames at 48 kHz mono");
+    assert!(fr.windows(2).all(|w| w[1].timestamp_us >= w[0].timestamp_us), "timestamps grow");
+    println!("pulse_audio: mic.monitor -> open_record({PULSE_DEVICE}): {heard:?}; silent when muted, {n_muted} frames in all");
+    assert!((heard.rms_dbfs - FEED_DBFS).abs() < 3.0, "recorded at the level fed in: {heard:?}");
+    drop(fr);
+
+    // --- A call: A records mic.monitor, B plays out to spk.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
+    let opts = || EngineOptions { app_key: "pulse-audio".into(), server_url: server.url() };
+    let (a, a_rx) = Engine::new(opts()).expect("engine A");
+    let (b, b_rx) = Engine::new(opts()).expect("engine B");
+    find_pulse(&a.enumerate_record_devices(), "A's record devices");
+    find_pulse(&b.enumerate_playout_devices(), "B's playout devices");
+    assert_eq!(a.set_record_device(PULSE_DEVICE), error::OK);
+    // A hears nothing and B sends nothing, so the only way to `spk` is A's mic -> B's speaker.
+    assert_eq!(a.set_playout_device(device::SYNTHETIC_PLAYOUT_DEVICE_ID), error::OK);
+    assert_eq!(b.set_playout_device(PULSE_DEVICE), error::OK);
+    assert_eq!(b.enable_local_audio(false), error::OK);
+    assert_eq!(a.join_channel(None, "pulse-audio", 1), error::OK);
+    wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.join_channel(None, "pulse-audio", 2), error::OK);
+    wait(&b_rx, "B decodes A's audio", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 1 }));
+    assert_eq!(a.get_record_device(), PULSE_DEVICE);
+    assert_eq!(b.get_playout_device(), PULSE_DEVICE);
+
+    let call = spk.until("440 Hz from A's mic through B's speaker", FEED_HZ, Duration::from_secs(10), |m| m.is_tone(FEED_HZ));
+    println!("pulse_audio: mic -> A -> server -> B -> spk.monitor: {call:?}");
+    assert!((call.rms_dbfs - FEED_DBFS).abs() < 6.0, "played at about the level fed in: {call:?}");
+    no_errors(&a_rx, "A");
+    no_errors(&b_rx, "B");
+
+    // --- It can fail: B's playback at 0 is silence at spk, at 100 the tone is back.
+    assert_eq!(b.adjust_playback_signal_volume(0), error::OK);
+    let muted = spk.until("silence with B's playback volume at 0", FEED_HZ, Duration::from_secs(5), Measure::is_silent);
+    assert_eq!(b.adjust_playback_signal_volume(100), error::OK);
+    let back = spk.until("the tone back at volume 100", FEED_HZ, Duration::from_secs(5), |m| m.is_tone(FEED_HZ));
+    // ... and when nothing plays into `mic` any more, A records silence and so does spk.
+    drop(feed);
+    let fed_nothing = spk.until("silence once mic is fed nothing", FEED_HZ, Duration::from_secs(8), Measure::is_silent);
+    println!("pulse_audio: B at volume 0: {muted:?}; back: {back:?}; mic fed nothing: {fed_nothing:?}");
+    no_errors(&a_rx, "A");
+    no_errors(&b_rx, "B");
+
+    a.release();
+    b.release();
+    rt.block_on(server.shutdown());
+    drop(spk);
+    drop(pulse);
+    println!("pulse_audio: done in {:.1} s", started.elapsed().as_secs_f64());
+}
