@@ -1467,34 +1467,11 @@ function eventNames() {
   return native.eventNames();
 }
 
-const api = {
-  ...NERTC_ENUMS,
-  NERtcEngine,
-  EVENT_NAMES,
-  JS_ONLY_EVENT_NAMES,
-  NERtcServer,
-  ErrorCode,
-  OWN_CODE_RANGE,
-  ConnectionState,
-  ConnectionChangeReason,
-  UserLeftReason,
-  ChannelProfile,
-  ClientRole,
-  VideoScalingMode,
-  VideoMirrorMode,
-  RemoteVideoStreamType,
-  VideoProfile,
-  VideoPixelFormat,
-  createToken,
-  errorCodes,
-  eventNames,
-};
-
-// Listed by name (not only spread) so that Node's ESM loader sees them as named exports:
-// `import { NERtcEngine } from 'nertc-electron-sdk'` works as well as the default import.
-// NERTC's enums are on the default export (and on `require()`), spread after the names.
+// The SDK's own names, written out so that Node's ESM loader sees them as named exports
+// (`import { NERtcEngine } from 'nertc-electron-sdk'` works as well as the default import).
+// NERTC's enums (which our names override) and `default` (the whole API: what
+// `require('nertc-electron-sdk').default` and NERTC's code use) are added to the same object.
 module.exports = {
-  default: api,
   NERtcEngine,
   EVENT_NAMES,
   JS_ONLY_EVENT_NAMES,
@@ -1514,5 +1491,6 @@ module.exports = {
   createToken,
   errorCodes,
   eventNames,
-  ...api,
 };
+const api = { ...NERTC_ENUMS, ...module.exports };
+Object.assign(module.exports, api, { default: api });

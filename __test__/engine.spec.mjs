@@ -235,6 +235,15 @@ test.serial('tokens: a non-debug app refuses a bad token (403) and accepts a min
     t.is(result, ErrorCode.ERR_PERMISSION_DENIED);
     bad.release();
 
+    // A 1 MB token: 403 too (refused before sending; the server would close the socket on a
+    // frame that size), not a connection failure after retries.
+    const huge = makeEngine(u, { app_key: 'prod' });
+    const rHuge = record(huge);
+    t.is(huge.joinChannel('x'.repeat(1 << 20), channel, 7), 0);
+    const [, , hugeResult] = await rHuge.waitFor('onJoinChannel');
+    t.is(hugeResult, ErrorCode.ERR_PERMISSION_DENIED);
+    huge.release();
+
     const good = makeEngine(u, { app_key: 'prod' });
     const rGood = record(good);
     t.is(good.joinChannel(NERtcServer.createToken('prod', 's3cret', channel, 6, 60), channel, 6), 0);

@@ -27,6 +27,10 @@ use std::fmt;
 
 /// Version of this schema. Sent in the join request and echoed in the join result.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest join token a server verifies (bytes). A real one is a few hundred bytes; a longer one
+/// is refused as `token_malformed` (and a client refuses to send it).
+pub const MAX_TOKEN_BYTES: usize = 4096;
 /// Path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/rtc/v1";
 /// Largest text frame either side accepts; larger frames close the socket (code 1009).

@@ -5,10 +5,10 @@ use nertc_protocol::{ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION, valida
 
 use crate::config::ServerConfig;
 
-/// Longest token verified. A real one is a few hundred bytes; a longer one is refused as
+/// Longest token verified ([`nertc_protocol::MAX_TOKEN_BYTES`]): a longer one is refused as
 /// `token_malformed` before any decoding. (A join frame must also fit in
 /// `limits.max_frame_bytes`: a larger frame closes the socket with 1009 before it is read.)
-pub const MAX_TOKEN_BYTES: usize = 4096;
+pub use nertc_protocol::MAX_TOKEN_BYTES;
 
 /// Checks a join and returns what the session may do. A resume is checked for well-formed
 /// fields and a known app, but not for a token: its resume token (checked by the room)

@@ -152,6 +152,11 @@ pub async fn open(url: &str, opts: Options) -> Result<(Signal, mpsc::Receiver<Si
 /// Opens a socket, joins (or resumes, when `req.resume` is set) and starts pinging at the
 /// server's interval.
 pub async fn connect(url: &str, req: JoinRequest, opts: Options) -> Result<Connected, SignalError> {
+    // A server refuses it anyway (or closes the socket when the frame is too large): say so now.
+    if let Some(t) = req.token.as_ref().filter(|t| t.len() > nertc_protocol::MAX_TOKEN_BYTES) {
+        let msg = format!("not sent: the token is {} bytes long; at most {} are accepted", t.len(), nertc_protocol::MAX_TOKEN_BYTES);
+        return Err(SignalError::Refused(nertc_protocol::ErrorBody::new(nertc_protocol::ErrorCode::TokenMalformed, msg)));
+    }
     let (signal, events) = open(url, opts).await?;
     let join = signal.join(req).await?;
     signal.start_pings(Duration::from_millis(join.ping_interval_ms));

@@ -282,3 +282,15 @@ async fn an_owner_that_stopped_listening_still_gets_its_leave_and_close_written(
     assert!(matches!(got.first(), Some(Message::Text(t)) if t.contains("\"leave\"")), "{got:?}");
     assert!(got.last().is_some_and(Message::is_close), "{got:?}");
 }
+
+#[tokio::test]
+async fn an_oversized_token_is_refused_without_connecting() {
+    // Nothing listens there: the refusal comes before any connection attempt.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    let mut req = join_req("big-token", 1);
+    req.token = Some("x".repeat(nertc_protocol::MAX_TOKEN_BYTES + 1));
+    match nertc_signal::connect(&format!("ws://{addr}"), req, Options::default()).await {
+        Err(SignalError::Refused(e)) => assert_eq!(e.code, ErrorCode::TokenMalformed, "{}", e.msg),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
