@@ -18,26 +18,14 @@ import {
   frameSink,
   makeEngine,
   record,
-  releaseAll,
   sdk,
   sleep,
+  useEmbeddedServer,
 } from './helpers.mjs';
 
-let server;
 let url;
-
-test.before(async () => {
-  server = new NERtcServer();
-  url = await server.start();
-});
-
-test.after.always(async () => {
-  releaseAll();
-  if (server) await server.stop();
-});
-
-test.afterEach.always(() => {
-  releaseAll();
+useEmbeddedServer(test, (u) => {
+  url = u;
 });
 
 // ---------------------------------------------------------------------------------------------

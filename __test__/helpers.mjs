@@ -134,3 +134,20 @@ export function releaseAll() {
   for (const e of live) e.release();
   live.clear();
 }
+
+/**
+ * Starts one embedded server before the file's tests (its URL handed to `onUrl`) and stops it
+ * after them; engines made with `makeEngine` are released after each test and at the end.
+ */
+export function useEmbeddedServer(test, onUrl) {
+  let server;
+  test.before(async () => {
+    server = new NERtcServer();
+    onUrl(await server.start());
+  });
+  test.after.always(async () => {
+    releaseAll();
+    if (server) await server.stop();
+  });
+  test.afterEach.always(() => releaseAll());
+}

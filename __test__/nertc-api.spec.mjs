@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { EVENT_NAMES, ErrorCode, NERtcEngine, NERtcServer, channelName, frameSink, makeEngine, record, releaseAll, sdk } from './helpers.mjs';
+import { EVENT_NAMES, ErrorCode, NERtcEngine, NERtcServer, channelName, frameSink, makeEngine, record, sdk, useEmbeddedServer } from './helpers.mjs';
 
 const api = JSON.parse(fs.readFileSync(new URL('../nertc-api/nertc-5x.json', import.meta.url), 'utf8'));
 const dts = fs.readFileSync(new URL('../index.d.ts', import.meta.url), 'utf8');
@@ -46,21 +46,9 @@ function withWarnings(fn) {
   }
 }
 
-let server;
 let url;
-
-test.before(async () => {
-  server = new NERtcServer();
-  url = await server.start();
-});
-
-test.after.always(async () => {
-  releaseAll();
-  if (server) await server.stop();
-});
-
-test.afterEach.always(() => {
-  releaseAll();
+useEmbeddedServer(test, (u) => {
+  url = u;
 });
 
 test.serial('the data file names its source and lists every method once', (t) => {

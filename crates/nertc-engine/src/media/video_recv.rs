@@ -361,13 +361,7 @@ pub async fn run(
     };
     let mut order = Reorder::new(reorder_wait(None));
     let mut jitter = super::ArrivalJitter::default();
-    let mut units = Units {
-        assembler: Assembler::default(),
-        requests: KeyframeRequests::new(Instant::now()),
-        handed: 0,
-        held: false,
-        unit_held: false,
-    };
+    let mut units = Units { assembler: Assembler::default(), requests: KeyframeRequests::new(Instant::now()), handed: 0, held: false };
     // Known from the first packet; keyframe requests name it.
     let mut media_ssrc: Option<u32> = None;
     let mut newest: Option<u16> = None;
@@ -448,10 +442,8 @@ struct Units {
     requests: KeyframeRequests,
     /// Number of the last unit handed to the decoder.
     handed: u64,
-    /// A packet of the unit under way, or of the one just ended, waited in the reorder buffer
-    /// or filled a hole.
+    /// A packet of the unit under way waited in the reorder buffer or filled a hole.
     held: bool,
-    unit_held: bool,
 }
 
 /// A packet released this long after it arrived waited in the reorder buffer.
@@ -472,10 +464,8 @@ impl Units {
     fn packet(&mut self, seq: u16, p: &Pkt, stats: &VideoRecvStats, decoder: &super::Worker<Unit>) {
         let now = Instant::now();
         self.held |= p.filled_hole || now.duration_since(p.arrived) > HELD;
-        if p.marker {
-            // The unit ends here, whatever becomes of it below.
-            self.unit_held = std::mem::take(&mut self.held);
-        }
+        // A unit ends at its marker packet (whatever becomes of it below), in this call.
+        let repaired = p.marker && std::mem::take(&mut self.held);
         let ts = p.ts;
         let Some(pushed) = self.assembler.push(seq, p.marker, &p.payload) else { return };
         if pushed.lost > 0 {
@@ -490,7 +480,7 @@ impl Units {
             self.requests.keyframe(self.handed + 1);
         }
         self.handed += 1;
-        let unit = Unit { n: self.handed, ts, complete_at: now, repaired: self.unit_held, data: Bytes::from(unit.data) };
+        let unit = Unit { n: self.handed, ts, complete_at: now, repaired, data: Bytes::from(unit.data) };
         if let Err(TrySendError::Full(_)) = decoder.input().try_send(unit) {
             // The decoder is behind: drop and resynchronise on the next keyframe.
             self.requests.lost(Instant::now());

@@ -230,14 +230,18 @@ impl Publisher {
         }
         self.pc_events = None;
         self.setup = FirstConnect::default();
-        let mut result = Ok(());
         for (kind, track_id) in published {
-            result = result.and(self.add(kind, track_id).await);
+            if let Err(e) = self.add(kind, track_id).await {
+                tracing::warn!(?kind, "replacing the pub connection: {e}");
+            }
         }
-        if let Err(e) = result.and(if self.tracks.is_empty() { Ok(()) } else { self.negotiate(Offer::Fresh).await }) {
+        // Nothing left to offer: the next track added negotiates. Otherwise the offer counts
+        // as the new connection's first (the next try is due from it, even if it fails).
+        if !self.tracks.is_empty()
+            && let Err(e) = self.negotiate(Offer::Fresh).await
+        {
             tracing::warn!("replacing the pub connection: {e}");
         }
-        self.setup.offered(Instant::now());
     }
 
     async fn negotiate(&mut self, offer: Offer) -> Result<()> {
