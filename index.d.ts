@@ -637,10 +637,55 @@ export interface NERtcRectangle {
  * is implemented.
  */
 export interface NERtcCameraCaptureConfig { [field: string]: unknown }
+
+/** How a screen share is encoded (`startScreenCapture*`). Missing fields take the defaults. */
+export interface NERtcScreenCaptureParameters {
+  /** NERtcScreenProfileType: 0 640x480, 1 1280x720, 2 1920x1080 (default), 3 custom; 5 fps. */
+  profile?: number;
+  /** Largest picture sent (custom profile); larger captures are scaled down, aspect kept. */
+  dimensions?: { width: number; height: number };
+  /** fps (custom profile), 1..30; default 5. */
+  frame_rate?: number;
+  /** bps; 0 (default) derives one from the size and rate. */
+  bitrate?: number;
+  /** Draw the cursor into the shared picture (default true). */
+  capture_mouse_cursor?: boolean;
+  /** Accepted; the window is not raised. */
+  window_focus?: boolean;
+  /** Windows painted black where they cover a shared display or rectangle. */
+  excluded_window_list?: number[];
+  excluded_window_count?: number;
+  /** NERtcSubStreamContentPrefer: 1 (details) caps the rate at 10 fps. */
+  prefer?: number;
+}
+/** `setExcludeWindowList` / `updateScreenCaptureParameters`. */
+export interface NERtcScreenCaptureWindowParam {
+  window_list: number[];
+}
+/** A BGRA picture of `enumerateScreenCaptureSourceInfo`. */
+export interface NERtcBGRAImage {
+  buffer: Uint8Array;
+  length: number;
+  width: number;
+  height: number;
+}
+/** One entry of `enumerateScreenCaptureSourceInfo`. */
+export interface NERtcScreenCaptureSourceInfo {
+  /** Display id (startScreenCaptureByDisplayId) or window id (startScreenCaptureByWindowId). */
+  sourceId: number;
+  /** The display id as a string for screens, '' for windows. */
+  displayId: string;
+  sourceName: string;
+  /** 1 screen, 2 window. */
+  type: number;
+  isMinimizeWindow: boolean;
+  /** Absent when none could be taken (a minimized window). */
+  thumbBGRA?: NERtcBGRAImage;
+  /** The window's _NET_WM_ICON when it has one. */
+  iconBGRA?: NERtcBGRAImage;
+}
 export interface NERtcCreateAudioMixingOption { [field: string]: unknown }
 export interface NERtcCreateAudioEffectOption { [field: string]: unknown }
-export interface NERtcScreenCaptureParameters { [field: string]: unknown }
-export interface NERtcScreenCaptureWindowParam { [field: string]: unknown }
 export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
 export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
 export interface NERtcAudioRecordingConfiguration { [field: string]: unknown }
@@ -874,7 +919,13 @@ export interface NERtcEvents {
   onFirstAudioDataReceived: (uid: Uid) => void;
   onFirstVideoDataReceived: (uid: Uid) => void;
   onFirstAudioFrameDecoded: (uid: Uid) => void;
-  onFirstVideoFrameDecoded: (uid: Uid, width: number, height: number) => void;
+  /** `streamType` 0 the main stream (camera), 1 the substream (screen share). */
+  onFirstVideoFrameDecoded: (uid: Uid, width: number, height: number, streamType: number) => void;
+  /** A remote user started sharing; subscribeRemoteVideoSubStream(uid, true) to receive it. */
+  onUserSubStreamVideoStart: (uid: Uid, maxProfile: number) => void;
+  onUserSubStreamVideoStop: (uid: Uid) => void;
+  /** NERtcScreenCaptureStatus: 1 start, 2 pause, 3 resume, 4 stop, 6 abort (window gone). */
+  onScreenCaptureStatus: (status: number) => void;
   /** Every 2 s while in a channel. */
   onRtcStats: (stats: NERtcStats) => void;
   onLocalVideoStats: (stats: NERtcVideoSendStats) => void;
@@ -1054,14 +1105,14 @@ export declare class NERtcEngine extends EventEmitter {
   setCameraCaptureConfigWithType(streamType: NERtcVideoStreamType, config: NERtcCameraCaptureConfig): number;
   /** Not supported: returns 30004. */
   enableDualStreamMode(enabled: boolean): number;
-  /** Not supported: returns 30004. */
-  setupLocalSubStreamVideoCanvas(canvas: NERtcVideoCanvas): number;
-  /** Not supported: returns 30004. */
-  setSubStreamRenderMode(uid: 'local' | number, mode: NERtcVideoScalingMode): number;
-  /** Not supported: returns 30004. */
-  setupRemoteSubStreamVideoCanvas(uid: number, canvas: NERtcVideoCanvas): number;
-  /** Not supported: returns 30004. */
-  subscribeRemoteVideoSubStream(uid: number, sub: boolean): number;
+  /** Draws our screen share; `null` or `{view: null}` unbinds. */
+  setupLocalSubStreamVideoCanvas(canvas: NERtcVideoCanvas | null): number;
+  /** 0; -1 when no substream canvas is bound for `uid`. */
+  setSubStreamRenderMode(uid: 'local' | number | bigint, mode: NERtcVideoScalingMode): number;
+  /** Draws `uid`'s screen share; `null` or `{view: null}` unbinds. */
+  setupRemoteSubStreamVideoCanvas(uid: Uid, canvas: NERtcVideoCanvas | null): number;
+  /** Receive `uid`'s screen share (off until asked). */
+  subscribeRemoteVideoSubStream(uid: Uid, sub: boolean): number;
   /** Not supported: returns ''. */
   getParameters(parameters: string, extra_info: string): string;
   /** Not supported: returns 30004. */
@@ -1134,21 +1185,24 @@ export declare class NERtcEngine extends EventEmitter {
   setEarbackVolume(volume: number): number;
   /** Not supported: returns 30004. */
   enableAudioVolumeIndicationEx(enabled: boolean, interval: number, enableVad: boolean): number;
-  /** Not supported: returns 30004. */
-  startScreenCaptureByScreenRect(screenRect: NERtcRectangle, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
-  /** Not supported: returns 30004. */
-  startScreenCaptureByDisplayId(displayId: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
-  /** Not supported: returns 30004. */
-  startScreenCaptureByWindowId(windowid: number, regionRect: NERtcRectangle, param: NERtcScreenCaptureParameters): number;
-  /** Not supported: returns 30004. */
+  /**
+   * Shares `regionRect` (all when empty) of `screenRect` on the substream. X11 on Linux; 30004
+   * on macOS/Windows; 30101 outside a channel; 30021 for a rectangle off the screen.
+   */
+  startScreenCaptureByScreenRect(screenRect: NERtcRectangle, regionRect?: NERtcRectangle | null, param?: NERtcScreenCaptureParameters | null): number;
+  /** Shares a display (an id from enumerateScreenCaptureSourceInfo); 30021 for an unknown one. */
+  startScreenCaptureByDisplayId(displayId: number, regionRect?: NERtcRectangle | null, param?: NERtcScreenCaptureParameters | null): number;
+  /** Shares a window; 30021 for an unknown one; onScreenCaptureStatus(6) when it goes away. */
+  startScreenCaptureByWindowId(windowid: number, regionRect?: NERtcRectangle | null, param?: NERtcScreenCaptureParameters | null): number;
+  /** Part of the shared source (relative to it; empty: all). 30020 without a running share. */
   updateScreenCaptureRegion(regionRect: NERtcRectangle): number;
-  /** Not supported: returns 30004. */
+  /** 30020 without a running share. */
   setScreenCaptureMouseCursor(capture_cursor: boolean): number;
-  /** Not supported: returns 30004. */
+  /** Stops sharing and unpublishes the substream (0 also when none runs). */
   stopScreenCapture(): number;
-  /** Not supported: returns 30004. */
+  /** No frames while paused (the substream stays published). 30020 without a running share. */
   pauseScreenCapture(): number;
-  /** Not supported: returns 30004. */
+  /** 30020 without a running share. */
   resumeScreenCapture(): number;
   /** Not supported: returns 30004. */
   sendSEIMsg(data: ArrayBuffer): number;
@@ -1190,8 +1244,8 @@ export declare class NERtcEngine extends EventEmitter {
   startAudioDeviceLoopbackTest(interval: number): number;
   /** Not supported: returns 30004. */
   stopAudioDeviceLoopbackTest(): number;
-  /** Not supported: returns []. */
-  enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): object[];
+  /** Displays then windows (X11); [] where screen capture is missing. */
+  enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): NERtcScreenCaptureSourceInfo[];
   /** Not supported: returns 30004. */
   setAudioEffectPreset(type: NERtcVoiceChangerType): number;
   /** Not supported: returns 30004. */
@@ -1216,9 +1270,9 @@ export declare class NERtcEngine extends EventEmitter {
   switchChannelWithOptionsEx(token: string, channelName: string, channelOptions: NERtcJoinChannelOptionsEx): number;
   /** Not supported: returns 30004. */
   setLocalMediaPriority(priority: NERtcMediaPriorityType, preemptive: boolean): number;
-  /** Not supported: returns 30004. */
+  /** Windows painted black in a shared display or rectangle. 30020 without a running share. */
   setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
-  /** Not supported: returns 30004. */
+  /** As setExcludeWindowList. */
   updateScreenCaptureParameters(param: NERtcScreenCaptureWindowParam): number;
   /** Not supported: returns 30004. */
   startAudioRecording(filePath: string, sampleRate: number, quality: NERtcAudioRecordingQuality): number;

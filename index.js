@@ -523,6 +523,28 @@ function timestampArg(ts) {
   return typeof ts === 'number' ? ts : null;
 }
 
+const isObject = (v) => v != null && typeof v === 'object';
+const isOptObject = (v) => v == null || typeof v === 'object';
+
+/** NERTC's `NERtcRectangle` for the addon (numbers only; the addon checks the values). */
+function rectArg(r) {
+  if (r == null) return null;
+  const out = {};
+  for (const k of ['x', 'y', 'width', 'height']) if (r[k] != null) out[k] = r[k];
+  return out;
+}
+
+/** NERTC's `NERtcScreenCaptureParameters` for the addon (known fields only). */
+function screenParamArg(p) {
+  if (p == null) return null;
+  const out = {};
+  for (const k of ['profile', 'frame_rate', 'bitrate', 'prefer', 'excluded_window_count']) if (p[k] != null) out[k] = p[k];
+  for (const k of ['capture_mouse_cursor', 'window_focus']) if (p[k] != null) out[k] = !!p[k];
+  if (p.dimensions != null) out.dimensions = rectArg(p.dimensions);
+  if (p.excluded_window_list != null) out.excluded_window_list = Array.from(p.excluded_window_list, Number);
+  return out;
+}
+
 function isBytes(v) {
   return v instanceof Uint8Array || v instanceof Uint8ClampedArray;
 }
@@ -747,9 +769,13 @@ class NERtcEngine extends EventEmitter {
    * 2 cropfill. 0; -1 (NERTC's value) when no canvas is bound for it; 30003 for another mode.
    */
   setRenderMode(uid, mode) {
+    return this._setMode(uid, mode, false);
+  }
+
+  _setMode(uid, mode, sub) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
-    const c = this._canvasOf(uid);
+    const c = this._canvasOf(uid, sub);
     if (!c) return -1;
     c.mode = mode;
     // Frames carry the mode; the DOM renderer also keeps its own.
@@ -873,6 +899,91 @@ class NERtcEngine extends EventEmitter {
     return this._callIf(isUidType(uid), (n) => n.subscribeRemoteAudioStream(uid, !!subscribe));
   }
 
+  // ----- screen sharing: the substream ----------------------------------------------------
+
+  /** `canvas = {view, mode}` for our own screen share; `null` or `{view: null}` unbinds. */
+  setupLocalSubStreamVideoCanvas(canvas) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    return this._setupCanvas('local:sub', null, canvas, true);
+  }
+
+  /** `canvas = {view, mode}` for `uid`'s screen share; `null` or `{view: null}` unbinds. */
+  setupRemoteSubStreamVideoCanvas(uid, canvas) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    const u = toUid(uid);
+    if (u === null) return ErrorCode.ERR_INVALID_PARAM;
+    return this._setupCanvas(`remote:${u}:sub`, u, canvas, true);
+  }
+
+  /** `setRenderMode` for the substream canvas of `uid` (or `'local'`). */
+  setSubStreamRenderMode(uid, mode) {
+    return this._setMode(uid, mode, true);
+  }
+
+  /** Receive `uid`'s screen share (off until asked; `onUserSubStreamVideoStart` announces it). */
+  subscribeRemoteVideoSubStream(uid, subscribe) {
+    return this._callIf(isUidType(uid), (n) => n.subscribeRemoteVideoSubStream(uid, !!subscribe));
+  }
+
+  /**
+   * Displays then windows: `[{sourceId, displayId, sourceName, type (1 screen, 2 window),
+   * isMinimizeWindow, thumbBGRA?: {buffer, length, width, height}, iconBGRA?}]`, thumbnails and
+   * icons fitted into the given sizes (0 leaves them out). [] where screen capture is missing.
+   */
+  enumerateScreenCaptureSourceInfo(thumbWidth, thumbHeight, iconWidth, iconHeight) {
+    if (![thumbWidth, thumbHeight, iconWidth, iconHeight].every(isNumber)) return [];
+    return this._list((n) => n.enumerateScreenCaptureSourceInfo(thumbWidth, thumbHeight, iconWidth, iconHeight));
+  }
+
+  /** Shares display `displayId` (its `regionRect`, all of it when empty) on the substream. */
+  startScreenCaptureByDisplayId(displayId, regionRect, param) {
+    const ok = isNumber(displayId) && isOptObject(regionRect) && isOptObject(param);
+    return this._callIf(ok, (n) => n.startScreenCaptureByDisplayId(displayId, rectArg(regionRect), screenParamArg(param)));
+  }
+
+  /** Shares window `windowid` (its `regionRect`, all of it when empty) on the substream. */
+  startScreenCaptureByWindowId(windowid, regionRect, param) {
+    const ok = isNumber(windowid) && isOptObject(regionRect) && isOptObject(param);
+    return this._callIf(ok, (n) => n.startScreenCaptureByWindowId(windowid, rectArg(regionRect), screenParamArg(param)));
+  }
+
+  /** Shares `screenRect` of the whole screen (its `regionRect`, all of it when empty). */
+  startScreenCaptureByScreenRect(screenRect, regionRect, param) {
+    const ok = isObject(screenRect) && isOptObject(regionRect) && isOptObject(param);
+    return this._callIf(ok, (n) => n.startScreenCaptureByScreenRect(rectArg(screenRect), rectArg(regionRect), screenParamArg(param)));
+  }
+
+  updateScreenCaptureRegion(regionRect) {
+    return this._callIf(isObject(regionRect), (n) => n.updateScreenCaptureRegion(rectArg(regionRect)));
+  }
+
+  setScreenCaptureMouseCursor(captureCursor) {
+    return this._call((n) => n.setScreenCaptureMouseCursor(!!captureCursor));
+  }
+
+  pauseScreenCapture() {
+    return this._call((n) => n.pauseScreenCapture());
+  }
+
+  resumeScreenCapture() {
+    return this._call((n) => n.resumeScreenCapture());
+  }
+
+  stopScreenCapture() {
+    return this._call((n) => n.stopScreenCapture());
+  }
+
+  /** `param = {window_list: [windowId...]}`: painted black where they cover a shared display. */
+  setExcludeWindowList(param) {
+    const list = isObject(param) ? param.window_list : null;
+    return this._callIf(Array.isArray(list) && list.every(isNumber), (n) => n.setExcludeWindowList(list));
+  }
+
+  /** NERTC passes the excluded windows here too (`{window_list}`). */
+  updateScreenCaptureParameters(param) {
+    return this.setExcludeWindowList(param);
+  }
+
   // ----- devices --------------------------------------------------------------------------
 
   enumerateRecordDevices() {
@@ -981,11 +1092,12 @@ class NERtcEngine extends EventEmitter {
     return fn();
   }
 
-  /** The canvas bound for `uid` (a uid, or `'local'`), or undefined. */
-  _canvasOf(uid) {
-    if (uid === 'local') return this._canvases.get('local');
+  /** The canvas bound for `uid` (a uid, or `'local'`; `sub`: its substream), or undefined. */
+  _canvasOf(uid, sub = false) {
+    const tail = sub ? ':sub' : '';
+    if (uid === 'local') return this._canvases.get(`local${tail}`);
     const u = toUid(uid);
-    return u === null ? undefined : this._canvases.get(`remote:${u}`);
+    return u === null ? undefined : this._canvases.get(`remote:${u}${tail}`);
   }
 
   _callDevice(id, fn) {
@@ -1115,7 +1227,7 @@ class NERtcEngine extends EventEmitter {
 
   // ----- internals: canvases and the frame pump -------------------------------------------
 
-  _setupCanvas(key, uid, canvas) {
+  _setupCanvas(key, uid, canvas, sub = false) {
     const view = canvas && typeof canvas === 'object' ? canvas.view : null;
     if (canvas != null && typeof canvas !== 'object') return ErrorCode.ERR_INVALID_PARAM;
     const old = this._canvases.get(key);
@@ -1147,6 +1259,7 @@ class NERtcEngine extends EventEmitter {
     }
     this._canvases.set(key, {
       uid,
+      sub,
       jsUid: uid === null ? 0 : uidForJs(uid),
       view,
       mode,
@@ -1206,7 +1319,7 @@ class NERtcEngine extends EventEmitter {
     for (const c of this._canvases.values()) {
       let header;
       try {
-        header = engine.pullFrame(c.uid, c.target);
+        header = engine.pullFrame(c.uid, c.target, c.sub);
       } catch (e) {
         if (!c.failed) this._log('pullFrame failed', e);
         c.failed = true;
@@ -1223,7 +1336,7 @@ class NERtcEngine extends EventEmitter {
         v: c.target.v,
         strides: { y: width, u: cw, v: cw },
         timestamp: header.timestamp,
-        mirrored: !!header.mirrored || (c.uid === null && c.mirror),
+        mirrored: !!header.mirrored || (c.uid === null && !c.sub && c.mirror),
         uid: c.jsUid,
         mode: c.mode,
       };
@@ -1268,23 +1381,20 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
-  'setupLocalSubStreamVideoCanvas', 'setSubStreamRenderMode', 'setupRemoteSubStreamVideoCanvas',
-  'subscribeRemoteVideoSubStream', 'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
+  'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
   'stopAudioMixing', 'pauseAudioMixing', 'resumeAudioMixing', 'setAudioMixingSendVolume', 'getAudioMixingSendVolume',
   'setAudioMixingPlaybackVolume', 'getAudioMixingPlaybackVolume', 'getAudioMixingDuration', 'getAudioMixingCurrentPosition',
   'setAudioMixingPosition', 'setAudioMixingPitch', 'getAudioMixingPitch', 'playEffect', 'stopEffect', 'setEffectPitch',
   'getEffectPitch', 'stopAllEffects', 'pauseEffect', 'resumeEffect', 'pauseAllEffects', 'setEffectPosition',
   'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
   'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
-  'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
-  'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture', 'resumeScreenCapture',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
   'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
   'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
   'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
-  'switchChannelWithOptionsEx', 'setLocalMediaPriority', 'setExcludeWindowList', 'updateScreenCaptureParameters',
+  'switchChannelWithOptionsEx', 'setLocalMediaPriority',
   'startAudioRecording', 'startAudioRecordingWithConfig', 'stopAudioRecording', 'startChannelMediaRelay',
   'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
   'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
@@ -1306,7 +1416,6 @@ const UNSUPPORTED_RETURNING = Object.freeze({
   getParameters: () => '',
   getPlayoutDeviceMute: () => false,
   getRecordDeviceMute: () => false,
-  enumerateScreenCaptureSourceInfo: () => [],
   /** 0: NERTC's "the virtual sound card driver is not installed". */
   checkNECastAudioDriver: () => 0,
 });

@@ -16,9 +16,10 @@ use napi::bindgen_prelude::{BigInt, Either};
 use napi_derive::napi;
 
 use nertc_engine::api::frame_len;
+use nertc_engine::device::screen::Rect;
 use nertc_engine::error::{self, Code};
 use nertc_engine::render::StreamKey;
-use nertc_engine::{ExternalVideoFrame, PixelFormat, VideoConfig};
+use nertc_engine::{ExternalVideoFrame, PixelFormat, ScreenCaptureParams, VideoConfig};
 
 /// The engine's value, or the NERTC code the call returns instead.
 pub type Converted<T> = Result<T, Code>;
@@ -58,12 +59,88 @@ pub fn uid(v: &JsUid) -> Converted<u64> {
     }
 }
 
-/// The stream a frame is pulled from: `None` is the local preview, a uid a remote user.
-pub fn stream_key(v: Option<&JsUid>) -> Converted<StreamKey> {
-    match v {
-        None => Ok(StreamKey::Local),
-        Some(u) => uid(u).map(StreamKey::Remote),
+/// The stream a frame is pulled from: `None` is the local preview, a uid a remote user; `sub`
+/// their substream (screen share).
+pub fn stream_key(v: Option<&JsUid>, sub: bool) -> Converted<StreamKey> {
+    match (v, sub) {
+        (None, false) => Ok(StreamKey::Local),
+        (None, true) => Ok(StreamKey::LocalSub),
+        (Some(u), false) => uid(u).map(StreamKey::Remote),
+        (Some(u), true) => uid(u).map(StreamKey::RemoteSub),
     }
+}
+
+/// NERTC's `NERtcRectangle`; missing fields are 0 (an all-zero region: the whole source).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct RectArgs {
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+}
+
+/// Integral fields; x and y may be negative (monitors left of or above the primary one).
+pub fn rect(r: Option<&RectArgs>) -> Converted<Rect> {
+    let Some(r) = r else { return Ok(Rect::default()) };
+    Ok(Rect { x: r.x.map_or(Ok(0), int32)?, y: r.y.map_or(Ok(0), int32)?, width: u32_or(r.width, 0)?, height: u32_or(r.height, 0)? })
+}
+
+/// `NERtcVideoDimensions`.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct DimensionsArgs {
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+}
+
+/// NERTC's `NERtcScreenCaptureParameters` (`window_focus` and `excluded_window_count` are
+/// accepted and not needed: the list's length is its count).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct ScreenCaptureParamsArgs {
+    pub profile: Option<f64>,
+    pub dimensions: Option<DimensionsArgs>,
+    #[napi(js_name = "frame_rate")]
+    pub frame_rate: Option<f64>,
+    pub bitrate: Option<f64>,
+    #[napi(js_name = "capture_mouse_cursor")]
+    pub capture_mouse_cursor: Option<bool>,
+    #[napi(js_name = "window_focus")]
+    pub window_focus: Option<bool>,
+    #[napi(js_name = "excluded_window_list")]
+    pub excluded_window_list: Option<Vec<f64>>,
+    #[napi(js_name = "excluded_window_count")]
+    pub excluded_window_count: Option<f64>,
+    pub prefer: Option<f64>,
+}
+
+/// Window ids: integral, 0 ..= 2^53.
+pub fn window_ids(list: Option<&[f64]>) -> Converted<Vec<u64>> {
+    list.unwrap_or_default().iter().map(|v| whole_u64(*v).ok_or(INVALID)).collect()
+}
+
+/// A display or window id (integral, not negative).
+pub fn source_id(v: f64) -> Converted<u64> {
+    whole_u64(v).ok_or(INVALID)
+}
+
+/// Missing fields take NERTC's defaults (1080p profile, 5 fps, bitrate from the size, cursor
+/// captured); the engine checks the ranges.
+pub fn screen_params(p: Option<&ScreenCaptureParamsArgs>) -> Converted<ScreenCaptureParams> {
+    let d = ScreenCaptureParams::default();
+    let Some(p) = p else { return Ok(d) };
+    let dims = p.dimensions.clone().unwrap_or_default();
+    Ok(ScreenCaptureParams {
+        profile: p.profile.map_or(Ok(d.profile), int32)?,
+        width: u32_or(dims.width, 0)?,
+        height: u32_or(dims.height, 0)?,
+        frame_rate: p.frame_rate.map_or(Ok(d.frame_rate), int32)?,
+        bitrate: p.bitrate.map_or(Ok(0), int32)?,
+        capture_mouse_cursor: p.capture_mouse_cursor.unwrap_or(d.capture_mouse_cursor),
+        excluded_windows: window_ids(p.excluded_window_list.as_deref())?,
+        prefer: p.prefer.map_or(Ok(0), int32)?,
+    })
 }
 
 /// An integral number in `-(2^31-1) ..= 2^31-1` (NERTC's int arguments: profiles, roles, modes,
@@ -270,9 +347,11 @@ mod tests {
 
     #[test]
     fn stream_keys() {
-        assert_eq!(stream_key(None), Ok(StreamKey::Local));
-        assert_eq!(stream_key(Some(&Either::A(9.0))), Ok(StreamKey::Remote(9)));
-        assert_eq!(stream_key(Some(&Either::A(0.0))), Err(INVALID));
+        assert_eq!(stream_key(None, false), Ok(StreamKey::Local));
+        assert_eq!(stream_key(Some(&Either::A(9.0)), false), Ok(StreamKey::Remote(9)));
+        assert_eq!(stream_key(None, true), Ok(StreamKey::LocalSub));
+        assert_eq!(stream_key(Some(&Either::A(9.0)), true), Ok(StreamKey::RemoteSub(9)));
+        assert_eq!(stream_key(Some(&Either::A(0.0)), false), Err(INVALID));
     }
 
     #[test]

@@ -20,8 +20,9 @@ use napi_derive::napi;
 use nertc_engine::error::{self, Code};
 use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
-use crate::convert::{self, Converted, JsPixelFormat, JsUid, VideoConfigArgs};
+use crate::convert::{self, Converted, JsPixelFormat, JsUid, RectArgs, ScreenCaptureParamsArgs, VideoConfigArgs};
 use crate::events::{self, Arg};
+use nertc_engine::device::screen::ScreenSource;
 
 /// What the event thread sends to JS: the event name and its arguments.
 type EventPayload = (String, Vec<Arg>);
@@ -334,15 +335,109 @@ impl NativeEngine {
         self.call(args, |e, a| e.push_external_audio_frame(&samples, a.sample_rate, a.channels, a.timestamp_ms))
     }
 
-    /// Copies the newest frame of a stream (`uid` null = local preview) into `target.y/u/v`
+    #[napi]
+    pub fn subscribe_remote_video_sub_stream(&self, uid: JsUid, subscribe: bool) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.subscribe_remote_video_substream(u, subscribe))
+    }
+
+    /// NERTC's source list (`sourceId`, `displayId`, `sourceName`, `type`, `isMinimizeWindow`,
+    /// `thumbBGRA`, `iconBGRA`); [] without an engine or a display server, or for bad sizes.
+    #[napi]
+    pub fn enumerate_screen_capture_source_info(&self, thumb_width: f64, thumb_height: f64, icon_width: f64, icon_height: f64) -> Vec<Arg> {
+        let size =
+            |w: f64, h: f64| Ok::<_, Code>((convert::non_negative_i32(w)?.unsigned_abs(), convert::non_negative_i32(h)?.unsigned_abs()));
+        let (Some(engine), Ok(thumb), Ok(icon)) = (&self.engine, size(thumb_width, thumb_height), size(icon_width, icon_height)) else {
+            return Vec::new();
+        };
+        engine.enumerate_screen_capture_sources(thumb, icon).iter().map(events::screen_source_info).collect()
+    }
+
+    fn start_screen(
+        &self,
+        source: Converted<nertc_engine::device::screen::ScreenSource>,
+        region: Option<RectArgs>,
+        param: Option<ScreenCaptureParamsArgs>,
+    ) -> i32 {
+        let args = source.and_then(|s| Ok((s, convert::rect(region.as_ref())?, convert::screen_params(param.as_ref())?)));
+        self.call(args, |e, (s, r, p)| e.start_screen_capture(s, r, &p))
+    }
+
+    #[napi]
+    pub fn start_screen_capture_by_display_id(
+        &self,
+        display_id: f64,
+        region: Option<RectArgs>,
+        param: Option<ScreenCaptureParamsArgs>,
+    ) -> i32 {
+        self.start_screen(convert::source_id(display_id).map(ScreenSource::Display), region, param)
+    }
+
+    #[napi]
+    pub fn start_screen_capture_by_window_id(
+        &self,
+        window_id: f64,
+        region: Option<RectArgs>,
+        param: Option<ScreenCaptureParamsArgs>,
+    ) -> i32 {
+        self.start_screen(convert::source_id(window_id).map(ScreenSource::Window), region, param)
+    }
+
+    #[napi]
+    pub fn start_screen_capture_by_screen_rect(
+        &self,
+        screen_rect: RectArgs,
+        region: Option<RectArgs>,
+        param: Option<ScreenCaptureParamsArgs>,
+    ) -> i32 {
+        self.start_screen(convert::rect(Some(&screen_rect)).map(ScreenSource::Rect), region, param)
+    }
+
+    #[napi]
+    pub fn update_screen_capture_region(&self, region: RectArgs) -> i32 {
+        self.call(convert::rect(Some(&region)), |e, r| e.update_screen_capture_region(r))
+    }
+
+    #[napi]
+    pub fn set_screen_capture_mouse_cursor(&self, capture: bool) -> i32 {
+        self.with(|e| e.set_screen_capture_mouse_cursor(capture))
+    }
+
+    #[napi]
+    pub fn pause_screen_capture(&self) -> i32 {
+        self.with(|e| e.pause_screen_capture(true))
+    }
+
+    #[napi]
+    pub fn resume_screen_capture(&self) -> i32 {
+        self.with(|e| e.pause_screen_capture(false))
+    }
+
+    #[napi]
+    pub fn stop_screen_capture(&self) -> i32 {
+        self.with(Engine::stop_screen_capture)
+    }
+
+    /// `setExcludeWindowList` and `updateScreenCaptureParameters` (both take the window list).
+    #[napi]
+    pub fn set_exclude_window_list(&self, window_list: Vec<f64>) -> i32 {
+        self.call(convert::window_ids(Some(&window_list)), |e, list| e.set_exclude_window_list(list))
+    }
+
+    /// Copies the newest frame of a stream (`uid` null = local preview; `sub` its substream) into `target.y/u/v`
     /// if it is newer than `target.seq` ([`events::write_frame`]). Returns `{width, height,
     /// timestamp (ms), mirrored, seq}` or null when there is nothing new (or the uid is not one).
     #[napi]
-    pub fn pull_frame<'env>(&self, env: &'env Env, uid: Option<JsUid>, mut target: Object<'env>) -> napi::Result<Option<Object<'env>>> {
+    pub fn pull_frame<'env>(
+        &self,
+        env: &'env Env,
+        uid: Option<JsUid>,
+        mut target: Object<'env>,
+        sub: Option<bool>,
+    ) -> napi::Result<Option<Object<'env>>> {
         let Some(engine) = &self.engine else {
             return Ok(None);
         };
-        let Ok(key) = convert::stream_key(uid.as_ref()) else {
+        let Ok(key) = convert::stream_key(uid.as_ref(), sub.unwrap_or(false)) else {
             return Ok(None);
         };
         let seen = convert::seen_seq(target.get::<f64>("seq").ok().flatten());

@@ -30,6 +30,8 @@ pub enum Arg {
     Str(String),
     Array(Vec<Arg>),
     Object(Vec<(&'static str, Arg)>),
+    /// Bytes as a JS-owned Uint8Array (copied on the JS thread; never external memory).
+    Bytes(Vec<u8>),
 }
 
 impl ToNapiValue for Arg {
@@ -44,6 +46,10 @@ impl ToNapiValue for Arg {
                 Arg::Bool(b) => bool::to_napi_value(env, b),
                 Arg::Str(s) => String::to_napi_value(env, s),
                 Arg::Array(items) => Vec::<Arg>::to_napi_value(env, items),
+                Arg::Bytes(data) => {
+                    let env_ref = Env::from_raw(env);
+                    Uint8ArraySlice::to_napi_value(env, Uint8ArraySlice::copy_from(&env_ref, &data)?)
+                }
                 Arg::Object(fields) => {
                     let env_ref = Env::from_raw(env);
                     let mut obj = Object::new(&env_ref)?;
@@ -87,12 +93,19 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::UserAudioStart { uid: u }
         | E::UserAudioStop { uid: u }
         | E::UserVideoStop { uid: u }
+        | E::UserSubStreamVideoStop { uid: u }
         | E::FirstAudioDataReceived { uid: u }
         | E::FirstVideoDataReceived { uid: u }
         | E::FirstAudioFrameDecoded { uid: u } => vec![uid(*u)],
         E::UserAudioMute { uid: u, muted } | E::UserVideoMute { uid: u, muted } => vec![uid(*u), Arg::Bool(*muted)],
-        E::UserVideoStart { uid: u, max_profile } => vec![uid(*u), int(*max_profile)],
-        E::FirstVideoFrameDecoded { uid: u, width, height } => vec![uid(*u), int(*width), int(*height)],
+        E::UserVideoStart { uid: u, max_profile } | E::UserSubStreamVideoStart { uid: u, max_profile } => {
+            vec![uid(*u), int(*max_profile)]
+        }
+        // NERTC's (uid, width, height), then the stream type (0 main, 1 substream).
+        E::FirstVideoFrameDecoded { uid: u, width, height, stream_type } => {
+            vec![uid(*u), int(*width), int(*height), int(*stream_type)]
+        }
+        E::ScreenCaptureStatus { status } => vec![int(*status)],
         E::RtcStats(s) => vec![rtc_stats(s)],
         E::LocalVideoStats(s) => vec![local_video_stats(s)],
         E::RemoteVideoStats(list) => vec![count(list.len()), Arg::Array(list.iter().map(remote_video_stats).collect())],
@@ -149,7 +162,10 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         FirstAudioDataReceived => E::FirstAudioDataReceived { uid: 1 },
         FirstVideoDataReceived => E::FirstVideoDataReceived { uid: 1 },
         FirstAudioFrameDecoded => E::FirstAudioFrameDecoded { uid: 1 },
-        FirstVideoFrameDecoded => E::FirstVideoFrameDecoded { uid: 1, width: 2, height: 2 },
+        FirstVideoFrameDecoded => E::FirstVideoFrameDecoded { uid: 1, width: 2, height: 2, stream_type: 0 },
+        UserSubStreamVideoStart => E::UserSubStreamVideoStart { uid: 1, max_profile: 4 },
+        UserSubStreamVideoStop => E::UserSubStreamVideoStop { uid: 1 },
+        ScreenCaptureStatus => E::ScreenCaptureStatus { status: 1 },
         RtcStats => E::RtcStats(RtcStats::default()),
         LocalVideoStats => E::LocalVideoStats(LocalVideoStats::default()),
         RemoteVideoStats => E::RemoteVideoStats(Vec::new()),
@@ -257,6 +273,34 @@ pub fn device_info(d: &DeviceInfo) -> Arg {
     ])
 }
 
+fn bgra(b: &nertc_engine::device::screen::Bgra) -> Arg {
+    Arg::Object(vec![
+        ("buffer", Arg::Bytes(b.data.clone())),
+        ("length", count(b.data.len())),
+        ("width", int(b.width)),
+        ("height", int(b.height)),
+    ])
+}
+
+/// One entry of `enumerateScreenCaptureSourceInfo` with NERTC's field names; `thumbBGRA` /
+/// `iconBGRA` are left out when there is none (NERTC: "check for undefined").
+pub fn screen_source_info(s: &nertc_engine::device::screen::ScreenSourceInfo) -> Arg {
+    let mut fields = vec![
+        ("sourceId", Arg::U64(s.source_id)),
+        ("displayId", Arg::Str(s.display_id.clone())),
+        ("sourceName", Arg::Str(s.name.clone())),
+        ("type", int(s.kind)),
+        ("isMinimizeWindow", Arg::Bool(s.minimized)),
+    ];
+    if let Some(t) = &s.thumb {
+        fields.push(("thumbBGRA", bgra(t)));
+    }
+    if let Some(i) = &s.icon {
+        fields.push(("iconBGRA", bgra(i)));
+    }
+    Arg::Object(fields)
+}
+
 /// Writes a frame for `pullFrame`: copies its planes into `target.y/u/v` (reusing a JS-owned
 /// Uint8Array of the same length, else putting a new JS-owned copy there; never external
 /// memory), sets `target.seq`, and returns the header `{width, height, timestamp (ms),
@@ -318,8 +362,13 @@ mod tests {
             to_js(&EngineEvent::ConnectionStateChange { state: ConnectionState::Connected, reason: StateReason::JoinSucceed });
         assert_eq!((name, args), ("onConnectionStateChange", vec![Arg::Int(3), Arg::Int(6)]));
 
-        let (name, args) = to_js(&EngineEvent::FirstVideoFrameDecoded { uid: 5, width: 640, height: 480 });
-        assert_eq!((name, args), ("onFirstVideoFrameDecoded", vec![Arg::U64(5), Arg::Int(640), Arg::Int(480)]));
+        let (name, args) = to_js(&EngineEvent::FirstVideoFrameDecoded { uid: 5, width: 640, height: 480, stream_type: 1 });
+        assert_eq!((name, args), ("onFirstVideoFrameDecoded", vec![Arg::U64(5), Arg::Int(640), Arg::Int(480), Arg::Int(1)]));
+
+        let (name, args) = to_js(&EngineEvent::UserSubStreamVideoStart { uid: 5, max_profile: 4 });
+        assert_eq!((name, args), ("onUserSubStreamVideoStart", vec![Arg::U64(5), Arg::Int(4)]));
+        let (name, args) = to_js(&EngineEvent::ScreenCaptureStatus { status: 6 });
+        assert_eq!((name, args), ("onScreenCaptureStatus", vec![Arg::Int(6)]));
 
         let (name, args) = to_js(&EngineEvent::UserVideoMute { uid: 5, muted: true });
         assert_eq!((name, args), ("onUserVideoMute", vec![Arg::U64(5), Arg::Bool(true)]));

@@ -37,6 +37,11 @@ pub(crate) enum Cmd {
         kind: MediaKind,
         on: bool,
     },
+    /// `subscribeRemoteVideoSubStream`.
+    SubscribeSubStream {
+        uid: Uid,
+        on: bool,
+    },
 }
 
 /// Results of work the actor spawned.
@@ -138,7 +143,14 @@ impl Actor {
                 self.end_session(End::Left);
             }
             Cmd::Republish => self.republish(),
-            Cmd::Mute { kind, muted } => self.mute(kind, muted),
+            Cmd::Mute { kind, muted } => self.mute(
+                match kind {
+                    MediaKind::Audio => nertc_protocol::TrackSource::Mic,
+                    MediaKind::Video => nertc_protocol::TrackSource::Camera,
+                },
+                muted,
+            ),
+            Cmd::SubscribeSubStream { uid, on } => self.want_sub(uid, on),
             Cmd::Subscribe { uid, kind, on } => self.want(uid, kind, on),
         }
     }
@@ -195,7 +207,7 @@ impl Actor {
 
     fn transport_event(&mut self, ev: TransportEvent) {
         match ev {
-            TransportEvent::TrackAdded { kind, track_id, track, ssrc } => self.track_added(kind, track_id, track, ssrc),
+            TransportEvent::TrackAdded { source, track_id, track, ssrc } => self.track_added(source, track_id, track, ssrc),
             TransportEvent::PubNegotiated { restart } => {
                 if restart {
                     self.restart_done(true);
@@ -218,7 +230,7 @@ impl Actor {
     fn reply(&mut self, what: crate::session::Pending, result: Result<nertc_protocol::Reply, SignalError>) {
         use crate::session::Pending;
         match what {
-            Pending::Publish { kind, muted } => self.published(kind, muted, result),
+            Pending::Publish { source, muted } => self.published(source, muted, result),
             Pending::Subscribe { uid, track_id } => self.subscribed(uid, track_id, result),
             Pending::Other(what) => {
                 if let Err(e) = result {

@@ -11,13 +11,17 @@ use nertc_protocol::{MediaKind, Uid};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::{self, Cmd};
+use crate::device::screen::{self, Rect, ScreenParams, ScreenSource, ScreenSourceInfo};
 use crate::device::{self, DeviceInfo};
 use crate::error::{self, Code, EngineError, Result};
+use crate::error::{ERR_SCREEN_NOT_READY, ERR_SCREEN_PARAM, ERR_SCREEN_STATE};
+use crate::event::screen_status;
 use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
+use crate::media::video_send::EncodeParams;
 use crate::render::{FrameSlot, StreamKey};
 use crate::session::JoinParams;
-use crate::settings::{ChannelProfile, Role, Settings, VideoConfig, resolve_video_config};
+use crate::settings::{ChannelProfile, Role, ScreenShare, Settings, VideoConfig, resolve_video_config};
 use crate::shared::{Shared, lock};
 
 /// Commands the actor may be behind before calls fail with `ERR_BUSY`.
@@ -231,6 +235,10 @@ impl Engine {
     pub fn leave_channel(&self) -> Code {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;
+            // A screen share ends with the channel.
+            if self.shared.settings().screen.take().is_some() {
+                self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
+            }
             self.shared.refresh_devices();
             self.send(Cmd::Leave)
         })
@@ -476,6 +484,130 @@ impl Engine {
         })
     }
 
+    /// `subscribeRemoteVideoSubStream`: receive `uid`'s screen share (off until asked).
+    pub fn subscribe_remote_video_substream(&self, uid: u64, subscribe: bool) -> Code {
+        self.call("subscribeRemoteVideoSubStream", || {
+            if uid == 0 {
+                return Err(EngineError::InvalidParam("uid 0".into()));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.send(Cmd::SubscribeSubStream { uid, on: subscribe })
+        })
+    }
+
+    /// `enumerateScreenCaptureSourceInfo`: displays then windows, with thumbnails and icons
+    /// fitted into the given sizes (0 leaves them out). Empty where screen capture is missing.
+    pub fn enumerate_screen_capture_sources(&self, thumb: (u32, u32), icon: (u32, u32)) -> Vec<ScreenSourceInfo> {
+        match screen::enumerate_sources(thumb, icon) {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!("enumerateScreenCaptureSourceInfo: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// `startScreenCaptureByDisplayId` / `ByWindowId` / `ByScreenRect`: shares `source` (its
+    /// `region`, all of it when empty) on the substream. In a channel only; a running share is
+    /// replaced.
+    pub fn start_screen_capture(&self, source: ScreenSource, region: Rect, p: &ScreenCaptureParams) -> Code {
+        self.call("startScreenCapture", || {
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            let (max_width, max_height, fps, bitrate_kbps) = screen_encoding(p)?;
+            screen::check_source(&source).map_err(screen_error)?;
+            let capture = ScreenParams {
+                source,
+                region: (!region.is_empty()).then_some(region),
+                max_width,
+                max_height,
+                fps,
+                cursor: p.capture_mouse_cursor,
+                excluded: p.excluded_windows.clone(),
+            };
+            let encode = EncodeParams { width: max_width, height: max_height, fps, bitrate_kbps };
+            self.shared.screen_paused.store(false, Relaxed);
+            self.shared.screen.muted.store(false, Relaxed);
+            self.shared.settings().screen = Some(ScreenShare { capture, encode });
+            self.shared.refresh_devices();
+            self.send(Cmd::Republish)?;
+            self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::START });
+            Ok(())
+        })
+    }
+
+    /// Changes the running share with `f` (the capture reopens with the new parameters).
+    fn update_screen(&self, what: &str, f: impl FnOnce(&mut ScreenParams) -> Result<()>) -> Code {
+        self.call(what, || {
+            {
+                let mut s = self.shared.settings();
+                let sc = s.screen.as_mut().ok_or_else(|| EngineError::Screen(ERR_SCREEN_STATE, "no screen capture running".into()))?;
+                f(&mut sc.capture)?;
+            }
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    /// `updateScreenCaptureRegion`: the part of the shared source to send (empty: all).
+    pub fn update_screen_capture_region(&self, region: Rect) -> Code {
+        self.update_screen("updateScreenCaptureRegion", |c| {
+            c.region = (!region.is_empty()).then_some(region);
+            Ok(())
+        })
+    }
+
+    /// `setScreenCaptureMouseCursor`.
+    pub fn set_screen_capture_mouse_cursor(&self, capture: bool) -> Code {
+        self.update_screen("setScreenCaptureMouseCursor", |c| {
+            c.cursor = capture;
+            Ok(())
+        })
+    }
+
+    /// `setExcludeWindowList` / `updateScreenCaptureParameters`: windows painted black in a
+    /// shared display or rectangle (at most [`MAX_EXCLUDED_WINDOWS`]).
+    pub fn set_exclude_window_list(&self, windows: Vec<u64>) -> Code {
+        self.update_screen("setExcludeWindowList", |c| {
+            if windows.len() > MAX_EXCLUDED_WINDOWS {
+                return Err(EngineError::InvalidParam(format!("{} excluded windows (at most {MAX_EXCLUDED_WINDOWS})", windows.len())));
+            }
+            c.excluded = windows;
+            Ok(())
+        })
+    }
+
+    /// `pauseScreenCapture` / `resumeScreenCapture`: no frames while paused (the substream stays
+    /// published).
+    pub fn pause_screen_capture(&self, pause: bool) -> Code {
+        let what = if pause { "pauseScreenCapture" } else { "resumeScreenCapture" };
+        self.call(what, || {
+            if self.shared.settings().screen.is_none() {
+                return Err(EngineError::Screen(ERR_SCREEN_STATE, "no screen capture running".into()));
+            }
+            if self.shared.screen_paused.swap(pause, Relaxed) != pause {
+                let status = if pause { screen_status::PAUSE } else { screen_status::RESUME };
+                self.shared.emit(EngineEvent::ScreenCaptureStatus { status });
+            }
+            Ok(())
+        })
+    }
+
+    /// `stopScreenCapture`: stops capturing and unpublishes the substream. Fine when none runs.
+    pub fn stop_screen_capture(&self) -> Code {
+        self.call("stopScreenCapture", || {
+            if self.shared.settings().screen.take().is_some() {
+                self.shared.refresh_devices();
+                self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
+                self.send(Cmd::Republish)?;
+            }
+            Ok(())
+        })
+    }
+
     /// The latest-frame slot of a stream (for renderers).
     pub fn slot(&self, key: StreamKey) -> Arc<FrameSlot> {
         self.shared.slots.get(key)
@@ -485,6 +617,82 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// NERTC's `NERtcScreenCaptureParameters`, the fields this SDK uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenCaptureParams {
+    /// `NERtcScreenProfileType`: 0 480p, 1 720p, 2 1080p (default), 3 custom (`width`,
+    /// `height`, `frame_rate`).
+    pub profile: i32,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second (custom profile; 5 when 0).
+    pub frame_rate: i32,
+    /// Bits per second; 0 derives one from the size and rate.
+    pub bitrate: i32,
+    pub capture_mouse_cursor: bool,
+    pub excluded_windows: Vec<u64>,
+    /// `NERtcSubStreamContentPrefer`: 0 motion, 1 details (at most 10 fps).
+    pub prefer: i32,
+}
+
+impl Default for ScreenCaptureParams {
+    fn default() -> Self {
+        ScreenCaptureParams {
+            profile: 2,
+            width: 0,
+            height: 0,
+            frame_rate: 5,
+            bitrate: 0,
+            capture_mouse_cursor: true,
+            excluded_windows: vec![],
+            prefer: 0,
+        }
+    }
+}
+
+/// Most windows `setExcludeWindowList` takes.
+pub const MAX_EXCLUDED_WINDOWS: usize = 256;
+/// Highest screen share frame rate.
+pub const MAX_SCREEN_FPS: u32 = 30;
+
+/// (largest width, largest height, fps, kbps) of a screen share's substream.
+fn screen_encoding(p: &ScreenCaptureParams) -> Result<(u32, u32, u32, u32)> {
+    let (w, h, fps) = match p.profile {
+        0 => (640, 480, 5),
+        1 => (1280, 720, 5),
+        2 | 4 => (1920, 1080, 5),
+        3 => {
+            if p.frame_rate < 0 || p.frame_rate as u32 > MAX_SCREEN_FPS {
+                return Err(EngineError::InvalidParam(format!("frame_rate {} (0..={MAX_SCREEN_FPS})", p.frame_rate)));
+            }
+            let (w, h) = if p.width == 0 || p.height == 0 { (1920, 1080) } else { (p.width, p.height) };
+            if !(16..=MAX_FRAME_WIDTH).contains(&w) || !(16..=MAX_FRAME_HEIGHT).contains(&h) {
+                return Err(EngineError::InvalidParam(format!("dimensions {w}x{h}")));
+            }
+            (w, h, if p.frame_rate == 0 { 5 } else { p.frame_rate as u32 })
+        }
+        other => return Err(EngineError::InvalidParam(format!("screen profile {other} (0..=4)"))),
+    };
+    let fps = if p.prefer == 1 { fps.min(10) } else { fps };
+    if p.bitrate < 0 {
+        return Err(EngineError::InvalidParam(format!("bitrate {}", p.bitrate)));
+    }
+    let kbps = if p.bitrate == 0 { crate::settings::default_bitrate_kbps(w, h, fps.max(5)) } else { (p.bitrate as u32 / 1000).max(50) };
+    Ok((w, h, fps, kbps))
+}
+
+/// A screen back-end failure as an API error: no back end 30004, no display 30022, unknown
+/// source or bad rectangle 30021.
+fn screen_error(e: crate::device::DeviceError) -> EngineError {
+    use crate::device::DeviceError as D;
+    match e {
+        D::Unavailable(m) if cfg!(not(target_os = "linux")) => EngineError::Screen(error::ERR_NOT_SUPPORTED, m),
+        D::Unavailable(m) => EngineError::Screen(ERR_SCREEN_NOT_READY, m),
+        D::NotFound(m) | D::InvalidArgument(m) => EngineError::Screen(ERR_SCREEN_PARAM, m),
+        other => EngineError::Screen(ERR_SCREEN_NOT_READY, other.to_string()),
     }
 }
 

@@ -196,7 +196,18 @@ pub enum EngineError {
     Transport(String),
     #[error("cannot start a thread: {0}")]
     Thread(#[from] std::io::Error),
+    /// Screen capture failures with NERTC's desktop-capture codes ([`ERR_SCREEN_STATE`],
+    /// [`ERR_SCREEN_PARAM`], [`ERR_SCREEN_NOT_READY`]) or 30004 where there is no back end.
+    #[error("screen capture: {1}")]
+    Screen(Code, String),
 }
+
+/// NERTC's "screen capture in a wrong state" (pause, resume, update without a capture).
+pub const ERR_SCREEN_STATE: Code = 30020;
+/// NERTC's "screen capture parameter invalid" (unknown display or window, rectangle off screen).
+pub const ERR_SCREEN_PARAM: Code = 30021;
+/// NERTC's "screen capture not ready" (no display server to capture from).
+pub const ERR_SCREEN_NOT_READY: Code = 30022;
 
 /// Result of the engine's fallible operations.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -220,6 +231,7 @@ impl EngineError {
             EngineError::Signal(S::Busy) => ERR_BUSY,
             EngineError::Signal(S::Connect { .. } | S::Closed | S::BadReply(_)) => ERR_CONNECT_FAIL,
             EngineError::Transport(_) | EngineError::Thread(_) => ERR_FATAL,
+            EngineError::Screen(code, _) => *code,
         }
     }
 }

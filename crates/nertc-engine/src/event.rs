@@ -36,6 +36,20 @@ pub enum StateReason {
     JoinFailed = 11,
 }
 
+/// NERTC's `NERtcVideoStreamType`: the camera's main stream and the screen's substream.
+pub const STREAM_MAIN: i32 = 0;
+pub const STREAM_SUB: i32 = 1;
+
+/// NERTC's `NERtcScreenCaptureStatus` values (`onScreenCaptureStatus`).
+pub mod screen_status {
+    pub const START: i32 = 1;
+    pub const PAUSE: i32 = 2;
+    pub const RESUME: i32 = 3;
+    pub const STOP: i32 = 4;
+    /// The shared window went away.
+    pub const ABORT: i32 = 6;
+}
+
 /// `onUserLeft` reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
@@ -213,6 +227,20 @@ pub enum EngineEvent {
         uid: Uid,
         width: u32,
         height: u32,
+        /// NERTC's `NERtcVideoStreamType`: [`STREAM_MAIN`] or [`STREAM_SUB`].
+        stream_type: i32,
+    },
+    /// A remote user started sharing (a `screen` video track).
+    UserSubStreamVideoStart {
+        uid: Uid,
+        max_profile: i32,
+    },
+    UserSubStreamVideoStop {
+        uid: Uid,
+    },
+    /// Our screen capture's state: [`screen_status`] values.
+    ScreenCaptureStatus {
+        status: i32,
     },
     RtcStats(RtcStats),
     LocalVideoStats(LocalVideoStats),
@@ -254,6 +282,9 @@ impl EngineEvent {
             EngineEvent::FirstVideoDataReceived { .. } => "onFirstVideoDataReceived",
             EngineEvent::FirstAudioFrameDecoded { .. } => "onFirstAudioFrameDecoded",
             EngineEvent::FirstVideoFrameDecoded { .. } => "onFirstVideoFrameDecoded",
+            EngineEvent::UserSubStreamVideoStart { .. } => "onUserSubStreamVideoStart",
+            EngineEvent::UserSubStreamVideoStop { .. } => "onUserSubStreamVideoStop",
+            EngineEvent::ScreenCaptureStatus { .. } => "onScreenCaptureStatus",
             EngineEvent::RtcStats(_) => "onRtcStats",
             EngineEvent::LocalVideoStats(_) => "onLocalVideoStats",
             EngineEvent::RemoteVideoStats(_) => "onRemoteVideoStats",

@@ -55,6 +55,14 @@
 //! thread, `settings`, `media` pipelines, [`codec`] H.264/Opus, [`device`] real and
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
 //! [`logging`] log files.
+//!
+//! # The substream (screen share)
+//! `startScreenCapture*` puts a `ScreenShare` in the settings; the device thread
+//! runs a screen capture ([`device::screen`]) into a second encoder thread (its own
+//! `VideoCtl`, `Shared::screen`) whose preview goes to [`render::StreamKey::LocalSub`]; the
+//! actor publishes it as its own track with `source: screen`. Remote `screen` tracks are
+//! substreams: `onUserSubStreamVideoStart/Stop`, `subscribeRemoteVideoSubStream`, frames in
+//! [`render::StreamKey::RemoteSub`].
 
 pub mod api;
 pub mod codec;
@@ -78,6 +86,6 @@ mod stats;
 mod subscribe;
 mod transport;
 
-pub use api::{Engine, EngineOptions, ExternalVideoFrame, PixelFormat, version};
+pub use api::{Engine, EngineOptions, ExternalVideoFrame, PixelFormat, ScreenCaptureParams, version};
 pub use event::EngineEvent;
 pub use settings::VideoConfig;

@@ -17,7 +17,7 @@ use crate::frame::AudioFrame;
 use crate::media::audio_send::{self, AudioSender};
 use crate::media::video_send::VideoSender;
 use crate::render::StreamKey;
-use crate::settings::{Role, Settings};
+use crate::settings::{Role, ScreenShare, Settings};
 use crate::shared::{Shared, lock};
 
 /// What should run. Devices carry what they are opened with, so a change reopens them.
@@ -31,6 +31,8 @@ pub struct Plan {
     pub mic: Option<String>,
     pub external_audio: bool,
     pub playout: Option<String>,
+    /// The screen share (capture and substream encoder).
+    pub screen: Option<ScreenShare>,
 }
 
 /// The local media wanted for these settings, in a channel or not.
@@ -46,6 +48,7 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
         mic: (audio_encoder && s.external_audio.is_none()).then(|| s.record_device.clone()),
         external_audio: audio_encoder && s.external_audio.is_some(),
         playout: in_channel.then(|| s.playout_device.clone()),
+        screen: s.screen.clone().filter(|_| in_channel && broadcaster),
     }
 }
 
@@ -54,10 +57,21 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
 #[derive(Default)]
 struct LocalMedia {
     camera: Option<((String, u32, u32, u32), device::VideoCapture)>,
+    screen: Option<(device::screen::ScreenParams, device::screen::ScreenCapture)>,
     mic: Option<(String, device::AudioCapture)>,
     playout: Option<(String, device::AudioPlayout)>,
     video: Option<VideoSender>,
+    screen_video: Option<VideoSender>,
     audio: Option<AudioSender>,
+}
+
+/// Tells the application when the shared window goes away.
+struct ScreenAbort(crate::event::Events);
+
+impl device::screen::ScreenEvents for ScreenAbort {
+    fn aborted(&self) {
+        self.0.send(EngineEvent::ScreenCaptureStatus { status: crate::event::screen_status::ABORT });
+    }
 }
 
 /// Starts the device thread; it runs until `shared.released` is set and it is woken.
@@ -74,6 +88,10 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             };
             shared.video.preview.store(preview, Relaxed);
             *lock(&shared.video.params) = encode;
+            if let Some(sc) = &plan.screen {
+                *lock(&shared.screen.params) = sc.encode;
+            }
+            shared.screen.preview.store(true, Relaxed);
             shared.slots.get(StreamKey::Local).mirrored.store(mirrored, Relaxed);
             local.apply(&shared, &plan);
         }
@@ -112,6 +130,14 @@ impl LocalMedia {
         if self.playout.as_ref().is_some_and(|(k, _)| plan.playout.as_ref() != Some(k)) {
             self.playout = None;
         }
+        if self.screen.as_ref().is_some_and(|(k, _)| plan.screen.as_ref().map(|s| &s.capture) != Some(k)) {
+            self.screen = None;
+        }
+        if plan.screen.is_none() {
+            self.screen = None;
+            self.screen_video = None;
+            shared.slots.get(StreamKey::LocalSub).clear();
+        }
         // Start what is wanted and missing.
         if plan.video_encoder && self.video.is_none() {
             match VideoSender::start(shared.video.clone(), shared.slots.get(StreamKey::Local)) {
@@ -148,6 +174,22 @@ impl LocalMedia {
                 }
             }
         }
+        if let Some(sc) = &plan.screen {
+            if self.screen_video.is_none() {
+                match VideoSender::start(shared.screen.clone(), shared.slots.get(StreamKey::LocalSub)) {
+                    Ok(v) => self.screen_video = Some(v),
+                    Err(e) => fail("screen encoder", e.into()),
+                }
+            }
+            if let (None, Some(v)) = (&self.screen, &self.screen_video) {
+                let input = v.input();
+                let events = Box::new(ScreenAbort(shared.events.clone()));
+                match device::screen::open_screen(&sc.capture, shared.screen_paused.clone(), Box::new(move |f| input.push(f)), events) {
+                    Ok(c) => self.screen = Some((sc.capture.clone(), c)),
+                    Err(source) => fail("screen capture", EngineError::Device { what: "screen capture", source }),
+                }
+            }
+        }
         if let (Some(id), None) = (&plan.playout, &self.playout) {
             let mixer = shared.mixer.clone();
             match device::open_playout(id, 48_000, 2, Box::new(move |out: &mut [i16]| mixer.pull(out, 2))) {
@@ -163,6 +205,7 @@ impl LocalMedia {
         *lock(&shared.audio_input) = None;
         *self = LocalMedia::default();
         shared.slots.get(StreamKey::Local).clear();
+        shared.slots.get(StreamKey::LocalSub).clear();
     }
 }
 

@@ -1,6 +1,7 @@
-//! Publishing our tracks: which kinds should be published (from the settings), the `publish`
-//! request per kind, then the publisher task puts the track on the connection and the encoder
-//! threads start writing into it.
+//! Publishing our tracks: which sources should be published (from the settings: the mic, the
+//! camera's main stream, the screen's substream), the `publish` request per source, then the
+//! publisher task puts the track on the connection and the encoder threads start writing into
+//! it. Each source is its own track; the camera and the screen are both `video`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::session::{Pending, Session};
 use crate::shared::{Shared, lock};
 use crate::transport::PubCmd;
 
-/// One kind's publication.
+/// One source's publication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PubState {
     /// `publish` sent, no track id yet.
@@ -30,10 +31,10 @@ pub(crate) enum PubState {
 
 #[derive(Debug, Default)]
 pub(crate) struct Publishing {
-    pub tracks: HashMap<MediaKind, PubState>,
+    pub tracks: HashMap<TrackSource, PubState>,
 }
 
-/// What to do for one kind, given what is wanted and what exists.
+/// What to do for one source, given what is wanted and what exists.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Step {
     Publish,
@@ -53,53 +54,63 @@ pub(crate) fn step(want: bool, state: Option<&PubState>) -> Step {
     }
 }
 
-fn muted_now(actor: &Actor, kind: MediaKind) -> bool {
-    match kind {
-        MediaKind::Audio => actor.shared.audio.muted.load(Relaxed),
-        MediaKind::Video => actor.shared.video.muted.load(Relaxed),
+/// The kind of a source's track.
+pub(crate) fn kind_of(source: TrackSource) -> MediaKind {
+    match source {
+        TrackSource::Mic | TrackSource::ScreenAudio => MediaKind::Audio,
+        TrackSource::Camera | TrackSource::Screen => MediaKind::Video,
+    }
+}
+
+fn muted_now(actor: &Actor, source: TrackSource) -> bool {
+    match source {
+        TrackSource::Mic | TrackSource::ScreenAudio => actor.shared.audio.muted.load(Relaxed),
+        TrackSource::Camera => actor.shared.video.muted.load(Relaxed),
+        TrackSource::Screen => actor.shared.screen.muted.load(Relaxed),
     }
 }
 
 impl Actor {
     /// Brings the publications in line with the settings.
     pub(crate) fn republish(&mut self) {
-        let ((want_audio, want_video), encode) = {
+        let ((want_audio, want_video), want_screen, encode, screen_encode) = {
             let s = self.shared.settings();
-            (s.wants_published(), s.encode)
+            (s.wants_published(), s.wants_screen_published(), s.encode, s.screen.as_ref().map(|sc| sc.encode))
         };
-        let (muted_audio, muted_video) = (muted_now(self, MediaKind::Audio), muted_now(self, MediaKind::Video));
+        let muted: Vec<bool> = [TrackSource::Mic, TrackSource::Camera, TrackSource::Screen].iter().map(|s| muted_now(self, *s)).collect();
         let Some(s) = self.session.as_mut() else { return };
         if !s.join.can_publish {
             return;
         }
-        for (kind, want, muted) in [(MediaKind::Audio, want_audio, muted_audio), (MediaKind::Video, want_video, muted_video)] {
-            match step(want, s.publish.tracks.get(&kind)) {
+        let wanted = [(TrackSource::Mic, want_audio), (TrackSource::Camera, want_video), (TrackSource::Screen, want_screen)];
+        for ((source, want), muted) in wanted.into_iter().zip(muted) {
+            let kind = kind_of(source);
+            match step(want, s.publish.tracks.get(&source)) {
                 Step::Publish => {
-                    let (source, layers) = match kind {
-                        MediaKind::Audio => (TrackSource::Mic, vec![]),
-                        MediaKind::Video => (
-                            TrackSource::Camera,
-                            vec![Layer {
-                                rid: "h".into(),
-                                width: encode.width,
-                                height: encode.height,
-                                max_bps: encode.bitrate_kbps * 1000,
-                            }],
-                        ),
+                    let layer = |rid: &str, e: crate::media::video_send::EncodeParams| Layer {
+                        rid: rid.into(),
+                        width: e.width,
+                        height: e.height,
+                        max_bps: e.bitrate_kbps * 1000,
+                    };
+                    let layers = match source {
+                        TrackSource::Camera => vec![layer("h", encode)],
+                        TrackSource::Screen => screen_encode.map(|e| layer("h", e)).into_iter().collect(),
+                        TrackSource::Mic | TrackSource::ScreenAudio => vec![],
                     };
                     let msg = ClientMsg::Publish(PublishRequest { kind, source, codec: None, layers, muted });
-                    if let Some(id) = s.request(msg, Pending::Publish { kind, muted }) {
-                        s.publish.tracks.insert(kind, PubState::Requested(id));
+                    if let Some(id) = s.request(msg, Pending::Publish { source, muted }) {
+                        s.publish.tracks.insert(source, PubState::Requested(id));
                     }
                 }
                 Step::Unpublish(track_id) => {
-                    s.publish.tracks.remove(&kind);
-                    clear_sink(&self.shared, kind);
-                    s.transport.publish(PubCmd::Remove { kind });
+                    s.publish.tracks.remove(&source);
+                    clear_sink(&self.shared, source);
+                    s.transport.publish(PubCmd::Remove { source });
                     s.request(ClientMsg::Unpublish(TrackRef { track_id }), Pending::Other("unpublish"));
                 }
                 Step::Cancel => {
-                    s.publish.tracks.remove(&kind);
+                    s.publish.tracks.remove(&source);
                 }
                 Step::Nothing => {}
             }
@@ -107,65 +118,67 @@ impl Actor {
     }
 
     /// The response to a `publish`.
-    pub(crate) fn published(&mut self, kind: MediaKind, muted_then: bool, result: Result<Reply, SignalError>) {
-        let muted = muted_now(self, kind);
+    pub(crate) fn published(&mut self, source: TrackSource, muted_then: bool, result: Result<Reply, SignalError>) {
+        let muted = muted_now(self, source);
         let Some(s) = self.session.as_mut() else { return };
         let track_id = match result {
             Ok(Reply::Publish(p)) => p.track_id,
-            Ok(other) => return tracing::error!(?kind, "publish answered with {other:?}"),
+            Ok(other) => return tracing::error!(?source, "publish answered with {other:?}"),
             Err(e) => {
                 let e = EngineError::from(e);
-                tracing::error!(?kind, "publish failed: {e}");
-                s.publish.tracks.remove(&kind);
-                self.shared.emit(EngineEvent::Error { code: e.code(), msg: format!("publish {kind:?}: {e}") });
+                tracing::error!(?source, "publish failed: {e}");
+                s.publish.tracks.remove(&source);
+                self.shared.emit(EngineEvent::Error { code: e.code(), msg: format!("publish {source:?}: {e}") });
                 return;
             }
         };
-        if !matches!(s.publish.tracks.get(&kind), Some(PubState::Requested(_))) {
+        if !matches!(s.publish.tracks.get(&source), Some(PubState::Requested(_))) {
             // Cancelled while in flight.
             s.request(ClientMsg::Unpublish(TrackRef { track_id }), Pending::Other("unpublish"));
             return;
         }
-        s.publish.tracks.insert(kind, PubState::Live(track_id.clone()));
+        s.publish.tracks.insert(source, PubState::Live(track_id.clone()));
         if muted != muted_then {
             s.request(ClientMsg::Mute(MuteRequest { track_id: track_id.clone(), muted }), Pending::Other("mute"));
         }
-        s.transport.publish(PubCmd::Add { kind, track_id });
+        s.transport.publish(PubCmd::Add { source, track_id });
     }
 
     /// The publisher task put our track on the connection: media may flow.
-    pub(crate) fn track_added(&mut self, kind: MediaKind, track_id: TrackId, track: Arc<TrackLocalStaticSample>, ssrc: u32) {
+    pub(crate) fn track_added(&mut self, source: TrackSource, track_id: TrackId, track: Arc<TrackLocalStaticSample>, ssrc: u32) {
         let Some(s) = &self.session else { return };
-        if s.publish.tracks.get(&kind) != Some(&PubState::Live(track_id)) {
+        if s.publish.tracks.get(&source) != Some(&PubState::Live(track_id)) {
             return; // unpublished meanwhile
         }
         let rt = self.rt.clone();
-        match kind {
-            MediaKind::Video => *lock(&self.shared.video.sink) = Some(VideoSink { track, ssrc, rt }),
-            MediaKind::Audio => *lock(&self.shared.audio.sink) = Some(AudioSink { track, ssrc, rt }),
+        match source {
+            TrackSource::Camera => *lock(&self.shared.video.sink) = Some(VideoSink { track, ssrc, rt }),
+            TrackSource::Screen => *lock(&self.shared.screen.sink) = Some(VideoSink { track, ssrc, rt }),
+            TrackSource::Mic | TrackSource::ScreenAudio => *lock(&self.shared.audio.sink) = Some(AudioSink { track, ssrc, rt }),
         }
     }
 
     /// `muteLocal{Audio,Video}Stream` reaching the server.
-    pub(crate) fn mute(&mut self, kind: MediaKind, muted: bool) {
+    pub(crate) fn mute(&mut self, source: TrackSource, muted: bool) {
         let Some(s) = self.session.as_mut() else { return };
-        if let Some(PubState::Live(track_id)) = s.publish.tracks.get(&kind) {
+        if let Some(PubState::Live(track_id)) = s.publish.tracks.get(&source) {
             let msg = ClientMsg::Mute(MuteRequest { track_id: track_id.clone(), muted });
             s.request(msg, Pending::Other("mute"));
         }
     }
 }
 
-fn clear_sink(shared: &Shared, kind: MediaKind) {
-    match kind {
-        MediaKind::Video => *lock(&shared.video.sink) = None,
-        MediaKind::Audio => *lock(&shared.audio.sink) = None,
+fn clear_sink(shared: &Shared, source: TrackSource) {
+    match source {
+        TrackSource::Camera => *lock(&shared.video.sink) = None,
+        TrackSource::Screen => *lock(&shared.screen.sink) = None,
+        TrackSource::Mic | TrackSource::ScreenAudio => *lock(&shared.audio.sink) = None,
     }
 }
 
-/// Is a publication of `kind` live in this session (for stats)?
-pub(crate) fn is_live(s: &Session, kind: MediaKind) -> bool {
-    matches!(s.publish.tracks.get(&kind), Some(PubState::Live(_)))
+/// Is a publication of `source` live in this session (for stats)?
+pub(crate) fn is_live(s: &Session, source: TrackSource) -> bool {
+    matches!(s.publish.tracks.get(&source), Some(PubState::Live(_)))
 }
 
 #[cfg(test)]

@@ -17,6 +17,10 @@ use crate::frame::VideoFrame;
 pub enum StreamKey {
     Local,
     Remote(Uid),
+    /// Our substream (screen share).
+    LocalSub,
+    /// A remote user's substream.
+    RemoteSub(Uid),
 }
 
 #[derive(Debug, Default)]

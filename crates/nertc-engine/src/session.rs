@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, MediaKind, PROTOCOL_VERSION, TrackId, Uid};
+use nertc_protocol::{ClientMsg, Empty, JoinRequest, JoinResult, LeaveReason, PROTOCOL_VERSION, TrackId, Uid};
 use nertc_signal::{Connected, RequestId, Signal, SignalError, SignalEvent};
 use tokio::sync::mpsc;
 
@@ -104,7 +104,7 @@ pub(crate) struct Joining {
 #[derive(Debug, Clone)]
 pub(crate) enum Pending {
     Publish {
-        kind: MediaKind,
+        source: nertc_protocol::TrackSource,
         muted: bool,
     },
     Subscribe {
@@ -155,8 +155,13 @@ pub(crate) enum End {
 impl Session {
     /// A session on a fresh `join` (first join or a rejoin after the resume window).
     pub fn new(actor: &Actor, params: JoinParams, c: Connected) -> Session {
-        let (transport, transport_events) =
-            Transport::start(&actor.rt, c.signal.clone(), &params.url, c.join.uid, actor.shared.video.clone());
+        let (transport, transport_events) = Transport::start(
+            &actor.rt,
+            c.signal.clone(),
+            &params.url,
+            c.join.uid,
+            [actor.shared.video.clone(), actor.shared.screen.clone()],
+        );
         Session {
             params,
             signal: c.signal,
@@ -264,9 +269,11 @@ impl Actor {
         self.joining = None;
         let Some(mut s) = self.session.take() else { return Vec::new() };
         *lock(&self.shared.video.sink) = None;
+        *lock(&self.shared.screen.sink) = None;
         *lock(&self.shared.audio.sink) = None;
         for (_, r) in s.remote.receiving.drain() {
             self.shared.slots.remove(crate::render::StreamKey::Remote(r.uid));
+            self.shared.slots.remove(crate::render::StreamKey::RemoteSub(r.uid));
             self.shared.mixer.remove(r.uid);
         }
         s.signal.close();

@@ -70,6 +70,15 @@ pub struct Settings {
     pub volume_indication_ms: Option<u32>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
+    /// The screen share (`startScreenCapture*`) while it runs.
+    pub screen: Option<ScreenShare>,
+}
+
+/// A screen share: what is captured and how the substream is encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenShare {
+    pub capture: device::screen::ScreenParams,
+    pub encode: EncodeParams,
 }
 
 impl Settings {
@@ -91,6 +100,7 @@ impl Settings {
             volume_indication_ms: None,
             server_url,
             auto_subscribe_video: false,
+            screen: None,
         }
     }
 
@@ -107,6 +117,11 @@ impl Settings {
     /// Whether the local preview is drawn mirrored.
     pub fn preview_mirrored(&self) -> bool {
         mirrored(self.mirror_mode)
+    }
+
+    /// Whether the substream (screen share) is published.
+    pub fn wants_screen_published(&self) -> bool {
+        self.role == Role::Broadcaster && self.screen.is_some()
     }
 
     /// What to publish: (audio, video).

@@ -26,6 +26,10 @@ pub(crate) struct Shared {
     pub slots: Slots,
     pub settings: Mutex<Settings>,
     pub video: Arc<VideoCtl>,
+    /// The substream (screen share) encoder's controls, as `video` for the camera.
+    pub screen: Arc<VideoCtl>,
+    /// `pauseScreenCapture`: the capture thread skips its ticks.
+    pub screen_paused: Arc<AtomicBool>,
     pub audio: Arc<AudioCtl>,
     pub mixer: Arc<Mixer>,
     /// Where pushed external frames go while an encoder runs (set by the device thread).
@@ -52,6 +56,8 @@ impl Shared {
             slots: Slots::default(),
             settings: Mutex::new(settings),
             video: Arc::new(VideoCtl::default()),
+            screen: Arc::new(VideoCtl::default()),
+            screen_paused: Arc::new(AtomicBool::new(false)),
             audio: Arc::new(AudioCtl::default()),
             mixer: Mixer::new(),
             video_input: Mutex::new(None),

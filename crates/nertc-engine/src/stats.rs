@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{MediaKind, TrackId, Uid};
+use nertc_protocol::{TrackId, Uid};
 
 use crate::actor::Actor;
 use crate::event::{EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
@@ -132,7 +132,8 @@ impl Actor {
             kind.0.0 += now_counts.expected.saturating_sub(before.expected);
             kind.0.1 += now_counts.lost.saturating_sub(before.lost);
             kind.1 += now_counts.lost;
-            if let Some(st) = &r.video {
+            // The substream counts in the totals; onRemoteVideoStats lists main streams.
+            if let Some(st) = r.video.as_ref().filter(|_| !r.sub) {
                 next.rx_video += bytes;
                 rx_video_jitter_ms = rx_video_jitter_ms.max(st.jitter_ms.load(Relaxed));
                 remote_video.push(RemoteVideoStats {
@@ -211,7 +212,7 @@ impl Actor {
             tx_video_loss_percent: tx_video_sample.map(|t| percent((t.expected, t.lost))),
             tx_video_lost: video_ssrc.map(|_| next.tx_video_lost),
         }));
-        if crate::publish::is_live(s, MediaKind::Video) {
+        if crate::publish::is_live(s, nertc_protocol::TrackSource::Camera) {
             self.shared.emit(EngineEvent::LocalVideoStats(LocalVideoStats {
                 width: v.last_width.load(Relaxed),
                 height: v.last_height.load(Relaxed),

@@ -1,15 +1,20 @@
 //! Remote users: room events, which of their tracks we want, `subscribe` / `unsubscribe`
-//! requests, and the receive pipelines of the tracks that arrive.
+//! requests, and the receive pipelines of the tracks that arrive. A user's `screen` video
+//! track is their substream: its own events (`onUserSubStreamVideoStart/Stop`), its own
+//! subscription switch (`subscribeRemoteVideoSubStream`, off until asked) and its own frame
+//! slot ([`StreamKey::RemoteSub`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use nertc_protocol::{ClientMsg, LeaveReason, MediaKind, MidInfo, Reply, RoomEvent, SubscribeRequest, TrackId, TrackInfo, TrackRef, Uid};
+use nertc_protocol::{
+    ClientMsg, LeaveReason, MediaKind, MidInfo, Reply, RoomEvent, SubscribeRequest, TrackId, TrackInfo, TrackRef, TrackSource, Uid,
+};
 use nertc_signal::SignalError;
 use webrtc::media_stream::track_remote::TrackRemote;
 
 use crate::actor::Actor;
-use crate::event::{EngineEvent, UserLeftReason};
+use crate::event::{EngineEvent, STREAM_MAIN, STREAM_SUB, UserLeftReason};
 use crate::media::audio_recv::{self, AudioRecvStats};
 use crate::media::video_recv::{self, VideoRecvStats};
 use crate::render::StreamKey;
@@ -23,6 +28,8 @@ pub(crate) struct RemoteUser {
     pub tracks: HashMap<TrackId, TrackInfo>,
     pub want_video: bool,
     pub want_audio: bool,
+    /// The substream (their screen share).
+    pub want_sub_video: bool,
     /// Subscribed or being subscribed.
     pub subscribed: HashSet<TrackId>,
 }
@@ -36,9 +43,10 @@ impl RemoteUser {
     pub fn changes(&self) -> (Vec<TrackId>, Vec<TrackId>) {
         let (mut sub, mut unsub) = (Vec::new(), Vec::new());
         for (id, t) in &self.tracks {
-            let want = match t.kind {
-                MediaKind::Audio => self.want_audio,
-                MediaKind::Video => self.want_video,
+            let want = match (t.kind, t.source) {
+                (MediaKind::Audio, _) => self.want_audio,
+                (MediaKind::Video, TrackSource::Screen) => self.want_sub_video,
+                (MediaKind::Video, _) => self.want_video,
             };
             match (want, self.subscribed.contains(id)) {
                 (true, false) => sub.push(id.clone()),
@@ -55,6 +63,8 @@ impl RemoteUser {
 /// A track being received.
 pub(crate) struct Receiving {
     pub uid: Uid,
+    /// The substream (a screen track).
+    pub sub: bool,
     pub video: Option<Arc<VideoRecvStats>>,
     pub audio: Option<Arc<AudioRecvStats>>,
     _task: TaskGuard,
@@ -91,6 +101,7 @@ impl Actor {
                     }
                 }
                 self.shared.slots.remove(StreamKey::Remote(uid));
+                self.shared.slots.remove(StreamKey::RemoteSub(uid));
                 self.shared.emit(EngineEvent::UserLeft { uid, reason: user_left_reason(reason) });
             }
             RoomEvent::TrackPublished { uid, track } => self.track_published(&mut s, uid, track),
@@ -101,19 +112,22 @@ impl Actor {
                 });
                 self.stop_receiving(&mut s, &track_id);
                 if let Some(t) = info {
-                    self.shared.emit(match t.kind {
-                        MediaKind::Audio => EngineEvent::UserAudioStop { uid },
-                        MediaKind::Video => EngineEvent::UserVideoStop { uid },
+                    self.shared.emit(match (t.kind, t.source) {
+                        (MediaKind::Audio, _) => EngineEvent::UserAudioStop { uid },
+                        (MediaKind::Video, TrackSource::Screen) => EngineEvent::UserSubStreamVideoStop { uid },
+                        (MediaKind::Video, _) => EngineEvent::UserVideoStop { uid },
                     });
                 }
             }
             RoomEvent::TrackMuted { uid, track_id, muted } => {
                 if let Some(t) = s.remote.users.get_mut(&uid).and_then(|u| u.tracks.get_mut(&track_id)) {
                     t.muted = muted;
-                    self.shared.emit(match t.kind {
-                        MediaKind::Audio => EngineEvent::UserAudioMute { uid, muted },
-                        MediaKind::Video => EngineEvent::UserVideoMute { uid, muted },
-                    });
+                    // NERTC has no substream video mute event in this SDK's set.
+                    match (t.kind, t.source) {
+                        (MediaKind::Audio, _) => self.shared.emit(EngineEvent::UserAudioMute { uid, muted }),
+                        (MediaKind::Video, TrackSource::Screen) => {}
+                        (MediaKind::Video, _) => self.shared.emit(EngineEvent::UserVideoMute { uid, muted }),
+                    }
                 }
             }
             RoomEvent::Subscription { .. } => {}
@@ -136,12 +150,14 @@ impl Actor {
     pub(crate) fn track_published(&self, s: &mut Session, uid: Uid, track: TrackInfo) {
         let Some(u) = s.remote.users.get_mut(&uid) else { return };
         u.tracks.insert(track.track_id.clone(), track.clone());
-        match track.kind {
-            MediaKind::Audio => self.shared.emit(EngineEvent::UserAudioStart { uid }),
-            MediaKind::Video => {
-                let h = track.layers.iter().map(|l| l.height).max().unwrap_or(0);
-                self.shared.emit(EngineEvent::UserVideoStart { uid, max_profile: profile_of(h) });
+        let h = track.layers.iter().map(|l| l.height).max().unwrap_or(0);
+        match (track.kind, track.source) {
+            (MediaKind::Audio, _) => self.shared.emit(EngineEvent::UserAudioStart { uid }),
+            (MediaKind::Video, TrackSource::Screen) => {
+                self.shared.emit(EngineEvent::UserSubStreamVideoStart { uid, max_profile: profile_of(h) });
+                return self.sync_subscriptions(s, uid);
             }
+            (MediaKind::Video, _) => self.shared.emit(EngineEvent::UserVideoStart { uid, max_profile: profile_of(h) }),
         }
         if track.muted {
             self.shared.emit(match track.kind {
@@ -160,6 +176,14 @@ impl Actor {
             MediaKind::Video => u.want_video = on,
             MediaKind::Audio => u.want_audio = on,
         }
+        self.sync_subscriptions(&mut s, uid);
+        self.session = Some(s);
+    }
+
+    /// `subscribeRemoteVideoSubStream`.
+    pub(crate) fn want_sub(&mut self, uid: Uid, on: bool) {
+        let Some(mut s) = self.session.take() else { return };
+        s.remote.users.entry(uid).or_insert_with(|| RemoteUser::new(false)).want_sub_video = on;
         self.sync_subscriptions(&mut s, uid);
         self.session = Some(s);
     }
@@ -198,18 +222,21 @@ impl Actor {
         let Some(mut s) = self.session.take() else { return };
         self.stop_receiving(&mut s, &info.track_id);
         let (events, uid) = (self.shared.events.clone(), info.uid);
+        let sub = s.remote.users.get(&uid).and_then(|u| u.tracks.get(&info.track_id)).is_some_and(|t| t.source == TrackSource::Screen);
         let r = match info.kind {
             MediaKind::Video => {
                 let stats = Arc::new(VideoRecvStats::default());
-                let slot = self.shared.slots.get(StreamKey::Remote(uid));
+                let (key, stream_type) = if sub { (StreamKey::RemoteSub(uid), STREAM_SUB) } else { (StreamKey::Remote(uid), STREAM_MAIN) };
+                let slot = self.shared.slots.get(key);
                 let path = s.transport.path.clone();
-                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, slot, events, stats.clone(), move || path.down_rtt_ms()));
-                Receiving { uid, video: Some(stats), audio: None, _task: task }
+                let rtt = move || path.down_rtt_ms();
+                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, stream_type, slot, events, stats.clone(), rtt));
+                Receiving { uid, sub, video: Some(stats), audio: None, _task: task }
             }
             MediaKind::Audio => {
                 let stats = Arc::new(AudioRecvStats::default());
                 let task = TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone()));
-                Receiving { uid, video: None, audio: Some(stats), _task: task }
+                Receiving { uid, sub: false, video: None, audio: Some(stats), _task: task }
             }
         };
         s.remote.receiving.insert(info.track_id, r);
@@ -219,7 +246,7 @@ impl Actor {
     pub(crate) fn stop_receiving(&self, s: &mut Session, track_id: &str) {
         if let Some(r) = s.remote.receiving.remove(track_id) {
             if r.video.is_some() {
-                self.shared.slots.get(StreamKey::Remote(r.uid)).clear();
+                self.shared.slots.get(if r.sub { StreamKey::RemoteSub(r.uid) } else { StreamKey::Remote(r.uid) }).clear();
             }
             if r.audio.is_some() {
                 self.shared.mixer.remove(r.uid);
@@ -231,10 +258,22 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nertc_protocol::TrackSource;
 
     fn track(id: &str, kind: MediaKind) -> TrackInfo {
-        TrackInfo { track_id: id.into(), kind, source: TrackSource::Mic, muted: false, layers: vec![], codec: "audio/opus".into() }
+        let source = if kind == MediaKind::Audio { TrackSource::Mic } else { TrackSource::Camera };
+        TrackInfo { track_id: id.into(), kind, source, muted: false, layers: vec![], codec: "audio/opus".into() }
+    }
+
+    #[test]
+    fn the_substream_has_its_own_switch() {
+        let mut u = RemoteUser::new(true);
+        u.tracks.insert("v".into(), track("v", MediaKind::Video));
+        let screen = TrackInfo { source: TrackSource::Screen, ..track("s", MediaKind::Video) };
+        u.tracks.insert("s".into(), screen);
+        assert_eq!(u.changes().0, vec!["v".to_string()], "the camera by the main switch, the screen not without asking");
+        u.want_sub_video = true;
+        u.want_video = false;
+        assert_eq!(u.changes().0, vec!["s".to_string()]);
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn two_engines_call_with_video_and_audio() {
     wait(&b_rx, &mut b_log, "A's video starts", |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
     assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
     let ev = wait(&b_rx, &mut b_log, "first frame", |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
-    assert_eq!(ev, EngineEvent::FirstVideoFrameDecoded { uid: 1, width: 640, height: 480 });
+    assert_eq!(ev, EngineEvent::FirstVideoFrameDecoded { uid: 1, width: 640, height: 480, stream_type: 0 });
     wait(&b_rx, &mut b_log, "audio decoded", |e| matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 1 }));
 
     // The frames carry A's test pattern with increasing frame numbers.

@@ -18,6 +18,7 @@
 
 pub mod audio;
 pub mod camera;
+pub mod screen;
 pub mod test_pattern;
 pub mod tone;
 

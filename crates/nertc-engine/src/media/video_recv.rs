@@ -286,10 +286,13 @@ struct DecodeFailures {
 /// Receives until the track ends; spawn it on the engine runtime.
 ///
 /// `rtt_ms` reads the current round trip to the server (None before it is measured): the
-/// reorder buffer waits longer for retransmissions on a longer path.
+/// reorder buffer waits longer for retransmissions on a longer path. `stream_type` (main or
+/// sub) goes into `onFirstVideoFrameDecoded`.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     track: Arc<dyn TrackRemote>,
     uid: Uid,
+    stream_type: i32,
     slot: Arc<FrameSlot>,
     events: EventSink,
     stats: Arc<VideoRecvStats>,
@@ -345,7 +348,7 @@ pub async fn run(
                     stats.height.store(frame.height as u64, Relaxed);
                     if first {
                         first = false;
-                        events.send(EngineEvent::FirstVideoFrameDecoded { uid, width: frame.width, height: frame.height });
+                        events.send(EngineEvent::FirstVideoFrameDecoded { uid, width: frame.width, height: frame.height, stream_type });
                     }
                     slot.put(Arc::new(frame));
                 }

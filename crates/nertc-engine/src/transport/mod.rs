@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use nertc_protocol::{MediaKind, MidInfo, PcKind, TrackId, Uid};
+use nertc_protocol::{MidInfo, PcKind, TrackId, TrackSource, Uid};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -36,7 +36,7 @@ pub const EVENT_QUEUE: usize = 64;
 pub(crate) enum TransportEvent {
     /// Our track is on the `pub` connection: encoded media can flow into it.
     TrackAdded {
-        kind: MediaKind,
+        source: TrackSource,
         track_id: TrackId,
         track: Arc<TrackLocalStaticSample>,
         ssrc: u32,
@@ -201,7 +201,7 @@ impl Transport {
         signal: nertc_signal::Signal,
         server_url: &str,
         uid: Uid,
-        video: Arc<VideoCtl>,
+        video: [Arc<VideoCtl>; 2],
     ) -> (Transport, mpsc::Receiver<TransportEvent>) {
         let bind = std::net::SocketAddr::new(bind_ip(server_url), 0);
         let (events, rx) = mpsc::channel(EVENT_QUEUE);

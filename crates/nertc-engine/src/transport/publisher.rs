@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{ClientMsg, MediaKind, PcKind, Reply, SdpMsg, SdpType, TrackId, Uid};
+use nertc_protocol::{ClientMsg, MediaKind, PcKind, Reply, SdpMsg, SdpType, TrackId, TrackSource, Uid};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -21,13 +21,13 @@ use crate::error::{EngineError, Result, transport};
 use crate::media::video_send::VideoCtl;
 
 pub(crate) enum PubCmd {
-    /// Put a track for `kind` (announced to the server as `track_id`) on the connection.
+    /// Put a track for `source` (announced to the server as `track_id`) on the connection.
     Add {
-        kind: MediaKind,
+        source: TrackSource,
         track_id: TrackId,
     },
     Remove {
-        kind: MediaKind,
+        source: TrackSource,
     },
     /// The signaling connection was replaced (resume).
     Signal(nertc_signal::Signal),
@@ -55,13 +55,14 @@ struct Publisher {
     signal: nertc_signal::Signal,
     bind: SocketAddr,
     uid: Uid,
-    video: Arc<VideoCtl>,
+    /// The encoders' controls: the camera's main stream, the screen's substream.
+    video: [Arc<VideoCtl>; 2],
     path: Arc<super::PathStats>,
     pc: Option<Pc>,
     pc_events: Option<mpsc::Receiver<PcEvent>>,
     /// The current connection's set-up: replaced when it does not come up.
     setup: FirstConnect,
-    tracks: HashMap<MediaKind, LocalTrack>,
+    tracks: HashMap<TrackSource, LocalTrack>,
     neg: u64,
 }
 
@@ -80,7 +81,7 @@ pub(super) async fn run(
     signal: nertc_signal::Signal,
     bind: SocketAddr,
     uid: Uid,
-    video: Arc<VideoCtl>,
+    video: [Arc<VideoCtl>; 2],
     path: Arc<super::PathStats>,
 ) {
     let mut measure_tick = tokio::time::interval(super::MEASURE_EVERY);
@@ -152,26 +153,27 @@ impl Publisher {
                 Change::None
             }
             PubCmd::RestartIce => Change::RestartIce,
-            PubCmd::Add { kind, track_id } => match self.add(kind, track_id).await {
+            PubCmd::Add { source, track_id } => match self.add(source, track_id).await {
                 Ok(()) => Change::Tracks,
                 Err(error) => {
                     self.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await;
                     Change::None
                 }
             },
-            PubCmd::Remove { kind } => {
-                let Some(t) = self.tracks.remove(&kind) else { return Change::None };
+            PubCmd::Remove { source } => {
+                let Some(t) = self.tracks.remove(&source) else { return Change::None };
                 if let Some(pc) = &self.pc
                     && let Err(e) = pc.pc.remove_track(&t.sender).await
                 {
-                    tracing::warn!(?kind, "remove_track: {e}");
+                    tracing::warn!(?source, "remove_track: {e}");
                 }
                 Change::Tracks
             }
         }
     }
 
-    async fn add(&mut self, kind: MediaKind, track_id: TrackId) -> Result<()> {
+    async fn add(&mut self, source: TrackSource, track_id: TrackId) -> Result<()> {
+        let kind = crate::publish::kind_of(source);
         if self.pc.is_none() {
             let path = self.path.clone();
             let feedback: nertc_rtc::tap::FeedbackCounter = Arc::new(move |f| {
@@ -198,8 +200,13 @@ impl Publisher {
                 .map_err(transport)?,
         );
         let sender = pc.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(transport)?;
-        let feedback = (kind == MediaKind::Video).then(|| {
-            let (video, t) = (self.video.clone(), track.clone());
+        let ctl = match source {
+            TrackSource::Screen => Some(&self.video[1]),
+            TrackSource::Camera => Some(&self.video[0]),
+            TrackSource::Mic | TrackSource::ScreenAudio => None,
+        };
+        let feedback = ctl.map(|ctl| {
+            let (video, t) = (ctl.clone(), track.clone());
             TaskGuard::spawn(&tokio::runtime::Handle::current(), async move {
                 loop {
                     match t.poll().await {
@@ -214,8 +221,8 @@ impl Publisher {
                 }
             })
         });
-        self.tracks.insert(kind, LocalTrack { track_id: track_id.clone(), sender, _feedback: feedback });
-        self.report(TransportEvent::TrackAdded { kind, track_id, track, ssrc }).await;
+        self.tracks.insert(source, LocalTrack { track_id: track_id.clone(), sender, _feedback: feedback });
+        self.report(TransportEvent::TrackAdded { source, track_id, track, ssrc }).await;
         Ok(())
     }
 
@@ -224,15 +231,15 @@ impl Publisher {
     /// one), offered `fresh`. On failure the next try is [`CONNECT_TIMEOUT`] later.
     async fn replace(&mut self) {
         tracing::warn!(failed = self.setup.failed, "pub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it");
-        let published: Vec<(MediaKind, TrackId)> = self.tracks.drain().map(|(kind, t)| (kind, t.track_id)).collect();
+        let published: Vec<(TrackSource, TrackId)> = self.tracks.drain().map(|(source, t)| (source, t.track_id)).collect();
         if let Some(old) = self.pc.take() {
             let _ = old.pc.close().await;
         }
         self.pc_events = None;
         self.setup = FirstConnect::default();
-        for (kind, track_id) in published {
-            if let Err(e) = self.add(kind, track_id).await {
-                tracing::warn!(?kind, "replacing the pub connection: {e}");
+        for (source, track_id) in published {
+            if let Err(e) = self.add(source, track_id).await {
+                tracing::warn!(?source, "replacing the pub connection: {e}");
             }
         }
         // Nothing left to offer: the next track added negotiates. Otherwise the offer counts
@@ -280,7 +287,9 @@ impl Publisher {
         let desc = RTCSessionDescription::answer(answer.sdp).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
         tracing::debug!(restart_ice, total_ms = started.elapsed().as_millis() as u64, "pub answer applied");
-        self.video.force_keyframe.store(true, Relaxed);
+        for v in &self.video {
+            v.force_keyframe.store(true, Relaxed);
+        }
         Ok(())
     }
 }
