@@ -11,7 +11,8 @@
 // Events (CustomEvent, payload in `detail`):
 //   room events, with `detail` = the event's `d` plus `seq`:
 //     user_joined, user_left, track_published, track_unpublished, track_muted, subscription
-//   remote_track       {track_id, uid, kind, mid, track, stream}  a subscribed track's media arrived
+//   remote_track       {track_id, uid, kind, source, mid, track, stream}  a subscribed track's media
+//                      arrived; source 'screen' is the user's substream (screen share)
 //   remote_track_ended {track_id, uid, kind, mid}                 its m-line was removed
 //   server_leave       {reason}       the server ended the session (transport `leave`)
 //   server_error       {code, msg}    a transport `error`
@@ -68,7 +69,8 @@ export class NertcWebClient extends EventTarget {
     this.subPc = null;
     this._subChain = Promise.resolve();
     this.subMids = new Map(); // mid -> {track_id, uid, kind}
-    this.remoteTracks = new Map(); // track_id -> {track_id, uid, kind, mid, track, stream}
+    this.remoteTracks = new Map(); // track_id -> {track_id, uid, kind, source, mid, track, stream}
+    this.trackSources = new Map(); // track_id -> 'mic' | 'camera' | 'screen' | 'screen_audio' (room events)
   }
 
   // ------------------------------------------------------------------ socket
@@ -140,6 +142,7 @@ export class NertcWebClient extends EventTarget {
     } else if (f.seq !== undefined) {
       if (f.seq <= this.lastSeq) return; // already processed (duplicate after a resume)
       this.lastSeq = f.seq;
+      if (f.t === 'track_published' && f.d?.track) this.trackSources.set(f.d.track.track_id, f.d.track.source);
       if (ROOM_EVENTS.has(f.t)) this._emit(f.t, { ...f.d, seq: f.seq });
     } else {
       this._onTransport(f.t, f.d ?? {});
@@ -184,6 +187,7 @@ export class NertcWebClient extends EventTarget {
     this._joinParams = { appKey, channel, uid, token, name };
     this.joinResult = res;
     this.lastSeq = res.seq ?? 0;
+    for (const u of res.users ?? []) for (const t of u.tracks ?? []) this.trackSources.set(t.track_id, t.source);
     this._startPing(res.ping_interval_ms || 5000);
     return res;
   }
@@ -313,6 +317,14 @@ export class NertcWebClient extends EventTarget {
     return p;
   }
 
+  /**
+   * Shares a screen: publishes the video track of `stream` (from `getDisplayMedia`) with
+   * source `screen`, which NERTC clients receive as this user's substream. Resolves as publish.
+   */
+  publishScreen(stream) {
+    return this.publish(new MediaStream(stream.getVideoTracks()), { videoSource: 'screen' });
+  }
+
   /** Unpublishes a track and re-offers without it. */
   unpublish(trackId) {
     const run = async () => {
@@ -425,7 +437,7 @@ export class NertcWebClient extends EventTarget {
       if (prev && prev.track === tr.receiver.track && prev.mid === tr.mid) continue;
       if (prev) this._emit('remote_track_ended', this._publicRemote(prev));
       const r = {
-        track_id: info.track_id, uid: info.uid, kind: info.kind, mid: tr.mid,
+        track_id: info.track_id, uid: info.uid, kind: info.kind, source: this.trackSources.get(info.track_id) ?? null, mid: tr.mid,
         track: tr.receiver.track, stream: new MediaStream([tr.receiver.track]),
       };
       this.remoteTracks.set(info.track_id, r);
@@ -440,7 +452,7 @@ export class NertcWebClient extends EventTarget {
   }
 
   _publicRemote(r) {
-    return { track_id: r.track_id, uid: r.uid, kind: r.kind, mid: r.mid };
+    return { track_id: r.track_id, uid: r.uid, kind: r.kind, source: r.source, mid: r.mid };
   }
 
   /** The remote track of `trackId`, or undefined. */
