@@ -6,7 +6,9 @@
 // test pattern (colour bars in order, the stamp in its corner) with the right geometry for
 // each scaling mode (fit letterboxes a 4:3 picture in a 16:9 tile), the local tile mirrored
 // when asked; the stats overlay; remote tiles going away when the other side leaves or we
-// leave; WebGL and the 2D fallback; a lost WebGL context recovering.
+// leave; WebGL and the 2D fallback; a lost WebGL context recovering; screen sharing (the spec
+// starts an Xvfb with a white root window for the engines to capture): the source picker's
+// thumbnails, our share and a peer's share each in their own tile next to the cameras.
 //
 // Needs the addon (npm run build:debug) and Chromium (scripts/chromium.mjs, CHROMIUM_BIN). Run inside a
 // loopback-only network namespace:  ./scripts/netns.sh npx ava __test__/demo.spec.mjs
@@ -70,9 +72,24 @@ function startBridge() {
   });
 }
 
+/** Xvfb (1280x720, white root) on a free display; DISPLAY is set for the bridge and the peers. */
+async function startXvfb() {
+  let n = 300;
+  while (fs.existsSync(`/tmp/.X${n}-lock`)) n++;
+  const proc = spawn('Xvfb', [`:${n}`, '-screen', '0', '1280x720x24', '-wr', '-nolisten', 'tcp'], { stdio: 'ignore' });
+  const end = Date.now() + 10_000;
+  while (!fs.existsSync(`/tmp/.X11-unix/X${n}`)) {
+    if (Date.now() > end || proc.exitCode !== null) throw new Error('Xvfb did not start (apt install xvfb; scripts/setup.sh)');
+    await sleep(50);
+  }
+  process.env.DISPLAY = `:${n}`;
+  return proc;
+}
+
 test.before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   state.sdk = require('../index.js').default;
+  state.xvfb = await startXvfb();
   await startBridge();
   // WebGL through SwiftShader with --disable-gpu (see renderer.spec.mjs).
   state.chromium = await launchChromium({ name: 'demo', viewport: { width: 1320, height: 1000 }, deviceScaleFactor: 1 });
@@ -82,6 +99,7 @@ test.after.always(async () => {
   for (const p of state.peers) p.release();
   state.peers.clear();
   await state.chromium?.close();
+  state.xvfb?.kill();
   if (state.bridge && state.bridge.exitCode === null) {
     const exited = new Promise((r) => state.bridge.once('exit', r));
     state.bridge.kill('SIGTERM');
@@ -535,6 +553,55 @@ for (const backend of ['webgl', '2d']) {
     t.deepEqual(page.pageErrors(), []);
   });
 }
+
+test.serial('screen share: the picker shows sources with thumbnails; our share and a peer share get their own tiles', async (t) => {
+  t.timeout(150_000);
+  const page = await openDemo(t);
+  const channel = channelName('share');
+  t.true(await page.evaluate(() => document.getElementById('share').disabled), 'no sharing before joining');
+  await joinFromUi(page, channel, 3201);
+  t.false(await page.evaluate(() => document.getElementById('share').disabled));
+
+  // The picker: the display with a 320x180 thumbnail of the white root window.
+  await page.click('#share');
+  await page.waitForSelector('#shareSources .source[data-type="1"] canvas', { timeout: 20_000 });
+  const thumb = await page.evaluate(() => {
+    const c = document.querySelector('#shareSources .source[data-type="1"] canvas');
+    return { w: c.width, h: c.height, px: [...c.getContext('2d').getImageData(c.width >> 1, c.height >> 1, 1, 1).data] };
+  });
+  t.deepEqual(thumb, { w: 320, h: 180, px: [255, 255, 255, 255] });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'demo-share-picker.png') });
+
+  // Picking it shares the display: our own share tile, next to the camera.
+  await page.click('#shareSources .source[data-type="1"]');
+  await page.waitForFunction(() => window.demo.keys().includes('local:sub'), null, { timeout: 20_000 });
+  await waitFrames(page, 'local:sub', 3, { from: 0 });
+  t.deepEqual(await frameSize(page, 'local:sub'), [1280, 720]);
+  t.deepEqual(await frameSize(page, 'local'), [RES.width, RES.height], 'the camera tile stays the camera');
+  t.is(await page.evaluate(() => document.getElementById('share').textContent), 'Stop sharing');
+
+  // A peer shares too (720p profile of the same display, 640x480 → 640x360): a tile of its own.
+  const peerUid = 3202;
+  const peer = await startPeer(channel, peerUid);
+  t.is(peer.startScreenCaptureByDisplayId(0, null, { profile: 0 }), 0);
+  await page.waitForFunction((k) => window.demo.keys().includes(k), `${peerUid}:sub`, { timeout: 20_000 });
+  await waitFrames(page, `${peerUid}:sub`, 3, { from: 0, timeout: 40_000 });
+  t.deepEqual(await frameSize(page, `${peerUid}:sub`), [640, 360]);
+  await waitFrames(page, String(peerUid), 3, { from: 0, timeout: 40_000 });
+  t.deepEqual(await frameSize(page, String(peerUid)), [RES.width, RES.height], "the peer's camera in its own tile");
+  await page.screenshot({ path: path.join(ARTIFACTS, 'demo-share.png') });
+
+  // The peer stops: its share tile goes, its camera tile stays. We stop: ours goes.
+  t.is(peer.stopScreenCapture(), 0);
+  await page.waitForFunction((k) => !window.demo.keys().includes(k), `${peerUid}:sub`, { timeout: 20_000 });
+  t.true((await page.evaluate(() => window.demo.keys())).includes(String(peerUid)));
+  await page.click('#share');
+  await page.waitForFunction(() => !window.demo.keys().includes('local:sub'), null, { timeout: 20_000 });
+  t.is(await page.evaluate(() => document.getElementById('share').textContent), 'Share screen');
+  await page.click('#leave');
+  await page.waitForFunction(() => document.getElementById('status').dataset.state === 'idle');
+  t.deepEqual(page.pageErrors(), []);
+});
 
 test.serial('webgl: a lost WebGL context falls back to the 2D canvas and comes back when restored', async (t) => {
   t.timeout(150_000);

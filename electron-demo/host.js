@@ -7,7 +7,8 @@
 // WebSocket). Both transports carry the same operations:
 //
 //   call(method, args)         a whitelisted NERtcEngine method; returns its result
-//   bind(key, {mode, mirror})  key 'local' or a remote uid (as a string): frames of that stream
+//   bind(key, {mode, mirror})  key 'local' or a remote uid (as a string), with ':sub' for that
+//                              user's screen share (substream): frames of that stream
 //                              are sent to the page as {key, gen, width, height, y, u, v, ...}
 //   unbind(key)
 //   ack(key, gen)              the page drew (or dropped) one frame of binding `gen`
@@ -52,6 +53,17 @@ const CALLS = new Set([
   'enumerateRecordDevices',
   'enumeratePlayoutDevices',
   'enumerateVideoCaptureDevices',
+  'enumerateScreenCaptureSourceInfo',
+  'startScreenCaptureByDisplayId',
+  'startScreenCaptureByWindowId',
+  'startScreenCaptureByScreenRect',
+  'updateScreenCaptureRegion',
+  'pauseScreenCapture',
+  'resumeScreenCapture',
+  'stopScreenCapture',
+  'setScreenCaptureMouseCursor',
+  'setExcludeWindowList',
+  'subscribeRemoteVideoSubStream',
   'setRecordDevice',
   'getRecordDevice',
   'setPlayoutDevice',
@@ -62,13 +74,25 @@ const CALLS = new Set([
 
 const MAX_IN_FLIGHT = 2;
 
-/** 'local' or a canonical uid string; null when `key` is neither. */
+/** 'local' or a canonical uid string, either with ':sub' (the substream); null otherwise. */
 function normKey(key) {
+  if (typeof key === 'string' && key.endsWith(':sub')) {
+    const base = normKey(key.slice(0, -4));
+    return base === null ? null : `${base}:sub`;
+  }
   if (key === 'local') return 'local';
   if (typeof key === 'number' && Number.isSafeInteger(key) && key > 0) return String(key);
   if (typeof key === 'bigint' && key > 0n) return key.toString();
   if (typeof key === 'string' && /^[1-9][0-9]{0,19}$/.test(key)) return BigInt(key).toString();
   return null;
+}
+
+/** setupLocal/Remote[SubStream]VideoCanvas for a normalized key. */
+function setupCanvas(engine, k, canvas) {
+  const sub = k.endsWith(':sub');
+  const base = sub ? k.slice(0, -4) : k;
+  if (base === 'local') return sub ? engine.setupLocalSubStreamVideoCanvas(canvas) : engine.setupLocalVideoCanvas(canvas);
+  return sub ? engine.setupRemoteSubStreamVideoCanvas(uidOf(base), canvas) : engine.setupRemoteVideoCanvas(uidOf(base), canvas);
 }
 
 /** The uid for a remote key: a number when safe, else a BigInt. */
@@ -166,7 +190,7 @@ class EngineHost {
       },
     };
     const canvas = { view, mode, mirror: !!opts.mirror };
-    const code = k === 'local' ? this.engine.setupLocalVideoCanvas(canvas) : this.engine.setupRemoteVideoCanvas(uidOf(k), canvas);
+    const code = setupCanvas(this.engine, k, canvas);
     if (code === 0) this.bindings.set(k, binding);
     else this.bindings.delete(k);
     return code;
@@ -177,7 +201,7 @@ class EngineHost {
     const k = normKey(key);
     if (k === null) return this.sdk.ErrorCode ? this.sdk.ErrorCode.ERR_INVALID_PARAM : 30003;
     this.bindings.delete(k);
-    return k === 'local' ? this.engine.setupLocalVideoCanvas(null) : this.engine.setupRemoteVideoCanvas(uidOf(k), null);
+    return setupCanvas(this.engine, k, null);
   }
 
   /** The page is done with one frame of binding `gen` of `key`. */
@@ -238,6 +262,8 @@ class EngineHost {
 function jsonSafe(value) {
   if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
   if (Array.isArray(value)) return value.map(jsonSafe);
+  // Bytes (screen source thumbnails) as a plain array of numbers.
+  if (ArrayBuffer.isView(value)) return Array.from(value);
   if (value && typeof value === 'object') {
     const out = {};
     for (const [k, v] of Object.entries(value)) out[k] = jsonSafe(v);

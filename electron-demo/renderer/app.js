@@ -26,7 +26,8 @@
     cid: 0,
     channel: '',
     rtt: null,
-    tiles: new Map(), // key ('local' | uid string) -> tile
+    tiles: new Map(), // key ('local' | uid string, ':sub' appended for a screen share) -> tile
+    sharing: false, // our screen share runs
   };
   let bridge = null;
   const logLines = [];
@@ -63,6 +64,7 @@
     el.textContent = text || phase;
     $('join').disabled = !(phase === 'idle' || phase === 'error');
     $('leave').disabled = !(phase === 'joining' || phase === 'joined');
+    $('share').disabled = phase !== 'joined';
     updateLocalTile();
   }
 
@@ -78,6 +80,11 @@
 
   function keyOf(uid) {
     return uid === 'local' ? 'local' : String(uid);
+  }
+
+  /** The tile key of a user's (or our) screen share: the substream. */
+  function subKeyOf(uid) {
+    return `${keyOf(uid)}:sub`;
   }
 
   function currentMode() {
@@ -147,8 +154,11 @@
       lastRenderer: null,
     };
     tile.nameEl.textContent = label;
-    tile.placeholder.textContent = key === 'local' ? 'camera off' : 'no video';
+    const share = key.endsWith(':sub');
+    el.classList.toggle('share', share);
+    tile.placeholder.textContent = share ? 'starting screen share…' : key === 'local' ? 'camera off' : 'no video';
     if (key === 'local') $('grid').prepend(el);
+    else if (key === 'local:sub') state.tiles.get('local').el.after(el);
     else $('grid').appendChild(el);
     state.tiles.set(key, tile);
     renderStats(tile);
@@ -189,7 +199,84 @@
   }
 
   async function removeAllRemoteTiles() {
-    for (const key of [...state.tiles.keys()]) if (key !== 'local') await removeRemoteTile(key);
+    for (const key of [...state.tiles.keys()]) if (!key.startsWith('local')) await removeRemoteTile(key);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Screen sharing (the substream)
+
+  /** A BGRA thumbnail ({buffer, width, height}) drawn on a new canvas. */
+  function bgraCanvas(img) {
+    const c = document.createElement('canvas');
+    if (!img || !img.width || !img.height) return c;
+    c.width = img.width;
+    c.height = img.height;
+    const src = img.buffer instanceof Uint8Array ? img.buffer : Uint8Array.from(Object.values(img.buffer || {}));
+    const data = new ImageData(img.width, img.height);
+    for (let i = 0; i + 3 < src.length && i + 3 < data.data.length; i += 4) {
+      data.data[i] = src[i + 2];
+      data.data[i + 1] = src[i + 1];
+      data.data[i + 2] = src[i];
+      data.data[i + 3] = 255;
+    }
+    c.getContext('2d').putImageData(data, 0, 0);
+    return c;
+  }
+
+  /** Lists displays and windows with their thumbnails; picking one starts the share. */
+  async function openSharePicker() {
+    const list = (await bridge.call('enumerateScreenCaptureSourceInfo', 320, 180, 32, 32)) || [];
+    const box = $('shareSources');
+    box.textContent = '';
+    $('shareNote').textContent = list.length ? '' : 'Nothing to share here (screen capture works on X11 only for now).';
+    for (const s of list) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'source';
+      b.dataset.sourceId = String(s.sourceId);
+      b.dataset.type = String(s.type);
+      b.appendChild(bgraCanvas(s.thumbBGRA));
+      const title = document.createElement('span');
+      title.className = 'title';
+      title.textContent = `${s.type === 1 ? 'Screen' : 'Window'}: ${s.sourceName}${s.isMinimizeWindow ? ' (minimized)' : ''}`;
+      b.appendChild(title);
+      b.addEventListener('click', () => {
+        $('sharePicker').close();
+        startShare(s);
+      });
+      box.appendChild(b);
+    }
+    if (typeof $('sharePicker').showModal === 'function') $('sharePicker').showModal();
+    return list;
+  }
+
+  async function startShare(source) {
+    const param = { profile: 3, dimensions: { width: 1920, height: 1080 }, frame_rate: 15, capture_mouse_cursor: true };
+    const method = source.type === 1 ? 'startScreenCaptureByDisplayId' : 'startScreenCaptureByWindowId';
+    const rc = await bridge.call(method, source.sourceId, null, param);
+    log(`${method}(${source.sourceId}) ->`, rc);
+    if (rc !== 0) return rc;
+    state.sharing = true;
+    $('share').textContent = 'Stop sharing';
+    const tile = state.tiles.get('local:sub') || createTile('local:sub', `your screen · ${source.sourceName}`);
+    await bindTile(tile);
+    return rc;
+  }
+
+  /** Our share ended (stopped, left, or the window went away): its tile goes. */
+  async function shareEnded() {
+    state.sharing = false;
+    $('share').textContent = 'Share screen';
+    const tile = state.tiles.get('local:sub');
+    if (!tile) return;
+    state.tiles.delete('local:sub');
+    tile.el.remove();
+    await unbindTile(tile);
+  }
+
+  async function stopShare() {
+    log('stopScreenCapture ->', await bridge.call('stopScreenCapture'));
+    await shareEnded();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -347,6 +434,7 @@
       log('leaveChannel failed:', String(e && e.message));
     }
     await removeAllRemoteTiles();
+    await shareEnded();
     setStatus('idle', 'idle');
     // Start the local tile afresh: no frozen last frame from the call.
     const local = state.tiles.get('local');
@@ -372,7 +460,7 @@
         }
       });
     const quiet = new Set(['onRtcStats', 'onLocalVideoStats', 'onRemoteVideoStats', 'onRemoteAudioStats', 'onLocalAudioStats', 'onNetworkQuality', 'onRemoteAudioVolumeIndication', 'onLocalAudioVolumeIndication']);
-    const logged = ['onError', 'onWarning', 'onJoinChannel', 'onRejoinChannel', 'onLeaveChannel', 'onDisconnect', 'onReconnectingStart', 'onConnectionStateChange', 'onUserJoined', 'onUserLeft', 'onUserAudioStart', 'onUserAudioStop', 'onUserAudioMute', 'onUserVideoStart', 'onUserVideoStop', 'onUserVideoMute', 'onFirstVideoFrameDecoded', 'onFirstAudioFrameDecoded', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged', 'onBridgeClosed'];
+    const logged = ['onError', 'onWarning', 'onJoinChannel', 'onRejoinChannel', 'onLeaveChannel', 'onDisconnect', 'onReconnectingStart', 'onConnectionStateChange', 'onUserJoined', 'onUserLeft', 'onUserAudioStart', 'onUserAudioStop', 'onUserAudioMute', 'onUserVideoStart', 'onUserVideoStop', 'onUserVideoMute', 'onFirstVideoFrameDecoded', 'onFirstAudioFrameDecoded', 'onUserSubStreamVideoStart', 'onUserSubStreamVideoStop', 'onScreenCaptureStatus', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged', 'onBridgeClosed'];
     for (const name of logged) if (!quiet.has(name)) on(name, (...args) => log(name, ...args));
 
     on('onJoinChannel', (cid, uid, result) => {
@@ -403,7 +491,23 @@
     on('onBridgeClosed', () => setStatus('error', 'engine bridge closed'));
 
     on('onUserJoined', (uid) => ensureRemoteTile(uid));
-    on('onUserLeft', (uid) => removeRemoteTile(uid));
+    on('onUserLeft', (uid) => {
+      removeRemoteTile(uid);
+      removeRemoteTile(subKeyOf(uid));
+    });
+    // A user's screen share is their substream: its own tile.
+    on('onUserSubStreamVideoStart', async (uid) => {
+      const key = subKeyOf(uid);
+      const tile = state.tiles.get(key) || createTile(key, `uid ${uid} · screen`);
+      await bindTile(tile);
+      const rc = await bridge.call('subscribeRemoteVideoSubStream', uid, true);
+      if (rc !== 0) log(`subscribeRemoteVideoSubStream(${uid}) ->`, rc);
+    });
+    on('onUserSubStreamVideoStop', (uid) => removeRemoteTile(subKeyOf(uid)));
+    on('onScreenCaptureStatus', (status) => {
+      // 4 stopped, 6 the shared window went away.
+      if (status === 4 || status === 6) shareEnded();
+    });
     on('onUserVideoStart', async (uid) => {
       const tile = ensureRemoteTile(uid);
       tile.placeholder.textContent = 'connecting video…';
@@ -423,8 +527,8 @@
       const tile = state.tiles.get(keyOf(uid));
       if (tile) tile.placeholder.textContent = mute ? 'video muted' : 'no video';
     });
-    on('onFirstVideoFrameDecoded', (uid, width, height) => {
-      const tile = state.tiles.get(keyOf(uid));
+    on('onFirstVideoFrameDecoded', (uid, width, height, streamType) => {
+      const tile = state.tiles.get(streamType === 1 ? subKeyOf(uid) : keyOf(uid));
       if (!tile) return;
       tile.stats.width = width;
       tile.stats.height = height;
@@ -518,6 +622,7 @@
     $('playoutDevice').addEventListener('change', () => setDevice('setPlayoutDevice', $('playoutDevice')));
     $('videoDevice').addEventListener('change', () => setDevice('setVideoDevice', $('videoDevice')));
     $('refreshDevices').addEventListener('click', () => refreshDevices());
+    $('share').addEventListener('click', () => (state.sharing ? stopShare() : openSharePicker()));
   }
 
   function applyQueryDefaults(info) {
@@ -592,6 +697,10 @@
       return logLines.slice();
     },
     keys: () => [...state.tiles.keys()],
+    /** The share picker's sources (opens it), and sharing one by id (what a click does). */
+    openSharePicker: () => openSharePicker(),
+    share: (source) => startShare(source),
+    stopShare: () => stopShare(),
     renderer(key) {
       const tile = state.tiles.get(keyOf(key));
       return tile && bridge ? bridge.rendererOf(tile.videoEl) : null;

@@ -78,7 +78,12 @@
       bindView(key, element, viewOptions) {
         const o = viewOptions || {};
         const canvas = element ? { view: element, mode: o.mode == null ? 0 : Number(o.mode), mirror: !!o.mirror } : null;
-        const code = key === 'local' ? engine.setupLocalVideoCanvas(canvas) : engine.setupRemoteVideoCanvas(uidOf(key), canvas);
+        // 'local' / a uid, with ':sub' for the substream (screen share).
+        const sub = typeof key === 'string' && key.endsWith(':sub');
+        const base = sub ? key.slice(0, -4) : key;
+        let code;
+        if (base === 'local') code = sub ? engine.setupLocalSubStreamVideoCanvas(canvas) : engine.setupLocalVideoCanvas(canvas);
+        else code = sub ? engine.setupRemoteSubStreamVideoCanvas(uidOf(base), canvas) : engine.setupRemoteVideoCanvas(uidOf(base), canvas);
         return Promise.resolve(code);
       },
       rendererOf(element) {
