@@ -34,16 +34,17 @@ impl Rect {
         self.width == 0 || self.height == 0
     }
 
-    /// The overlap of two rectangles (empty when they do not meet).
+    /// The overlap of two rectangles (empty when they do not meet). Any values: the
+    /// arithmetic is done in i64, so huge sizes from an application cannot overflow.
     pub fn intersect(&self, o: &Rect) -> Rect {
-        let x0 = self.x.max(o.x);
-        let y0 = self.y.max(o.y);
-        let x1 = (self.x + self.width as i32).min(o.x + o.width as i32);
-        let y1 = (self.y + self.height as i32).min(o.y + o.height as i32);
-        if x1 <= x0 || y1 <= y0 {
-            Rect { x: x0, y: y0, width: 0, height: 0 }
+        let (x, y) = (self.x.max(o.x), self.y.max(o.y));
+        let x1 = (i64::from(self.x) + i64::from(self.width)).min(i64::from(o.x) + i64::from(o.width));
+        let y1 = (i64::from(self.y) + i64::from(self.height)).min(i64::from(o.y) + i64::from(o.height));
+        if x1 <= i64::from(x) || y1 <= i64::from(y) {
+            Rect { x, y, width: 0, height: 0 }
         } else {
-            Rect { x: x0, y: y0, width: (x1 - x0) as u32, height: (y1 - y0) as u32 }
+            // Both ends lie within one of the rectangles, so each span fits a u32.
+            Rect { x, y, width: (x1 - i64::from(x)) as u32, height: (y1 - i64::from(y)) as u32 }
         }
     }
 }
@@ -202,36 +203,27 @@ pub fn scale_bgra(src: &[u8], stride: usize, w: u32, h: u32, tw: u32, th: u32) -
 /// BGRA (`stride` bytes per row, alpha ignored) to an I420 frame of `w` x `h` (even sides),
 /// BT.601 limited range as H.264 decoders assume without colour information.
 pub fn bgra_to_i420(bgra: &[u8], stride: usize, w: u32, h: u32, timestamp_us: u64) -> Option<VideoFrame> {
-    use yuvutils_rs::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
-    if w == 0 || h == 0 || stride < w as usize * 4 || bgra.len() < stride * (h as usize - 1) + w as usize * 4 {
+    use dcv_color_primitives::{ColorSpace, ImageFormat, PixelFormat, convert_image};
+    if w == 0
+        || h == 0
+        || !w.is_multiple_of(2)
+        || !h.is_multiple_of(2)
+        || stride < w as usize * 4
+        || bgra.len() < stride * (h as usize - 1) + w as usize * 4
+    {
         return None;
     }
     let (cw, ch) = VideoFrame::chroma_size(w, h);
     let mut y = vec![0u8; (w * h) as usize];
     let mut u = vec![0u8; (cw * ch) as usize];
     let mut v = vec![0u8; (cw * ch) as usize];
-    {
-        let mut img = YuvPlanarImageMut {
-            y_plane: BufferStoreMut::Borrowed(&mut y),
-            y_stride: w,
-            u_plane: BufferStoreMut::Borrowed(&mut u),
-            u_stride: cw,
-            v_plane: BufferStoreMut::Borrowed(&mut v),
-            v_stride: cw,
-            width: w,
-            height: h,
-        };
-        if let Err(e) = yuvutils_rs::bgra_to_yuv420(
-            &mut img,
-            bgra,
-            stride as u32,
-            YuvRange::Limited,
-            YuvStandardMatrix::Bt601,
-            YuvConversionMode::Balanced,
-        ) {
-            tracing::warn!("BGRA to I420: {e}");
-            return None;
-        }
+    let src = ImageFormat { pixel_format: PixelFormat::Bgra, color_space: ColorSpace::Rgb, num_planes: 1 };
+    let dst = ImageFormat { pixel_format: PixelFormat::I420, color_space: ColorSpace::Bt601, num_planes: 3 };
+    let strides = [w as usize, cw as usize, cw as usize];
+    let converted = convert_image(w, h, &src, Some(&[stride]), &[bgra], &dst, Some(&strides), &mut [&mut y[..], &mut u[..], &mut v[..]]);
+    if let Err(e) = converted {
+        tracing::warn!("BGRA to I420 ({w}x{h}): {e}");
+        return None;
     }
     Some(VideoFrame { width: w, height: h, y, u, v, timestamp_us })
 }
@@ -268,6 +260,7 @@ mod tests {
             assert!(near(f.y[0], ey) && near(f.u[0], eu) && near(f.v[0], ev), "{bgra:?} -> {} {} {}", f.y[0], f.u[0], f.v[0]);
         }
         assert!(bgra_to_i420(&[0; 8], 8, 4, 2, 0).is_none(), "short buffer refused");
+        assert!(bgra_to_i420(&[0; 48], 12, 3, 2, 0).is_none(), "odd width refused");
     }
 
     #[test]
@@ -287,5 +280,9 @@ mod tests {
         let a = Rect { x: 0, y: 0, width: 100, height: 100 };
         assert_eq!(a.intersect(&Rect { x: 50, y: -10, width: 100, height: 30 }), Rect { x: 50, y: 0, width: 50, height: 20 });
         assert!(a.intersect(&Rect { x: 100, y: 0, width: 5, height: 5 }).is_empty());
+        let huge = Rect { x: i32::MAX, y: i32::MAX, width: u32::MAX, height: u32::MAX };
+        assert!(a.intersect(&huge).is_empty(), "no overflow");
+        let all = Rect { x: i32::MIN, y: i32::MIN, width: u32::MAX, height: u32::MAX };
+        assert_eq!(a.intersect(&all), a);
     }
 }

@@ -339,7 +339,7 @@ fn draw_cursor(conn: &RustConnection, px: &mut [u8], r: Rect) {
             if x < 0 || x >= r.width as i32 {
                 continue;
             }
-            let argb = c.cursor_image[(j * i32::from(c.width) + i) as usize];
+            let Some(&argb) = c.cursor_image.get((j * i32::from(c.width) + i) as usize) else { return };
             let a = argb >> 24;
             if a == 0 {
                 continue;
