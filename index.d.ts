@@ -1008,7 +1008,7 @@ export declare class NERtcEngine extends EventEmitter {
   setupRemoteVideoCanvas(uid: Uid, canvas: NERtcVideoCanvas | null): number;
   /**
    * PNG data URL of the last frame drawn for `uid` or `'local'` (DOM canvases) on the main
-   * stream (`streamType` 0, the default); '' when there is none, and for the substream (1).
+   * stream (`streamType` 0, the default) or the substream (1); '' when there is none.
    */
   captureImageByUid(uid: number | bigint | 'local', streamType?: number): string;
   /** Scaling mode of the canvas bound for `uid` or `'local'` (0 fit, 1 fullfill, 2 cropfill): 0, -1 when none is bound, 30003. */

@@ -748,12 +748,13 @@ class NERtcEngine extends EventEmitter {
 
   /**
    * A PNG data URL of the last frame drawn for `uid` (or `'local'`) on the main stream
-   * (`streamType` 0, the default), or '' (NERTC's empty result) when nothing was drawn, the
-   * canvas's renderer cannot capture (custom `drawFrame` views), or for the substream (1).
+   * (`streamType` 0, the default) or the substream (1, a screen share), or '' (NERTC's empty
+   * result) when nothing was drawn or the canvas's renderer cannot capture (custom `drawFrame`
+   * views).
    */
   captureImageByUid(uid, streamType = 0) {
-    if (!this._native || streamType !== 0) return '';
-    const c = this._canvasOf(uid);
+    if (!this._native || (streamType !== 0 && streamType !== 1)) return '';
+    const c = this._canvasOf(uid, streamType === 1);
     if (!c || !c.renderer || typeof c.renderer.captureImage !== 'function') return '';
     try {
       const url = c.renderer.captureImage();

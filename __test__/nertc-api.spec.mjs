@@ -217,8 +217,20 @@ test.serial("setRenderMode and captureImageByUid: NERTC's results", (t) => {
   t.deepEqual(modes, [2], "the renderer's mode follows");
   t.is(e.setRenderMode(5, 3), 30003);
   t.is(e.captureImageByUid(5), 'data:image/png;base64,AAAA');
-  t.is(e.captureImageByUid(5, 1), '', 'substream');
+  t.is(e.captureImageByUid(5, 1), '', 'no substream canvas');
   t.is(e.captureImageByUid(6), '', 'no canvas');
+  // The substream's canvases are their own: mode and capture per stream.
+  const subModes = [];
+  const subView = { ...frameSink(), setMode: (m) => subModes.push(m), captureImage: () => 'data:image/png;base64,U1VC' };
+  t.is(e.setSubStreamRenderMode(5, 1), -1, 'no substream canvas bound');
+  t.is(e.setupRemoteSubStreamVideoCanvas(5, { view: subView }), 0);
+  t.is(e.setSubStreamRenderMode(5, 1), 0);
+  t.deepEqual([modes, subModes], [[2], [1]], 'each stream its own mode');
+  t.is(e.captureImageByUid(5, 1), 'data:image/png;base64,U1VC');
+  t.is(e.captureImageByUid(5, 0), 'data:image/png;base64,AAAA');
+  t.is(e.setupLocalSubStreamVideoCanvas({ view: frameSink() }), 0);
+  t.is(e.setSubStreamRenderMode('local', 2), 0);
+  t.is(e.setupRemoteSubStreamVideoCanvas(0, { view: frameSink() }), 30003, 'uid 0');
 });
 
 test.serial('joinChannelWithOptions joins like joinChannel; setChannelProfile only outside a channel', async (t) => {
