@@ -684,12 +684,17 @@ fn screen_encoding(p: &ScreenCaptureParams) -> Result<(u32, u32, u32, u32)> {
     Ok((w, h, fps, kbps))
 }
 
-/// A screen back-end failure as an API error: no back end 30004, no display 30022, unknown
-/// source or bad rectangle 30021.
+/// A screen back-end failure as an API error: no back end 30004 (macOS, Windows, a Wayland
+/// session without an X server: the desktop portal is not implemented), no display 30022,
+/// unknown source or bad rectangle 30021.
 fn screen_error(e: crate::device::DeviceError) -> EngineError {
     use crate::device::DeviceError as D;
+    let wayland_only = std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_some();
     match e {
         D::Unavailable(m) if cfg!(not(target_os = "linux")) => EngineError::Screen(error::ERR_NOT_SUPPORTED, m),
+        D::Unavailable(m) if wayland_only => {
+            EngineError::Screen(error::ERR_NOT_SUPPORTED, format!("{m}; Wayland screen capture (the desktop portal) is not implemented"))
+        }
         D::Unavailable(m) => EngineError::Screen(ERR_SCREEN_NOT_READY, m),
         D::NotFound(m) | D::InvalidArgument(m) => EngineError::Screen(ERR_SCREEN_PARAM, m),
         other => EngineError::Screen(ERR_SCREEN_NOT_READY, other.to_string()),
