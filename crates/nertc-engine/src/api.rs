@@ -677,6 +677,9 @@ fn screen_encoding(p: &ScreenCaptureParams) -> Result<(u32, u32, u32, u32)> {
         other => return Err(EngineError::InvalidParam(format!("screen profile {other} (0..=4)"))),
     };
     let fps = if p.prefer == 1 { fps.min(10) } else { fps };
+    if p.excluded_windows.len() > MAX_EXCLUDED_WINDOWS {
+        return Err(EngineError::InvalidParam(format!("{} excluded windows (at most {MAX_EXCLUDED_WINDOWS})", p.excluded_windows.len())));
+    }
     if p.bitrate < 0 {
         return Err(EngineError::InvalidParam(format!("bitrate {}", p.bitrate)));
     }

@@ -47,7 +47,8 @@ impl Xvfb {
         let n = (90..190).find(|n| !std::path::Path::new(&format!("/tmp/.X{n}-lock")).exists()).expect("a free X display number");
         let display = format!(":{n}");
         let child = Command::new("Xvfb")
-            .args([&display, "-screen", "0", &format!("{width}x{height}x24"), "-nolisten", "tcp", "-noreset"])
+            // -wr: a white root window (no stipple), so a shared display has known content too.
+            .args([&display, "-screen", "0", &format!("{width}x{height}x24"), "-wr", "-nolisten", "tcp", "-noreset"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -347,10 +348,42 @@ fn a_shared_window_arrives_on_the_substream_next_to_the_camera() {
     let main_now = b.slot(StreamKey::Remote(1)).count();
     next_frame(&b, StreamKey::Remote(1), main_now, Duration::from_secs(2));
 
-    // Sharing again, then the window goes away: onScreenCaptureStatus(6).
+    // A display share: the excluded window is painted black over the white root; without the
+    // exclusion the window shows; the cursor (Xvfb's, at the centre) is drawn when asked.
+    let full = ScreenCaptureParams {
+        profile: 3,
+        width: 1920,
+        height: 1080,
+        frame_rate: 15,
+        capture_mouse_cursor: false,
+        excluded_windows: vec![u64::from(win.id)],
+        ..Default::default()
+    };
+    assert_eq!(a.start_screen_capture(ScreenSource::Display(0), Rect::default(), &full), error::OK);
+    wait(&b_rx, "A's display share", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserSubStreamVideoStart { uid: 1, .. }));
+    let (wx, wy) = ((100.0 + 80.0) / 1920.0, (100.0 + 120.0) / 1080.0); // the window's left half
+    let near = |f: &VideoFrame, fx: f64, fy: f64, rgb: u32| {
+        let (g, w) = (sample(f, fx, fy), yuv(rgb));
+        (g.0 - w.0).abs().max((g.1 - w.1).abs()).max((g.2 - w.2).abs()) <= 8.0
+    };
+    let hidden = frame_where(&b, StreamKey::RemoteSub(1), Duration::from_secs(10), "the display, window hidden", |f| {
+        (f.width, f.height) == (1920, 1080) && near(f, wx, wy, 0)
+    });
+    assert_colour(&hidden, wx, wy, 0x000000, "the excluded window is black");
+    assert_colour(&hidden, 0.75, 0.75, 0xFFFFFF, "the white root around it");
+    assert_colour(&hidden, 0.5, 0.5, 0xFFFFFF, "no cursor unless asked");
+    assert_eq!(a.set_exclude_window_list(vec![]), error::OK);
+    frame_where(&b, StreamKey::RemoteSub(1), Duration::from_secs(10), "the window shown again", |f| near(f, wx, wy, LEFT));
+    assert_eq!(a.set_screen_capture_mouse_cursor(true), error::OK);
+    let with_cursor =
+        frame_where(&b, StreamKey::RemoteSub(1), Duration::from_secs(10), "the cursor drawn", |f| sample(f, 0.5, 0.5).0 < 200.0);
+    assert_colour(&with_cursor, 0.75, 0.75, 0xFFFFFF, "the rest unchanged");
+    assert_eq!(a.set_exclude_window_list(vec![0; 257]), error::ERR_INVALID_PARAM, "at most 256 excluded windows");
+
+    // Sharing the window again, then the window goes away: onScreenCaptureStatus(6).
+    // (A running share is replaced in place: same substream, new pictures.)
     assert_eq!(a.start_screen_capture(ScreenSource::Window(u64::from(win.id)), Rect::default(), &params), error::OK);
-    wait(&b_rx, "A's substream again", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserSubStreamVideoStart { uid: 1, .. }));
-    next_frame(&b, StreamKey::RemoteSub(1), 0, Duration::from_secs(10));
+    frame_where(&b, StreamKey::RemoteSub(1), Duration::from_secs(10), "the window again", |f| f.width == u32::from(WIN_W));
     win.destroy();
     wait(&a_rx, "capture aborted", Duration::from_secs(3), |e| {
         matches!(e, EngineEvent::ScreenCaptureStatus { status: screen_status::ABORT })
