@@ -10,7 +10,8 @@
 //! | camera | [`SYNTHETIC_VIDEO_DEVICE_ID`] `nertc-test-pattern` | NERTC test pattern camera | [`test_pattern::TestPattern`] frames at the asked rate |
 //!
 //! Real audio devices come from cpal (ALSA on Linux; [`audio`]), real cameras from V4L2 device
-//! nodes ([`camera`]; listed, not captured yet). The default device is the system's default
+//! nodes ([`camera`]; listed, not captured yet), screens and windows from X11 ([`screen`], the
+//! substream's source). The default device is the system's default
 //! when it can actually be opened, else the synthetic one.
 //!
 //! Every capture/playout handle owns its thread or stream and stops it when dropped (the
