@@ -104,6 +104,10 @@ impl TestWindow {
     }
 }
 
+fn atom(conn: &impl Connection, name: &str) -> u32 {
+    conn.intern_atom(false, name.as_bytes()).expect("intern_atom").reply().expect("atom").atom
+}
+
 /// BT.601 limited-range Y'CbCr of 0xRRGGBB.
 fn yuv(rgb: u32) -> (f64, f64, f64) {
     let (r, g, b) = (f64::from((rgb >> 16) & 0xff), f64::from((rgb >> 8) & 0xff), f64::from(rgb & 0xff));
@@ -254,7 +258,11 @@ fn a_shared_window_arrives_on_the_substream_next_to_the_camera() {
     measure_1080p_capture(&xvfb);
 
     let win = TestWindow::open(&xvfb.display, 100, 100);
-    // The window is listed, with its title and a thumbnail showing its colours.
+    // A 16x16 opaque green _NET_WM_ICON (ARGB words after width and height).
+    let icon: Vec<u32> = [16, 16].into_iter().chain(std::iter::repeat_n(0xFF00_FF00, 256)).collect();
+    win.conn.change_property32(PropMode::REPLACE, win.id, atom(&win.conn, "_NET_WM_ICON"), AtomEnum::CARDINAL, &icon).expect("icon");
+    win.conn.get_input_focus().expect("sync").reply().expect("sync reply");
+    // The window is listed, with its title, its icon and a thumbnail showing its colours.
     let sources = screen::enumerate_sources((160, 160), (32, 32)).expect("enumerate");
     assert_eq!(sources[0].kind, screen::SOURCE_SCREEN);
     let thumb = sources[0].thumb.as_ref().expect("display thumbnail");
@@ -268,6 +276,22 @@ fn a_shared_window_arrives_on_the_substream_next_to_the_camera() {
         u32::from(t.data[o + 2]) << 16 | u32::from(t.data[o + 1]) << 8 | u32::from(t.data[o])
     };
     assert_eq!((px(20, 60), px(140, 60)), (LEFT, RIGHT), "thumbnail pixels are the window's");
+    let i = listed.icon.as_ref().expect("window icon");
+    assert_eq!((i.width, i.height, &i.data[..4]), (16, 16, &[0, 255, 0, 255][..]), "16x16 green, never enlarged to 32");
+    // With a window manager's _NET_CLIENT_LIST, only its clients are listed: a second window
+    // left out of the list is not offered.
+    let other = TestWindow::open(&xvfb.display, 600, 100);
+    let window_ids =
+        |s: &[screen::ScreenSourceInfo]| s.iter().filter(|s| s.kind == screen::SOURCE_WINDOW).map(|s| s.source_id).collect::<Vec<_>>();
+    let both = window_ids(&screen::enumerate_sources((0, 0), (0, 0)).expect("enumerate"));
+    assert!(both.contains(&u64::from(win.id)) && both.contains(&u64::from(other.id)), "no window manager: mapped titled children {both:?}");
+    let root = win.conn.setup().roots[0].root;
+    let client_list = atom(&win.conn, "_NET_CLIENT_LIST");
+    win.conn.change_property32(PropMode::REPLACE, root, client_list, AtomEnum::WINDOW, &[win.id]).expect("client list");
+    win.conn.get_input_focus().expect("sync").reply().expect("sync reply");
+    assert_eq!(window_ids(&screen::enumerate_sources((0, 0), (0, 0)).expect("enumerate")), vec![u64::from(win.id)]);
+    win.conn.delete_property(root, client_list).expect("delete");
+    other.destroy();
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
