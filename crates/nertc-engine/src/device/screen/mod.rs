@@ -132,11 +132,28 @@ pub fn open_screen(
     }
 }
 
+/// How long the API (on the JS thread) waits for the display server to answer a query.
+pub const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs a display-server query on its own thread and waits at most [`QUERY_TIMEOUT`]: a hung X
+/// server must not hold the caller (the JS thread) longer. A query that times out ends on its
+/// own once its connection fails.
+#[cfg(target_os = "linux")]
+fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> Result<T, DeviceError> + Send + 'static) -> Result<T, DeviceError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new().name("nertc-screen-query".into()).spawn(move || {
+        let _ = tx.send(f());
+    })?;
+    rx.recv_timeout(QUERY_TIMEOUT)
+        .unwrap_or_else(|_| Err(DeviceError::Unavailable(format!("{what}: the display server did not answer within {QUERY_TIMEOUT:?}"))))
+}
+
 /// Checks that a source exists now (the API refuses an unknown display or window at once).
 pub fn check_source(source: &ScreenSource) -> Result<(), DeviceError> {
     #[cfg(target_os = "linux")]
     {
-        x11::check_source(source)
+        let source = source.clone();
+        bounded("checking the screen source", move || x11::check_source(&source))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -150,7 +167,7 @@ pub fn check_source(source: &ScreenSource) -> Result<(), DeviceError> {
 pub fn enumerate_sources(thumb: (u32, u32), icon: (u32, u32)) -> Result<Vec<ScreenSourceInfo>, DeviceError> {
     #[cfg(target_os = "linux")]
     {
-        x11::enumerate(thumb, icon)
+        bounded("listing screens and windows", move || x11::enumerate(thumb, icon))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -273,6 +290,20 @@ mod tests {
             }
         }
         assert_eq!(scale_bgra(&src, 16, 4, 2, 2, 1), vec![0, 0, 255, 0, 255, 0, 0, 0]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_query_that_hangs_is_abandoned_after_the_timeout() {
+        let started = std::time::Instant::now();
+        let r = bounded("hanging", || {
+            std::thread::sleep(QUERY_TIMEOUT * 2);
+            Ok(1)
+        });
+        assert!(matches!(r, Err(DeviceError::Unavailable(_))), "{r:?}");
+        let waited = started.elapsed();
+        assert!(waited >= QUERY_TIMEOUT && waited < QUERY_TIMEOUT * 2, "waited {waited:?}");
+        assert_eq!(bounded("quick", || Ok(7)).expect("answers"), 7);
     }
 
     #[test]
