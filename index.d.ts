@@ -1024,11 +1024,13 @@ export declare class NERtcEngine extends EventEmitter {
   setLocalVideoMirrorMode(mode: number): number;
 
   // NERTC's *WithType variants: streamType 0 (main stream) as the plain method; 1 (substream)
-  // is not supported (30004); anything else 30003.
+  // is not supported (30004) except by muteLocalVideoStreamWithType (the screen share is set
+  // up with startScreenCapture*); anything else 30003.
   setVideoConfigWithType(streamType: number, config: NERtcVideoConfig): number;
   startVideoPreviewWithType(streamType: number): number;
   stopVideoPreviewWithType(streamType: number): number;
   enableLocalVideoWithType(streamType: number, enabled: boolean): number;
+  /** 1: the screen share keeps capturing and sends nothing while muted. */
   muteLocalVideoStreamWithType(streamType: number, mute: boolean): number;
   setLocalVideoMirrorModeWithType(streamType: number, mode: number): number;
   /** NERTC's argument order: the device id first. */

@@ -846,7 +846,9 @@ class NERtcEngine extends EventEmitter {
     return this._mainStream('enableLocalVideoWithType', streamType, () => this.enableLocalVideo(enabled));
   }
 
+  /** 0 the camera; 1 the screen share (it keeps capturing, sends nothing while muted). */
   muteLocalVideoStreamWithType(streamType, mute) {
+    if (streamType === 1) return this._call((n) => n.muteLocalSubStreamVideo(!!mute));
     return this._mainStream('muteLocalVideoStreamWithType', streamType, () => this.muteLocalVideoStream(mute));
   }
 

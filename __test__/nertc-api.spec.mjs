@@ -182,7 +182,7 @@ test.serial("the events the SDK emits are NERTC's, and the data file says which"
   t.log(`${api.events.length} NERTC events: ${emitted.size} emitted`);
 });
 
-test.serial('*WithType: the main stream works, the substream is not supported', (t) => {
+test.serial('*WithType: the main stream works, the substream only for muting (screen sharing has its own methods)', (t) => {
   const e = new NERtcEngine();
   withWarnings(() => {
     t.is(e.enableLocalVideoWithType(1, true), 30004);
@@ -198,6 +198,10 @@ test.serial('*WithType: the main stream works, the substream is not supported', 
     t.is(i.setVideoConfigWithType(0, { max_profile: 7 }), 30010);
     t.is(i.setLocalVideoMirrorModeWithType(0, 2), 0);
     t.is(i.muteLocalVideoStreamWithType(0, true), 0);
+    t.is(i.muteLocalVideoStreamWithType(1, true), 0, 'the screen share (substream) can be muted');
+    t.is(i.muteLocalVideoStreamWithType(1, false), 0);
+    t.is(i.muteLocalVideoStreamWithType(2, true), 30003);
+    t.is(e.muteLocalVideoStreamWithType(1, true), 30005, 'before initialize');
     t.is(i.startVideoPreviewWithType(0), 0);
     t.is(i.stopVideoPreviewWithType(0), 0);
     t.is(i.enableLocalVideoWithType(7, true), 30003);

@@ -207,6 +207,11 @@ impl NativeEngine {
     }
 
     #[napi]
+    pub fn mute_local_sub_stream_video(&self, mute: bool) -> i32 {
+        self.with(|e| e.mute_local_substream_video(mute))
+    }
+
+    #[napi]
     pub fn set_local_video_mirror_mode(&self, mode: f64) -> i32 {
         self.call(convert::int32(mode), |e, m| e.set_local_video_mirror_mode(m))
     }

@@ -29,7 +29,7 @@ pub(crate) enum Cmd {
     /// Bring the published tracks in line with the settings (local media switches, role).
     Republish,
     Mute {
-        kind: MediaKind,
+        source: nertc_protocol::TrackSource,
         muted: bool,
     },
     Subscribe {
@@ -143,13 +143,7 @@ impl Actor {
                 self.end_session(End::Left);
             }
             Cmd::Republish => self.republish(),
-            Cmd::Mute { kind, muted } => self.mute(
-                match kind {
-                    MediaKind::Audio => nertc_protocol::TrackSource::Mic,
-                    MediaKind::Video => nertc_protocol::TrackSource::Camera,
-                },
-                muted,
-            ),
+            Cmd::Mute { source, muted } => self.mute(source, muted),
             Cmd::SubscribeSubStream { uid, on } => self.want_sub(uid, on),
             Cmd::Subscribe { uid, kind, on } => self.want(uid, kind, on),
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{MediaKind, Uid};
+use nertc_protocol::{MediaKind, TrackSource, Uid};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::{self, Cmd};
@@ -309,22 +309,29 @@ impl Engine {
         self.set_capture("setExternalVideoSource", |s| s.external_video = enabled)
     }
 
-    fn mute(&self, kind: MediaKind, muted: bool) -> Code {
+    fn mute(&self, source: TrackSource, muted: bool) -> Code {
         self.call("mute", || {
-            match kind {
-                MediaKind::Video => self.shared.video.muted.store(muted, Relaxed),
-                MediaKind::Audio => self.shared.audio.muted.store(muted, Relaxed),
+            match source {
+                TrackSource::Camera => self.shared.video.muted.store(muted, Relaxed),
+                TrackSource::Screen => self.shared.screen.muted.store(muted, Relaxed),
+                TrackSource::Mic | TrackSource::ScreenAudio => self.shared.audio.muted.store(muted, Relaxed),
             }
-            self.send(Cmd::Mute { kind, muted })
+            self.send(Cmd::Mute { source, muted })
         })
     }
 
     pub fn mute_local_video_stream(&self, mute: bool) -> Code {
-        self.mute(MediaKind::Video, mute)
+        self.mute(TrackSource::Camera, mute)
+    }
+
+    /// `muteLocalVideoStreamWithType(1, mute)`: the screen share keeps capturing but sends no
+    /// pictures (the server is told, as for the camera). A new share starts unmuted.
+    pub fn mute_local_substream_video(&self, mute: bool) -> Code {
+        self.mute(TrackSource::Screen, mute)
     }
 
     pub fn mute_local_audio_stream(&self, mute: bool) -> Code {
-        self.mute(MediaKind::Audio, mute)
+        self.mute(TrackSource::Mic, mute)
     }
 
     pub fn set_local_video_mirror_mode(&self, mode: i32) -> Code {

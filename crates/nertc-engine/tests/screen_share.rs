@@ -364,6 +364,17 @@ fn a_shared_window_arrives_on_the_substream_next_to_the_camera() {
     let sub_now = b.slot(StreamKey::RemoteSub(1)).count();
     next_frame(&b, StreamKey::RemoteSub(1), sub_now, Duration::from_secs(3));
 
+    // Muted (muteLocalVideoStreamWithType(1)): no pictures reach B; the camera goes on.
+    assert_eq!(a.mute_local_substream_video(true), error::OK);
+    std::thread::sleep(Duration::from_millis(700)); // pictures already on their way arrive
+    let muted_at = b.slot(StreamKey::RemoteSub(1)).count();
+    let main_at = b.slot(StreamKey::Remote(1)).count();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(b.slot(StreamKey::RemoteSub(1)).count(), muted_at, "nothing sent while muted");
+    assert!(b.slot(StreamKey::Remote(1)).count() > main_at, "the camera still flows");
+    assert_eq!(a.mute_local_substream_video(false), error::OK);
+    next_frame(&b, StreamKey::RemoteSub(1), muted_at, Duration::from_secs(3));
+
     // Stopped: the substream is unpublished; the camera goes on.
     assert_eq!(a.stop_screen_capture(), error::OK);
     wait(&a_rx, "stopped", Duration::from_secs(2), |e| matches!(e, EngineEvent::ScreenCaptureStatus { status: screen_status::STOP }));
