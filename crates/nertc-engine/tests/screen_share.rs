@@ -64,7 +64,10 @@ impl Xvfb {
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, so that Xvfb removes its lock file and socket (SIGKILL would leave them and
+        // use up display numbers run after run).
+        // SAFETY: signals our own child, whose pid stays valid until we wait for it below.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }
