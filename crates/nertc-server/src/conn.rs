@@ -186,11 +186,12 @@ impl Conn {
                 }
                 Err(e) => {
                     tracing::info!(conn = self.conn_id, code = %e.code, "join refused: {}", e.msg);
-                    if frame.id.is_some() {
-                        self.error(frame.id, e.code, &e.msg).await;
-                    } else {
-                        self.error(None, e.code, &e.msg).await;
-                    }
+                    // The body goes out whole: a redirect carries its url.
+                    let frame = match frame.id {
+                        Some(re) => ServerFrame::Response { re, result: Err(e) },
+                        None => ServerFrame::Transport(TransportMsg::Error(e)),
+                    };
+                    self.send(&frame).await;
                 }
             }
         }
