@@ -10,9 +10,10 @@
 //! On start it prints `nertc-server listening on http://ADDR` on stdout (tests parse it), and
 //! in cluster mode `nertc-server node ID` after it.
 //!
-//! Signals: SIGINT shuts down at once (sessions are told `server_shutdown`); SIGTERM drains
-//! (cluster mode: no new rooms, up to `cluster.drain_timeout_ms` for the rooms to empty, then
-//! they move to other nodes) and exits, and so does `nertc-server drain` for that node.
+//! Signals: SIGINT shuts down at once (sessions are told `server_shutdown`). In cluster mode
+//! SIGTERM drains (no new rooms, up to `cluster.drain_timeout_ms` for the rooms to empty, then
+//! they move to other nodes) and exits, and so does `nertc-server drain` for that node; a single
+//! node leaves SIGTERM at its default.
 
 use clap::{Parser, Subcommand};
 use nertc_server::ServerConfig;
@@ -122,6 +123,24 @@ fn cluster_command(config: &ServerConfig, command: &Command) -> std::process::Ex
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves on SIGTERM when `watch` (cluster mode, Unix); otherwise never, and SIGTERM keeps
+/// its default (the process ends at once), as before cluster mode existed.
+async fn sigterm(watch: bool) {
+    #[cfg(unix)]
+    if watch {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+                return;
+            }
+            Err(e) => tracing::warn!("cannot watch SIGTERM ({e}); drain with `nertc-server drain` instead"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = watch;
+    std::future::pending::<()>().await
 }
 
 /// The `cluster status` table.
@@ -243,17 +262,11 @@ fn main() -> std::process::ExitCode {
             println!("nertc-server node {id}");
         }
         let mut drain_requested = server.drain_requested();
-        let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("nertc-server: cannot watch SIGTERM: {e}");
-                return std::process::ExitCode::FAILURE;
-            }
-        };
         let drain = tokio::select! {
             _ = tokio::signal::ctrl_c() => false,
-            _ = sigterm.recv() => true,
-            _ = drain_requested.wait_for(|d| *d) => true,
+            _ = sigterm(server.node_id().is_some()) => true,
+            // Err (no cluster: nobody can ask) disables this branch.
+            Ok(_) = drain_requested.wait_for(|d| *d) => true,
         };
         if drain {
             tracing::info!("draining");
