@@ -65,6 +65,17 @@ fn nodes_seen(url: &str) -> u32 {
     page.lines().find_map(|l| l.strip_prefix("nertc_cluster_nodes ")).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// Engine B (uid 2) joins through `url`, subscribes to A's video and decodes a first frame.
+fn b_decodes_a(url: &str, channel: &str, how: &str) -> (Engine, crossbeam_channel::Receiver<EngineEvent>) {
+    let (b, b_rx) = Engine::new(EngineOptions { app_key: "test".into(), server_url: url.into() }).expect("engine B");
+    assert_eq!(b.join_channel(None, channel, 2), error::OK);
+    wait(&b_rx, &format!("B joined {how}"), Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    (b, b_rx)
+}
+
 #[test]
 fn engines_follow_redirects_and_survive_the_owner_dying() {
     let (_redis, redis_url) = redis();
@@ -94,21 +105,11 @@ fn engines_follow_redirects_and_survive_the_owner_dying() {
         .expect("the room has an owner in Redis");
     let b_entry = urls[owner].clone();
     let b_other = urls[(owner + 1) % 3].clone();
-    let (b, b_rx) = Engine::new(EngineOptions { app_key: "test".into(), server_url: b_other }).expect("engine B");
-    assert_eq!(b.join_channel(None, channel, 2), error::OK);
-    wait(&b_rx, "B joined through a redirect", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
-    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
-    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let (b, _b_rx) = b_decodes_a(&b_other, channel, "through a redirect");
     b.release();
     // B again, this time entering through the owner itself (so the owner's death takes its
     // server URL away too).
-    let (b, b_rx) = Engine::new(EngineOptions { app_key: "test".into(), server_url: b_entry }).expect("engine B");
-    assert_eq!(b.join_channel(None, channel, 2), error::OK);
-    wait(&b_rx, "B joined at the owner", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-    wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
-    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
-    wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    let (b, b_rx) = b_decodes_a(&b_entry, channel, "at the owner");
 
     let (rt, _) = nodes[owner].take().expect("running");
     let crashed = Instant::now();
