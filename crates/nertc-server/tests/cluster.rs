@@ -21,6 +21,8 @@ use support::*;
 /// what a deployment gets).
 const HEARTBEAT_MS: u64 = 500;
 const LEASE_MS: u64 = 2000;
+/// The secret of app `secure`, the same on every node (other app keys are debug apps).
+const SECRET: &str = "cluster-secret";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().expect("local addr").port()
@@ -102,7 +104,7 @@ impl Node {
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:0\"\n[cluster]\nredis_url = \"{redis_url}\"\nnode_id = \"{id}\"\nheartbeat_ms = {HEARTBEAT_MS}\nlease_ms = {LEASE_MS}\ndrain_timeout_ms = {drain_timeout_ms}\n"
+                "listen = \"127.0.0.1:0\"\nallow_unknown_apps = true\n[apps.secure]\nsecret = \"{SECRET}\"\n[cluster]\nredis_url = \"{redis_url}\"\nnode_id = \"{id}\"\nheartbeat_ms = {HEARTBEAT_MS}\nlease_ms = {LEASE_MS}\ndrain_timeout_ms = {drain_timeout_ms}\n"
             ),
         )
         .expect("node config");
@@ -595,4 +597,29 @@ async fn thirty_rooms_spread_evenly() {
         owned += n.metric("nertc_cluster_rooms_owned").await;
     }
     assert_eq!(owned, 30.0, "every room's lease renewed by its node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_on_every_node() {
+    let cluster = Cluster::start("tokens", 3, 30_000).await;
+    let ch = "cluster-tokens";
+    let req = |uid: Uid, secret: &str| JoinRequest {
+        token: Some(nertc_server::mint_token("secure", secret, ch, uid, nertc_server::now_secs(), 600)),
+        app_key: "secure".into(),
+        ..join_req(ch, uid)
+    };
+    let mut landed = Vec::new();
+    for (i, uid) in [71u64, 72, 73].into_iter().enumerate() {
+        let (c, url, _) = Client::join_at(&cluster.nodes[i].url(), req(uid, SECRET)).await.expect("a valid token joins through any node");
+        assert_eq!(c.join.as_ref().map(|j| j.uid), Some(uid));
+        landed.push((c, url));
+    }
+    assert!(landed.iter().all(|(_, u)| *u == landed[0].1), "one room");
+    // A forged token is refused by the node it reaches, before any placement or redirect.
+    for n in &cluster.nodes {
+        let err = Client::join_at(&n.url(), req(74, "not-the-secret")).await.err().expect("a forged token is refused");
+        assert_eq!(err.code, ErrorCode::TokenBadSignature);
+    }
+    let err = Client::join_at(&cluster.nodes[0].url(), JoinRequest { token: None, ..req(75, SECRET) }).await.err().expect("refused");
+    assert_eq!(err.code, ErrorCode::TokenMissing);
 }
