@@ -314,11 +314,12 @@ impl Cluster {
         let Some(owner) = owner else { return self.unsynced(key) };
         match owner {
             Some((owner, _)) if owner == me && !self.inner.migrating.load(Relaxed) => return Placement::Local,
-            Some((_, Some(url))) => {
+            Some((owner, Some(url))) if owner != me => {
                 m.redirects.fetch_add(1, Relaxed);
                 return Placement::Remote(url);
             }
-            // No owner, or an owner whose record expired: place it.
+            // No owner, an owner whose record expired, or this node moving its rooms away:
+            // place it.
             _ => {}
         }
         let Some(nodes) = self.live_nodes().await else { return self.unsynced(key) };
@@ -387,7 +388,8 @@ impl Cluster {
                     _ = tick.tick() => {}
                     _ = stop.wait_for(|s| *s) => break,
                 }
-                let rooms = directory.list().await;
+                // A node moving its rooms away renews none of them (and so releases them all).
+                let rooms = if this.inner.migrating.load(Relaxed) { Vec::new() } else { directory.list().await };
                 let keys: HashSet<String> = rooms.iter().map(room_key).collect();
                 let released: Vec<String> = held.difference(&keys).cloned().collect();
                 let lost = this.heartbeat(&keys, &released, load.sample()).await;
