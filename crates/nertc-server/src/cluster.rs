@@ -533,16 +533,17 @@ async fn read_nodes(c: &mut ConnectionManager, rooms: bool) -> redis::RedisResul
     }
     let values: Vec<redis::Value> = pipe.query_async(c).await?;
     let per = if rooms { 2 } else { 1 };
+    let value = |i: usize| values.get(i).cloned().unwrap_or(redis::Value::Nil);
     let mut nodes = Vec::new();
     let mut dead = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let fields: std::collections::HashMap<String, String> = redis::from_redis_value(values[i * per].clone())?;
+        let fields: std::collections::HashMap<String, String> = redis::from_redis_value(value(i * per)).unwrap_or_default();
         if fields.is_empty() {
             dead.push(id.clone());
             continue;
         }
         let num = |k: &str| fields.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let mut room_keys: Vec<String> = if rooms { redis::from_redis_value(values[i * per + 1].clone())? } else { Vec::new() };
+        let mut room_keys: Vec<String> = if rooms { redis::from_redis_value(value(i * per + 1)).unwrap_or_default() } else { Vec::new() };
         room_keys.sort();
         nodes.push(NodeInfo {
             id: id.clone(),
