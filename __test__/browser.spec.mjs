@@ -1,12 +1,15 @@
 // End-to-end: two (then three) Chromium pages talk to the real room server through
 // web/nertc-web.js. A publishes fake camera + mic, B subscribes and must decode them,
-// C joins late and must find the live tracks in its join result.
+// C joins late and must find the live tracks in its join result. Then the same client through
+// a cluster (a private redis-server and two nodes): pages entering through different nodes are
+// redirected to the room's node without noticing, and B decodes A there.
 //
 // Env: NERTC_SERVER_BIN (default target/debug/nertc-server), NERTC_SERVER_CONFIG (optional
 // --config file), CHROMIUM_BIN (scripts/chromium.mjs). Uses 127.0.0.1 only.
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -150,7 +153,7 @@ test('browser publishes camera+mic through the SFU; others subscribe, decode, an
     // B joins first so that it sees user_joined and track_published as events.
     const pageB = await openPage('B', logs);
     const joinB = await pageB.evaluate((o) => window.runSubscriber(o), { ...common, uid: 1002, name: 'B', subscribeUid: 1001 });
-    t.is(joinB.protocol, 1);
+    t.is(joinB.protocol, 2);
     t.is(joinB.uid, 1002);
     t.is(joinB.channel, channel);
     t.true(joinB.can_publish && joinB.can_subscribe, 'debug app grants publish and subscribe');
@@ -259,5 +262,94 @@ test('browser publishes camera+mic through the SFU; others subscribe, decode, an
     t.log(`--- page logs ---\n${logs.join('\n')}`);
     t.log(`--- server output (tail) ---\n${state.serverOut.slice(-60).join('\n')}`);
     throw e;
+  }
+});
+
+/** A child process that prints `marker(PORT)` on stdout; resolves with {child, port}. */
+function spawnListening(cmd, args, marker, out) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`${cmd} did not start within 10 s:\n${out.join('\n')}`)), 10_000);
+    child.stdout.on('data', (chunk) => {
+      keepTail(out, chunk);
+      text += chunk.toString();
+      const m = marker.exec(text);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(m[1]) });
+      }
+    });
+    child.stderr.on('data', (chunk) => keepTail(out, chunk));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+const freePort = () => new Promise((resolve) => {
+  const srv = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = srv.address();
+    srv.close(() => resolve(port));
+  });
+});
+
+const metricOf = (port, name) => new Promise((resolve) => {
+  http.get(`http://127.0.0.1:${port}/metrics`, (res) => {
+    let body = '';
+    res.on('data', (c) => (body += c));
+    res.on('end', () => resolve(Number(body.split('\n').find((l) => l.startsWith(name + ' '))?.split(' ')[1] ?? NaN)));
+  }).on('error', () => resolve(NaN));
+});
+
+test('through a cluster: pages entering through two nodes are redirected into one room and B decodes A', async (t) => {
+  const logs = [];
+  const out = [];
+  const children = [];
+  try {
+    const redisPort = await freePort();
+    const redis = await spawnListening('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      /Ready to accept connections()/, out);
+    children.push(redis.child);
+    const nodes = [];
+    for (const id of ['w0', 'w1']) {
+      const n = await spawnListening(SERVER_BIN, ['--listen', '127.0.0.1:0', '--redis-url', `redis://127.0.0.1:${redisPort}`, '--node-id', id],
+        /nertc-server listening on http:\/\/127\.0\.0\.1:(\d+)/, out);
+      children.push(n.child);
+      nodes.push(n.port);
+    }
+    for (const port of nodes) await until(async () => (await metricOf(port, 'nertc_cluster_nodes')) === 2, 10_000, `node ${port} sees 2 nodes`);
+    const channel = `cluster-${randomBytes(4).toString('hex')}`;
+    const common = { appKey: 'demo', channel, token: null };
+    const pageB = await openPage('cluster-B', logs);
+    const joinB = await pageB.evaluate((o) => window.runSubscriber(o),
+      { ...common, url: `ws://127.0.0.1:${nodes[0]}/rtc/v1`, uid: 2002, name: 'B', subscribeUid: 2001 });
+    const pageA = await openPage('cluster-A', logs);
+    const { join: joinA } = await pageA.evaluate((o) => window.runPublisher(o),
+      { ...common, url: `ws://127.0.0.1:${nodes[1]}/rtc/v1`, uid: 2001, name: 'A' });
+    const urlA = await pageA.evaluate(() => window.nertcClient.url);
+    const urlB = await pageB.evaluate(() => window.nertcClient.url);
+    t.log(`A entered at ${nodes[1]}, B at ${nodes[0]}; the room's node: ${urlA}`);
+    t.is(urlA, urlB, 'both clients ended on the same node');
+    t.is(joinA.cid, joinB.cid, 'one room');
+    t.true(joinA.users.some((u) => u.uid === 2002), "A's join result lists B");
+    t.is(joinB.protocol, 2);
+    t.is(joinB.nodes.length, 1, "the join result lists the cluster's other node");
+    t.false(joinB.nodes.includes(urlB));
+    const redirects = (await metricOf(nodes[0], 'nertc_cluster_redirects_total')) + (await metricOf(nodes[1], 'nertc_cluster_redirects_total'));
+    t.is(redirects, 1, 'one of the two joins was redirected');
+    const closes = (await events(pageA)).concat(await events(pageB)).filter((e) => e.t === 'close');
+    t.deepEqual(closes, [], 'a followed redirect is not a close the app sees');
+    await until(async () => {
+      const v = inbound(await rtpStats(pageB), 'video')[0];
+      return v && v.framesDecoded > 10;
+    }, 20_000, "B's inbound video framesDecoded > 10 through the cluster");
+  } catch (e) {
+    t.log(`--- page logs ---\n${logs.join('\n')}`);
+    t.log(`--- redis and nodes (tail) ---\n${out.slice(-60).join('\n')}`);
+    throw e;
+  } finally {
+    for (const c of children.reverse()) c.kill('SIGKILL');
   }
 });

@@ -21,7 +21,17 @@
 //   close              {code, reason} the socket closed
 //   message            the raw parsed frame, for every frame received (debugging)
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
+/** Redirects followed for one join (protocol §12.2); more means the cluster is confused. */
+const MAX_REDIRECTS = 3;
+const WS_PATH = '/rtc/v1';
+
+/** `ws://host:port` (a redirect's `url`) or the full URL → the signaling endpoint's URL. */
+function signalingUrl(url) {
+  const u = new URL(url);
+  if (u.pathname === '/' || u.pathname === '') u.pathname = WS_PATH;
+  return u.toString();
+}
 /** A `pub` connection not up this long after its first offer is replaced (protocol §8.8b). */
 const CONNECT_TIMEOUT_MS = 10000;
 const ROOM_EVENTS = new Set([
@@ -34,11 +44,13 @@ function isStopped(tr) {
 
 /** An error response from the server; `code` is the protocol's error code. */
 export class NertcError extends Error {
-  constructor(code, msg, request) {
+  constructor(code, msg, request, url) {
     super(`${request ? request + ': ' : ''}${code}: ${msg}`);
     this.name = 'NertcError';
     this.code = code;
     this.request = request;
+    /** With code `redirect`: the node that owns the room. */
+    this.url = url;
   }
 }
 
@@ -75,11 +87,13 @@ export class NertcWebClient extends EventTarget {
 
   // ------------------------------------------------------------------ socket
 
-  /** Opens the WebSocket (`ws://host:port/rtc/v1`). Resolves once open. */
+  /** Opens the WebSocket (`ws://host:port/rtc/v1`; the path may be left out). Resolves once open. */
   connect(url) {
+    url = signalingUrl(url);
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
       this.ws = ws;
+      this.url = url;
       ws.onopen = () => resolve();
       ws.onerror = () => reject(new Error(`WebSocket error connecting to ${url}`));
       ws.onmessage = (ev) => {
@@ -138,7 +152,7 @@ export class NertcWebClient extends EventTarget {
       this._pending.delete(f.re);
       clearTimeout(p.timer);
       if (f.ok) p.resolve(f.d ?? {});
-      else p.reject(new NertcError(f.err?.code ?? 'internal', f.err?.msg ?? '', p.t));
+      else p.reject(new NertcError(f.err?.code ?? 'internal', f.err?.msg ?? '', p.t, f.err?.url));
     } else if (f.seq !== undefined) {
       if (f.seq <= this.lastSeq) return; // already processed (duplicate after a resume)
       this.lastSeq = f.seq;
@@ -179,9 +193,32 @@ export class NertcWebClient extends EventTarget {
 
   // ------------------------------------------------------------------ session
 
-  /** Joins a channel. Resolves with the JoinResult. Starts the periodic ping. */
+  /**
+   * Sends `join` (or a resume) and follows a cluster's `redirect` answers: the socket is
+   * replaced by one to the node that owns the room (no `close` event) and the same join is
+   * sent there. `this.url` is then that node.
+   */
+  async _joinFollowing(d) {
+    for (let hop = 0; ; hop++) {
+      try {
+        return await this.request('join', d);
+      } catch (e) {
+        if (!(e instanceof NertcError) || e.code !== 'redirect' || !e.url || hop >= MAX_REDIRECTS) throw e;
+        const old = this.ws;
+        this.ws = null; // its close is not this client's close
+        old?.close(1000);
+        await this.connect(e.url);
+      }
+    }
+  }
+
+  /**
+   * Joins a channel. Resolves with the JoinResult. Starts the periodic ping. In a cluster the
+   * join may be redirected to another node (followed here); `joinResult.nodes` lists the other
+   * nodes, to reconnect through when this one goes away.
+   */
   async join({ appKey, channel, uid, token = null, name = '' }) {
-    const res = await this.request('join', {
+    const res = await this._joinFollowing({
       token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
     });
     this._joinParams = { appKey, channel, uid, token, name };
@@ -202,7 +239,7 @@ export class NertcWebClient extends EventTarget {
     const { appKey, channel, uid, token, name } = this._joinParams;
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
     await this.connect(url);
-    const res = await this.request('join', {
+    const res = await this._joinFollowing({
       token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
       resume: { session_id: this.joinResult.session_id, resume_token: this.joinResult.resume_token, last_seq: this.lastSeq },
     });

@@ -2,7 +2,7 @@
 //! machine.
 //!
 //! ```text
-//! nertc-bench [all|join|latency|cpu|network|streams|fanout] [--smoke] [--seconds S]
+//! nertc-bench [all|join|latency|cpu|network|streams|fanout|cluster] [--smoke] [--seconds S]
 //!             [--n 10,50,100,200] [--sfu nertc,janus] [--out results.json]
 //! ```
 //! Run it inside a loopback-only network namespace (`scripts/netns.sh`). It prints Markdown
@@ -16,6 +16,7 @@
 
 mod chromium;
 mod clip;
+mod cluster;
 mod engine_parts;
 mod janus;
 mod loadgen;
@@ -89,7 +90,7 @@ fn main() {
             .unwrap_or_else(|| if smoke { vec![4] } else { vec![10, 50, 100, 200] }),
         sfus: flag("--sfu").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_else(|| vec!["nertc".into(), "janus".into()]),
     };
-    let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout"];
+    let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout", "cluster"];
     if !known.contains(&part.as_str()) {
         eprintln!("nertc-bench: unknown part {part:?}; one of {known:?}");
         std::process::exit(2);
@@ -190,7 +191,7 @@ fn main() {
         }
     }
     // The load parts share one pre-encoded clip: 640x360@30 H.264 (500 kbps target, ~230 as coded) + 32 kbps Opus.
-    let clip = (wants("streams") || wants("fanout")).then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
+    let clip = (wants("streams") || wants("fanout") || wants("cluster")).then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
     let clip = match clip {
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => {
@@ -233,6 +234,31 @@ fn main() {
             }
         }
         rep.json.insert("fanout".into(), Value::Object(all));
+    }
+    if let (true, Some(clip)) = (wants("cluster"), &clip) {
+        let mut steps = Vec::new();
+        for r in rt.block_on(cluster::run(clip.clone(), smoke, opts.seconds)) {
+            match r {
+                Ok(s) => {
+                    if s["subscribers_ready"] != s["subscribers"] || s["corrupt_packets"] != 0 {
+                        rep.error("cluster", format!("not every subscriber received intact media: {s}"));
+                    }
+                    let figure = format!(
+                        "{} node(s), {} rooms x {} subs: aggregate forwarded pkt/s (rooms per node {}; nodes' CPU {} %, {} pkt/s per core; 2 shared cores: clustering overhead, not a speed-up)",
+                        s["nodes"],
+                        s["rooms"],
+                        s["subscribers"].as_u64().unwrap_or(0) / s["rooms"].as_u64().unwrap_or(1).max(1),
+                        s["rooms_per_node"],
+                        s["servers_cpu_pct"],
+                        s["pps_per_server_core"]
+                    );
+                    rep.row("cluster", &figure, &s["forwarded_pps"], None);
+                    steps.push(s);
+                }
+                Err(e) => rep.error("cluster", e),
+            }
+        }
+        rep.json.insert("cluster".into(), Value::Array(steps));
     }
     rt.block_on(server.shutdown());
     rep.json.insert("elapsed_s".into(), json!(started.elapsed().as_secs()));

@@ -14,7 +14,8 @@ use nertc_signal::{Connected, Options, Signal};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Connects to `base_url` (`ws://host:port`) and joins `channel` as `uid` (debug app, no token);
-/// pings run at the server's interval.
+/// pings run at the server's interval. A cluster node's `redirect` is followed (at most
+/// `MAX_REDIRECTS` times) to the node that owns the room.
 pub async fn join(base_url: &str, channel: &str, uid: Uid) -> Result<Connected, String> {
     let req = JoinRequest {
         token: None,
@@ -25,9 +26,17 @@ pub async fn join(base_url: &str, channel: &str, uid: Uid) -> Result<Connected, 
         protocol: PROTOCOL_VERSION,
         resume: None,
     };
-    nertc_signal::connect(base_url, req, Options { request_timeout: REQUEST_TIMEOUT, ..Options::default() })
-        .await
-        .map_err(|e| format!("join: {e}"))
+    let opts = Options { request_timeout: REQUEST_TIMEOUT, ..Options::default() };
+    let mut url = base_url.to_owned();
+    for _ in 0..=nertc_protocol::MAX_REDIRECTS {
+        match nertc_signal::connect(&url, req.clone(), opts).await {
+            Err(nertc_signal::SignalError::Refused(e)) if e.redirect_url().is_some() => {
+                url = e.redirect_url().unwrap_or_default().to_owned();
+            }
+            result => return result.map_err(|e| format!("join at {url}: {e}")),
+        }
+    }
+    Err(format!("join: more than {} redirects", nertc_protocol::MAX_REDIRECTS))
 }
 
 async fn call(s: &Signal, msg: ClientMsg) -> Result<Reply, String> {

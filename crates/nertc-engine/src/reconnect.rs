@@ -214,9 +214,9 @@ impl Actor {
             }
             Next::Rejoin => {}
         }
-        let url = s.params.url.clone();
+        let urls = s.connect_urls();
         let opts = nertc_signal::Options { connect_timeout: ATTEMPT_CONNECT_TIMEOUT, ..Default::default() };
-        let (attempt, task) = self.connect(req, &url, opts, Duration::ZERO);
+        let (attempt, task) = self.connect(req, urls, opts, Duration::ZERO);
         let r = self.session.as_mut().and_then(|s| s.reconnect.as_mut()).expect("checked at the top; connect() keeps it");
         r.attempt += 1;
         r.next_at = Instant::now() + retry_delay(r.attempt + 1, rand::random());

@@ -92,6 +92,27 @@ impl JoinParams {
     }
 }
 
+/// One join (or resume) at `url`, following a cluster node's `redirect` to the node that owns
+/// the room (protocol v2): one more round trip, invisible to the application.
+async fn connect_following(url: &str, req: JoinRequest, opts: nertc_signal::Options) -> std::result::Result<Connected, SignalError> {
+    let mut url = url.to_owned();
+    for _ in 0..nertc_protocol::MAX_REDIRECTS {
+        let result = nertc_signal::connect(&url, req.clone(), opts).await;
+        let next = match &result {
+            Err(SignalError::Refused(e)) => e.redirect_url().map(str::to_owned),
+            _ => None,
+        };
+        match next {
+            Some(next) => {
+                tracing::info!(from = %url, to = %next, "the room lives on another node: following the redirect");
+                url = next;
+            }
+            None => return result,
+        }
+    }
+    nertc_signal::connect(&url, req, opts).await
+}
+
 /// A join on its way: the connect task and when the application asked.
 pub(crate) struct Joining {
     pub params: JoinParams,
@@ -153,6 +174,13 @@ pub(crate) enum End {
 }
 
 impl Session {
+    /// Where a reconnect tries: the channel server, then the cluster's other nodes.
+    pub fn connect_urls(&self) -> Vec<String> {
+        let mut urls = vec![self.params.url.clone()];
+        urls.extend(self.join.nodes.iter().filter(|u| **u != self.params.url).cloned());
+        urls
+    }
+
     /// A session on a fresh `join` (first join or a rejoin after the resume window).
     pub fn new(actor: &Actor, params: JoinParams, c: Connected) -> Session {
         let (transport, transport_events) = Transport::start(
@@ -205,20 +233,36 @@ impl Actor {
         }
         self.shared.set_state(ConnectionState::Connecting, StateReason::Join);
         let opts = nertc_signal::Options { connect_timeout: JOIN_ATTEMPT_TIMEOUT, ..Default::default() };
-        let attempt = self.connect(params.request(&self.shared.app_key), &params.url, opts, JOIN_KEEP_TRYING);
+        let attempt = self.connect(params.request(&self.shared.app_key), vec![params.url.clone()], opts, JOIN_KEEP_TRYING);
         self.joining = Some(Joining { params, attempt: attempt.0, started, _task: attempt.1 });
     }
 
     /// Connects (join or resume) in a task; returns the attempt number and the task. A server
     /// that cannot be reached (or drops the connection before answering) is tried again until
-    /// `keep_trying` has passed; a refusal is final.
-    pub(crate) fn connect(&mut self, req: JoinRequest, url: &str, opts: nertc_signal::Options, keep_trying: Duration) -> (u64, TaskGuard) {
+    /// `keep_trying` has passed; a refusal is final. `urls`: the channel server first, then the
+    /// cluster's other nodes that the last join listed; an unreachable one moves on to the next.
+    /// A cluster's `redirect` answer is followed at once (see [`connect_following`]).
+    pub(crate) fn connect(
+        &mut self,
+        req: JoinRequest,
+        urls: Vec<String>,
+        opts: nertc_signal::Options,
+        keep_trying: Duration,
+    ) -> (u64, TaskGuard) {
         self.attempts += 1;
-        let (attempt, inbox, url) = (self.attempts, self.inbox.clone(), url.to_owned());
+        let (attempt, inbox) = (self.attempts, self.inbox.clone());
         let task = TaskGuard::spawn(&self.rt, async move {
             let until = Instant::now() + keep_trying;
+            let mut tried = 0usize;
             let result = loop {
-                match nertc_signal::connect(&url, req.clone(), opts).await {
+                let url = &urls[tried % urls.len()];
+                tried += 1;
+                match connect_following(url, req.clone(), opts).await {
+                    Err(e @ (SignalError::Connect { .. } | SignalError::Closed | SignalError::Timeout(_)))
+                        if !tried.is_multiple_of(urls.len()) =>
+                    {
+                        tracing::info!("join attempt at {url} failed, trying the next node: {e}");
+                    }
                     Err(e @ (SignalError::Connect { .. } | SignalError::Closed | SignalError::Timeout(_)))
                         if Instant::now() + JOIN_RETRY_PAUSE < until =>
                     {

@@ -26,7 +26,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Version of this schema. Sent in the join request and echoed in the join result.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// Version 2 added the cluster redirect: a join (or resume) that reaches a node which does not
+/// own the room is refused with [`ErrorCode::Redirect`] and the owner's URL in
+/// [`ErrorBody::url`]; the client joins again there. A join result may list the cluster's other
+/// nodes ([`JoinResult::nodes`]) as fallback entry points.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Oldest version a server still accepts (a version-1 client cannot follow a redirect, so it
+/// only works against a single node or when it happens to enter through the room's owner).
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Longest join token a server verifies (bytes). A real one is a few hundred bytes; a longer one
 /// is refused as `token_malformed` (and a client refuses to send it).
@@ -356,6 +364,10 @@ pub struct JoinResult {
     /// May this session publish / subscribe (from the token, all true in debug apps).
     pub can_publish: bool,
     pub can_subscribe: bool,
+    /// Cluster mode (v2): the `public_url` of the cluster's other live nodes, for the client to
+    /// enter through when this node stops answering. Empty (and absent) on a single node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 /// The `d` of a successful `publish` response.
@@ -506,6 +518,8 @@ pub enum ErrorCode {
     BadSdp,
     ResumeFailed,
     RateLimited,
+    /// Cluster mode (v2): the room lives on another node; join again at [`ErrorBody::url`].
+    Redirect,
     Internal,
 }
 
@@ -533,6 +547,7 @@ impl ErrorCode {
         ErrorCode::BadSdp,
         ErrorCode::ResumeFailed,
         ErrorCode::RateLimited,
+        ErrorCode::Redirect,
         ErrorCode::Internal,
     ];
 
@@ -560,6 +575,7 @@ impl ErrorCode {
             ErrorCode::BadSdp => "bad_sdp",
             ErrorCode::ResumeFailed => "resume_failed",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Redirect => "redirect",
             ErrorCode::Internal => "internal",
         }
     }
@@ -575,13 +591,31 @@ impl fmt::Display for ErrorCode {
 pub struct ErrorBody {
     pub code: ErrorCode,
     pub msg: String,
+    /// With [`ErrorCode::Redirect`]: the `ws://host:port` of the node that owns the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl ErrorBody {
     pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
-        ErrorBody { code, msg: msg.into() }
+        ErrorBody { code, msg: msg.into(), url: None }
+    }
+
+    /// A join refused because the room lives on the node at `url`.
+    pub fn redirect(url: impl Into<String>) -> Self {
+        let url = url.into();
+        ErrorBody { code: ErrorCode::Redirect, msg: format!("the room lives on {url}; join there"), url: Some(url) }
+    }
+
+    /// The node to join at, when this is a redirect.
+    pub fn redirect_url(&self) -> Option<&str> {
+        if self.code == ErrorCode::Redirect { self.url.as_deref() } else { None }
     }
 }
+
+/// How many redirects a client follows for one join before giving up (a placement that moves
+/// while the client follows it can take a second hop; more means something is wrong).
+pub const MAX_REDIRECTS: usize = 3;
 
 /// A frame the server sends, in its three shapes (plus responses).
 #[derive(Debug, Clone, PartialEq)]
@@ -679,6 +713,7 @@ mod tests {
         let frames = [
             ServerFrame::ok(1, Empty {}),
             ServerFrame::err(2, ErrorCode::TokenExpired, "expired"),
+            ServerFrame::Response { re: 3, result: Err(ErrorBody::redirect("ws://10.0.0.2:8480")) },
             ServerFrame::Event { seq: 5, event: RoomEvent::UserJoined { uid: 7, name: "a".into() } },
             ServerFrame::Transport(TransportMsg::Leave { reason: LeaveReason::Replaced }),
             ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 12 })),

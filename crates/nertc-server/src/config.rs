@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub timeouts: Timeouts,
     pub limits: Limits,
     pub connections: Connections,
+    /// Cluster mode: several nodes coordinated through Redis. Absent: a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             connections: Connections::default(),
+            cluster: None,
         }
     }
 }
@@ -111,11 +114,89 @@ impl ServerConfig {
         let c = &self.connections;
         ms_range("connections.handshake_timeout_ms", c.handshake_timeout_ms, 1, MAX_TIMEOUT_MS)?;
         count("connections.max_per_ip", c.max_per_ip, 1, 1_000_000)?;
+        if let Some(cl) = &self.cluster {
+            if !(cl.redis_url.starts_with("redis://") || cl.redis_url.starts_with("rediss://") || cl.redis_url.starts_with("unix://")) {
+                return invalid("cluster.redis_url", &format!("{:?}", cl.redis_url), "must be a redis://HOST:PORT URL");
+            }
+            if let Some(id) = &cl.node_id
+                && (id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+            {
+                return invalid("cluster.node_id", &format!("{id:?}"), "must be 1 to 64 characters of A-Z a-z 0-9 - _ .");
+            }
+            if let Some(url) = &cl.public_url
+                && !(url.starts_with("ws://") || url.starts_with("wss://"))
+            {
+                return invalid(
+                    "cluster.public_url",
+                    &format!("{url:?}"),
+                    "must be the ws://HOST:PORT (or wss://) clients reach this node at",
+                );
+            }
+            ms_range("cluster.heartbeat_ms", cl.heartbeat_ms, 50, 60_000)?;
+            ms_range("cluster.lease_ms", cl.lease_ms, 200, 600_000)?;
+            ms_range("cluster.drain_timeout_ms", cl.drain_timeout_ms, 0, MAX_TIMEOUT_MS)?;
+            if cl.lease_ms < 3 * cl.heartbeat_ms {
+                return invalid(
+                    "cluster.lease_ms",
+                    &cl.lease_ms,
+                    &format!(
+                        "must be at least 3 heartbeats (cluster.heartbeat_ms = {}), so one late renewal loses nothing",
+                        cl.heartbeat_ms
+                    ),
+                );
+            }
+        }
         Ok(())
     }
 
     pub fn allows_unknown_apps(&self) -> bool {
         self.allow_unknown_apps.unwrap_or(self.apps.is_empty())
+    }
+}
+
+/// The `[cluster]` table: this node's place in a cluster of room servers sharing one Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `redis://HOST:PORT[/DB]` of the Redis every node of the cluster uses.
+    pub redis_url: String,
+    /// This node's name in Redis; a random one when absent. Must be unique in the cluster.
+    pub node_id: Option<String>,
+    /// The `ws://host:port` clients reach this node at (the redirect target). Absent: `ws://`
+    /// and the bound listen address (right on one host, wrong behind NAT).
+    pub public_url: Option<String>,
+    /// How often the node renews its record and its rooms' leases, ms.
+    pub heartbeat_ms: u64,
+    /// How long a node record and a room lease live without renewal, ms: a node killed without
+    /// a word loses its rooms after this long.
+    pub lease_ms: u64,
+    /// On SIGTERM / `nertc-server drain`: how long the node waits for its rooms to empty
+    /// before it moves the remaining ones to other nodes, ms.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            node_id: None,
+            public_url: None,
+            heartbeat_ms: 500,
+            lease_ms: 2_000,
+            drain_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
     }
 }
 
@@ -282,6 +363,11 @@ mod tests {
             ("listen", "listen = \"8480\""),
             ("listen", "listen = \"127.0.0.1:99999\""),
             ("apps.prod.secret", "[apps.prod]\nsecret = \"\""),
+            ("cluster.redis_url", "[cluster]\nredis_url = \"localhost:6379\""),
+            ("cluster.node_id", "[cluster]\nnode_id = \"a b\""),
+            ("cluster.public_url", "[cluster]\npublic_url = \"http://x:1\""),
+            ("cluster.heartbeat_ms", "[cluster]\nheartbeat_ms = 0"),
+            ("cluster.lease_ms", "[cluster]\nheartbeat_ms = 1000\nlease_ms = 2000"),
         ];
         for (key, text) in cases {
             let err = ServerConfig::from_toml(text).expect_err(text);
@@ -291,6 +377,9 @@ mod tests {
         // A debug app may have an empty secret: it accepts null tokens and cannot check others.
         ServerConfig::from_toml("[apps.dev]\nsecret = \"\"\ndebug = true").unwrap();
         ServerConfig::from_toml("[rtc]\nudp_port_min = 5000\nudp_port_max = 5000").unwrap();
+        let c = ServerConfig::from_toml("[cluster]\nredis_url = \"redis://127.0.0.1:7000\"\nnode_id = \"n1\"").unwrap();
+        let cl = c.cluster.expect("[cluster] read");
+        assert_eq!((cl.node_id.as_deref(), cl.heartbeat_ms, cl.lease_ms), (Some("n1"), 500, 2000));
         assert!(matches!(ServerConfig::from_toml("[limits]\noutbound_queue = -1"), Err(ConfigError::Parse(_))));
     }
 }

@@ -22,6 +22,8 @@ pub const CLOSE_NORMAL: u16 = 1000;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_TOO_BIG: u16 = 1009;
+/// The room moved to another node (cluster drain or split): reconnect and rejoin.
+pub const CLOSE_SERVICE_RESTART: u16 = 1012;
 
 /// After sending a close frame, how long the socket is still read (and what arrives dropped)
 /// for the client's reply. Closing the TCP connection with the client's frames unread would
@@ -184,11 +186,12 @@ impl Conn {
                 }
                 Err(e) => {
                     tracing::info!(conn = self.conn_id, code = %e.code, "join refused: {}", e.msg);
-                    if frame.id.is_some() {
-                        self.error(frame.id, e.code, &e.msg).await;
-                    } else {
-                        self.error(None, e.code, &e.msg).await;
-                    }
+                    // The body goes out whole: a redirect carries its url.
+                    let frame = match frame.id {
+                        Some(re) => ServerFrame::Response { re, result: Err(e) },
+                        None => ServerFrame::Transport(TransportMsg::Error(e)),
+                    };
+                    self.send(&frame).await;
                 }
             }
         }
@@ -200,6 +203,12 @@ impl Conn {
             shared.metrics.join_failed(e.code);
         })?;
         let key = RoomKey { app_key: req.app_key.clone(), channel: req.channel.clone() };
+        if let Some(cluster) = &shared.cluster
+            && let crate::cluster::Placement::Remote(url) = cluster.place(&key).await
+        {
+            tracing::info!(conn = self.conn_id, channel = %key.channel, %url, "room lives on another node: redirecting");
+            return Err(nertc_protocol::ErrorBody::redirect(url));
+        }
         // A room may close between the lookup and the join; then look it up again.
         for _ in 0..3 {
             let Some(room) = self.directory.room(key.clone()).await else { break };
@@ -211,7 +220,12 @@ impl Conn {
                 continue;
             }
             match reply_rx.await {
-                Ok(Ok(result)) => return Ok((room, result, out_rx)),
+                Ok(Ok(mut result)) => {
+                    if let Some(cluster) = &shared.cluster {
+                        result.nodes = cluster.peer_urls();
+                    }
+                    return Ok((room, result, out_rx));
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => continue,
             }

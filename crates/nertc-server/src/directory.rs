@@ -1,6 +1,8 @@
 //! The room directory: an actor mapping `(app key, channel)` to the room actor that owns it.
 //! Rooms are created on first join and tell the directory when they close. Behind this sits
-//! the future scale-out `Directory` (a room lives on one node); in-process it is a map.
+//! In cluster mode (`crate::cluster`) Redis decides which node owns a room before the conn task
+//! asks here; this map holds the rooms of this node, and the heartbeat lists them to renew their
+//! leases.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +29,16 @@ pub enum DirCmd {
         key: RoomKey,
         cid: u64,
     },
+    /// The rooms open on this node.
+    List {
+        reply: oneshot::Sender<Vec<RoomKey>>,
+    },
+    /// Moves a room off this node: it leaves the map at once (a later join creates a new room)
+    /// and its sessions' sockets are closed with 1012, without a leave, so that clients
+    /// reconnect and are placed on the room's new node.
+    Migrate {
+        key: RoomKey,
+    },
     /// Shuts every room down; replies once they were told.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -43,8 +55,10 @@ impl Directory {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let self_tx = tx.clone();
         tokio::spawn(async move {
-            // Room ids (NERTC's `cid`): unique within this server process.
-            let next_cid = AtomicU64::new(1);
+            // Room ids (NERTC's `cid`): unique within this server process; in a cluster each
+            // node counts from its own random base (below 2^53, so JS reads them exactly).
+            let base = if shared.config.cluster.is_some() { rand::random_range(1u64..1 << 20) << 32 } else { 0 };
+            let next_cid = AtomicU64::new(base + 1);
             let mut rooms: HashMap<RoomKey, RoomHandle> = HashMap::new();
             while let Some(cmd) = rx.recv().await {
                 match cmd {
@@ -64,6 +78,14 @@ impl Directory {
                             rooms.remove(&key);
                         }
                     }
+                    DirCmd::List { reply } => {
+                        let _ = reply.send(rooms.keys().cloned().collect());
+                    }
+                    DirCmd::Migrate { key } => {
+                        if let Some(r) = rooms.remove(&key) {
+                            let _ = r.tx.send(RoomCmd::Migrate).await;
+                        }
+                    }
                     DirCmd::Shutdown { done } => {
                         for (_, r) in rooms.drain() {
                             let _ = r.tx.send(RoomCmd::Shutdown).await;
@@ -81,6 +103,20 @@ impl Directory {
         let (reply, rx) = oneshot::channel();
         self.tx.send(DirCmd::Get { key, reply }).ok()?;
         rx.await.ok()
+    }
+
+    /// The rooms open on this node (empty while the server shuts down).
+    pub async fn list(&self) -> Vec<RoomKey> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(DirCmd::List { reply }).is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// See [`DirCmd::Migrate`].
+    pub async fn migrate(&self, key: RoomKey) {
+        let _ = self.tx.send(DirCmd::Migrate { key });
     }
 
     pub async fn shutdown(&self) {

@@ -18,6 +18,10 @@
 //! not become a WebSocket within `connections.handshake_timeout_ms`, and closes every connection
 //! with a lingering close so that close frames reach clients that are still sending.
 //!
+//! In cluster mode (a `[cluster]` table) the [`cluster`] module places each room on one node
+//! through Redis: a join for a room owned elsewhere is answered with a redirect, and a
+//! heartbeat task renews this node's record and its rooms' leases.
+//!
 //! No state is shared behind locks (but for the listener's per-IP connection counts): each actor
 //! owns its part, and the only shared values are
 //! the immutable config and the atomic [`metrics::Metrics`].
@@ -28,6 +32,7 @@
 //! it missed. The protocol is `nertc-protocol`; `docs/protocol.md` describes it in prose.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 mod conn;
 mod directory;
@@ -44,7 +49,7 @@ use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-pub use config::{AppConfig, ConfigError, ServerConfig};
+pub use config::{AppConfig, ClusterConfig, ConfigError, ServerConfig};
 pub use metrics::Metrics;
 pub use nertc_protocol::token::{mint as mint_token, now_secs};
 
@@ -56,6 +61,8 @@ pub struct Shared {
     pub config: ServerConfig,
     pub metrics: Arc<Metrics>,
     peer_env: PeerEnv,
+    /// Cluster mode's view of the other nodes; None on a single node.
+    cluster: Option<cluster::Cluster>,
 }
 
 /// What the HTTP handlers hold.
@@ -77,6 +84,8 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
+    #[error("cluster.redis_url: {0}")]
+    Redis(String),
 }
 
 /// A running server. Dropping it does not stop it; call [`RunningServer::shutdown`].
@@ -85,8 +94,10 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     directory: Directory,
+    cluster: Option<cluster::Cluster>,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -95,13 +106,58 @@ impl RunningServer {
         format!("ws://{}", self.addr)
     }
 
-    /// Tells every session `leave {reason: server_shutdown}`, closes rooms, stops listening.
+    /// Tells every session `leave {reason: server_shutdown}`, closes rooms, stops listening
+    /// (and, in a cluster, releases this node's rooms and record in Redis).
     pub async fn shutdown(self) {
         self.directory.shutdown().await;
         let _ = self.stop.send(true);
+        if let Some(hb) = self.heartbeat
+            && tokio::time::timeout(std::time::Duration::from_secs(3), hb).await.is_err()
+        {
+            tracing::warn!("cluster heartbeat did not stop within 3 s");
+        }
         if tokio::time::timeout(std::time::Duration::from_secs(3), self.task).await.is_err() {
             tracing::warn!("server did not stop within 3 s");
         }
+    }
+
+    /// This node's cluster id; None on a single node.
+    pub fn node_id(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| c.node_id())
+    }
+
+    /// Turns true when `nertc-server drain` asked this node to drain (never on a single node).
+    pub fn drain_requested(&self) -> tokio::sync::watch::Receiver<bool> {
+        match &self.cluster {
+            Some(c) => c.drain_requested(),
+            None => tokio::sync::watch::channel(false).1,
+        }
+    }
+
+    /// A graceful exit. In a cluster: new rooms go to other nodes at once; the rooms here get
+    /// up to `grace` to empty, then the remaining ones move (their clients are told to
+    /// reconnect, and land on another node); then the server shuts down. On a single node it
+    /// is [`Self::shutdown`].
+    pub async fn drain(self, grace: std::time::Duration) {
+        if let Some(cluster) = &self.cluster {
+            cluster.start_draining();
+            let until = tokio::time::Instant::now() + grace;
+            let mut rooms = self.directory.list().await;
+            while !rooms.is_empty() && tokio::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                rooms = self.directory.list().await;
+            }
+            if !rooms.is_empty() {
+                tracing::info!(rooms = rooms.len(), "drain: moving the remaining rooms to other nodes");
+                cluster.release_for_migration(&rooms).await;
+                for key in rooms {
+                    self.directory.migrate(key).await;
+                }
+                // Let the closes reach the clients before the listener stops.
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        }
+        self.shutdown().await;
     }
 }
 
@@ -114,9 +170,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let metrics = Arc::new(Metrics::default());
     let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone());
-    let shared = Arc::new(Shared { config, metrics: metrics.clone(), peer_env });
+    let cluster = match &config.cluster {
+        Some(c) => Some(cluster::Cluster::new(c.clone(), addr, metrics.clone()).map_err(|e| ServerError::Redis(e.to_string()))?),
+        None => None,
+    };
+    let shared = Arc::new(Shared { config, metrics: metrics.clone(), peer_env, cluster: cluster.clone() });
     let directory = Directory::spawn(shared.clone());
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
+    let heartbeat = match &cluster {
+        Some(c) => {
+            metrics.cluster.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
+            c.register().await;
+            Some(c.spawn_heartbeat(directory.clone(), stop_rx.clone()))
+        }
+        None => None,
+    };
     let app = Router::new()
         .route(nertc_protocol::WS_PATH, get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
@@ -133,7 +201,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     });
     tracing::info!(%addr, "nertc-server listening");
-    Ok(RunningServer { addr, metrics, directory, stop, task })
+    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat })
 }
 
 async fn ws_upgrade(

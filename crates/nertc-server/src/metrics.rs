@@ -2,7 +2,32 @@
 
 use nertc_protocol::ErrorCode;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Cluster mode's gauges and counters; rendered only when the node is in a cluster.
+#[derive(Debug, Default)]
+pub struct ClusterMetrics {
+    pub enabled: AtomicBool,
+    /// 1 when the last Redis call succeeded.
+    pub redis_up: AtomicI64,
+    /// Live nodes listed in Redis at the last heartbeat (this one included).
+    pub nodes_seen: AtomicI64,
+    /// Rooms whose lease this node renewed at its last heartbeat.
+    pub rooms_owned: AtomicI64,
+    /// Forwarded RTP packets per second, between the last two heartbeats.
+    pub forwarded_pps: AtomicI64,
+    /// Joins answered with a redirect to another node.
+    pub redirects: AtomicU64,
+    /// Rooms this node claimed for itself.
+    pub rooms_claimed: AtomicU64,
+    /// Rooms served here without asking Redis (it was unreachable).
+    pub placed_unsynced: AtomicU64,
+    /// Rooms moved off this node (another node owned them; drain).
+    pub rooms_migrated: AtomicU64,
+    /// Heartbeats that renewed every lease / that Redis did not answer.
+    pub lease_renewals: AtomicU64,
+    pub lease_failures: AtomicU64,
+}
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -27,6 +52,7 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// TCP connections closed because they did not complete a WebSocket upgrade in time.
     pub handshake_timeouts: AtomicU64,
+    pub cluster: ClusterMetrics,
 }
 
 impl Default for Metrics {
@@ -46,6 +72,7 @@ impl Default for Metrics {
             keyframe_requests_out: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
+            cluster: ClusterMetrics::default(),
         }
     }
 }
@@ -91,6 +118,19 @@ impl Metrics {
             "TCP connections closed for not completing a WebSocket upgrade in time.",
             c(&self.handshake_timeouts),
         );
+        let cl = &self.cluster;
+        if cl.enabled.load(Relaxed) {
+            metric("cluster_redis_up", "gauge", "1 when the last Redis call succeeded.", g(&cl.redis_up));
+            metric("cluster_nodes", "gauge", "Live nodes listed in Redis at the last heartbeat.", g(&cl.nodes_seen));
+            metric("cluster_rooms_owned", "gauge", "Rooms whose lease this node renewed at its last heartbeat.", g(&cl.rooms_owned));
+            metric("cluster_forwarded_pps", "gauge", "Forwarded RTP packets per second (last heartbeat period).", g(&cl.forwarded_pps));
+            metric("cluster_redirects_total", "counter", "Joins redirected to the node owning the room.", c(&cl.redirects));
+            metric("cluster_rooms_claimed_total", "counter", "Rooms this node claimed for itself.", c(&cl.rooms_claimed));
+            metric("cluster_rooms_unsynced_total", "counter", "Rooms served without Redis (it was unreachable).", c(&cl.placed_unsynced));
+            metric("cluster_rooms_migrated_total", "counter", "Rooms moved off this node (split settled, drain).", c(&cl.rooms_migrated));
+            metric("cluster_lease_renewals_total", "counter", "Heartbeats that renewed this node's leases.", c(&cl.lease_renewals));
+            metric("cluster_lease_failures_total", "counter", "Heartbeats Redis did not answer.", c(&cl.lease_failures));
+        }
         let _ = writeln!(out, "# HELP nertc_joins_failed_total Failed joins by reason.\n# TYPE nertc_joins_failed_total counter");
         for (i, code) in ErrorCode::ALL.iter().enumerate() {
             let n = self.joins_failed[i].load(Relaxed);

@@ -58,6 +58,8 @@ pub enum RoomCmd {
         uid: Uid,
         conn_id: u64,
     },
+    /// The room moves to another node (see `DirCmd::Migrate`).
+    Migrate,
     Shutdown,
 }
 
@@ -193,6 +195,14 @@ pub fn spawn(key: RoomKey, cid: u64, shared: Arc<Shared>, directory: mpsc::Unbou
                         }
                         break;
                     }
+                    Some(RoomCmd::Migrate) => {
+                        for (uid, mut s) in room.sessions.drain() {
+                            tracing::info!(uid, channel = %room.key.channel, "room moves to another node: closing the socket for a rejoin there");
+                            s.close_link(crate::conn::CLOSE_SERVICE_RESTART, "room moved to another node");
+                            room.shared.metrics.users.fetch_sub(1, Relaxed);
+                        }
+                        break;
+                    }
                     Some(cmd) => room.command(cmd),
                 },
                 Some(ev) = media_rx.recv() => room.media(ev),
@@ -242,7 +252,7 @@ impl Room {
                     s.detached_since = Some(Instant::now());
                 }
             }
-            RoomCmd::Shutdown => {}
+            RoomCmd::Migrate | RoomCmd::Shutdown => {}
         }
     }
 
@@ -320,6 +330,7 @@ impl Room {
             resumed,
             can_publish: s.perms.publish,
             can_subscribe: s.perms.subscribe,
+            nodes: Vec::new(),
         }
     }
 

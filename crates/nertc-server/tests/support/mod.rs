@@ -135,15 +135,20 @@ pub struct Client {
 impl Client {
     /// Opens a socket (no join yet, and no pings: a test decides what the server hears).
     pub async fn connect(server: &RunningServer, uid: Uid) -> Client {
+        Client::connect_url(&server.url(), uid).await.expect("websocket connects")
+    }
+
+    /// Opens a socket to `url`; Err when nothing answers there.
+    pub async fn connect_url(url: &str, uid: Uid) -> Result<Client, SignalError> {
         let opts = Options { request_timeout: WAIT, ..Options::default() };
-        let (signal, events) = nertc_signal::open(&server.url(), opts).await.expect("websocket connects");
+        let (signal, events) = nertc_signal::open(url, opts).await?;
         let (frames_tx, frames_rx) = mpsc::unbounded_channel();
         let received = Arc::new(Mutex::new(HashMap::new()));
         let sub_tracks = Arc::new(Mutex::new(HashMap::new()));
         let (closed_tx, closed_rx) = watch::channel(None);
         let pump = Pump { uid, signal: signal.clone(), frames: frames_tx, received: received.clone(), sub_tracks: sub_tracks.clone() };
         let pump = tokio::spawn(pump.run(events, closed_tx));
-        Client {
+        Ok(Client {
             uid,
             signal,
             frames: frames_rx,
@@ -157,7 +162,34 @@ impl Client {
             pub_pc: None,
             senders: Vec::new(),
             closed: closed_rx,
+        })
+    }
+
+    /// Joins through `url` the way a cluster client does: a `redirect` answer is followed (a
+    /// new socket at the URL it names, at most `MAX_REDIRECTS` times). Returns the client on
+    /// the node that took the join, that node's URL and the number of redirects; Err when a
+    /// node could not be reached or the join was refused.
+    pub async fn join_at(url: &str, req: JoinRequest) -> Result<(Client, String, usize), ErrorBody> {
+        let mut url = url.to_owned();
+        for redirects in 0..=MAX_REDIRECTS {
+            let mut c = Client::connect_url(&url, req.uid)
+                .await
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("{url} unreachable: {e}")))?;
+            match c.signal.call(ClientMsg::Join(req.clone())).await {
+                Ok(Reply::Join(r)) => {
+                    c.last_seq = r.seq;
+                    c.join = Some(*r);
+                    return Ok((c, url, redirects));
+                }
+                Ok(other) => panic!("uid {}: join answered with {other:?}", req.uid),
+                Err(SignalError::Refused(e)) => match e.redirect_url() {
+                    Some(next) => url = next.to_owned(),
+                    None => return Err(e),
+                },
+                Err(e) => return Err(ErrorBody::new(ErrorCode::Internal, format!("{url}: {e}"))),
+            }
         }
+        Err(ErrorBody::new(ErrorCode::Internal, format!("more than {MAX_REDIRECTS} redirects")))
     }
 
     pub async fn joined(server: &RunningServer, channel: &str, uid: Uid) -> Client {
