@@ -918,8 +918,21 @@ export declare class NERtcEngine extends EventEmitter {
   getErrorDescription(code: number): string;
   /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
   isFeatureSupported(type: number): boolean;
-  /** JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`. */
+  /**
+   * JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`, and the
+   * microphone's audio processing (booleans; NERTC's names and defaults):
+   * `audio_processing_aec_enable` (true), `audio_processing_ns_enable` (true),
+   * `audio_processing_agc_enable` (true), `audio_processing_earphone` (false: true turns echo
+   * cancellation off, there is no echo on headphones).
+   */
   setParameters(params: string | Record<string, unknown>): number;
+  /**
+   * `scenario` picks the microphone's audio processing: kNERtcAudioScenarioDefault and
+   * kNERtcAudioScenarioSpeech run echo cancellation, noise suppression and gain control;
+   * kNERtcAudioScenarioMusic keeps echo cancellation only. `profile` (0-6) is checked; the codec
+   * stays 48 kHz mono Opus. 30003 outside the enums.
+   */
+  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
@@ -1032,8 +1045,6 @@ export declare class NERtcEngine extends EventEmitter {
   enableLocalSubStreamAudio(enabled: boolean): number;
   /** Not supported: returns 30004. */
   muteLocalSubStreamAudio(enabled: boolean): number;
-  /** Not supported: returns 30004. */
-  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
   /** Not supported: returns 30004. */
   subscribeRemoteSubStreamAudio(uid: number, subscribe: boolean): number;
   /** Not supported: returns 30004. */

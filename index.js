@@ -857,6 +857,15 @@ class NERtcEngine extends EventEmitter {
     return this._callIf(isNumber(volume), (n) => n.adjustPlaybackSignalVolume(volume));
   }
 
+  /**
+   * `scenario` picks the audio processing of the microphone: 0 default and 1 speech run echo
+   * cancellation, noise suppression and gain control; 2 music keeps echo cancellation only.
+   * `profile` (0-6) is checked; the codec stays 48 kHz mono Opus.
+   */
+  setAudioProfile(profile, scenario) {
+    return this._callIf(isNumber(profile) && isNumber(scenario), (n) => n.setAudioProfile(profile, scenario));
+  }
+
   /** `interval` in ms, a multiple of 100. */
   enableAudioVolumeIndication(enable, interval) {
     return this._callIf(isOptNumber(interval), (n) => n.enableAudioVolumeIndication(!!enable, interval ?? null));
@@ -1265,7 +1274,7 @@ NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 
 /** Methods that return a code: 30004. */
 const UNSUPPORTED_RETURNING_CODE = Object.freeze([
-  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
+  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
   'setupLocalSubStreamVideoCanvas', 'setSubStreamRenderMode', 'setupRemoteSubStreamVideoCanvas',

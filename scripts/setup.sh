@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 # pulseaudio, pulseaudio-utils, libasound2-plugins: the real sound server that
 # crates/nertc-engine/tests/pulse_audio.rs starts (ALSA's `pulse` device, pacat/parec).
 APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux pulseaudio pulseaudio-utils libasound2-plugins)
+# libwebrtc-audio-processing-dev: WebRTC's AudioProcessing module (echo cancellation, noise
+# suppression, gain control) that nertc-engine's default `apm` feature links (pkg-config).
+APT_PACKAGES+=(libwebrtc-audio-processing-dev)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -158,6 +158,14 @@ impl NativeEngine {
     }
 
     #[napi]
+    pub fn set_audio_profile(&self, profile: f64, scenario: f64) -> i32 {
+        match (convert::int32(profile), convert::int32(scenario)) {
+            (Ok(p), Ok(s)) => self.with(|e| e.set_audio_profile(p, s)),
+            (Err(code), _) | (_, Err(code)) => self.with(|_| code),
+        }
+    }
+
+    #[napi]
     pub fn set_channel_profile(&self, profile: f64) -> i32 {
         self.call(convert::int32(profile), |e, p| e.set_channel_profile(p))
     }

@@ -240,7 +240,9 @@ impl Engine {
         self.shared.connection_state()
     }
 
-    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int).
+    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int),
+    /// and audio processing (bools, all but the last on by default): `audio_processing_aec_enable`,
+    /// `audio_processing_ns_enable`, `audio_processing_agc_enable`, `audio_processing_earphone`.
     pub fn set_parameters(&self, json: &str) -> Code {
         self.call("setParameters", || {
             let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
@@ -252,11 +254,41 @@ impl Engine {
                     ("server_url", serde_json::Value::String(url)) => s.server_url = url,
                     ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
                     ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
+                    ("audio_processing_aec_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.aec = b),
+                    ("audio_processing_ns_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.ns = b),
+                    ("audio_processing_agc_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.agc = b),
+                    ("audio_processing_earphone", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.earphone = b),
                     (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
                 }
             }
             Ok(())
         })
+    }
+
+    /// `setAudioProfile(profile, scenario)`: the scenario picks the audio processing preset
+    /// ([`crate::audio_processing::ApmConfig::for_scenario`]); the profile (0-6) is checked and
+    /// logged, the codec keeps its 48 kHz mono 32 kbit/s Opus (stereo profiles are not sent as
+    /// stereo). 30003 for a value outside NERTC's enums.
+    pub fn set_audio_profile(&self, profile: i32, scenario: i32) -> Code {
+        self.call("setAudioProfile", || {
+            if !(0..=6).contains(&profile) {
+                return Err(EngineError::InvalidParam(format!("audio profile {profile} is not 0-6")));
+            }
+            let apm = &self.shared.audio.apm;
+            let config = apm
+                .config()
+                .for_scenario(scenario)
+                .ok_or_else(|| EngineError::InvalidParam(format!("audio scenario {scenario} is not 0-2")))?;
+            tracing::info!(profile, scenario, "setAudioProfile");
+            apm.set_config(config);
+            Ok(())
+        })
+    }
+
+    /// The audio processing that applies to a real microphone (what `setAudioProfile` and
+    /// `setParameters` made of it).
+    pub fn audio_processing(&self) -> crate::audio_processing::ApmConfig {
+        self.shared.audio.apm.config()
     }
 
     pub fn set_video_config(&self, cfg: &VideoConfig) -> Code {

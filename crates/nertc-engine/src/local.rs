@@ -148,9 +148,19 @@ impl LocalMedia {
                 }
             }
         }
+        // Echo cancellation processes a real microphone only; its far-end reference is what a
+        // real speaker plays (the synthetic ones carry no acoustic path).
+        shared.audio.apm.set_capture_active(self.mic.as_ref().is_some_and(|(id, _)| id.as_str() != device::SYNTHETIC_RECORD_DEVICE_ID));
         if let (Some(id), None) = (&plan.playout, &self.playout) {
             let mixer = shared.mixer.clone();
-            match device::open_playout(id, 48_000, 2, Box::new(move |out: &mut [i16]| mixer.pull(out, 2))) {
+            let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| shared.audio.clone());
+            let pull = move |out: &mut [i16]| {
+                mixer.pull(out, 2);
+                if let Some(audio) = &echo_reference {
+                    audio.apm.analyze_render(out, 2);
+                }
+            };
+            match device::open_playout(id, 48_000, 2, Box::new(pull)) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }

@@ -402,6 +402,13 @@ fn pulse_devices_carry_a_call() {
     find_pulse(&a.enumerate_record_devices(), "A's record devices");
     find_pulse(&b.enumerate_playout_devices(), "B's playout devices");
     assert_eq!(a.set_record_device(PULSE_DEVICE), error::OK);
+    // The tone must arrive as fed: A's microphone processing (on by default; a steady tone is
+    // what noise suppression removes and gain control re-levels) is switched off, NERTC's way.
+    // tests/apm_echo.rs checks the processing itself.
+    let off = r#"{"audio_processing_aec_enable":false,"audio_processing_ns_enable":false,"audio_processing_agc_enable":false}"#;
+    assert_eq!(a.set_parameters(off), error::OK);
+    let processing = a.audio_processing();
+    assert!(!processing.aec && !processing.ns && !processing.agc, "{processing:?}");
     // A hears nothing and B sends nothing, so the only way to `spk` is A's mic -> B's speaker.
     assert_eq!(a.set_playout_device(device::SYNTHETIC_PLAYOUT_DEVICE_ID), error::OK);
     assert_eq!(b.set_playout_device(PULSE_DEVICE), error::OK);

@@ -1,5 +1,6 @@
-//! Local audio: capture (microphone, tone or PCM pushed from JS) -> 48 kHz mono -> volume ->
-//! Opus (20 ms frames) -> the published track.
+//! Local audio: capture (microphone, tone or PCM pushed from JS) -> 48 kHz mono -> audio
+//! processing (microphone only: AEC/NS/AGC, [`crate::audio_processing`]) -> volume -> Opus (20 ms
+//! frames) -> the published track.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
+use crate::audio_processing::Apm;
 use crate::codec::opus::{DEFAULT_PACKET_LOSS_PERC, OpusEncoder};
 use crate::device::audio::AudioConverter;
 use crate::frame::AudioFrame;
@@ -37,6 +39,8 @@ pub struct AudioCtl {
     /// its in-band FEC copy of the previous frame gets (0: none). Store the loss the receivers
     /// report (RTCP receiver reports); the encoder picks a change up at its next frame.
     pub expected_loss_perc: AtomicU32,
+    /// Echo cancellation, noise suppression, gain control; its render side is fed by playout.
+    pub apm: Apm,
 }
 
 impl Default for AudioCtl {
@@ -49,6 +53,7 @@ impl Default for AudioCtl {
             sent_bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             expected_loss_perc: AtomicU32::new(u32::from(DEFAULT_PACKET_LOSS_PERC)),
+            apm: Apm::new(),
         }
     }
 }
@@ -105,6 +110,7 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
         pending.extend(conv.take_i16());
         while pending.len() >= FRAME_SAMPLES {
             let mut pcm: Vec<i16> = pending.drain(..FRAME_SAMPLES).collect();
+            ctl.apm.process_capture(&mut pcm);
             super::apply_gain(&mut pcm, super::gain(ctl.volume.load(Relaxed)));
             ctl.level.store(super::level_0_255(&pcm), Relaxed);
             let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
