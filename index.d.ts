@@ -933,6 +933,24 @@ export declare class NERtcEngine extends EventEmitter {
    * stays 48 kHz mono Opus. 30003 outside the enums.
    */
   setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
+  /**
+   * Device volume and mute: a gain on the device's PCM (0-255, 255 = unity; 30003 outside),
+   * kept across device changes. Volume getters return -30005 without an engine.
+   */
+  setRecordDeviceVolume(volume: number): number;
+  getRecordDeviceVolume(): number;
+  setPlayoutDeviceVolume(volume: number): number;
+  getPlayoutDeviceVolume(): number;
+  setPlayoutDeviceMute(mute: boolean): number;
+  getPlayoutDeviceMute(): boolean;
+  setRecordDeviceMute(mute: boolean): number;
+  getRecordDeviceMute(): boolean;
+  /** Runs the microphone (in a channel or not); its level comes as onLocalAudioVolumeIndication every `interval` ms (100-10000). */
+  startRecordDeviceTest(interval: number): number;
+  stopRecordDeviceTest(): number;
+  /** The microphone plays on the speaker (at most 200 ms behind); its level every `interval` ms (100-10000). */
+  startAudioDeviceLoopbackTest(interval: number): number;
+  stopAudioDeviceLoopbackTest(): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
@@ -1174,33 +1192,9 @@ export declare class NERtcEngine extends EventEmitter {
   /** Not supported: returns 30004. */
   removeLiveStreamTask(taskId: string): number;
   /** Not supported: returns 30004. */
-  setRecordDeviceVolume(volume: number): number;
-  /** Not supported: returns 30004. */
-  getRecordDeviceVolume(): number;
-  /** Not supported: returns 30004. */
-  setPlayoutDeviceVolume(volume: number): number;
-  /** Not supported: returns 30004. */
-  getPlayoutDeviceVolume(): number;
-  /** Not supported: returns 30004. */
-  setPlayoutDeviceMute(mute: boolean): number;
-  /** Not supported: returns false. */
-  getPlayoutDeviceMute(): boolean;
-  /** Not supported: returns 30004. */
-  setRecordDeviceMute(mute: boolean): number;
-  /** Not supported: returns false. */
-  getRecordDeviceMute(): boolean;
-  /** Not supported: returns 30004. */
-  startRecordDeviceTest(interval: number): number;
-  /** Not supported: returns 30004. */
-  stopRecordDeviceTest(): number;
-  /** Not supported: returns 30004. */
   startPlayoutDeviceTest(path: string): number;
   /** Not supported: returns 30004. */
   stopPlayoutDeviceTest(): number;
-  /** Not supported: returns 30004. */
-  startAudioDeviceLoopbackTest(interval: number): number;
-  /** Not supported: returns 30004. */
-  stopAudioDeviceLoopbackTest(): number;
   /** Not supported: returns []. */
   enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): object[];
   /** Not supported: returns 30004. */

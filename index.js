@@ -904,6 +904,59 @@ class NERtcEngine extends EventEmitter {
     return this._string((n) => n.getRecordDevice());
   }
 
+  // Device volume and mute: a gain on the device's PCM (0-255, 255 = unity), kept across
+  // device changes. The getters return -30005 / false without an engine.
+
+  setRecordDeviceVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setRecordDeviceVolume(volume));
+  }
+
+  getRecordDeviceVolume() {
+    return this._number((n) => n.getRecordDeviceVolume());
+  }
+
+  setPlayoutDeviceVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setPlayoutDeviceVolume(volume));
+  }
+
+  getPlayoutDeviceVolume() {
+    return this._number((n) => n.getPlayoutDeviceVolume());
+  }
+
+  setRecordDeviceMute(mute) {
+    return this._call((n) => n.setRecordDeviceMute(!!mute));
+  }
+
+  getRecordDeviceMute() {
+    return this._bool((n) => n.getRecordDeviceMute());
+  }
+
+  setPlayoutDeviceMute(mute) {
+    return this._call((n) => n.setPlayoutDeviceMute(!!mute));
+  }
+
+  getPlayoutDeviceMute() {
+    return this._bool((n) => n.getPlayoutDeviceMute());
+  }
+
+  /** Runs the microphone and reports its level (onLocalAudioVolumeIndication) every `interval` ms (100-10000). */
+  startRecordDeviceTest(interval) {
+    return this._callIf(isNumber(interval), (n) => n.startRecordDeviceTest(interval));
+  }
+
+  stopRecordDeviceTest() {
+    return this._call((n) => n.stopRecordDeviceTest());
+  }
+
+  /** The microphone plays on the speaker; its level is reported every `interval` ms (100-10000). */
+  startAudioDeviceLoopbackTest(interval) {
+    return this._callIf(isNumber(interval), (n) => n.startAudioDeviceLoopbackTest(interval));
+  }
+
+  stopAudioDeviceLoopbackTest() {
+    return this._call((n) => n.stopAudioDeviceLoopbackTest());
+  }
+
   setPlayoutDevice(id) {
     return this._callDevice(id, (n) => n.setPlayoutDevice(id));
   }
@@ -1009,6 +1062,25 @@ class NERtcEngine extends EventEmitter {
     } catch (e) {
       this._log('device enumeration failed', e);
       return [];
+    }
+  }
+
+  _number(fn) {
+    if (!this._native) return -ErrorCode.ERR_INVALID_STATE;
+    try {
+      const v = fn(this._native);
+      return typeof v === 'number' ? v : -ErrorCode.ERR_INVALID_STATE;
+    } catch {
+      return -ErrorCode.ERR_INVALID_STATE;
+    }
+  }
+
+  _bool(fn) {
+    if (!this._native) return false;
+    try {
+      return fn(this._native) === true;
+    } catch {
+      return false;
     }
   }
 
@@ -1288,9 +1360,8 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
   'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture', 'resumeScreenCapture',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
-  'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
-  'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
-  'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
+  'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
+  'setAudioEffectPreset', 'setVoiceBeautifierPreset',
   'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
   'switchChannelWithOptionsEx', 'setLocalMediaPriority', 'setExcludeWindowList', 'updateScreenCaptureParameters',
@@ -1313,8 +1384,6 @@ const UNSUPPORTED_RETURNING = Object.freeze({
   /** The server clock offset (ms): 0, NERTC's value when none is known. */
   getNtpTimeOffset: () => 0,
   getParameters: () => '',
-  getPlayoutDeviceMute: () => false,
-  getRecordDeviceMute: () => false,
   enumerateScreenCaptureSourceInfo: () => [],
   /** 0: NERTC's "the virtual sound card driver is not installed". */
   checkNECastAudioDriver: () => 0,

@@ -291,6 +291,91 @@ impl Engine {
         self.shared.audio.apm.config()
     }
 
+    /// `setRecordDeviceVolume` (0-255, 255 = unity): the microphone's gain, kept across device
+    /// changes. 30003 outside 0-255.
+    pub fn set_record_device_volume(&self, volume: i32) -> Code {
+        self.call("setRecordDeviceVolume", || {
+            self.shared.audio.record_gain.set_volume(device_volume(volume)?);
+            Ok(())
+        })
+    }
+
+    pub fn record_device_volume(&self) -> u32 {
+        self.shared.audio.record_gain.volume()
+    }
+
+    /// `setPlayoutDeviceVolume` (0-255, 255 = unity): the speaker's gain.
+    pub fn set_playout_device_volume(&self, volume: i32) -> Code {
+        self.call("setPlayoutDeviceVolume", || {
+            self.shared.audio.playout_gain.set_volume(device_volume(volume)?);
+            Ok(())
+        })
+    }
+
+    pub fn playout_device_volume(&self) -> u32 {
+        self.shared.audio.playout_gain.volume()
+    }
+
+    pub fn set_record_device_mute(&self, mute: bool) -> Code {
+        self.call("setRecordDeviceMute", || {
+            self.shared.audio.record_gain.set_muted(mute);
+            Ok(())
+        })
+    }
+
+    pub fn record_device_mute(&self) -> bool {
+        self.shared.audio.record_gain.muted()
+    }
+
+    pub fn set_playout_device_mute(&self, mute: bool) -> Code {
+        self.call("setPlayoutDeviceMute", || {
+            self.shared.audio.playout_gain.set_muted(mute);
+            Ok(())
+        })
+    }
+
+    pub fn playout_device_mute(&self) -> bool {
+        self.shared.audio.playout_gain.muted()
+    }
+
+    /// `startRecordDeviceTest(interval)`: runs the microphone (in a channel or not) and reports
+    /// its level as `onLocalAudioVolumeIndication` every `interval` ms (100-10000).
+    pub fn start_record_device_test(&self, interval_ms: i32) -> Code {
+        self.call("startRecordDeviceTest", || {
+            let ms = test_interval(interval_ms)?;
+            self.shared.settings().record_test_ms = Some(ms);
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_record_device_test(&self) -> Code {
+        self.call("stopRecordDeviceTest", || {
+            self.shared.settings().record_test_ms = None;
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker (at most
+    /// 200 ms behind) and its level is reported every `interval` ms (100-10000).
+    pub fn start_audio_device_loopback_test(&self, interval_ms: i32) -> Code {
+        self.call("startAudioDeviceLoopbackTest", || {
+            let ms = test_interval(interval_ms)?;
+            self.shared.settings().loopback_test_ms = Some(ms);
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_audio_device_loopback_test(&self) -> Code {
+        self.call("stopAudioDeviceLoopbackTest", || {
+            self.shared.settings().loopback_test_ms = None;
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
     pub fn set_video_config(&self, cfg: &VideoConfig) -> Code {
         self.call("setVideoConfig", || {
             let encode = resolve_video_config(cfg)?;
@@ -526,6 +611,22 @@ pub const MAX_FRAME_HEIGHT: u32 = 4320;
 
 /// Bytes of a tightly packed pushed frame (I420 `w*h + 2*ceil(w/2)*ceil(h/2)`, RGBA `w*h*4`),
 /// or None when a side is 0 or beyond [`MAX_FRAME_WIDTH`] x [`MAX_FRAME_HEIGHT`].
+/// A device volume on NERTC's 0-255 scale.
+fn device_volume(volume: i32) -> Result<u32> {
+    u32::try_from(volume)
+        .ok()
+        .filter(|v| *v <= device::DeviceGain::MAX_VOLUME)
+        .ok_or_else(|| EngineError::InvalidParam(format!("device volume {volume} is not 0-255")))
+}
+
+/// A device test's reporting interval in ms.
+fn test_interval(ms: i32) -> Result<u32> {
+    u32::try_from(ms)
+        .ok()
+        .filter(|ms| (100..=10_000).contains(ms))
+        .ok_or_else(|| EngineError::InvalidParam(format!("test interval {ms} ms is not 100-10000")))
+}
+
 pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> {
     if width == 0 || height == 0 || width > MAX_FRAME_WIDTH || height > MAX_FRAME_HEIGHT {
         return None;

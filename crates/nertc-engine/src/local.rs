@@ -27,10 +27,16 @@ pub struct Plan {
     /// Camera id, width, height, fps.
     pub camera: Option<(String, u32, u32, u32)>,
     pub audio_encoder: bool,
-    /// Microphone id (None with an external audio source).
+    /// Microphone id (None with an external audio source and no device test).
     pub mic: Option<String>,
+    /// The microphone feeds the audio encoder (else it runs for a device test only).
+    pub mic_to_encoder: bool,
     pub external_audio: bool,
     pub playout: Option<String>,
+    /// A device test reports the microphone's level every this many ms.
+    pub mic_meter_ms: Option<u32>,
+    /// The loopback test: the microphone plays on the speaker.
+    pub loopback: bool,
 }
 
 /// The local media wanted for these settings, in a channel or not.
@@ -39,13 +45,19 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
     let video_encoder = s.preview || (in_channel && s.local_video && broadcaster);
     let audio_encoder = in_channel && s.local_audio && broadcaster;
     let p = s.encode;
+    let mic_to_encoder = audio_encoder && s.external_audio.is_none();
+    let mic_meter_ms = s.record_test_ms.or(s.loopback_test_ms);
+    let loopback = s.loopback_test_ms.is_some();
     Plan {
         video_encoder,
         camera: (video_encoder && !s.external_video).then(|| (s.video_device.clone(), p.width, p.height, p.fps)),
         audio_encoder,
-        mic: (audio_encoder && s.external_audio.is_none()).then(|| s.record_device.clone()),
+        mic: (mic_to_encoder || mic_meter_ms.is_some()).then(|| s.record_device.clone()),
+        mic_to_encoder,
         external_audio: audio_encoder && s.external_audio.is_some(),
-        playout: in_channel.then(|| s.playout_device.clone()),
+        playout: (in_channel || loopback).then(|| s.playout_device.clone()),
+        mic_meter_ms,
+        loopback,
     }
 }
 
@@ -54,7 +66,10 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
 #[derive(Default)]
 struct LocalMedia {
     camera: Option<((String, u32, u32, u32), device::VideoCapture)>,
-    mic: Option<(String, device::AudioCapture)>,
+    /// Keyed by (id, feeds the encoder): the encoder's input is bound when the mic opens.
+    mic: Option<((String, bool), device::AudioCapture)>,
+    /// Reports the microphone's level for a device test (interval, thread).
+    meter: Option<(u32, device::PacedThread)>,
     playout: Option<(String, device::AudioPlayout)>,
     video: Option<VideoSender>,
     audio: Option<AudioSender>,
@@ -83,7 +98,7 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
 }
 
 impl LocalMedia {
-    fn apply(&mut self, shared: &Shared, plan: &Plan) {
+    fn apply(&mut self, shared: &Arc<Shared>, plan: &Plan) {
         let fail = |what: &'static str, e: EngineError| {
             tracing::error!("{e}");
             let code = if matches!(e, EngineError::Device { .. }) { error::ERR_DEVICE_NOT_FOUND } else { e.code() };
@@ -99,14 +114,23 @@ impl LocalMedia {
             self.video = None;
             shared.slots.get(StreamKey::Local).clear();
         }
-        if self.mic.as_ref().is_some_and(|(k, _)| plan.mic.as_ref() != Some(k)) {
+        let mic_key = plan.mic.clone().map(|id| (id, plan.mic_to_encoder));
+        if self.mic.as_ref().is_some_and(|(k, _)| mic_key.as_ref() != Some(k)) {
             self.mic = None;
+        }
+        if self.meter.as_ref().is_some_and(|(ms, _)| plan.mic_meter_ms != Some(*ms)) {
+            self.meter = None;
+        }
+        {
+            let mut loopback = lock(&shared.audio.loopback);
+            if plan.loopback != loopback.is_some() {
+                *loopback = plan.loopback.then(Default::default);
+            }
         }
         if !plan.external_audio {
             *lock(&shared.audio_input) = None;
         }
         if !plan.audio_encoder {
-            self.mic = None;
             self.audio = None;
         }
         if self.playout.as_ref().is_some_and(|(k, _)| plan.playout.as_ref() != Some(k)) {
@@ -136,31 +160,53 @@ impl LocalMedia {
                 Err(e) => fail("audio encoder", e.into()),
             }
         }
-        if let Some(audio) = &self.audio {
-            if plan.external_audio {
-                lock(&shared.audio_input).get_or_insert_with(|| audio.input());
-            }
-            if let (Some(id), None) = (&plan.mic, &self.mic) {
-                let input = audio.input();
-                match device::open_record(id, 48_000, 1, Box::new(move |f: AudioFrame| audio_send::push(&input, f))) {
-                    Ok(m) => self.mic = Some((id.clone(), m)),
-                    Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
+        if let (Some(audio), true) = (&self.audio, plan.external_audio) {
+            lock(&shared.audio_input).get_or_insert_with(|| audio.input());
+        }
+        let encoder_input = if plan.mic_to_encoder { self.audio.as_ref().map(|a| a.input()) } else { None };
+        if let (Some(key), None) = (&mic_key, &self.mic)
+            && (encoder_input.is_some() || !plan.mic_to_encoder)
+        {
+            let ctl = shared.audio.clone();
+            let on_frame = move |f: AudioFrame| {
+                ctl.tap_mic(&f.samples);
+                if let Some(input) = &encoder_input {
+                    audio_send::push(input, f);
                 }
+            };
+            match device::open_record_with_gain(&key.0, 48_000, 1, shared.audio.record_gain.clone(), Box::new(on_frame)) {
+                Ok(m) => self.mic = Some((key.clone(), m)),
+                Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
+            }
+        }
+        if let (Some(ms), None) = (plan.mic_meter_ms, &self.meter) {
+            let target = shared.clone();
+            let tick = move |_, _| {
+                let volume = target.audio.mic_level.load(Relaxed);
+                target.emit(EngineEvent::LocalAudioVolumeIndication { volume });
+            };
+            match device::PacedThread::spawn("nertc-mic-meter", std::time::Duration::from_millis(u64::from(ms)), 1, tick) {
+                Ok(t) => self.meter = Some((ms, t)),
+                Err(source) => fail("device test", EngineError::Device { what: "device test", source }),
             }
         }
         // Echo cancellation processes a real microphone only; its far-end reference is what a
         // real speaker plays (the synthetic ones carry no acoustic path).
-        shared.audio.apm.set_capture_active(self.mic.as_ref().is_some_and(|(id, _)| id.as_str() != device::SYNTHETIC_RECORD_DEVICE_ID));
+        shared.audio.apm.set_capture_active(
+            self.mic.as_ref().is_some_and(|((id, to_encoder), _)| *to_encoder && id.as_str() != device::SYNTHETIC_RECORD_DEVICE_ID),
+        );
         if let (Some(id), None) = (&plan.playout, &self.playout) {
             let mixer = shared.mixer.clone();
             let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| shared.audio.clone());
+            let ctl = shared.audio.clone();
             let pull = move |out: &mut [i16]| {
                 mixer.pull(out, 2);
+                ctl.mix_loopback(out, 2);
                 if let Some(audio) = &echo_reference {
                     audio.apm.analyze_render(out, 2);
                 }
             };
-            match device::open_playout(id, 48_000, 2, Box::new(pull)) {
+            match device::open_playout_with_gain(id, 48_000, 2, shared.audio.playout_gain.clone(), Box::new(pull)) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }
@@ -171,6 +217,7 @@ impl LocalMedia {
     fn stop(&mut self, shared: &Shared) {
         *lock(&shared.video_input) = None;
         *lock(&shared.audio_input) = None;
+        *lock(&shared.audio.loopback) = None;
         *self = LocalMedia::default();
         shared.slots.get(StreamKey::Local).clear();
     }
@@ -226,6 +273,24 @@ mod tests {
         let p = plan(&s, true);
         assert!(p.video_encoder && p.camera.is_none());
         assert!(p.audio_encoder && p.external_audio && p.mic.is_none());
+    }
+
+    #[test]
+    fn device_tests_run_the_microphone_without_a_channel() {
+        let mut s = settings();
+        s.record_test_ms = Some(200);
+        let p = plan(&s, false);
+        assert_eq!(p.mic.as_deref(), Some("mic"));
+        assert!(!p.mic_to_encoder && !p.audio_encoder && p.playout.is_none() && !p.loopback);
+        assert_eq!(p.mic_meter_ms, Some(200));
+        s.record_test_ms = None;
+        s.loopback_test_ms = Some(500);
+        let p = plan(&s, false);
+        assert_eq!((p.mic.as_deref(), p.playout.as_deref()), (Some("mic"), Some("spk")));
+        assert!(p.loopback && p.mic_meter_ms == Some(500));
+        // In a channel the same microphone also feeds the encoder (a different key: reopened).
+        let p = plan(&s, true);
+        assert!(p.mic_to_encoder && p.audio_encoder);
     }
 
     #[test]

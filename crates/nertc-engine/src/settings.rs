@@ -68,6 +68,10 @@ pub struct Settings {
     pub local_audio: bool,
     pub preview: bool,
     pub volume_indication_ms: Option<u32>,
+    /// `startRecordDeviceTest(interval)`: the microphone runs and its level is reported.
+    pub record_test_ms: Option<u32>,
+    /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker too.
+    pub loopback_test_ms: Option<u32>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
 }
@@ -89,6 +93,8 @@ impl Settings {
             local_audio: true,
             preview: false,
             volume_indication_ms: None,
+            record_test_ms: None,
+            loopback_test_ms: None,
             server_url,
             auto_subscribe_video: false,
         }

@@ -23,6 +23,11 @@
 //!    through B's playout), back at 100 it returns, and once the feed into `mic` stops `spk`
 //!    falls silent again (so it came from A's real microphone, not the synthetic 440 Hz one).
 //!
+//! 4. the device API without a channel: `startRecordDeviceTest` reports the tone's level, which
+//!    follows `setRecordDeviceVolume` (0, 128: -6 dB) and `setRecordDeviceMute`, and stops with
+//!    `stopRecordDeviceTest`; `startAudioDeviceLoopbackTest` plays `mic` on `spk` (440 Hz found
+//!    there), silenced by `setPlayoutDeviceMute`, gone after the stop.
+//!
 //! Skips (and passes) only when `pulseaudio` is not installed; `scripts/setup.sh` installs it.
 
 mod common;
@@ -440,6 +445,66 @@ fn pulse_devices_carry_a_call() {
 
     a.release();
     b.release();
+
+    // --- Device tests, volume and mute through the engine API (no channel).
+    let feed = pulse.feed(FEED_HZ, FEED_AMPLITUDE);
+    let (c, c_rx) = Engine::new(opts()).expect("engine C");
+    assert_eq!(c.set_record_device(PULSE_DEVICE), error::OK);
+    assert_eq!(c.set_playout_device(PULSE_DEVICE), error::OK);
+    assert_eq!(c.start_record_device_test(50), error::ERR_INVALID_PARAM, "interval below 100 ms");
+    assert_eq!(c.set_record_device_volume(256), error::ERR_INVALID_PARAM);
+    assert_eq!(c.set_playout_device_volume(-1), error::ERR_INVALID_PARAM);
+    assert_eq!(c.start_record_device_test(200), error::OK);
+    // The tone at -13.5 dBFS reads about 108 on NERTC's 0-255 scale (RMS x 2 x 255).
+    let level = |what: &str, pred: &dyn Fn(u32) -> bool| {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{what}: levels seen {seen:?}");
+            if let Ok(EngineEvent::LocalAudioVolumeIndication { volume }) = c_rx.recv_timeout(left) {
+                seen.push(volume);
+                if pred(volume) {
+                    return volume;
+                }
+            }
+        }
+    };
+    let heard = level("record test hears the tone", &|v| (95..=120).contains(&v));
+    assert_eq!(c.set_record_device_volume(0), error::OK);
+    assert_eq!(c.record_device_volume(), 0);
+    let zero = level("record volume 0", &|v| v == 0);
+    assert_eq!(c.set_record_device_volume(128), error::OK);
+    let half = level("record volume 128 (-6 dB)", &|v| (48..=60).contains(&v));
+    assert_eq!(c.set_record_device_mute(true), error::OK);
+    assert!(c.record_device_mute());
+    let muted = level("record muted", &|v| v == 0);
+    assert_eq!(c.set_record_device_mute(false), error::OK);
+    assert_eq!(c.set_record_device_volume(255), error::OK);
+    level("the tone back", &|v| (95..=120).contains(&v));
+    assert_eq!(c.stop_record_device_test(), error::OK);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = c_rx.try_iter().count();
+    std::thread::sleep(Duration::from_millis(600));
+    let after_stop = c_rx.try_iter().filter(|e| matches!(e, EngineEvent::LocalAudioVolumeIndication { .. })).count();
+    assert_eq!(after_stop, 0, "levels still reported after stopRecordDeviceTest");
+    println!("pulse_audio: record device test levels: tone {heard}, volume 0 -> {zero}, 128 -> {half}, muted -> {muted}");
+
+    // Loopback: C's microphone plays on C's speaker (spk); the speaker's mute silences it.
+    let before = spk.until("spk silent before the loopback test", FEED_HZ, Duration::from_secs(5), Measure::is_silent);
+    assert_eq!(c.start_audio_device_loopback_test(200), error::OK);
+    let looped = spk.until("440 Hz looped from mic to spk", FEED_HZ, Duration::from_secs(8), |m| m.is_tone(FEED_HZ));
+    assert_eq!(c.set_playout_device_mute(true), error::OK);
+    assert!(c.playout_device_mute());
+    let spk_muted = spk.until("spk silent with the speaker muted", FEED_HZ, Duration::from_secs(5), Measure::is_silent);
+    assert_eq!(c.set_playout_device_mute(false), error::OK);
+    spk.until("the loop back after unmute", FEED_HZ, Duration::from_secs(5), |m| m.is_tone(FEED_HZ));
+    assert_eq!(c.stop_audio_device_loopback_test(), error::OK);
+    let stopped = spk.until("spk silent after the loopback test", FEED_HZ, Duration::from_secs(5), Measure::is_silent);
+    println!("pulse_audio: loopback test: before {before:?}; looped {looped:?}; speaker muted {spk_muted:?}; stopped {stopped:?}");
+    no_errors(&c_rx, "C");
+    c.release();
+    drop(feed);
     rt.block_on(server.shutdown());
     drop(spk);
     drop(pulse);

@@ -282,11 +282,19 @@ pub struct AudioCapture {
 #[derive(Clone)]
 pub struct DeviceGain(Arc<(AtomicU32, AtomicBool)>);
 
+impl Default for DeviceGain {
+    fn default() -> Self {
+        DeviceGain::new()
+    }
+}
+
 impl DeviceGain {
     /// NERTC's device volume scale: 0..=255, 255 is unity gain.
     pub const MAX_VOLUME: u32 = 255;
 
-    fn new() -> Self {
+    /// Unity gain, not muted. Clones share the setting: an engine keeps one per direction and
+    /// hands it to every device it opens, so the setting outlives a device change.
+    pub fn new() -> Self {
         DeviceGain(Arc::new((AtomicU32::new(Self::MAX_VOLUME), AtomicBool::new(false))))
     }
 
@@ -368,8 +376,18 @@ impl AudioPlayout {
 /// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
 /// `sample_rate` x `channels` (from the device's own thread; keep it short).
 pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {
+    open_record_with_gain(device_id, sample_rate, channels, DeviceGain::new(), on_frame)
+}
+
+/// [`open_record`] with a volume/mute setting the caller keeps (and may share).
+pub fn open_record_with_gain(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    on_frame: OnAudioFrame,
+) -> Result<AudioCapture, DeviceError> {
     check_format(sample_rate, channels)?;
-    let gain = DeviceGain::new();
     let mut on_frame: OnAudioFrame = {
         let (gain, mut inner) = (gain.clone(), on_frame);
         Box::new(move |mut f: AudioFrame| {
@@ -398,8 +416,18 @@ pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: O
 /// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
 /// `channels` each time it is called (from the device's own thread; keep it short).
 pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, pull: PullAudio) -> Result<AudioPlayout, DeviceError> {
+    open_playout_with_gain(device_id, sample_rate, channels, DeviceGain::new(), pull)
+}
+
+/// [`open_playout`] with a volume/mute setting the caller keeps (and may share).
+pub fn open_playout_with_gain(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    pull: PullAudio,
+) -> Result<AudioPlayout, DeviceError> {
     check_format(sample_rate, channels)?;
-    let gain = DeviceGain::new();
     let mut pull: PullAudio = {
         let (gain, mut inner) = (gain.clone(), pull);
         Box::new(move |out: &mut [i16]| {

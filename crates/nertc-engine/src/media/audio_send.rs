@@ -12,7 +12,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use crate::audio_processing::Apm;
 use crate::codec::opus::{DEFAULT_PACKET_LOSS_PERC, OpusEncoder};
-use crate::device::audio::AudioConverter;
+use crate::device::audio::{AudioConverter, DeviceGain};
 use crate::frame::AudioFrame;
 
 pub const SAMPLE_RATE: u32 = 48_000;
@@ -41,7 +41,19 @@ pub struct AudioCtl {
     pub expected_loss_perc: AtomicU32,
     /// Echo cancellation, noise suppression, gain control; its render side is fed by playout.
     pub apm: Apm,
+    /// `setRecordDeviceVolume` / `setRecordDeviceMute`: kept here, handed to every microphone.
+    pub record_gain: DeviceGain,
+    /// `setPlayoutDeviceVolume` / `setPlayoutDeviceMute`: handed to every speaker.
+    pub playout_gain: DeviceGain,
+    /// Level (0-255) of the microphone's last 10 ms, whoever uses it (the device tests report it).
+    pub mic_level: AtomicU32,
+    /// The loopback device test: microphone PCM (48 kHz mono) on its way to the speaker; `None`
+    /// while the test is off. Bounded to [`LOOPBACK_MAX`] samples (oldest dropped).
+    pub loopback: Mutex<Option<std::collections::VecDeque<i16>>>,
 }
+
+/// At most 200 ms of microphone audio wait for the speaker in the loopback test.
+pub const LOOPBACK_MAX: usize = SAMPLE_RATE as usize / 5;
 
 impl Default for AudioCtl {
     fn default() -> Self {
@@ -54,6 +66,10 @@ impl Default for AudioCtl {
             frames: AtomicU64::new(0),
             expected_loss_perc: AtomicU32::new(u32::from(DEFAULT_PACKET_LOSS_PERC)),
             apm: Apm::new(),
+            record_gain: DeviceGain::new(),
+            playout_gain: DeviceGain::new(),
+            mic_level: AtomicU32::new(0),
+            loopback: Mutex::new(None),
         }
     }
 }
@@ -69,6 +85,30 @@ impl AudioSender {
 
     pub fn input(&self) -> Sender<AudioFrame> {
         self.0.input().clone()
+    }
+}
+
+impl AudioCtl {
+    /// Taps a microphone frame (48 kHz mono) for the device tests: its level, and the loopback.
+    pub fn tap_mic(&self, samples: &[i16]) {
+        self.mic_level.store(super::level_0_255(samples), Relaxed);
+        let mut loopback = self.loopback.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(q) = loopback.as_mut() {
+            q.extend(samples.iter().copied());
+            let excess = q.len().saturating_sub(LOOPBACK_MAX);
+            q.drain(..excess);
+        }
+    }
+
+    /// Adds the loopback test's microphone audio to `out` (interleaved, `channels`); silence
+    /// where the microphone has not delivered yet.
+    pub fn mix_loopback(&self, out: &mut [i16], channels: usize) {
+        let mut loopback = self.loopback.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(q) = loopback.as_mut() else { return };
+        for frame in out.chunks_exact_mut(channels.max(1)) {
+            let Some(s) = q.pop_front() else { break };
+            frame.iter_mut().for_each(|o| *o = o.saturating_add(s));
+        }
     }
 }
 
