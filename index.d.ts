@@ -609,7 +609,7 @@ export interface NERtcVideoConfig {
   min_bitrate?: number;
   /** 0 auto, 1 on, 2 off. */
   mirror_mode?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcVideoCropMode: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (the camera picture is center-cropped to it). */
   crop_mode?: number;
   /** Accepted for NERTC compatibility; ignored. */
   degradation_preference?: number;

@@ -383,6 +383,7 @@ impl Engine {
                 let mut s = self.shared.settings();
                 s.encode = encode;
                 s.mirror_mode = cfg.mirror_mode;
+                s.crop_mode = cfg.crop_mode;
             }
             self.shared.refresh_devices();
             Ok(())

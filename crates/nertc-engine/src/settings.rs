@@ -16,6 +16,9 @@ pub struct VideoConfig {
     pub bitrate_kbps: u32,
     pub min_bitrate_kbps: u32,
     pub mirror_mode: i32,
+    /// NERTC's `NERtcVideoCropMode`: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (camera capture is
+    /// cropped to it, [`crate::device::convert::target_size`]).
+    pub crop_mode: i32,
 }
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
@@ -58,6 +61,8 @@ pub struct Settings {
     pub encode: EncodeParams,
     /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
+    /// `setVideoConfig`'s `crop_mode` (see [`VideoConfig::crop_mode`]).
+    pub crop_mode: i32,
     pub record_device: String,
     pub playout_device: String,
     pub video_device: String,
@@ -84,6 +89,7 @@ impl Settings {
             client_role: Role::Broadcaster,
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
+            crop_mode: 0,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
             video_device: device::default_video_device(),
@@ -181,6 +187,9 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     if !(0..=2).contains(&cfg.mirror_mode) {
         return bad("mirror_mode must be 0..=2");
     }
+    if !(0..=3).contains(&cfg.crop_mode) {
+        return bad("crop_mode must be 0..=3");
+    }
     if cfg.bitrate_kbps > 20_000 {
         return bad("bitrate must be at most 20000 kbps");
     }
@@ -223,6 +232,7 @@ mod tests {
             VideoConfig { width: 4000, height: 2000, ..cfg() },
             VideoConfig { framerate: 61, ..cfg() },
             VideoConfig { mirror_mode: 3, ..cfg() },
+            VideoConfig { crop_mode: 4, ..cfg() },
             VideoConfig { bitrate_kbps: 20_001, ..cfg() },
         ] {
             assert!(matches!(resolve_video_config(&bad), Err(EngineError::InvalidParam(_))), "{bad:?}");
