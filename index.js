@@ -1504,7 +1504,7 @@ function errorCodes() {
 
 /** NERTC events this SDK does not emit yet (device state, local audio stats): listeners may be
  * added, they are never called. The engine's `EngineEvent` has no variant for them. */
-const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged']);
+const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats', 'onAudioDeviceStateChanged']);
 
 /** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts; one per variant
  * of the engine's `EngineEvent`, see `eventNames()`) and the JS-only ones above. */
@@ -1537,6 +1537,7 @@ const EVENT_NAMES = Object.freeze([
   'onNetworkQuality',
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
+  'onVideoDeviceStateChanged',
   ...JS_ONLY_EVENT_NAMES,
 ]);
 

@@ -104,8 +104,10 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
             int(*total_volume),
         ],
         E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
-        // No wildcard arm: an event added to the engine does not compile until converted here
-        // (and listed in `every_event` below).
+        E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
+            vec![Arg::Str(device_id.clone()), int(*device_type), int(*device_state)]
+        } // No wildcard arm: an event added to the engine does not compile until converted here
+          // (and listed in `every_event` below).
     };
     (ev.name(), args)
 }
@@ -157,6 +159,7 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         NetworkQuality => E::NetworkQuality(Vec::new()),
         RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
+        VideoDeviceStateChanged => E::VideoDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 0 },
     }
 }
 

@@ -227,6 +227,13 @@ pub enum EngineEvent {
     LocalAudioVolumeIndication {
         volume: u32,
     },
+    /// A camera was plugged in (`device_state` 0) or removed (1); `device_type` 1 is a capture
+    /// device (`device::watch`).
+    VideoDeviceStateChanged {
+        device_id: String,
+        device_type: i32,
+        device_state: i32,
+    },
 }
 
 impl EngineEvent {
@@ -261,6 +268,7 @@ impl EngineEvent {
             EngineEvent::NetworkQuality(_) => "onNetworkQuality",
             EngineEvent::RemoteAudioVolumeIndication { .. } => "onRemoteAudioVolumeIndication",
             EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
+            EngineEvent::VideoDeviceStateChanged { .. } => "onVideoDeviceStateChanged",
         }
     }
 }

@@ -81,6 +81,13 @@ struct LocalMedia {
 pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("nertc-devices".into()).spawn(move || {
         let mut local = LocalMedia::default();
+        let target = shared.clone();
+        let watch = device::watch::watch_cameras(move |device_id, device_state| {
+            target.emit(EngineEvent::VideoDeviceStateChanged { device_id, device_type: device::watch::VIDEO_CAPTURE, device_state });
+        });
+        if let Err(e) = &watch {
+            tracing::warn!("camera hot-plug is not watched: {e}");
+        }
         while wake.recv().is_ok() {
             if shared.released.load(Relaxed) {
                 break;
@@ -95,6 +102,7 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             local.apply(&shared, &plan);
         }
         local.stop(&shared);
+        drop(watch);
         tracing::debug!("device thread stopped");
     })
 }

@@ -44,6 +44,7 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frame errors in a row after which a real camera counts as gone.
 const LOST_AFTER_ERRORS: u32 = 10;
 
+#[cfg(target_os = "linux")]
 const V4L_SYSFS: &str = "/sys/class/video4linux";
 
 struct RealCamera {
@@ -52,6 +53,34 @@ struct RealCamera {
     transport: i32,
 }
 
+/// Cameras as the system's capture API lists them (nokhwa: AVFoundation, Media Foundation).
+#[cfg(all(feature = "camera", not(target_os = "linux")))]
+fn real_cameras() -> Vec<RealCamera> {
+    if std::env::var(super::audio::SYNTHETIC_ONLY_ENV).is_ok_and(|v| v == "1") {
+        return Vec::new();
+    }
+    match nokhwa::query(nokhwa::utils::ApiBackend::Auto) {
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|info| {
+                let index = info.index().as_index().ok()?;
+                Some(RealCamera { id: format!("camera:{index}"), name: info.human_name(), transport: video_transport::UNKNOWN })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("listing cameras: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(all(not(feature = "camera"), not(target_os = "linux")))]
+fn real_cameras() -> Vec<RealCamera> {
+    Vec::new()
+}
+
+/// V4L2 capture nodes from sysfs (no device is opened to list them).
+#[cfg(target_os = "linux")]
 fn real_cameras() -> Vec<RealCamera> {
     if std::env::var(super::audio::SYNTHETIC_ONLY_ENV).is_ok_and(|v| v == "1") {
         return Vec::new();
@@ -84,6 +113,7 @@ fn real_cameras() -> Vec<RealCamera> {
     cams.into_iter().map(|(_, c)| c).collect()
 }
 
+#[cfg(target_os = "linux")]
 fn read_trimmed(path: &Path) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }

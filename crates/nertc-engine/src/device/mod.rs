@@ -21,6 +21,7 @@ pub mod camera;
 pub mod convert;
 pub mod test_pattern;
 pub mod tone;
+pub mod watch;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
