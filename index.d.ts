@@ -950,6 +950,9 @@ export declare class NERtcEngine extends EventEmitter {
   /** Runs the microphone (in a channel or not); its level comes as onLocalAudioVolumeIndication every `interval` ms (100-10000). */
   startRecordDeviceTest(interval: number): number;
   stopRecordDeviceTest(): number;
+  /** The speaker plays a WAV file in a loop, mixed with the call (30003 if there is no such file; an unreadable one: onError 30003). */
+  startPlayoutDeviceTest(path: string): number;
+  stopPlayoutDeviceTest(): number;
   /** The microphone plays on the speaker (at most 200 ms behind); its level every `interval` ms (100-10000). */
   startAudioDeviceLoopbackTest(interval: number): number;
   stopAudioDeviceLoopbackTest(): number;
@@ -1193,10 +1196,6 @@ export declare class NERtcEngine extends EventEmitter {
   updateLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
   /** Not supported: returns 30004. */
   removeLiveStreamTask(taskId: string): number;
-  /** Not supported: returns 30004. */
-  startPlayoutDeviceTest(path: string): number;
-  /** Not supported: returns 30004. */
-  stopPlayoutDeviceTest(): number;
   /** Not supported: returns []. */
   enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): object[];
   /** Not supported: returns 30004. */

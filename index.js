@@ -948,6 +948,15 @@ class NERtcEngine extends EventEmitter {
     return this._call((n) => n.stopRecordDeviceTest());
   }
 
+  /** The speaker plays a WAV file in a loop (30003 if there is no such file). */
+  startPlayoutDeviceTest(path) {
+    return this._callIf(typeof path === 'string', (n) => n.startPlayoutDeviceTest(path));
+  }
+
+  stopPlayoutDeviceTest() {
+    return this._call((n) => n.stopPlayoutDeviceTest());
+  }
+
   /** The microphone plays on the speaker; its level is reported every `interval` ms (100-10000). */
   startAudioDeviceLoopbackTest(interval) {
     return this._callIf(isNumber(interval), (n) => n.startAudioDeviceLoopbackTest(interval));
@@ -1360,7 +1369,6 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
   'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture', 'resumeScreenCapture',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
-  'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
   'setAudioEffectPreset', 'setVoiceBeautifierPreset',
   'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',

@@ -327,6 +327,16 @@ impl NativeEngine {
     }
 
     #[napi]
+    pub fn start_playout_device_test(&self, path: String) -> i32 {
+        self.with(|e| e.start_playout_device_test(&path))
+    }
+
+    #[napi]
+    pub fn stop_playout_device_test(&self) -> i32 {
+        self.with(Engine::stop_playout_device_test)
+    }
+
+    #[napi]
     pub fn start_audio_device_loopback_test(&self, interval: f64) -> i32 {
         self.call(convert::int32(interval), |e, ms| e.start_audio_device_loopback_test(ms))
     }

@@ -357,6 +357,28 @@ impl Engine {
         })
     }
 
+    /// `startPlayoutDeviceTest(path)`: the speaker plays a WAV file in a loop (in a channel or
+    /// not, mixed with the call). 30003 when the file does not exist; a file that is not a
+    /// readable WAV is reported as `onError(30003)`.
+    pub fn start_playout_device_test(&self, path: &str) -> Code {
+        self.call("startPlayoutDeviceTest", || {
+            if path.is_empty() || !std::path::Path::new(path).is_file() {
+                return Err(EngineError::InvalidParam(format!("no file {path:?}")));
+            }
+            self.shared.settings().playout_test = Some(path.to_owned());
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_playout_device_test(&self) -> Code {
+        self.call("stopPlayoutDeviceTest", || {
+            self.shared.settings().playout_test = None;
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
     /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker (at most
     /// 200 ms behind) and its level is reported every `interval` ms (100-10000).
     pub fn start_audio_device_loopback_test(&self, interval_ms: i32) -> Code {

@@ -37,6 +37,8 @@ pub struct Plan {
     pub mic_meter_ms: Option<u32>,
     /// The loopback test: the microphone plays on the speaker.
     pub loopback: bool,
+    /// The playout test's file.
+    pub playout_test: Option<String>,
 }
 
 /// The local media wanted for these settings, in a channel or not.
@@ -57,9 +59,10 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
         mic: (mic_to_encoder || mic_meter_ms.is_some()).then(|| s.record_device.clone()),
         mic_to_encoder,
         external_audio: audio_encoder && s.external_audio.is_some(),
-        playout: (in_channel || loopback).then(|| s.playout_device.clone()),
+        playout: (in_channel || loopback || s.playout_test.is_some()).then(|| s.playout_device.clone()),
         mic_meter_ms,
         loopback,
+        playout_test: s.playout_test.clone(),
     }
 }
 
@@ -72,6 +75,8 @@ struct LocalMedia {
     mic: Option<((String, bool), device::AudioCapture)>,
     /// Reports the microphone's level for a device test (interval, thread).
     meter: Option<(u32, device::PacedThread)>,
+    /// The file the playout test plays (its PCM is in `AudioCtl::playout_test`).
+    playout_test: Option<String>,
     playout: Option<(String, device::AudioPlayout)>,
     video: Option<VideoSender>,
     audio: Option<AudioSender>,
@@ -130,6 +135,18 @@ impl LocalMedia {
         }
         if self.meter.as_ref().is_some_and(|(ms, _)| plan.mic_meter_ms != Some(*ms)) {
             self.meter = None;
+        }
+        if self.playout_test != plan.playout_test {
+            let pcm = plan.playout_test.as_deref().and_then(|path| match device::read_sound_file(path, 48_000, 2) {
+                Ok(pcm) => Some((pcm, 0)),
+                Err(e) => {
+                    tracing::error!("playout device test: {e}");
+                    shared.emit(EngineEvent::Error { code: error::ERR_INVALID_PARAM, msg: format!("playout device test: {e}") });
+                    None
+                }
+            });
+            *lock(&shared.audio.playout_test) = pcm;
+            self.playout_test = plan.playout_test.clone();
         }
         {
             let mut loopback = lock(&shared.audio.loopback);
@@ -220,6 +237,7 @@ impl LocalMedia {
             let pull = move |out: &mut [i16]| {
                 mixer.pull(out, 2);
                 ctl.mix_loopback(out, 2);
+                ctl.mix_playout_test(out);
                 if let Some(audio) = &echo_reference {
                     audio.apm.analyze_render(out, 2);
                 }
@@ -236,6 +254,7 @@ impl LocalMedia {
         *lock(&shared.video_input) = None;
         *lock(&shared.audio_input) = None;
         *lock(&shared.audio.loopback) = None;
+        *lock(&shared.audio.playout_test) = None;
         *self = LocalMedia::default();
         shared.slots.get(StreamKey::Local).clear();
     }

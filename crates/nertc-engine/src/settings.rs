@@ -77,6 +77,8 @@ pub struct Settings {
     pub record_test_ms: Option<u32>,
     /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker too.
     pub loopback_test_ms: Option<u32>,
+    /// `startPlayoutDeviceTest(path)`: the speaker plays this WAV file in a loop.
+    pub playout_test: Option<String>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
 }
@@ -101,6 +103,7 @@ impl Settings {
             volume_indication_ms: None,
             record_test_ms: None,
             loopback_test_ms: None,
+            playout_test: None,
             server_url,
             auto_subscribe_video: false,
         }

@@ -26,7 +26,9 @@
 //! 4. the device API without a channel: `startRecordDeviceTest` reports the tone's level, which
 //!    follows `setRecordDeviceVolume` (0, 128: -6 dB) and `setRecordDeviceMute`, and stops with
 //!    `stopRecordDeviceTest`; `startAudioDeviceLoopbackTest` plays `mic` on `spk` (440 Hz found
-//!    there), silenced by `setPlayoutDeviceMute`, gone after the stop.
+//!    there), silenced by `setPlayoutDeviceMute`, gone after the stop; `startPlayoutDeviceTest`
+//!    plays a 44.1 kHz stereo WAV file's 1 kHz tone on `spk` until stopped (a missing file is
+//!    30003, an unreadable one `onError(30003)`).
 //!
 //! 5. echo cancellation on a real echo path: B's microphone records B's own speaker (what A
 //!    sends, played by B); B's captured level without processing, with AEC alone (>= 10 dB
@@ -506,7 +508,33 @@ fn pulse_devices_carry_a_call() {
     assert_eq!(c.stop_audio_device_loopback_test(), error::OK);
     let stopped = spk.until("spk silent after the loopback test", FEED_HZ, Duration::from_secs(5), Measure::is_silent);
     println!("pulse_audio: loopback test: before {before:?}; looped {looped:?}; speaker muted {spk_muted:?}; stopped {stopped:?}");
+    // The playout test: a WAV file (44.1 kHz stereo, so it is resampled) plays on spk.
+    let wav = pulse.dir.join("test-tone.wav");
+    {
+        let spec = hound::WavSpec { channels: 2, sample_rate: 44_100, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut w = hound::WavWriter::create(&wav, spec).expect("create wav");
+        let mut tone = Tone::new(1000.0, 44_100, 2, 0.25);
+        for s in tone.next_frame(44_100) {
+            w.write_sample(s).expect("write wav");
+        }
+        w.finalize().expect("finalize wav");
+    }
+    let wav = wav.to_str().expect("utf-8 path");
+    assert_eq!(c.start_playout_device_test("/no/such/file.wav"), error::ERR_INVALID_PARAM);
+    assert_eq!(c.start_playout_device_test(wav), error::OK);
+    let played = spk.until("the WAV file's 1 kHz on spk", 1000.0, Duration::from_secs(8), |m| m.is_tone(1000.0));
+    assert_eq!(c.stop_playout_device_test(), error::OK);
+    let after = spk.until("spk silent after the playout test", 1000.0, Duration::from_secs(5), Measure::is_silent);
+    println!("pulse_audio: playout test: {played:?}; stopped {after:?}");
     no_errors(&c_rx, "C");
+    // A file that is not a WAV: accepted by the call (it exists), reported as onError(30003).
+    let junk = pulse.dir.join("junk.wav");
+    std::fs::write(&junk, b"not a sound file").expect("write junk");
+    assert_eq!(c.start_playout_device_test(junk.to_str().expect("utf-8 path")), error::OK);
+    wait(&c_rx, "onError for an unreadable sound file", Duration::from_secs(5), |e| {
+        matches!(e, EngineEvent::Error { code: error::ERR_INVALID_PARAM, .. })
+    });
+    assert_eq!(c.stop_playout_device_test(), error::OK);
     c.release();
     drop(feed);
 

@@ -373,6 +373,37 @@ impl AudioPlayout {
     }
 }
 
+/// Reads a WAV file (any rate, 1-8 channels, 8-32 bit integer or float PCM) as interleaved i16
+/// at `rate` x `channels` (for `startPlayoutDeviceTest`). At most 10 minutes are read.
+pub fn read_sound_file(path: &str, rate: u32, channels: u16) -> Result<Vec<i16>, DeviceError> {
+    let bad = |e: hound::Error| DeviceError::InvalidArgument(format!("{path}: {e}"));
+    let mut reader = hound::WavReader::open(path).map_err(bad)?;
+    let spec = reader.spec();
+    if spec.channels == 0 || spec.channels > 8 || spec.sample_rate == 0 {
+        return Err(DeviceError::InvalidArgument(format!("{path}: {} channels at {} Hz", spec.channels, spec.sample_rate)));
+    }
+    let limit = spec.sample_rate as usize * usize::from(spec.channels) * 600;
+    let samples: Vec<i16> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, _) => reader
+            .samples::<f32>()
+            .take(limit)
+            .map(|s| s.map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        (hound::SampleFormat::Int, bits) if bits <= 16 => {
+            let shift = 16 - u32::from(bits);
+            reader.samples::<i16>().take(limit).map(|s| s.map(|v| v << shift)).collect::<Result<_, _>>().map_err(bad)?
+        }
+        (hound::SampleFormat::Int, bits) => {
+            let shift = u32::from(bits).saturating_sub(16);
+            reader.samples::<i32>().take(limit).map(|s| s.map(|v| (v >> shift) as i16)).collect::<Result<_, _>>().map_err(bad)?
+        }
+    };
+    let mut conv = AudioConverter::new(spec.sample_rate, spec.channels, rate, channels);
+    conv.push_i16(&samples);
+    Ok(conv.take_i16())
+}
+
 /// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
 /// `sample_rate` x `channels` (from the device's own thread; keep it short).
 pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {

@@ -50,6 +50,8 @@ pub struct AudioCtl {
     /// The loopback device test: microphone PCM (48 kHz mono) on its way to the speaker; `None`
     /// while the test is off. Bounded to [`LOOPBACK_MAX`] samples (oldest dropped).
     pub loopback: Mutex<Option<std::collections::VecDeque<i16>>>,
+    /// The playout device test: the file's PCM (48 kHz stereo) and the next sample to play.
+    pub playout_test: Mutex<Option<(Vec<i16>, usize)>>,
 }
 
 /// At most 200 ms of microphone audio wait for the speaker in the loopback test.
@@ -70,6 +72,7 @@ impl Default for AudioCtl {
             playout_gain: DeviceGain::new(),
             mic_level: AtomicU32::new(0),
             loopback: Mutex::new(None),
+            playout_test: Mutex::new(None),
         }
     }
 }
@@ -97,6 +100,19 @@ impl AudioCtl {
             q.extend(samples.iter().copied());
             let excess = q.len().saturating_sub(LOOPBACK_MAX);
             q.drain(..excess);
+        }
+    }
+
+    /// Adds the playout test's sound (looped) to `out` (interleaved stereo).
+    pub fn mix_playout_test(&self, out: &mut [i16]) {
+        let mut test = self.playout_test.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((pcm, pos)) = test.as_mut() else { return };
+        if pcm.is_empty() {
+            return;
+        }
+        for o in out.iter_mut() {
+            *o = o.saturating_add(pcm[*pos]);
+            *pos = (*pos + 1) % pcm.len();
         }
     }
 
