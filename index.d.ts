@@ -884,6 +884,8 @@ export interface NERtcEvents {
   /** After enableAudioVolumeIndication(true, interval). */
   onRemoteAudioVolumeIndication: (speakers: NERtcAudioVolumeInfo[], speakerNumber: number, totalVolume: number) => void;
   onLocalAudioVolumeIndication: (volume: number) => void;
+  /** The microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1: unplugged, sound server gone). */
+  onAudioDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
   /** A camera was plugged in (`device_state` 0) or removed (1), seen within 2 s; `device_type` 1 = capture. */
   onVideoDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
 }

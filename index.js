@@ -1510,9 +1510,9 @@ function errorCodes() {
   return native.errorCodes();
 }
 
-/** NERTC events this SDK does not emit yet (device state, local audio stats): listeners may be
- * added, they are never called. The engine's `EngineEvent` has no variant for them. */
-const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats', 'onAudioDeviceStateChanged']);
+/** NERTC events this SDK does not emit yet (local audio stats): listeners may be added, they
+ * are never called. The engine's `EngineEvent` has no variant for them. */
+const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats']);
 
 /** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts; one per variant
  * of the engine's `EngineEvent`, see `eventNames()`) and the JS-only ones above. */
@@ -1545,6 +1545,7 @@ const EVENT_NAMES = Object.freeze([
   'onNetworkQuality',
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
+  'onAudioDeviceStateChanged',
   'onVideoDeviceStateChanged',
   ...JS_ONLY_EVENT_NAMES,
 ]);

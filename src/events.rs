@@ -104,7 +104,8 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
             int(*total_volume),
         ],
         E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
-        E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
+        E::AudioDeviceStateChanged { device_id, device_type, device_state }
+        | E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
             vec![Arg::Str(device_id.clone()), int(*device_type), int(*device_state)]
         } // No wildcard arm: an event added to the engine does not compile until converted here
           // (and listed in `every_event` below).
@@ -159,6 +160,7 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         NetworkQuality => E::NetworkQuality(Vec::new()),
         RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
+        AudioDeviceStateChanged => E::AudioDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 1 },
         VideoDeviceStateChanged => E::VideoDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 0 },
     }
 }

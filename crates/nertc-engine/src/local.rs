@@ -6,7 +6,7 @@
 //! one pass. Open failures are reported as `onError`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crossbeam_channel::Receiver;
 
@@ -80,6 +80,29 @@ struct LocalMedia {
     playout: Option<(String, device::AudioPlayout)>,
     video: Option<VideoSender>,
     audio: Option<AudioSender>,
+    /// Set (from a device's thread) when the microphone / speaker in use stopped working: the
+    /// next pass closes it and opens the wanted device again.
+    mic_lost: Arc<AtomicBool>,
+    playout_lost: Arc<AtomicBool>,
+}
+
+/// NERTC's audio device types (`NERtcAudioDeviceType`).
+const AUDIO_RECORD: i32 = 1;
+const AUDIO_PLAYOUT: i32 = 2;
+/// `NERtcAudioDeviceState`: the device is no longer active.
+const AUDIO_INACTIVE: i32 = 1;
+
+/// What a lost audio device does: report it (`onAudioDeviceStateChanged`, `onError`) and flag
+/// it, so that the next pass (the application picking a device, enabling audio, ...) closes it
+/// and opens the wanted one again. No pass is forced: a device that keeps failing must not
+/// make the engine reopen it in a loop.
+fn audio_lost_hook(shared: &Arc<Shared>, flag: &Arc<AtomicBool>, id: &str, device_type: i32) -> device::audio::OnLost {
+    let (target, flag, device_id) = (shared.clone(), flag.clone(), id.to_owned());
+    Box::new(move |e: device::DeviceError| {
+        flag.store(true, Relaxed);
+        target.emit(EngineEvent::AudioDeviceStateChanged { device_id, device_type, device_state: AUDIO_INACTIVE });
+        target.emit(EngineEvent::Error { code: e.code(), msg: format!("audio device: {e}") });
+    })
 }
 
 /// Starts the device thread; it runs until `shared.released` is set and it is woken.
@@ -119,6 +142,12 @@ impl LocalMedia {
             let code = if matches!(e, EngineError::Device { .. }) { error::ERR_DEVICE_NOT_FOUND } else { e.code() };
             shared.emit(EngineEvent::Error { code, msg: format!("{what}: {e}") });
         };
+        if self.mic_lost.swap(false, Relaxed) {
+            self.mic = None;
+        }
+        if self.playout_lost.swap(false, Relaxed) {
+            self.playout = None;
+        }
         // Stop what is no longer wanted or is open with other parameters; sources first.
         if self.camera.as_ref().is_some_and(|(k, _)| plan.camera.as_ref() != Some(k)) {
             self.camera = None;
@@ -209,7 +238,8 @@ impl LocalMedia {
                     audio_send::push(input, f);
                 }
             };
-            match device::open_record_with_gain(&key.0, 48_000, 1, shared.audio.record_gain.clone(), Box::new(on_frame)) {
+            let on_lost = audio_lost_hook(shared, &self.mic_lost, &key.0, AUDIO_RECORD);
+            match device::open_record_with(&key.0, 48_000, 1, shared.audio.record_gain.clone(), Box::new(on_frame), on_lost) {
                 Ok(m) => self.mic = Some((key.clone(), m)),
                 Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
             }
@@ -242,7 +272,8 @@ impl LocalMedia {
                     audio.apm.analyze_render(out, 2);
                 }
             };
-            match device::open_playout_with_gain(id, 48_000, 2, shared.audio.playout_gain.clone(), Box::new(pull)) {
+            let on_lost = audio_lost_hook(shared, &self.playout_lost, id, AUDIO_PLAYOUT);
+            match device::open_playout_with(id, 48_000, 2, shared.audio.playout_gain.clone(), Box::new(pull), on_lost) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }

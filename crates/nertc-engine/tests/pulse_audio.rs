@@ -32,7 +32,10 @@
 //!
 //! 5. echo cancellation on a real echo path: B's microphone records B's own speaker (what A
 //!    sends, played by B); B's captured level without processing, with AEC alone (>= 10 dB
-//!    lower) and with the default AEC+NS+AGC (>= 20 dB lower).
+//!    lower) and with the default AEC+NS+AGC (>= 20 dB lower);
+//! 6. devices that stop: the `spk` sink is suspended under B's speaker and microphone (which
+//!    records `spk.monitor`), their streams stall, and B reports `onAudioDeviceStateChanged`
+//!    for both.
 //!
 //! Skips (and passes) only when `pulseaudio` is not installed; `scripts/setup.sh` installs it.
 
@@ -184,6 +187,14 @@ impl Pulse {
             }
         });
         Recording { child, pcm, reader: Some(reader) }
+    }
+}
+
+impl Pulse {
+    /// Suspends sink `name` (and so its monitor): its streams stop moving, as a device that
+    /// stops delivering (pulled out mid-stream) does.
+    fn suspend_sink(&self, name: &str) -> bool {
+        self.pactl(&["suspend-sink", name, "1"])
     }
 }
 
@@ -626,9 +637,30 @@ fn pulse_devices_carry_a_call() {
     // gets by default takes the echo down by the 20 dB.
     assert!(erle >= 10.0, "AEC alone on the real echo path: {erle:.1} dB");
     assert!(reduction >= 20.0, "the default processing on the real echo path: {reduction:.1} dB < 20 dB");
+    no_errors(&b_rx, "B2");
+
+    // --- B2's devices stop: the `spk` sink is suspended, which stalls B2's playback and B2's
+    // recording of its monitor (no error, no audio: what a pulled-out device does to a
+    // stream); both report onAudioDeviceStateChanged(alsa:pulse, 1 record / 2 playout, 1).
+    // (Unloading the sink would not do: PulseAudio moves its streams to another sink.)
+    assert!(pulse.suspend_sink("spk"), "suspend spk");
+    let mut lost = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lost.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "devices reported lost: {lost:?}");
+        if let Ok(EngineEvent::AudioDeviceStateChanged { device_id, device_type, device_state }) = b_rx.recv_timeout(left) {
+            assert_eq!((device_id.as_str(), device_state), (PULSE_DEVICE, 1));
+            if !lost.contains(&device_type) {
+                lost.push(device_type);
+            }
+        }
+    }
+    lost.sort();
+    assert_eq!(lost, vec![1, 2], "microphone and speaker");
+    println!("pulse_audio: spk suspended: onAudioDeviceStateChanged for record and playout");
     stop.store(true, Relaxed);
     let _ = pusher.join();
-    no_errors(&b_rx, "B2");
     a.release();
     b.release();
     rt.block_on(server.shutdown());

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Code, ERR_DEVICE_NOT_FOUND, ERR_INVALID_PARAM};
 pub use audio::{
     AudioCapture, AudioConverter, AudioPlayout, DeviceGain, FRAME_MS, default_playout_device, default_record_device,
-    enumerate_playout_devices, enumerate_record_devices, open_playout, open_playout_with_gain, open_record, open_record_with_gain,
-    read_sound_file,
+    enumerate_playout_devices, enumerate_record_devices, open_playout, open_playout_with, open_playout_with_gain, open_record,
+    open_record_with, open_record_with_gain, read_sound_file,
 };
 pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera, open_camera_with};
 
