@@ -16,6 +16,11 @@
 //! delay between the two paths itself, so no device latency is needed). Capture is processed only while a real microphone feeds the encoder
 //! ([`Apm::set_capture_active`]): the synthetic tone and JS-pushed PCM carry no acoustic echo.
 //!
+//! Measured: on a simulated echo path (tests/apm_echo.rs) ERLE 21.5 dB for the canceller alone
+//! and 31.8 dB for the default processing after convergence; on a real echo path through
+//! PulseAudio (tests/pulse_audio.rs: an engine's speaker recorded back by its own microphone)
+//! 18.7-27.2 dB alone and 25.1-33.2 dB by default over runs on a loaded 2-core machine.
+//!
 //! On by default as in NERTC (AEC, NS, AGC). `setAudioProfile`'s scenario picks a preset
 //! ([`ApmConfig::for_scenario`]); `setParameters` switches each part
 //! (`audio_processing_aec_enable`, `audio_processing_ns_enable`, `audio_processing_agc_enable`,

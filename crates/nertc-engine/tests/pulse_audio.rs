@@ -589,7 +589,7 @@ fn pulse_devices_carry_a_call() {
                         lp += 0.12 * (w - lp);
                         lp2 += 0.12 * (lp - lp2);
                         let env = if pos < 9_600 { (std::f32::consts::PI * pos as f32 / 9_600.0).sin() } else { 0.0 };
-                        (lp2 * env * gain * 0.15 * 8.0 * 32768.0).clamp(-32768.0, 32767.0) as i16
+                        (lp2 * env * gain * 0.3 * 8.0 * 32768.0).clamp(-32768.0, 32767.0) as i16
                     })
                     .collect();
                 a.push_external_audio_frame(&pcm, RATE as i32, 1, k * 10);
@@ -633,8 +633,8 @@ fn pulse_devices_carry_a_call() {
         &default_levels[..10.min(default_levels.len())]
     );
     assert!(echo > 100.0, "no echo reached B's microphone: {echo_levels:?}");
-    // The canceller alone acts on the real path (measured 15 dB here); the processing a user
-    // gets by default takes the echo down by the 20 dB.
+    // The canceller alone acts on the real path (measured 18.7-27.2 dB over runs here); the
+    // processing a user gets by default takes the echo down by the 20 dB (25.1-33.2).
     assert!(erle >= 10.0, "AEC alone on the real echo path: {erle:.1} dB");
     assert!(reduction >= 20.0, "the default processing on the real echo path: {reduction:.1} dB < 20 dB");
     no_errors(&b_rx, "B2");
