@@ -26,9 +26,8 @@
 //! (3.4 min of unit time; bindgen 39 s, moxcms 23 s, pxfm 19 s). Kept as a default-on feature:
 //! `--no-default-features` (or without `camera`) builds only the test pattern camera.
 
+#[cfg(any(target_os = "linux", feature = "camera"))]
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use super::test_pattern::TestPattern;
@@ -41,8 +40,6 @@ pub const MAX_SIZE: u32 = 3840;
 pub const MAX_FPS: u32 = 60;
 /// How long opening a real camera may take before it counts as failed.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Frame errors in a row after which a real camera counts as gone.
-const LOST_AFTER_ERRORS: u32 = 10;
 
 #[cfg(target_os = "linux")]
 const V4L_SYSFS: &str = "/sys/class/video4linux";
@@ -247,6 +244,11 @@ pub fn pace(t_us: u64, fps: u32, next_due_us: &mut u64) -> bool {
 mod real {
     use super::*;
     use crate::device::convert::{Converter, RawFormat, RawFrame};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+    /// Frame errors in a row after which a real camera counts as gone.
+    const LOST_AFTER_ERRORS: u32 = 10;
     use nokhwa::utils::{CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution};
 
     /// A real camera's capture thread; dropping it stops and joins the thread.
