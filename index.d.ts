@@ -609,7 +609,7 @@ export interface NERtcVideoConfig {
   min_bitrate?: number;
   /** 0 auto, 1 on, 2 off. */
   mirror_mode?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcVideoCropMode: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (the camera picture is center-cropped to it). */
   crop_mode?: number;
   /** Accepted for NERTC compatibility; ignored. */
   degradation_preference?: number;
@@ -935,6 +935,10 @@ export interface NERtcEvents {
   /** After enableAudioVolumeIndication(true, interval). */
   onRemoteAudioVolumeIndication: (speakers: NERtcAudioVolumeInfo[], speakerNumber: number, totalVolume: number) => void;
   onLocalAudioVolumeIndication: (volume: number) => void;
+  /** The microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1: unplugged, sound server gone). */
+  onAudioDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
+  /** A camera was plugged in (`device_state` 0) or removed (1), seen within 2 s; `device_type` 1 = capture. */
+  onVideoDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -969,8 +973,42 @@ export declare class NERtcEngine extends EventEmitter {
   getErrorDescription(code: number): string;
   /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
   isFeatureSupported(type: number): boolean;
-  /** JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`. */
+  /**
+   * JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`, and the
+   * microphone's audio processing (booleans; NERTC's names and defaults):
+   * `audio_processing_aec_enable` (true), `audio_processing_ns_enable` (true),
+   * `audio_processing_agc_enable` (true), `audio_processing_earphone` (false: true turns echo
+   * cancellation off, there is no echo on headphones).
+   */
   setParameters(params: string | Record<string, unknown>): number;
+  /**
+   * `scenario` picks the microphone's audio processing: kNERtcAudioScenarioDefault and
+   * kNERtcAudioScenarioSpeech run echo cancellation, noise suppression and gain control;
+   * kNERtcAudioScenarioMusic keeps echo cancellation only. `profile` (0-6) is checked; the codec
+   * stays 48 kHz mono Opus. 30003 outside the enums.
+   */
+  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
+  /**
+   * Device volume and mute: a gain on the device's PCM (0-255, 255 = unity; 30003 outside),
+   * kept across device changes. Volume getters return -30005 without an engine.
+   */
+  setRecordDeviceVolume(volume: number): number;
+  getRecordDeviceVolume(): number;
+  setPlayoutDeviceVolume(volume: number): number;
+  getPlayoutDeviceVolume(): number;
+  setPlayoutDeviceMute(mute: boolean): number;
+  getPlayoutDeviceMute(): boolean;
+  setRecordDeviceMute(mute: boolean): number;
+  getRecordDeviceMute(): boolean;
+  /** Runs the microphone (in a channel or not); its level comes as onLocalAudioVolumeIndication every `interval` ms (100-10000). */
+  startRecordDeviceTest(interval: number): number;
+  stopRecordDeviceTest(): number;
+  /** The speaker plays a WAV file in a loop, mixed with the call (30003 if there is no such file; an unreadable one: onError 30003). */
+  startPlayoutDeviceTest(path: string): number;
+  stopPlayoutDeviceTest(): number;
+  /** The microphone plays on the speaker (at most 200 ms behind); its level every `interval` ms (100-10000). */
+  startAudioDeviceLoopbackTest(interval: number): number;
+  stopAudioDeviceLoopbackTest(): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
 
@@ -1085,8 +1123,6 @@ export declare class NERtcEngine extends EventEmitter {
   enableLocalSubStreamAudio(enabled: boolean): number;
   /** Not supported: returns 30004. */
   muteLocalSubStreamAudio(enabled: boolean): number;
-  /** Not supported: returns 30004. */
-  setAudioProfile(profile: NERtcAudioProfileType, scenario: NERtcAudioScenarioType): number;
   /** Not supported: returns 30004. */
   subscribeRemoteSubStreamAudio(uid: number, subscribe: boolean): number;
   /** Not supported: returns 30004. */
@@ -1218,34 +1254,6 @@ export declare class NERtcEngine extends EventEmitter {
   updateLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
   /** Not supported: returns 30004. */
   removeLiveStreamTask(taskId: string): number;
-  /** Not supported: returns 30004. */
-  setRecordDeviceVolume(volume: number): number;
-  /** Not supported: returns 30004. */
-  getRecordDeviceVolume(): number;
-  /** Not supported: returns 30004. */
-  setPlayoutDeviceVolume(volume: number): number;
-  /** Not supported: returns 30004. */
-  getPlayoutDeviceVolume(): number;
-  /** Not supported: returns 30004. */
-  setPlayoutDeviceMute(mute: boolean): number;
-  /** Not supported: returns false. */
-  getPlayoutDeviceMute(): boolean;
-  /** Not supported: returns 30004. */
-  setRecordDeviceMute(mute: boolean): number;
-  /** Not supported: returns false. */
-  getRecordDeviceMute(): boolean;
-  /** Not supported: returns 30004. */
-  startRecordDeviceTest(interval: number): number;
-  /** Not supported: returns 30004. */
-  stopRecordDeviceTest(): number;
-  /** Not supported: returns 30004. */
-  startPlayoutDeviceTest(path: string): number;
-  /** Not supported: returns 30004. */
-  stopPlayoutDeviceTest(): number;
-  /** Not supported: returns 30004. */
-  startAudioDeviceLoopbackTest(interval: number): number;
-  /** Not supported: returns 30004. */
-  stopAudioDeviceLoopbackTest(): number;
   /** Displays then windows (X11); [] where screen capture is missing. */
   enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): NERtcScreenCaptureSourceInfo[];
   /** Not supported: returns 30004. */

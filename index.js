@@ -886,6 +886,15 @@ class NERtcEngine extends EventEmitter {
     return this._callIf(isNumber(volume), (n) => n.adjustPlaybackSignalVolume(volume));
   }
 
+  /**
+   * `scenario` picks the audio processing of the microphone: 0 default and 1 speech run echo
+   * cancellation, noise suppression and gain control; 2 music keeps echo cancellation only.
+   * `profile` (0-6) is checked; the codec stays 48 kHz mono Opus.
+   */
+  setAudioProfile(profile, scenario) {
+    return this._callIf(isNumber(profile) && isNumber(scenario), (n) => n.setAudioProfile(profile, scenario));
+  }
+
   /** `interval` in ms, a multiple of 100. */
   enableAudioVolumeIndication(enable, interval) {
     return this._callIf(isOptNumber(interval), (n) => n.enableAudioVolumeIndication(!!enable, interval ?? null));
@@ -1009,6 +1018,68 @@ class NERtcEngine extends EventEmitter {
     return this._string((n) => n.getRecordDevice());
   }
 
+  // Device volume and mute: a gain on the device's PCM (0-255, 255 = unity), kept across
+  // device changes. The getters return -30005 / false without an engine.
+
+  setRecordDeviceVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setRecordDeviceVolume(volume));
+  }
+
+  getRecordDeviceVolume() {
+    return this._number((n) => n.getRecordDeviceVolume());
+  }
+
+  setPlayoutDeviceVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setPlayoutDeviceVolume(volume));
+  }
+
+  getPlayoutDeviceVolume() {
+    return this._number((n) => n.getPlayoutDeviceVolume());
+  }
+
+  setRecordDeviceMute(mute) {
+    return this._call((n) => n.setRecordDeviceMute(!!mute));
+  }
+
+  getRecordDeviceMute() {
+    return this._bool((n) => n.getRecordDeviceMute());
+  }
+
+  setPlayoutDeviceMute(mute) {
+    return this._call((n) => n.setPlayoutDeviceMute(!!mute));
+  }
+
+  getPlayoutDeviceMute() {
+    return this._bool((n) => n.getPlayoutDeviceMute());
+  }
+
+  /** Runs the microphone and reports its level (onLocalAudioVolumeIndication) every `interval` ms (100-10000). */
+  startRecordDeviceTest(interval) {
+    return this._callIf(isNumber(interval), (n) => n.startRecordDeviceTest(interval));
+  }
+
+  stopRecordDeviceTest() {
+    return this._call((n) => n.stopRecordDeviceTest());
+  }
+
+  /** The speaker plays a WAV file in a loop (30003 if there is no such file). */
+  startPlayoutDeviceTest(path) {
+    return this._callIf(typeof path === 'string', (n) => n.startPlayoutDeviceTest(path));
+  }
+
+  stopPlayoutDeviceTest() {
+    return this._call((n) => n.stopPlayoutDeviceTest());
+  }
+
+  /** The microphone plays on the speaker; its level is reported every `interval` ms (100-10000). */
+  startAudioDeviceLoopbackTest(interval) {
+    return this._callIf(isNumber(interval), (n) => n.startAudioDeviceLoopbackTest(interval));
+  }
+
+  stopAudioDeviceLoopbackTest() {
+    return this._call((n) => n.stopAudioDeviceLoopbackTest());
+  }
+
   setPlayoutDevice(id) {
     return this._callDevice(id, (n) => n.setPlayoutDevice(id));
   }
@@ -1115,6 +1186,25 @@ class NERtcEngine extends EventEmitter {
     } catch (e) {
       this._log('device enumeration failed', e);
       return [];
+    }
+  }
+
+  _number(fn) {
+    if (!this._native) return -ErrorCode.ERR_INVALID_STATE;
+    try {
+      const v = fn(this._native);
+      return typeof v === 'number' ? v : -ErrorCode.ERR_INVALID_STATE;
+    } catch {
+      return -ErrorCode.ERR_INVALID_STATE;
+    }
+  }
+
+  _bool(fn) {
+    if (!this._native) return false;
+    try {
+      return fn(this._native) === true;
+    } catch {
+      return false;
     }
   }
 
@@ -1381,7 +1471,7 @@ NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 
 /** Methods that return a code: 30004. */
 const UNSUPPORTED_RETURNING_CODE = Object.freeze([
-  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
+  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
   'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
@@ -1392,9 +1482,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
   'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
-  'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
-  'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
-  'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
+  'setAudioEffectPreset', 'setVoiceBeautifierPreset',
   'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
   'switchChannelWithOptionsEx', 'setLocalMediaPriority',
@@ -1417,8 +1505,6 @@ const UNSUPPORTED_RETURNING = Object.freeze({
   /** The server clock offset (ms): 0, NERTC's value when none is known. */
   getNtpTimeOffset: () => 0,
   getParameters: () => '',
-  getPlayoutDeviceMute: () => false,
-  getRecordDeviceMute: () => false,
   /** 0: NERTC's "the virtual sound card driver is not installed". */
   checkNECastAudioDriver: () => 0,
 });
@@ -1536,9 +1622,9 @@ function errorCodes() {
   return native.errorCodes();
 }
 
-/** NERTC events this SDK does not emit yet (device state, local audio stats): listeners may be
- * added, they are never called. The engine's `EngineEvent` has no variant for them. */
-const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged']);
+/** NERTC events this SDK does not emit yet (local audio stats): listeners may be added, they
+ * are never called. The engine's `EngineEvent` has no variant for them. */
+const JS_ONLY_EVENT_NAMES = Object.freeze(['onLocalAudioStats']);
 
 /** Every NERTC event name: those this SDK emits (`NERtcEvents` in index.d.ts; one per variant
  * of the engine's `EngineEvent`, see `eventNames()`) and the JS-only ones above. */
@@ -1574,6 +1660,8 @@ const EVENT_NAMES = Object.freeze([
   'onNetworkQuality',
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
+  'onAudioDeviceStateChanged',
+  'onVideoDeviceStateChanged',
   ...JS_ONLY_EVENT_NAMES,
 ]);
 

@@ -254,6 +254,8 @@ pub struct VideoConfigArgs {
     pub min_bitrate: Option<f64>,
     #[napi(js_name = "mirror_mode")]
     pub mirror_mode: Option<f64>,
+    #[napi(js_name = "crop_mode")]
+    pub crop_mode: Option<f64>,
 }
 
 /// Every field an integral number, all but `max_profile` non-negative, none above 2^31-1. The
@@ -268,6 +270,7 @@ pub fn video_config(args: &VideoConfigArgs) -> Converted<VideoConfig> {
         bitrate_kbps: u32_or(args.bitrate, 0)?,
         min_bitrate_kbps: u32_or(args.min_bitrate, 0)?,
         mirror_mode: args.mirror_mode.map_or(Ok(0), non_negative_i32)?,
+        crop_mode: args.crop_mode.map_or(Ok(0), non_negative_i32)?,
     })
 }
 
@@ -447,7 +450,8 @@ mod tests {
                 min_framerate: 0,
                 bitrate_kbps: 0,
                 min_bitrate_kbps: 0,
-                mirror_mode: 0
+                mirror_mode: 0,
+                crop_mode: 0
             }
         );
         let args = VideoConfigArgs {
@@ -459,10 +463,12 @@ mod tests {
             bitrate: Some(800.0),
             min_bitrate: Some(100.0),
             mirror_mode: Some(2.0),
+            crop_mode: Some(1.0),
         };
         let cfg = video_config(&args).expect("a config of integral numbers converts");
         assert_eq!((cfg.max_profile, cfg.width, cfg.height, cfg.framerate), (3, 320, 240, 15));
         assert_eq!((cfg.min_framerate, cfg.bitrate_kbps, cfg.min_bitrate_kbps, cfg.mirror_mode), (5, 800, 100, 2));
+        assert_eq!(cfg.crop_mode, 1);
 
         let with = |f: fn(&mut VideoConfigArgs)| {
             let mut a = VideoConfigArgs::default();

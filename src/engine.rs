@@ -159,6 +159,14 @@ impl NativeEngine {
     }
 
     #[napi]
+    pub fn set_audio_profile(&self, profile: f64, scenario: f64) -> i32 {
+        match (convert::int32(profile), convert::int32(scenario)) {
+            (Ok(p), Ok(s)) => self.with(|e| e.set_audio_profile(p, s)),
+            (Err(code), _) | (_, Err(code)) => self.with(|_| code),
+        }
+    }
+
+    #[napi]
     pub fn set_channel_profile(&self, profile: f64) -> i32 {
         self.call(convert::int32(profile), |e, p| e.set_channel_profile(p))
     }
@@ -271,6 +279,77 @@ impl NativeEngine {
     #[napi]
     pub fn set_record_device(&self, id: String) -> i32 {
         self.call(convert::device_id(&id), |e, id| e.set_record_device(id))
+    }
+
+    #[napi]
+    pub fn set_record_device_volume(&self, volume: f64) -> i32 {
+        self.call(convert::int32(volume), |e, v| e.set_record_device_volume(v))
+    }
+
+    /// The volume (0-255); 30005 (as a negative number: -30005) without an engine.
+    #[napi]
+    pub fn get_record_device_volume(&self) -> i32 {
+        self.engine.as_ref().map_or(-error::ERR_INVALID_STATE, |e| e.record_device_volume() as i32)
+    }
+
+    #[napi]
+    pub fn set_playout_device_volume(&self, volume: f64) -> i32 {
+        self.call(convert::int32(volume), |e, v| e.set_playout_device_volume(v))
+    }
+
+    #[napi]
+    pub fn get_playout_device_volume(&self) -> i32 {
+        self.engine.as_ref().map_or(-error::ERR_INVALID_STATE, |e| e.playout_device_volume() as i32)
+    }
+
+    #[napi]
+    pub fn set_record_device_mute(&self, mute: bool) -> i32 {
+        self.with(|e| e.set_record_device_mute(mute))
+    }
+
+    #[napi]
+    pub fn get_record_device_mute(&self) -> bool {
+        self.engine.as_ref().is_some_and(Engine::record_device_mute)
+    }
+
+    #[napi]
+    pub fn set_playout_device_mute(&self, mute: bool) -> i32 {
+        self.with(|e| e.set_playout_device_mute(mute))
+    }
+
+    #[napi]
+    pub fn get_playout_device_mute(&self) -> bool {
+        self.engine.as_ref().is_some_and(Engine::playout_device_mute)
+    }
+
+    #[napi]
+    pub fn start_record_device_test(&self, interval: f64) -> i32 {
+        self.call(convert::int32(interval), |e, ms| e.start_record_device_test(ms))
+    }
+
+    #[napi]
+    pub fn stop_record_device_test(&self) -> i32 {
+        self.with(Engine::stop_record_device_test)
+    }
+
+    #[napi]
+    pub fn start_playout_device_test(&self, path: String) -> i32 {
+        self.with(|e| e.start_playout_device_test(&path))
+    }
+
+    #[napi]
+    pub fn stop_playout_device_test(&self) -> i32 {
+        self.with(Engine::stop_playout_device_test)
+    }
+
+    #[napi]
+    pub fn start_audio_device_loopback_test(&self, interval: f64) -> i32 {
+        self.call(convert::int32(interval), |e, ms| e.start_audio_device_loopback_test(ms))
+    }
+
+    #[napi]
+    pub fn stop_audio_device_loopback_test(&self) -> i32 {
+        self.with(Engine::stop_audio_device_loopback_test)
     }
 
     #[napi]

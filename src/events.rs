@@ -117,8 +117,11 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
             int(*total_volume),
         ],
         E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
-        // No wildcard arm: an event added to the engine does not compile until converted here
-        // (and listed in `every_event` below).
+        E::AudioDeviceStateChanged { device_id, device_type, device_state }
+        | E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
+            vec![Arg::Str(device_id.clone()), int(*device_type), int(*device_state)]
+        } // No wildcard arm: an event added to the engine does not compile until converted here
+          // (and listed in `every_event` below).
     };
     (ev.name(), args)
 }
@@ -173,6 +176,8 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         NetworkQuality => E::NetworkQuality(Vec::new()),
         RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
+        AudioDeviceStateChanged => E::AudioDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 1 },
+        VideoDeviceStateChanged => E::VideoDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 0 },
     }
 }
 

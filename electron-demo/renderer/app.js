@@ -463,6 +463,11 @@
     const logged = ['onError', 'onWarning', 'onJoinChannel', 'onRejoinChannel', 'onLeaveChannel', 'onDisconnect', 'onReconnectingStart', 'onConnectionStateChange', 'onUserJoined', 'onUserLeft', 'onUserAudioStart', 'onUserAudioStop', 'onUserAudioMute', 'onUserVideoStart', 'onUserVideoStop', 'onUserVideoMute', 'onFirstVideoFrameDecoded', 'onFirstAudioFrameDecoded', 'onUserSubStreamVideoStart', 'onUserSubStreamVideoStop', 'onScreenCaptureStatus', 'onAudioDeviceStateChanged', 'onVideoDeviceStateChanged', 'onBridgeClosed'];
     for (const name of logged) if (!quiet.has(name)) on(name, (...args) => log(name, ...args));
 
+    // A camera plugged in or removed (seen within 2 s): the picker shows the new list.
+    on('onVideoDeviceStateChanged', () => {
+      refreshDevices().catch((e) => log('refreshDevices failed:', String(e)));
+    });
+
     on('onJoinChannel', (cid, uid, result) => {
       if (result === 0) {
         state.cid = cid;

@@ -248,7 +248,9 @@ impl Engine {
         self.shared.connection_state()
     }
 
-    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int).
+    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int),
+    /// and audio processing (bools, all but the last on by default): `audio_processing_aec_enable`,
+    /// `audio_processing_ns_enable`, `audio_processing_agc_enable`, `audio_processing_earphone`.
     pub fn set_parameters(&self, json: &str) -> Code {
         self.call("setParameters", || {
             let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
@@ -260,9 +262,146 @@ impl Engine {
                     ("server_url", serde_json::Value::String(url)) => s.server_url = url,
                     ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
                     ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
+                    ("audio_processing_aec_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.aec = b),
+                    ("audio_processing_ns_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.ns = b),
+                    ("audio_processing_agc_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.agc = b),
+                    ("audio_processing_earphone", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.earphone = b),
                     (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
                 }
             }
+            Ok(())
+        })
+    }
+
+    /// `setAudioProfile(profile, scenario)`: the scenario picks the audio processing preset
+    /// ([`crate::audio_processing::ApmConfig::for_scenario`]); the profile (0-6) is checked and
+    /// logged, the codec keeps its 48 kHz mono 32 kbit/s Opus (stereo profiles are not sent as
+    /// stereo). 30003 for a value outside NERTC's enums.
+    pub fn set_audio_profile(&self, profile: i32, scenario: i32) -> Code {
+        self.call("setAudioProfile", || {
+            if !(0..=6).contains(&profile) {
+                return Err(EngineError::InvalidParam(format!("audio profile {profile} is not 0-6")));
+            }
+            let apm = &self.shared.audio.apm;
+            let config = apm
+                .config()
+                .for_scenario(scenario)
+                .ok_or_else(|| EngineError::InvalidParam(format!("audio scenario {scenario} is not 0-2")))?;
+            tracing::info!(profile, scenario, "setAudioProfile");
+            apm.set_config(config);
+            Ok(())
+        })
+    }
+
+    /// The audio processing that applies to a real microphone (what `setAudioProfile` and
+    /// `setParameters` made of it).
+    pub fn audio_processing(&self) -> crate::audio_processing::ApmConfig {
+        self.shared.audio.apm.config()
+    }
+
+    /// `setRecordDeviceVolume` (0-255, 255 = unity): the microphone's gain, kept across device
+    /// changes. 30003 outside 0-255.
+    pub fn set_record_device_volume(&self, volume: i32) -> Code {
+        self.call("setRecordDeviceVolume", || {
+            self.shared.audio.record_gain.set_volume(device_volume(volume)?);
+            Ok(())
+        })
+    }
+
+    pub fn record_device_volume(&self) -> u32 {
+        self.shared.audio.record_gain.volume()
+    }
+
+    /// `setPlayoutDeviceVolume` (0-255, 255 = unity): the speaker's gain.
+    pub fn set_playout_device_volume(&self, volume: i32) -> Code {
+        self.call("setPlayoutDeviceVolume", || {
+            self.shared.audio.playout_gain.set_volume(device_volume(volume)?);
+            Ok(())
+        })
+    }
+
+    pub fn playout_device_volume(&self) -> u32 {
+        self.shared.audio.playout_gain.volume()
+    }
+
+    pub fn set_record_device_mute(&self, mute: bool) -> Code {
+        self.call("setRecordDeviceMute", || {
+            self.shared.audio.record_gain.set_muted(mute);
+            Ok(())
+        })
+    }
+
+    pub fn record_device_mute(&self) -> bool {
+        self.shared.audio.record_gain.muted()
+    }
+
+    pub fn set_playout_device_mute(&self, mute: bool) -> Code {
+        self.call("setPlayoutDeviceMute", || {
+            self.shared.audio.playout_gain.set_muted(mute);
+            Ok(())
+        })
+    }
+
+    pub fn playout_device_mute(&self) -> bool {
+        self.shared.audio.playout_gain.muted()
+    }
+
+    /// `startRecordDeviceTest(interval)`: runs the microphone (in a channel or not) and reports
+    /// its level as `onLocalAudioVolumeIndication` every `interval` ms (100-10000).
+    pub fn start_record_device_test(&self, interval_ms: i32) -> Code {
+        self.call("startRecordDeviceTest", || {
+            let ms = test_interval(interval_ms)?;
+            self.shared.settings().record_test_ms = Some(ms);
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_record_device_test(&self) -> Code {
+        self.call("stopRecordDeviceTest", || {
+            self.shared.settings().record_test_ms = None;
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    /// `startPlayoutDeviceTest(path)`: the speaker plays a WAV file in a loop (in a channel or
+    /// not, mixed with the call). 30003 when the file does not exist; a file that is not a
+    /// readable WAV is reported as `onError(30003)`.
+    pub fn start_playout_device_test(&self, path: &str) -> Code {
+        self.call("startPlayoutDeviceTest", || {
+            if path.is_empty() || !std::path::Path::new(path).is_file() {
+                return Err(EngineError::InvalidParam(format!("no file {path:?}")));
+            }
+            self.shared.settings().playout_test = Some(path.to_owned());
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_playout_device_test(&self) -> Code {
+        self.call("stopPlayoutDeviceTest", || {
+            self.shared.settings().playout_test = None;
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker (at most
+    /// 200 ms behind) and its level is reported every `interval` ms (100-10000).
+    pub fn start_audio_device_loopback_test(&self, interval_ms: i32) -> Code {
+        self.call("startAudioDeviceLoopbackTest", || {
+            let ms = test_interval(interval_ms)?;
+            self.shared.settings().loopback_test_ms = Some(ms);
+            self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    pub fn stop_audio_device_loopback_test(&self) -> Code {
+        self.call("stopAudioDeviceLoopbackTest", || {
+            self.shared.settings().loopback_test_ms = None;
+            self.shared.refresh_devices();
             Ok(())
         })
     }
@@ -274,6 +413,7 @@ impl Engine {
                 let mut s = self.shared.settings();
                 s.encode = encode;
                 s.mirror_mode = cfg.mirror_mode;
+                s.crop_mode = cfg.crop_mode;
             }
             self.shared.refresh_devices();
             Ok(())
@@ -717,6 +857,22 @@ pub const MAX_FRAME_HEIGHT: u32 = 4320;
 
 /// Bytes of a tightly packed pushed frame (I420 `w*h + 2*ceil(w/2)*ceil(h/2)`, RGBA `w*h*4`),
 /// or None when a side is 0 or beyond [`MAX_FRAME_WIDTH`] x [`MAX_FRAME_HEIGHT`].
+/// A device volume on NERTC's 0-255 scale.
+fn device_volume(volume: i32) -> Result<u32> {
+    u32::try_from(volume)
+        .ok()
+        .filter(|v| *v <= device::DeviceGain::MAX_VOLUME)
+        .ok_or_else(|| EngineError::InvalidParam(format!("device volume {volume} is not 0-255")))
+}
+
+/// A device test's reporting interval in ms.
+fn test_interval(ms: i32) -> Result<u32> {
+    u32::try_from(ms)
+        .ok()
+        .filter(|ms| (100..=10_000).contains(ms))
+        .ok_or_else(|| EngineError::InvalidParam(format!("test interval {ms} ms is not 100-10000")))
+}
+
 pub fn frame_len(format: PixelFormat, width: u32, height: u32) -> Option<usize> {
     if width == 0 || height == 0 || width > MAX_FRAME_WIDTH || height > MAX_FRAME_HEIGHT {
         return None;

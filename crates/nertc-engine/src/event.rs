@@ -255,6 +255,20 @@ pub enum EngineEvent {
     LocalAudioVolumeIndication {
         volume: u32,
     },
+    /// A microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1,
+    /// unplugged or its sound server gone).
+    AudioDeviceStateChanged {
+        device_id: String,
+        device_type: i32,
+        device_state: i32,
+    },
+    /// A camera was plugged in (`device_state` 0) or removed (1); `device_type` 1 is a capture
+    /// device (`device::watch`).
+    VideoDeviceStateChanged {
+        device_id: String,
+        device_type: i32,
+        device_state: i32,
+    },
 }
 
 impl EngineEvent {
@@ -292,6 +306,8 @@ impl EngineEvent {
             EngineEvent::NetworkQuality(_) => "onNetworkQuality",
             EngineEvent::RemoteAudioVolumeIndication { .. } => "onRemoteAudioVolumeIndication",
             EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
+            EngineEvent::AudioDeviceStateChanged { .. } => "onAudioDeviceStateChanged",
+            EngineEvent::VideoDeviceStateChanged { .. } => "onVideoDeviceStateChanged",
         }
     }
 }

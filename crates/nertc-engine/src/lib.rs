@@ -23,7 +23,8 @@
 //! ```text
 //! camera / test pattern / JS push ─[bounded 2, latest wins]─▶ video encoder thread (openh264)
 //!     ├─▶ local preview FrameSlot                 └─▶ VideoSink ─▶ publish track (webrtc-rs)
-//! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (Opus) ─▶ track
+//! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (mic only:
+//!     AEC/NS/AGC, audio_processing.rs, far-end = the playout mix; Opus) ─▶ track
 //! remote video RTP ─▶ receive task (whole pictures; keyframe requests retried until one
 //!     decodes) ─[bounded 8; full → wait for a keyframe]─▶ decoder thread ─▶ FrameSlot
 //! remote audio RTP ─▶ receive task ─▶ jitter buffer per user (audio_jitter.rs) ◀─ Mixer: Opus
@@ -65,6 +66,7 @@
 //! [`render::StreamKey::RemoteSub`].
 
 pub mod api;
+pub mod audio_processing;
 pub mod codec;
 pub mod device;
 pub mod error;

@@ -6,7 +6,7 @@
 //! one pass. Open failures are reported as `onError`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crossbeam_channel::Receiver;
 
@@ -27,12 +27,20 @@ pub struct Plan {
     /// Camera id, width, height, fps.
     pub camera: Option<(String, u32, u32, u32)>,
     pub audio_encoder: bool,
-    /// Microphone id (None with an external audio source).
+    /// Microphone id (None with an external audio source and no device test).
     pub mic: Option<String>,
+    /// The microphone feeds the audio encoder (else it runs for a device test only).
+    pub mic_to_encoder: bool,
     pub external_audio: bool,
     pub playout: Option<String>,
     /// The screen share (capture and substream encoder).
     pub screen: Option<ScreenShare>,
+    /// A device test reports the microphone's level every this many ms.
+    pub mic_meter_ms: Option<u32>,
+    /// The loopback test: the microphone plays on the speaker.
+    pub loopback: bool,
+    /// The playout test's file.
+    pub playout_test: Option<String>,
 }
 
 /// The local media wanted for these settings, in a channel or not.
@@ -41,14 +49,23 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
     let video_encoder = s.preview || (in_channel && s.local_video && broadcaster);
     let audio_encoder = in_channel && s.local_audio && broadcaster;
     let p = s.encode;
+    // The camera delivers the asked size, cropped to the crop mode's aspect ratio.
+    let (cam_w, cam_h) = device::convert::target_size(p.width, p.height, s.crop_mode);
+    let mic_to_encoder = audio_encoder && s.external_audio.is_none();
+    let mic_meter_ms = s.record_test_ms.or(s.loopback_test_ms);
+    let loopback = s.loopback_test_ms.is_some();
     Plan {
         video_encoder,
-        camera: (video_encoder && !s.external_video).then(|| (s.video_device.clone(), p.width, p.height, p.fps)),
+        camera: (video_encoder && !s.external_video).then(|| (s.video_device.clone(), cam_w, cam_h, p.fps)),
         audio_encoder,
-        mic: (audio_encoder && s.external_audio.is_none()).then(|| s.record_device.clone()),
+        mic: (mic_to_encoder || mic_meter_ms.is_some()).then(|| s.record_device.clone()),
+        mic_to_encoder,
         external_audio: audio_encoder && s.external_audio.is_some(),
-        playout: in_channel.then(|| s.playout_device.clone()),
         screen: s.screen.clone().filter(|_| in_channel && broadcaster),
+        playout: (in_channel || loopback || s.playout_test.is_some()).then(|| s.playout_device.clone()),
+        mic_meter_ms,
+        loopback,
+        playout_test: s.playout_test.clone(),
     }
 }
 
@@ -58,11 +75,39 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
 struct LocalMedia {
     camera: Option<((String, u32, u32, u32), device::VideoCapture)>,
     screen: Option<(device::screen::ScreenParams, device::screen::ScreenCapture)>,
-    mic: Option<(String, device::AudioCapture)>,
+    /// Keyed by (id, feeds the encoder): the encoder's input is bound when the mic opens.
+    mic: Option<((String, bool), device::AudioCapture)>,
+    /// Reports the microphone's level for a device test (interval, thread).
+    meter: Option<(u32, device::PacedThread)>,
+    /// The file the playout test plays (its PCM is in `AudioCtl::playout_test`).
+    playout_test: Option<String>,
     playout: Option<(String, device::AudioPlayout)>,
     video: Option<VideoSender>,
     screen_video: Option<VideoSender>,
     audio: Option<AudioSender>,
+    /// Set (from a device's thread) when the microphone / speaker in use stopped working: the
+    /// next pass closes it and opens the wanted device again.
+    mic_lost: Arc<AtomicBool>,
+    playout_lost: Arc<AtomicBool>,
+}
+
+/// NERTC's audio device types (`NERtcAudioDeviceType`).
+const AUDIO_RECORD: i32 = 1;
+const AUDIO_PLAYOUT: i32 = 2;
+/// `NERtcAudioDeviceState`: the device is no longer active.
+const AUDIO_INACTIVE: i32 = 1;
+
+/// What a lost audio device does: report it (`onAudioDeviceStateChanged`, `onError`) and flag
+/// it, so that the next pass (the application picking a device, enabling audio, ...) closes it
+/// and opens the wanted one again. No pass is forced: a device that keeps failing must not
+/// make the engine reopen it in a loop.
+fn audio_lost_hook(shared: &Arc<Shared>, flag: &Arc<AtomicBool>, id: &str, device_type: i32) -> device::audio::OnLost {
+    let (target, flag, device_id) = (shared.clone(), flag.clone(), id.to_owned());
+    Box::new(move |e: device::DeviceError| {
+        flag.store(true, Relaxed);
+        target.emit(EngineEvent::AudioDeviceStateChanged { device_id, device_type, device_state: AUDIO_INACTIVE });
+        target.emit(EngineEvent::Error { code: e.code(), msg: format!("audio device: {e}") });
+    })
 }
 
 /// Tells the application when the shared window goes away.
@@ -78,6 +123,13 @@ impl device::screen::ScreenEvents for ScreenAbort {
 pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("nertc-devices".into()).spawn(move || {
         let mut local = LocalMedia::default();
+        let target = shared.clone();
+        let watch = device::watch::watch_cameras(move |device_id, device_state| {
+            target.emit(EngineEvent::VideoDeviceStateChanged { device_id, device_type: device::watch::VIDEO_CAPTURE, device_state });
+        });
+        if let Err(e) = &watch {
+            tracing::warn!("camera hot-plug is not watched: {e}");
+        }
         while wake.recv().is_ok() {
             if shared.released.load(Relaxed) {
                 break;
@@ -96,17 +148,24 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             local.apply(&shared, &plan);
         }
         local.stop(&shared);
+        drop(watch);
         tracing::debug!("device thread stopped");
     })
 }
 
 impl LocalMedia {
-    fn apply(&mut self, shared: &Shared, plan: &Plan) {
+    fn apply(&mut self, shared: &Arc<Shared>, plan: &Plan) {
         let fail = |what: &'static str, e: EngineError| {
             tracing::error!("{e}");
             let code = if matches!(e, EngineError::Device { .. }) { error::ERR_DEVICE_NOT_FOUND } else { e.code() };
             shared.emit(EngineEvent::Error { code, msg: format!("{what}: {e}") });
         };
+        if self.mic_lost.swap(false, Relaxed) {
+            self.mic = None;
+        }
+        if self.playout_lost.swap(false, Relaxed) {
+            self.playout = None;
+        }
         // Stop what is no longer wanted or is open with other parameters; sources first.
         if self.camera.as_ref().is_some_and(|(k, _)| plan.camera.as_ref() != Some(k)) {
             self.camera = None;
@@ -117,14 +176,35 @@ impl LocalMedia {
             self.video = None;
             shared.slots.get(StreamKey::Local).clear();
         }
-        if self.mic.as_ref().is_some_and(|(k, _)| plan.mic.as_ref() != Some(k)) {
+        let mic_key = plan.mic.clone().map(|id| (id, plan.mic_to_encoder));
+        if self.mic.as_ref().is_some_and(|(k, _)| mic_key.as_ref() != Some(k)) {
             self.mic = None;
+        }
+        if self.meter.as_ref().is_some_and(|(ms, _)| plan.mic_meter_ms != Some(*ms)) {
+            self.meter = None;
+        }
+        if self.playout_test != plan.playout_test {
+            let pcm = plan.playout_test.as_deref().and_then(|path| match device::read_sound_file(path, 48_000, 2) {
+                Ok(pcm) => Some((pcm, 0)),
+                Err(e) => {
+                    tracing::error!("playout device test: {e}");
+                    shared.emit(EngineEvent::Error { code: error::ERR_INVALID_PARAM, msg: format!("playout device test: {e}") });
+                    None
+                }
+            });
+            *lock(&shared.audio.playout_test) = pcm;
+            self.playout_test = plan.playout_test.clone();
+        }
+        {
+            let mut loopback = lock(&shared.audio.loopback);
+            if plan.loopback != loopback.is_some() {
+                *loopback = plan.loopback.then(Default::default);
+            }
         }
         if !plan.external_audio {
             *lock(&shared.audio_input) = None;
         }
         if !plan.audio_encoder {
-            self.mic = None;
             self.audio = None;
         }
         if self.playout.as_ref().is_some_and(|(k, _)| plan.playout.as_ref() != Some(k)) {
@@ -151,9 +231,17 @@ impl LocalMedia {
         if let (Some(key), None, Some(video)) = (&plan.camera, &self.camera, &self.video) {
             let input = video.input();
             let (id, w, h, fps) = key;
-            match device::open_camera(id, *w, *h, *fps, Box::new(move |f| input.push(f))) {
+            let (target, lost_id) = (shared.clone(), id.clone());
+            let on_lost = Box::new(move |e: device::DeviceError| {
+                tracing::error!("camera {lost_id} lost: {e}");
+                target.emit(EngineEvent::Error { code: e.camera_code(), msg: format!("camera: {e}") });
+            });
+            match device::open_camera_with(id, *w, *h, *fps, Box::new(move |f| input.push(f)), on_lost) {
                 Ok(c) => self.camera = Some((key.clone(), c)),
-                Err(source) => fail("camera", EngineError::Device { what: "camera", source }),
+                Err(source) => {
+                    tracing::error!("camera {id}: {source}");
+                    shared.emit(EngineEvent::Error { code: source.camera_code(), msg: format!("camera: {source}") });
+                }
             }
         }
         if plan.audio_encoder && self.audio.is_none() {
@@ -162,16 +250,24 @@ impl LocalMedia {
                 Err(e) => fail("audio encoder", e.into()),
             }
         }
-        if let Some(audio) = &self.audio {
-            if plan.external_audio {
-                lock(&shared.audio_input).get_or_insert_with(|| audio.input());
-            }
-            if let (Some(id), None) = (&plan.mic, &self.mic) {
-                let input = audio.input();
-                match device::open_record(id, 48_000, 1, Box::new(move |f: AudioFrame| audio_send::push(&input, f))) {
-                    Ok(m) => self.mic = Some((id.clone(), m)),
-                    Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
+        if let (Some(audio), true) = (&self.audio, plan.external_audio) {
+            lock(&shared.audio_input).get_or_insert_with(|| audio.input());
+        }
+        let encoder_input = if plan.mic_to_encoder { self.audio.as_ref().map(|a| a.input()) } else { None };
+        if let (Some(key), None) = (&mic_key, &self.mic)
+            && (encoder_input.is_some() || !plan.mic_to_encoder)
+        {
+            let ctl = shared.audio.clone();
+            let on_frame = move |f: AudioFrame| {
+                ctl.tap_mic(&f.samples);
+                if let Some(input) = &encoder_input {
+                    audio_send::push(input, f);
                 }
+            };
+            let on_lost = audio_lost_hook(shared, &self.mic_lost, &key.0, AUDIO_RECORD);
+            match device::open_record_with(&key.0, 48_000, 1, shared.audio.record_gain.clone(), Box::new(on_frame), on_lost) {
+                Ok(m) => self.mic = Some((key.clone(), m)),
+                Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
             }
         }
         if let Some(sc) = &plan.screen {
@@ -190,9 +286,36 @@ impl LocalMedia {
                 }
             }
         }
+        if let (Some(ms), None) = (plan.mic_meter_ms, &self.meter) {
+            let target = shared.clone();
+            let tick = move |_, _| {
+                let volume = target.audio.mic_level.load(Relaxed);
+                target.emit(EngineEvent::LocalAudioVolumeIndication { volume });
+            };
+            match device::PacedThread::spawn("nertc-mic-meter", std::time::Duration::from_millis(u64::from(ms)), 1, tick) {
+                Ok(t) => self.meter = Some((ms, t)),
+                Err(source) => fail("device test", EngineError::Device { what: "device test", source }),
+            }
+        }
+        // Echo cancellation processes a real microphone only; its far-end reference is what a
+        // real speaker plays (the synthetic ones carry no acoustic path).
+        shared.audio.apm.set_capture_active(
+            self.mic.as_ref().is_some_and(|((id, to_encoder), _)| *to_encoder && id.as_str() != device::SYNTHETIC_RECORD_DEVICE_ID),
+        );
         if let (Some(id), None) = (&plan.playout, &self.playout) {
             let mixer = shared.mixer.clone();
-            match device::open_playout(id, 48_000, 2, Box::new(move |out: &mut [i16]| mixer.pull(out, 2))) {
+            let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| shared.audio.clone());
+            let ctl = shared.audio.clone();
+            let pull = move |out: &mut [i16]| {
+                mixer.pull(out, 2);
+                ctl.mix_loopback(out, 2);
+                ctl.mix_playout_test(out);
+                if let Some(audio) = &echo_reference {
+                    audio.apm.analyze_render(out, 2);
+                }
+            };
+            let on_lost = audio_lost_hook(shared, &self.playout_lost, id, AUDIO_PLAYOUT);
+            match device::open_playout_with(id, 48_000, 2, shared.audio.playout_gain.clone(), Box::new(pull), on_lost) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }
@@ -203,6 +326,8 @@ impl LocalMedia {
     fn stop(&mut self, shared: &Shared) {
         *lock(&shared.video_input) = None;
         *lock(&shared.audio_input) = None;
+        *lock(&shared.audio.loopback) = None;
+        *lock(&shared.audio.playout_test) = None;
         *self = LocalMedia::default();
         shared.slots.get(StreamKey::Local).clear();
         shared.slots.get(StreamKey::LocalSub).clear();
@@ -262,11 +387,39 @@ mod tests {
     }
 
     #[test]
+    fn device_tests_run_the_microphone_without_a_channel() {
+        let mut s = settings();
+        s.record_test_ms = Some(200);
+        let p = plan(&s, false);
+        assert_eq!(p.mic.as_deref(), Some("mic"));
+        assert!(!p.mic_to_encoder && !p.audio_encoder && p.playout.is_none() && !p.loopback);
+        assert_eq!(p.mic_meter_ms, Some(200));
+        s.record_test_ms = None;
+        s.loopback_test_ms = Some(500);
+        let p = plan(&s, false);
+        assert_eq!((p.mic.as_deref(), p.playout.as_deref()), (Some("mic"), Some("spk")));
+        assert!(p.loopback && p.mic_meter_ms == Some(500));
+        // In a channel the same microphone also feeds the encoder (a different key: reopened).
+        let p = plan(&s, true);
+        assert!(p.mic_to_encoder && p.audio_encoder);
+    }
+
+    #[test]
     fn a_new_size_or_device_is_a_different_camera() {
         let mut s = settings();
         s.preview = true;
         let before = plan(&s, false).camera;
         s.encode.width = 1280;
         assert_ne!(plan(&s, false).camera, before);
+    }
+
+    #[test]
+    fn the_crop_mode_shapes_the_camera() {
+        let mut s = settings();
+        s.preview = true;
+        s.crop_mode = 1;
+        assert_eq!(plan(&s, false).camera, Some(("cam".into(), 640, 360, 15)));
+        s.crop_mode = 3;
+        assert_eq!(plan(&s, false).camera, Some(("cam".into(), 480, 480, 15)));
     }
 }

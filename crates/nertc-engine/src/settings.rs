@@ -16,6 +16,9 @@ pub struct VideoConfig {
     pub bitrate_kbps: u32,
     pub min_bitrate_kbps: u32,
     pub mirror_mode: i32,
+    /// NERTC's `NERtcVideoCropMode`: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (camera capture is
+    /// cropped to it, [`crate::device::convert::target_size`]).
+    pub crop_mode: i32,
 }
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
@@ -58,6 +61,8 @@ pub struct Settings {
     pub encode: EncodeParams,
     /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
+    /// `setVideoConfig`'s `crop_mode` (see [`VideoConfig::crop_mode`]).
+    pub crop_mode: i32,
     pub record_device: String,
     pub playout_device: String,
     pub video_device: String,
@@ -68,6 +73,12 @@ pub struct Settings {
     pub local_audio: bool,
     pub preview: bool,
     pub volume_indication_ms: Option<u32>,
+    /// `startRecordDeviceTest(interval)`: the microphone runs and its level is reported.
+    pub record_test_ms: Option<u32>,
+    /// `startAudioDeviceLoopbackTest(interval)`: the microphone plays on the speaker too.
+    pub loopback_test_ms: Option<u32>,
+    /// `startPlayoutDeviceTest(path)`: the speaker plays this WAV file in a loop.
+    pub playout_test: Option<String>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
     /// The screen share (`startScreenCapture*`) while it runs.
@@ -89,6 +100,7 @@ impl Settings {
             client_role: Role::Broadcaster,
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
+            crop_mode: 0,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
             video_device: device::default_video_device(),
@@ -98,6 +110,9 @@ impl Settings {
             local_audio: true,
             preview: false,
             volume_indication_ms: None,
+            record_test_ms: None,
+            loopback_test_ms: None,
+            playout_test: None,
             server_url,
             auto_subscribe_video: false,
             screen: None,
@@ -190,6 +205,9 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     if !(0..=2).contains(&cfg.mirror_mode) {
         return bad("mirror_mode must be 0..=2");
     }
+    if !(0..=3).contains(&cfg.crop_mode) {
+        return bad("crop_mode must be 0..=3");
+    }
     if cfg.bitrate_kbps > 20_000 {
         return bad("bitrate must be at most 20000 kbps");
     }
@@ -232,6 +250,7 @@ mod tests {
             VideoConfig { width: 4000, height: 2000, ..cfg() },
             VideoConfig { framerate: 61, ..cfg() },
             VideoConfig { mirror_mode: 3, ..cfg() },
+            VideoConfig { crop_mode: 4, ..cfg() },
             VideoConfig { bitrate_kbps: 20_001, ..cfg() },
         ] {
             assert!(matches!(resolve_video_config(&bad), Err(EngineError::InvalidParam(_))), "{bad:?}");

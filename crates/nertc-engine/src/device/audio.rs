@@ -21,10 +21,10 @@
 //! server converts rate and channels, so the 48 kHz the engine asks for is what arrives.
 //! Tested against a private PulseAudio in `tests/pulse_audio.rs`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{Sample, SampleFormat};
@@ -282,11 +282,19 @@ pub struct AudioCapture {
 #[derive(Clone)]
 pub struct DeviceGain(Arc<(AtomicU32, AtomicBool)>);
 
+impl Default for DeviceGain {
+    fn default() -> Self {
+        DeviceGain::new()
+    }
+}
+
 impl DeviceGain {
     /// NERTC's device volume scale: 0..=255, 255 is unity gain.
     pub const MAX_VOLUME: u32 = 255;
 
-    fn new() -> Self {
+    /// Unity gain, not muted. Clones share the setting: an engine keeps one per direction and
+    /// hands it to every device it opens, so the setting outlives a device change.
+    pub fn new() -> Self {
         DeviceGain(Arc::new((AtomicU32::new(Self::MAX_VOLUME), AtomicBool::new(false))))
     }
 
@@ -365,11 +373,75 @@ impl AudioPlayout {
     }
 }
 
+/// Reads a WAV file (any rate, 1-8 channels, 8-32 bit integer or float PCM) as interleaved i16
+/// at `rate` x `channels` (for `startPlayoutDeviceTest`). At most 10 minutes are read.
+pub fn read_sound_file(path: &str, rate: u32, channels: u16) -> Result<Vec<i16>, DeviceError> {
+    let bad = |e: hound::Error| DeviceError::InvalidArgument(format!("{path}: {e}"));
+    let mut reader = hound::WavReader::open(path).map_err(bad)?;
+    let spec = reader.spec();
+    if spec.channels == 0 || spec.channels > 8 || spec.sample_rate == 0 {
+        return Err(DeviceError::InvalidArgument(format!("{path}: {} channels at {} Hz", spec.channels, spec.sample_rate)));
+    }
+    let limit = spec.sample_rate as usize * usize::from(spec.channels) * 600;
+    let samples: Vec<i16> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, _) => reader
+            .samples::<f32>()
+            .take(limit)
+            .map(|s| s.map(|v| (v * 32768.0).round().clamp(-32768.0, 32767.0) as i16))
+            .collect::<Result<_, _>>()
+            .map_err(bad)?,
+        (hound::SampleFormat::Int, bits) if bits <= 16 => {
+            let shift = 16 - u32::from(bits);
+            reader.samples::<i16>().take(limit).map(|s| s.map(|v| v << shift)).collect::<Result<_, _>>().map_err(bad)?
+        }
+        (hound::SampleFormat::Int, bits) => {
+            let shift = u32::from(bits).saturating_sub(16);
+            reader.samples::<i32>().take(limit).map(|s| s.map(|v| (v >> shift) as i16)).collect::<Result<_, _>>().map_err(bad)?
+        }
+    };
+    let mut conv = AudioConverter::new(spec.sample_rate, spec.channels, rate, channels);
+    conv.push_i16(&samples);
+    Ok(conv.take_i16())
+}
+
+/// Called once when a running device goes away.
+pub type OnLost = super::camera::OnLost;
+
+/// How long a stream may fail without delivering a period before its device counts as gone.
+const LOST_AFTER: Duration = Duration::from_secs(1);
+/// How long a running stream may deliver nothing (no error either) before its device counts
+/// as gone, and how often that is checked.
+const STALL_AFTER: Duration = Duration::from_secs(2);
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
 /// Starts capture from `device_id`, calling `on_frame` with 10 ms frames of interleaved i16 at
 /// `sample_rate` x `channels` (from the device's own thread; keep it short).
 pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<AudioCapture, DeviceError> {
+    open_record_with_gain(device_id, sample_rate, channels, DeviceGain::new(), on_frame)
+}
+
+/// [`open_record`] with a volume/mute setting the caller keeps (and may share).
+pub fn open_record_with_gain(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    on_frame: OnAudioFrame,
+) -> Result<AudioCapture, DeviceError> {
+    open_record_with(device_id, sample_rate, channels, gain, on_frame, Box::new(|_| {}))
+}
+
+/// [`open_record_with_gain`], with `on_lost` called once (from the device's thread) when a real
+/// device stops working (unplugged, sound server gone).
+pub fn open_record_with(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    on_frame: OnAudioFrame,
+    on_lost: OnLost,
+) -> Result<AudioCapture, DeviceError> {
     check_format(sample_rate, channels)?;
-    let gain = DeviceGain::new();
     let mut on_frame: OnAudioFrame = {
         let (gain, mut inner) = (gain.clone(), on_frame);
         Box::new(move |mut f: AudioFrame| {
@@ -390,7 +462,7 @@ pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: O
         if find_cpal_device(Dir::Input, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame)?)
+        Worker::Cpal(CpalThread::spawn_input(device_id.to_owned(), sample_rate, channels, on_frame, on_lost)?)
     };
     Ok(AudioCapture { device_id: device_id.to_owned(), sample_rate, channels, gain, _worker: worker })
 }
@@ -398,8 +470,30 @@ pub fn open_record(device_id: &str, sample_rate: u32, channels: u16, on_frame: O
 /// Starts playout on `device_id`; `pull` fills 10 ms of interleaved i16 at `sample_rate` x
 /// `channels` each time it is called (from the device's own thread; keep it short).
 pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, pull: PullAudio) -> Result<AudioPlayout, DeviceError> {
+    open_playout_with_gain(device_id, sample_rate, channels, DeviceGain::new(), pull)
+}
+
+/// [`open_playout`] with a volume/mute setting the caller keeps (and may share).
+pub fn open_playout_with_gain(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    pull: PullAudio,
+) -> Result<AudioPlayout, DeviceError> {
+    open_playout_with(device_id, sample_rate, channels, gain, pull, Box::new(|_| {}))
+}
+
+/// [`open_playout_with_gain`], with `on_lost` called once when a real device stops working.
+pub fn open_playout_with(
+    device_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    gain: DeviceGain,
+    pull: PullAudio,
+    on_lost: OnLost,
+) -> Result<AudioPlayout, DeviceError> {
     check_format(sample_rate, channels)?;
-    let gain = DeviceGain::new();
     let mut pull: PullAudio = {
         let (gain, mut inner) = (gain.clone(), pull);
         Box::new(move |out: &mut [i16]| {
@@ -419,7 +513,7 @@ pub fn open_playout(device_id: &str, sample_rate: u32, channels: u16, pull: Pull
         if find_cpal_device(Dir::Output, device_id).is_none() {
             return Err(DeviceError::NotFound(device_id.to_owned()));
         }
-        Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull)?)
+        Worker::Cpal(CpalThread::spawn_output(device_id.to_owned(), sample_rate, channels, pull, on_lost)?)
     };
     Ok(AudioPlayout { device_id: device_id.to_owned(), sample_rate, channels, gain, _worker: worker })
 }
@@ -435,7 +529,15 @@ struct CpalThread {
 }
 
 impl CpalThread {
-    fn spawn(name: &str, build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static) -> Result<Self, DeviceError> {
+    /// Runs `build`'s stream until dropped, watching `periods` (counted by its data callback):
+    /// a stream that delivers nothing for [`STALL_AFTER`] counts as a lost device (`on_lost`;
+    /// some backends, like ALSA's `pulse` plugin when its sink is removed, stop without an error).
+    fn spawn(
+        name: &str,
+        periods: Arc<AtomicU64>,
+        on_lost: Arc<Mutex<Option<OnLost>>>,
+        build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static,
+    ) -> Result<Self, DeviceError> {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
@@ -452,8 +554,20 @@ impl CpalThread {
                 return;
             }
             let _ = ready_tx.send(Ok(()));
-            // Until the handle is dropped (the sender goes away).
-            let _ = stop_rx.recv();
+            // Until the handle is dropped (the sender goes away), checking the stream moves.
+            let (mut last, mut since) = (periods.load(Relaxed), Instant::now());
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(STALL_CHECK) {
+                let now = periods.load(Relaxed);
+                if now != last {
+                    (last, since) = (now, Instant::now());
+                } else if since.elapsed() >= STALL_AFTER {
+                    let lost = on_lost.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some(lost) = lost {
+                        tracing::error!(thread = ?std::thread::current().name(), "audio stream stalled: device lost");
+                        lost(DeviceError::NotFound(format!("no audio for {STALL_AFTER:?}")));
+                    }
+                }
+            }
             drop(stream);
         })?;
         let result = ready_rx.recv().unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
@@ -474,8 +588,10 @@ impl CpalThread {
         }
     }
 
-    fn spawn_input(id: String, sample_rate: u32, channels: u16, on_frame: OnAudioFrame) -> Result<Self, DeviceError> {
-        Self::spawn("nertc-mic", move || {
+    fn spawn_input(id: String, sample_rate: u32, channels: u16, on_frame: OnAudioFrame, on_lost: OnLost) -> Result<Self, DeviceError> {
+        let on_lost = Arc::new(Mutex::new(Some(on_lost)));
+        let periods = Arc::new(AtomicU64::new(0));
+        Self::spawn("nertc-mic", periods.clone(), on_lost.clone(), move || {
             let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Input, sample_rate, channels)?;
             let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
@@ -496,16 +612,24 @@ impl CpalThread {
                 device.build_input_stream_raw(
                     config,
                     format,
-                    move |data: &cpal::Data, _: &cpal::InputCallbackInfo| lock_state(&state).capture(data),
-                    stream_error_logger(&id, "microphone"),
+                    {
+                        let periods = periods.clone();
+                        move |data: &cpal::Data, _: &cpal::InputCallbackInfo| {
+                            periods.fetch_add(1, Relaxed);
+                            lock_state(&state).capture(data)
+                        }
+                    },
+                    stream_error_logger(&id, "microphone", periods.clone(), on_lost.clone()),
                     None,
                 )
             })
         })
     }
 
-    fn spawn_output(id: String, sample_rate: u32, channels: u16, pull: PullAudio) -> Result<Self, DeviceError> {
-        Self::spawn("nertc-speaker", move || {
+    fn spawn_output(id: String, sample_rate: u32, channels: u16, pull: PullAudio, on_lost: OnLost) -> Result<Self, DeviceError> {
+        let on_lost = Arc::new(Mutex::new(Some(on_lost)));
+        let periods = Arc::new(AtomicU64::new(0));
+        Self::spawn("nertc-speaker", periods.clone(), on_lost.clone(), move || {
             let device = find_cpal_device(Dir::Output, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Output, sample_rate, channels)?;
             let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
@@ -526,8 +650,14 @@ impl CpalThread {
                 device.build_output_stream_raw(
                     config,
                     format,
-                    move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| lock_state(&state).play(data),
-                    stream_error_logger(&id, "speaker"),
+                    {
+                        let periods = periods.clone();
+                        move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| {
+                            periods.fetch_add(1, Relaxed);
+                            lock_state(&state).play(data)
+                        }
+                    },
+                    stream_error_logger(&id, "speaker", periods.clone(), on_lost.clone()),
                     None,
                 )
             })
@@ -580,10 +710,21 @@ fn device_error(e: cpal::Error) -> DeviceError {
 /// The error callback of a stream: under- and overruns are routine on a loaded machine (counted
 /// at debug level); anything else is logged once per kind with its NERTC code (a device that
 /// went away, a sound server that stopped).
-fn stream_error_logger(id: &str, what: &'static str) -> impl FnMut(cpal::Error) + Send + 'static {
+/// Logs a stream's errors and decides when its device is gone: at once on "not available"
+/// (the stream has ended), or when errors keep coming for [`LOST_AFTER`] while no period of
+/// audio went through (`periods`, counted by the data callback, stands still). Transient
+/// errors between working periods (the `pulse` plugin's occasional EIO) are only logged.
+fn stream_error_logger(
+    id: &str,
+    what: &'static str,
+    periods: Arc<AtomicU64>,
+    on_lost: Arc<Mutex<Option<OnLost>>>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
     let id = id.to_owned();
     let mut xruns: u64 = 0;
     let mut seen: Vec<cpal::ErrorKind> = Vec::new();
+    // (periods when the current run of errors began, when it began)
+    let mut streak: Option<(u64, Instant)> = None;
     move |e: cpal::Error| {
         if e.kind() == cpal::ErrorKind::Xrun {
             xruns += 1;
@@ -592,8 +733,22 @@ fn stream_error_logger(id: &str, what: &'static str) -> impl FnMut(cpal::Error) 
         }
         if !seen.contains(&e.kind()) {
             seen.push(e.kind());
-            let err = device_error(e);
-            tracing::warn!(id, code = err.code(), "{what} stream error: {err}");
+            tracing::warn!(id, kind = ?e.kind(), "{what} stream error: {e}");
+        }
+        let now_periods = periods.load(Relaxed);
+        let (since_periods, since) = match streak {
+            Some((p, t)) if p == now_periods => (p, t),
+            _ => (now_periods, Instant::now()),
+        };
+        streak = Some((since_periods, since));
+        let gone = e.kind() == cpal::ErrorKind::DeviceNotAvailable;
+        if gone || since.elapsed() >= LOST_AFTER {
+            let lost = on_lost.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(lost) = lost {
+                let err = device_error(e);
+                tracing::error!(id, code = err.code(), "{what} lost: {err}");
+                lost(DeviceError::NotFound(format!("{id}: {err}")));
+            }
         }
     }
 }

@@ -19,9 +19,11 @@
 
 pub mod audio;
 pub mod camera;
+pub mod convert;
 pub mod screen;
 pub mod test_pattern;
 pub mod tone;
+pub mod watch;
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -30,9 +32,10 @@ use std::time::{Duration, Instant};
 use crate::error::{Code, ERR_DEVICE_NOT_FOUND, ERR_INVALID_PARAM};
 pub use audio::{
     AudioCapture, AudioConverter, AudioPlayout, DeviceGain, FRAME_MS, default_playout_device, default_record_device,
-    enumerate_playout_devices, enumerate_record_devices, open_playout, open_record,
+    enumerate_playout_devices, enumerate_record_devices, open_playout, open_playout_with, open_playout_with_gain, open_record,
+    open_record_with, open_record_with_gain, read_sound_file,
 };
-pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera};
+pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera, open_camera_with};
 
 /// The synthetic microphone: a 440 Hz tone.
 pub const SYNTHETIC_RECORD_DEVICE_ID: &str = "nertc-tone";
@@ -83,9 +86,12 @@ pub enum DeviceError {
     /// No device with this id.
     #[error("no device with id {0:?}")]
     NotFound(String),
-    /// The device exists but cannot be used (busy, unplugged, capture not supported...).
+    /// The device exists but cannot be used (unplugged, capture not supported...).
     #[error("device unavailable: {0}")]
     Unavailable(String),
+    /// Another program holds the device.
+    #[error("device busy: {0}")]
+    Busy(String),
     /// Bad sample rate, channel count, size or frame rate.
     #[error("invalid device parameter: {0}")]
     InvalidArgument(String),
@@ -102,13 +108,22 @@ pub enum DeviceError {
 
 impl DeviceError {
     /// The NERTC code this failure is reported with: 30008 no such device (or it went away),
-    /// 30003 bad parameter, 40000 no permission, 30011 device creation failed otherwise.
+    /// 30003 bad parameter, 40000 no permission, 30011 device creation failed otherwise (also
+    /// when another program holds it).
     pub fn code(&self) -> Code {
         match self {
             DeviceError::NotFound(_) | DeviceError::Unavailable(_) => ERR_DEVICE_NOT_FOUND,
             DeviceError::InvalidArgument(_) => ERR_INVALID_PARAM,
             DeviceError::PermissionDenied(_) => ERR_NO_PERMISSION,
-            DeviceError::Backend(_) | DeviceError::Thread(_) => ERR_DEVICE_CREATION,
+            DeviceError::Busy(_) | DeviceError::Backend(_) | DeviceError::Thread(_) => ERR_DEVICE_CREATION,
+        }
+    }
+
+    /// [`DeviceError::code`] for a camera: NERTC reports a refused camera as 50000.
+    pub fn camera_code(&self) -> Code {
+        match self {
+            DeviceError::PermissionDenied(_) => ERR_NO_CAMERA_PERMISSION,
+            other => other.code(),
         }
     }
 }
@@ -117,6 +132,8 @@ impl DeviceError {
 pub const ERR_DEVICE_CREATION: Code = 30011;
 /// NERTC's "no microphone permission" (50000 is the camera's).
 pub const ERR_NO_PERMISSION: Code = 40000;
+/// NERTC's "no permission to use the video device".
+pub const ERR_NO_CAMERA_PERMISSION: Code = 50000;
 
 /// A thread calling `tick(k, wall_us)` at `start + (k + offset) * period`, k = 0, 1, 2...,
 /// on a drift-free schedule (deadlines derive from the start, not from the previous tick).

@@ -1,5 +1,6 @@
-//! Local audio: capture (microphone, tone or PCM pushed from JS) -> 48 kHz mono -> volume ->
-//! Opus (20 ms frames) -> the published track.
+//! Local audio: capture (microphone, tone or PCM pushed from JS) -> 48 kHz mono -> audio
+//! processing (microphone only: AEC/NS/AGC, [`crate::audio_processing`]) -> volume -> Opus (20 ms
+//! frames) -> the published track.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -9,8 +10,9 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
+use crate::audio_processing::Apm;
 use crate::codec::opus::{DEFAULT_PACKET_LOSS_PERC, OpusEncoder};
-use crate::device::audio::AudioConverter;
+use crate::device::audio::{AudioConverter, DeviceGain};
 use crate::frame::AudioFrame;
 
 pub const SAMPLE_RATE: u32 = 48_000;
@@ -37,7 +39,23 @@ pub struct AudioCtl {
     /// its in-band FEC copy of the previous frame gets (0: none). Store the loss the receivers
     /// report (RTCP receiver reports); the encoder picks a change up at its next frame.
     pub expected_loss_perc: AtomicU32,
+    /// Echo cancellation, noise suppression, gain control; its render side is fed by playout.
+    pub apm: Apm,
+    /// `setRecordDeviceVolume` / `setRecordDeviceMute`: kept here, handed to every microphone.
+    pub record_gain: DeviceGain,
+    /// `setPlayoutDeviceVolume` / `setPlayoutDeviceMute`: handed to every speaker.
+    pub playout_gain: DeviceGain,
+    /// Level (0-255) of the microphone's last 10 ms, whoever uses it (the device tests report it).
+    pub mic_level: AtomicU32,
+    /// The loopback device test: microphone PCM (48 kHz mono) on its way to the speaker; `None`
+    /// while the test is off. Bounded to [`LOOPBACK_MAX`] samples (oldest dropped).
+    pub loopback: Mutex<Option<std::collections::VecDeque<i16>>>,
+    /// The playout device test: the file's PCM (48 kHz stereo) and the next sample to play.
+    pub playout_test: Mutex<Option<(Vec<i16>, usize)>>,
 }
+
+/// At most 200 ms of microphone audio wait for the speaker in the loopback test.
+pub const LOOPBACK_MAX: usize = SAMPLE_RATE as usize / 5;
 
 impl Default for AudioCtl {
     fn default() -> Self {
@@ -49,6 +67,12 @@ impl Default for AudioCtl {
             sent_bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             expected_loss_perc: AtomicU32::new(u32::from(DEFAULT_PACKET_LOSS_PERC)),
+            apm: Apm::new(),
+            record_gain: DeviceGain::new(),
+            playout_gain: DeviceGain::new(),
+            mic_level: AtomicU32::new(0),
+            loopback: Mutex::new(None),
+            playout_test: Mutex::new(None),
         }
     }
 }
@@ -64,6 +88,43 @@ impl AudioSender {
 
     pub fn input(&self) -> Sender<AudioFrame> {
         self.0.input().clone()
+    }
+}
+
+impl AudioCtl {
+    /// Taps a microphone frame (48 kHz mono) for the device tests: its level, and the loopback.
+    pub fn tap_mic(&self, samples: &[i16]) {
+        self.mic_level.store(super::level_0_255(samples), Relaxed);
+        let mut loopback = self.loopback.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(q) = loopback.as_mut() {
+            q.extend(samples.iter().copied());
+            let excess = q.len().saturating_sub(LOOPBACK_MAX);
+            q.drain(..excess);
+        }
+    }
+
+    /// Adds the playout test's sound (looped) to `out` (interleaved stereo).
+    pub fn mix_playout_test(&self, out: &mut [i16]) {
+        let mut test = self.playout_test.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((pcm, pos)) = test.as_mut() else { return };
+        if pcm.is_empty() {
+            return;
+        }
+        for o in out.iter_mut() {
+            *o = o.saturating_add(pcm[*pos]);
+            *pos = (*pos + 1) % pcm.len();
+        }
+    }
+
+    /// Adds the loopback test's microphone audio to `out` (interleaved, `channels`); silence
+    /// where the microphone has not delivered yet.
+    pub fn mix_loopback(&self, out: &mut [i16], channels: usize) {
+        let mut loopback = self.loopback.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(q) = loopback.as_mut() else { return };
+        for frame in out.chunks_exact_mut(channels.max(1)) {
+            let Some(s) = q.pop_front() else { break };
+            frame.iter_mut().for_each(|o| *o = o.saturating_add(s));
+        }
     }
 }
 
@@ -105,6 +166,7 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
         pending.extend(conv.take_i16());
         while pending.len() >= FRAME_SAMPLES {
             let mut pcm: Vec<i16> = pending.drain(..FRAME_SAMPLES).collect();
+            ctl.apm.process_capture(&mut pcm);
             super::apply_gain(&mut pcm, super::gain(ctl.volume.load(Relaxed)));
             ctl.level.store(super::level_0_255(&pcm), Relaxed);
             let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
