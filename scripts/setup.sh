@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # pulseaudio, pulseaudio-utils, libasound2-plugins: the real sound server that
 # crates/nertc-engine/tests/pulse_audio.rs starts (ALSA's `pulse` device, pacat/parec).
 # xvfb: the X server crates/nertc-engine/tests/screen_share.rs starts to share a window from.
-APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux pulseaudio pulseaudio-utils libasound2-plugins xvfb)
+APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux pulseaudio pulseaudio-utils libasound2-plugins xvfb ffmpeg)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -117,6 +117,11 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
             int(*total_volume),
         ],
         E::LocalAudioVolumeIndication { volume } => vec![int(*volume)],
+        E::AudioMixingStateChanged { state, error_code } => vec![int(*state), int(*error_code)],
+        E::AudioMixingTimestampUpdate { timestamp_ms } => vec![Arg::U64(*timestamp_ms)],
+        E::AudioEffectFinished { effect_id } => vec![int(*effect_id)],
+        E::AudioEffectTimestampUpdate { effect_id, timestamp_ms } => vec![int(*effect_id), Arg::U64(*timestamp_ms)],
+        E::AudioRecording { code, file_path } => vec![int(*code), Arg::Str(file_path.clone())],
         // No wildcard arm: an event added to the engine does not compile until converted here
         // (and listed in `every_event` below).
     };
@@ -173,6 +178,11 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         NetworkQuality => E::NetworkQuality(Vec::new()),
         RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
+        AudioMixingStateChanged => E::AudioMixingStateChanged { state: 0, error_code: 0 },
+        AudioMixingTimestampUpdate => E::AudioMixingTimestampUpdate { timestamp_ms: 0 },
+        AudioEffectFinished => E::AudioEffectFinished { effect_id: 1 },
+        AudioEffectTimestampUpdate => E::AudioEffectTimestampUpdate { effect_id: 1, timestamp_ms: 0 },
+        AudioRecording => E::AudioRecording { code: 3, file_path: String::new() },
     }
 }
 

@@ -65,6 +65,7 @@
 //! [`render::StreamKey::RemoteSub`].
 
 pub mod api;
+pub mod audio_mixing;
 pub mod codec;
 pub mod device;
 pub mod error;
@@ -80,6 +81,7 @@ mod local;
 mod publish;
 mod quality;
 mod reconnect;
+pub mod recording;
 mod session;
 mod shared;
 mod stats;

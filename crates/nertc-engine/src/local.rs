@@ -157,7 +157,7 @@ impl LocalMedia {
             }
         }
         if plan.audio_encoder && self.audio.is_none() {
-            match AudioSender::start(shared.audio.clone()) {
+            match AudioSender::start(shared.audio.clone(), shared.audio_hook()) {
                 Ok(a) => self.audio = Some(a),
                 Err(e) => fail("audio encoder", e.into()),
             }
@@ -191,8 +191,12 @@ impl LocalMedia {
             }
         }
         if let (Some(id), None) = (&plan.playout, &self.playout) {
-            let mixer = shared.mixer.clone();
-            match device::open_playout(id, 48_000, 2, Box::new(move |out: &mut [i16]| mixer.pull(out, 2))) {
+            let (mixer, hook) = (shared.mixer.clone(), shared.audio_hook());
+            let pull = move |out: &mut [i16]| {
+                mixer.pull(out, 2);
+                hook.playout(out, 2);
+            };
+            match device::open_playout(id, 48_000, 2, Box::new(pull)) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }

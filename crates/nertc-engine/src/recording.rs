@@ -1,0 +1,212 @@
+//! `startAudioRecording(WithConfig)` and `startAudioDump`: the call's audio into a WAV file.
+//!
+//! Two taps feed a writer thread through a bounded queue (2 s; full → the block is dropped,
+//! never waited for): what is sent (microphone after voice effects, plus mixing and effects;
+//! the audio encoder's hook) and what is played (the remote users' mix; the speaker's pull).
+//! Both are 48 kHz mono; the writer converts to the asked rate. Position (NERTC's
+//! `NERtcAudioRecordingPosition`): 0 both mixed (the speaker's pulls pace it; what was sent is
+//! added from a FIFO), 1 only what is sent, 2 only what is played. WAV only: no well-kept pure
+//! Rust AAC encoder exists, so `.aac` is refused with NERTC's "unsupported type".
+//! `onAudioRecording(code, path)`: 3 started, 5 finished, 1 unsupported type, 2 cannot create
+//! the file, 4 write error (NERTC's `NERtcAudioRecordingCode`).
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::device::AudioConverter;
+use crate::event::{EngineEvent, Events};
+use crate::shared::lock;
+
+/// NERTC's `NERtcAudioRecordingCode`.
+pub mod recording_code {
+    pub const UNSUPPORTED_TYPE: i32 = 1;
+    pub const OPEN_FILE_FAILED: i32 = 2;
+    pub const START: i32 = 3;
+    pub const ERROR: i32 = 4;
+    pub const FINISH: i32 = 5;
+}
+
+/// NERTC's `NERtcAudioRecordingPosition`.
+pub mod position {
+    pub const MIXED: i32 = 0;
+    pub const RECORDING: i32 = 1;
+    pub const PLAYBACK: i32 = 2;
+}
+
+/// `NERtcAudioRecordingConfiguration`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingConfig {
+    pub file_path: String,
+    /// 16000, 32000, 44100 or 48000.
+    pub sample_rate: u32,
+    /// 0 low, 1 medium, 2 high: for AAC's bit rate; a WAV is always 16-bit PCM.
+    pub quality: i32,
+    pub position: i32,
+    /// NERTC's ring-buffer length (0, 10, 60, 360, 900 s): accepted; the whole call is kept.
+    pub cycle_time: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    InvalidParam(String),
+    /// `.aac` (or another format) this SDK cannot write.
+    Unsupported(String),
+    NotRecording,
+}
+
+enum Tap {
+    Sent(Vec<i16>),
+    Played(Vec<i16>),
+}
+
+struct Active {
+    tx: Sender<Tap>,
+    position: i32,
+}
+
+/// One recorder (the engine has two: `startAudioRecording` and `startAudioDump`).
+pub struct Recording {
+    active: Mutex<Option<Active>>,
+    /// Writer threads, joined at release (each ends when its queue's sender is dropped).
+    writers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// None: no events (the dump).
+    events: Option<Events>,
+}
+
+impl Recording {
+    pub fn new(events: Option<Events>) -> Self {
+        Recording { active: Mutex::new(None), writers: Mutex::new(Vec::new()), events }
+    }
+
+    pub fn start(&self, cfg: RecordingConfig) -> Result<(), RecordError> {
+        let ext = std::path::Path::new(&cfg.file_path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("wav") => {}
+            Some("aac") => {
+                if let Some(ev) = &self.events {
+                    ev.send(EngineEvent::AudioRecording { code: recording_code::UNSUPPORTED_TYPE, file_path: cfg.file_path.clone() });
+                }
+                return Err(RecordError::Unsupported(format!("{}: AAC recording is not supported (WAV only)", cfg.file_path)));
+            }
+            _ => return Err(RecordError::InvalidParam(format!("{}: the file must end in .wav", cfg.file_path))),
+        }
+        if ![16_000, 32_000, 44_100, 48_000].contains(&cfg.sample_rate) {
+            return Err(RecordError::InvalidParam(format!("sample rate {}", cfg.sample_rate)));
+        }
+        if !(0..=2).contains(&cfg.quality) || !(0..=2).contains(&cfg.position) {
+            return Err(RecordError::InvalidParam(format!("quality {} / position {}", cfg.quality, cfg.position)));
+        }
+        if ![0, 10, 60, 360, 900].contains(&cfg.cycle_time) {
+            return Err(RecordError::InvalidParam(format!("cycle time {}", cfg.cycle_time)));
+        }
+        if cfg.cycle_time != 0 {
+            tracing::warn!("startAudioRecordingWithConfig: cycleTime {} s not honoured; the whole call is recorded", cfg.cycle_time);
+        }
+        let _ = self.stop();
+        let (tx, rx) = crossbeam_channel::bounded(200);
+        let events = self.events.clone();
+        let position = cfg.position;
+        let handle = std::thread::Builder::new()
+            .name("nertc-recording".into())
+            .spawn(move || write_loop(rx, cfg, events))
+            .map_err(|e| RecordError::InvalidParam(format!("cannot start the recording thread: {e}")))?;
+        let mut writers = lock(&self.writers);
+        writers.retain(|h| !h.is_finished());
+        writers.push(handle);
+        *lock(&self.active) = Some(Active { tx, position });
+        Ok(())
+    }
+
+    /// Ends the recording; the writer finishes the file and fires "finished" on its own.
+    pub fn stop(&self) -> Result<(), RecordError> {
+        lock(&self.active).take().map(|_| ()).ok_or(RecordError::NotRecording)
+    }
+
+    pub fn is_recording(&self) -> bool {
+        lock(&self.active).is_some()
+    }
+
+    /// Waits for every writer (release).
+    pub fn release(&self) {
+        let _ = self.stop();
+        for h in lock(&self.writers).drain(..) {
+            let _ = h.join();
+        }
+    }
+
+    fn tap(&self, want: i32, make: impl FnOnce() -> Tap) {
+        let active = lock(&self.active);
+        let Some(a) = active.as_ref() else { return };
+        if a.position != position::MIXED && a.position != want {
+            return;
+        }
+        if let Err(TrySendError::Full(_)) = a.tx.try_send(make()) {
+            tracing::trace!("recording writer behind; block dropped");
+        }
+    }
+
+    /// What is sent (48 kHz mono).
+    pub fn tap_local(&self, pcm: &[i16]) {
+        self.tap(position::RECORDING, || Tap::Sent(pcm.to_vec()));
+    }
+
+    /// What is played: interleaved 48 kHz `channels` (averaged to mono).
+    pub fn tap_remote(&self, pcm: &[i16], channels: usize) {
+        let ch = channels.max(1);
+        self.tap(position::PLAYBACK, || {
+            Tap::Played(pcm.chunks_exact(ch).map(|f| (f.iter().map(|&s| i32::from(s)).sum::<i32>() / ch as i32) as i16).collect())
+        });
+    }
+}
+
+fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
+    let emit = |code: i32| {
+        if let Some(ev) = &events {
+            ev.send(EngineEvent::AudioRecording { code, file_path: cfg.file_path.clone() });
+        }
+    };
+    let spec = hound::WavSpec { channels: 1, sample_rate: cfg.sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+    let mut w = match hound::WavWriter::create(&cfg.file_path, spec) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!("audio recording: cannot create {}: {e}", cfg.file_path);
+            emit(recording_code::OPEN_FILE_FAILED);
+            return;
+        }
+    };
+    tracing::info!("audio recording to {} ({} Hz, position {})", cfg.file_path, cfg.sample_rate, cfg.position);
+    emit(recording_code::START);
+    let mut conv = AudioConverter::new(48_000, 1, cfg.sample_rate, 1);
+    let mut sent: VecDeque<i16> = VecDeque::new();
+    for tap in rx.iter() {
+        let block = match (cfg.position, tap) {
+            (position::MIXED, Tap::Sent(p)) => {
+                sent.extend(p);
+                let over = sent.len().saturating_sub(9600);
+                sent.drain(..over);
+                continue;
+            }
+            (position::MIXED, Tap::Played(p)) => {
+                p.iter().map(|&r| (i32::from(r) + i32::from(sent.pop_front().unwrap_or(0))).clamp(-32768, 32767) as i16).collect()
+            }
+            (_, Tap::Sent(p) | Tap::Played(p)) => p,
+        };
+        conv.push_i16(&block);
+        for s in conv.take_i16() {
+            if let Err(e) = w.write_sample(s) {
+                tracing::error!("audio recording: write to {} failed: {e}", cfg.file_path);
+                emit(recording_code::ERROR);
+                return;
+            }
+        }
+    }
+    match w.finalize() {
+        Ok(()) => emit(recording_code::FINISH),
+        Err(e) => {
+            tracing::error!("audio recording: finishing {} failed: {e}", cfg.file_path);
+            emit(recording_code::ERROR);
+        }
+    }
+}
