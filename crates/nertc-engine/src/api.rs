@@ -260,6 +260,10 @@ impl Engine {
     pub fn leave_channel(&self) -> Code {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;
+            // Mixing, effects and recording end with the channel (no events for the mixing and
+            // effects; the recording fires onAudioRecording(5) once its file is complete).
+            self.shared.local_mix.stop_all();
+            let _ = self.shared.recording.stop();
             // A screen share ends with the channel.
             if self.shared.settings().screen.take().is_some() {
                 self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });

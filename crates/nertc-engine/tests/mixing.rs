@@ -103,8 +103,13 @@ fn decoders_read_every_format() {
 
 /// B records what it plays for `secs`, then returns the samples (48 kHz mono).
 fn record_playback(b: &Engine, b_rx: &Receiver<EngineEvent>, path: &Path, secs: u64) -> Vec<i16> {
+    record(b, b_rx, path, secs, 2)
+}
+
+/// Records `position` (0 both, 1 sent, 2 played) for `secs`; the samples (48 kHz mono).
+fn record(b: &Engine, b_rx: &Receiver<EngineEvent>, path: &Path, secs: u64, position: i32) -> Vec<i16> {
     let path_s = path.to_string_lossy().into_owned();
-    let cfg = RecordingConfig { file_path: path_s.clone(), sample_rate: 48_000, quality: 1, position: 2, cycle_time: 0 };
+    let cfg = RecordingConfig { file_path: path_s.clone(), sample_rate: 48_000, quality: 1, position, cycle_time: 0 };
     assert_eq!(b.start_audio_recording(cfg), error::OK);
     wait(
         b_rx,
@@ -219,6 +224,20 @@ fn the_remote_side_hears_the_mixed_file() {
     wait(&a_rx, "mixing finished", Duration::from_secs(5), |e| {
         matches!(e, EngineEvent::AudioMixingStateChanged { state: 0, error_code: 0 })
     });
+
+    // Voice pitch on A's microphone (the synthetic 440 Hz tone): x1.5 -> 660 Hz, in what A
+    // sends (its own recording, position 1) and in what B hears.
+    assert_eq!(a.adjust_recording_signal_volume(100), error::OK);
+    assert_eq!(a.set_local_voice_pitch(2.5), error::ERR_INVALID_PARAM);
+    assert_eq!(a.set_local_voice_pitch(1.5), error::OK);
+    let sent = record(&a, &a_rx, &dir.join("sent.wav"), 1, 1);
+    let (f_sent, _) = peak(&sent[24_000..], 660.0);
+    let voice = record_playback(&b, &b_rx, &dir.join("voice.wav"), 2);
+    let tail = &voice[voice.len().saturating_sub(48_000)..];
+    let (f, level) = peak(tail, 660.0);
+    println!("voice pitch x1.5: A sends {f_sent} Hz, B hears {f} Hz at {level:.1} dBFS (exact 660)");
+    assert!((f_sent / 660.0 - 1.0).abs() <= 0.01 && (f / 660.0 - 1.0).abs() <= 0.01, "440 Hz x 1.5: {f_sent} / {f}");
+    assert!(tone_power(tail, 48_000, 1, 440.0) < level - 20.0, "the dry 440 Hz is gone");
 
     a.release();
     b.release();

@@ -623,6 +623,19 @@ impl LocalMix {
         }
     }
 
+    /// Stops the mixing and every effect (leaving the channel); voice effects and earback stay.
+    pub fn stop_all(&self) {
+        let mut st = lock(&self.state);
+        st.next_gen += 1;
+        st.mixing_gen = st.next_gen;
+        st.mixing = None;
+        st.effect_gens.clear();
+        st.effects.clear();
+        drop(st);
+        self.send.clear();
+        self.playout.clear();
+    }
+
     /// Stops everything (release): no thread runs after this returns.
     pub fn release(&self) {
         self.released.store(true, Relaxed);
@@ -718,5 +731,140 @@ impl LocalAudioHook {
         if let Some(v) = earback {
             self.mix.earback.add_into(out, channels, v as f32 / 100.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::tone::{Tone, tone_power};
+    use crate::recording::Recording;
+
+    fn hook() -> (LocalAudioHook, crossbeam_channel::Receiver<EngineEvent>) {
+        let (events, rx) = Events::channel();
+        let mix = LocalMix::new(events);
+        (LocalAudioHook { mix, recording: Arc::new(Recording::new(None)), dump: Arc::new(Recording::new(None)) }, rx)
+    }
+
+    fn tone_file(name: &str, freq: f32, secs: f32) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("nertc-mix-unit-{name}-{}.wav", std::process::id()));
+        let spec = hound::WavSpec { channels: 1, sample_rate: 48_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut w = hound::WavWriter::create(&path, spec).expect("create");
+        for s in Tone::new(freq, 48_000, 1, 0.4).next_frame((48_000.0 * secs) as usize) {
+            w.write_sample(s).expect("write");
+        }
+        w.finalize().expect("finalize");
+        path
+    }
+
+    fn wait_for(rx: &crossbeam_channel::Receiver<EngineEvent>, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ev = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("event in time");
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+
+    /// Levels (dBFS) at `freq` of what is sent (a silent microphone) and what is played
+    /// (silent remote users, stereo) over 100 ms, after the FIFOs have settled.
+    fn sent_and_played(h: &LocalAudioHook, freq: f32) -> (f32, f32) {
+        std::thread::sleep(Duration::from_millis(80));
+        let (mut sent, mut played) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let mut pcm = vec![0i16; 960];
+            h.process(&mut pcm);
+            sent.extend(pcm);
+            let mut out = vec![0i16; 1920];
+            h.playout(&mut out, 2);
+            played.extend(out.chunks_exact(2).map(|f| f[0]));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (tone_power(&sent, 48_000, 1, freq), tone_power(&played, 48_000, 1, freq))
+    }
+
+    #[test]
+    fn mixing_reaches_send_and_playout_at_their_volumes_and_ends() {
+        let (h, rx) = hook();
+        let file = tone_file("volumes", 600.0, 0.6);
+        let opts = MixOptions {
+            path: file.to_string_lossy().into_owned(),
+            send_volume: 100,
+            playback_volume: 25,
+            progress_interval_ms: 100,
+            ..Default::default()
+        };
+        h.mix.start_mixing(opts).expect("start");
+        wait_for(&rx, |e| matches!(e, EngineEvent::AudioMixingTimestampUpdate { .. }));
+        let (sent, played) = sent_and_played(&h, 600.0);
+        // 0.4 full scale = -11.0 dBFS RMS; 25 % is 12.0 dB lower.
+        assert!((sent + 11.0).abs() < 1.5, "sent at {sent} dBFS");
+        assert!((played - (sent - 12.04)).abs() < 1.5, "played at {played} dBFS vs sent {sent}");
+        wait_for(&rx, |e| matches!(e, EngineEvent::AudioMixingStateChanged { state: mixing_state::FINISHED, error_code: 0 }));
+        assert_eq!(h.mix.mixing_duration_ms(), Err(MixError::NotPlaying));
+        // What was queued (≤ 60 ms) plays out, then silence.
+        let _ = sent_and_played(&h, 600.0);
+        let (sent, played) = sent_and_played(&h, 600.0);
+        assert!(sent < -90.0 && played < -90.0, "silent after the end: {sent} / {played}");
+        let _ = std::fs::remove_file(file);
+        h.mix.release();
+    }
+
+    #[test]
+    fn pause_silences_and_keeps_the_position_send_disabled_stays_local() {
+        let (h, rx) = hook();
+        let file = tone_file("pause", 500.0, 5.0);
+        let opts =
+            MixOptions { path: file.to_string_lossy().into_owned(), send_enabled: false, progress_interval_ms: 100, ..Default::default() };
+        h.mix.start_mixing(opts).expect("start");
+        wait_for(&rx, |e| matches!(e, EngineEvent::AudioMixingTimestampUpdate { .. }));
+        let (sent, played) = sent_and_played(&h, 500.0);
+        assert!(sent < -90.0, "send disabled: {sent}");
+        assert!(played > -14.0, "played locally: {played}");
+        h.mix.pause_mixing(true).expect("pause");
+        let at = h.mix.mixing_position_ms().expect("position");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(h.mix.mixing_position_ms(), Ok(at), "paused: the position holds");
+        let _ = sent_and_played(&h, 500.0);
+        let (_, played) = sent_and_played(&h, 500.0);
+        assert!(played < -90.0, "paused: silent ({played})");
+        h.mix.pause_mixing(false).expect("resume");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(h.mix.mixing_position_ms().expect("position") > at, "resumed: it moves again");
+        h.mix.set_mixing_position_ms(4_000).expect("seek");
+        assert!((4_000..4_200).contains(&h.mix.mixing_position_ms().expect("position")));
+        h.mix.stop_all();
+        assert_eq!(h.mix.stop_mixing(), Err(MixError::NotPlaying));
+        let _ = std::fs::remove_file(file);
+        h.mix.release();
+    }
+
+    #[test]
+    fn earback_plays_the_processed_microphone_locally() {
+        let (h, _rx) = hook();
+        h.mix.set_voice_pitch(2.0).expect("pitch");
+        h.mix.set_earback(Some(50)).expect("earback");
+        let mut mic = Tone::new(440.0, 48_000, 1, 0.4);
+        let mut played = Vec::new();
+        for _ in 0..50 {
+            let mut pcm = mic.next_frame(960);
+            h.process(&mut pcm);
+            let mut out = vec![0i16; 1920];
+            h.playout(&mut out, 2);
+            played.extend(out.chunks_exact(2).map(|f| f[0]));
+        }
+        let tail = &played[played.len() / 2..];
+        let (octave, dry) = (tone_power(tail, 48_000, 1, 880.0), tone_power(tail, 48_000, 1, 440.0));
+        // 0.4 full scale = -11.0 dBFS; at volume 50, -6 dB.
+        assert!((octave + 17.0).abs() < 2.0, "the pitched voice at half volume: {octave} dBFS");
+        assert!(dry < octave - 20.0, "not the dry voice: {dry}");
+        h.mix.set_earback(None).expect("off");
+        let mut out = vec![0i16; 1920];
+        let mut pcm = mic.next_frame(960);
+        h.process(&mut pcm);
+        h.playout(&mut out, 2);
+        assert!(out.iter().all(|s| *s == 0), "earback off: nothing played");
+        assert_eq!(h.mix.set_earback_volume(10), Err(MixError::NotPlaying));
     }
 }
