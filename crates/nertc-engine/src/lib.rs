@@ -24,6 +24,8 @@
 //! camera / test pattern / JS push ─[bounded 2, latest wins]─▶ video encoder thread (openh264)
 //!     ├─▶ local preview FrameSlot                 └─▶ VideoSink ─▶ publish track (webrtc-rs)
 //! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (Opus) ─▶ track
+//!     (each 20 ms frame passes the [`audio_mixing::SendHook`] first: voice effects, earback,
+//!     mixing and effects, the recording tap; the speaker's pull adds their playout side)
 //! remote video RTP ─▶ receive task (whole pictures; keyframe requests retried until one
 //!     decodes) ─[bounded 8; full → wait for a keyframe]─▶ decoder thread ─▶ FrameSlot
 //! remote audio RTP ─▶ receive task ─▶ jitter buffer per user (audio_jitter.rs) ◀─ Mixer: Opus
@@ -54,7 +56,8 @@
 //! `subscribe`, `reconnect`, `stats`, `transport` the peer-connection tasks, `local` the device
 //! thread, `settings`, `media` pipelines, [`codec`] H.264/Opus, [`device`] real and
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
-//! [`logging`] log files.
+//! [`logging`] log files, [`audio_mixing`] mixing/effects/voice effects/earback (symphonia
+//! decodes the files), [`recording`] `startAudioRecording` and dumps (WAV via hound).
 //!
 //! # The substream (screen share)
 //! `startScreenCapture*` puts a `ScreenShare` in the settings; the device thread
