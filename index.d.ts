@@ -716,7 +716,7 @@ export interface NERtcAudioRecordingConfiguration {
   quality?: number;
   /** NERtcAudioRecordingPosition: 0 sent and played mixed (default), 1 sent, 2 played. */
   position?: number;
-  /** NERtcAudioRecordingCycleTime: accepted, not honoured (the whole call is recorded). */
+  /** NERtcAudioRecordingCycleTime: 0 the whole call; N (10, 60, 360, 900) the last N seconds, written at the stop. */
   cycleTime?: number;
 }
 export interface NERtcChannelMediaRelayConfiguration { [field: string]: unknown }

@@ -140,6 +140,23 @@ test.serial('A mixes a file, B hears it in its recording; codes and events', asy
   t.is(a.startAudioMixing({ path: junk }), 0);
   const [state, code] = await ra.waitFor('onAudioMixingStateChanged');
   t.deepEqual([state, code !== 0], [1, true], `failed with NERtcAudioMixingErrorCode ${code}`);
+
+  // Leaving ends the mixing, the effects and the recording (its file completed: 5).
+  const ticks = ra.events.filter((e) => e.name === 'onAudioMixingTimestampUpdate').length;
+  t.is(a.startAudioMixing({ path: music, loop_count: 0, progress_interval: 100 }), 0);
+  t.is(a.playEffect(9, [{ path: effect, loop_count: 0 }]), 0);
+  await ra.waitFor('onAudioMixingTimestampUpdate', () => ra.events.filter((e) => e.name === 'onAudioMixingTimestampUpdate').length > ticks);
+  const last = path.join(dir, 'a.wav');
+  t.is(a.startAudioRecordingWithConfig({ filePath: last, sampleRate: 48000, position: 1, cycleTime: 10 }), 0);
+  await ra.waitFor('onAudioRecording', (c, p) => c === 3 && p === last);
+  await sleep(500);
+  t.is(a.leaveChannel(), 0);
+  await ra.waitFor('onAudioRecording', (c, p) => c === 5 && p === last);
+  t.is(a.getAudioMixingDuration(), -ErrorCode.ERR_INVALID_STATE, 'no mixing after leaving');
+  t.is(a.getEffectDuration(9), -ErrorCode.ERR_INVALID_STATE, 'no effect after leaving');
+  t.is(a.stopAudioRecording(), ErrorCode.ERR_INVALID_STATE);
+  const sent = readWav(last).samples;
+  t.true(tonePower(sent.subarray(sent.length / 4), 48000, 700) > 0.1, "A's own recording (position 1) holds what it sent");
 });
 
 test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {

@@ -7,6 +7,7 @@
 //! `NERtcAudioRecordingPosition`): 0 both mixed (the speaker's pulls pace it; what was sent is
 //! added from a FIFO), 1 only what is sent, 2 only what is played. WAV only: no well-kept pure
 //! Rust AAC encoder exists, so `.aac` is refused with NERTC's "unsupported type".
+//! A cycle time N keeps the last N seconds in memory and writes them at the stop.
 //! `onAudioRecording(code, path)`: 3 started, 5 finished, 1 unsupported type, 2 cannot create
 //! the file, 4 write error (NERTC's `NERtcAudioRecordingCode`).
 
@@ -44,7 +45,9 @@ pub struct RecordingConfig {
     /// 0 low, 1 medium, 2 high: for AAC's bit rate; a WAV is always 16-bit PCM.
     pub quality: i32,
     pub position: i32,
-    /// NERTC's ring-buffer length (0, 10, 60, 360, 900 s): accepted; the whole call is kept.
+    /// NERTC's cycle time (0, 10, 60, 360, 900 s): 0 writes the whole call as it comes; N
+    /// keeps only the last N seconds (in memory, at most 900 s × the rate × 2 bytes) and
+    /// writes them when the recording stops.
     pub cycle_time: i32,
 }
 
@@ -100,9 +103,6 @@ impl Recording {
         }
         if ![0, 10, 60, 360, 900].contains(&cfg.cycle_time) {
             return Err(RecordError::InvalidParam(format!("cycle time {}", cfg.cycle_time)));
-        }
-        if cfg.cycle_time != 0 {
-            tracing::warn!("startAudioRecordingWithConfig: cycleTime {} s not honoured; the whole call is recorded", cfg.cycle_time);
         }
         let _ = self.stop();
         let (tx, rx) = crossbeam_channel::bounded(200);
@@ -180,6 +180,9 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
     emit(recording_code::START);
     let mut conv = AudioConverter::new(48_000, 1, cfg.sample_rate, 1);
     let mut sent: VecDeque<i16> = VecDeque::new();
+    // With a cycle time: the last `keep` samples, written at the end.
+    let keep = (cfg.cycle_time > 0).then(|| cfg.cycle_time as usize * cfg.sample_rate as usize);
+    let mut ring: VecDeque<i16> = VecDeque::new();
     for tap in rx.iter() {
         let block = match (cfg.position, tap) {
             (position::MIXED, Tap::Sent(p)) => {
@@ -194,12 +197,26 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
             (_, Tap::Sent(p) | Tap::Played(p)) => p,
         };
         conv.push_i16(&block);
-        for s in conv.take_i16() {
+        let out = conv.take_i16();
+        if let Some(keep) = keep {
+            ring.extend(out);
+            let over = ring.len().saturating_sub(keep);
+            ring.drain(..over);
+            continue;
+        }
+        for s in out {
             if let Err(e) = w.write_sample(s) {
                 tracing::error!("audio recording: write to {} failed: {e}", cfg.file_path);
                 emit(recording_code::ERROR);
                 return;
             }
+        }
+    }
+    for s in ring {
+        if let Err(e) = w.write_sample(s) {
+            tracing::error!("audio recording: write to {} failed: {e}", cfg.file_path);
+            emit(recording_code::ERROR);
+            return;
         }
     }
     match w.finalize() {
@@ -208,5 +225,89 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
             tracing::error!("audio recording: finishing {} failed: {e}", cfg.file_path);
             emit(recording_code::ERROR);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn wait_code(rx: &crossbeam_channel::Receiver<EngineEvent>, want: i32) {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(5)).expect("an event in time") {
+                EngineEvent::AudioRecording { code, .. } if code == want => return,
+                _ => {}
+            }
+        }
+    }
+
+    fn wav_len(path: &std::path::Path) -> (u32, Vec<i16>) {
+        let mut r = hound::WavReader::open(path).expect("open");
+        let rate = r.spec().sample_rate;
+        (rate, r.samples::<i16>().map(|s| s.expect("sample")).collect())
+    }
+
+    #[test]
+    fn positions_mix_and_resample_and_the_cycle_time_keeps_the_tail() {
+        let (events, rx) = Events::channel();
+        let rec = Recording::new(Some(events));
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("nertc-rec-unit-{}.wav", std::process::id()));
+        let cfg = |position, cycle_time| RecordingConfig {
+            file_path: path.to_string_lossy().into_owned(),
+            sample_rate: 16_000,
+            quality: 0,
+            position,
+            cycle_time,
+        };
+        // Mixed: sent 1000 + played 2000 in each sample.
+        rec.start(cfg(position::MIXED, 0)).expect("start");
+        wait_code(&rx, recording_code::START);
+        for _ in 0..100 {
+            rec.tap_local(&[1000; 480]);
+            rec.tap_remote(&[2000; 960], 2);
+        }
+        rec.stop().expect("stop");
+        wait_code(&rx, recording_code::FINISH);
+        let (rate, pcm) = wav_len(&path);
+        assert_eq!(rate, 16_000);
+        assert!((pcm.len() as i64 - 16_000).abs() <= 2, "1 s at 16 kHz: {}", pcm.len());
+        assert!(pcm[100..pcm.len() - 100].iter().all(|&s| s == 3000), "sent + played");
+        // Sent only: the played side is left out.
+        rec.start(cfg(position::RECORDING, 0)).expect("start");
+        wait_code(&rx, recording_code::START);
+        for _ in 0..10 {
+            rec.tap_local(&[1000; 480]);
+            rec.tap_remote(&[2000; 960], 2);
+        }
+        rec.stop().expect("stop");
+        wait_code(&rx, recording_code::FINISH);
+        let (_, pcm) = wav_len(&path);
+        assert!(pcm[10..pcm.len() - 10].iter().all(|&s| s == 1000));
+        // A 10 s cycle over 12 s of played audio (a ramp of block numbers): the last 10 s.
+        rec.start(cfg(position::PLAYBACK, 10)).expect("start");
+        wait_code(&rx, recording_code::START);
+        for i in 0..1200 {
+            rec.tap_remote(&[i as i16; 480], 1);
+            if i % 50 == 0 {
+                // The writer's queue holds 2 s: let it drain.
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        rec.stop().expect("stop");
+        wait_code(&rx, recording_code::FINISH);
+        let (_, pcm) = wav_len(&path);
+        assert_eq!(pcm.len(), 160_000, "exactly 10 s kept");
+        assert_eq!(pcm[pcm.len() - 1], 1199, "ends with the last block");
+        assert!((199..=201).contains(&pcm[0]), "starts 10 s before the end: block {}", pcm[0]);
+        assert_eq!(
+            rec.start(RecordingConfig { file_path: dir.join("x.aac").to_string_lossy().into_owned(), ..cfg(0, 0) }),
+            Err(RecordError::Unsupported(format!("{}: AAC recording is not supported (WAV only)", dir.join("x.aac").display())))
+        );
+        wait_code(&rx, recording_code::UNSUPPORTED_TYPE);
+        assert!(matches!(rec.start(cfg(0, 5)), Err(RecordError::InvalidParam(_))), "5 s is not a NERTC cycle time");
+        rec.release();
+        let _ = std::fs::remove_file(&path);
     }
 }
