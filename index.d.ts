@@ -1170,7 +1170,7 @@ export declare class NERtcEngine extends EventEmitter {
   getParameters(parameters: string, extra_info: string): string;
   /** A 48 kHz mono WAV of what is sent and played (mixed) in the log directory (log_dir_path, else the temp directory). */
   startAudioDump(): number;
-  /** Not supported: returns 30004. */
+  /** NERtcAudioDumpType 0 PCM (`.dump`: raw 16-bit little-endian 48 kHz mono), 1 both, 2 WAV; in the log directory. */
   startAudioDumpWithType(type: number): number;
   stopAudioDump(): number;
   /** Mixes a file into what is sent (send_volume) and played locally (playback_volume); decoded off the JS thread. Failures: onAudioMixingStateChanged(1, code). */

@@ -1264,6 +1264,11 @@ class NERtcEngine extends EventEmitter {
     return this._call((n) => n.startAudioDump(this._logDir || require('os').tmpdir()));
   }
 
+  /** NERtcAudioDumpType: 0 PCM (`.dump`: raw s16le 48 kHz mono), 1 both, 2 WAV. */
+  startAudioDumpWithType(type) {
+    return this._callIf(isNumber(type), (n) => n.startAudioDumpWithType(this._logDir || require('os').tmpdir(), type));
+  }
+
   stopAudioDump() {
     return this._call((n) => n.stopAudioDump());
   }
@@ -1599,7 +1604,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setAudioProfile', 'subscribeRemoteSubStreamAudio',
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
-  'startAudioDumpWithType', 'enableAudioVolumeIndicationEx',
+  'enableAudioVolumeIndicationEx',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
   'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',

@@ -206,4 +206,19 @@ test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {
   const at440 = tonePower(samples.subarray(samples.length / 2), rate, 440);
   t.log(`dump: ${(samples.length / rate).toFixed(2)} s, the tone microphone's 440 Hz at ${(20 * Math.log10(at440 + 1e-9)).toFixed(1)} dBFS`);
   t.true(at440 > 0.05, 'the microphone is in the dump');
+
+  // NERtcAudioDumpType 1: both a raw PCM .dump and a WAV, the same audio.
+  t.is(e.startAudioDumpWithType(3), ErrorCode.ERR_INVALID_PARAM);
+  t.is(e.startAudioDumpWithType(1), 0);
+  await sleep(1000);
+  t.is(e.stopAudioDump(), 0);
+  await sleep(300);
+  const files = fs.readdirSync(logDir).filter((f) => f.startsWith('nertc-audio-dump-') && !dumps.includes(f)).sort();
+  t.is(files.length, 2, `a .dump and a .wav: ${files}`);
+  t.true(files[0].endsWith('.dump') && files[1].endsWith('.wav'));
+  const raw = fs.readFileSync(path.join(logDir, files[0]));
+  const pcm = new Int16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length - (raw.length % 2)));
+  const wav = readWav(path.join(logDir, files[1])).samples;
+  t.true(Math.abs(pcm.length - wav.length) <= 960, `${pcm.length} vs ${wav.length} samples`);
+  t.true(tonePower(pcm.subarray(pcm.length / 2), 48000, 440) > 0.05, 'the raw dump holds the microphone');
 });

@@ -422,6 +422,11 @@ impl NativeEngine {
     pub fn start_audio_dump(&self, dir: String) -> i32 {
         self.with(|e| e.start_audio_dump(std::path::Path::new(&dir)))
     }
+    /// `dump_type`: NERtcAudioDumpType 0 PCM (`.dump`), 1 both, 2 WAV.
+    #[napi]
+    pub fn start_audio_dump_with_type(&self, dir: String, dump_type: f64) -> i32 {
+        self.call(convert::int32(dump_type), |e, t| e.start_audio_dump_with_type(std::path::Path::new(&dir), t))
+    }
     #[napi]
     pub fn stop_audio_dump(&self) -> i32 {
         self.with(|e| e.stop_audio_dump())

@@ -83,6 +83,10 @@ fn record_error(e: RecordError) -> EngineError {
     }
 }
 
+/// NERTC's `NERtcAudioDumpType`.
+const DUMP_PCM: i32 = 0;
+const DUMP_WAV: i32 = 2;
+
 fn clamp_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -179,6 +183,7 @@ impl Engine {
         self.shared.local_mix.release();
         self.shared.recording.release();
         self.shared.dump.release();
+        self.shared.dump_raw.release();
         self.shared.refresh_devices();
         if let Some(devices) = lock(&self.devices).take() {
             let _ = devices.join();
@@ -791,19 +796,44 @@ impl Engine {
     pub fn stop_audio_recording(&self) -> Code {
         self.call("stopAudioRecording", || self.shared.recording.stop().map_err(record_error))
     }
-    /// `startAudioDump`: what is sent and played, mixed, into `dir/nertc-audio-dump-<ms>.wav`
-    /// (48 kHz mono); returns the path through `path`.
+    /// `startAudioDump`: what is sent and played, mixed, into
+    /// `dir/nertc-audio-dump-<ms>.wav` (48 kHz mono).
     pub fn start_audio_dump(&self, dir: &std::path::Path) -> Code {
+        self.start_audio_dump_with_type(dir, DUMP_WAV)
+    }
+
+    /// `startAudioDumpWithType`: NERtcAudioDumpType 0 PCM (`.dump`: raw 16-bit little-endian
+    /// 48 kHz mono), 1 both, 2 WAV. A running dump is replaced.
+    pub fn start_audio_dump_with_type(&self, dir: &std::path::Path, dump_type: i32) -> Code {
         self.call("startAudioDump", || {
-            let name = format!("nertc-audio-dump-{}.wav", crate::frame::now_us() / 1000);
-            let file_path = dir.join(name).to_string_lossy().into_owned();
-            tracing::info!("audio dump to {file_path}");
-            let cfg = RecordingConfig { file_path, sample_rate: 48_000, quality: 2, position: 0, cycle_time: 0 };
-            self.shared.dump.start(cfg).map_err(record_error)
+            if !(0..=2).contains(&dump_type) {
+                return Err(EngineError::InvalidParam(format!("dump type {dump_type}")));
+            }
+            let stem = dir.join(format!("nertc-audio-dump-{}", crate::frame::now_us() / 1000)).to_string_lossy().into_owned();
+            let cfg = |ext: &str| RecordingConfig {
+                file_path: format!("{stem}.{ext}"),
+                sample_rate: 48_000,
+                quality: 2,
+                position: 0,
+                cycle_time: 0,
+            };
+            let _ = self.shared.dump.stop();
+            let _ = self.shared.dump_raw.stop();
+            tracing::info!("audio dump to {stem}.* (type {dump_type})");
+            if dump_type != DUMP_WAV {
+                self.shared.dump_raw.start(cfg("dump")).map_err(record_error)?;
+            }
+            if dump_type != DUMP_PCM {
+                self.shared.dump.start(cfg("wav")).map_err(record_error)?;
+            }
+            Ok(())
         })
     }
     pub fn stop_audio_dump(&self) -> Code {
-        self.call("stopAudioDump", || self.shared.dump.stop().map_err(record_error))
+        self.call("stopAudioDump", || {
+            let (wav, raw) = (self.shared.dump.stop(), self.shared.dump_raw.stop());
+            wav.or(raw).map_err(record_error)
+        })
     }
 
     /// The latest-frame slot of a stream (for renderers).

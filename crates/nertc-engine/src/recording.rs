@@ -87,6 +87,8 @@ impl Recording {
         let ext = std::path::Path::new(&cfg.file_path).extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("wav") => {}
+            // Dumps only: raw 16-bit little-endian mono PCM (NERTC's kNERtcAudioDumpTypePCM).
+            Some("dump") if self.events.is_none() => {}
             Some("aac") => {
                 if let Some(ev) = &self.events {
                     ev.send(EngineEvent::AudioRecording { code: recording_code::UNSUPPORTED_TYPE, file_path: cfg.file_path.clone() });
@@ -161,6 +163,28 @@ impl Recording {
     }
 }
 
+/// The file being written: a WAV, or raw PCM (a dump's `.dump`).
+enum Sink {
+    Wav(hound::WavWriter<std::io::BufWriter<std::fs::File>>),
+    Raw(std::io::BufWriter<std::fs::File>),
+}
+
+impl Sink {
+    fn write_sample(&mut self, s: i16) -> Result<(), hound::Error> {
+        match self {
+            Sink::Wav(w) => w.write_sample(s),
+            Sink::Raw(w) => std::io::Write::write_all(w, &s.to_le_bytes()).map_err(hound::Error::from),
+        }
+    }
+
+    fn finalize(self) -> Result<(), hound::Error> {
+        match self {
+            Sink::Wav(w) => w.finalize(),
+            Sink::Raw(mut w) => std::io::Write::flush(&mut w).map_err(hound::Error::from),
+        }
+    }
+}
+
 fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
     let emit = |code: i32| {
         if let Some(ev) = &events {
@@ -168,7 +192,13 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
         }
     };
     let spec = hound::WavSpec { channels: 1, sample_rate: cfg.sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    let mut w = match hound::WavWriter::create(&cfg.file_path, spec) {
+    let raw = cfg.file_path.ends_with(".dump");
+    let created = if raw {
+        std::fs::File::create(&cfg.file_path).map(|f| Sink::Raw(std::io::BufWriter::new(f))).map_err(hound::Error::from)
+    } else {
+        hound::WavWriter::create(&cfg.file_path, spec).map(Sink::Wav)
+    };
+    let mut w = match created {
         Ok(w) => w,
         Err(e) => {
             tracing::error!("audio recording: cannot create {}: {e}", cfg.file_path);

@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     /// `startAudioRecording` and `startAudioDump`.
     pub recording: Arc<Recording>,
     pub dump: Arc<Recording>,
+    /// The raw PCM side of `startAudioDumpWithType` (kNERtcAudioDumpTypePCM / All).
+    pub dump_raw: Arc<Recording>,
     /// Where pushed external frames go while an encoder runs (set by the device thread).
     pub video_input: Mutex<Option<FrameInput>>,
     pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
@@ -69,6 +71,7 @@ impl Shared {
             local_mix: LocalMix::new(events.clone()),
             recording: Arc::new(Recording::new(Some(events.clone()))),
             dump: Arc::new(Recording::new(None)),
+            dump_raw: Arc::new(Recording::new(None)),
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
             wake_devices,
@@ -81,7 +84,7 @@ impl Shared {
         Arc::new(crate::audio_mixing::LocalAudioHook {
             mix: self.local_mix.clone(),
             recording: self.recording.clone(),
-            dump: self.dump.clone(),
+            dumps: [self.dump.clone(), self.dump_raw.clone()],
         })
     }
 

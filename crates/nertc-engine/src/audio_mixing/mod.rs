@@ -701,7 +701,8 @@ pub trait SendHook: Send + Sync {
 pub struct LocalAudioHook {
     pub mix: Arc<LocalMix>,
     pub recording: Arc<crate::recording::Recording>,
-    pub dump: Arc<crate::recording::Recording>,
+    /// `startAudioDump(WithType)`: the WAV and the raw PCM dump.
+    pub dumps: [Arc<crate::recording::Recording>; 2],
 }
 
 impl SendHook for LocalAudioHook {
@@ -717,7 +718,7 @@ impl SendHook for LocalAudioHook {
         }
         self.mix.send.add_into(pcm, 1, 1.0);
         self.recording.tap_local(pcm);
-        self.dump.tap_local(pcm);
+        self.dumps.iter().for_each(|d| d.tap_local(pcm));
     }
 }
 
@@ -725,7 +726,7 @@ impl LocalAudioHook {
     /// Called by the speaker after the remote mix is in `out`.
     pub fn playout(&self, out: &mut [i16], channels: usize) {
         self.recording.tap_remote(out, channels);
-        self.dump.tap_remote(out, channels);
+        self.dumps.iter().for_each(|d| d.tap_remote(out, channels));
         self.mix.playout.add_into(out, channels, 1.0);
         let earback = lock(&self.mix.state).earback_volume;
         if let Some(v) = earback {
@@ -743,7 +744,14 @@ mod tests {
     fn hook() -> (LocalAudioHook, crossbeam_channel::Receiver<EngineEvent>) {
         let (events, rx) = Events::channel();
         let mix = LocalMix::new(events);
-        (LocalAudioHook { mix, recording: Arc::new(Recording::new(None)), dump: Arc::new(Recording::new(None)) }, rx)
+        (
+            LocalAudioHook {
+                mix,
+                recording: Arc::new(Recording::new(None)),
+                dumps: [Arc::new(Recording::new(None)), Arc::new(Recording::new(None))],
+            },
+            rx,
+        )
     }
 
     fn tone_file(name: &str, freq: f32, secs: f32) -> std::path::PathBuf {
