@@ -186,6 +186,13 @@ test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {
   t.is(e.startAudioRecording(path.join(dir, 'x.wav'), 22050, 1), ErrorCode.ERR_INVALID_PARAM, 'sample rate');
   t.is(e.stopAudioRecording(), ErrorCode.ERR_INVALID_STATE);
 
+  // A dump with nothing flowing (outside a channel) leaves no file.
+  t.is(e.startAudioDump(), 0);
+  await sleep(200);
+  t.is(e.stopAudioDump(), 0);
+  await sleep(200);
+  t.deepEqual(fs.readdirSync(logDir).filter((f) => f.startsWith('nertc-audio-dump-')), [], 'no empty dump');
+
   // The dump: what the engine sends and plays while in a channel (the tone microphone).
   t.is(e.joinChannel('', channelName('dump'), 7), 0);
   await r.waitFor('onJoinChannel', (_c, _u, result) => result === 0);

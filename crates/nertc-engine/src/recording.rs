@@ -7,6 +7,7 @@
 //! `NERtcAudioRecordingPosition`): 0 both mixed (the speaker's pulls pace it; what was sent is
 //! added from a FIFO), 1 only what is sent, 2 only what is played. WAV only: no well-kept pure
 //! Rust AAC encoder exists, so `.aac` is refused with NERTC's "unsupported type".
+//! A dump's file is created with its first audio (none outside a channel: no empty file).
 //! A cycle time N keeps the last N seconds in memory and writes them at the stop.
 //! `onAudioRecording(code, path)`: 3 started, 5 finished, 1 unsupported type, 2 cannot create
 //! the file, 4 write error (NERTC's `NERtcAudioRecordingCode`).
@@ -191,6 +192,15 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
             ev.send(EngineEvent::AudioRecording { code, file_path: cfg.file_path.clone() });
         }
     };
+    // A dump (no events) creates its file with the first audio: a dump started with nothing
+    // flowing (outside a channel) leaves no empty file behind.
+    let mut first = None;
+    if events.is_none() {
+        match rx.recv() {
+            Ok(tap) => first = Some(tap),
+            Err(_) => return,
+        }
+    }
     let spec = hound::WavSpec { channels: 1, sample_rate: cfg.sample_rate, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
     let raw = cfg.file_path.ends_with(".dump");
     let created = if raw {
@@ -213,7 +223,7 @@ fn write_loop(rx: Receiver<Tap>, cfg: RecordingConfig, events: Option<Events>) {
     // With a cycle time: the last `keep` samples, written at the end.
     let keep = (cfg.cycle_time > 0).then(|| cfg.cycle_time as usize * cfg.sample_rate as usize);
     let mut ring: VecDeque<i16> = VecDeque::new();
-    for tap in rx.iter() {
+    for tap in first.into_iter().chain(rx.iter()) {
         let block = match (cfg.position, tap) {
             (position::MIXED, Tap::Sent(p)) => {
                 sent.extend(p);
