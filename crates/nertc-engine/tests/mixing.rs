@@ -196,7 +196,7 @@ fn the_remote_side_hears_the_mixed_file() {
     assert_eq!(a.set_audio_mixing_send_volume(50), error::OK);
     let fx = MixOptions { path: effect.to_string_lossy().into_owned(), loop_count: 3, playback_enabled: false, ..Default::default() };
     assert_eq!(a.play_effect(7, fx), error::OK);
-    let both = record_playback(&b, &b_rx, &dir.join("effect.wav"), 1);
+    let both = record_playback(&b, &b_rx, &dir.join("with-effect.wav"), 1);
     let (f_fx, level_fx) = peak(&both[24_000..], 1200.0);
     let (_, level_mix) = peak(&both[24_000..], 700.0);
     println!("effect 1200 Hz: B hears {f_fx} Hz at {level_fx:.1} dBFS; mixing at send volume 50: {level_mix:.1} dBFS");
