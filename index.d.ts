@@ -1187,7 +1187,7 @@ export declare class NERtcEngine extends EventEmitter {
   setAudioMixingPlaybackVolume(volume: number): number;
   /** The volume, or -30005 when nothing is mixing. */
   getAudioMixingPlaybackVolume(): number;
-  /** ms, or -30005 when nothing is mixing (or the file is still being decoded). */
+  /** ms (0 while the file is being decoded), or -30005 when nothing is mixing. */
   getAudioMixingDuration(): number;
   /** ms, or -30005 when nothing is mixing. */
   getAudioMixingCurrentPosition(): number;

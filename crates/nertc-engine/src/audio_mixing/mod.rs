@@ -94,6 +94,8 @@ struct Source {
     plays_left: Option<u32>,
     opts: MixOptions,
     paused: bool,
+    /// Its file is still being decoded: silent, duration 0; settings made meanwhile are kept.
+    loading: bool,
     /// Semitones, -12..=12.
     pitch: i32,
     shifter: PitchShifter,
@@ -104,7 +106,29 @@ impl Source {
     fn new(pcm: Arc<Vec<i16>>, opts: MixOptions) -> Self {
         let pos = ((opts.start_timestamp_ms as usize).saturating_mul(48)).min(pcm.len());
         let plays_left = (opts.loop_count > 0).then_some(opts.loop_count as u32);
-        Source { pcm, pos, plays_left, opts, paused: false, pitch: 0, shifter: PitchShifter::new(1.0), since_progress_ms: 0 }
+        Source {
+            pcm,
+            pos,
+            plays_left,
+            opts,
+            paused: false,
+            loading: false,
+            pitch: 0,
+            shifter: PitchShifter::new(1.0),
+            since_progress_ms: 0,
+        }
+    }
+
+    /// A source whose file is being decoded.
+    fn loading(opts: MixOptions) -> Self {
+        Source { loading: true, ..Source::new(Arc::new(Vec::new()), opts) }
+    }
+
+    /// The decoded file arrives: starts at the option's start time.
+    fn loaded(&mut self, pcm: Arc<Vec<i16>>) {
+        self.pos = ((self.opts.start_timestamp_ms as usize).saturating_mul(48)).min(pcm.len());
+        self.pcm = pcm;
+        self.loading = false;
     }
 
     fn duration_ms(&self) -> u64 {
@@ -254,7 +278,7 @@ impl LocalMix {
             let mut st = lock(&self.state);
             st.next_gen += 1;
             st.mixing_gen = st.next_gen;
-            st.mixing = None;
+            st.mixing = Some(Source::loading(opts.clone()));
             st.mixing_gen
         };
         self.load(opts, Target::Mixing(generation))
@@ -268,7 +292,7 @@ impl LocalMix {
             st.next_gen += 1;
             let g = st.next_gen;
             st.effect_gens.insert(id, g);
-            st.effects.remove(&id);
+            st.effects.insert(id, Source::loading(opts.clone()));
             g
         };
         self.load(opts, Target::Effect(id, generation))
@@ -291,12 +315,13 @@ impl LocalMix {
             match decoded {
                 Ok(pcm) => {
                     tracing::info!("mixing: {} decoded ({} ms of audio) in {:?}", opts.path, pcm.len() / 48, started.elapsed());
-                    let src = Source::new(Arc::new(pcm), opts);
-                    match target {
-                        Target::Mixing(_) => st.mixing = Some(src),
-                        Target::Effect(id, _) => {
-                            st.effects.insert(id, src);
-                        }
+                    let pcm = Arc::new(pcm);
+                    let src = match target {
+                        Target::Mixing(_) => st.mixing.as_mut(),
+                        Target::Effect(id, _) => st.effects.get_mut(&id),
+                    };
+                    if let Some(src) = src {
+                        src.loaded(pcm);
                     }
                     drop(st);
                     mix.ensure_ticker();
@@ -305,12 +330,14 @@ impl LocalMix {
                     tracing::error!("mixing: {}", e.msg);
                     match target {
                         Target::Mixing(_) => {
+                            st.mixing = None;
                             drop(st);
                             mix.events.send(EngineEvent::AudioMixingStateChanged { state: mixing_state::FAILED, error_code: e.code });
                         }
                         // NERTC has no failure event for effects: the log says why.
                         Target::Effect(id, _) => {
                             st.effect_gens.remove(&id);
+                            st.effects.remove(&id);
                         }
                     }
                 }
@@ -353,7 +380,7 @@ impl LocalMix {
         let alive = {
             let mut st = lock(&self.state);
             let mut add = |src: &mut Source, block: &mut [i16; BLOCK]| -> bool {
-                if src.paused {
+                if src.paused || src.loading {
                     return true;
                 }
                 let alive = src.next(block);
@@ -372,7 +399,7 @@ impl LocalMix {
                 if !add(m, &mut block) {
                     st.mixing = None;
                     events.push(EngineEvent::AudioMixingStateChanged { state: mixing_state::FINISHED, error_code: 0 });
-                } else if !m.paused && m.progress_due() {
+                } else if !m.paused && !m.loading && m.progress_due() {
                     events.push(EngineEvent::AudioMixingTimestampUpdate { timestamp_ms: m.position_ms() });
                 }
             }
@@ -380,7 +407,7 @@ impl LocalMix {
             for (id, e) in st.effects.iter_mut() {
                 if !add(e, &mut block) {
                     finished.push(*id);
-                } else if !e.paused && e.progress_due() {
+                } else if !e.paused && !e.loading && e.progress_due() {
                     events.push(EngineEvent::AudioEffectTimestampUpdate { effect_id: *id, timestamp_ms: e.position_ms() });
                 }
             }
@@ -846,6 +873,22 @@ mod tests {
         assert_eq!(h.mix.stop_mixing(), Err(MixError::NotPlaying));
         let _ = std::fs::remove_file(file);
         h.mix.release();
+    }
+
+    #[test]
+    fn settings_made_while_decoding_are_kept() {
+        let (h, _rx) = hook();
+        let opts = MixOptions { path: "x.wav".into(), start_timestamp_ms: 100, ..Default::default() };
+        lock(&h.mix.state).mixing = Some(Source::loading(opts));
+        assert_eq!(h.mix.mixing_duration_ms(), Ok(0), "duration 0 while decoding, not an error");
+        h.mix.set_mixing_send_volume(30).expect("volume while decoding");
+        h.mix.set_mixing_pitch(-2).expect("pitch while decoding");
+        h.mix.pause_mixing(true).expect("pause while decoding");
+        lock(&h.mix.state).mixing.as_mut().expect("still there").loaded(Arc::new(vec![1; 48_000]));
+        assert_eq!(h.mix.mixing_duration_ms(), Ok(1000));
+        assert_eq!(h.mix.mixing_position_ms(), Ok(100), "starts at start_timestamp");
+        assert_eq!((h.mix.mixing_send_volume(), h.mix.mixing_pitch()), (Ok(30), Ok(-2)));
+        assert!(lock(&h.mix.state).mixing.as_ref().is_some_and(|m| m.paused && !m.loading));
     }
 
     #[test]
