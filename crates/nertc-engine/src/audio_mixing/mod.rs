@@ -302,7 +302,11 @@ impl LocalMix {
         let me = self.me.clone();
         let spawned = std::thread::Builder::new().name("nertc-mix-load".into()).spawn(move || {
             let started = Instant::now();
-            let decoded = decode::decode_file(std::path::Path::new(&opts.path));
+            // A decoder panicking on a malformed file must not leave the source loading forever.
+            let path = std::path::Path::new(&opts.path);
+            let decoded = std::panic::catch_unwind(|| decode::decode_file(path)).unwrap_or_else(|_| {
+                Err(decode::DecodeError { code: decode::mixing_error::DECODE, msg: format!("{}: the decoder panicked", path.display()) })
+            });
             let Some(mix) = me.upgrade() else { return };
             let mut st = lock(&mix.state);
             let current = match target {
