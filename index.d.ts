@@ -684,14 +684,57 @@ export interface NERtcScreenCaptureSourceInfo {
   /** The window's _NET_WM_ICON when it has one. */
   iconBGRA?: NERtcBGRAImage;
 }
-export interface NERtcCreateAudioMixingOption { [field: string]: unknown }
-export interface NERtcCreateAudioEffectOption { [field: string]: unknown }
+/**
+ * `startAudioMixing` / `playEffect` options (NERTC's names). Files: WAV, MP3, AAC (M4A/MP4 or
+ * ADTS), FLAC, Ogg Vorbis, Ogg Opus, decoded to 48 kHz. `send_type` is accepted and ignored.
+ */
+export interface NERtcCreateAudioMixingOption {
+  path: string;
+  /** Plays this many times; <= 0 loops until stopped. Default 1. */
+  loop_count?: number;
+  send_enabled?: boolean;
+  /** 0-100, default 100. */
+  send_volume?: number;
+  playback_enabled?: boolean;
+  /** 0-100, default 100. */
+  playback_volume?: number;
+  /** Where to start, ms. */
+  start_timestamp?: number;
+  /** onAudioMixingTimestampUpdate / onAudioEffectTimestampUpdate period, ms (default 1000, at least 100). */
+  progress_interval?: number;
+  send_type?: number;
+}
+export type NERtcCreateAudioEffectOption = NERtcCreateAudioMixingOption;
 export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
 export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
-export interface NERtcAudioRecordingConfiguration { [field: string]: unknown }
+/** WAV only: `filePath` ends in .wav (.aac: 30004 and onAudioRecording(1)). */
+export interface NERtcAudioRecordingConfiguration {
+  filePath: string;
+  /** 16000, 32000, 44100 or 48000. */
+  sampleRate: number;
+  /** NERtcAudioRecordingQuality (AAC's bit rate; a WAV is 16-bit PCM whatever it says). */
+  quality?: number;
+  /** NERtcAudioRecordingPosition: 0 sent and played mixed (default), 1 sent, 2 played. */
+  position?: number;
+  /** NERtcAudioRecordingCycleTime: 0 the whole call; N (10, 60, 360, 900) the last N seconds, written at the stop. */
+  cycleTime?: number;
+}
 export interface NERtcChannelMediaRelayConfiguration { [field: string]: unknown }
 export interface NERtcEncryptionConfig { [field: string]: unknown }
-export interface NERtcReverbParam { [field: string]: unknown }
+export interface NERtcReverbParam {
+  /** 0-1 */
+  wetGain: number;
+  /** 0-1 */
+  dryGain: number;
+  /** 0-1 */
+  damping: number;
+  /** 0-1 */
+  roomSize: number;
+  /** seconds, 0.1-20 */
+  decayTime: number;
+  /** seconds, 0-1 */
+  preDelay: number;
+}
 export interface VirtualBackgroundSource { [field: string]: unknown }
 
 export interface NERtcDevice {
@@ -939,6 +982,14 @@ export interface NERtcEvents {
   onAudioDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
   /** A camera was plugged in (`device_state` 0) or removed (1), seen within 2 s; `device_type` 1 = capture. */
   onVideoDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
+  /** NERtcAudioMixingState 0 finished (errorCode 0) or 1 failed (a NERtcAudioMixingErrorCode). */
+  onAudioMixingStateChanged: (state: number, errorCode: number) => void;
+  /** The mixing's position in ms, every `progress_interval` (1 s by default). */
+  onAudioMixingTimestampUpdate: (timestampMs: number) => void;
+  onAudioEffectFinished: (effectId: number) => void;
+  onAudioEffectTimestampUpdate: (effectId: number, timestampMs: number) => void;
+  /** NERtcAudioRecordingCode: 3 started, 5 finished, 1 unsupported type (.aac), 2 cannot create the file, 4 write error. */
+  onAudioRecording: (code: number, filePath: string) => void;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1153,73 +1204,64 @@ export declare class NERtcEngine extends EventEmitter {
   subscribeRemoteVideoSubStream(uid: Uid, sub: boolean): number;
   /** Not supported: returns ''. */
   getParameters(parameters: string, extra_info: string): string;
-  /** Not supported: returns 30004. */
+  /** A 48 kHz mono WAV of what is sent and played (mixed) in the log directory (log_dir_path, else the temp directory). */
   startAudioDump(): number;
-  /** Not supported: returns 30004. */
+  /** NERtcAudioDumpType 0 PCM (`.dump`: raw 16-bit little-endian 48 kHz mono), 1 both, 2 WAV; in the log directory. */
   startAudioDumpWithType(type: number): number;
-  /** Not supported: returns 30004. */
   stopAudioDump(): number;
-  /** Not supported: returns 30004. */
+  /** Mixes a file into what is sent (send_volume) and played locally (playback_volume); decoded off the JS thread. Failures: onAudioMixingStateChanged(1, code). */
   startAudioMixing(opt: NERtcCreateAudioMixingOption): number;
-  /** Not supported: returns 30004. */
+  /** 30005 when nothing is mixing. */
   stopAudioMixing(): number;
-  /** Not supported: returns 30004. */
   pauseAudioMixing(): number;
-  /** Not supported: returns 30004. */
   resumeAudioMixing(): number;
-  /** Not supported: returns 30004. */
+  /** 0-100. */
   setAudioMixingSendVolume(volume: number): number;
-  /** Not supported: returns 30004. */
+  /** The volume, or -30005 when nothing is mixing. */
   getAudioMixingSendVolume(): number;
-  /** Not supported: returns 30004. */
+  /** 0-100. */
   setAudioMixingPlaybackVolume(volume: number): number;
-  /** Not supported: returns 30004. */
+  /** The volume, or -30005 when nothing is mixing. */
   getAudioMixingPlaybackVolume(): number;
-  /** Not supported: returns 30004. */
+  /** ms (0 while the file is being decoded), or -30005 when nothing is mixing. */
   getAudioMixingDuration(): number;
-  /** Not supported: returns 30004. */
+  /** ms, or -30005 when nothing is mixing. */
   getAudioMixingCurrentPosition(): number;
-  /** Not supported: returns 30004. */
+  /** ms. */
   setAudioMixingPosition(pos: number): number;
-  /** Not supported: returns 30004. */
+  /** Semitones, -12..12 (tempo unchanged). */
   setAudioMixingPitch(pitch: number): number;
-  /** Not supported: returns 30004. */
+  /** Semitones, or -30005. */
   getAudioMixingPitch(): number;
-  /** Not supported: returns 30004. */
-  playEffect(effectId: number, opt: NERtcCreateAudioEffectOption[]): number;
-  /** Not supported: returns 30004. */
+  /** Several effects play at once, each with its id; `opt` may also be one option object. */
+  playEffect(effectId: number, opt: NERtcCreateAudioEffectOption[] | NERtcCreateAudioEffectOption): number;
   stopEffect(effectId: number): number;
-  /** Not supported: returns 30004. */
+  /** Semitones, -12..12. */
   setEffectPitch(effectId: number, pitch: number): number;
-  /** Not supported: returns 30004. */
+  /** Semitones, or -30005. */
   getEffectPitch(effectId: number): number;
-  /** Not supported: returns 30004. */
   stopAllEffects(): number;
-  /** Not supported: returns 30004. */
   pauseEffect(effectId: number): number;
-  /** Not supported: returns 30004. */
   resumeEffect(effectId: number): number;
-  /** Not supported: returns 30004. */
   pauseAllEffects(): number;
-  /** Not supported: returns 30004. */
+  /** ms. */
   setEffectPosition(effectId: number, pos: number): number;
-  /** Not supported: returns 30004. */
+  /** ms, or -30005. */
   getEffectCurrentPosition(effectId: number): number;
-  /** Not supported: returns 30004. */
+  /** ms, or -30005. */
   getEffectDuration(effectId: number): number;
-  /** Not supported: returns 30004. */
   resumeAllEffects(): number;
-  /** Not supported: returns 30004. */
+  /** 0-100. */
   setEffectSendVolume(effectId: number, volume: number): number;
-  /** Not supported: returns 30004. */
+  /** 0-100, or -30005. */
   getEffectSendVolume(effectId: number): number;
-  /** Not supported: returns 30004. */
+  /** 0-100. */
   setEffectPlaybackVolume(effectId: number, volume: number): number;
-  /** Not supported: returns 30004. */
+  /** 0-100, or -30005. */
   getEffectPlaybackVolume(effectId: number): number;
-  /** Not supported: returns 30004. */
+  /** The microphone (after voice effects) in the local speaker; volume 0-100. */
   enableEarback(enabled: boolean, volume: number): number;
-  /** Not supported: returns 30004. */
+  /** 0-100; 30005 while earback is off. */
   setEarbackVolume(volume: number): number;
   /** Not supported: returns 30004. */
   enableAudioVolumeIndicationEx(enabled: boolean, interval: number, enableVad: boolean): number;
@@ -1256,13 +1298,13 @@ export declare class NERtcEngine extends EventEmitter {
   removeLiveStreamTask(taskId: string): number;
   /** Displays then windows (X11); [] where screen capture is missing. */
   enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): NERtcScreenCaptureSourceInfo[];
-  /** Not supported: returns 30004. */
+  /** NERtcVoiceChangerType 0-8: pitch, EQ and reverb settings of this SDK's own DSP. */
   setAudioEffectPreset(type: NERtcVoiceChangerType): number;
-  /** Not supported: returns 30004. */
+  /** NERtcVoiceBeautifierType 0-11: EQ and reverb settings of this SDK's own DSP. */
   setVoiceBeautifierPreset(type: NERtcVoiceBeautifierType): number;
-  /** Not supported: returns 30004. */
+  /** A frequency ratio 0.5-2.0 for the microphone (1: off). */
   setLocalVoicePitch(pitch: number): number;
-  /** Not supported: returns 30004. */
+  /** Band 0-9 (31 Hz-16 kHz, peaking filters an octave wide), gain -15..15 dB. */
   setLocalVoiceEqualization(bandFrequency: NERtcVoiceEqualizationBand, bandGain: number): number;
   /** Not supported: returns 30004. */
   enableLoopbackRecording(enable: boolean, deviceName: string): number;
@@ -1284,11 +1326,10 @@ export declare class NERtcEngine extends EventEmitter {
   setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
   /** As setExcludeWindowList. */
   updateScreenCaptureParameters(param: NERtcScreenCaptureWindowParam): number;
-  /** Not supported: returns 30004. */
+  /** WAV only (.aac: 30004); sent and played audio mixed; onAudioRecording(3) then (5). */
   startAudioRecording(filePath: string, sampleRate: number, quality: NERtcAudioRecordingQuality): number;
-  /** Not supported: returns 30004. */
+  /** WAV only (.aac: 30004); position 0 mixed, 1 sent, 2 played; onAudioRecording(3) then (5). */
   startAudioRecordingWithConfig(config: NERtcAudioRecordingConfiguration): number;
-  /** Not supported: returns 30004. */
   stopAudioRecording(): number;
   /** Not supported: returns 30004. */
   startChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
@@ -1346,7 +1387,7 @@ export declare class NERtcEngine extends EventEmitter {
   addBeautyMakeup(file_path: string): number;
   /** Not supported: returns 30004. */
   removeBeautyMakeup(): number;
-  /** Not supported: returns 30004. */
+  /** A reverb on the microphone (comb and all-pass filters). */
   setLocalVoiceReverbParam(param: NERtcReverbParam): number;
   /** Not supported: returns 30004. */
   enableMediaPub(enabled: boolean, mediaType: number): number;

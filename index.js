@@ -524,6 +524,17 @@ function timestampArg(ts) {
 }
 
 const isObject = (v) => v != null && typeof v === 'object';
+
+/** NERtcCreateAudioMixingOption / NERtcCreateAudioEffectOption for the addon (unset fields: NERTC's defaults). */
+function mixOptionArg(o) {
+  const out = { path: o.path };
+  for (const k of ['loop_count', 'send_volume', 'playback_volume', 'start_timestamp', 'progress_interval', 'send_type']) {
+    if (o[k] != null) out[k] = o[k];
+  }
+  if (o.send_enabled != null) out.send_enabled = !!o.send_enabled;
+  if (o.playback_enabled != null) out.playback_enabled = !!o.playback_enabled;
+  return out;
+}
 const isOptObject = (v) => v == null || typeof v === 'object';
 
 /** NERTC's `NERtcRectangle` for the addon (numbers only; the addon checks the values). */
@@ -623,6 +634,7 @@ class NERtcEngine extends EventEmitter {
       if (code !== 0) return code;
       this._gen = gen;
       this._native = engine;
+      this._logDir = logDir || null;
       // Each initialized engine logs its first call of each unsupported method as a warning.
       this._unsupportedCalled = new Set();
       return 0;
@@ -1137,6 +1149,214 @@ class NERtcEngine extends EventEmitter {
     return this._call((e) => e.pushExternalAudioFrame(frame.data, rate, channels, ts, perChannel ?? null));
   }
 
+  // ----- audio mixing, sound effects, voice effects, earback ---------------------------------
+  //
+  // Files (WAV, MP3, AAC/M4A, FLAC, Ogg Vorbis, Ogg Opus) are decoded on a thread of their own;
+  // a file that cannot be played fires onAudioMixingStateChanged(1, NERtcAudioMixingErrorCode).
+  // Volumes 0-100; pitch in semitones -12..12. Getters return the value, or a NERTC code
+  // negated (-30005: no such mixing/effect playing, or no engine).
+
+  /** `opt = {path, loop_count = 1 (<= 0: forever), send_enabled, send_volume, playback_enabled, playback_volume, start_timestamp, progress_interval}`. */
+  startAudioMixing(opt) {
+    return this._callIf(isObject(opt) && typeof opt.path === 'string', (n) => n.startAudioMixing(mixOptionArg(opt)));
+  }
+
+  stopAudioMixing() {
+    return this._call((n) => n.stopAudioMixing());
+  }
+
+  pauseAudioMixing() {
+    return this._call((n) => n.pauseAudioMixing(true));
+  }
+
+  resumeAudioMixing() {
+    return this._call((n) => n.pauseAudioMixing(false));
+  }
+
+  setAudioMixingSendVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setAudioMixingSendVolume(volume));
+  }
+
+  getAudioMixingSendVolume() {
+    return this._get((n) => n.getAudioMixingSendVolume());
+  }
+
+  setAudioMixingPlaybackVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setAudioMixingPlaybackVolume(volume));
+  }
+
+  getAudioMixingPlaybackVolume() {
+    return this._get((n) => n.getAudioMixingPlaybackVolume());
+  }
+
+  /** ms */
+  getAudioMixingDuration() {
+    return this._get((n) => n.getAudioMixingDuration());
+  }
+
+  /** ms */
+  getAudioMixingCurrentPosition() {
+    return this._get((n) => n.getAudioMixingCurrentPosition());
+  }
+
+  /** ms */
+  setAudioMixingPosition(pos) {
+    return this._callIf(isNumber(pos), (n) => n.setAudioMixingPosition(pos));
+  }
+
+  /** semitones, -12..12 */
+  setAudioMixingPitch(pitch) {
+    return this._callIf(isNumber(pitch), (n) => n.setAudioMixingPitch(pitch));
+  }
+
+  getAudioMixingPitch() {
+    return this._get((n) => n.getAudioMixingPitch());
+  }
+
+  /** `opt`: an NERtcCreateAudioEffectOption, or NERTC's array of one. Several effects play at once. */
+  playEffect(effectId, opt) {
+    const o = Array.isArray(opt) ? opt[0] : opt;
+    return this._callIf(isNumber(effectId) && isObject(o) && typeof o.path === 'string', (n) => n.playEffect(effectId, mixOptionArg(o)));
+  }
+
+  stopEffect(effectId) {
+    return this._callIf(isNumber(effectId), (n) => n.stopEffect(effectId));
+  }
+
+  stopAllEffects() {
+    return this._call((n) => n.stopAllEffects());
+  }
+
+  pauseEffect(effectId) {
+    return this._callIf(isNumber(effectId), (n) => n.pauseEffect(effectId, true));
+  }
+
+  resumeEffect(effectId) {
+    return this._callIf(isNumber(effectId), (n) => n.pauseEffect(effectId, false));
+  }
+
+  pauseAllEffects() {
+    return this._call((n) => n.pauseAllEffects(true));
+  }
+
+  resumeAllEffects() {
+    return this._call((n) => n.pauseAllEffects(false));
+  }
+
+  setEffectSendVolume(effectId, volume) {
+    return this._callIf(isNumber(effectId) && isNumber(volume), (n) => n.setEffectSendVolume(effectId, volume));
+  }
+
+  getEffectSendVolume(effectId) {
+    return isNumber(effectId) ? this._get((n) => n.getEffectSendVolume(effectId)) : -ErrorCode.ERR_INVALID_PARAM;
+  }
+
+  setEffectPlaybackVolume(effectId, volume) {
+    return this._callIf(isNumber(effectId) && isNumber(volume), (n) => n.setEffectPlaybackVolume(effectId, volume));
+  }
+
+  getEffectPlaybackVolume(effectId) {
+    return isNumber(effectId) ? this._get((n) => n.getEffectPlaybackVolume(effectId)) : -ErrorCode.ERR_INVALID_PARAM;
+  }
+
+  getEffectDuration(effectId) {
+    return isNumber(effectId) ? this._get((n) => n.getEffectDuration(effectId)) : -ErrorCode.ERR_INVALID_PARAM;
+  }
+
+  getEffectCurrentPosition(effectId) {
+    return isNumber(effectId) ? this._get((n) => n.getEffectCurrentPosition(effectId)) : -ErrorCode.ERR_INVALID_PARAM;
+  }
+
+  setEffectPosition(effectId, pos) {
+    return this._callIf(isNumber(effectId) && isNumber(pos), (n) => n.setEffectPosition(effectId, pos));
+  }
+
+  setEffectPitch(effectId, pitch) {
+    return this._callIf(isNumber(effectId) && isNumber(pitch), (n) => n.setEffectPitch(effectId, pitch));
+  }
+
+  getEffectPitch(effectId) {
+    return isNumber(effectId) ? this._get((n) => n.getEffectPitch(effectId)) : -ErrorCode.ERR_INVALID_PARAM;
+  }
+
+  /** A frequency ratio for the microphone, 0.5-2.0 (1: off). */
+  setLocalVoicePitch(pitch) {
+    return this._callIf(isNumber(pitch), (n) => n.setLocalVoicePitch(pitch));
+  }
+
+  /** `bandFrequency` 0-9 (31 Hz .. 16 kHz), `bandGain` -15..15 dB. */
+  setLocalVoiceEqualization(bandFrequency, bandGain) {
+    return this._callIf(isNumber(bandFrequency) && isNumber(bandGain), (n) => n.setLocalVoiceEqualization(bandFrequency, bandGain));
+  }
+
+  /** `param = {wetGain, dryGain, damping, roomSize (0-1), decayTime (0.1-20 s), preDelay (0-1 s)}`. */
+  setLocalVoiceReverbParam(param) {
+    return this._callIf(isObject(param), (n) => n.setLocalVoiceReverbParam(param));
+  }
+
+  /** NERtcVoiceChangerType 0-8. */
+  setAudioEffectPreset(type) {
+    return this._callIf(isNumber(type), (n) => n.setAudioEffectPreset(type));
+  }
+
+  /** NERtcVoiceBeautifierType 0-11. */
+  setVoiceBeautifierPreset(type) {
+    return this._callIf(isNumber(type), (n) => n.setVoiceBeautifierPreset(type));
+  }
+
+  /** The microphone (after voice effects) in the local speaker; `volume` 0-100. */
+  enableEarback(enabled, volume) {
+    return this._callIf(isOptNumber(volume), (n) => n.enableEarback(!!enabled, volume ?? 100));
+  }
+
+  setEarbackVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.setEarbackVolume(volume));
+  }
+
+  // ----- recording and dumps ----------------------------------------------------------------
+
+  /** WAV only (`.wav`; `.aac` returns 30004 and fires onAudioRecording(1)); both sides mixed. */
+  startAudioRecording(filePath, sampleRate, quality) {
+    const ok = typeof filePath === 'string' && isNumber(sampleRate) && isOptNumber(quality);
+    return this._callIf(ok, (n) => n.startAudioRecording(filePath, sampleRate, quality ?? 1));
+  }
+
+  /** `config = {filePath, sampleRate, quality, position (0 mixed, 1 sent, 2 played), cycleTime}`. */
+  startAudioRecordingWithConfig(config) {
+    return this._callIf(isObject(config), (n) => n.startAudioRecordingWithConfig(config));
+  }
+
+  stopAudioRecording() {
+    return this._call((n) => n.stopAudioRecording());
+  }
+
+  /** What is sent and played, mixed, as a 48 kHz WAV in the log directory (else the temp directory). */
+  startAudioDump() {
+    return this._call((n) => n.startAudioDump(this._logDir || require('os').tmpdir()));
+  }
+
+  /** NERtcAudioDumpType: 0 PCM (`.dump`: raw s16le 48 kHz mono), 1 both, 2 WAV. */
+  startAudioDumpWithType(type) {
+    return this._callIf(isNumber(type), (n) => n.startAudioDumpWithType(this._logDir || require('os').tmpdir(), type));
+  }
+
+  stopAudioDump() {
+    return this._call((n) => n.stopAudioDump());
+  }
+
+  /** Runs getter `fn(native)`: its number, or -30005 before initialize / after release. */
+  _get(fn) {
+    const engine = this._native;
+    if (!engine) return -ErrorCode.ERR_INVALID_STATE;
+    try {
+      const v = fn(engine);
+      return typeof v === 'number' ? v : -ErrorCode.ERR_FATAL;
+    } catch (e) {
+      this._log('native call rejected its arguments', e);
+      return -ErrorCode.ERR_INVALID_PARAM;
+    }
+  }
+
   // ----- internals: calls -----------------------------------------------------------------
 
   /** Runs `fn(native)`; 30005 before initialize / after release, 30003 when the addon rejects an argument. */
@@ -1474,25 +1694,18 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
-  'startAudioDump', 'startAudioDumpWithType', 'stopAudioDump', 'startAudioMixing',
-  'stopAudioMixing', 'pauseAudioMixing', 'resumeAudioMixing', 'setAudioMixingSendVolume', 'getAudioMixingSendVolume',
-  'setAudioMixingPlaybackVolume', 'getAudioMixingPlaybackVolume', 'getAudioMixingDuration', 'getAudioMixingCurrentPosition',
-  'setAudioMixingPosition', 'setAudioMixingPitch', 'getAudioMixingPitch', 'playEffect', 'stopEffect', 'setEffectPitch',
-  'getEffectPitch', 'stopAllEffects', 'pauseEffect', 'resumeEffect', 'pauseAllEffects', 'setEffectPosition',
-  'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
-  'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
+  'enableAudioVolumeIndicationEx',
   'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
-  'setAudioEffectPreset', 'setVoiceBeautifierPreset',
-  'setLocalVoicePitch', 'setLocalVoiceEqualization', 'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
+  'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
   'switchChannelWithOptionsEx', 'setLocalMediaPriority',
-  'startAudioRecording', 'startAudioRecordingWithConfig', 'stopAudioRecording', 'startChannelMediaRelay',
+  'startChannelMediaRelay',
   'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
   'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
   'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
   'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
   'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
-  'removeBeautyMakeup', 'setLocalVoiceReverbParam', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
+  'removeBeautyMakeup', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
   'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
   'setSpatializerRoomProperty', 'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
   'setLocalVideoWatermarkConfigs',
@@ -1662,6 +1875,11 @@ const EVENT_NAMES = Object.freeze([
   'onLocalAudioVolumeIndication',
   'onAudioDeviceStateChanged',
   'onVideoDeviceStateChanged',
+  'onAudioMixingStateChanged',
+  'onAudioMixingTimestampUpdate',
+  'onAudioEffectFinished',
+  'onAudioEffectTimestampUpdate',
+  'onAudioRecording',
   ...JS_ONLY_EVENT_NAMES,
 ]);
 

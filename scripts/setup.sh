@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # crates/nertc-engine/tests/pulse_audio.rs starts (ALSA's `pulse` device, pacat/parec).
 # xvfb: the X server crates/nertc-engine/tests/screen_share.rs starts to share a window from.
 # redis-server: the Redis that crates/nertc-server/tests/cluster.rs starts for cluster mode.
-APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux pulseaudio pulseaudio-utils libasound2-plugins xvfb redis-server)
+APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium janus iproute2 util-linux pulseaudio pulseaudio-utils libasound2-plugins xvfb redis-server ffmpeg)
 # libwebrtc-audio-processing-dev: WebRTC's AudioProcessing module (echo cancellation, noise
 # suppression, gain control) that nertc-engine's default `apm` feature links (pkg-config).
 APT_PACKAGES+=(libwebrtc-audio-processing-dev)

@@ -16,8 +16,11 @@ use napi::bindgen_prelude::{BigInt, Either};
 use napi_derive::napi;
 
 use nertc_engine::api::frame_len;
+use nertc_engine::audio_mixing::MixOptions;
+use nertc_engine::audio_mixing::dsp::ReverbParam;
 use nertc_engine::device::screen::Rect;
 use nertc_engine::error::{self, Code};
+use nertc_engine::recording::RecordingConfig;
 use nertc_engine::render::StreamKey;
 use nertc_engine::{ExternalVideoFrame, PixelFormat, ScreenCaptureParams, VideoConfig};
 
@@ -516,4 +519,127 @@ mod tests {
         assert!(ttl_secs(-1.0).is_err());
         assert!(ttl_secs(1.5).is_err());
     }
+}
+
+/// `NERtcCreateAudioMixingOption` / `NERtcCreateAudioEffectOption` with NERTC's field names;
+/// absent fields take NERTC's defaults (loop 1, send and playback on at volume 100).
+/// `send_type` (main or substream audio) is accepted and ignored: there is one audio stream.
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct MixOptionArgs {
+    pub path: Option<String>,
+    #[napi(js_name = "loop_count")]
+    pub loop_count: Option<f64>,
+    #[napi(js_name = "send_enabled")]
+    pub send_enabled: Option<bool>,
+    #[napi(js_name = "send_volume")]
+    pub send_volume: Option<f64>,
+    #[napi(js_name = "playback_enabled")]
+    pub playback_enabled: Option<bool>,
+    #[napi(js_name = "playback_volume")]
+    pub playback_volume: Option<f64>,
+    #[napi(js_name = "start_timestamp")]
+    pub start_timestamp: Option<f64>,
+    #[napi(js_name = "progress_interval")]
+    pub progress_interval: Option<f64>,
+    #[napi(js_name = "send_type")]
+    pub send_type: Option<f64>,
+}
+
+pub fn mix_options(a: &MixOptionArgs) -> Converted<MixOptions> {
+    let d = MixOptions::default();
+    Ok(MixOptions {
+        path: a.path.clone().ok_or(INVALID)?,
+        loop_count: a.loop_count.map_or(Ok(d.loop_count), int32)?,
+        send_enabled: a.send_enabled.unwrap_or(d.send_enabled),
+        send_volume: u32_or(a.send_volume, d.send_volume)?,
+        playback_enabled: a.playback_enabled.unwrap_or(d.playback_enabled),
+        playback_volume: u32_or(a.playback_volume, d.playback_volume)?,
+        start_timestamp_ms: a.start_timestamp.map_or(Ok(0), timestamp_ms)?,
+        progress_interval_ms: u32_or(a.progress_interval, 0)?,
+    })
+}
+
+/// `NERtcReverbParam` (NERTC's camelCase names; snake_case accepted too).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct ReverbArgs {
+    pub wet_gain: Option<f64>,
+    pub dry_gain: Option<f64>,
+    pub damping: Option<f64>,
+    pub room_size: Option<f64>,
+    pub decay_time: Option<f64>,
+    pub pre_delay: Option<f64>,
+    #[napi(js_name = "wet_gain")]
+    pub wet_gain_snake: Option<f64>,
+    #[napi(js_name = "dry_gain")]
+    pub dry_gain_snake: Option<f64>,
+    #[napi(js_name = "room_size")]
+    pub room_size_snake: Option<f64>,
+    #[napi(js_name = "decay_time")]
+    pub decay_time_snake: Option<f64>,
+    #[napi(js_name = "pre_delay")]
+    pub pre_delay_snake: Option<f64>,
+}
+
+pub fn reverb(a: &ReverbArgs) -> Converted<ReverbParam> {
+    let d = ReverbParam::default();
+    let f = |v: Option<f64>, alt: Option<f64>, def: f32| -> Converted<f32> {
+        match v.or(alt) {
+            None => Ok(def),
+            Some(x) if x.is_finite() => Ok(x as f32),
+            Some(_) => Err(INVALID),
+        }
+    };
+    Ok(ReverbParam {
+        wet_gain: f(a.wet_gain, a.wet_gain_snake, d.wet_gain)?,
+        dry_gain: f(a.dry_gain, a.dry_gain_snake, d.dry_gain)?,
+        damping: f(a.damping, None, d.damping)?,
+        room_size: f(a.room_size, a.room_size_snake, d.room_size)?,
+        decay_time: f(a.decay_time, a.decay_time_snake, d.decay_time)?,
+        pre_delay: f(a.pre_delay, a.pre_delay_snake, d.pre_delay)?,
+    })
+}
+
+/// `NERtcAudioRecordingConfiguration` (NERTC's camelCase names; snake_case accepted too).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct RecordingConfigArgs {
+    pub file_path: Option<String>,
+    pub sample_rate: Option<f64>,
+    pub quality: Option<f64>,
+    pub position: Option<f64>,
+    pub cycle_time: Option<f64>,
+    #[napi(js_name = "file_path")]
+    pub file_path_snake: Option<String>,
+    #[napi(js_name = "sample_rate")]
+    pub sample_rate_snake: Option<f64>,
+    #[napi(js_name = "cycle_time")]
+    pub cycle_time_snake: Option<f64>,
+}
+
+pub fn recording_config(a: &RecordingConfigArgs) -> Converted<RecordingConfig> {
+    Ok(RecordingConfig {
+        file_path: a.file_path.clone().or_else(|| a.file_path_snake.clone()).ok_or(INVALID)?,
+        sample_rate: u32_or(a.sample_rate.or(a.sample_rate_snake), 32_000)?,
+        quality: a.quality.map_or(Ok(1), int32)?,
+        position: a.position.map_or(Ok(0), int32)?,
+        cycle_time: a.cycle_time.or(a.cycle_time_snake).map_or(Ok(0), int32)?,
+    })
+}
+
+/// `startAudioRecording(filePath, sampleRate, quality)`: both mixed.
+pub fn recording_simple(path: String, sample_rate: f64, quality: f64) -> Converted<RecordingConfig> {
+    Ok(RecordingConfig {
+        file_path: path,
+        sample_rate: u32_or(Some(sample_rate), 0)?,
+        quality: int32(quality)?,
+        position: 0,
+        cycle_time: 0,
+    })
+}
+
+/// A volume / effect id / position argument: an integral number ≥ 0.
+pub fn u32_arg(v: f64) -> Converted<u32> {
+    u32_or(Some(v), 0)
 }

@@ -20,7 +20,10 @@ use napi_derive::napi;
 use nertc_engine::error::{self, Code};
 use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
-use crate::convert::{self, Converted, JsPixelFormat, JsUid, RectArgs, ScreenCaptureParamsArgs, VideoConfigArgs};
+use crate::convert::{
+    self, Converted, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs, ScreenCaptureParamsArgs,
+    VideoConfigArgs,
+};
 use crate::events::{self, Arg};
 use nertc_engine::device::screen::ScreenSource;
 
@@ -242,6 +245,199 @@ impl NativeEngine {
     #[napi]
     pub fn adjust_playback_signal_volume(&self, volume: f64) -> i32 {
         self.call(convert::int32(volume), |e, v| e.adjust_playback_signal_volume(v))
+    }
+
+    // ---- audio mixing and effects (NERTC's 29 methods) ----
+
+    /// A getter: the engine's value, or a NERTC code negated (-30005 with no engine).
+    fn value(&self, get: impl FnOnce(&Engine) -> i64) -> f64 {
+        self.engine.as_ref().map_or(-f64::from(error::ERR_INVALID_STATE), |e| get(e) as f64)
+    }
+
+    #[napi]
+    pub fn start_audio_mixing(&self, opt: MixOptionArgs) -> i32 {
+        self.call(convert::mix_options(&opt), |e, o| e.start_audio_mixing(o))
+    }
+    #[napi]
+    pub fn stop_audio_mixing(&self) -> i32 {
+        self.with(|e| e.stop_audio_mixing())
+    }
+    #[napi]
+    pub fn pause_audio_mixing(&self, pause: bool) -> i32 {
+        self.with(|e| e.pause_audio_mixing(pause))
+    }
+    #[napi]
+    pub fn set_audio_mixing_send_volume(&self, v: f64) -> i32 {
+        self.call(convert::u32_arg(v), |e, v| e.set_audio_mixing_send_volume(v))
+    }
+    #[napi]
+    pub fn set_audio_mixing_playback_volume(&self, v: f64) -> i32 {
+        self.call(convert::u32_arg(v), |e, v| e.set_audio_mixing_playback_volume(v))
+    }
+    #[napi]
+    pub fn get_audio_mixing_send_volume(&self) -> f64 {
+        self.value(|e| e.audio_mixing_send_volume())
+    }
+    #[napi]
+    pub fn get_audio_mixing_playback_volume(&self) -> f64 {
+        self.value(|e| e.audio_mixing_playback_volume())
+    }
+    #[napi]
+    pub fn get_audio_mixing_duration(&self) -> f64 {
+        self.value(|e| e.audio_mixing_duration())
+    }
+    #[napi]
+    pub fn get_audio_mixing_current_position(&self) -> f64 {
+        self.value(|e| e.audio_mixing_position())
+    }
+    #[napi]
+    pub fn set_audio_mixing_position(&self, pos: f64) -> i32 {
+        self.call(convert::timestamp_ms(pos), |e, p| e.set_audio_mixing_position(p))
+    }
+    #[napi]
+    pub fn set_audio_mixing_pitch(&self, pitch: f64) -> i32 {
+        self.call(convert::int32(pitch), |e, p| e.set_audio_mixing_pitch(p))
+    }
+    #[napi]
+    pub fn get_audio_mixing_pitch(&self) -> f64 {
+        self.value(|e| e.audio_mixing_pitch())
+    }
+    #[napi]
+    pub fn play_effect(&self, id: f64, opt: MixOptionArgs) -> i32 {
+        let args = convert::u32_arg(id).and_then(|id| Ok((id, convert::mix_options(&opt)?)));
+        self.call(args, |e, (id, o)| e.play_effect(id, o))
+    }
+    #[napi]
+    pub fn stop_effect(&self, id: f64) -> i32 {
+        self.call(convert::u32_arg(id), |e, id| e.stop_effect(id))
+    }
+    #[napi]
+    pub fn stop_all_effects(&self) -> i32 {
+        self.with(|e| e.stop_all_effects())
+    }
+    #[napi]
+    pub fn pause_effect(&self, id: f64, pause: bool) -> i32 {
+        self.call(convert::u32_arg(id), |e, id| e.pause_effect(id, pause))
+    }
+    #[napi]
+    pub fn pause_all_effects(&self, pause: bool) -> i32 {
+        self.with(|e| e.pause_all_effects(pause))
+    }
+    #[napi]
+    pub fn set_effect_send_volume(&self, id: f64, v: f64) -> i32 {
+        let args = convert::u32_arg(id).and_then(|id| Ok((id, convert::u32_arg(v)?)));
+        self.call(args, |e, (id, v)| e.set_effect_send_volume(id, v))
+    }
+    #[napi]
+    pub fn set_effect_playback_volume(&self, id: f64, v: f64) -> i32 {
+        let args = convert::u32_arg(id).and_then(|id| Ok((id, convert::u32_arg(v)?)));
+        self.call(args, |e, (id, v)| e.set_effect_playback_volume(id, v))
+    }
+    #[napi]
+    pub fn get_effect_send_volume(&self, id: f64) -> f64 {
+        match convert::u32_arg(id) {
+            Ok(id) => self.value(|e| e.effect_send_volume(id)),
+            Err(c) => -f64::from(c),
+        }
+    }
+    #[napi]
+    pub fn get_effect_playback_volume(&self, id: f64) -> f64 {
+        match convert::u32_arg(id) {
+            Ok(id) => self.value(|e| e.effect_playback_volume(id)),
+            Err(c) => -f64::from(c),
+        }
+    }
+    #[napi]
+    pub fn get_effect_duration(&self, id: f64) -> f64 {
+        match convert::u32_arg(id) {
+            Ok(id) => self.value(|e| e.effect_duration(id)),
+            Err(c) => -f64::from(c),
+        }
+    }
+    #[napi]
+    pub fn get_effect_current_position(&self, id: f64) -> f64 {
+        match convert::u32_arg(id) {
+            Ok(id) => self.value(|e| e.effect_position(id)),
+            Err(c) => -f64::from(c),
+        }
+    }
+    #[napi]
+    pub fn set_effect_position(&self, id: f64, pos: f64) -> i32 {
+        let args = convert::u32_arg(id).and_then(|id| Ok((id, convert::timestamp_ms(pos)?)));
+        self.call(args, |e, (id, p)| e.set_effect_position(id, p))
+    }
+    #[napi]
+    pub fn set_effect_pitch(&self, id: f64, pitch: f64) -> i32 {
+        let args = convert::u32_arg(id).and_then(|id| Ok((id, convert::int32(pitch)?)));
+        self.call(args, |e, (id, p)| e.set_effect_pitch(id, p))
+    }
+    #[napi]
+    pub fn get_effect_pitch(&self, id: f64) -> f64 {
+        match convert::u32_arg(id) {
+            Ok(id) => self.value(|e| e.effect_pitch(id)),
+            Err(c) => -f64::from(c),
+        }
+    }
+
+    // ---- voice effects, earback ----
+
+    #[napi]
+    pub fn set_local_voice_pitch(&self, pitch: f64) -> i32 {
+        self.with(|e| e.set_local_voice_pitch(pitch))
+    }
+    #[napi]
+    pub fn set_local_voice_equalization(&self, band: f64, gain: f64) -> i32 {
+        let args = convert::int32(band).and_then(|b| Ok((b, convert::int32(gain)?)));
+        self.call(args, |e, (b, g)| e.set_local_voice_equalization(b, g))
+    }
+    #[napi]
+    pub fn set_local_voice_reverb_param(&self, param: ReverbArgs) -> i32 {
+        self.call(convert::reverb(&param), |e, p| e.set_local_voice_reverb(p))
+    }
+    #[napi]
+    pub fn set_audio_effect_preset(&self, preset: f64) -> i32 {
+        self.call(convert::int32(preset), |e, p| e.set_audio_effect_preset(p))
+    }
+    #[napi]
+    pub fn set_voice_beautifier_preset(&self, preset: f64) -> i32 {
+        self.call(convert::int32(preset), |e, p| e.set_voice_beautifier_preset(p))
+    }
+    #[napi]
+    pub fn enable_earback(&self, enabled: bool, volume: f64) -> i32 {
+        self.call(convert::u32_arg(volume), |e, v| e.enable_earback(enabled, v))
+    }
+    #[napi]
+    pub fn set_earback_volume(&self, volume: f64) -> i32 {
+        self.call(convert::u32_arg(volume), |e, v| e.set_earback_volume(v))
+    }
+
+    // ---- recording and dumps ----
+
+    #[napi]
+    pub fn start_audio_recording(&self, path: String, sample_rate: f64, quality: f64) -> i32 {
+        self.call(convert::recording_simple(path, sample_rate, quality), |e, c| e.start_audio_recording(c))
+    }
+    #[napi]
+    pub fn start_audio_recording_with_config(&self, config: RecordingConfigArgs) -> i32 {
+        self.call(convert::recording_config(&config), |e, c| e.start_audio_recording(c))
+    }
+    #[napi]
+    pub fn stop_audio_recording(&self) -> i32 {
+        self.with(|e| e.stop_audio_recording())
+    }
+    /// `dir`: the log directory (index.js passes `log_dir_path`, else the temp directory).
+    #[napi]
+    pub fn start_audio_dump(&self, dir: String) -> i32 {
+        self.with(|e| e.start_audio_dump(std::path::Path::new(&dir)))
+    }
+    /// `dump_type`: NERtcAudioDumpType 0 PCM (`.dump`), 1 both, 2 WAV.
+    #[napi]
+    pub fn start_audio_dump_with_type(&self, dir: String, dump_type: f64) -> i32 {
+        self.call(convert::int32(dump_type), |e, t| e.start_audio_dump_with_type(std::path::Path::new(&dir), t))
+    }
+    #[napi]
+    pub fn stop_audio_dump(&self) -> i32 {
+        self.with(|e| e.stop_audio_dump())
     }
 
     #[napi]

@@ -120,8 +120,14 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::AudioDeviceStateChanged { device_id, device_type, device_state }
         | E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
             vec![Arg::Str(device_id.clone()), int(*device_type), int(*device_state)]
-        } // No wildcard arm: an event added to the engine does not compile until converted here
-          // (and listed in `every_event` below).
+        }
+        E::AudioMixingStateChanged { state, error_code } => vec![int(*state), int(*error_code)],
+        E::AudioMixingTimestampUpdate { timestamp_ms } => vec![Arg::U64(*timestamp_ms)],
+        E::AudioEffectFinished { effect_id } => vec![int(*effect_id)],
+        E::AudioEffectTimestampUpdate { effect_id, timestamp_ms } => vec![int(*effect_id), Arg::U64(*timestamp_ms)],
+        E::AudioRecording { code, file_path } => vec![int(*code), Arg::Str(file_path.clone())],
+        // No wildcard arm: an event added to the engine does not compile until converted here
+        // (and listed in `every_event` below).
     };
     (ev.name(), args)
 }
@@ -178,6 +184,11 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
         AudioDeviceStateChanged => E::AudioDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 1 },
         VideoDeviceStateChanged => E::VideoDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 0 },
+        AudioMixingStateChanged => E::AudioMixingStateChanged { state: 0, error_code: 0 },
+        AudioMixingTimestampUpdate => E::AudioMixingTimestampUpdate { timestamp_ms: 0 },
+        AudioEffectFinished => E::AudioEffectFinished { effect_id: 1 },
+        AudioEffectTimestampUpdate => E::AudioEffectTimestampUpdate { effect_id: 1, timestamp_ms: 0 },
+        AudioRecording => E::AudioRecording { code: 3, file_path: String::new() },
     }
 }
 

@@ -11,6 +11,8 @@ use nertc_protocol::{MediaKind, TrackSource, Uid};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::{self, Cmd};
+use crate::audio_mixing::dsp::ReverbParam;
+use crate::audio_mixing::{LocalMix, MixError, MixOptions, presets};
 use crate::device::screen::{self, Rect, ScreenParams, ScreenSource, ScreenSourceInfo};
 use crate::device::{self, DeviceInfo};
 use crate::error::{self, Code, EngineError, Result};
@@ -19,6 +21,7 @@ use crate::event::screen_status;
 use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
 use crate::media::video_send::EncodeParams;
+use crate::recording::{RecordError, RecordingConfig};
 use crate::render::{FrameSlot, StreamKey};
 use crate::session::JoinParams;
 use crate::settings::{ChannelProfile, Role, ScreenShare, Settings, VideoConfig, resolve_video_config};
@@ -63,6 +66,29 @@ pub struct Engine {
 
 pub fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
+}
+
+fn mix_error(e: MixError) -> EngineError {
+    match e {
+        MixError::InvalidParam(m) => EngineError::InvalidParam(m),
+        MixError::NotPlaying => EngineError::WrongState("no such mixing or effect playing"),
+    }
+}
+
+fn record_error(e: RecordError) -> EngineError {
+    match e {
+        RecordError::InvalidParam(m) => EngineError::InvalidParam(m),
+        RecordError::Unsupported(_) => EngineError::NotSupported("AAC recording (WAV only)"),
+        RecordError::NotRecording => EngineError::WrongState("not recording"),
+    }
+}
+
+/// NERTC's `NERtcAudioDumpType`.
+const DUMP_PCM: i32 = 0;
+const DUMP_WAV: i32 = 2;
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// The NERTC code for an outcome; failures are logged here, once.
@@ -154,6 +180,10 @@ impl Engine {
         }
         // The actor leaves the channel and waits (≤ 1 s) for the peer connections to close.
         let _ = done_rx.recv_timeout(Duration::from_secs(3));
+        self.shared.local_mix.release();
+        self.shared.recording.release();
+        self.shared.dump.release();
+        self.shared.dump_raw.release();
         self.shared.refresh_devices();
         if let Some(devices) = lock(&self.devices).take() {
             let _ = devices.join();
@@ -235,6 +265,10 @@ impl Engine {
     pub fn leave_channel(&self) -> Code {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;
+            // Mixing, effects and recording end with the channel (no events for the mixing and
+            // effects; the recording fires onAudioRecording(5) once its file is complete).
+            self.shared.local_mix.stop_all();
+            let _ = self.shared.recording.stop();
             // A screen share ends with the channel.
             if self.shared.settings().screen.take().is_some() {
                 self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
@@ -752,6 +786,193 @@ impl Engine {
                 self.send(Cmd::Republish)?;
             }
             Ok(())
+        })
+    }
+
+    // ---- audio mixing, effects, voice effects, earback (audio_mixing/) ----
+
+    fn mix(&self, what: &str, f: impl FnOnce(&LocalMix) -> std::result::Result<(), MixError>) -> Code {
+        self.call(what, || f(&self.shared.local_mix).map_err(mix_error))
+    }
+
+    /// A getter: the value, or a NERTC code negated (-30005: nothing playing).
+    fn mix_value<T: Into<i64>>(&self, what: &str, f: impl FnOnce(&LocalMix) -> std::result::Result<T, MixError>) -> i64 {
+        let mut out = 0i64;
+        let code = self.call(what, || {
+            out = f(&self.shared.local_mix).map_err(mix_error)?.into();
+            Ok(())
+        });
+        if code == error::OK { out } else { -i64::from(code) }
+    }
+
+    pub fn start_audio_mixing(&self, opts: MixOptions) -> Code {
+        self.mix("startAudioMixing", |m| m.start_mixing(opts))
+    }
+    pub fn stop_audio_mixing(&self) -> Code {
+        self.mix("stopAudioMixing", |m| m.stop_mixing())
+    }
+    pub fn pause_audio_mixing(&self, pause: bool) -> Code {
+        self.mix(if pause { "pauseAudioMixing" } else { "resumeAudioMixing" }, |m| m.pause_mixing(pause))
+    }
+    pub fn set_audio_mixing_send_volume(&self, v: u32) -> Code {
+        self.mix("setAudioMixingSendVolume", |m| m.set_mixing_send_volume(v))
+    }
+    pub fn set_audio_mixing_playback_volume(&self, v: u32) -> Code {
+        self.mix("setAudioMixingPlaybackVolume", |m| m.set_mixing_playback_volume(v))
+    }
+    pub fn audio_mixing_send_volume(&self) -> i64 {
+        self.mix_value("getAudioMixingSendVolume", |m| m.mixing_send_volume())
+    }
+    pub fn audio_mixing_playback_volume(&self) -> i64 {
+        self.mix_value("getAudioMixingPlaybackVolume", |m| m.mixing_playback_volume())
+    }
+    pub fn audio_mixing_duration(&self) -> i64 {
+        self.mix_value("getAudioMixingDuration", |m| m.mixing_duration_ms().map(clamp_i64))
+    }
+    pub fn audio_mixing_position(&self) -> i64 {
+        self.mix_value("getAudioMixingCurrentPosition", |m| m.mixing_position_ms().map(clamp_i64))
+    }
+    pub fn set_audio_mixing_position(&self, ms: u64) -> Code {
+        self.mix("setAudioMixingPosition", |m| m.set_mixing_position_ms(ms))
+    }
+    pub fn set_audio_mixing_pitch(&self, pitch: i32) -> Code {
+        self.mix("setAudioMixingPitch", |m| m.set_mixing_pitch(pitch))
+    }
+    pub fn audio_mixing_pitch(&self) -> i64 {
+        self.mix_value("getAudioMixingPitch", |m| m.mixing_pitch())
+    }
+
+    pub fn play_effect(&self, id: u32, opts: MixOptions) -> Code {
+        self.mix("playEffect", |m| m.play_effect(id, opts))
+    }
+    pub fn stop_effect(&self, id: u32) -> Code {
+        self.mix("stopEffect", |m| m.stop_effect(id))
+    }
+    pub fn stop_all_effects(&self) -> Code {
+        self.mix("stopAllEffects", |m| {
+            m.stop_all_effects();
+            Ok(())
+        })
+    }
+    pub fn pause_effect(&self, id: u32, pause: bool) -> Code {
+        self.mix(if pause { "pauseEffect" } else { "resumeEffect" }, |m| m.pause_effect(id, pause))
+    }
+    pub fn pause_all_effects(&self, pause: bool) -> Code {
+        self.mix(if pause { "pauseAllEffects" } else { "resumeAllEffects" }, |m| {
+            m.pause_all_effects(pause);
+            Ok(())
+        })
+    }
+    pub fn set_effect_send_volume(&self, id: u32, v: u32) -> Code {
+        self.mix("setEffectSendVolume", |m| m.set_effect_send_volume(id, v))
+    }
+    pub fn set_effect_playback_volume(&self, id: u32, v: u32) -> Code {
+        self.mix("setEffectPlaybackVolume", |m| m.set_effect_playback_volume(id, v))
+    }
+    pub fn effect_send_volume(&self, id: u32) -> i64 {
+        self.mix_value("getEffectSendVolume", |m| m.effect_send_volume(id))
+    }
+    pub fn effect_playback_volume(&self, id: u32) -> i64 {
+        self.mix_value("getEffectPlaybackVolume", |m| m.effect_playback_volume(id))
+    }
+    pub fn effect_duration(&self, id: u32) -> i64 {
+        self.mix_value("getEffectDuration", |m| m.effect_duration_ms(id).map(clamp_i64))
+    }
+    pub fn effect_position(&self, id: u32) -> i64 {
+        self.mix_value("getEffectCurrentPosition", |m| m.effect_position_ms(id).map(clamp_i64))
+    }
+    pub fn set_effect_position(&self, id: u32, ms: u64) -> Code {
+        self.mix("setEffectPosition", |m| m.set_effect_position_ms(id, ms))
+    }
+    pub fn set_effect_pitch(&self, id: u32, pitch: i32) -> Code {
+        self.mix("setEffectPitch", |m| m.set_effect_pitch(id, pitch))
+    }
+    pub fn effect_pitch(&self, id: u32) -> i64 {
+        self.mix_value("getEffectPitch", |m| m.effect_pitch(id))
+    }
+
+    /// `setLocalVoicePitch`: a frequency ratio 0.5..=2.0 applied to the microphone.
+    pub fn set_local_voice_pitch(&self, ratio: f64) -> Code {
+        self.mix("setLocalVoicePitch", |m| m.set_voice_pitch(ratio))
+    }
+    pub fn set_local_voice_equalization(&self, band: i32, gain_db: i32) -> Code {
+        self.mix("setLocalVoiceEqualization", |m| m.set_voice_equalization(band, gain_db))
+    }
+    pub fn set_local_voice_reverb(&self, p: ReverbParam) -> Code {
+        self.mix("setLocalVoiceReverbParam", |m| m.set_voice_reverb(p))
+    }
+    /// `setAudioEffectPreset` (NERtcVoiceChangerType 0..=8).
+    pub fn set_audio_effect_preset(&self, preset: i32) -> Code {
+        self.mix("setAudioEffectPreset", |m| {
+            let (ratio, eq, reverb) =
+                presets::voice_changer(preset).ok_or_else(|| MixError::InvalidParam(format!("voice changer {preset}")))?;
+            m.set_voice_preset(ratio, eq, reverb);
+            Ok(())
+        })
+    }
+    /// `setVoiceBeautifierPreset` (NERtcVoiceBeautifierType 0..=11).
+    pub fn set_voice_beautifier_preset(&self, preset: i32) -> Code {
+        self.mix("setVoiceBeautifierPreset", |m| {
+            let (ratio, eq, reverb) =
+                presets::beautifier(preset).ok_or_else(|| MixError::InvalidParam(format!("voice beautifier {preset}")))?;
+            m.set_voice_preset(ratio, eq, reverb);
+            Ok(())
+        })
+    }
+    /// `enableEarback(enabled, volume 0..=100)`: the microphone (after voice effects) in the
+    /// local speaker.
+    pub fn enable_earback(&self, enabled: bool, volume: u32) -> Code {
+        self.mix("enableEarback", |m| m.set_earback(enabled.then_some(volume)))
+    }
+    pub fn set_earback_volume(&self, volume: u32) -> Code {
+        self.mix("setEarbackVolume", |m| m.set_earback_volume(volume))
+    }
+
+    // ---- recording and dumps (recording.rs) ----
+
+    pub fn start_audio_recording(&self, cfg: RecordingConfig) -> Code {
+        self.call("startAudioRecording", || self.shared.recording.start(cfg).map_err(record_error))
+    }
+    pub fn stop_audio_recording(&self) -> Code {
+        self.call("stopAudioRecording", || self.shared.recording.stop().map_err(record_error))
+    }
+    /// `startAudioDump`: what is sent and played, mixed, into
+    /// `dir/nertc-audio-dump-<ms>.wav` (48 kHz mono).
+    pub fn start_audio_dump(&self, dir: &std::path::Path) -> Code {
+        self.start_audio_dump_with_type(dir, DUMP_WAV)
+    }
+
+    /// `startAudioDumpWithType`: NERtcAudioDumpType 0 PCM (`.dump`: raw 16-bit little-endian
+    /// 48 kHz mono), 1 both, 2 WAV. A running dump is replaced.
+    pub fn start_audio_dump_with_type(&self, dir: &std::path::Path, dump_type: i32) -> Code {
+        self.call("startAudioDump", || {
+            if !(0..=2).contains(&dump_type) {
+                return Err(EngineError::InvalidParam(format!("dump type {dump_type}")));
+            }
+            let stem = dir.join(format!("nertc-audio-dump-{}", crate::frame::now_us() / 1000)).to_string_lossy().into_owned();
+            let cfg = |ext: &str| RecordingConfig {
+                file_path: format!("{stem}.{ext}"),
+                sample_rate: 48_000,
+                quality: 2,
+                position: 0,
+                cycle_time: 0,
+            };
+            let _ = self.shared.dump.stop();
+            let _ = self.shared.dump_raw.stop();
+            tracing::info!("audio dump to {stem}.* (type {dump_type})");
+            if dump_type != DUMP_WAV {
+                self.shared.dump_raw.start(cfg("dump")).map_err(record_error)?;
+            }
+            if dump_type != DUMP_PCM {
+                self.shared.dump.start(cfg("wav")).map_err(record_error)?;
+            }
+            Ok(())
+        })
+    }
+    pub fn stop_audio_dump(&self) -> Code {
+        self.call("stopAudioDump", || {
+            let (wav, raw) = (self.shared.dump.stop(), self.shared.dump_raw.stop());
+            wav.or(raw).map_err(record_error)
         })
     }
 

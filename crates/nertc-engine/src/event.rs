@@ -269,6 +269,28 @@ pub enum EngineEvent {
         device_type: i32,
         device_state: i32,
     },
+    /// The mixing ended (`state` 0, code 0) or its file cannot be played (`state` 1, a
+    /// NERtcAudioMixingErrorCode).
+    AudioMixingStateChanged {
+        state: i32,
+        error_code: i32,
+    },
+    /// The mixing's position, every `progress_interval` (1 s by default).
+    AudioMixingTimestampUpdate {
+        timestamp_ms: u64,
+    },
+    AudioEffectFinished {
+        effect_id: u32,
+    },
+    AudioEffectTimestampUpdate {
+        effect_id: u32,
+        timestamp_ms: u64,
+    },
+    /// `startAudioRecording`'s progress: a NERtcAudioRecordingCode.
+    AudioRecording {
+        code: i32,
+        file_path: String,
+    },
 }
 
 impl EngineEvent {
@@ -308,6 +330,11 @@ impl EngineEvent {
             EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
             EngineEvent::AudioDeviceStateChanged { .. } => "onAudioDeviceStateChanged",
             EngineEvent::VideoDeviceStateChanged { .. } => "onVideoDeviceStateChanged",
+            EngineEvent::AudioMixingStateChanged { .. } => "onAudioMixingStateChanged",
+            EngineEvent::AudioMixingTimestampUpdate { .. } => "onAudioMixingTimestampUpdate",
+            EngineEvent::AudioEffectFinished { .. } => "onAudioEffectFinished",
+            EngineEvent::AudioEffectTimestampUpdate { .. } => "onAudioEffectTimestampUpdate",
+            EngineEvent::AudioRecording { .. } => "onAudioRecording",
         }
     }
 }

@@ -25,6 +25,8 @@
 //!     ├─▶ local preview FrameSlot                 └─▶ VideoSink ─▶ publish track (webrtc-rs)
 //! mic / tone / JS push ─[bounded 50, drop when 1 s behind]─▶ audio encoder thread (mic only:
 //!     AEC/NS/AGC, audio_processing.rs, far-end = the playout mix; Opus) ─▶ track
+//!     (each 20 ms frame passes the [`audio_mixing::SendHook`] first: voice effects, earback,
+//!     mixing and effects, the recording tap; the speaker's pull adds their playout side)
 //! remote video RTP ─▶ receive task (whole pictures; keyframe requests retried until one
 //!     decodes) ─[bounded 8; full → wait for a keyframe]─▶ decoder thread ─▶ FrameSlot
 //! remote audio RTP ─▶ receive task ─▶ jitter buffer per user (audio_jitter.rs) ◀─ Mixer: Opus
@@ -55,7 +57,8 @@
 //! `subscribe`, `reconnect`, `stats`, `transport` the peer-connection tasks, `local` the device
 //! thread, `settings`, `media` pipelines, [`codec`] H.264/Opus, [`device`] real and
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
-//! [`logging`] log files.
+//! [`logging`] log files, [`audio_mixing`] mixing/effects/voice effects/earback (symphonia
+//! decodes the files), [`recording`] `startAudioRecording` and dumps (WAV via hound).
 //!
 //! # The substream (screen share)
 //! `startScreenCapture*` puts a `ScreenShare` in the settings; the device thread
@@ -66,6 +69,7 @@
 //! [`render::StreamKey::RemoteSub`].
 
 pub mod api;
+pub mod audio_mixing;
 pub mod audio_processing;
 pub mod codec;
 pub mod device;
@@ -82,6 +86,7 @@ mod local;
 mod publish;
 mod quality;
 mod reconnect;
+pub mod recording;
 mod session;
 mod shared;
 mod stats;

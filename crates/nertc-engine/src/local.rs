@@ -245,7 +245,7 @@ impl LocalMedia {
             }
         }
         if plan.audio_encoder && self.audio.is_none() {
-            match AudioSender::start(shared.audio.clone()) {
+            match AudioSender::start(shared.audio.clone(), shared.audio_hook()) {
                 Ok(a) => self.audio = Some(a),
                 Err(e) => fail("audio encoder", e.into()),
             }
@@ -303,11 +303,12 @@ impl LocalMedia {
             self.mic.as_ref().is_some_and(|((id, to_encoder), _)| *to_encoder && id.as_str() != device::SYNTHETIC_RECORD_DEVICE_ID),
         );
         if let (Some(id), None) = (&plan.playout, &self.playout) {
-            let mixer = shared.mixer.clone();
+            let (mixer, hook) = (shared.mixer.clone(), shared.audio_hook());
             let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| shared.audio.clone());
             let ctl = shared.audio.clone();
             let pull = move |out: &mut [i16]| {
                 mixer.pull(out, 2);
+                hook.playout(out, 2);
                 ctl.mix_loopback(out, 2);
                 ctl.mix_playout_test(out);
                 if let Some(audio) = &echo_reference {

@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::Sender;
 
+use crate::audio_mixing::LocalMix;
 use crate::event::{ConnectionState, EngineEvent, Events, StateReason};
 use crate::frame::AudioFrame;
 use crate::media::audio_recv::Mixer;
 use crate::media::audio_send::AudioCtl;
 use crate::media::video_send::{FrameInput, VideoCtl};
+use crate::recording::Recording;
 use crate::render::Slots;
 use crate::session::Presence;
 use crate::settings::Settings;
@@ -32,6 +34,13 @@ pub(crate) struct Shared {
     pub screen_paused: Arc<AtomicBool>,
     pub audio: Arc<AudioCtl>,
     pub mixer: Arc<Mixer>,
+    /// Mixing, effects, voice effects and earback (mixed into what is sent and played).
+    pub local_mix: Arc<LocalMix>,
+    /// `startAudioRecording` and `startAudioDump`.
+    pub recording: Arc<Recording>,
+    pub dump: Arc<Recording>,
+    /// The raw PCM side of `startAudioDumpWithType` (kNERtcAudioDumpTypePCM / All).
+    pub dump_raw: Arc<Recording>,
     /// Where pushed external frames go while an encoder runs (set by the device thread).
     pub video_input: Mutex<Option<FrameInput>>,
     pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
@@ -49,7 +58,6 @@ impl Shared {
     pub fn new(app_key: String, events: Events, settings: Settings, wake_devices: Sender<()>) -> Self {
         Shared {
             app_key,
-            events,
             state: AtomicI32::new(ConnectionState::Disconnected as i32),
             presence: Presence::default(),
             released: AtomicBool::new(false),
@@ -60,10 +68,24 @@ impl Shared {
             screen_paused: Arc::new(AtomicBool::new(false)),
             audio: Arc::new(AudioCtl::default()),
             mixer: Mixer::new(),
+            local_mix: LocalMix::new(events.clone()),
+            recording: Arc::new(Recording::new(Some(events.clone()))),
+            dump: Arc::new(Recording::new(None)),
+            dump_raw: Arc::new(Recording::new(None)),
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
             wake_devices,
+            events,
         }
+    }
+
+    /// The hook the audio encoder and the speaker call.
+    pub fn audio_hook(&self) -> Arc<crate::audio_mixing::LocalAudioHook> {
+        Arc::new(crate::audio_mixing::LocalAudioHook {
+            mix: self.local_mix.clone(),
+            recording: self.recording.clone(),
+            dumps: [self.dump.clone(), self.dump_raw.clone()],
+        })
     }
 
     /// Asks the device thread to bring capture, encoders and playout in line with the settings

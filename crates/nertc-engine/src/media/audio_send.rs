@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rtc::media::Sample;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
+use crate::audio_mixing::SendHook;
 use crate::audio_processing::Apm;
 use crate::codec::opus::{DEFAULT_PACKET_LOSS_PERC, OpusEncoder};
 use crate::device::audio::{AudioConverter, DeviceGain};
@@ -82,8 +83,9 @@ impl Default for AudioCtl {
 pub struct AudioSender(super::Worker<AudioFrame>);
 
 impl AudioSender {
-    pub fn start(ctl: Arc<AudioCtl>) -> std::io::Result<Self> {
-        super::Worker::spawn("nertc-audio-enc", 50, move |rx| encode_loop(rx, ctl)).map(AudioSender)
+    /// `hook` processes each captured frame before it is encoded (effects, mixing, recording).
+    pub fn start(ctl: Arc<AudioCtl>, hook: Arc<dyn SendHook>) -> std::io::Result<Self> {
+        super::Worker::spawn("nertc-audio-enc", 50, move |rx| encode_loop(rx, ctl, hook)).map(AudioSender)
     }
 
     pub fn input(&self) -> Sender<AudioFrame> {
@@ -145,7 +147,7 @@ fn apply_expected_loss(encoder: &mut OpusEncoder, ctl: &AudioCtl) {
     }
 }
 
-fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
+fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>, hook: Arc<dyn SendHook>) {
     let mut encoder = match OpusEncoder::new(SAMPLE_RATE, 1, 32_000) {
         Ok(e) => e,
         Err(e) => {
@@ -169,6 +171,7 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>) {
             ctl.apm.process_capture(&mut pcm);
             super::apply_gain(&mut pcm, super::gain(ctl.volume.load(Relaxed)));
             ctl.level.store(super::level_0_255(&pcm), Relaxed);
+            hook.process(&mut pcm);
             let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let Some(sink) = sink else { continue };
             if ctl.muted.load(Relaxed) {
