@@ -775,6 +775,10 @@ export interface NERtcVideoLayerSendStats {
   sent_frame_rate: number;
   /** kbps. */
   sent_bitrate: number;
+  /** What the encoder is asked for (kbps): the configured bitrate, lowered to fit the uplink estimate. */
+  target_bitrate: number;
+  /** The uplink estimate of send-side congestion control (kbps); 0 before its first feedback. */
+  estimated_uplink_bitrate: number;
   /** Average encode time per frame (ms). */
   encode_time_ms: number;
   codec_name: string;

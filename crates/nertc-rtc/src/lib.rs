@@ -4,6 +4,7 @@
 //! hands keyframe requests to the application ([`tap`]), and when to restart ICE on a
 //! connection that went down ([`recovery`]).
 
+pub mod cc;
 pub mod codecs;
 pub mod pc;
 pub mod recovery;

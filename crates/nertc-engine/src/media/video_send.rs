@@ -36,6 +36,25 @@ impl Default for EncodeParams {
     }
 }
 
+/// Kept out of the uplink estimate for audio (Opus at its default rate plus RTP/SRTP/UDP/IP
+/// headers at 50 packets per second), kbps.
+pub const AUDIO_RESERVE_KBPS: u32 = 40;
+/// Of what the estimate leaves for video, the encoder is asked for this share: the rest covers
+/// packet headers and rate-control overshoot.
+pub const VIDEO_SHARE: f64 = 0.9;
+/// The encoder is never asked for less.
+pub const MIN_VIDEO_KBPS: u32 = 50;
+
+/// What the encoder is asked for: the configured bitrate, lowered to fit the uplink estimate
+/// `bwe_bps` (None before any feedback: the configured one).
+pub fn encoder_kbps(configured_kbps: u32, bwe_bps: Option<u64>) -> u32 {
+    let fit = bwe_bps.map_or(u32::MAX, |b| {
+        let video = (b / 1000).saturating_sub(u64::from(AUDIO_RESERVE_KBPS)) as f64 * VIDEO_SHARE;
+        video.min(f64::from(u32::MAX)) as u32
+    });
+    configured_kbps.min(fit).max(MIN_VIDEO_KBPS)
+}
+
 /// Shared between the engine and the encoder thread.
 #[derive(Default)]
 pub struct VideoCtl {
@@ -45,6 +64,11 @@ pub struct VideoCtl {
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
+    /// The publish connection's uplink estimate ([`nertc_rtc::cc`]); the encoder's bitrate
+    /// follows it.
+    pub bwe: Arc<nertc_rtc::cc::Bwe>,
+    /// The bitrate the encoder is asked for now, kbps (0 before the first frame).
+    pub target_kbps: AtomicU32,
     // Stats.
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
@@ -107,8 +131,9 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             continue;
         }
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
-        let want =
-            EncoderConfig { width: frame.width, height: frame.height, fps: params.fps.max(1), bitrate_kbps: params.bitrate_kbps.max(50) };
+        let kbps = encoder_kbps(params.bitrate_kbps, ctl.bwe.target_bps());
+        ctl.target_kbps.store(kbps, Relaxed);
+        let want = EncoderConfig { width: frame.width, height: frame.height, fps: params.fps.max(1), bitrate_kbps: kbps };
         let needs_new = match &encoder {
             Some((_, cfg)) => cfg.width != want.width || cfg.height != want.height || cfg.fps != want.fps,
             None => true,
