@@ -29,10 +29,16 @@ const THRESHOLD_UP: f64 = 0.0087;
 const THRESHOLD_DOWN: f64 = 0.039;
 /// A trend over the threshold is overuse once it lasted this long (and grew).
 const OVERUSE_TIME: Duration = Duration::from_millis(10);
+/// Overuse counts only while packets wait at least this much longer than the fastest seen:
+/// on a 300 kbps link one 1200-byte packet is 32 ms of serialisation, and the trend of the
+/// packets queued behind it reads as overuse while the link is two-thirds used.
+const OVERUSE_MIN_QUEUE_MS: f64 = 25.0;
+/// Packets waiting this much longer than the fastest seen are overuse at once.
+const OVERUSE_QUEUE_MS: f64 = 80.0;
 /// Backing off: this fraction of what the receiver is getting.
 const BACKOFF: f64 = 0.85;
 /// At most one backoff per this: the next one must see the first one's effect.
-const BACKOFF_INTERVAL: Duration = Duration::from_millis(300);
+const BACKOFF_INTERVAL: Duration = Duration::from_millis(500);
 /// Growth per second while no ceiling is known.
 const PROBE_GROWTH: f64 = 1.25;
 /// Near the last backoff's received rate, growth is additive: one 1200-byte packet per this.
@@ -48,6 +54,10 @@ const LOSS_HIGH: f64 = 0.10;
 /// full bottleneck queue dropping its tail (random loss comes without the queue): the target
 /// drops to what gets through.
 const QUEUE_LOSS_DELAY_MS: f64 = 40.0;
+/// Loss over [`LOSS_HIGH`] cuts the target only while packets queue at least this much: loss
+/// with no queue at all is the radio's (random), not the bottleneck's, and cutting for it
+/// leaves a lossy but wide link at the floor (20 % random loss took video to 50 kbps).
+const HIGH_LOSS_MIN_QUEUE_MS: f64 = 15.0;
 /// A loss cut keeps the target at least at this share of the received rate.
 const LOSS_FLOOR: f64 = 0.7;
 /// Reaction to loss at most this often.
@@ -172,11 +182,14 @@ impl ArrivalRate {
 /// rate and remembers that rate as the ceiling; normal usage grows the target by
 /// [`PROBE_GROWTH`] per second far from a ceiling and by one packet per
 /// [`ADDITIVE_STEP_EVERY`] near it; a ceiling is forgotten after [`CEILING_TTL`] or when the
-/// receiver gets more than [`CEILING_BREAK`] × it (probing back up after a cap lifts). Loss:
-/// above [`LOSS_HIGH`] the target is cut by half the loss, between [`LOSS_LOW`] and
-/// [`LOSS_HIGH`] it may not grow. The target never exceeds [`ACKED_HEADROOM`] × what the
-/// receiver acknowledges, so an application-limited sender does not claim capacity it never
-/// used.
+/// receiver gets more than [`CEILING_BREAK`] × it (probing back up after a cap lifts).
+/// Overuse needs a queue ([`OVERUSE_MIN_QUEUE_MS`]: a trend without one is jitter) and a deep
+/// queue ([`OVERUSE_QUEUE_MS`]) is overuse whatever the trend. Loss: above [`LOSS_HIGH`] with
+/// a queue the target is cut by half the loss (never under [`LOSS_FLOOR`] × what arrived),
+/// between [`LOSS_LOW`] and [`LOSS_HIGH`] it may not grow, and with a deep queue it falls to
+/// what gets through; loss without a queue (random) only stops growth. The target never
+/// exceeds [`ACKED_HEADROOM`] × what the receiver acknowledges, so an application-limited
+/// sender does not claim capacity it never used.
 pub struct Estimator {
     groups: ArrivalGroupAccumulator,
     trend: Trendline,
@@ -219,6 +232,18 @@ impl Estimator {
     }
 
     fn control(&mut self, now: Instant, usage: Usage, received: Option<f64>, batch_loss: f64, queue_ms: f64) {
+        // A rising trend with no queue behind it is jitter (an audio packet waiting behind a
+        // video packet on a slow link), not a link filling up.
+        let usage = if usage == Usage::Over && queue_ms < OVERUSE_MIN_QUEUE_MS {
+            Usage::Normal
+        } else if queue_ms > OVERUSE_QUEUE_MS {
+            // A standing queue this deep is overuse whatever the trend says: after a sudden
+            // drop in capacity the trend needs a window of groups to rise, and a shallow
+            // bottleneck buffer overflows first.
+            Usage::Over
+        } else {
+            usage
+        };
         self.state = self.state.next(usage);
         if let (Some((c, at)), Some(r)) = (self.ceiling, received)
             && (now.saturating_duration_since(at) > CEILING_TTL || r > c * CEILING_BREAK)
@@ -252,7 +277,7 @@ impl Estimator {
             RateControlState::Increase => self.last_increase = Some(now),
         }
         if self.last_loss_cut.is_none_or(|t| now.saturating_duration_since(t) >= LOSS_INTERVAL) {
-            if loss > LOSS_HIGH {
+            if loss > LOSS_HIGH && queue_ms > HIGH_LOSS_MIN_QUEUE_MS {
                 // Never far under what the path delivered meanwhile: the loss that follows a
                 // sudden cap (a queue full of packets sent at the old rate) is not a measure of
                 // the new capacity.

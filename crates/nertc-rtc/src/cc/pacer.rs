@@ -12,8 +12,9 @@ use rtc::shared::marshal::MarshalSize;
 
 use super::{Bwe, INITIAL_BPS, MAX_QUEUE_TIME, PACING_FACTOR, RETRANSMIT_SHARE};
 
-/// A packet is resent at most once per this (a round trip through a full queue and back).
-pub const RETRANSMIT_HOLDOFF: Duration = Duration::from_millis(250);
+/// A packet is resent at most once per this: one NACK round of ours (the SFU's), so a request
+/// repeated within a round, or by two receivers at once, costs one resend.
+pub const RETRANSMIT_HOLDOFF: Duration = crate::pc::NACK_INTERVAL;
 /// Resend times kept before old ones are forgotten.
 const RESENT_MEMORY: usize = 1024;
 
@@ -276,15 +277,16 @@ mod tests {
         }
         let (sent, t1) = drain(&mut p, t0);
         assert_eq!(sent.len(), 20);
-        // The receiver asks for packet 3 on every 40 ms round.
+        // Two receivers ask for packet 3 on every NACK round, 10 ms apart: one resend a round.
         let mut resent = 0;
         for round in 0..10u32 {
-            let now = t1 + Duration::from_millis(40) * round;
-            p.handle_write(rtp(now, VIDEO, 3, 988)).expect("write");
-            resent += drain(&mut p, now).0.len();
+            for offset in [0, 10] {
+                let now = t1 + RETRANSMIT_HOLDOFF * round + Duration::from_millis(offset);
+                p.handle_write(rtp(now, VIDEO, 3, 988)).expect("write");
+                resent += drain(&mut p, now).0.len();
+            }
         }
-        // 360 ms of asking: once at 0, again after the 250 ms hold-off.
-        assert_eq!(resent, 2, "packet 3 resent {resent} times");
+        assert_eq!(resent, 10, "packet 3 resent {resent} times in 10 rounds");
         // Many different packets asked at once: the budget (half of 1 Mbit/s, a tenth of a
         // second's burst, ~6 packets) lets a few through and refuses the rest.
         let t2 = t1 + Duration::from_secs(2);
@@ -293,6 +295,6 @@ mod tests {
         }
         let n = drain(&mut p, t2).0.len();
         assert!((4..=8).contains(&n), "{n} of 16 retransmissions let through at once");
-        assert!(p.retransmits_dropped >= 8);
+        assert!(p.retransmits_dropped >= 10 + 8);
     }
 }
