@@ -611,7 +611,9 @@ export interface NERtcVideoConfig {
   mirror_mode?: number;
   /** Accepted for NERTC compatibility; ignored. */
   crop_mode?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcDegradationPreference: what gives way after the bitrate when the uplink estimate is
+   * too low for the configuration (1 the size, 2 the frame rate then the size, 3 the frame rate
+   * to 2/3 then the size, 0 nothing but the bitrate). */
   degradation_preference?: number;
   /** Accepted for NERTC compatibility; ignored. */
   orientation_mode?: number;

@@ -161,7 +161,7 @@ pub fn external_audio_format(sample_rate: Option<f64>, channels: Option<f64>) ->
 
 /// `setVideoConfig(config)` with NERTC's field names; fields null/undefined keep their default
 /// (`max_profile` -1: unset; others 0: unset). Extra NERTC fields (crop_mode,
-/// degradation_preference, orientation_mode) are ignored.
+/// orientation_mode) are ignored.
 #[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct VideoConfigArgs {
@@ -177,6 +177,8 @@ pub struct VideoConfigArgs {
     pub min_bitrate: Option<f64>,
     #[napi(js_name = "mirror_mode")]
     pub mirror_mode: Option<f64>,
+    #[napi(js_name = "degradation_preference")]
+    pub degradation_preference: Option<f64>,
 }
 
 /// Every field an integral number, all but `max_profile` non-negative, none above 2^31-1. The
@@ -191,6 +193,7 @@ pub fn video_config(args: &VideoConfigArgs) -> Converted<VideoConfig> {
         bitrate_kbps: u32_or(args.bitrate, 0)?,
         min_bitrate_kbps: u32_or(args.min_bitrate, 0)?,
         mirror_mode: args.mirror_mode.map_or(Ok(0), non_negative_i32)?,
+        degradation_preference: args.degradation_preference.map_or(Ok(0), non_negative_i32)?,
     })
 }
 
@@ -368,7 +371,8 @@ mod tests {
                 min_framerate: 0,
                 bitrate_kbps: 0,
                 min_bitrate_kbps: 0,
-                mirror_mode: 0
+                mirror_mode: 0,
+                degradation_preference: 0
             }
         );
         let args = VideoConfigArgs {
@@ -380,10 +384,12 @@ mod tests {
             bitrate: Some(800.0),
             min_bitrate: Some(100.0),
             mirror_mode: Some(2.0),
+            degradation_preference: Some(2.0),
         };
         let cfg = video_config(&args).expect("a config of integral numbers converts");
         assert_eq!((cfg.max_profile, cfg.width, cfg.height, cfg.framerate), (3, 320, 240, 15));
         assert_eq!((cfg.min_framerate, cfg.bitrate_kbps, cfg.min_bitrate_kbps, cfg.mirror_mode), (5, 800, 100, 2));
+        assert_eq!(cfg.degradation_preference, 2);
 
         let with = |f: fn(&mut VideoConfigArgs)| {
             let mut a = VideoConfigArgs::default();

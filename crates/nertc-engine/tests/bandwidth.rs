@@ -16,6 +16,9 @@
 //! 10 s. What A sends is measured at the link (bytes entering the near → far direction, which
 //! also carries B's audio and RTCP), not taken from the engine's own counters.
 //!
+//! Then `degradation_preference` under the cap again: 1 halves the picture (B decodes 320x240
+//! at full rate), 2 keeps the size and lowers the frame rate.
+//!
 //! Runs only inside `scripts/netns.sh` with the `nertc-netem` and `nertc-server` binaries built
 //! (`cargo build --workspace --bins`).
 
@@ -263,4 +266,36 @@ fn phases(
     let back = rate.iter().find(|r| r.1 >= 2.0 * CAP_KBPS as f64).map(|r| r.0);
     println!("bandwidth: over twice the cap again after {back:?}");
     assert!(back.is_some_and(|t| t <= Duration::from_secs(10)), "A's rate did not climb over {} kbps within 10 s", 2 * CAP_KBPS);
+
+    // setVideoConfig's degradation_preference under the cap: 1 (maintain frame rate) sends the
+    // picture at half its size, 2 (maintain quality) at a lower frame rate.
+    let size = || b.slot(StreamKey::Remote(1)).newer_than(0).map(|(_, f)| (f.width, f.height));
+    let cfg = |degradation_preference| VideoConfig {
+        max_profile: -1,
+        width: 640,
+        height: 480,
+        framerate: 15,
+        bitrate_kbps: 800,
+        degradation_preference,
+        ..Default::default()
+    };
+    assert_eq!(a.set_video_config(&cfg(1)), error::OK);
+    link.set(&Params { rate_kbps: CAP_KBPS, queue_ms: 200.0, ..Params::default() }).expect("set the cap");
+    std::thread::sleep(Duration::from_secs(6));
+    let (_, frames) = record(link, b, Duration::from_secs(5));
+    let (per_s, longest) = smoothness(&frames, frames.first().copied().unwrap_or_else(Instant::now), Instant::now());
+    println!("bandwidth: maintain frame rate under the cap: B shows {:?} at {per_s:?} fps, longest gap {longest:?}", size());
+    println!("bandwidth: A's (estimate, encoder target, sent video, fps, width): {:?}", local_video_stats(a_rx));
+    assert_eq!(size(), Some((320, 240)), "maintain frame rate: the picture is halved under the cap");
+    assert!(per_s.iter().all(|f| *f >= 13), "maintain frame rate: {per_s:?} fps");
+
+    assert_eq!(a.set_video_config(&cfg(2)), error::OK);
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, frames) = record(link, b, Duration::from_secs(5));
+    let (per_s, longest) = smoothness(&frames, frames.first().copied().unwrap_or_else(Instant::now), Instant::now());
+    println!("bandwidth: maintain quality under the cap: B shows {:?} at {per_s:?} fps, longest gap {longest:?}", size());
+    println!("bandwidth: A's (estimate, encoder target, sent video, fps, width): {:?}", local_video_stats(a_rx));
+    assert_eq!(size(), Some((640, 480)), "maintain quality: full size under the cap");
+    assert!(per_s.iter().all(|f| (4..=10).contains(f)), "maintain quality: the frame rate falls to 5-7, {per_s:?} fps");
+    assert!(longest <= Duration::from_millis(400), "maintain quality: a {longest:?} gap");
 }
