@@ -97,7 +97,7 @@ pub fn shape(p: &EncodeParams, kbps: u32, current: Shape) -> Shape {
     let floor = p.min_fps.clamp(1, full.fps);
     let at = |fps: u32| Shape { fps: fps.max(floor).min(full.fps), halved: false };
     let halve = |s: Shape| if bpp(s) < STARVED_BPP { Shape { halved: true, ..s } } else { s };
-    match p.degradation {
+    let wanted = match p.degradation {
         Degradation::Default => full,
         Degradation::MaintainFramerate => Shape { halved: true, ..full },
         Degradation::MaintainQuality => {
@@ -106,7 +106,24 @@ pub fn shape(p: &EncodeParams, kbps: u32, current: Shape) -> Shape {
             halve(s)
         }
         Degradation::Balanced => halve(at(full.fps * 2 / 3)),
+    };
+    // Each step has the same hysteresis: further down only when the current shape starves,
+    // back up (as far as `wanted`) only to a shape that would have bits to spare.
+    let rate = |s: Shape| u64::from(s.fps) * if s.halved { 1 } else { 4 };
+    if rate(wanted) < rate(current) {
+        return if bpp(current) < STARVED_BPP { wanted } else { current };
     }
+    let fps_steps = match p.degradation {
+        Degradation::MaintainQuality => vec![at(full.fps / 3), at(full.fps / 2)],
+        Degradation::Balanced => vec![at(full.fps * 2 / 3)],
+        Degradation::Default | Degradation::MaintainFramerate => vec![full],
+    };
+    fps_steps
+        .into_iter()
+        .flat_map(|s| [Shape { halved: true, ..s }, s])
+        .filter(|s| rate(*s) > rate(current) && rate(*s) <= rate(wanted) && bpp(*s) >= RESTORE_BPP)
+        .max_by_key(|s| rate(*s))
+        .unwrap_or(current)
 }
 
 /// `f` at half its width and height (each rounded down to even), each output pixel the mean of
@@ -356,6 +373,21 @@ mod tests {
         assert_eq!(shape(&p, 230, halved), halved);
         assert_eq!(shape(&p, 230, FULL), FULL, "nor a reason to degrade");
         assert_eq!(shape(&p, 300, halved), FULL);
+    }
+
+    #[test]
+    fn each_step_has_hysteresis() {
+        let p = params(Degradation::MaintainQuality);
+        // At 60 kbps a third of the rate (5 fps) is 0.039 bits per pixel: the size goes too.
+        let low = shape(&p, 60, FULL);
+        assert_eq!(low, Shape { fps: 5, halved: true });
+        // 70 kbps would not starve 5 fps at full size (0.046) but is short of 0.06: the size
+        // stays halved; 7 fps at half size has bits to spare (0.13).
+        assert_eq!(shape(&p, 70, low), Shape { fps: 7, halved: true });
+        assert_eq!(shape(&p, 95, low), Shape { fps: 5, halved: false }, "0.062 at full size: back up");
+        // From 7 fps a dip to 100 kbps (0.047 at 7 fps) changes nothing.
+        let seven = Shape { fps: 7, halved: false };
+        assert_eq!(shape(&p, 100, seven), seven);
     }
 
     #[test]
