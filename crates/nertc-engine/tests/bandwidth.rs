@@ -295,7 +295,13 @@ fn phases(
     let (per_s, longest) = smoothness(&frames, frames.first().copied().unwrap_or_else(Instant::now), Instant::now());
     println!("bandwidth: maintain quality under the cap: B shows {:?} at {per_s:?} fps, longest gap {longest:?}", size());
     println!("bandwidth: A's (estimate, encoder target, sent video, fps, width): {:?}", local_video_stats(a_rx));
-    assert_eq!(size(), Some((640, 480)), "maintain quality: full size under the cap");
+    // The frame rate gives way first (to 7, then 5); the size only once it is at 5.
+    let mean = per_s.iter().sum::<u32>() as f64 / per_s.len().max(1) as f64;
     assert!(per_s.iter().all(|f| (4..=10).contains(f)), "maintain quality: the frame rate falls to 5-7, {per_s:?} fps");
+    assert!(
+        size() == Some((640, 480)) || mean <= 6.0,
+        "maintain quality: {:?} at {per_s:?} fps: halved before the frame rate fell",
+        size()
+    );
     assert!(longest <= Duration::from_millis(400), "maintain quality: a {longest:?} gap");
 }

@@ -238,6 +238,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut encoder: Option<(H264Encoder, EncoderConfig)> = None;
     let mut last_ts: Option<u64> = None;
     let mut current: Option<Shape> = None;
+    let mut shaped_for: Option<EncodeParams> = None;
     while let Ok(frame) = rx.recv() {
         let frame = Arc::new(frame);
         if ctl.preview.load(Relaxed) {
@@ -255,6 +256,11 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         let kbps = encoder_kbps(params.bitrate_kbps, ctl.bwe.target_bps());
         ctl.target_kbps.store(kbps, Relaxed);
         let full = Shape { fps: params.fps.max(1), halved: false };
+        // A new configuration starts from its full shape.
+        if shaped_for != Some(params) {
+            shaped_for = Some(params);
+            current = None;
+        }
         let now_shape = shape(&params, kbps, current.unwrap_or(full));
         if current != Some(now_shape) {
             tracing::debug!(?now_shape, kbps, "video shape");
