@@ -611,7 +611,9 @@ export interface NERtcVideoConfig {
   mirror_mode?: number;
   /** NERtcVideoCropMode: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (the camera picture is center-cropped to it). */
   crop_mode?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcDegradationPreference: what gives way after the bitrate when the uplink estimate is
+   * too low for the configuration (1 the size, 2 the frame rate then the size, 3 the frame rate
+   * to 2/3 then the size, 0 nothing but the bitrate). */
   degradation_preference?: number;
   /** Accepted for NERTC compatibility; ignored. */
   orientation_mode?: number;
@@ -863,6 +865,10 @@ export interface NERtcVideoLayerSendStats {
   sent_frame_rate: number;
   /** kbps. */
   sent_bitrate: number;
+  /** What the encoder is asked for (kbps): the configured bitrate, lowered to fit the uplink estimate. */
+  target_bitrate: number;
+  /** The uplink estimate of send-side congestion control (kbps); 0 before its first feedback. */
+  estimated_uplink_bitrate: number;
   /** Average encode time per frame (ms). */
   encode_time_ms: number;
   codec_name: string;

@@ -240,6 +240,8 @@ fn local_video_stats(s: &LocalVideoStats) -> Arg {
         ("encoder_frame_rate", int(s.encoder_output_frame_rate)),
         ("sent_frame_rate", int(s.encoder_output_frame_rate)),
         ("sent_bitrate", int(s.sent_bitrate_kbps)),
+        ("target_bitrate", int(s.target_bitrate_kbps)),
+        ("estimated_uplink_bitrate", int(s.estimated_uplink_kbps)),
         ("encode_time_ms", Arg::Float(f64::from(s.encode_ms_avg))),
         ("codec_name", Arg::Str("H264".into())),
     ]);

@@ -20,7 +20,7 @@ use crate::error::{ERR_SCREEN_NOT_READY, ERR_SCREEN_PARAM, ERR_SCREEN_STATE};
 use crate::event::screen_status;
 use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
-use crate::media::video_send::EncodeParams;
+use crate::media::video_send::{Degradation, EncodeParams};
 use crate::recording::{RecordError, RecordingConfig};
 use crate::render::{FrameSlot, StreamKey};
 use crate::session::JoinParams;
@@ -709,7 +709,10 @@ impl Engine {
                 cursor: p.capture_mouse_cursor,
                 excluded: p.excluded_windows.clone(),
             };
-            let encode = EncodeParams { width: max_width, height: max_height, fps, bitrate_kbps };
+            // Under a narrow uplink a share that prefers details (1) lowers its frame rate, one
+            // that prefers motion (0) its size.
+            let degradation = if p.prefer == 1 { Degradation::MaintainQuality } else { Degradation::MaintainFramerate };
+            let encode = EncodeParams { width: max_width, height: max_height, fps, bitrate_kbps, min_fps: 0, degradation };
             self.shared.screen_paused.store(false, Relaxed);
             self.shared.screen.muted.store(false, Relaxed);
             self.shared.settings().screen = Some(ScreenShare { capture, encode });

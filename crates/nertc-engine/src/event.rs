@@ -105,6 +105,10 @@ pub struct LocalVideoStats {
     pub capture_frame_rate: u32,
     pub encoder_output_frame_rate: u32,
     pub sent_bitrate_kbps: u32,
+    /// What the encoder is asked for: the configured bitrate, lowered to the uplink estimate.
+    pub target_bitrate_kbps: u32,
+    /// The uplink estimate (send-side congestion control), kbps; 0 before its first feedback.
+    pub estimated_uplink_kbps: u32,
     pub encode_ms_avg: f32,
 }
 

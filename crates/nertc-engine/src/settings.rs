@@ -3,7 +3,7 @@
 
 use crate::device;
 use crate::error::{EngineError, Result};
-use crate::media::video_send::EncodeParams;
+use crate::media::video_send::{Degradation, EncodeParams};
 
 /// `setVideoConfig`. Zero (or -1 for `max_profile`) leaves a field unset.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,6 +19,9 @@ pub struct VideoConfig {
     /// NERTC's `NERtcVideoCropMode`: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (camera capture is
     /// cropped to it, [`crate::device::convert::target_size`]).
     pub crop_mode: i32,
+    /// NERTC's `NERtcDegradationPreference` (0..=3): what gives way after the bitrate when
+    /// the uplink estimate is below what the configuration needs.
+    pub degradation_preference: i32,
 }
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
@@ -98,7 +101,7 @@ impl Settings {
             channel_profile: ChannelProfile::Communication,
             role: Role::Broadcaster,
             client_role: Role::Broadcaster,
-            encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
+            encode: EncodeParams { bitrate_kbps: default_bitrate_kbps(640, 480, 15), ..EncodeParams::default() },
             mirror_mode: 0,
             crop_mode: 0,
             record_device: device::default_record_device(),
@@ -212,7 +215,10 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
         return bad("bitrate must be at most 20000 kbps");
     }
     let bitrate_kbps = if cfg.bitrate_kbps > 0 { cfg.bitrate_kbps.max(cfg.min_bitrate_kbps) } else { default_bitrate_kbps(w, h, fps) };
-    Ok(EncodeParams { width: w, height: h, fps, bitrate_kbps })
+    let Some(degradation) = Degradation::from_nertc(cfg.degradation_preference) else {
+        return bad("degradation_preference must be 0..=3");
+    };
+    Ok(EncodeParams { width: w, height: h, fps, bitrate_kbps, min_fps: cfg.min_framerate.min(fps), degradation })
 }
 
 #[cfg(test)]
@@ -240,6 +246,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
+        let p = resolve_video_config(&VideoConfig { degradation_preference: 2, min_framerate: 7, ..cfg() }).unwrap();
+        assert_eq!((p.degradation, p.min_fps), (Degradation::MaintainQuality, 7));
+        assert!(resolve_video_config(&VideoConfig { degradation_preference: 4, ..cfg() }).is_err());
         for p in [5, 9, -2] {
             let r = resolve_video_config(&VideoConfig { max_profile: p, ..Default::default() });
             assert!(matches!(r, Err(EngineError::InvalidVideoProfile(_))), "max_profile {p}: NERTC's 30010");

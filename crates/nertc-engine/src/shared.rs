@@ -11,7 +11,7 @@ use crate::event::{ConnectionState, EngineEvent, Events, StateReason};
 use crate::frame::AudioFrame;
 use crate::media::audio_recv::Mixer;
 use crate::media::audio_send::AudioCtl;
-use crate::media::video_send::{FrameInput, VideoCtl};
+use crate::media::video_send::{FrameInput, Uplink, VideoCtl};
 use crate::recording::Recording;
 use crate::render::Slots;
 use crate::session::Presence;
@@ -56,6 +56,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub fn new(app_key: String, events: Events, settings: Settings, wake_devices: Sender<()>) -> Self {
+        let uplink = Arc::new(Uplink::default());
         Shared {
             app_key,
             state: AtomicI32::new(ConnectionState::Disconnected as i32),
@@ -63,8 +64,8 @@ impl Shared {
             released: AtomicBool::new(false),
             slots: Slots::default(),
             settings: Mutex::new(settings),
-            video: Arc::new(VideoCtl::default()),
-            screen: Arc::new(VideoCtl::default()),
+            video: Arc::new(VideoCtl { uplink: uplink.clone(), ..VideoCtl::default() }),
+            screen: Arc::new(VideoCtl { uplink, ..VideoCtl::default() }),
             screen_paused: Arc::new(AtomicBool::new(false)),
             audio: Arc::new(AudioCtl::default()),
             mixer: Mixer::new(),

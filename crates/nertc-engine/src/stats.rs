@@ -219,6 +219,8 @@ impl Actor {
                 capture_frame_rate: rates.per_s(next.captured, base.captured),
                 encoder_output_frame_rate: rates.per_s(next.encoded, base.encoded),
                 sent_bitrate_kbps: rates.kbps(next.tx_video, base.tx_video),
+                target_bitrate_kbps: v.target_kbps.load(Relaxed),
+                estimated_uplink_kbps: v.uplink.bwe.target_bps().map_or(0, |b| (b / 1000) as u32),
                 encode_ms_avg: v.encode_us_total.load(Relaxed) as f32 / next.encoded.max(1) as f32 / 1000.0,
             }));
         }

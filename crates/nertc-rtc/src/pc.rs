@@ -96,6 +96,10 @@ pub struct PcBuilder {
     pub advertised_ip: Option<String>,
     /// Counts NACKs and keyframe requests from the remote (next to the wire).
     pub feedback_counter: Option<FeedbackCounter>,
+    /// Send-side congestion control ([`crate::cc`]): transport-wide sequence numbers on what
+    /// we send, the remote's feedback estimated into this, video paced by it. Without it the
+    /// connection only reports on what it receives.
+    pub congestion: Option<Arc<crate::cc::Bwe>>,
 }
 
 /// A peer connection plus the signal that ICE gathering finished.
@@ -108,7 +112,7 @@ pub struct Pc {
 impl PcBuilder {
     /// Builds the peer connection: our codecs, webrtc-rs's default interceptors (NACK
     /// responder with a [`NACK_SEND_BUFFER_PACKETS`] send cache, NACK generator, TWCC receiver,
-    /// RTCP reports), the RTCP taps, loopback candidates.
+    /// RTCP reports), congestion control when asked, the RTCP taps, loopback candidates.
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
@@ -118,7 +122,11 @@ impl PcBuilder {
                 NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
             );
         configure_simulcast_extension_headers(&mut me)?;
-        let registry = configure_rtcp_reports(configure_twcc_receiver_only(registry, &mut me)?)
+        let registry = match self.congestion {
+            Some(bwe) => crate::cc::configure(registry, &mut me, bwe)?,
+            None => configure_twcc_receiver_only(registry, &mut me)?,
+        };
+        let registry = configure_rtcp_reports(registry)
             .with(Slot::from(500), RtcpTap::new(TapMode::Count, self.feedback_counter))
             .with(Slot::from(14_000), RtcpTap::new(TapMode::DeliverKeyframeRequests, None));
         let mut settings = SettingEngineBuilder::new()

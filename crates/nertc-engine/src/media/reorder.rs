@@ -18,8 +18,12 @@ pub struct Reorder<T> {
     next: Option<u64>,
     /// The highest extended sequence number seen, to unwrap the next 16-bit one.
     highest: u64,
-    held: BTreeMap<u64, (u16, T)>,
-    /// The hole being waited for (its extended sequence number) and since when.
+    /// Held packets and when each arrived.
+    held: BTreeMap<u64, (u16, T, Instant)>,
+    /// The hole being waited for (its extended sequence number) and since when: the arrival of
+    /// the first packet held after it, which is when it was first seen. Holes behind one
+    /// another wait at the same time: a burst of losses costs one wait, not one per hole
+    /// (ten holes in the 1.5 s after a link's capacity drops froze the picture for 4 s).
     hole: Option<(u64, Instant)>,
     max_wait: Duration,
     /// The first extended sequence number, to count the packets expected so far.
@@ -73,7 +77,7 @@ impl<T> Reorder<T> {
         let ext = self.extend(seq);
         let next = *self.next.get_or_insert(ext);
         if ext >= next {
-            self.held.entry(ext).or_insert((seq, item));
+            self.held.entry(ext).or_insert((seq, item, now));
             self.release();
             if self.held.len() > CAPACITY {
                 self.skip();
@@ -103,8 +107,8 @@ impl<T> Reorder<T> {
     /// Moves the run of held packets from `next` on to `out`.
     fn release(&mut self) {
         let Some(mut next) = self.next else { return };
-        while let Some(item) = self.held.remove(&next) {
-            self.out.push(item);
+        while let Some((seq, item, _)) = self.held.remove(&next) {
+            self.out.push((seq, item));
             next += 1;
         }
         self.next = Some(next);
@@ -122,7 +126,7 @@ impl<T> Reorder<T> {
         self.hole = match (self.held.is_empty(), self.next, self.hole) {
             (true, _, _) | (_, None, _) => None,
             (false, Some(next), Some((at, since))) if at == next => Some((at, since)),
-            (false, Some(next), _) => Some((next, now)),
+            (false, Some(next), _) => Some((next, self.held.values().next().map_or(now, |(_, _, arrived)| *arrived))),
         };
     }
 }
@@ -173,14 +177,29 @@ mod tests {
         r.push(3, 3, t + Duration::from_millis(10));
         r.push(6, 6, t + Duration::from_millis(20));
         assert_eq!(seqs(r.poll(t + Duration::from_millis(299))), Vec::<u16>::new());
-        // 2 is given up: 3 goes; then 4 and 5 form the next hole, waiting from now.
+        // 2 is given up: 3 goes; then 4 and 5 form the next hole, waiting since 6 showed it.
         let at = t + Duration::from_millis(310);
         assert_eq!(seqs(r.poll(at)), vec![3]);
-        assert_eq!(r.deadline(), Some(at + WAIT));
+        assert_eq!(r.deadline(), Some(t + Duration::from_millis(20) + WAIT));
         // The given-up 2 arriving late is dropped; 4 and 5 still repair their hole.
         assert_eq!(seqs(r.push(2, 2, at)), Vec::<u16>::new());
         assert_eq!(seqs(r.push(5, 5, at)), Vec::<u16>::new());
         assert_eq!(seqs(r.push(4, 4, at)), vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn holes_behind_one_another_wait_at_the_same_time() {
+        let t = Instant::now();
+        let mut r = Reorder::new(WAIT);
+        r.push(1, 1, t);
+        // A burst of losses: 2, 4, 6 and 8 missing, the rest arrive within 40 ms.
+        for (i, s) in [3u16, 5, 7, 9].into_iter().enumerate() {
+            r.push(s, s, t + Duration::from_millis(10 * i as u64));
+        }
+        // One wait for all of them: everything is out 300 ms after the last hole was seen.
+        let out = seqs(r.poll(t + Duration::from_millis(30) + WAIT));
+        assert_eq!(out, vec![3, 5, 7, 9]);
+        assert_eq!(r.deadline(), None);
     }
 
     #[test]

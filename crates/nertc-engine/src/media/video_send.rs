@@ -28,11 +28,191 @@ pub struct EncodeParams {
     pub height: u32,
     pub fps: u32,
     pub bitrate_kbps: u32,
+    /// `min_framerate`: frame rate is not lowered below it (0: no floor but 1 fps).
+    pub min_fps: u32,
+    pub degradation: Degradation,
 }
 
 impl Default for EncodeParams {
     fn default() -> Self {
-        EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: 800 }
+        EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: 800, min_fps: 0, degradation: Degradation::Default }
+    }
+}
+
+/// NERTC's `NERtcDegradationPreference`: what gives way, after the bitrate, when the uplink
+/// estimate leaves a picture starved of bits ([`STARVED_BPP`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Degradation {
+    /// Only the bitrate follows the estimate (NERTC leaves the default to the SDK; frame rate
+    /// and size stay what the application configured).
+    Default,
+    /// Keep the frame rate: the picture is sent at half its width and height.
+    MaintainFramerate,
+    /// Keep each picture's quality: the frame rate falls (to half, then a third, not under
+    /// `min_framerate`), then the size.
+    MaintainQuality,
+    /// Frame rate to two thirds first, then the size.
+    Balanced,
+}
+
+impl Degradation {
+    pub fn from_nertc(v: i32) -> Option<Self> {
+        match v {
+            0 => Some(Degradation::Default),
+            1 => Some(Degradation::MaintainFramerate),
+            2 => Some(Degradation::MaintainQuality),
+            3 => Some(Degradation::Balanced),
+            _ => None,
+        }
+    }
+}
+
+/// Bits per pixel and frame under which H.264 camera pictures turn visibly blocky: a
+/// degradation starts here ...
+pub const STARVED_BPP: f64 = 0.04;
+/// ... and is undone only over this (hysteresis: each change of size or rate costs a keyframe).
+pub const RESTORE_BPP: f64 = 0.06;
+
+/// What is encoded: frame rate and whether the picture is halved in each dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub fps: u32,
+    pub halved: bool,
+}
+
+/// The shape for `kbps` under `p`'s degradation preference, from the `current` one.
+pub fn shape(p: &EncodeParams, kbps: u32, current: Shape) -> Shape {
+    let full = Shape { fps: p.fps.max(1), halved: false };
+    let bpp = |s: Shape| {
+        let pixels = f64::from(p.width) * f64::from(p.height) / if s.halved { 4.0 } else { 1.0 };
+        f64::from(kbps) * 1000.0 / (pixels * f64::from(s.fps)).max(1.0)
+    };
+    let full_bpp = bpp(full);
+    if full_bpp >= RESTORE_BPP || (full_bpp >= STARVED_BPP && current == full) {
+        return full;
+    }
+    if full_bpp >= STARVED_BPP {
+        return current; // between the thresholds: stay as degraded
+    }
+    let floor = p.min_fps.clamp(1, full.fps);
+    let at = |fps: u32| Shape { fps: fps.max(floor).min(full.fps), halved: false };
+    let halve = |s: Shape| if bpp(s) < STARVED_BPP { Shape { halved: true, ..s } } else { s };
+    let wanted = match p.degradation {
+        Degradation::Default => full,
+        Degradation::MaintainFramerate => Shape { halved: true, ..full },
+        Degradation::MaintainQuality => {
+            let steps = [at(full.fps / 2), at(full.fps / 3)];
+            let s = steps.into_iter().find(|s| bpp(*s) >= STARVED_BPP).unwrap_or(steps[1]);
+            halve(s)
+        }
+        Degradation::Balanced => halve(at(full.fps * 2 / 3)),
+    };
+    // Each step has the same hysteresis: further down only when the current shape starves,
+    // back up (as far as `wanted`) only to a shape that would have bits to spare.
+    let rate = |s: Shape| u64::from(s.fps) * if s.halved { 1 } else { 4 };
+    if rate(wanted) < rate(current) {
+        return if bpp(current) < STARVED_BPP { wanted } else { current };
+    }
+    let fps_steps = match p.degradation {
+        Degradation::MaintainQuality => vec![at(full.fps / 3), at(full.fps / 2)],
+        Degradation::Balanced => vec![at(full.fps * 2 / 3)],
+        Degradation::Default | Degradation::MaintainFramerate => vec![full],
+    };
+    fps_steps
+        .into_iter()
+        .flat_map(|s| [Shape { halved: true, ..s }, s])
+        .filter(|s| rate(*s) > rate(current) && rate(*s) <= rate(wanted) && bpp(*s) >= RESTORE_BPP)
+        .max_by_key(|s| rate(*s))
+        .unwrap_or(current)
+}
+
+/// `f` at half its width and height (each rounded down to even), each output pixel the mean of
+/// a 2x2 block.
+pub fn half_size(f: &VideoFrame) -> VideoFrame {
+    let (w, h) = ((f.width / 2) & !1, (f.height / 2) & !1);
+    let (w, h) = (w.max(2), h.max(2));
+    let plane = |src: &[u8], sw: u32, dw: u32, dh: u32| {
+        let mut out = Vec::with_capacity((dw * dh) as usize);
+        for y in 0..dh {
+            for x in 0..dw {
+                let at = |dx: u32, dy: u32| {
+                    let (sx, sy) = ((2 * x + dx).min(sw - 1), 2 * y + dy);
+                    u16::from(src.get((sy * sw + sx) as usize).copied().unwrap_or(128))
+                };
+                out.push(((at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) / 4) as u8);
+            }
+        }
+        out
+    };
+    let (scw, _) = VideoFrame::chroma_size(f.width, f.height);
+    let (dcw, dch) = VideoFrame::chroma_size(w, h);
+    VideoFrame {
+        width: w,
+        height: h,
+        y: plane(&f.y, f.width, w, h),
+        u: plane(&f.u, scw, dcw, dch),
+        v: plane(&f.v, scw, dcw, dch),
+        timestamp_us: f.timestamp_us,
+    }
+}
+
+/// Kept out of the uplink estimate for audio (Opus at its default rate plus RTP/SRTP/UDP/IP
+/// headers at 50 packets per second), kbps.
+pub const AUDIO_RESERVE_KBPS: u32 = 40;
+/// Of what the estimate leaves for video, the encoder is asked for this share: the rest covers
+/// packet headers and rate-control overshoot.
+pub const VIDEO_SHARE: f64 = 0.9;
+/// The encoder is never asked for less.
+pub const MIN_VIDEO_KBPS: u32 = 50;
+
+/// What the encoder is asked for: the configured bitrate, lowered to fit the uplink estimate
+/// `bwe_bps` (None before any feedback: the configured one).
+pub fn encoder_kbps(configured_kbps: u32, bwe_bps: Option<u64>) -> u32 {
+    let fit = bwe_bps.map_or(u32::MAX, |b| {
+        let video = (b / 1000).saturating_sub(u64::from(AUDIO_RESERVE_KBPS)) as f64 * VIDEO_SHARE;
+        video.min(f64::from(u32::MAX)) as u32
+    });
+    configured_kbps.min(fit).max(MIN_VIDEO_KBPS)
+}
+
+/// The publish connection's uplink estimate ([`nertc_rtc::cc`]) and the video encoders that
+/// share it: each encoder sending gets an equal part.
+#[derive(Default)]
+pub struct Uplink {
+    pub bwe: Arc<nertc_rtc::cc::Bwe>,
+    senders: AtomicU32,
+}
+
+impl Uplink {
+    /// This encoder's part of the estimate (None before any feedback).
+    fn share_bps(&self) -> Option<u64> {
+        let senders = u64::from(self.senders.load(Relaxed).max(1));
+        self.bwe.target_bps().map(|b| b / senders)
+    }
+}
+
+/// Counts its encoder among the uplink's senders while it sends (until dropped).
+struct Sending<'a> {
+    uplink: &'a Uplink,
+    on: bool,
+}
+
+impl Sending<'_> {
+    fn set(&mut self, on: bool) {
+        if on != self.on {
+            self.on = on;
+            if on {
+                self.uplink.senders.fetch_add(1, Relaxed);
+            } else {
+                self.uplink.senders.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 
@@ -45,6 +225,10 @@ pub struct VideoCtl {
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
+    /// The publish connection's uplink, shared by the camera's and the screen's encoder.
+    pub uplink: Arc<Uplink>,
+    /// The bitrate the encoder is asked for now, kbps (0 before the first frame).
+    pub target_kbps: AtomicU32,
     // Stats.
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
@@ -93,22 +277,47 @@ impl FrameInput {
 fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameSlot>) {
     let mut encoder: Option<(H264Encoder, EncoderConfig)> = None;
     let mut last_ts: Option<u64> = None;
+    let mut current: Option<Shape> = None;
+    let mut shaped_for: Option<EncodeParams> = None;
+    let mut sending = Sending { uplink: &ctl.uplink, on: false };
     while let Ok(frame) = rx.recv() {
         let frame = Arc::new(frame);
         if ctl.preview.load(Relaxed) {
             preview.put(frame.clone());
         }
         let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        sending.set(sink.is_some() && !ctl.muted.load(Relaxed));
         let Some(sink) = sink else {
             last_ts = None;
             continue;
         };
-        if ctl.muted.load(Relaxed) {
+        if !sending.on {
             continue;
         }
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
-        let want =
-            EncoderConfig { width: frame.width, height: frame.height, fps: params.fps.max(1), bitrate_kbps: params.bitrate_kbps.max(50) };
+        let kbps = encoder_kbps(params.bitrate_kbps, ctl.uplink.share_bps());
+        ctl.target_kbps.store(kbps, Relaxed);
+        let full = Shape { fps: params.fps.max(1), halved: false };
+        // A new configuration starts from its full shape.
+        if shaped_for != Some(params) {
+            shaped_for = Some(params);
+            current = None;
+        }
+        let now_shape = shape(&params, kbps, current.unwrap_or(full));
+        if current != Some(now_shape) {
+            tracing::debug!(?now_shape, kbps, "video shape");
+            current = Some(now_shape);
+        }
+        // Frame rate: a frame goes when a 1/fps interval (less a fifth, for capture jitter)
+        // passed since the last one encoded.
+        if now_shape.fps < full.fps
+            && let Some(prev) = last_ts
+            && frame.timestamp_us.saturating_sub(prev) < 800_000 / u64::from(now_shape.fps)
+        {
+            continue;
+        }
+        let frame = if now_shape.halved { Arc::new(half_size(&frame)) } else { frame };
+        let want = EncoderConfig { width: frame.width, height: frame.height, fps: now_shape.fps, bitrate_kbps: kbps };
         let needs_new = match &encoder {
             Some((_, cfg)) => cfg.width != want.width || cfg.height != want.height || cfg.fps != want.fps,
             None => true,
@@ -165,5 +374,82 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             }
             Err(e) => tracing::trace!("video sample not sent: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(degradation: Degradation) -> EncodeParams {
+        EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: 800, min_fps: 0, degradation }
+    }
+
+    const FULL: Shape = Shape { fps: 15, halved: false };
+
+    #[test]
+    fn the_encoder_bitrate_fits_the_estimate() {
+        assert_eq!(encoder_kbps(800, None), 800, "no feedback yet: the configured rate");
+        assert_eq!(encoder_kbps(800, Some(2_000_000)), 800, "never over the configured rate");
+        assert_eq!(encoder_kbps(800, Some(300_000)), 234, "(300 - 40) x 0.9");
+        assert_eq!(encoder_kbps(800, Some(60_000)), MIN_VIDEO_KBPS);
+    }
+
+    #[test]
+    fn a_starved_picture_degrades_as_the_preference_says() {
+        // 640x480 at 15 fps: 0.04 bits per pixel is 184 kbps, 0.06 is 276 kbps.
+        let starved = 120;
+        assert_eq!(shape(&params(Degradation::Default), starved, FULL), FULL);
+        assert_eq!(shape(&params(Degradation::MaintainFramerate), starved, FULL), Shape { fps: 15, halved: true });
+        // Half the rate is 0.052 bits per pixel: enough.
+        assert_eq!(shape(&params(Degradation::MaintainQuality), starved, FULL), Shape { fps: 7, halved: false });
+        // A third is not enough at 40 kbps: the size goes too.
+        assert_eq!(shape(&params(Degradation::MaintainQuality), 40, FULL), Shape { fps: 5, halved: true });
+        let floor = EncodeParams { min_fps: 10, ..params(Degradation::MaintainQuality) };
+        assert_eq!(shape(&floor, starved, FULL), Shape { fps: 10, halved: true }, "min_framerate holds");
+        // Two thirds of the rate at 130 kbps is 0.042 bits per pixel: enough.
+        assert_eq!(shape(&params(Degradation::Balanced), 130, FULL), Shape { fps: 10, halved: false });
+        assert_eq!(shape(&params(Degradation::Balanced), 60, FULL), Shape { fps: 10, halved: true });
+    }
+
+    #[test]
+    fn a_degradation_is_undone_only_well_above_where_it_started() {
+        let p = params(Degradation::MaintainFramerate);
+        let halved = shape(&p, 150, FULL);
+        assert!(halved.halved);
+        // 230 kbps is 0.05 bits per pixel: not starved, not enough to go back.
+        assert_eq!(shape(&p, 230, halved), halved);
+        assert_eq!(shape(&p, 230, FULL), FULL, "nor a reason to degrade");
+        assert_eq!(shape(&p, 300, halved), FULL);
+    }
+
+    #[test]
+    fn each_step_has_hysteresis() {
+        let p = params(Degradation::MaintainQuality);
+        // At 60 kbps a third of the rate (5 fps) is 0.039 bits per pixel: the size goes too.
+        let low = shape(&p, 60, FULL);
+        assert_eq!(low, Shape { fps: 5, halved: true });
+        // 70 kbps would not starve 5 fps at full size (0.046) but is short of 0.06: the size
+        // stays halved; 7 fps at half size has bits to spare (0.13).
+        assert_eq!(shape(&p, 70, low), Shape { fps: 7, halved: true });
+        assert_eq!(shape(&p, 95, low), Shape { fps: 5, halved: false }, "0.062 at full size: back up");
+        // From 7 fps a dip to 100 kbps (0.047 at 7 fps) changes nothing.
+        let seven = Shape { fps: 7, halved: false };
+        assert_eq!(shape(&p, 100, seven), seven);
+    }
+
+    #[test]
+    fn half_size_averages_2x2_blocks() {
+        let mut f = VideoFrame::black(6, 4);
+        f.y = (0..24).map(|i| (i * 10) as u8).collect();
+        let h = half_size(&f);
+        assert!(h.is_consistent());
+        assert_eq!((h.width, h.height), (2, 2), "3x2 rounded down to even");
+        // Top-left block: 0, 10, 60, 70.
+        assert_eq!(h.y[0], 35);
+        assert_eq!(h.u, vec![128; 1]);
+        let big = half_size(&VideoFrame::black(640, 480));
+        assert_eq!((big.width, big.height), (320, 240));
+        assert!(big.is_consistent());
     }
 }

@@ -181,7 +181,12 @@ impl Publisher {
                     path.nacked(ssrc, seq);
                 }
             });
-            let builder = PcBuilder { bind: Some(self.bind), feedback_counter: Some(feedback), ..Default::default() };
+            let builder = PcBuilder {
+                bind: Some(self.bind),
+                feedback_counter: Some(feedback),
+                congestion: Some(self.video[0].uplink.bwe.clone()), // one estimate for the camera and the screen
+                ..Default::default()
+            };
             let (pc, events) = builder.build().await.map_err(transport)?;
             self.pc = Some(pc);
             self.pc_events = Some(events);

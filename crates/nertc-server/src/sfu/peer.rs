@@ -128,6 +128,7 @@ impl PeerEnv {
             bind: Some(std::net::SocketAddr::new(self.rtc.bind_ip, port)),
             advertised_ip: self.rtc.advertised_ip.clone(),
             feedback_counter: Some(counter.clone()),
+            congestion: None,
         };
         let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
         if min == 0 || max < min {
