@@ -709,9 +709,10 @@ impl Engine {
                 cursor: p.capture_mouse_cursor,
                 excluded: p.excluded_windows.clone(),
             };
-            // Under a narrow uplink a share that prefers details (1) lowers its frame rate, one
-            // that prefers motion (0) its size.
-            let degradation = if p.prefer == 1 { Degradation::MaintainQuality } else { Degradation::MaintainFramerate };
+            // Under a narrow uplink a share that prefers details (1) lowers its frame rate; one
+            // that prefers motion (0) only its bitrate. Neither shrinks the picture first: text
+            // must stay readable.
+            let degradation = if p.prefer == 1 { Degradation::MaintainQuality } else { Degradation::Default };
             let encode = EncodeParams { width: max_width, height: max_height, fps, bitrate_kbps, min_fps: 0, degradation };
             self.shared.screen_paused.store(false, Relaxed);
             self.shared.screen.muted.store(false, Relaxed);
