@@ -902,7 +902,8 @@ export interface NERtcEvents {
   onConnectionStateChange: (state: number, reason: number) => void;
   /**
    * 0 broadcaster, 1 audience: the role that applies changed while in a channel
-   * (setClientRole in the live profile). Local: others still see an audience member.
+   * (setClientRole in the live profile). The server is told: others see a new broadcaster
+   * join (onUserJoined) and a new audience member leave (onUserLeft, reason 0).
    */
   onClientRoleChanged: (oldRole: number, newRole: number) => void;
   /** Also fired for users already in the room when we join. */
@@ -976,13 +977,15 @@ export declare class NERtcEngine extends EventEmitter {
 
   /**
    * 0 communication (default), 1 live. Before joining only (30005 in a channel); kept after
-   * leaving. Roles apply in the live profile only. Not sent to the server yet.
+   * leaving. Roles apply in the live profile only; the join carries the role that applies.
    */
   setChannelProfile(profile: number): number;
   /**
    * 0 broadcaster (default), 1 audience: an audience member does not publish. Applies in the
    * live profile; in the communication profile everyone broadcasts and the role is kept until
-   * the profile is live. Others still see an audience member join (server support pending).
+   * the profile is live. The role reaches the server: an audience member is invisible to the
+   * others (no onUserJoined/onUserLeft) and the server refuses its publishing; a switch makes
+   * it appear (onUserJoined) or disappear (onUserLeft, reason 0) for the others.
    */
   setClientRole(role: number): number;
   /**

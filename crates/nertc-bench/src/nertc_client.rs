@@ -24,6 +24,7 @@ pub async fn join(base_url: &str, channel: &str, uid: Uid) -> Result<Connected, 
         name: format!("bench{uid}"),
         protocol: PROTOCOL_VERSION,
         resume: None,
+        role: Default::default(),
     };
     nertc_signal::connect(base_url, req, Options { request_timeout: REQUEST_TIMEOUT, ..Options::default() })
         .await

@@ -164,8 +164,8 @@ impl Engine {
     }
 
     /// 0 communication, 1 live broadcasting; before joining only (NERTC: 30005 in a channel),
-    /// kept after leaving. Roles apply in the live profile only; the join does not send the
-    /// profile yet (see [`ChannelProfile`]).
+    /// kept after leaving. Roles apply in the live profile only; the join sends the role that
+    /// applies, not the profile (see [`ChannelProfile`]).
     pub fn set_channel_profile(&self, profile: i32) -> Code {
         self.call("setChannelProfile", || {
             let profile =
@@ -206,7 +206,9 @@ impl Engine {
             };
             self.shared.refresh_devices();
             self.send(Cmd::Republish)?;
-            // Local for now: the server is not told the role yet (others still see the user).
+            // The actor tells the server (set_role) in the order that keeps an audience member
+            // from publishing: unpublish first when leaving the broadcasters, set_role first
+            // when joining them.
             if old != new && self.shared.presence.in_channel() {
                 self.shared.emit(EngineEvent::ClientRoleChanged { old_role: old as i32, new_role: new as i32 });
             }
@@ -221,8 +223,11 @@ impl Engine {
                 return Err(EngineError::InvalidParam("uid must be non-zero".into()));
             }
             let generation = self.shared.presence.begin_join()?;
-            let url = self.shared.settings().server_url.clone();
-            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid };
+            let (url, role) = {
+                let s = self.shared.settings();
+                (s.server_url.clone(), s.role.wire())
+            };
+            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid, role };
             if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
                 self.shared.presence.end(generation);
                 return Err(e);

@@ -76,6 +76,8 @@ pub(crate) struct JoinParams {
     pub token: Option<String>,
     pub channel: String,
     pub uid: Uid,
+    /// The role the server knows (the join's, then each `set_role` sent); a rejoin joins with it.
+    pub role: nertc_protocol::Role,
 }
 
 impl JoinParams {
@@ -88,6 +90,7 @@ impl JoinParams {
             name: String::new(),
             protocol: PROTOCOL_VERSION,
             resume: None,
+            role: self.role,
         }
     }
 }
@@ -177,6 +180,16 @@ impl Session {
             rtt_ms: None,
             reconnect: None,
             media: MediaLink::default(),
+        }
+    }
+
+    /// Tells the server a new role (`set_role`) unless it has it already.
+    pub fn send_role(&mut self, role: nertc_protocol::Role) {
+        if self.params.role != role
+            && self.request(ClientMsg::SetRole(nertc_protocol::SetRoleRequest { role }), Pending::Other("set_role")).is_some()
+        {
+            tracing::info!(?role, "role change sent to the server");
+            self.params.role = role;
         }
     }
 

@@ -20,8 +20,8 @@ pub struct VideoConfig {
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
 /// leaving. Roles apply in the live profile only: in the communication profile everyone is a
-/// broadcaster ([`Settings::role`]). The join does not carry the profile to the server yet
-/// (NERTC refuses a join whose profile differs from the room's, 20102).
+/// broadcaster ([`Settings::role`]). The join carries the role that applies, not the profile
+/// (NERTC refuses a join whose profile differs from the room's, 20102; rooms here have none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelProfile {
     Communication = 0,
@@ -43,6 +43,16 @@ impl ChannelProfile {
 pub enum Role {
     Broadcaster = 0,
     Audience = 1,
+}
+
+impl Role {
+    /// The role as the server knows it.
+    pub fn wire(self) -> nertc_protocol::Role {
+        match self {
+            Role::Broadcaster => nertc_protocol::Role::Broadcaster,
+            Role::Audience => nertc_protocol::Role::Audience,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -86,6 +86,8 @@ pub(crate) fn user_left_reason(r: LeaveReason) -> UserLeftReason {
         LeaveReason::Replaced => UserLeftReason::Update,
         LeaveReason::Kicked => UserLeftReason::Kick,
         LeaveReason::ServerShutdown => UserLeftReason::Failover,
+        // NERTC: a broadcaster turning audience leaves the others normally.
+        LeaveReason::Audience => UserLeftReason::Normal,
     }
 }
 

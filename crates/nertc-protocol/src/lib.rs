@@ -26,7 +26,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Version of this schema. Sent in the join request and echoed in the join result.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added client roles (`role` in `join`, the `set_role` request, the `audience`
+/// leave reason); a server also accepts version 1 joins ([`MIN_PROTOCOL_VERSION`]), which
+/// are broadcasters.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// Oldest client version a server accepts.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Longest join token a server verifies (bytes). A real one is a few hundred bytes; a longer one
 /// is refused as `token_malformed` (and a client refuses to send it).
@@ -138,12 +143,14 @@ pub enum ClientMsg {
     Sdp(SdpMsg),
     Ice(IceMsg),
     Ping(Ping),
+    /// Protocol 2: switch between broadcaster and audience (response `{}`).
+    SetRole(SetRoleRequest),
 }
 
 impl ClientMsg {
     /// Every `t` value a client may send.
     pub const TYPES: &'static [&'static str] =
-        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping"];
+        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping", "set_role"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -157,6 +164,7 @@ impl ClientMsg {
             ClientMsg::Sdp(_) => "sdp",
             ClientMsg::Ice(_) => "ice",
             ClientMsg::Ping(_) => "ping",
+            ClientMsg::SetRole(_) => "set_role",
         }
     }
 }
@@ -182,6 +190,27 @@ pub struct JoinRequest {
     /// Present when the client resumes a session whose socket dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
+    /// Protocol 2: the role to join with (broadcaster when absent). Ignored on a resume: the
+    /// session keeps its role.
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// A session's role (NERTC's `NERtcClientRole`). An audience member receives everything but
+/// is invisible to the others (no `user_joined`/`user_left`, not in `users`) and cannot
+/// publish (`permission_denied`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Broadcaster,
+    Audience,
+}
+
+/// The `d` of `set_role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRoleRequest {
+    pub role: Role,
 }
 
 fn default_protocol() -> u32 {
@@ -438,6 +467,8 @@ pub enum LeaveReason {
     Kicked,
     /// The server is shutting down.
     ServerShutdown,
+    /// Protocol 2: the user switched to the audience role (it stays in the room, unseen).
+    Audience,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -657,9 +688,15 @@ mod tests {
                 name: "bob".into(),
                 protocol: PROTOCOL_VERSION,
                 resume: None,
+                role: Role::Audience,
             }),
         };
         assert_eq!(ClientFrame::parse(&f.to_json()).unwrap(), f);
+        let set_role = ClientFrame::parse(r#"{"id":2,"t":"set_role","d":{"role":"audience"}}"#).unwrap();
+        assert_eq!(set_role.msg, ClientMsg::SetRole(SetRoleRequest { role: Role::Audience }));
+        // A version 1 join has no role: a broadcaster.
+        let v1 = ClientFrame::parse(r#"{"id":1,"t":"join","d":{"app_key":"a","channel":"c","uid":1,"protocol":1}}"#).unwrap();
+        assert!(matches!(v1.msg, ClientMsg::Join(JoinRequest { role: Role::Broadcaster, protocol: 1, .. })));
         let leave = ClientFrame::parse(r#"{"id":1,"t":"leave"}"#).unwrap();
         assert_eq!(leave.msg, ClientMsg::Leave(Empty {}));
     }

@@ -1,7 +1,7 @@
 //! Join admission: app key, channel name, uid and token checks, each failing with its own code.
 
 use nertc_protocol::token::{self, Permissions};
-use nertc_protocol::{ErrorBody, ErrorCode, JoinRequest, PROTOCOL_VERSION, validate};
+use nertc_protocol::{ErrorBody, ErrorCode, JoinRequest, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, validate};
 
 use crate::config::ServerConfig;
 
@@ -14,10 +14,10 @@ pub use nertc_protocol::MAX_TOKEN_BYTES;
 /// fields and a known app, but not for a token: its resume token (checked by the room)
 /// authorises it, even after the join token expired.
 pub fn admit(config: &ServerConfig, req: &JoinRequest, now: u64) -> Result<Permissions, ErrorBody> {
-    if req.protocol != PROTOCOL_VERSION {
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
         return Err(ErrorBody::new(
             ErrorCode::UnsupportedProtocol,
-            format!("protocol {} is not supported; this server speaks {PROTOCOL_VERSION}", req.protocol),
+            format!("protocol {} is not supported; this server speaks {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}", req.protocol),
         ));
     }
     validate::channel_name(&req.channel).map_err(|e| ErrorBody::new(ErrorCode::InvalidChannel, e.to_string()))?;
