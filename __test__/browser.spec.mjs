@@ -150,7 +150,7 @@ test('browser publishes camera+mic through the SFU; others subscribe, decode, an
     // B joins first so that it sees user_joined and track_published as events.
     const pageB = await openPage('B', logs);
     const joinB = await pageB.evaluate((o) => window.runSubscriber(o), { ...common, uid: 1002, name: 'B', subscribeUid: 1001 });
-    t.is(joinB.protocol, 1);
+    t.is(joinB.protocol, 2);
     t.is(joinB.uid, 1002);
     t.is(joinB.channel, channel);
     t.true(joinB.can_publish && joinB.can_subscribe, 'debug app grants publish and subscribe');

@@ -283,7 +283,7 @@ test.serial('implemented methods never throw on arguments of the wrong type', (t
   t.is(e.getConnectionState(), 1, 'none of it joined a channel');
 });
 
-test.serial('roles apply in the live profile: audience in communication still publishes; in live it publishes once a broadcaster', async (t) => {
+test.serial('roles apply in the live profile: audience in communication still publishes; in live it is unseen until a broadcaster', async (t) => {
   const a = makeEngine(url);
   const b = makeEngine(url);
   const ra = record(a);
@@ -299,20 +299,27 @@ test.serial('roles apply in the live profile: audience in communication still pu
   t.is(a.leaveChannel(), 0);
   await rb.waitFor('onUserLeft', (uid) => uid === 81);
 
-  // Live profile: the kept audience role applies; switching to broadcaster publishes. A fresh
-  // recorder sees only what follows.
+  // Live profile: the kept audience role applies and reaches the server: B does not see A
+  // join or publish; switching to broadcaster makes A appear and publish. A fresh recorder
+  // sees only what follows.
   const live = record(b);
+  const liveA = record(a);
   t.is(a.setChannelProfile(1), 0);
   t.is(a.joinChannel(null, channel, 81), 0);
-  await live.waitFor('onUserJoined', (uid) => uid === 81);
-  // Two stats periods of B (2 s each) after A is in: a broadcaster's audio would have started.
+  await liveA.waitFor('onJoinChannel', (cid, uid, result) => uid === 81 && result === 0);
+  // Two stats periods of B (2 s each) after A is in: a broadcaster would have been seen.
   const stats = live.events.filter((e) => e.name === 'onRtcStats').length;
   await live.waitFor('onRtcStats', () => live.events.filter((e) => e.name === 'onRtcStats').length >= stats + 2);
+  t.is(live.indexOf('onUserJoined', (uid) => uid === 81), -1, 'an audience member is not seen');
   t.is(live.indexOf('onUserAudioStart', (uid) => uid === 81), -1, 'an audience member does not publish');
   t.is(a.setClientRole(0), 0);
+  await live.waitFor('onUserJoined', (uid) => uid === 81);
   await live.waitFor('onUserAudioStart', (uid) => uid === 81);
   t.deepEqual(await ra.waitFor('onClientRoleChanged'), [1, 0]);
   t.is(ra.events.filter((e) => e.name === 'onClientRoleChanged').length, 1, 'only the switch in the live channel changed the role that applies');
+  // Audience again: A leaves B's view (reason 0, normal).
+  t.is(a.setClientRole(1), 0);
+  t.deepEqual(await live.waitFor('onUserLeft', (uid) => uid === 81), [81, 0]);
 });
 
 test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {
