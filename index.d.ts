@@ -930,11 +930,17 @@ export interface NERtcEvents {
   /** Every 2 s while in a channel. */
   onRtcStats: (stats: NERtcStats) => void;
   onLocalVideoStats: (stats: NERtcVideoSendStats) => void;
+  /** Every 2 s while some remote video is received (never with an empty list). */
   onRemoteVideoStats: (count: number, stats: NERtcVideoRecvStats[]) => void;
+  /** Every 2 s while some remote audio is received (never with an empty list); `volume` 0-100. */
   onRemoteAudioStats: (count: number, stats: NERtcAudioRecvStats[]) => void;
   onNetworkQuality: (count: number, stats: NERtcNetworkQualityInfo[]) => void;
-  /** After enableAudioVolumeIndication(true, interval). */
+  /**
+   * After enableAudioVolumeIndication(true, interval). Volumes on NERTC's 0-100 scale; the local
+   * user is uid 0 among the speakers while it sends audio (volume 0 while muted).
+   */
   onRemoteAudioVolumeIndication: (speakers: NERtcAudioVolumeInfo[], speakerNumber: number, totalVolume: number) => void;
+  /** 0-100; 0 while the local audio is muted or not sent. */
   onLocalAudioVolumeIndication: (volume: number) => void;
 }
 

@@ -247,7 +247,8 @@ pub enum EngineEvent {
     RemoteVideoStats(Vec<RemoteVideoStats>),
     RemoteAudioStats(Vec<RemoteAudioStats>),
     NetworkQuality(Vec<NetworkQuality>),
-    /// `[{uid, volume 0-255}]`, total volume.
+    /// `[{uid, volume 0-100}]` (NERTC's scale; uid 0 is us while we send audio, 0 when
+    /// muted), total volume of what is played (0-100).
     RemoteAudioVolumeIndication {
         speakers: Vec<(Uid, u32)>,
         total_volume: u32,
