@@ -906,6 +906,10 @@ export interface NERtcEvents {
    * join (onUserJoined) and a new audience member leave (onUserLeft, reason 0).
    */
   onClientRoleChanged: (oldRole: number, newRole: number) => void;
+  /** The session's token (NERTC's permission key) expires in 30 s: call updatePermissionKey. */
+  onPermissionKeyWillExpire: () => void;
+  /** After updatePermissionKey: `code` 0 and `time` = the new token's seconds left, or the refusal code. */
+  onUpdatePermissionKey: (key: string, code: number, time: number) => void;
   /** Also fired for users already in the room when we join. */
   onUserJoined: (uid: Uid, userName: string) => void;
   /** `reason`: UserLeftReason (0 normal, 1 failover, 2 update, 3 kick, 4 timeout). */
@@ -1351,7 +1355,12 @@ export declare class NERtcEngine extends EventEmitter {
   setLocalVoiceReverbParam(param: NERtcReverbParam): number;
   /** Not supported: returns 30004. */
   enableMediaPub(enabled: boolean, mediaType: number): number;
-  /** Not supported: returns 30004. */
+  /**
+   * A new token (NERTC's permission key: our tokens carry the permissions) for the session in
+   * the channel. The server checks it (app, channel, uid, signature, expiry) and applies its
+   * permissions; a rejoin after the resume window uses it. Result: onUpdatePermissionKey(key,
+   * code, time); 30101 outside a channel, 30003 for an empty key.
+   */
   updatePermissionKey(key: string): number;
   /** Not supported: returns 30004. */
   setRangeAudioMode(mode: number): number;

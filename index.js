@@ -713,17 +713,31 @@ class NERtcEngine extends EventEmitter {
 
   /**
    * `joinChannel` with NERTC's options object `{custom_info, permission_key}` (both strings,
-   * optional). They are checked and not sent to the server yet.
+   * optional). Our token already carries the permissions NERTC's permission key grants, so a
+   * `permission_key` is the join token when `token` is empty (and ignored, with a log line,
+   * when both are given); `custom_info` is checked and not sent.
    */
   joinChannelWithOptions(token, channelName, uid, channelOptions) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    let joinToken = token;
     if (channelOptions != null) {
       if (typeof channelOptions !== 'object') return ErrorCode.ERR_INVALID_PARAM;
       const { custom_info: info, permission_key: key } = channelOptions;
       if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
-      if (info || key) this._log('joinChannelWithOptions', 'custom_info and permission_key are not supported yet; joining without them');
+      if (info) this._log('joinChannelWithOptions', 'custom_info is not sent to others yet');
+      if (key && token) this._log('joinChannelWithOptions', 'both token and permission_key given; joining with the token');
+      if (key && !token) joinToken = key;
     }
-    return this.joinChannel(token, channelName, uid);
+    return this.joinChannel(joinToken, channelName, uid);
+  }
+
+  /**
+   * A new token (NERTC's permission key) for the session in the channel: the server checks it
+   * and applies its permissions; a rejoin uses it. Result: onUpdatePermissionKey(key, code,
+   * time). 30101 outside a channel.
+   */
+  updatePermissionKey(key) {
+    return this._callIf(typeof key === 'string', (n) => n.updatePermissionKey(key));
   }
 
   leaveChannel() {
@@ -1404,7 +1418,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
   'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
   'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
-  'removeBeautyMakeup', 'setLocalVoiceReverbParam', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
+  'removeBeautyMakeup', 'setLocalVoiceReverbParam', 'enableMediaPub', 'setRangeAudioMode',
   'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
   'setSpatializerRoomProperty', 'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
   'setLocalVideoWatermarkConfigs',
@@ -1552,6 +1566,8 @@ const EVENT_NAMES = Object.freeze([
   'onReconnectingStart',
   'onConnectionStateChange',
   'onClientRoleChanged',
+  'onPermissionKeyWillExpire',
+  'onUpdatePermissionKey',
   'onUserJoined',
   'onUserLeft',
   'onUserAudioStart',

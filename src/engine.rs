@@ -174,6 +174,12 @@ impl NativeEngine {
         self.call(convert::uid(&uid), |e, u| e.join_channel(token, &channel, u))
     }
 
+    /// A new token for the session (NERTC's permission key); `onUpdatePermissionKey` answers.
+    #[napi]
+    pub fn update_permission_key(&self, key: String) -> i32 {
+        self.with(|e| e.update_permission_key(&key))
+    }
+
     #[napi]
     pub fn leave_channel(&self) -> i32 {
         self.with(|e| e.leave_channel())

@@ -88,6 +88,8 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::ReconnectingStart { cid, uid: u } => vec![Arg::U64(*cid), uid(*u)],
         E::ConnectionStateChange { state, reason } => vec![int(*state as i32), int(*reason as i32)],
         E::ClientRoleChanged { old_role, new_role } => vec![int(*old_role), int(*new_role)],
+        E::PermissionKeyWillExpire => vec![],
+        E::UpdatePermissionKey { key, code, time_s } => vec![Arg::Str(key.clone()), int(*code), Arg::U64(*time_s)],
         E::UserJoined { uid: u, name } => vec![uid(*u), Arg::Str(name.clone())],
         E::UserLeft { uid: u, reason } => vec![uid(*u), int(*reason as i32)],
         E::UserAudioStart { uid: u }
@@ -151,6 +153,8 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         ReconnectingStart => E::ReconnectingStart { cid: 0, uid: 1 },
         ConnectionStateChange => E::ConnectionStateChange { state: ConnectionState::Connected, reason: StateReason::JoinSucceed },
         ClientRoleChanged => E::ClientRoleChanged { old_role: 0, new_role: 1 },
+        PermissionKeyWillExpire => E::PermissionKeyWillExpire,
+        UpdatePermissionKey => E::UpdatePermissionKey { key: "k".into(), code: 0, time_s: 60 },
         UserJoined => E::UserJoined { uid: 1, name: String::new() },
         UserLeft => E::UserLeft { uid: 1, reason: UserLeftReason::Normal },
         UserAudioStart => E::UserAudioStart { uid: 1 },

@@ -237,6 +237,20 @@ impl Engine {
         })
     }
 
+    /// `updatePermissionKey`: a new token (NERTC's permission key) for the session; the result
+    /// comes as `onUpdatePermissionKey(key, code, time)`. In a channel only (30101 outside).
+    pub fn update_permission_key(&self, key: &str) -> Code {
+        self.call("updatePermissionKey", || {
+            if key.is_empty() || key.len() > nertc_protocol::MAX_TOKEN_BYTES {
+                return Err(EngineError::InvalidParam(format!("permission key of {} bytes", key.len())));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.send(Cmd::RenewToken { token: key.to_owned() })
+        })
+    }
+
     pub fn leave_channel(&self) -> Code {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;

@@ -189,6 +189,16 @@ pub enum EngineEvent {
         uid: Uid,
         name: String,
     },
+    /// `onPermissionKeyWillExpire`: the session's token (NERTC's permission key) expires within
+    /// [`crate::session::TOKEN_WARNING`]; renew it with `updatePermissionKey`. Once per token.
+    PermissionKeyWillExpire,
+    /// `onUpdatePermissionKey(key, code, time)`: the outcome of `updatePermissionKey`; `time`
+    /// is the new token's remaining validity in seconds (0 on failure or when unknown).
+    UpdatePermissionKey {
+        key: String,
+        code: Code,
+        time_s: u64,
+    },
     UserLeft {
         uid: Uid,
         reason: UserLeftReason,
@@ -271,6 +281,8 @@ impl EngineEvent {
             EngineEvent::ReconnectingStart { .. } => "onReconnectingStart",
             EngineEvent::ConnectionStateChange { .. } => "onConnectionStateChange",
             EngineEvent::ClientRoleChanged { .. } => "onClientRoleChanged",
+            EngineEvent::PermissionKeyWillExpire => "onPermissionKeyWillExpire",
+            EngineEvent::UpdatePermissionKey { .. } => "onUpdatePermissionKey",
             EngineEvent::UserJoined { .. } => "onUserJoined",
             EngineEvent::UserLeft { .. } => "onUserLeft",
             EngineEvent::UserAudioStart { .. } => "onUserAudioStart",

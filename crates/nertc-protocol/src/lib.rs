@@ -145,12 +145,14 @@ pub enum ClientMsg {
     Ping(Ping),
     /// Protocol 2: switch between broadcaster and audience (response `{}`).
     SetRole(SetRoleRequest),
+    /// Protocol 2: a new token for the live session (response [`RenewResult`]).
+    RenewToken(RenewTokenRequest),
 }
 
 impl ClientMsg {
     /// Every `t` value a client may send.
     pub const TYPES: &'static [&'static str] =
-        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping", "set_role"];
+        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping", "set_role", "renew_token"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -165,6 +167,7 @@ impl ClientMsg {
             ClientMsg::Ice(_) => "ice",
             ClientMsg::Ping(_) => "ping",
             ClientMsg::SetRole(_) => "set_role",
+            ClientMsg::RenewToken(_) => "renew_token",
         }
     }
 }
@@ -205,6 +208,22 @@ pub enum Role {
     #[default]
     Broadcaster,
     Audience,
+}
+
+/// The `d` of `renew_token`: a token for the same app, channel and uid as the session's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewTokenRequest {
+    pub token: String,
+}
+
+/// The `d` of a successful `renew_token` response: what the session may do from now on and
+/// when the new token expires (Unix seconds; 0 for a debug app without a secret, whose tokens
+/// are not checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewResult {
+    pub exp: u64,
+    pub can_publish: bool,
+    pub can_subscribe: bool,
 }
 
 /// The `d` of `set_role`.
@@ -407,6 +426,7 @@ pub enum Reply {
     Subscribe(SubscribeResult),
     /// The answer to a `pub` offer.
     PubAnswer(SdpMsg),
+    Renew(RenewResult),
     /// `{}`: leave, unpublish, mute, unsubscribe, a `sub` answer.
     Ack,
 }
@@ -420,6 +440,7 @@ impl Reply {
             "join" => typed(serde_json::from_value(d).map(|j| Reply::Join(Box::new(j)))),
             "publish" => typed(serde_json::from_value(d).map(Reply::Publish)),
             "subscribe" => typed(serde_json::from_value(d).map(Reply::Subscribe)),
+            "renew_token" => typed(serde_json::from_value(d).map(Reply::Renew)),
             "sdp" if pub_offer => typed(serde_json::from_value(d).map(Reply::PubAnswer)),
             _ => Ok(Reply::Ack),
         }
@@ -743,6 +764,9 @@ mod tests {
         let r = Reply::parse("subscribe", false, serde_json::json!({"state": "pending"})).unwrap();
         assert_eq!(r, Reply::Subscribe(SubscribeResult { state: SubscriptionState::Pending }));
         assert_eq!(Reply::parse("mute", false, serde_json::json!({})).unwrap(), Reply::Ack);
+        let r = Reply::parse("renew_token", false, serde_json::json!({"exp": 9, "can_publish": false, "can_subscribe": true})).unwrap();
+        assert_eq!(r, Reply::Renew(RenewResult { exp: 9, can_publish: false, can_subscribe: true }));
+        assert!(Reply::parse("renew_token", false, serde_json::json!({})).is_err());
         assert_eq!(Reply::parse("sdp", false, serde_json::json!({})).unwrap(), Reply::Ack);
         assert!(Reply::parse("publish", false, serde_json::json!({})).unwrap_err().contains("bad publish response"));
         assert!(Reply::parse("sdp", true, serde_json::json!({})).is_err());

@@ -611,6 +611,21 @@ impl Room {
             }
             // Answered by the connection task; never reaches the room.
             ClientMsg::Ping(_) => Ok(None),
+            ClientMsg::RenewToken(r) => {
+                let now = nertc_protocol::token::now_secs();
+                let (perms, exp) = crate::auth::renew(&self.shared.config, &self.key.app_key, &self.key.channel, uid, &r.token, now)?;
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                s.perms = perms;
+                tracing::info!(uid, channel = %self.key.channel, exp, publish = perms.publish, subscribe = perms.subscribe, "token renewed");
+                if !perms.publish {
+                    let owned: Vec<TrackId> = self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
+                    for id in owned {
+                        self.unpublish(&id);
+                    }
+                }
+                let result = nertc_protocol::RenewResult { exp, can_publish: perms.publish, can_subscribe: perms.subscribe };
+                Ok(Some(serde_json::to_value(result).expect("RenewResult always serialises")))
+            }
             ClientMsg::SetRole(r) => {
                 self.set_role(uid, r.role);
                 Ok(Some(serde_json::json!({})))
