@@ -6,6 +6,7 @@
 // Run inside the loopback-only namespace: ./scripts/netns.sh npx ava __test__/nertc-api.spec.mjs
 
 import test from 'ava';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -320,6 +321,39 @@ test.serial('roles apply in the live profile: audience in communication still pu
   // Audience again: A leaves B's view (reason 0, normal).
   t.is(a.setClientRole(1), 0);
   t.deepEqual(await live.waitFor('onUserLeft', (uid) => uid === 81), [81, 0]);
+});
+
+// A JWT as the SDK's tokens are (HS256), for the embedded server's debug app, which does not
+// check tokens: the engine reads the expiry from it.
+function jwt(claims) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${crypto.createHmac('sha256', 'unknown-to-the-server').update(input).digest('base64url')}`;
+}
+
+test.serial('permission keys: joinChannelWithOptions joins with one, onPermissionKeyWillExpire, updatePermissionKey answers', async (t) => {
+  const a = makeEngine(url);
+  const ra = record(a);
+  const channel = channelName('permkey');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { app_key: 'nertc-test', channel, uid: 91, iat: now };
+  t.is(a.updatePermissionKey('x'), ErrorCode.ERR_NOT_JOINED, 'outside a channel');
+  t.is(a.updatePermissionKey(42), ErrorCode.ERR_INVALID_PARAM);
+  // The permission key is the join token; it expires in 32 s: the warning comes ~2 s in.
+  t.is(a.joinChannelWithOptions('', channel, 91, { permission_key: jwt({ ...claims, exp: now + 32 }) }), 0);
+  await ra.waitFor('onJoinChannel', (cid, uid, result) => result === 0);
+  const joined = Date.now();
+  await ra.waitFor('onPermissionKeyWillExpire', () => true, 8000);
+  t.log(`onPermissionKeyWillExpire ${Date.now() - joined} ms after joining`);
+  const renewed = jwt({ ...claims, exp: now + 600 });
+  t.is(a.updatePermissionKey(''), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.updatePermissionKey(renewed), 0);
+  const [key, code, time] = await ra.waitFor('onUpdatePermissionKey');
+  t.is(key, renewed);
+  t.is(code, 0);
+  t.true(time >= 590 && time <= 600, `${time} s left`);
+  t.is(ra.events.filter((e) => e.name === 'onPermissionKeyWillExpire').length, 1, 'once per token');
+  t.is(a.leaveChannel(), 0);
 });
 
 test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {
