@@ -906,6 +906,8 @@ export interface NERtcEvents {
    * join (onUserJoined) and a new audience member leave (onUserLeft, reason 0).
    */
   onClientRoleChanged: (oldRole: number, newRole: number) => void;
+  /** SEI data another user sent with sendSEIMsg, from its video stream (which must be subscribed). */
+  onRecvSEIMsg: (uid: Uid, data: ArrayBuffer) => void;
   /** The session's token (NERTC's permission key) expires in 30 s: call updatePermissionKey. */
   onPermissionKeyWillExpire: () => void;
   /** After updatePermissionKey: `code` 0 and `time` = the new token's seconds left, or the refusal code. */
@@ -1219,10 +1221,14 @@ export declare class NERtcEngine extends EventEmitter {
   pauseScreenCapture(): number;
   /** 30020 without a running share. */
   resumeScreenCapture(): number;
-  /** Not supported: returns 30004. */
-  sendSEIMsg(data: ArrayBuffer): number;
-  /** Not supported: returns 30004. */
-  sendSEIMsgWithType(data: ArrayBuffer, type: NERtcStreamChannelType): number;
+  /**
+   * SEI data (1-4096 bytes) in the next picture of the main stream, as an H.264 SEI NAL unit
+   * (user_data_unregistered); receivers get onRecvSEIMsg. 30005 while the main stream is not
+   * sent, 30003 for empty or larger data, 30901 when 5 messages already wait for pictures.
+   */
+  sendSEIMsg(data: ArrayBuffer | ArrayBufferView): number;
+  /** sendSEIMsg on the main stream (0) or the substream (1, the screen share). */
+  sendSEIMsgWithType(data: ArrayBuffer | ArrayBufferView, type: NERtcStreamChannelType): number;
   /** Not supported: returns 30004. */
   uploadSdkInfo(): number;
   /** Not supported: returns 30004. */

@@ -545,6 +545,20 @@ function screenParamArg(p) {
   return out;
 }
 
+/** onRecvSEIMsg's arguments with the data as an ArrayBuffer holding exactly its bytes. */
+function seiArgs([uid, data]) {
+  if (!(data instanceof Uint8Array)) return [uid, data];
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return [uid, whole ? data.buffer : data.slice().buffer];
+}
+
+/** An ArrayBuffer or any typed array / DataView as a Uint8Array over the same bytes; else null. */
+function seiBytes(v) {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return null;
+}
+
 function isBytes(v) {
   return v instanceof Uint8Array || v instanceof Uint8ClampedArray;
 }
@@ -729,6 +743,21 @@ class NERtcEngine extends EventEmitter {
       if (key && !token) joinToken = key;
     }
     return this.joinChannel(joinToken, channelName, uid);
+  }
+
+  /**
+   * SEI data (`ArrayBuffer` or a typed array, 1-4096 bytes) in the next picture of the main
+   * stream, as an H.264 SEI NAL unit; receivers get onRecvSEIMsg(uid, data). 30005 while the
+   * main stream is not sent, 30901 when 5 messages already wait for pictures.
+   */
+  sendSEIMsg(data) {
+    return this.sendSEIMsgWithType(data, 0);
+  }
+
+  /** sendSEIMsg on the main stream (`type` 0) or the substream (1, the screen share). */
+  sendSEIMsgWithType(data, type) {
+    const bytes = seiBytes(data);
+    return this._callIf(bytes !== null && isNumber(type), (n) => n.sendSEIMsg(bytes, type));
   }
 
   /**
@@ -1180,7 +1209,8 @@ class NERtcEngine extends EventEmitter {
         continue;
       }
       if (gen === this._gen && this._native) this._trackChannel(name, args);
-      this._dispatch(name, args);
+      // NERTC passes SEI data as an ArrayBuffer (the binding gives a Uint8Array of its own).
+      this._dispatch(name, name === 'onRecvSEIMsg' ? seiArgs(args) : args);
     }
   }
 
@@ -1405,7 +1435,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'getEffectPitch', 'stopAllEffects', 'pauseEffect', 'resumeEffect', 'pauseAllEffects', 'setEffectPosition',
   'getEffectCurrentPosition', 'getEffectDuration', 'resumeAllEffects', 'setEffectSendVolume', 'getEffectSendVolume',
   'setEffectPlaybackVolume', 'getEffectPlaybackVolume', 'enableEarback', 'setEarbackVolume', 'enableAudioVolumeIndicationEx',
-  'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
+  'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'setRecordDeviceVolume', 'getRecordDeviceVolume', 'setPlayoutDeviceVolume', 'getPlayoutDeviceVolume', 'setPlayoutDeviceMute',
   'setRecordDeviceMute', 'startRecordDeviceTest', 'stopRecordDeviceTest', 'startPlayoutDeviceTest', 'stopPlayoutDeviceTest',
   'startAudioDeviceLoopbackTest', 'stopAudioDeviceLoopbackTest', 'setAudioEffectPreset', 'setVoiceBeautifierPreset',
@@ -1567,6 +1597,7 @@ const EVENT_NAMES = Object.freeze([
   'onConnectionStateChange',
   'onClientRoleChanged',
   'onPermissionKeyWillExpire',
+  'onRecvSEIMsg',
   'onUpdatePermissionKey',
   'onUserJoined',
   'onUserLeft',

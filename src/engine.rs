@@ -174,6 +174,12 @@ impl NativeEngine {
         self.call(convert::uid(&uid), |e, u| e.join_channel(token, &channel, u))
     }
 
+    /// `sendSEIMsgWithType`: `data` (1..=4096 bytes) in the next picture of stream `stream_type`.
+    #[napi]
+    pub fn send_sei_msg(&self, data: Uint8ArraySlice, stream_type: f64) -> i32 {
+        self.call(convert::int32(stream_type), |e, t| e.send_sei_msg(&data, t))
+    }
+
     /// A new token for the session (NERTC's permission key); `onUpdatePermissionKey` answers.
     #[napi]
     pub fn update_permission_key(&self, key: String) -> i32 {

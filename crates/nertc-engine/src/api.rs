@@ -26,6 +26,8 @@ use crate::shared::{Shared, lock};
 
 /// Commands the actor may be behind before calls fail with `ERR_BUSY`.
 pub const COMMAND_QUEUE: usize = 256;
+/// `sendSEIMsg` messages that may wait for pictures per stream (NERTC sends one within 5 frames).
+pub const SEI_QUEUE: usize = 5;
 
 /// What `initialize` needs.
 #[derive(Debug, Clone, Default)]
@@ -233,6 +235,36 @@ impl Engine {
                 return Err(e);
             }
             self.shared.refresh_devices();
+            Ok(())
+        })
+    }
+
+    /// `sendSEIMsg` / `sendSEIMsgWithType`: `data` (1..=4096 bytes) goes with the next encoded
+    /// picture of the main stream (`stream_type` 0) or the substream (1) as an H.264 SEI NAL
+    /// unit (`user_data_unregistered`); receivers get `onRecvSEIMsg`. The stream must be being
+    /// sent (30005 otherwise); at most [`SEI_QUEUE`] messages wait for pictures (30901 beyond:
+    /// NERTC advises at most 10 a second, at most the frame rate).
+    pub fn send_sei_msg(&self, data: &[u8], stream_type: i32) -> Code {
+        self.call("sendSEIMsg", || {
+            if data.is_empty() || data.len() > crate::codec::sei::MAX_DATA {
+                return Err(EngineError::InvalidParam(format!("SEI data of {} bytes (1..=4096)", data.len())));
+            }
+            let ctl = match stream_type {
+                0 => &self.shared.video,
+                1 => &self.shared.screen,
+                t => return Err(EngineError::InvalidParam(format!("stream type {t}"))),
+            };
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            if lock(&ctl.sink).is_none() {
+                return Err(EngineError::WrongState("sendSEIMsg: that video stream is not being sent"));
+            }
+            let mut queue = lock(&ctl.sei);
+            if queue.len() >= SEI_QUEUE {
+                return Err(EngineError::Busy);
+            }
+            queue.push_back(data.to_vec());
             Ok(())
         })
     }

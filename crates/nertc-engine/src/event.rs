@@ -189,6 +189,11 @@ pub enum EngineEvent {
         uid: Uid,
         name: String,
     },
+    /// `onRecvSEIMsg(uid, data)`: `sendSEIMsg` data that arrived in a user's video.
+    RecvSEIMsg {
+        uid: Uid,
+        data: Vec<u8>,
+    },
     /// `onPermissionKeyWillExpire`: the session's token (NERTC's permission key) expires within
     /// [`crate::session::TOKEN_WARNING`]; renew it with `updatePermissionKey`. Once per token.
     PermissionKeyWillExpire,
@@ -282,6 +287,7 @@ impl EngineEvent {
             EngineEvent::ConnectionStateChange { .. } => "onConnectionStateChange",
             EngineEvent::ClientRoleChanged { .. } => "onClientRoleChanged",
             EngineEvent::PermissionKeyWillExpire => "onPermissionKeyWillExpire",
+            EngineEvent::RecvSEIMsg { .. } => "onRecvSEIMsg",
             EngineEvent::UpdatePermissionKey { .. } => "onUpdatePermissionKey",
             EngineEvent::UserJoined { .. } => "onUserJoined",
             EngineEvent::UserLeft { .. } => "onUserLeft",

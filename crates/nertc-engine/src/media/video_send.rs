@@ -45,6 +45,8 @@ pub struct VideoCtl {
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
+    /// `sendSEIMsg` data waiting for the next encoded picture (one per picture, oldest first).
+    pub sei: Mutex<std::collections::VecDeque<Vec<u8>>>,
     // Stats.
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
@@ -101,6 +103,8 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(sink) = sink else {
             last_ts = None;
+            // Not sent: SEI data waits for no later publication.
+            ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).clear();
             continue;
         };
         if ctl.muted.load(Relaxed) {
@@ -149,9 +153,19 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             _ => frame_us,
         };
         last_ts = Some(frame.timestamp_us);
-        let bytes = encoded.data.len() as u64;
+        let sei = ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let data = match sei {
+            // The SEI unit goes before the picture's slices (and parameter sets).
+            Some(msg) => {
+                let mut d = crate::codec::sei::nal(&msg);
+                d.extend_from_slice(&encoded.data);
+                d
+            }
+            None => encoded.data,
+        };
+        let bytes = data.len() as u64;
         let sample = Sample {
-            data: encoded.data.into(),
+            data: data.into(),
             timestamp: Instant::now(),
             duration: Duration::from_micros(duration_us),
             packet_timestamp: 0,
