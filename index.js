@@ -757,7 +757,7 @@ class NERtcEngine extends EventEmitter {
   /** sendSEIMsg on the main stream (`type` 0) or the substream (1, the screen share). */
   sendSEIMsgWithType(data, type) {
     const bytes = seiBytes(data);
-    return this._callIf(bytes !== null && isNumber(type), (n) => n.sendSEIMsg(bytes, type));
+    return this._callIf(bytes !== null && isNumber(type), (n) => n.sendSeiMsg(bytes, type));
   }
 
   /**

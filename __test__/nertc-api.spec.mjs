@@ -384,6 +384,42 @@ test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoCo
   await rb.waitFor('onUserLeft', (uid) => uid === 61);
 });
 
+test.serial('sendSEIMsg: data in the video reaches onRecvSEIMsg as an ArrayBuffer, in order', async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const ra = record(a);
+  const rb = record(b);
+  const channel = channelName('sei');
+  t.is(a.enableLocalVideo(true), 0);
+  b.on('onUserVideoStart', (uid) => {
+    if (uid === 71) b.subscribeRemoteVideoStream(uid, 0, true);
+  });
+  t.is(b.joinChannel('', channel, 72), 0);
+  t.is(a.joinChannel('', channel, 71), 0);
+  t.is((await ra.waitFor('onJoinChannel'))[2], 0);
+  await rb.waitFor('onFirstVideoFrameDecoded', (uid) => uid === 71);
+  t.is(a.sendSEIMsg('text'), ErrorCode.ERR_INVALID_PARAM, 'not bytes');
+  t.is(a.sendSEIMsg(new ArrayBuffer(0)), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.sendSEIMsg(new Uint8Array(4097)), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.sendSEIMsgWithType(new Uint8Array([1]), 1), ErrorCode.ERR_INVALID_STATE, 'no substream is sent');
+  t.is(b.sendSEIMsg(new Uint8Array([1])), ErrorCode.ERR_INVALID_STATE, 'B sends no video');
+  const texts = ['one', 'two \u0000\u0000\u0003 three'];
+  t.is(a.sendSEIMsg(new TextEncoder().encode(texts[0]).buffer), 0);
+  const view = new Uint8Array(64);
+  const encoded = new TextEncoder().encode(texts[1]);
+  view.set(encoded, 10);
+  t.is(a.sendSEIMsgWithType(view.subarray(10, 10 + encoded.length), 0), 0, 'a view into a larger buffer sends only its bytes');
+  await rb.waitFor('onRecvSEIMsg', () => rb.events.filter((e) => e.name === 'onRecvSEIMsg').length >= 2);
+  const got = rb.events.filter((e) => e.name === 'onRecvSEIMsg').map((e) => e.args);
+  for (const [uid, data] of got) {
+    t.is(uid, 71);
+    t.true(data instanceof ArrayBuffer);
+  }
+  t.deepEqual(got.map(([, data]) => new TextDecoder().decode(data)), texts);
+  t.is(a.leaveChannel(), 0);
+  t.is(b.leaveChannel(), 0);
+});
+
 test.serial("getErrorDescription explains every code of NERTC's enum", (t) => {
   const e = new NERtcEngine();
   for (const [name, code] of api.enums.find((x) => x.name === 'NERtcErrorCode').members) {
