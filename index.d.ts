@@ -760,6 +760,8 @@ export interface NERtcVideoCanvas {
   view: NERtcFrameSink | HTMLElementLike | null;
   /** 0 fit (default), 1 fullfill, 2 cropfill. */
   mode?: number;
+  /** The same as `mode` (the spelling apps built on NERTC's samples use); `mode` wins when both are set. */
+  scaling_mode?: number;
   /** Mirror the local preview (local canvas only). */
   mirror?: boolean;
 }

@@ -775,7 +775,7 @@ class NERtcEngine extends EventEmitter {
 
   // ----- local video ----------------------------------------------------------------------
 
-  /** `canvas = {view, mode, mirror}`; `null` or `{view: null}` unbinds. */
+  /** `canvas = {view, mode (or scaling_mode), mirror}`; `null` or `{view: null}` unbinds. */
   setupLocalVideoCanvas(canvas) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     return this._setupCanvas('local', null, canvas);
@@ -1284,12 +1284,13 @@ class NERtcEngine extends EventEmitter {
       if (this._canvases.size === 0) this._stopPump();
       return 0;
     }
-    const mode = canvas.mode == null ? 0 : canvas.mode;
+    // NERTC's field is `mode`; apps written after NERTC's samples spell it `scaling_mode`.
+    const mode = canvas.mode ?? canvas.scaling_mode ?? 0;
     if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
     let renderer = null;
     try {
       // Extra canvas fields (e.g. preferWebGL, colorSpace) pass through to the renderer.
-      const { view: _view, ...rest } = canvas;
+      const { view: _view, scaling_mode: _scaling, ...rest } = canvas;
       renderer = this._createRenderer(view, { ...rest, mode, mirror: !!canvas.mirror, uid: uid === null ? null : uidForJs(uid) });
     } catch (e) {
       this._log('cannot create a renderer', e);

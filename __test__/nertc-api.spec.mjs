@@ -420,6 +420,19 @@ test.serial('sendSEIMsg: data in the video reaches onRecvSEIMsg as an ArrayBuffe
   t.is(b.leaveChannel(), 0);
 });
 
+test.serial('canvas.scaling_mode is the scaling mode (NERTC\'s `mode`, which wins when both are set)', async (t) => {
+  const e = makeEngine(url);
+  t.is(e.setupLocalVideoCanvas({ view: frameSink(), scaling_mode: 3 }), ErrorCode.ERR_INVALID_PARAM);
+  const sink = frameSink();
+  t.is(e.setupLocalVideoCanvas({ view: sink, scaling_mode: 2 }), 0);
+  t.is(e.startVideoPreview(), 0);
+  t.is((await sink.waitFor((f) => f.width > 0)).mode, 2);
+  const both = frameSink();
+  t.is(e.setupLocalVideoCanvas({ view: both, mode: 1, scaling_mode: 2 }), 0);
+  t.is((await both.waitFor((f) => f.width > 0)).mode, 1);
+  t.is(e.stopVideoPreview(), 0);
+});
+
 test.serial("getErrorDescription explains every code of NERTC's enum", (t) => {
   const e = new NERtcEngine();
   for (const [name, code] of api.enums.find((x) => x.name === 'NERtcErrorCode').members) {
