@@ -984,7 +984,13 @@ export declare class NERtcEngine extends EventEmitter {
   getErrorDescription(code: number): string;
   /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
   isFeatureSupported(type: number): boolean;
-  /** JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`. */
+  /**
+   * JSON (string or object). Honoured: NERTC's `auto_subscribe_audio` (default true),
+   * `log_level`, `video_sendonpub_type` 1; ours `server_url`, `auto_subscribe_video`. Other keys
+   * (`record_*`, `publish_self_stream_enabled`, `audio_processing_*`, `video_sendonpub_type`
+   * 0/2/3, unknown ones) are not applied: 30004 (honoured keys of the call still apply); a value
+   * of the wrong type: 30003, nothing applied.
+   */
   setParameters(params: string | Record<string, unknown>): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;

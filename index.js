@@ -684,7 +684,11 @@ class NERtcEngine extends EventEmitter {
     return native.errorDescription(isNumber(code) ? code : -1);
   }
 
-  /** `params`: a JSON string or an object. Keys: server_url, auto_subscribe_video, log_level. */
+  /**
+   * `params`: a JSON string or an object. Honoured: auto_subscribe_audio, log_level,
+   * video_sendonpub_type 1, server_url, auto_subscribe_video; any other key is not applied and
+   * the result is 30004 (the honoured keys of the call still apply); a wrong value type: 30003.
+   */
   setParameters(params) {
     let json = params;
     if (params && typeof params === 'object') {

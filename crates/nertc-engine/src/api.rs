@@ -299,22 +299,75 @@ impl Engine {
         self.shared.connection_state()
     }
 
-    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int).
+    /// Honoured keys: NERTC's `auto_subscribe_audio` (bool, default true: a remote user's audio
+    /// is subscribed when it starts), `log_level` (0..=7), `video_sendonpub_type` 1 (send the
+    /// one stream we have: NERTC's default); ours: `server_url` (string),
+    /// `auto_subscribe_video` (bool). Everything else NERTC lists there (`record_*` server
+    /// recording, `publish_self_stream_enabled`, `audio_processing_*` switches we have no
+    /// processing for, `video_sendonpub_type` 0/2/3 without a small stream) and unknown keys
+    /// are not applied: 30004 (the honoured keys of the same call are applied). A known key
+    /// with a value of the wrong type: 30003, nothing applied.
     pub fn set_parameters(&self, json: &str) -> Code {
+        use serde_json::Value;
         self.call("setParameters", || {
-            let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+            let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
                 return Err(EngineError::InvalidParam("not a JSON object".into()));
             };
-            let mut s = self.shared.settings();
-            for (k, v) in map {
-                match (k.as_str(), v) {
-                    ("server_url", serde_json::Value::String(url)) => s.server_url = url,
-                    ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
-                    ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
-                    (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
+            enum Apply {
+                ServerUrl(String),
+                AutoVideo(bool),
+                AutoAudio(bool),
+                LogLevel(i32),
+                Nothing,
+            }
+            let bad = |k: &str| EngineError::InvalidParam(format!("setParameters: {k} has a value of the wrong type"));
+            let mut apply = Vec::new();
+            let mut refused = Vec::new();
+            for (k, v) in &map {
+                let a = match (k.as_str(), v) {
+                    ("server_url", Value::String(url)) => Apply::ServerUrl(url.clone()),
+                    ("auto_subscribe_video", Value::Bool(b)) => Apply::AutoVideo(*b),
+                    ("auto_subscribe_audio", Value::Bool(b)) => Apply::AutoAudio(*b),
+                    ("log_level", Value::Number(n)) => match n.as_i64() {
+                        Some(l @ 0..=7) => Apply::LogLevel(l as i32),
+                        _ => return Err(bad(k)),
+                    },
+                    ("video_sendonpub_type", Value::Number(n)) => match n.as_i64() {
+                        Some(1) => Apply::Nothing,
+                        Some(0..=3) => {
+                            refused.push(k.clone());
+                            Apply::Nothing
+                        }
+                        _ => return Err(bad(k)),
+                    },
+                    ("server_url" | "auto_subscribe_video" | "auto_subscribe_audio" | "log_level" | "video_sendonpub_type", _) => {
+                        return Err(bad(k));
+                    }
+                    _ => {
+                        refused.push(k.clone());
+                        Apply::Nothing
+                    }
+                };
+                apply.push(a);
+            }
+            {
+                let mut s = self.shared.settings();
+                for a in apply {
+                    match a {
+                        Apply::ServerUrl(url) => s.server_url = url,
+                        Apply::AutoVideo(b) => s.auto_subscribe_video = b,
+                        Apply::AutoAudio(b) => s.auto_subscribe_audio = b,
+                        Apply::LogLevel(l) => crate::logging::set_level(l),
+                        Apply::Nothing => {}
+                    }
                 }
             }
-            Ok(())
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                tracing::warn!("setParameters: not supported, not applied: {refused:?}");
+                Err(EngineError::NotSupported("setParameters key"))
+            }
         })
     }
 
@@ -827,6 +880,29 @@ fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_parameters_applies_what_it_honours_and_says_what_it_does_not() {
+        let (e, _rx) = Engine::new(EngineOptions { app_key: "k".into(), server_url: "ws://127.0.0.1:1".into() }).expect("engine");
+        assert!(e.shared.settings().auto_subscribe_audio, "NERTC's default");
+        assert_eq!(
+            e.set_parameters(r#"{"auto_subscribe_audio": false, "auto_subscribe_video": true, "video_sendonpub_type": 1}"#),
+            error::OK
+        );
+        assert!(!e.shared.settings().auto_subscribe_audio && e.shared.settings().auto_subscribe_video);
+        // Server recording and the like: 30004, while the honoured key of the call applies.
+        let code = e.set_parameters(r#"{"record_audio_enabled": true, "record_type": 0, "auto_subscribe_audio": true}"#);
+        assert_eq!(code, error::ERR_NOT_SUPPORTED);
+        assert!(e.shared.settings().auto_subscribe_audio);
+        assert_eq!(e.set_parameters(r#"{"video_sendonpub_type": 3}"#), error::ERR_NOT_SUPPORTED, "no small stream");
+        assert_eq!(e.set_parameters(r#"{"no_such_key": 1}"#), error::ERR_NOT_SUPPORTED);
+        // A known key with a wrong value: 30003 and nothing of the call applied.
+        assert_eq!(e.set_parameters(r#"{"auto_subscribe_audio": false, "log_level": "loud"}"#), error::ERR_INVALID_PARAM);
+        assert!(e.shared.settings().auto_subscribe_audio);
+        assert_eq!(e.set_parameters(r#"{"video_sendonpub_type": 9}"#), error::ERR_INVALID_PARAM);
+        assert_eq!(e.set_parameters("[1]"), error::ERR_INVALID_PARAM);
+        e.release();
+    }
 
     #[test]
     fn channel_profile_is_kept_and_checked() {

@@ -80,6 +80,8 @@ pub struct Settings {
     pub volume_indication_ms: Option<u32>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
+    /// NERTC's `auto_subscribe_audio` (default true).
+    pub auto_subscribe_audio: bool,
     /// The screen share (`startScreenCapture*`) while it runs.
     pub screen: Option<ScreenShare>,
 }
@@ -110,6 +112,7 @@ impl Settings {
             volume_indication_ms: None,
             server_url,
             auto_subscribe_video: false,
+            auto_subscribe_audio: true,
             screen: None,
         }
     }

@@ -102,3 +102,31 @@ fn volumes_are_nertc_scale_local_is_uid_0_and_0_when_muted() {
     a.release();
     rt.block_on(server.shutdown());
 }
+
+/// `setParameters({auto_subscribe_audio: false})`: a remote user's audio is not subscribed
+/// until the app asks (`subscribeRemoteAudioStream`).
+#[test]
+fn auto_subscribe_audio_false_waits_for_the_app() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let url = server.url();
+    let (a, a_rx) = engine(&url);
+    assert_eq!(a.join_channel(None, "engine-autosub", 1), error::OK);
+    common::wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    let (b, b_rx) = engine(&url);
+    assert_eq!(b.set_parameters(r#"{"auto_subscribe_audio": false}"#), error::OK);
+    assert_eq!(b.join_channel(None, "engine-autosub", 2), error::OK);
+    common::wait(&b_rx, "A's audio starts", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserAudioStart { uid: 1 }));
+    let early: Vec<_> = collect(&b_rx, Duration::from_secs(3))
+        .into_iter()
+        .filter(|e| matches!(e, EngineEvent::FirstAudioDataReceived { .. } | EngineEvent::FirstAudioFrameDecoded { .. }))
+        .collect();
+    assert!(early.is_empty(), "audio arrived without a subscription: {early:?}");
+    assert_eq!(b.subscribe_remote_audio_stream(1, true), error::OK);
+    common::wait(&b_rx, "A's audio once subscribed", Duration::from_secs(10), |e| {
+        matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 1 })
+    });
+    b.release();
+    a.release();
+    rt.block_on(server.shutdown());
+}
