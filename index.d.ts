@@ -607,7 +607,10 @@ export interface NERtcVideoConfig {
   /** Target bitrate in kbps (0 = chosen from size and frame rate). */
   bitrate?: number;
   min_bitrate?: number;
-  /** 0 auto, 1 on, 2 off. */
+  /**
+   * The encoded video's mirror (what the others see): 1 mirrors it; 0 (auto) and 2 send it as
+   * captured. The local preview's mirror is setLocalVideoMirrorMode's / the canvas's, not changed here.
+   */
   mirror_mode?: number;
   /** Accepted for NERTC compatibility; ignored. */
   crop_mode?: number;

@@ -377,7 +377,7 @@ impl Engine {
             {
                 let mut s = self.shared.settings();
                 s.encode = encode;
-                s.mirror_mode = cfg.mirror_mode;
+                s.encode_mirror = cfg.mirror_mode == 1;
             }
             self.shared.refresh_devices();
             Ok(())

@@ -33,6 +33,26 @@ impl VideoFrame {
         }
     }
 
+    /// The picture flipped left to right (what a mirror shows).
+    pub fn mirrored(&self) -> Self {
+        let flip = |plane: &[u8], w: usize| -> Vec<u8> {
+            let mut out = Vec::with_capacity(plane.len());
+            for row in plane.chunks(w.max(1)) {
+                out.extend(row.iter().rev());
+            }
+            out
+        };
+        let (cw, _) = Self::chroma_size(self.width, self.height);
+        VideoFrame {
+            width: self.width,
+            height: self.height,
+            y: flip(&self.y, self.width as usize),
+            u: flip(&self.u, cw as usize),
+            v: flip(&self.v, cw as usize),
+            timestamp_us: self.timestamp_us,
+        }
+    }
+
     /// True when the plane sizes match the dimensions.
     pub fn is_consistent(&self) -> bool {
         let (cw, ch) = Self::chroma_size(self.width, self.height);

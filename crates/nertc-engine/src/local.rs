@@ -82,10 +82,11 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             if shared.released.load(Relaxed) {
                 break;
             }
-            let (plan, encode, preview, mirrored) = {
+            let (plan, encode, preview, mirrored, encode_mirror) = {
                 let s = shared.settings();
-                (plan(&s, shared.presence.in_channel()), s.encode, s.preview || s.local_video, s.preview_mirrored())
+                (plan(&s, shared.presence.in_channel()), s.encode, s.preview || s.local_video, s.preview_mirrored(), s.encode_mirror)
             };
+            shared.video.mirror.store(encode_mirror, Relaxed);
             shared.video.preview.store(preview, Relaxed);
             *lock(&shared.video.params) = encode;
             if let Some(sc) = &plan.screen {

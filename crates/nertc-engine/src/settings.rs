@@ -66,8 +66,12 @@ pub struct Settings {
     /// it becomes live).
     pub client_role: Role,
     pub encode: EncodeParams,
-    /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
+    /// The local preview's mirror mode (`setLocalVideoMirrorMode`): 0 auto (mirror the
+    /// preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
+    /// `setVideoConfig`'s `mirror_mode` 1: the encoded video (what the others see) is
+    /// mirrored; 0 (auto) and 2 send it as captured. Independent of the preview's.
+    pub encode_mirror: bool,
     pub record_device: String,
     pub playout_device: String,
     pub video_device: String,
@@ -101,6 +105,7 @@ impl Settings {
             client_role: Role::Broadcaster,
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
+            encode_mirror: false,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
             video_device: device::default_video_device(),

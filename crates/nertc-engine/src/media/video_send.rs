@@ -45,6 +45,8 @@ pub struct VideoCtl {
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
+    /// Mirror the encoded picture (`setVideoConfig`'s `mirror_mode` 1); the preview is not.
+    pub mirror: AtomicBool,
     /// `sendSEIMsg` data waiting for the next encoded picture (one per picture, oldest first).
     pub sei: Mutex<std::collections::VecDeque<Vec<u8>>>,
     // Stats.
@@ -110,6 +112,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         if ctl.muted.load(Relaxed) {
             continue;
         }
+        let frame = if ctl.mirror.load(Relaxed) { Arc::new(frame.mirrored()) } else { frame };
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
         let want =
             EncoderConfig { width: frame.width, height: frame.height, fps: params.fps.max(1), bitrate_kbps: params.bitrate_kbps.max(50) };

@@ -1,0 +1,59 @@
+//! `setVideoConfig`'s `mirror_mode` mirrors the encoded video, which is what the others see,
+//! and leaves the local preview's mirror (`setLocalVideoMirrorMode`) alone: B decodes A's test
+//! pattern mirrored while A's preview stays unmirrored and keeps its own mirror flag.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::video_call;
+use nertc_engine::device::test_pattern;
+use nertc_engine::render::StreamKey;
+use nertc_engine::{Engine, VideoConfig, error};
+
+/// Of B's next `n` readable pictures of uid 1: (upright stamps, mirrored stamps).
+fn stamps(b: &Engine, n: usize) -> (usize, usize) {
+    let slot = b.slot(StreamKey::Remote(1));
+    let (mut seen, mut upright, mut mirrored) = (slot.newer_than(0).map_or(0, |(s, _)| s), 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upright + mirrored < n && Instant::now() < deadline {
+        if let Some((seq, f)) = slot.newer_than(seen) {
+            seen = seq;
+            if test_pattern::read_stamp(&f).is_some() {
+                upright += 1;
+            } else if test_pattern::read_stamp_mirrored(&f).is_some() {
+                mirrored += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(15));
+    }
+    (upright, mirrored)
+}
+
+#[test]
+fn mirror_mode_mirrors_what_others_see_not_the_preview() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let ((a, _a_rx), (b, _b_rx)) = video_call(&server.url(), "engine-mirror");
+    assert_eq!(stamps(&b, 10), (10, 0), "sent as captured by default");
+
+    assert_eq!(a.set_local_video_mirror_mode(2), error::OK);
+    let preview = a.slot(StreamKey::Local);
+    let cfg = |mirror_mode| VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, mirror_mode, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg(1)), error::OK);
+    // A few pictures for the switch to reach B, then every one is mirrored.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stamps(&b, 10), (0, 10), "mirror_mode 1: B sees the mirror image");
+    // A's preview: still the captured picture, and still not drawn mirrored (mode 2 kept).
+    let (_, local) = preview.newer_than(0).expect("A has a preview picture");
+    assert!(test_pattern::read_stamp(&local).is_some(), "the preview is not mirrored by mirror_mode");
+    assert!(!preview.mirrored.load(std::sync::atomic::Ordering::Relaxed), "setVideoConfig kept setLocalVideoMirrorMode(2)");
+
+    assert_eq!(a.set_video_config(&cfg(2)), error::OK);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(stamps(&b, 10), (10, 0), "mirror_mode 2: as captured again");
+
+    b.release();
+    a.release();
+    rt.block_on(server.shutdown());
+}
