@@ -612,15 +612,15 @@ export interface NERtcVideoConfig {
    * captured. The local preview's mirror is setLocalVideoMirrorMode's / the canvas's, not changed here.
    */
   mirror_mode?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcVideoCropMode: 0 none, 1 16:9, 2 4:3, 3 1:1 (centred cut of the captured picture, in its orientation; preview and sent). */
   crop_mode?: number;
   /** Accepted for NERTC compatibility; ignored. */
   degradation_preference?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcVideoOutputOrientationMode: 0 as captured, 1 fixed landscape, 2 fixed portrait (a picture of the other orientation is cut). */
   orientation_mode?: number;
 }
 
-/** `joinChannelWithOptions`: both optional; checked, not sent to the server yet. */
+/** `joinChannelWithOptions`: both optional; `permission_key` is the join token when `token` is empty; `custom_info` is not sent. */
 export interface NERtcJoinChannelOptions {
   custom_info?: string;
   permission_key?: string;

@@ -481,7 +481,7 @@ const RELEASE_LINGER_MS = 6000;
 /** Native sentinel after an engine's last event (see src/engine.rs). */
 const RELEASED_EVENT = '__released';
 /** `setVideoConfig` fields the engine reads (all numbers); others are accepted and ignored. */
-const VIDEO_CONFIG_FIELDS = ['max_profile', 'width', 'height', 'framerate', 'min_framerate', 'bitrate', 'min_bitrate', 'mirror_mode'];
+const VIDEO_CONFIG_FIELDS = ['max_profile', 'width', 'height', 'framerate', 'min_framerate', 'bitrate', 'min_bitrate', 'mirror_mode', 'crop_mode', 'orientation_mode'];
 
 // ---------------------------------------------------------------------------------------------
 // Argument types
@@ -839,8 +839,10 @@ class NERtcEngine extends EventEmitter {
 
   /**
    * `config = {max_profile, width, height, framerate, min_framerate, bitrate, min_bitrate,
-   * mirror_mode, crop_mode, degradation_preference, orientation_mode}`; the last three are
-   * accepted and ignored. Missing or 0 leaves a field at its default.
+   * mirror_mode, crop_mode, degradation_preference, orientation_mode}`; crop_mode (16:9, 4:3,
+   * 1:1) and orientation_mode (fixed landscape / portrait) cut the captured picture (preview
+   * and what is sent); degradation_preference and min_framerate are accepted and ignored.
+   * Missing or 0 leaves a field at its default.
    */
   setVideoConfig(config) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;

@@ -237,8 +237,7 @@ pub fn external_audio_format(sample_rate: Option<f64>, channels: Option<f64>) ->
 }
 
 /// `setVideoConfig(config)` with NERTC's field names; fields null/undefined keep their default
-/// (`max_profile` -1: unset; others 0: unset). Extra NERTC fields (crop_mode,
-/// degradation_preference, orientation_mode) are ignored.
+/// (`max_profile` -1: unset; others 0: unset). `degradation_preference` is ignored.
 #[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct VideoConfigArgs {
@@ -254,6 +253,10 @@ pub struct VideoConfigArgs {
     pub min_bitrate: Option<f64>,
     #[napi(js_name = "mirror_mode")]
     pub mirror_mode: Option<f64>,
+    #[napi(js_name = "crop_mode")]
+    pub crop_mode: Option<f64>,
+    #[napi(js_name = "orientation_mode")]
+    pub orientation_mode: Option<f64>,
 }
 
 /// Every field an integral number, all but `max_profile` non-negative, none above 2^31-1. The
@@ -268,6 +271,8 @@ pub fn video_config(args: &VideoConfigArgs) -> Converted<VideoConfig> {
         bitrate_kbps: u32_or(args.bitrate, 0)?,
         min_bitrate_kbps: u32_or(args.min_bitrate, 0)?,
         mirror_mode: args.mirror_mode.map_or(Ok(0), non_negative_i32)?,
+        crop_mode: args.crop_mode.map_or(Ok(0), non_negative_i32)?,
+        orientation_mode: args.orientation_mode.map_or(Ok(0), non_negative_i32)?,
     })
 }
 
@@ -447,7 +452,9 @@ mod tests {
                 min_framerate: 0,
                 bitrate_kbps: 0,
                 min_bitrate_kbps: 0,
-                mirror_mode: 0
+                mirror_mode: 0,
+                crop_mode: 0,
+                orientation_mode: 0
             }
         );
         let args = VideoConfigArgs {
@@ -459,8 +466,11 @@ mod tests {
             bitrate: Some(800.0),
             min_bitrate: Some(100.0),
             mirror_mode: Some(2.0),
+            crop_mode: Some(1.0),
+            orientation_mode: Some(2.0),
         };
         let cfg = video_config(&args).expect("a config of integral numbers converts");
+        assert_eq!((cfg.crop_mode, cfg.orientation_mode), (1, 2));
         assert_eq!((cfg.max_profile, cfg.width, cfg.height, cfg.framerate), (3, 320, 240, 15));
         assert_eq!((cfg.min_framerate, cfg.bitrate_kbps, cfg.min_bitrate_kbps, cfg.mirror_mode), (5, 800, 100, 2));
 

@@ -378,6 +378,8 @@ impl Engine {
                 let mut s = self.shared.settings();
                 s.encode = encode;
                 s.encode_mirror = cfg.mirror_mode == 1;
+                s.crop_mode = cfg.crop_mode;
+                s.orientation_mode = cfg.orientation_mode;
             }
             self.shared.refresh_devices();
             Ok(())

@@ -16,6 +16,10 @@ pub struct VideoConfig {
     pub bitrate_kbps: u32,
     pub min_bitrate_kbps: u32,
     pub mirror_mode: i32,
+    /// NERTC's `NERtcVideoCropMode`: 0 none, 1 16:9, 2 4:3, 3 1:1.
+    pub crop_mode: i32,
+    /// NERTC's `NERtcVideoOutputOrientationMode`: 0 as captured, 1 fixed landscape, 2 fixed portrait.
+    pub orientation_mode: i32,
 }
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
@@ -72,6 +76,9 @@ pub struct Settings {
     /// `setVideoConfig`'s `mirror_mode` 1: the encoded video (what the others see) is
     /// mirrored; 0 (auto) and 2 send it as captured. Independent of the preview's.
     pub encode_mirror: bool,
+    /// `setVideoConfig`'s crop and orientation modes (camera stream).
+    pub crop_mode: i32,
+    pub orientation_mode: i32,
     pub record_device: String,
     pub playout_device: String,
     pub video_device: String,
@@ -106,6 +113,8 @@ impl Settings {
             encode: EncodeParams { width: 640, height: 480, fps: 15, bitrate_kbps: default_bitrate_kbps(640, 480, 15) },
             mirror_mode: 0,
             encode_mirror: false,
+            crop_mode: 0,
+            orientation_mode: 0,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
             video_device: device::default_video_device(),
@@ -207,6 +216,12 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     }
     if !(0..=2).contains(&cfg.mirror_mode) {
         return bad("mirror_mode must be 0..=2");
+    }
+    if !(0..=3).contains(&cfg.crop_mode) {
+        return bad("crop_mode must be 0..=3");
+    }
+    if !(0..=2).contains(&cfg.orientation_mode) {
+        return bad("orientation_mode must be 0..=2");
     }
     if cfg.bitrate_kbps > 20_000 {
         return bad("bitrate must be at most 20000 kbps");

@@ -45,6 +45,10 @@ pub struct VideoCtl {
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
+    /// NERTC's `crop_mode` and `orientation_mode` (see [`crate::frame::crop_rect`]): applied to
+    /// captured pictures before the preview and the encoder.
+    pub crop_mode: std::sync::atomic::AtomicI32,
+    pub orientation_mode: std::sync::atomic::AtomicI32,
     /// Mirror the encoded picture (`setVideoConfig`'s `mirror_mode` 1); the preview is not.
     pub mirror: AtomicBool,
     /// `sendSEIMsg` data waiting for the next encoded picture (one per picture, oldest first).
@@ -98,6 +102,11 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut encoder: Option<(H264Encoder, EncoderConfig)> = None;
     let mut last_ts: Option<u64> = None;
     while let Ok(frame) = rx.recv() {
+        let frame =
+            match crate::frame::crop_rect(frame.width, frame.height, ctl.crop_mode.load(Relaxed), ctl.orientation_mode.load(Relaxed)) {
+                Some((x, y, w, h)) => frame.cropped(x, y, w, h),
+                None => frame,
+            };
         let frame = Arc::new(frame);
         if ctl.preview.load(Relaxed) {
             preview.put(frame.clone());
