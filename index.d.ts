@@ -620,7 +620,7 @@ export interface NERtcVideoConfig {
   orientation_mode?: number;
 }
 
-/** `joinChannelWithOptions`: both optional; `permission_key` is the join token when `token` is empty; `custom_info` is not sent. */
+/** `joinChannelWithOptions`: both optional; `permission_key` is the join token when `token` is empty; `custom_info` (at most 127 characters) is the `userName` others get in onUserJoined. */
 export interface NERtcJoinChannelOptions {
   custom_info?: string;
   permission_key?: string;

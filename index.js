@@ -733,7 +733,8 @@ class NERtcEngine extends EventEmitter {
    * `joinChannel` with NERTC's options object `{custom_info, permission_key}` (both strings,
    * optional). Our token already carries the permissions NERTC's permission key grants, so a
    * `permission_key` is the join token when `token` is empty (and ignored, with a log line,
-   * when both are given); `custom_info` is checked and not sent.
+   * when both are given); `custom_info` (at most 127 characters) is the `userName` the others
+   * get in onUserJoined.
    */
   joinChannelWithOptions(token, channelName, uid, channelOptions) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
@@ -742,9 +743,14 @@ class NERtcEngine extends EventEmitter {
       if (typeof channelOptions !== 'object') return ErrorCode.ERR_INVALID_PARAM;
       const { custom_info: info, permission_key: key } = channelOptions;
       if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
-      if (info) this._log('joinChannelWithOptions', 'custom_info is not sent to others yet');
       if (key && token) this._log('joinChannelWithOptions', 'both token and permission_key given; joining with the token');
       if (key && !token) joinToken = key;
+      if (info) {
+        const typesOk = (joinToken == null || typeof joinToken === 'string') && typeof channelName === 'string' && isUidType(uid);
+        const code = this._callIf(typesOk, (n) => n.joinChannelWithOptions(joinToken || null, channelName, uid, info));
+        if (code === 0) this._setKeepAlive(true);
+        return code;
+      }
     }
     return this.joinChannel(joinToken, channelName, uid);
   }

@@ -433,6 +433,23 @@ test.serial('canvas.scaling_mode is the scaling mode (NERTC\'s `mode`, which win
   t.is(e.stopVideoPreview(), 0);
 });
 
+test.serial("joinChannelWithOptions' custom_info is the userName the others get in onUserJoined", async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const ra = record(a);
+  const rb = record(b);
+  const channel = channelName('username');
+  t.is(b.joinChannel('', channel, 52), 0);
+  await rb.waitFor('onJoinChannel');
+  t.is(a.joinChannelWithOptions('', channel, 51, { custom_info: 'x'.repeat(128) }), ErrorCode.ERR_INVALID_PARAM, 'NERTC allows 127 characters');
+  t.is(a.joinChannelWithOptions('', channel, 51, { custom_info: 'Alice (测试)' }), 0);
+  t.deepEqual(await rb.waitFor('onUserJoined', (uid) => uid === 51), [51, 'Alice (测试)']);
+  // And the other way round: a plain joinChannel is an empty name.
+  t.deepEqual(await ra.waitFor('onUserJoined', (uid) => uid === 52), [52, '']);
+  t.is(a.leaveChannel(), 0);
+  t.is(b.leaveChannel(), 0);
+});
+
 test.serial("getErrorDescription explains every code of NERTC's enum", (t) => {
   const e = new NERtcEngine();
   for (const [name, code] of api.enums.find((x) => x.name === 'NERtcErrorCode').members) {

@@ -180,6 +180,12 @@ impl NativeEngine {
         self.call(convert::int32(stream_type), |e, t| e.send_sei_msg(&data, t))
     }
 
+    /// `joinChannelWithOptions`: `custom_info` is the name others get in `onUserJoined`.
+    #[napi]
+    pub fn join_channel_with_options(&self, token: Option<String>, channel: String, uid: JsUid, custom_info: String) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.join_channel_with_options(token, &channel, u, &custom_info))
+    }
+
     /// A new token for the session (NERTC's permission key); `onUpdatePermissionKey` answers.
     #[napi]
     pub fn update_permission_key(&self, key: String) -> i32 {

@@ -219,6 +219,19 @@ impl Engine {
     }
 
     pub fn join_channel(&self, token: Option<String>, channel: &str, uid: u64) -> Code {
+        self.join_channel_named(token, channel, uid, "")
+    }
+
+    /// `joinChannelWithOptions`: as [`Engine::join_channel`]; `custom_info` (at most 127
+    /// characters, NERTC's limit) is the name the others get in `onUserJoined`.
+    pub fn join_channel_with_options(&self, token: Option<String>, channel: &str, uid: u64, custom_info: &str) -> Code {
+        if custom_info.chars().count() > 127 {
+            return code("joinChannelWithOptions", Err(EngineError::InvalidParam("custom_info longer than 127 characters".into())));
+        }
+        self.join_channel_named(token, channel, uid, custom_info)
+    }
+
+    fn join_channel_named(&self, token: Option<String>, channel: &str, uid: u64, name: &str) -> Code {
         self.call("joinChannel", || {
             nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
             if !nertc_protocol::validate::uid(uid) {
@@ -229,7 +242,8 @@ impl Engine {
                 let s = self.shared.settings();
                 (s.server_url.clone(), s.role.wire())
             };
-            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid, role };
+            let token = token.filter(|t| !t.is_empty());
+            let params = JoinParams { generation, url, token, channel: channel.to_owned(), uid, role, name: name.to_owned() };
             if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
                 self.shared.presence.end(generation);
                 return Err(e);

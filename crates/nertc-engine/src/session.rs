@@ -78,6 +78,8 @@ pub(crate) struct JoinParams {
     pub uid: Uid,
     /// The role the server knows (the join's, then each `set_role` sent); a rejoin joins with it.
     pub role: nertc_protocol::Role,
+    /// The name others see in `onUserJoined` (`joinChannelWithOptions`' `custom_info`).
+    pub name: String,
 }
 
 impl JoinParams {
@@ -87,7 +89,7 @@ impl JoinParams {
             app_key: app_key.to_owned(),
             channel: self.channel.clone(),
             uid: self.uid,
-            name: String::new(),
+            name: self.name.clone(),
             protocol: PROTOCOL_VERSION,
             resume: None,
             role: self.role,
