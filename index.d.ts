@@ -917,7 +917,11 @@ export interface NERtcEvents {
   onPermissionKeyWillExpire: () => void;
   /** After updatePermissionKey: `code` 0 and `time` = the new token's seconds left, or the refusal code. */
   onUpdatePermissionKey: (key: string, code: number, time: number) => void;
-  /** Also fired for users already in the room when we join. */
+  /**
+   * Also fired for users already in the room when we join. `userName`: the joiner's
+   * joinChannelWithOptions `custom_info` ('' after a plain joinChannel). Audience members (live
+   * profile) are not announced.
+   */
   onUserJoined: (uid: Uid, userName: string) => void;
   /** `reason`: UserLeftReason (0 normal, 1 failover, 2 update, 3 kick, 4 timeout). */
   onUserLeft: (uid: Uid, reason: number) => void;
