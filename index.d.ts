@@ -607,19 +607,22 @@ export interface NERtcVideoConfig {
   /** Target bitrate in kbps (0 = chosen from size and frame rate). */
   bitrate?: number;
   min_bitrate?: number;
-  /** 0 auto, 1 on, 2 off. */
+  /**
+   * The encoded video's mirror (what the others see): 1 mirrors it; 0 (auto) and 2 send it as
+   * captured. The local preview's mirror is setLocalVideoMirrorMode's / the canvas's, not changed here.
+   */
   mirror_mode?: number;
-  /** NERtcVideoCropMode: 0 the asked size, 1 16:9, 2 4:3, 3 1:1 (the camera picture is center-cropped to it). */
+  /** NERtcVideoCropMode: 0 none, 1 16:9, 2 4:3, 3 1:1 (centred cut of the captured picture, in its orientation; preview and sent). */
   crop_mode?: number;
   /** NERtcDegradationPreference: what gives way after the bitrate when the uplink estimate is
    * too low for the configuration (1 the size, 2 the frame rate then the size, 3 the frame rate
    * to 2/3 then the size, 0 nothing but the bitrate). */
   degradation_preference?: number;
-  /** Accepted for NERTC compatibility; ignored. */
+  /** NERtcVideoOutputOrientationMode: 0 as captured, 1 fixed landscape, 2 fixed portrait (a picture of the other orientation is cut). */
   orientation_mode?: number;
 }
 
-/** `joinChannelWithOptions`: both optional; checked, not sent to the server yet. */
+/** `joinChannelWithOptions`: both optional; `permission_key` is the join token when `token` is empty; `custom_info` (at most 127 characters) is the `userName` others get in onUserJoined. */
 export interface NERtcJoinChannelOptions {
   custom_info?: string;
   permission_key?: string;
@@ -805,6 +808,8 @@ export interface NERtcVideoCanvas {
   view: NERtcFrameSink | HTMLElementLike | null;
   /** 0 fit (default), 1 fullfill, 2 cropfill. */
   mode?: number;
+  /** The same as `mode` (the spelling apps built on NERTC's samples use); `mode` wins when both are set. */
+  scaling_mode?: number;
   /** Mirror the local preview (local canvas only). */
   mirror?: boolean;
 }
@@ -951,10 +956,21 @@ export interface NERtcEvents {
   onConnectionStateChange: (state: number, reason: number) => void;
   /**
    * 0 broadcaster, 1 audience: the role that applies changed while in a channel
-   * (setClientRole in the live profile). Local: others still see an audience member.
+   * (setClientRole in the live profile). The server is told: others see a new broadcaster
+   * join (onUserJoined) and a new audience member leave (onUserLeft, reason 0).
    */
   onClientRoleChanged: (oldRole: number, newRole: number) => void;
-  /** Also fired for users already in the room when we join. */
+  /** SEI data another user sent with sendSEIMsg, from its video stream (which must be subscribed). */
+  onRecvSEIMsg: (uid: Uid, data: ArrayBuffer) => void;
+  /** The session's token (NERTC's permission key) expires in 30 s: call updatePermissionKey. */
+  onPermissionKeyWillExpire: () => void;
+  /** After updatePermissionKey: `code` 0 and `time` = the new token's seconds left, or the refusal code. */
+  onUpdatePermissionKey: (key: string, code: number, time: number) => void;
+  /**
+   * Also fired for users already in the room when we join. `userName`: the joiner's
+   * joinChannelWithOptions `custom_info` ('' after a plain joinChannel). Audience members (live
+   * profile) are not announced.
+   */
   onUserJoined: (uid: Uid, userName: string) => void;
   /** `reason`: UserLeftReason (0 normal, 1 failover, 2 update, 3 kick, 4 timeout). */
   onUserLeft: (uid: Uid, reason: number) => void;
@@ -978,11 +994,17 @@ export interface NERtcEvents {
   /** Every 2 s while in a channel. */
   onRtcStats: (stats: NERtcStats) => void;
   onLocalVideoStats: (stats: NERtcVideoSendStats) => void;
+  /** Every 2 s while some remote video is received (never with an empty list). */
   onRemoteVideoStats: (count: number, stats: NERtcVideoRecvStats[]) => void;
+  /** Every 2 s while some remote audio is received (never with an empty list); `volume` 0-100. */
   onRemoteAudioStats: (count: number, stats: NERtcAudioRecvStats[]) => void;
   onNetworkQuality: (count: number, stats: NERtcNetworkQualityInfo[]) => void;
-  /** After enableAudioVolumeIndication(true, interval). */
+  /**
+   * After enableAudioVolumeIndication(true, interval). Volumes on NERTC's 0-100 scale; the local
+   * user is uid 0 among the speakers while it sends audio (volume 0 while muted).
+   */
   onRemoteAudioVolumeIndication: (speakers: NERtcAudioVolumeInfo[], speakerNumber: number, totalVolume: number) => void;
+  /** 0-100; 0 while the local audio is muted or not sent. */
   onLocalAudioVolumeIndication: (volume: number) => void;
   /** The microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1: unplugged, sound server gone). */
   onAudioDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
@@ -1031,11 +1053,14 @@ export declare class NERtcEngine extends EventEmitter {
   /** false: none of NERTC's optional features (NERtcFeatureType: virtual background) exists here. */
   isFeatureSupported(type: number): boolean;
   /**
-   * JSON (string or object). Keys: `server_url`, `auto_subscribe_video`, `log_level`, and the
-   * microphone's audio processing (booleans; NERTC's names and defaults):
-   * `audio_processing_aec_enable` (true), `audio_processing_ns_enable` (true),
-   * `audio_processing_agc_enable` (true), `audio_processing_earphone` (false: true turns echo
-   * cancellation off, there is no echo on headphones).
+   * JSON (string or object). Honoured: NERTC's `auto_subscribe_audio` (default true),
+   * `log_level`, `video_sendonpub_type` 1, the microphone's audio processing (booleans; NERTC's
+   * names and defaults) `audio_processing_aec_enable` (true), `audio_processing_ns_enable`
+   * (true), `audio_processing_agc_enable` (true), `audio_processing_earphone` (false: true turns
+   * echo cancellation off, there is no echo on headphones); ours `server_url`,
+   * `auto_subscribe_video`. Other keys (`record_*`, `publish_self_stream_enabled`,
+   * `video_sendonpub_type` 0/2/3, unknown ones) are not applied: 30004 (honoured keys of the
+   * call still apply); a value of the wrong type: 30003, nothing applied.
    */
   setParameters(params: string | Record<string, unknown>): number;
   /**
@@ -1071,13 +1096,15 @@ export declare class NERtcEngine extends EventEmitter {
 
   /**
    * 0 communication (default), 1 live. Before joining only (30005 in a channel); kept after
-   * leaving. Roles apply in the live profile only. Not sent to the server yet.
+   * leaving. Roles apply in the live profile only; the join carries the role that applies.
    */
   setChannelProfile(profile: number): number;
   /**
    * 0 broadcaster (default), 1 audience: an audience member does not publish. Applies in the
    * live profile; in the communication profile everyone broadcasts and the role is kept until
-   * the profile is live. Others still see an audience member join (server support pending).
+   * the profile is live. The role reaches the server: an audience member is invisible to the
+   * others (no onUserJoined/onUserLeft) and the server refuses its publishing; a switch makes
+   * it appear (onUserJoined) or disappear (onUserLeft, reason 0) for the others.
    */
   setClientRole(role: number): number;
   /**
@@ -1290,10 +1317,14 @@ export declare class NERtcEngine extends EventEmitter {
   pauseScreenCapture(): number;
   /** 30020 without a running share. */
   resumeScreenCapture(): number;
-  /** Not supported: returns 30004. */
-  sendSEIMsg(data: ArrayBuffer): number;
-  /** Not supported: returns 30004. */
-  sendSEIMsgWithType(data: ArrayBuffer, type: NERtcStreamChannelType): number;
+  /**
+   * SEI data (1-4096 bytes) in the next picture of the main stream, as an H.264 SEI NAL unit
+   * (user_data_unregistered); receivers get onRecvSEIMsg. 30005 while the main stream is not
+   * sent, 30003 for empty or larger data, 30901 when 5 messages already wait for pictures.
+   */
+  sendSEIMsg(data: ArrayBuffer | ArrayBufferView): number;
+  /** sendSEIMsg on the main stream (0) or the substream (1, the screen share). */
+  sendSEIMsgWithType(data: ArrayBuffer | ArrayBufferView, type: NERtcStreamChannelType): number;
   /** Not supported: returns 30004. */
   uploadSdkInfo(): number;
   /** Not supported: returns 30004. */
@@ -1397,7 +1428,12 @@ export declare class NERtcEngine extends EventEmitter {
   setLocalVoiceReverbParam(param: NERtcReverbParam): number;
   /** Not supported: returns 30004. */
   enableMediaPub(enabled: boolean, mediaType: number): number;
-  /** Not supported: returns 30004. */
+  /**
+   * A new token (NERTC's permission key: our tokens carry the permissions) for the session in
+   * the channel. The server checks it (app, channel, uid, signature, expiry) and applies its
+   * permissions; a rejoin after the resume window uses it. Result: onUpdatePermissionKey(key,
+   * code, time); 30101 outside a channel, 30003 for an empty key.
+   */
   updatePermissionKey(key: string): number;
   /** Not supported: returns 30004. */
   setRangeAudioMode(mode: number): number;

@@ -481,7 +481,7 @@ const RELEASE_LINGER_MS = 6000;
 /** Native sentinel after an engine's last event (see src/engine.rs). */
 const RELEASED_EVENT = '__released';
 /** `setVideoConfig` fields the engine reads (all numbers); others are accepted and ignored. */
-const VIDEO_CONFIG_FIELDS = ['max_profile', 'width', 'height', 'framerate', 'min_framerate', 'bitrate', 'min_bitrate', 'mirror_mode'];
+const VIDEO_CONFIG_FIELDS = ['max_profile', 'width', 'height', 'framerate', 'min_framerate', 'bitrate', 'min_bitrate', 'mirror_mode', 'crop_mode', 'orientation_mode'];
 
 // ---------------------------------------------------------------------------------------------
 // Argument types
@@ -554,6 +554,20 @@ function screenParamArg(p) {
   if (p.dimensions != null) out.dimensions = rectArg(p.dimensions);
   if (p.excluded_window_list != null) out.excluded_window_list = Array.from(p.excluded_window_list, Number);
   return out;
+}
+
+/** onRecvSEIMsg's arguments with the data as an ArrayBuffer holding exactly its bytes. */
+function seiArgs([uid, data]) {
+  if (!(data instanceof Uint8Array)) return [uid, data];
+  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+  return [uid, whole ? data.buffer : data.slice().buffer];
+}
+
+/** An ArrayBuffer or any typed array / DataView as a Uint8Array over the same bytes; else null. */
+function seiBytes(v) {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return null;
 }
 
 function isBytes(v) {
@@ -682,7 +696,11 @@ class NERtcEngine extends EventEmitter {
     return native.errorDescription(isNumber(code) ? code : -1);
   }
 
-  /** `params`: a JSON string or an object. Keys: server_url, auto_subscribe_video, log_level. */
+  /**
+   * `params`: a JSON string or an object. Honoured: auto_subscribe_audio, log_level,
+   * video_sendonpub_type 1, server_url, auto_subscribe_video; any other key is not applied and
+   * the result is 30004 (the honoured keys of the call still apply); a wrong value type: 30003.
+   */
   setParameters(params) {
     let json = params;
     if (params && typeof params === 'object') {
@@ -725,17 +743,52 @@ class NERtcEngine extends EventEmitter {
 
   /**
    * `joinChannel` with NERTC's options object `{custom_info, permission_key}` (both strings,
-   * optional). They are checked and not sent to the server yet.
+   * optional). Our token already carries the permissions NERTC's permission key grants, so a
+   * `permission_key` is the join token when `token` is empty (and ignored, with a log line,
+   * when both are given); `custom_info` (at most 127 characters) is the `userName` the others
+   * get in onUserJoined.
    */
   joinChannelWithOptions(token, channelName, uid, channelOptions) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    let joinToken = token;
     if (channelOptions != null) {
       if (typeof channelOptions !== 'object') return ErrorCode.ERR_INVALID_PARAM;
       const { custom_info: info, permission_key: key } = channelOptions;
       if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
-      if (info || key) this._log('joinChannelWithOptions', 'custom_info and permission_key are not supported yet; joining without them');
+      if (key && token) this._log('joinChannelWithOptions', 'both token and permission_key given; joining with the token');
+      if (key && !token) joinToken = key;
+      if (info) {
+        const typesOk = (joinToken == null || typeof joinToken === 'string') && typeof channelName === 'string' && isUidType(uid);
+        const code = this._callIf(typesOk, (n) => n.joinChannelWithOptions(joinToken || null, channelName, uid, info));
+        if (code === 0) this._setKeepAlive(true);
+        return code;
+      }
     }
-    return this.joinChannel(token, channelName, uid);
+    return this.joinChannel(joinToken, channelName, uid);
+  }
+
+  /**
+   * SEI data (`ArrayBuffer` or a typed array, 1-4096 bytes) in the next picture of the main
+   * stream, as an H.264 SEI NAL unit; receivers get onRecvSEIMsg(uid, data). 30005 while the
+   * main stream is not sent, 30901 when 5 messages already wait for pictures.
+   */
+  sendSEIMsg(data) {
+    return this.sendSEIMsgWithType(data, 0);
+  }
+
+  /** sendSEIMsg on the main stream (`type` 0) or the substream (1, the screen share). */
+  sendSEIMsgWithType(data, type) {
+    const bytes = seiBytes(data);
+    return this._callIf(bytes !== null && isNumber(type), (n) => n.sendSeiMsg(bytes, type));
+  }
+
+  /**
+   * A new token (NERTC's permission key) for the session in the channel: the server checks it
+   * and applies its permissions; a rejoin uses it. Result: onUpdatePermissionKey(key, code,
+   * time). 30101 outside a channel.
+   */
+  updatePermissionKey(key) {
+    return this._callIf(typeof key === 'string', (n) => n.updatePermissionKey(key));
   }
 
   leaveChannel() {
@@ -744,7 +797,7 @@ class NERtcEngine extends EventEmitter {
 
   // ----- local video ----------------------------------------------------------------------
 
-  /** `canvas = {view, mode, mirror}`; `null` or `{view: null}` unbinds. */
+  /** `canvas = {view, mode (or scaling_mode), mirror}`; `null` or `{view: null}` unbinds. */
   setupLocalVideoCanvas(canvas) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
     return this._setupCanvas('local', null, canvas);
@@ -804,8 +857,10 @@ class NERtcEngine extends EventEmitter {
 
   /**
    * `config = {max_profile, width, height, framerate, min_framerate, bitrate, min_bitrate,
-   * mirror_mode, crop_mode, degradation_preference, orientation_mode}`; the last three are
-   * accepted and ignored. Missing or 0 leaves a field at its default.
+   * mirror_mode, crop_mode, degradation_preference, orientation_mode}`; crop_mode (16:9, 4:3,
+   * 1:1) and orientation_mode (fixed landscape / portrait) cut the captured picture (preview
+   * and what is sent); degradation_preference and min_framerate are accepted and ignored.
+   * Missing or 0 leaves a field at its default.
    */
   setVideoConfig(config) {
     if (!this._native) return ErrorCode.ERR_INVALID_STATE;
@@ -1476,7 +1531,8 @@ class NERtcEngine extends EventEmitter {
         continue;
       }
       if (gen === this._gen && this._native) this._trackChannel(name, args);
-      this._dispatch(name, args);
+      // NERTC passes SEI data as an ArrayBuffer (the binding gives a Uint8Array of its own).
+      this._dispatch(name, name === 'onRecvSEIMsg' ? seiArgs(args) : args);
     }
   }
 
@@ -1550,12 +1606,13 @@ class NERtcEngine extends EventEmitter {
       if (this._canvases.size === 0) this._stopPump();
       return 0;
     }
-    const mode = canvas.mode == null ? 0 : canvas.mode;
+    // NERTC's field is `mode`; apps written after NERTC's samples spell it `scaling_mode`.
+    const mode = canvas.mode ?? canvas.scaling_mode ?? 0;
     if (!isInt(mode) || mode < 0 || mode > 2) return ErrorCode.ERR_INVALID_PARAM;
     let renderer = null;
     try {
       // Extra canvas fields (e.g. preferWebGL, colorSpace) pass through to the renderer.
-      const { view: _view, ...rest } = canvas;
+      const { view: _view, scaling_mode: _scaling, ...rest } = canvas;
       renderer = this._createRenderer(view, { ...rest, mode, mirror: !!canvas.mirror, uid: uid === null ? null : uidForJs(uid) });
     } catch (e) {
       this._log('cannot create a renderer', e);
@@ -1695,7 +1752,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
   'enableAudioVolumeIndicationEx',
-  'sendSEIMsg', 'sendSEIMsgWithType', 'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
+  'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
   'switchChannelWithOptionsEx', 'setLocalMediaPriority',
@@ -1705,7 +1762,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
   'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
   'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
-  'removeBeautyMakeup', 'enableMediaPub', 'updatePermissionKey', 'setRangeAudioMode',
+  'removeBeautyMakeup', 'enableMediaPub', 'setRangeAudioMode',
   'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
   'setSpatializerRoomProperty', 'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
   'setLocalVideoWatermarkConfigs',
@@ -1851,6 +1908,9 @@ const EVENT_NAMES = Object.freeze([
   'onReconnectingStart',
   'onConnectionStateChange',
   'onClientRoleChanged',
+  'onPermissionKeyWillExpire',
+  'onRecvSEIMsg',
+  'onUpdatePermissionKey',
   'onUserJoined',
   'onUserLeft',
   'onUserAudioStart',

@@ -6,6 +6,7 @@
 // Run inside the loopback-only namespace: ./scripts/netns.sh npx ava __test__/nertc-api.spec.mjs
 
 import test from 'ava';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -283,7 +284,7 @@ test.serial('implemented methods never throw on arguments of the wrong type', (t
   t.is(e.getConnectionState(), 1, 'none of it joined a channel');
 });
 
-test.serial('roles apply in the live profile: audience in communication still publishes; in live it publishes once a broadcaster', async (t) => {
+test.serial('roles apply in the live profile: audience in communication still publishes; in live it is unseen until a broadcaster', async (t) => {
   const a = makeEngine(url);
   const b = makeEngine(url);
   const ra = record(a);
@@ -299,20 +300,60 @@ test.serial('roles apply in the live profile: audience in communication still pu
   t.is(a.leaveChannel(), 0);
   await rb.waitFor('onUserLeft', (uid) => uid === 81);
 
-  // Live profile: the kept audience role applies; switching to broadcaster publishes. A fresh
-  // recorder sees only what follows.
+  // Live profile: the kept audience role applies and reaches the server: B does not see A
+  // join or publish; switching to broadcaster makes A appear and publish. A fresh recorder
+  // sees only what follows.
   const live = record(b);
+  const liveA = record(a);
   t.is(a.setChannelProfile(1), 0);
   t.is(a.joinChannel(null, channel, 81), 0);
-  await live.waitFor('onUserJoined', (uid) => uid === 81);
-  // Two stats periods of B (2 s each) after A is in: a broadcaster's audio would have started.
+  await liveA.waitFor('onJoinChannel', (cid, uid, result) => uid === 81 && result === 0);
+  // Two stats periods of B (2 s each) after A is in: a broadcaster would have been seen.
   const stats = live.events.filter((e) => e.name === 'onRtcStats').length;
   await live.waitFor('onRtcStats', () => live.events.filter((e) => e.name === 'onRtcStats').length >= stats + 2);
+  t.is(live.indexOf('onUserJoined', (uid) => uid === 81), -1, 'an audience member is not seen');
   t.is(live.indexOf('onUserAudioStart', (uid) => uid === 81), -1, 'an audience member does not publish');
   t.is(a.setClientRole(0), 0);
+  await live.waitFor('onUserJoined', (uid) => uid === 81);
   await live.waitFor('onUserAudioStart', (uid) => uid === 81);
   t.deepEqual(await ra.waitFor('onClientRoleChanged'), [1, 0]);
   t.is(ra.events.filter((e) => e.name === 'onClientRoleChanged').length, 1, 'only the switch in the live channel changed the role that applies');
+  // Audience again: A leaves B's view (reason 0, normal).
+  t.is(a.setClientRole(1), 0);
+  t.deepEqual(await live.waitFor('onUserLeft', (uid) => uid === 81), [81, 0]);
+});
+
+// A JWT as the SDK's tokens are (HS256), for the embedded server's debug app, which does not
+// check tokens: the engine reads the expiry from it.
+function jwt(claims) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const input = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(claims)}`;
+  return `${input}.${crypto.createHmac('sha256', 'unknown-to-the-server').update(input).digest('base64url')}`;
+}
+
+test.serial('permission keys: joinChannelWithOptions joins with one, onPermissionKeyWillExpire, updatePermissionKey answers', async (t) => {
+  const a = makeEngine(url);
+  const ra = record(a);
+  const channel = channelName('permkey');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { app_key: 'nertc-test', channel, uid: 91, iat: now };
+  t.is(a.updatePermissionKey('x'), ErrorCode.ERR_NOT_JOINED, 'outside a channel');
+  t.is(a.updatePermissionKey(42), ErrorCode.ERR_INVALID_PARAM);
+  // The permission key is the join token; it expires in 32 s: the warning comes ~2 s in.
+  t.is(a.joinChannelWithOptions('', channel, 91, { permission_key: jwt({ ...claims, exp: now + 32 }) }), 0);
+  await ra.waitFor('onJoinChannel', (cid, uid, result) => result === 0);
+  const joined = Date.now();
+  await ra.waitFor('onPermissionKeyWillExpire', () => true, 8000);
+  t.log(`onPermissionKeyWillExpire ${Date.now() - joined} ms after joining`);
+  const renewed = jwt({ ...claims, exp: now + 600 });
+  t.is(a.updatePermissionKey(''), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.updatePermissionKey(renewed), 0);
+  const [key, code, time] = await ra.waitFor('onUpdatePermissionKey');
+  t.is(key, renewed);
+  t.is(code, 0);
+  t.true(time >= 590 && time <= 600, `${time} s left`);
+  t.is(ra.events.filter((e) => e.name === 'onPermissionKeyWillExpire').length, 1, 'once per token');
+  t.is(a.leaveChannel(), 0);
 });
 
 test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {
@@ -341,6 +382,72 @@ test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoCo
   t.is(a.leaveChannel(), 0);
   await ra.waitFor('onLeaveChannel');
   await rb.waitFor('onUserLeft', (uid) => uid === 61);
+});
+
+test.serial('sendSEIMsg: data in the video reaches onRecvSEIMsg as an ArrayBuffer, in order', async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const ra = record(a);
+  const rb = record(b);
+  const channel = channelName('sei');
+  t.is(a.enableLocalVideo(true), 0);
+  b.on('onUserVideoStart', (uid) => {
+    if (uid === 71) b.subscribeRemoteVideoStream(uid, 0, true);
+  });
+  t.is(b.joinChannel('', channel, 72), 0);
+  t.is(a.joinChannel('', channel, 71), 0);
+  t.is((await ra.waitFor('onJoinChannel'))[2], 0);
+  await rb.waitFor('onFirstVideoFrameDecoded', (uid) => uid === 71);
+  t.is(a.sendSEIMsg('text'), ErrorCode.ERR_INVALID_PARAM, 'not bytes');
+  t.is(a.sendSEIMsg(new ArrayBuffer(0)), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.sendSEIMsg(new Uint8Array(4097)), ErrorCode.ERR_INVALID_PARAM);
+  t.is(a.sendSEIMsgWithType(new Uint8Array([1]), 1), ErrorCode.ERR_INVALID_STATE, 'no substream is sent');
+  t.is(b.sendSEIMsg(new Uint8Array([1])), ErrorCode.ERR_INVALID_STATE, 'B sends no video');
+  const texts = ['one', 'two \u0000\u0000\u0003 three'];
+  t.is(a.sendSEIMsg(new TextEncoder().encode(texts[0]).buffer), 0);
+  const view = new Uint8Array(64);
+  const encoded = new TextEncoder().encode(texts[1]);
+  view.set(encoded, 10);
+  t.is(a.sendSEIMsgWithType(view.subarray(10, 10 + encoded.length), 0), 0, 'a view into a larger buffer sends only its bytes');
+  await rb.waitFor('onRecvSEIMsg', () => rb.events.filter((e) => e.name === 'onRecvSEIMsg').length >= 2);
+  const got = rb.events.filter((e) => e.name === 'onRecvSEIMsg').map((e) => e.args);
+  for (const [uid, data] of got) {
+    t.is(uid, 71);
+    t.true(data instanceof ArrayBuffer);
+  }
+  t.deepEqual(got.map(([, data]) => new TextDecoder().decode(data)), texts);
+  t.is(a.leaveChannel(), 0);
+  t.is(b.leaveChannel(), 0);
+});
+
+test.serial('canvas.scaling_mode is the scaling mode (NERTC\'s `mode`, which wins when both are set)', async (t) => {
+  const e = makeEngine(url);
+  t.is(e.setupLocalVideoCanvas({ view: frameSink(), scaling_mode: 3 }), ErrorCode.ERR_INVALID_PARAM);
+  const sink = frameSink();
+  t.is(e.setupLocalVideoCanvas({ view: sink, scaling_mode: 2 }), 0);
+  t.is(e.startVideoPreview(), 0);
+  t.is((await sink.waitFor((f) => f.width > 0)).mode, 2);
+  const both = frameSink();
+  t.is(e.setupLocalVideoCanvas({ view: both, mode: 1, scaling_mode: 2 }), 0);
+  t.is((await both.waitFor((f) => f.width > 0)).mode, 1);
+  t.is(e.stopVideoPreview(), 0);
+});
+
+test.serial("joinChannelWithOptions' custom_info is the userName the others get in onUserJoined", async (t) => {
+  const a = makeEngine(url);
+  const b = makeEngine(url);
+  const ra = record(a);
+  const rb = record(b);
+  const channel = channelName('username');
+  t.is(b.joinChannel('', channel, 52), 0);
+  await rb.waitFor('onJoinChannel');
+  t.is(a.joinChannelWithOptions('', channel, 51, { custom_info: 'x'.repeat(128) }), ErrorCode.ERR_INVALID_PARAM, 'NERTC allows 127 characters');
+  t.is(a.joinChannelWithOptions('', channel, 51, { custom_info: 'Alice (测试)' }), 0);
+  t.deepEqual(await rb.waitFor('onUserJoined', (uid) => uid === 51), [51, 'Alice (测试)']);
+  // And the other way round: a plain joinChannel is an empty name.
+  t.deepEqual(await ra.waitFor('onUserJoined', (uid) => uid === 52), [52, '']);
+  t.is(a.leaveChannel(), 0);
+  t.is(b.leaveChannel(), 0);
 });
 
 test.serial("getErrorDescription explains every code of NERTC's enum", (t) => {

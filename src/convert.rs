@@ -240,8 +240,7 @@ pub fn external_audio_format(sample_rate: Option<f64>, channels: Option<f64>) ->
 }
 
 /// `setVideoConfig(config)` with NERTC's field names; fields null/undefined keep their default
-/// (`max_profile` -1: unset; others 0: unset). Extra NERTC fields (crop_mode,
-/// orientation_mode) are ignored.
+/// (`max_profile` -1: unset; others 0: unset).
 #[napi(object)]
 #[derive(Debug, Clone, Default)]
 pub struct VideoConfigArgs {
@@ -261,6 +260,8 @@ pub struct VideoConfigArgs {
     pub crop_mode: Option<f64>,
     #[napi(js_name = "degradation_preference")]
     pub degradation_preference: Option<f64>,
+    #[napi(js_name = "orientation_mode")]
+    pub orientation_mode: Option<f64>,
 }
 
 /// Every field an integral number, all but `max_profile` non-negative, none above 2^31-1. The
@@ -277,6 +278,7 @@ pub fn video_config(args: &VideoConfigArgs) -> Converted<VideoConfig> {
         mirror_mode: args.mirror_mode.map_or(Ok(0), non_negative_i32)?,
         crop_mode: args.crop_mode.map_or(Ok(0), non_negative_i32)?,
         degradation_preference: args.degradation_preference.map_or(Ok(0), non_negative_i32)?,
+        orientation_mode: args.orientation_mode.map_or(Ok(0), non_negative_i32)?,
     })
 }
 
@@ -458,7 +460,8 @@ mod tests {
                 min_bitrate_kbps: 0,
                 mirror_mode: 0,
                 crop_mode: 0,
-                degradation_preference: 0
+                degradation_preference: 0,
+                orientation_mode: 0
             }
         );
         let args = VideoConfigArgs {
@@ -472,8 +475,10 @@ mod tests {
             mirror_mode: Some(2.0),
             crop_mode: Some(1.0),
             degradation_preference: Some(2.0),
+            orientation_mode: Some(2.0),
         };
         let cfg = video_config(&args).expect("a config of integral numbers converts");
+        assert_eq!((cfg.crop_mode, cfg.orientation_mode), (1, 2));
         assert_eq!((cfg.max_profile, cfg.width, cfg.height, cfg.framerate), (3, 320, 240, 15));
         assert_eq!((cfg.min_framerate, cfg.bitrate_kbps, cfg.min_bitrate_kbps, cfg.mirror_mode), (5, 800, 100, 2));
         assert_eq!(cfg.crop_mode, 1);

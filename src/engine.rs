@@ -185,6 +185,24 @@ impl NativeEngine {
         self.call(convert::uid(&uid), |e, u| e.join_channel(token, &channel, u))
     }
 
+    /// `sendSEIMsgWithType`: `data` (1..=4096 bytes) in the next picture of stream `stream_type`.
+    #[napi]
+    pub fn send_sei_msg(&self, data: Uint8ArraySlice, stream_type: f64) -> i32 {
+        self.call(convert::int32(stream_type), |e, t| e.send_sei_msg(&data, t))
+    }
+
+    /// `joinChannelWithOptions`: `custom_info` is the name others get in `onUserJoined`.
+    #[napi]
+    pub fn join_channel_with_options(&self, token: Option<String>, channel: String, uid: JsUid, custom_info: String) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.join_channel_with_options(token, &channel, u, &custom_info))
+    }
+
+    /// A new token for the session (NERTC's permission key); `onUpdatePermissionKey` answers.
+    #[napi]
+    pub fn update_permission_key(&self, key: String) -> i32 {
+        self.with(|e| e.update_permission_key(&key))
+    }
+
     #[napi]
     pub fn leave_channel(&self) -> i32 {
         self.with(|e| e.leave_channel())

@@ -1,4 +1,4 @@
-// nertc-web.js: a small browser client for the nertc signaling protocol v1 (docs/protocol.md).
+// nertc-web.js: a small browser client for the nertc signaling protocol v2 (docs/protocol.md).
 // ES module, no dependencies, no build step.
 //
 //   const c = new NertcWebClient();
@@ -7,6 +7,9 @@
 //   await c.connect('ws://127.0.0.1:8080/rtc/v1');
 //   await c.join({ appKey: 'demo', channel: 'room', uid: 1 });
 //   await c.publish(await navigator.mediaDevices.getUserMedia({ video: true, audio: true }));
+//
+// Roles (protocol §8.10): join({ ..., role: 'audience' }) joins unseen and unable to publish;
+// setRole('broadcaster' | 'audience') switches (turning audience unpublishes every local track).
 //
 // Events (CustomEvent, payload in `detail`):
 //   room events, with `detail` = the event's `d` plus `seq`:
@@ -217,11 +220,12 @@ export class NertcWebClient extends EventTarget {
    * join may be redirected to another node (followed here); `joinResult.nodes` lists the other
    * nodes, to reconnect through when this one goes away.
    */
-  async join({ appKey, channel, uid, token = null, name = '' }) {
+  async join({ appKey, channel, uid, token = null, name = '', role = 'broadcaster' }) {
     const res = await this._joinFollowing({
-      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
+      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION, role,
     });
     this._joinParams = { appKey, channel, uid, token, name };
+    this.role = role;
     this.joinResult = res;
     this.lastSeq = res.seq ?? 0;
     for (const u of res.users ?? []) for (const t of u.tracks ?? []) this.trackSources.set(t.track_id, t.source);
@@ -240,12 +244,26 @@ export class NertcWebClient extends EventTarget {
     if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close();
     await this.connect(url);
     const res = await this._joinFollowing({
-      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION,
+      token, app_key: appKey, channel, uid, name, protocol: PROTOCOL_VERSION, role: this.role,
       resume: { session_id: this.joinResult.session_id, resume_token: this.joinResult.resume_token, last_seq: this.lastSeq },
     });
     this.joinResult = { ...res, resume_token: res.resume_token || this.joinResult.resume_token };
     this._startPing(res.ping_interval_ms || 5000);
     return res;
+  }
+
+  /**
+   * Switches between 'broadcaster' and 'audience' (protocol §8.10). Turning audience first
+   * unpublishes every local track (the server would drop them anyway); a new broadcaster may
+   * publish once this resolves. Others see the user join or leave.
+   */
+  async setRole(role) {
+    if (role !== 'broadcaster' && role !== 'audience') throw new TypeError(`setRole: unknown role ${role}`);
+    if (role === 'audience') {
+      await Promise.all([...this.localTracks.keys()].map((id) => this.unpublish(id)));
+    }
+    await this.request('set_role', { role });
+    this.role = role;
   }
 
   /** Leaves gracefully; closes the peer connections. */
@@ -370,7 +388,10 @@ export class NertcWebClient extends EventTarget {
       this.localTracks.delete(trackId);
       if (lt) {
         lt.transceiver.stop();
-        await this._negotiatePub();
+        // With every transceiver stopped an offer has no BUNDLE group, which Chromium refuses
+        // under max-bundle; the server has dropped the track already, so there is nothing to
+        // negotiate until the next publish.
+        if (this.pubPc?.getTransceivers().some((tr) => !isStopped(tr))) await this._negotiatePub();
       }
     };
     const p = this._pubChain.then(run);

@@ -25,6 +25,7 @@ pub async fn join(base_url: &str, channel: &str, uid: Uid) -> Result<Connected, 
         name: format!("bench{uid}"),
         protocol: PROTOCOL_VERSION,
         resume: None,
+        role: Default::default(),
     };
     let opts = Options { request_timeout: REQUEST_TIMEOUT, ..Options::default() };
     let mut url = base_url.to_owned();

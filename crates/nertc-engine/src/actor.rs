@@ -42,6 +42,10 @@ pub(crate) enum Cmd {
         uid: Uid,
         on: bool,
     },
+    /// `updatePermissionKey`: a new token for the live session.
+    RenewToken {
+        token: String,
+    },
 }
 
 /// Results of work the actor spawned.
@@ -123,6 +127,7 @@ pub(crate) async fn run(
                 ticks += 1;
                 a.volume_indication(ticks);
                 a.reconnect_tick();
+                a.token_tick();
                 a.media_tick();
             }
         }
@@ -146,6 +151,7 @@ impl Actor {
             Cmd::Mute { source, muted } => self.mute(source, muted),
             Cmd::SubscribeSubStream { uid, on } => self.want_sub(uid, on),
             Cmd::Subscribe { uid, kind, on } => self.want(uid, kind, on),
+            Cmd::RenewToken { token } => self.renew_token(token),
         }
     }
 
@@ -226,6 +232,7 @@ impl Actor {
         match what {
             Pending::Publish { source, muted } => self.published(source, muted, result),
             Pending::Subscribe { uid, track_id } => self.subscribed(uid, track_id, result),
+            Pending::Renew { token } => self.token_renewed(token, result),
             Pending::Other(what) => {
                 if let Err(e) = result {
                     tracing::warn!(request = what, "{}", EngineError::from(e));

@@ -29,6 +29,8 @@ use crate::shared::{Shared, lock};
 
 /// Commands the actor may be behind before calls fail with `ERR_BUSY`.
 pub const COMMAND_QUEUE: usize = 256;
+/// `sendSEIMsg` messages that may wait for pictures per stream (NERTC sends one within 5 frames).
+pub const SEI_QUEUE: usize = 5;
 
 /// What `initialize` needs.
 #[derive(Debug, Clone, Default)]
@@ -194,8 +196,8 @@ impl Engine {
     }
 
     /// 0 communication, 1 live broadcasting; before joining only (NERTC: 30005 in a channel),
-    /// kept after leaving. Roles apply in the live profile only; the join does not send the
-    /// profile yet (see [`ChannelProfile`]).
+    /// kept after leaving. Roles apply in the live profile only; the join sends the role that
+    /// applies, not the profile (see [`ChannelProfile`]).
     pub fn set_channel_profile(&self, profile: i32) -> Code {
         self.call("setChannelProfile", || {
             let profile =
@@ -236,7 +238,9 @@ impl Engine {
             };
             self.shared.refresh_devices();
             self.send(Cmd::Republish)?;
-            // Local for now: the server is not told the role yet (others still see the user).
+            // The actor tells the server (set_role) in the order that keeps an audience member
+            // from publishing: unpublish first when leaving the broadcasters, set_role first
+            // when joining them.
             if old != new && self.shared.presence.in_channel() {
                 self.shared.emit(EngineEvent::ClientRoleChanged { old_role: old as i32, new_role: new as i32 });
             }
@@ -245,20 +249,81 @@ impl Engine {
     }
 
     pub fn join_channel(&self, token: Option<String>, channel: &str, uid: u64) -> Code {
+        self.join_channel_named(token, channel, uid, "")
+    }
+
+    /// `joinChannelWithOptions`: as [`Engine::join_channel`]; `custom_info` (at most 127
+    /// characters, NERTC's limit) is the name the others get in `onUserJoined`.
+    pub fn join_channel_with_options(&self, token: Option<String>, channel: &str, uid: u64, custom_info: &str) -> Code {
+        if custom_info.chars().count() > 127 {
+            return code("joinChannelWithOptions", Err(EngineError::InvalidParam("custom_info longer than 127 characters".into())));
+        }
+        self.join_channel_named(token, channel, uid, custom_info)
+    }
+
+    fn join_channel_named(&self, token: Option<String>, channel: &str, uid: u64, name: &str) -> Code {
         self.call("joinChannel", || {
             nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
             if !nertc_protocol::validate::uid(uid) {
                 return Err(EngineError::InvalidParam("uid must be non-zero".into()));
             }
             let generation = self.shared.presence.begin_join()?;
-            let url = self.shared.settings().server_url.clone();
-            let params = JoinParams { generation, url, token: token.filter(|t| !t.is_empty()), channel: channel.to_owned(), uid };
+            let (url, role) = {
+                let s = self.shared.settings();
+                (s.server_url.clone(), s.role.wire())
+            };
+            let token = token.filter(|t| !t.is_empty());
+            let params = JoinParams { generation, url, token, channel: channel.to_owned(), uid, role, name: name.to_owned() };
             if let Err(e) = self.send(Cmd::Join { params, started: Instant::now() }) {
                 self.shared.presence.end(generation);
                 return Err(e);
             }
             self.shared.refresh_devices();
             Ok(())
+        })
+    }
+
+    /// `sendSEIMsg` / `sendSEIMsgWithType`: `data` (1..=4096 bytes) goes with the next encoded
+    /// picture of the main stream (`stream_type` 0) or the substream (1) as an H.264 SEI NAL
+    /// unit (`user_data_unregistered`); receivers get `onRecvSEIMsg`. The stream must be being
+    /// sent (30005 otherwise); at most [`SEI_QUEUE`] messages wait for pictures (30901 beyond:
+    /// NERTC advises at most 10 a second, at most the frame rate).
+    pub fn send_sei_msg(&self, data: &[u8], stream_type: i32) -> Code {
+        self.call("sendSEIMsg", || {
+            if data.is_empty() || data.len() > crate::codec::sei::MAX_DATA {
+                return Err(EngineError::InvalidParam(format!("SEI data of {} bytes (1..=4096)", data.len())));
+            }
+            let ctl = match stream_type {
+                0 => &self.shared.video,
+                1 => &self.shared.screen,
+                t => return Err(EngineError::InvalidParam(format!("stream type {t}"))),
+            };
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            if lock(&ctl.sink).is_none() {
+                return Err(EngineError::WrongState("sendSEIMsg: that video stream is not being sent"));
+            }
+            let mut queue = lock(&ctl.sei);
+            if queue.len() >= SEI_QUEUE {
+                return Err(EngineError::Busy);
+            }
+            queue.push_back(data.to_vec());
+            Ok(())
+        })
+    }
+
+    /// `updatePermissionKey`: a new token (NERTC's permission key) for the session; the result
+    /// comes as `onUpdatePermissionKey(key, code, time)`. In a channel only (30101 outside).
+    pub fn update_permission_key(&self, key: &str) -> Code {
+        self.call("updatePermissionKey", || {
+            if key.is_empty() || key.len() > nertc_protocol::MAX_TOKEN_BYTES {
+                return Err(EngineError::InvalidParam(format!("permission key of {} bytes", key.len())));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.send(Cmd::RenewToken { token: key.to_owned() })
         })
     }
 
@@ -282,28 +347,93 @@ impl Engine {
         self.shared.connection_state()
     }
 
-    /// Supported keys: `server_url` (string), `auto_subscribe_video` (bool), `log_level` (int),
-    /// and audio processing (bools, all but the last on by default): `audio_processing_aec_enable`,
-    /// `audio_processing_ns_enable`, `audio_processing_agc_enable`, `audio_processing_earphone`.
+    /// Honoured keys: NERTC's `auto_subscribe_audio` (bool, default true: a remote user's audio
+    /// is subscribed when it starts), `log_level` (0..=7), `video_sendonpub_type` 1 (send the
+    /// one stream we have: NERTC's default), the audio processing switches (bools, all but the
+    /// last on by default) `audio_processing_aec_enable`, `audio_processing_ns_enable`,
+    /// `audio_processing_agc_enable`, `audio_processing_earphone`; ours: `server_url` (string),
+    /// `auto_subscribe_video` (bool). Everything else NERTC lists there (`record_*` server
+    /// recording, `publish_self_stream_enabled`, `video_sendonpub_type` 0/2/3 without a small
+    /// stream) and unknown keys are not applied: 30004 (the honoured keys of the same call are
+    /// applied). A known key with a value of the wrong type: 30003, nothing applied.
     pub fn set_parameters(&self, json: &str) -> Code {
+        use serde_json::Value;
         self.call("setParameters", || {
-            let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
+            let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
                 return Err(EngineError::InvalidParam("not a JSON object".into()));
             };
-            let mut s = self.shared.settings();
-            for (k, v) in map {
-                match (k.as_str(), v) {
-                    ("server_url", serde_json::Value::String(url)) => s.server_url = url,
-                    ("auto_subscribe_video", serde_json::Value::Bool(b)) => s.auto_subscribe_video = b,
-                    ("log_level", serde_json::Value::Number(n)) => crate::logging::set_level(n.as_i64().unwrap_or(3) as i32),
-                    ("audio_processing_aec_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.aec = b),
-                    ("audio_processing_ns_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.ns = b),
-                    ("audio_processing_agc_enable", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.agc = b),
-                    ("audio_processing_earphone", serde_json::Value::Bool(b)) => self.shared.audio.apm.update(|c| c.earphone = b),
-                    (k, _) => tracing::warn!("setParameters: unsupported key {k:?} ignored"),
+            enum Apply {
+                ServerUrl(String),
+                AutoVideo(bool),
+                AutoAudio(bool),
+                LogLevel(i32),
+                Apm(fn(&mut crate::audio_processing::ApmConfig, bool), bool),
+                Nothing,
+            }
+            let bad = |k: &str| EngineError::InvalidParam(format!("setParameters: {k} has a value of the wrong type"));
+            let mut apply = Vec::new();
+            let mut refused = Vec::new();
+            for (k, v) in &map {
+                let a = match (k.as_str(), v) {
+                    ("server_url", Value::String(url)) => Apply::ServerUrl(url.clone()),
+                    ("auto_subscribe_video", Value::Bool(b)) => Apply::AutoVideo(*b),
+                    ("auto_subscribe_audio", Value::Bool(b)) => Apply::AutoAudio(*b),
+                    ("log_level", Value::Number(n)) => match n.as_i64() {
+                        Some(l @ 0..=7) => Apply::LogLevel(l as i32),
+                        _ => return Err(bad(k)),
+                    },
+                    ("audio_processing_aec_enable", Value::Bool(b)) => Apply::Apm(|c, b| c.aec = b, *b),
+                    ("audio_processing_ns_enable", Value::Bool(b)) => Apply::Apm(|c, b| c.ns = b, *b),
+                    ("audio_processing_agc_enable", Value::Bool(b)) => Apply::Apm(|c, b| c.agc = b, *b),
+                    ("audio_processing_earphone", Value::Bool(b)) => Apply::Apm(|c, b| c.earphone = b, *b),
+                    ("video_sendonpub_type", Value::Number(n)) => match n.as_i64() {
+                        Some(1) => Apply::Nothing,
+                        Some(0..=3) => {
+                            refused.push(k.clone());
+                            Apply::Nothing
+                        }
+                        _ => return Err(bad(k)),
+                    },
+                    (
+                        "server_url"
+                        | "auto_subscribe_video"
+                        | "auto_subscribe_audio"
+                        | "log_level"
+                        | "video_sendonpub_type"
+                        | "audio_processing_aec_enable"
+                        | "audio_processing_ns_enable"
+                        | "audio_processing_agc_enable"
+                        | "audio_processing_earphone",
+                        _,
+                    ) => {
+                        return Err(bad(k));
+                    }
+                    _ => {
+                        refused.push(k.clone());
+                        Apply::Nothing
+                    }
+                };
+                apply.push(a);
+            }
+            {
+                let mut s = self.shared.settings();
+                for a in apply {
+                    match a {
+                        Apply::ServerUrl(url) => s.server_url = url,
+                        Apply::AutoVideo(b) => s.auto_subscribe_video = b,
+                        Apply::AutoAudio(b) => s.auto_subscribe_audio = b,
+                        Apply::LogLevel(l) => crate::logging::set_level(l),
+                        Apply::Apm(set, on) => self.shared.audio.apm.update(|c| set(c, on)),
+                        Apply::Nothing => {}
+                    }
                 }
             }
-            Ok(())
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                tracing::warn!("setParameters: not supported, not applied: {refused:?}");
+                Err(EngineError::NotSupported("setParameters key"))
+            }
         })
     }
 
@@ -446,8 +576,9 @@ impl Engine {
             {
                 let mut s = self.shared.settings();
                 s.encode = encode;
-                s.mirror_mode = cfg.mirror_mode;
+                s.encode_mirror = cfg.mirror_mode == 1;
                 s.crop_mode = cfg.crop_mode;
+                s.orientation_mode = cfg.orientation_mode;
             }
             self.shared.refresh_devices();
             Ok(())
@@ -1157,6 +1288,29 @@ fn to_i420(f: &ExternalVideoFrame) -> Option<VideoFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_parameters_applies_what_it_honours_and_says_what_it_does_not() {
+        let (e, _rx) = Engine::new(EngineOptions { app_key: "k".into(), server_url: "ws://127.0.0.1:1".into() }).expect("engine");
+        assert!(e.shared.settings().auto_subscribe_audio, "NERTC's default");
+        assert_eq!(
+            e.set_parameters(r#"{"auto_subscribe_audio": false, "auto_subscribe_video": true, "video_sendonpub_type": 1}"#),
+            error::OK
+        );
+        assert!(!e.shared.settings().auto_subscribe_audio && e.shared.settings().auto_subscribe_video);
+        // Server recording and the like: 30004, while the honoured key of the call applies.
+        let code = e.set_parameters(r#"{"record_audio_enabled": true, "record_type": 0, "auto_subscribe_audio": true}"#);
+        assert_eq!(code, error::ERR_NOT_SUPPORTED);
+        assert!(e.shared.settings().auto_subscribe_audio);
+        assert_eq!(e.set_parameters(r#"{"video_sendonpub_type": 3}"#), error::ERR_NOT_SUPPORTED, "no small stream");
+        assert_eq!(e.set_parameters(r#"{"no_such_key": 1}"#), error::ERR_NOT_SUPPORTED);
+        // A known key with a wrong value: 30003 and nothing of the call applied.
+        assert_eq!(e.set_parameters(r#"{"auto_subscribe_audio": false, "log_level": "loud"}"#), error::ERR_INVALID_PARAM);
+        assert!(e.shared.settings().auto_subscribe_audio);
+        assert_eq!(e.set_parameters(r#"{"video_sendonpub_type": 9}"#), error::ERR_INVALID_PARAM);
+        assert_eq!(e.set_parameters("[1]"), error::ERR_INVALID_PARAM);
+        e.release();
+    }
 
     #[test]
     fn channel_profile_is_kept_and_checked() {

@@ -193,6 +193,21 @@ pub enum EngineEvent {
         uid: Uid,
         name: String,
     },
+    /// `onRecvSEIMsg(uid, data)`: `sendSEIMsg` data that arrived in a user's video.
+    RecvSEIMsg {
+        uid: Uid,
+        data: Vec<u8>,
+    },
+    /// `onPermissionKeyWillExpire`: the session's token (NERTC's permission key) expires within
+    /// [`crate::session::TOKEN_WARNING`]; renew it with `updatePermissionKey`. Once per token.
+    PermissionKeyWillExpire,
+    /// `onUpdatePermissionKey(key, code, time)`: the outcome of `updatePermissionKey`; `time`
+    /// is the new token's remaining validity in seconds (0 on failure or when unknown).
+    UpdatePermissionKey {
+        key: String,
+        code: Code,
+        time_s: u64,
+    },
     UserLeft {
         uid: Uid,
         reason: UserLeftReason,
@@ -251,7 +266,8 @@ pub enum EngineEvent {
     RemoteVideoStats(Vec<RemoteVideoStats>),
     RemoteAudioStats(Vec<RemoteAudioStats>),
     NetworkQuality(Vec<NetworkQuality>),
-    /// `[{uid, volume 0-255}]`, total volume.
+    /// `[{uid, volume 0-100}]` (NERTC's scale; uid 0 is us while we send audio, 0 when
+    /// muted), total volume of what is played (0-100).
     RemoteAudioVolumeIndication {
         speakers: Vec<(Uid, u32)>,
         total_volume: u32,
@@ -310,6 +326,9 @@ impl EngineEvent {
             EngineEvent::ReconnectingStart { .. } => "onReconnectingStart",
             EngineEvent::ConnectionStateChange { .. } => "onConnectionStateChange",
             EngineEvent::ClientRoleChanged { .. } => "onClientRoleChanged",
+            EngineEvent::PermissionKeyWillExpire => "onPermissionKeyWillExpire",
+            EngineEvent::RecvSEIMsg { .. } => "onRecvSEIMsg",
+            EngineEvent::UpdatePermissionKey { .. } => "onUpdatePermissionKey",
             EngineEvent::UserJoined { .. } => "onUserJoined",
             EngineEvent::UserLeft { .. } => "onUserLeft",
             EngineEvent::UserAudioStart { .. } => "onUserAudioStart",

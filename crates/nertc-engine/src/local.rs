@@ -134,10 +134,14 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             if shared.released.load(Relaxed) {
                 break;
             }
-            let (plan, encode, preview, mirrored) = {
+            let (plan, encode, preview, mirrored, shape) = {
                 let s = shared.settings();
-                (plan(&s, shared.presence.in_channel()), s.encode, s.preview || s.local_video, s.preview_mirrored())
+                let shape = (s.encode_mirror, s.crop_mode, s.orientation_mode);
+                (plan(&s, shared.presence.in_channel()), s.encode, s.preview || s.local_video, s.preview_mirrored(), shape)
             };
+            shared.video.mirror.store(shape.0, Relaxed);
+            shared.video.crop_mode.store(shape.1, Relaxed);
+            shared.video.orientation_mode.store(shape.2, Relaxed);
             shared.video.preview.store(preview, Relaxed);
             *lock(&shared.video.params) = encode;
             if let Some(sc) = &plan.screen {

@@ -72,12 +72,34 @@ fn muted_now(actor: &Actor, source: TrackSource) -> bool {
 
 impl Actor {
     /// Brings the publications in line with the settings.
+    /// The server learns a role change here: a new broadcaster's `set_role` goes before its
+    /// `publish`es, a new audience member's after its `unpublish`es (the server would refuse
+    /// the publishes, and unpublishes the tracks itself anyway).
     pub(crate) fn republish(&mut self) {
-        let ((want_audio, want_video), want_screen, encode, screen_encode) = {
+        let ((want_audio, want_video), want_screen, encode, screen_encode, role) = {
             let s = self.shared.settings();
-            (s.wants_published(), s.wants_screen_published(), s.encode, s.screen.as_ref().map(|sc| sc.encode))
+            (s.wants_published(), s.wants_screen_published(), s.encode, s.screen.as_ref().map(|sc| sc.encode), s.role.wire())
         };
         let muted: Vec<bool> = [TrackSource::Mic, TrackSource::Camera, TrackSource::Screen].iter().map(|s| muted_now(self, *s)).collect();
+        let Some(s) = self.session.as_mut() else { return };
+        if role == nertc_protocol::Role::Broadcaster {
+            s.send_role(role);
+        }
+        self.publish_wanted([want_audio, want_video, want_screen], muted, encode, screen_encode);
+        if let Some(s) = self.session.as_mut()
+            && role == nertc_protocol::Role::Audience
+        {
+            s.send_role(role);
+        }
+    }
+
+    fn publish_wanted(
+        &mut self,
+        [want_audio, want_video, want_screen]: [bool; 3],
+        muted: Vec<bool>,
+        encode: crate::media::video_send::EncodeParams,
+        screen_encode: Option<crate::media::video_send::EncodeParams>,
+    ) {
         let Some(s) = self.session.as_mut() else { return };
         if !s.join.can_publish {
             return;

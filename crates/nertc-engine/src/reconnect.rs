@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{ErrorCode, PcKind, Resume, Uid};
+use nertc_protocol::{ClientMsg, ErrorCode, PcKind, Resume, Uid};
 use nertc_signal::{Connected, SignalError};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
@@ -253,6 +253,10 @@ impl Actor {
             s.media.publisher.last_restart = None;
             s.media.publisher.restart_pending = false;
             tracing::info!(elapsed_ms, media_down = s.media.down(), "signaling resumed");
+            // A `set_role` may have been lost with the old socket; the server keeps the
+            // session's role, so saying it again is harmless.
+            let role = s.params.role;
+            s.request(ClientMsg::SetRole(nertc_protocol::SetRoleRequest { role }), crate::session::Pending::Other("set_role"));
             self.media_tick();
             self.report_link();
             return;

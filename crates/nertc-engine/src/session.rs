@@ -76,6 +76,10 @@ pub(crate) struct JoinParams {
     pub token: Option<String>,
     pub channel: String,
     pub uid: Uid,
+    /// The role the server knows (the join's, then each `set_role` sent); a rejoin joins with it.
+    pub role: nertc_protocol::Role,
+    /// The name others see in `onUserJoined` (`joinChannelWithOptions`' `custom_info`).
+    pub name: String,
 }
 
 impl JoinParams {
@@ -85,9 +89,10 @@ impl JoinParams {
             app_key: app_key.to_owned(),
             channel: self.channel.clone(),
             uid: self.uid,
-            name: String::new(),
+            name: self.name.clone(),
             protocol: PROTOCOL_VERSION,
             resume: None,
+            role: self.role,
         }
     }
 }
@@ -132,6 +137,10 @@ pub(crate) enum Pending {
         uid: Uid,
         track_id: TrackId,
     },
+    /// `renew_token` with this token.
+    Renew {
+        token: String,
+    },
     /// Only logged when it fails (unpublish, mute, unsubscribe).
     Other(&'static str),
 }
@@ -154,6 +163,18 @@ pub(crate) struct Session {
     pub reconnect: Option<Reconnect>,
     /// The peer connections' states and ICE restarts.
     pub media: MediaLink,
+    /// When the session's token expires (Unix seconds; read from the token, unchecked) and
+    /// whether `onPermissionKeyWillExpire` was fired for it.
+    pub token_exp: Option<u64>,
+    pub token_warned: bool,
+}
+
+/// `onPermissionKeyWillExpire` fires this long before the token expires (NERTC: 30 s).
+pub const TOKEN_WARNING: Duration = Duration::from_secs(30);
+
+/// The expiry a token claims (None without a token or for one that is not a JWT).
+fn token_exp(token: Option<&str>) -> Option<u64> {
+    nertc_protocol::token::claims_unverified(token?).ok().map(|c| c.exp)
 }
 
 /// How a session ends; decides the events.
@@ -191,7 +212,6 @@ impl Session {
             [actor.shared.video.clone(), actor.shared.screen.clone()],
         );
         Session {
-            params,
             signal: c.signal,
             signal_events: c.events,
             last_seq: c.join.seq,
@@ -205,6 +225,19 @@ impl Session {
             rtt_ms: None,
             reconnect: None,
             media: MediaLink::default(),
+            token_exp: token_exp(params.token.as_deref()),
+            token_warned: false,
+            params,
+        }
+    }
+
+    /// Tells the server a new role (`set_role`) unless it has it already.
+    pub fn send_role(&mut self, role: nertc_protocol::Role) {
+        if self.params.role != role
+            && self.request(ClientMsg::SetRole(nertc_protocol::SetRoleRequest { role }), Pending::Other("set_role")).is_some()
+        {
+            tracing::info!(?role, "role change sent to the server");
+            self.params.role = role;
         }
     }
 
@@ -225,6 +258,75 @@ impl Session {
 }
 
 impl Actor {
+    /// `updatePermissionKey`: sends the new token; the reply ([`Actor::token_renewed`]) makes
+    /// it the session's (a rejoin then uses it). Without a signaling connection (reconnecting)
+    /// it becomes the token of the next join at once, checked by the server then.
+    pub(crate) fn renew_token(&mut self, token: String) {
+        let Some(s) = self.session.as_mut() else {
+            self.shared.emit(EngineEvent::UpdatePermissionKey { key: token, code: error::ERR_NOT_JOINED, time_s: 0 });
+            return;
+        };
+        let msg = ClientMsg::RenewToken(nertc_protocol::RenewTokenRequest { token: token.clone() });
+        if s.request(msg, Pending::Renew { token: token.clone() }).is_none() {
+            let time_s = token_exp(Some(&token)).map_or(0, |exp| exp.saturating_sub(nertc_protocol::token::now_secs()));
+            s.token_exp = token_exp(Some(&token));
+            s.token_warned = false;
+            s.params.token = Some(token.clone());
+            self.shared.emit(EngineEvent::UpdatePermissionKey { key: token, code: error::OK, time_s });
+        }
+    }
+
+    /// The server's answer to `renew_token`.
+    pub(crate) fn token_renewed(&mut self, token: String, result: std::result::Result<nertc_protocol::Reply, SignalError>) {
+        let Some(s) = self.session.as_mut() else { return };
+        match result {
+            Ok(nertc_protocol::Reply::Renew(r)) => {
+                let exp = (r.exp > 0).then_some(r.exp).or_else(|| token_exp(Some(&token)));
+                let time_s = exp.map_or(0, |exp| exp.saturating_sub(nertc_protocol::token::now_secs()));
+                tracing::info!(time_s, can_publish = r.can_publish, "token renewed");
+                s.token_exp = exp;
+                s.token_warned = false;
+                s.params.token = Some(token.clone());
+                let publish_changed = s.join.can_publish != r.can_publish;
+                s.join.can_publish = r.can_publish;
+                s.join.can_subscribe = r.can_subscribe;
+                if publish_changed && !r.can_publish {
+                    // The server dropped our tracks; forget them.
+                    let sources: Vec<_> = s.publish.tracks.keys().copied().collect();
+                    for source in sources {
+                        s.publish.tracks.remove(&source);
+                        s.transport.publish(crate::transport::PubCmd::Remove { source });
+                    }
+                    *lock(&self.shared.video.sink) = None;
+                    *lock(&self.shared.screen.sink) = None;
+                    *lock(&self.shared.audio.sink) = None;
+                }
+                self.shared.emit(EngineEvent::UpdatePermissionKey { key: token, code: error::OK, time_s });
+                if publish_changed {
+                    self.republish();
+                }
+            }
+            Ok(other) => tracing::error!("renew_token answered with {other:?}"),
+            Err(e) => {
+                let e = EngineError::from(e);
+                tracing::warn!("updatePermissionKey refused: {e}");
+                self.shared.emit(EngineEvent::UpdatePermissionKey { key: token, code: e.code(), time_s: 0 });
+            }
+        }
+    }
+
+    /// Every 100 ms: `onPermissionKeyWillExpire` once the token is within [`TOKEN_WARNING`]
+    /// of its expiry (once per token).
+    pub(crate) fn token_tick(&mut self) {
+        let Some(s) = self.session.as_mut() else { return };
+        let Some(exp) = s.token_exp else { return };
+        if !s.token_warned && nertc_protocol::token::now_secs() + TOKEN_WARNING.as_secs() >= exp {
+            s.token_warned = true;
+            tracing::info!(exp, "the token expires soon");
+            self.shared.emit(EngineEvent::PermissionKeyWillExpire);
+        }
+    }
+
     /// `joinChannel`: starts connecting in a task; the result comes back as [`Input::Connected`].
     pub(crate) fn join(&mut self, params: JoinParams, started: Instant) {
         if self.session.is_some() || self.joining.is_some() {

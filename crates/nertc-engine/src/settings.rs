@@ -22,12 +22,14 @@ pub struct VideoConfig {
     /// NERTC's `NERtcDegradationPreference` (0..=3): what gives way after the bitrate when
     /// the uplink estimate is below what the configuration needs.
     pub degradation_preference: i32,
+    /// NERTC's `NERtcVideoOutputOrientationMode`: 0 as captured, 1 fixed landscape, 2 fixed portrait.
+    pub orientation_mode: i32,
 }
 
 /// `setChannelProfile` (NERTC's `NERtcChannelProfileType`). Set before joining; kept after
 /// leaving. Roles apply in the live profile only: in the communication profile everyone is a
-/// broadcaster ([`Settings::role`]). The join does not carry the profile to the server yet
-/// (NERTC refuses a join whose profile differs from the room's, 20102).
+/// broadcaster ([`Settings::role`]). The join carries the role that applies, not the profile
+/// (NERTC refuses a join whose profile differs from the room's, 20102; rooms here have none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelProfile {
     Communication = 0,
@@ -51,6 +53,16 @@ pub enum Role {
     Audience = 1,
 }
 
+impl Role {
+    /// The role as the server knows it.
+    pub fn wire(self) -> nertc_protocol::Role {
+        match self {
+            Role::Broadcaster => nertc_protocol::Role::Broadcaster,
+            Role::Audience => nertc_protocol::Role::Audience,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub channel_profile: ChannelProfile,
@@ -62,10 +74,15 @@ pub struct Settings {
     /// it becomes live).
     pub client_role: Role,
     pub encode: EncodeParams,
-    /// NERTC mirror mode: 0 auto (mirror the preview), 1 mirror, 2 never.
+    /// The local preview's mirror mode (`setLocalVideoMirrorMode`): 0 auto (mirror the
+    /// preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
-    /// `setVideoConfig`'s `crop_mode` (see [`VideoConfig::crop_mode`]).
+    /// `setVideoConfig`'s `mirror_mode` 1: the encoded video (what the others see) is
+    /// mirrored; 0 (auto) and 2 send it as captured. Independent of the preview's.
+    pub encode_mirror: bool,
+    /// `setVideoConfig`'s crop and orientation modes (camera stream).
     pub crop_mode: i32,
+    pub orientation_mode: i32,
     pub record_device: String,
     pub playout_device: String,
     pub video_device: String,
@@ -84,6 +101,8 @@ pub struct Settings {
     pub playout_test: Option<String>,
     pub server_url: String,
     pub auto_subscribe_video: bool,
+    /// NERTC's `auto_subscribe_audio` (default true).
+    pub auto_subscribe_audio: bool,
     /// The screen share (`startScreenCapture*`) while it runs.
     pub screen: Option<ScreenShare>,
 }
@@ -103,7 +122,9 @@ impl Settings {
             client_role: Role::Broadcaster,
             encode: EncodeParams { bitrate_kbps: default_bitrate_kbps(640, 480, 15), ..EncodeParams::default() },
             mirror_mode: 0,
+            encode_mirror: false,
             crop_mode: 0,
+            orientation_mode: 0,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
             video_device: device::default_video_device(),
@@ -118,6 +139,7 @@ impl Settings {
             playout_test: None,
             server_url,
             auto_subscribe_video: false,
+            auto_subscribe_audio: true,
             screen: None,
         }
     }
@@ -210,6 +232,9 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     }
     if !(0..=3).contains(&cfg.crop_mode) {
         return bad("crop_mode must be 0..=3");
+    }
+    if !(0..=2).contains(&cfg.orientation_mode) {
+        return bad("orientation_mode must be 0..=2");
     }
     if cfg.bitrate_kbps > 20_000 {
         return bad("bitrate must be at most 20000 kbps");

@@ -148,7 +148,7 @@ impl Actor {
             }
             if let Some(st) = &r.audio {
                 next.rx_audio += bytes;
-                let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| *l);
+                let volume = levels.iter().find(|(u, _)| *u == r.uid).map_or(0, |(_, l)| volume_0_100(*l));
                 let (expected, lost) = (now_counts.expected.saturating_sub(before.expected), now_counts.lost.saturating_sub(before.lost));
                 let frozen_ms = st.frozen_ms.load(Relaxed);
                 rx_audio_jitter_ms = rx_audio_jitter_ms.max(st.jitter_ms.load(Relaxed));
@@ -224,8 +224,13 @@ impl Actor {
                 encode_ms_avg: v.encode_us_total.load(Relaxed) as f32 / next.encoded.max(1) as f32 / 1000.0,
             }));
         }
-        self.shared.emit(EngineEvent::RemoteVideoStats(remote_video));
-        self.shared.emit(EngineEvent::RemoteAudioStats(remote_audio));
+        // Nothing received, nothing to report (NERTC sends no empty lists).
+        if !remote_video.is_empty() {
+            self.shared.emit(EngineEvent::RemoteVideoStats(remote_video));
+        }
+        if !remote_audio.is_empty() {
+            self.shared.emit(EngineEvent::RemoteAudioStats(remote_audio));
+        }
         // Measured quality (crate::quality): each remote user's from their streams as they reach
         // us (their uplink, the SFU and our downlink; the same for tx and rx); ours: rx the
         // worst of what we receive, tx unknown (0) — the SFU's receiver reports on our tracks
@@ -255,11 +260,23 @@ impl Actor {
         if self.session.is_none() || !ticks.is_multiple_of(u64::from((ms / 100).max(1))) {
             return;
         }
-        let speakers = self.shared.mixer.levels();
-        let total_volume = self.shared.mixer.mixed_level.load(Relaxed);
+        // NERTC's 0-100 scale. Our own level is 0 while muted or not sending audio (the
+        // encoder's last level would otherwise linger), and we are uid 0 among the speakers.
+        let sending = self.shared.settings().wants_published().0 && lock(&self.shared.audio.sink).is_some();
+        let local = if sending && !self.shared.audio.muted.load(Relaxed) { volume_0_100(self.shared.audio.level.load(Relaxed)) } else { 0 };
+        let mut speakers: Vec<(Uid, u32)> = self.shared.mixer.levels().into_iter().map(|(uid, l)| (uid, volume_0_100(l))).collect();
+        if sending {
+            speakers.insert(0, (0, local));
+        }
+        let total_volume = volume_0_100(self.shared.mixer.mixed_level.load(Relaxed));
         self.shared.emit(EngineEvent::RemoteAudioVolumeIndication { speakers, total_volume });
-        self.shared.emit(EngineEvent::LocalAudioVolumeIndication { volume: self.shared.audio.level.load(Relaxed) });
+        self.shared.emit(EngineEvent::LocalAudioVolumeIndication { volume: local });
     }
+}
+
+/// A level on the engine's 0-255 scale (`media::level_0_255`) on NERTC's 0-100 volume scale.
+fn volume_0_100(level: u32) -> u32 {
+    (level.min(255) * 100 + 127) / 255
 }
 
 /// `lost` of `expected` in percent (0 when nothing was expected).
@@ -270,6 +287,16 @@ fn percent((expected, lost): (u64, u64)) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn volumes_on_nertc_scale() {
+        assert_eq!(volume_0_100(0), 0);
+        assert_eq!(volume_0_100(255), 100);
+        assert_eq!(volume_0_100(128), 50);
+        assert_eq!(volume_0_100(1), 0);
+        assert_eq!(volume_0_100(3), 1);
+        assert_eq!(volume_0_100(1000), 100, "clamped");
+    }
 
     #[test]
     fn rates_from_totals() {

@@ -36,7 +36,11 @@ pub(crate) struct RemoteUser {
 
 impl RemoteUser {
     pub fn new(want_video: bool) -> Self {
-        RemoteUser { want_audio: true, want_video, ..Default::default() }
+        Self::wanting(want_video, true)
+    }
+
+    pub fn wanting(want_video: bool, want_audio: bool) -> Self {
+        RemoteUser { want_audio, want_video, ..Default::default() }
     }
 
     /// (to subscribe, to unsubscribe) for what is wanted now.
@@ -86,6 +90,8 @@ pub(crate) fn user_left_reason(r: LeaveReason) -> UserLeftReason {
         LeaveReason::Replaced => UserLeftReason::Update,
         LeaveReason::Kicked => UserLeftReason::Kick,
         LeaveReason::ServerShutdown => UserLeftReason::Failover,
+        // NERTC: a broadcaster turning audience leaves the others normally.
+        LeaveReason::Audience => UserLeftReason::Normal,
     }
 }
 
@@ -137,11 +143,14 @@ impl Actor {
     }
 
     pub(crate) fn user_joined(&self, s: &mut Session, uid: Uid, name: String) {
-        let auto_video = self.shared.settings().auto_subscribe_video;
+        let (auto_video, auto_audio) = {
+            let s = self.shared.settings();
+            (s.auto_subscribe_video, s.auto_subscribe_audio)
+        };
         let remembered = s.remote.remembered.remove(&uid);
         let u = s.remote.users.entry(uid).or_insert_with(|| match remembered {
             Some((want_video, want_audio)) => RemoteUser { want_video, want_audio, ..Default::default() },
-            None => RemoteUser::new(auto_video),
+            None => RemoteUser::wanting(auto_video, auto_audio),
         });
         u.name = name.clone();
         self.shared.emit(EngineEvent::UserJoined { uid, name });

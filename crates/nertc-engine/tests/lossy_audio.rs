@@ -15,8 +15,9 @@ use common::{Loss, in_private_netns, wait};
 use crossbeam_channel::Receiver;
 use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
 
-/// Level above which the tone counts as heard (it plays at about 90 of 255; silence is 0).
-const HEARD: u32 = 20;
+/// Level above which the tone counts as heard, on NERTC's 0-100 volume scale (it plays at
+/// about 35; silence is 0). The same threshold as 20 on the engine's former 0-255 scale.
+const HEARD: u32 = 8;
 
 /// What B reported of `uid` over a window.
 #[derive(Default)]

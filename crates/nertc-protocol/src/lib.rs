@@ -27,13 +27,15 @@ use std::fmt;
 
 /// Version of this schema. Sent in the join request and echoed in the join result.
 ///
-/// Version 2 added the cluster redirect: a join (or resume) that reaches a node which does not
-/// own the room is refused with [`ErrorCode::Redirect`] and the owner's URL in
-/// [`ErrorBody::url`]; the client joins again there. A join result may list the cluster's other
-/// nodes ([`JoinResult::nodes`]) as fallback entry points.
+/// Version 2 added
+/// - the cluster redirect: a join (or resume) that reaches a node which does not own the room
+///   is refused with [`ErrorCode::Redirect`] and the owner's URL in [`ErrorBody::url`]; the
+///   client joins again there. A join result may list the cluster's other nodes
+///   ([`JoinResult::nodes`]) as fallback entry points;
+/// - client roles (`role` in `join`, the `set_role` request, the `audience` leave reason).
 pub const PROTOCOL_VERSION: u32 = 2;
-/// Oldest version a server still accepts (a version-1 client cannot follow a redirect, so it
-/// only works against a single node or when it happens to enter through the room's owner).
+/// Oldest version a server still accepts. A version-1 client joins as a broadcaster and cannot
+/// follow a redirect, so it only works against a single node or through the room's owner.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Longest join token a server verifies (bytes). A real one is a few hundred bytes; a longer one
@@ -146,12 +148,16 @@ pub enum ClientMsg {
     Sdp(SdpMsg),
     Ice(IceMsg),
     Ping(Ping),
+    /// Protocol 2: switch between broadcaster and audience (response `{}`).
+    SetRole(SetRoleRequest),
+    /// Protocol 2: a new token for the live session (response [`RenewResult`]).
+    RenewToken(RenewTokenRequest),
 }
 
 impl ClientMsg {
     /// Every `t` value a client may send.
     pub const TYPES: &'static [&'static str] =
-        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping"];
+        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping", "set_role", "renew_token"];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -165,6 +171,8 @@ impl ClientMsg {
             ClientMsg::Sdp(_) => "sdp",
             ClientMsg::Ice(_) => "ice",
             ClientMsg::Ping(_) => "ping",
+            ClientMsg::SetRole(_) => "set_role",
+            ClientMsg::RenewToken(_) => "renew_token",
         }
     }
 }
@@ -190,6 +198,43 @@ pub struct JoinRequest {
     /// Present when the client resumes a session whose socket dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
+    /// Protocol 2: the role to join with (broadcaster when absent). Ignored on a resume: the
+    /// session keeps its role.
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// A session's role (NERTC's `NERtcClientRole`). An audience member receives everything but
+/// is invisible to the others (no `user_joined`/`user_left`, not in `users`) and cannot
+/// publish (`permission_denied`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    #[default]
+    Broadcaster,
+    Audience,
+}
+
+/// The `d` of `renew_token`: a token for the same app, channel and uid as the session's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewTokenRequest {
+    pub token: String,
+}
+
+/// The `d` of a successful `renew_token` response: what the session may do from now on and
+/// when the new token expires (Unix seconds; 0 for a debug app without a secret, whose tokens
+/// are not checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewResult {
+    pub exp: u64,
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+}
+
+/// The `d` of `set_role`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRoleRequest {
+    pub role: Role,
 }
 
 fn default_protocol() -> u32 {
@@ -390,6 +435,7 @@ pub enum Reply {
     Subscribe(SubscribeResult),
     /// The answer to a `pub` offer.
     PubAnswer(SdpMsg),
+    Renew(RenewResult),
     /// `{}`: leave, unpublish, mute, unsubscribe, a `sub` answer.
     Ack,
 }
@@ -403,6 +449,7 @@ impl Reply {
             "join" => typed(serde_json::from_value(d).map(|j| Reply::Join(Box::new(j)))),
             "publish" => typed(serde_json::from_value(d).map(Reply::Publish)),
             "subscribe" => typed(serde_json::from_value(d).map(Reply::Subscribe)),
+            "renew_token" => typed(serde_json::from_value(d).map(Reply::Renew)),
             "sdp" if pub_offer => typed(serde_json::from_value(d).map(Reply::PubAnswer)),
             _ => Ok(Reply::Ack),
         }
@@ -450,6 +497,8 @@ pub enum LeaveReason {
     Kicked,
     /// The server is shutting down.
     ServerShutdown,
+    /// Protocol 2: the user switched to the audience role (it stays in the room, unseen).
+    Audience,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -691,9 +740,15 @@ mod tests {
                 name: "bob".into(),
                 protocol: PROTOCOL_VERSION,
                 resume: None,
+                role: Role::Audience,
             }),
         };
         assert_eq!(ClientFrame::parse(&f.to_json()).unwrap(), f);
+        let set_role = ClientFrame::parse(r#"{"id":2,"t":"set_role","d":{"role":"audience"}}"#).unwrap();
+        assert_eq!(set_role.msg, ClientMsg::SetRole(SetRoleRequest { role: Role::Audience }));
+        // A version 1 join has no role: a broadcaster.
+        let v1 = ClientFrame::parse(r#"{"id":1,"t":"join","d":{"app_key":"a","channel":"c","uid":1,"protocol":1}}"#).unwrap();
+        assert!(matches!(v1.msg, ClientMsg::Join(JoinRequest { role: Role::Broadcaster, protocol: 1, .. })));
         let leave = ClientFrame::parse(r#"{"id":1,"t":"leave"}"#).unwrap();
         assert_eq!(leave.msg, ClientMsg::Leave(Empty {}));
     }
@@ -741,6 +796,9 @@ mod tests {
         let r = Reply::parse("subscribe", false, serde_json::json!({"state": "pending"})).unwrap();
         assert_eq!(r, Reply::Subscribe(SubscribeResult { state: SubscriptionState::Pending }));
         assert_eq!(Reply::parse("mute", false, serde_json::json!({})).unwrap(), Reply::Ack);
+        let r = Reply::parse("renew_token", false, serde_json::json!({"exp": 9, "can_publish": false, "can_subscribe": true})).unwrap();
+        assert_eq!(r, Reply::Renew(RenewResult { exp: 9, can_publish: false, can_subscribe: true }));
+        assert!(Reply::parse("renew_token", false, serde_json::json!({})).is_err());
         assert_eq!(Reply::parse("sdp", false, serde_json::json!({})).unwrap(), Reply::Ack);
         assert!(Reply::parse("publish", false, serde_json::json!({})).unwrap_err().contains("bad publish response"));
         assert!(Reply::parse("sdp", true, serde_json::json!({})).is_err());

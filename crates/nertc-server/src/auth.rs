@@ -10,6 +10,34 @@ use crate::config::ServerConfig;
 /// `limits.max_frame_bytes`: a larger frame closes the socket with 1009 before it is read.)
 pub use nertc_protocol::MAX_TOKEN_BYTES;
 
+/// Checks a `renew_token` of a live session: the token must be valid now and name the
+/// session's app, channel and uid. Returns its permissions and expiry (0 for an unknown debug
+/// app, which has no secret to check tokens with).
+pub fn renew(
+    config: &ServerConfig,
+    app_key: &str,
+    channel: &str,
+    uid: nertc_protocol::Uid,
+    t: &str,
+    now: u64,
+) -> Result<(Permissions, u64), ErrorBody> {
+    if t.is_empty() {
+        return Err(ErrorBody::new(ErrorCode::TokenMissing, "renew_token needs a token"));
+    }
+    if t.len() > MAX_TOKEN_BYTES {
+        return Err(ErrorBody::new(
+            ErrorCode::TokenMalformed,
+            format!("the token is {} bytes long; at most {MAX_TOKEN_BYTES} are accepted", t.len()),
+        ));
+    }
+    let Some(app) = config.apps.get(app_key) else {
+        return Ok((Permissions::default(), 0));
+    };
+    token::verify(t, &app.secret, app_key, channel, uid, now)
+        .map(|claims| (claims.perms, claims.exp))
+        .map_err(|e| ErrorBody::new(e.code(), e.to_string()))
+}
+
 /// Checks a join and returns what the session may do. A resume is checked for well-formed
 /// fields and a known app, but not for a token: its resume token (checked by the room)
 /// authorises it, even after the join token expired.

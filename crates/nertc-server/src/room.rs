@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use nertc_protocol::token::Permissions;
 use nertc_protocol::{
     ClientMsg, ErrorBody, ErrorCode, JoinRequest, JoinResult, Layer, LeaveReason, MediaKind, PROTOCOL_VERSION, PcKind, PublishRequest,
-    PublishResult, Resumed, RoomEvent, SdpType, ServerFrame, SubscribeResult, SubscriptionState, TrackId, TrackInfo, TrackSource,
+    PublishResult, Resumed, Role, RoomEvent, SdpType, ServerFrame, SubscribeResult, SubscriptionState, TrackId, TrackInfo, TrackSource,
     TransportMsg, Uid, UserInfo,
 };
 
@@ -72,6 +72,8 @@ pub struct RoomHandle {
 struct Session {
     key: SessionKey,
     name: String,
+    /// Audience members are invisible to the others and cannot publish.
+    role: Role,
     resume_token: String,
     perms: Permissions,
     link: Option<ConnLink>,
@@ -301,7 +303,7 @@ impl Room {
         let mut users: Vec<UserInfo> = self
             .sessions
             .values()
-            .filter(|s| s.key.uid != uid)
+            .filter(|s| s.key.uid != uid && s.role == Role::Broadcaster)
             .map(|s| UserInfo {
                 uid: s.key.uid,
                 name: s.name.clone(),
@@ -377,6 +379,7 @@ impl Room {
             Session {
                 key,
                 name: req.name.clone(),
+                role: req.role,
                 resume_token: random_hex(16),
                 perms,
                 link: Some(link),
@@ -393,8 +396,10 @@ impl Room {
         self.had_session = true;
         self.shared.metrics.users.fetch_add(1, Relaxed);
         self.shared.metrics.joins.fetch_add(1, Relaxed);
-        tracing::info!(uid, channel = %self.key.channel, cid = self.cid, "joined");
-        self.broadcast(uid, RoomEvent::UserJoined { uid, name: req.name });
+        tracing::info!(uid, channel = %self.key.channel, cid = self.cid, role = ?req.role, "joined");
+        if req.role == Role::Broadcaster {
+            self.broadcast(uid, RoomEvent::UserJoined { uid, name: req.name });
+        }
         Ok(self.join_result(uid, None))
     }
 
@@ -409,6 +414,8 @@ impl Room {
             LeaveReason::Replaced => "replaced",
             LeaveReason::Kicked => "kicked",
             LeaveReason::ServerShutdown => "server shutdown",
+            // Not a way to leave the room (only a role change's user_left says it).
+            LeaveReason::Audience => "audience",
         };
         s.close_link(crate::conn::CLOSE_NORMAL, why);
         let owned: Vec<TrackId> = self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
@@ -417,8 +424,32 @@ impl Room {
         }
         self.shared.metrics.users.fetch_sub(1, Relaxed);
         tracing::info!(uid, channel = %self.key.channel, reason = why, "left");
-        self.broadcast(uid, RoomEvent::UserLeft { uid, reason });
+        if s.role == Role::Broadcaster {
+            self.broadcast(uid, RoomEvent::UserLeft { uid, reason });
+        }
         // Dropping `s.peer` closes the session's peer connections.
+    }
+
+    /// `set_role`: an audience member's tracks are unpublished and it leaves the others' view
+    /// (`user_left` with reason `audience`); a new broadcaster appears (`user_joined`).
+    fn set_role(&mut self, uid: Uid, role: Role) {
+        let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+        if s.role == role {
+            return;
+        }
+        s.role = role;
+        let name = s.name.clone();
+        tracing::info!(uid, channel = %self.key.channel, ?role, "role changed");
+        match role {
+            Role::Audience => {
+                let owned: Vec<TrackId> = self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
+                for id in owned {
+                    self.unpublish(&id);
+                }
+                self.broadcast(uid, RoomEvent::UserLeft { uid, reason: LeaveReason::Audience });
+            }
+            Role::Broadcaster => self.broadcast(uid, RoomEvent::UserJoined { uid, name }),
+        }
     }
 
     /// Removes a track: others hear `track_unpublished`, its subscribers `subscription ended`.
@@ -479,6 +510,12 @@ impl Room {
                 let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
                 if !s.perms.publish {
                     return Err(ErrorBody::new(ErrorCode::PermissionDenied, "the token does not allow publishing"));
+                }
+                if s.role == Role::Audience {
+                    return Err(ErrorBody::new(
+                        ErrorCode::PermissionDenied,
+                        "an audience member cannot publish (set_role broadcaster first)",
+                    ));
                 }
                 let owned = self.tracks.values().filter(|t| t.owner == uid).count();
                 if owned >= MAX_TRACKS_PER_SESSION {
@@ -585,6 +622,25 @@ impl Room {
             }
             // Answered by the connection task; never reaches the room.
             ClientMsg::Ping(_) => Ok(None),
+            ClientMsg::RenewToken(r) => {
+                let now = nertc_protocol::token::now_secs();
+                let (perms, exp) = crate::auth::renew(&self.shared.config, &self.key.app_key, &self.key.channel, uid, &r.token, now)?;
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                s.perms = perms;
+                tracing::info!(uid, channel = %self.key.channel, exp, publish = perms.publish, subscribe = perms.subscribe, "token renewed");
+                if !perms.publish {
+                    let owned: Vec<TrackId> = self.tracks.iter().filter(|(_, t)| t.owner == uid).map(|(id, _)| id.clone()).collect();
+                    for id in owned {
+                        self.unpublish(&id);
+                    }
+                }
+                let result = nertc_protocol::RenewResult { exp, can_publish: perms.publish, can_subscribe: perms.subscribe };
+                Ok(Some(serde_json::to_value(result).expect("RenewResult always serialises")))
+            }
+            ClientMsg::SetRole(r) => {
+                self.set_role(uid, r.role);
+                Ok(Some(serde_json::json!({})))
+            }
             _ => Err(ErrorBody::new(ErrorCode::UnknownType, "unsupported message")),
         }
     }

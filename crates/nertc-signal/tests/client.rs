@@ -18,6 +18,7 @@ fn join_req(channel: &str, uid: u64) -> JoinRequest {
         name: format!("u{uid}"),
         protocol: PROTOCOL_VERSION,
         resume: None,
+        role: Default::default(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod h264;
 pub mod opus;
+pub mod sei;
 
 /// A codec failure.
 #[derive(Debug, thiserror::Error)]

@@ -322,6 +322,12 @@ pub async fn run(
                     Some((at, _)) => au_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
                     None => au_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 };
+                if let Ok(unit) = &next {
+                    // `sendSEIMsg` data travels in the unit as SEI NAL units.
+                    for data in crate::codec::sei::messages(&unit.data) {
+                        events.send(EngineEvent::RecvSEIMsg { uid, data });
+                    }
+                }
                 match next {
                     Ok(unit) => match dec.decode(&unit.data) {
                         Ok(Some(frame)) => {

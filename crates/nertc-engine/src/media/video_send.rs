@@ -229,6 +229,14 @@ pub struct VideoCtl {
     pub uplink: Arc<Uplink>,
     /// The bitrate the encoder is asked for now, kbps (0 before the first frame).
     pub target_kbps: AtomicU32,
+    /// NERTC's `crop_mode` and `orientation_mode` (see [`crate::frame::crop_rect`]): applied to
+    /// captured pictures before the preview and the encoder.
+    pub crop_mode: std::sync::atomic::AtomicI32,
+    pub orientation_mode: std::sync::atomic::AtomicI32,
+    /// Mirror the encoded picture (`setVideoConfig`'s `mirror_mode` 1); the preview is not.
+    pub mirror: AtomicBool,
+    /// `sendSEIMsg` data waiting for the next encoded picture (one per picture, oldest first).
+    pub sei: Mutex<std::collections::VecDeque<Vec<u8>>>,
     // Stats.
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
@@ -281,6 +289,11 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut shaped_for: Option<EncodeParams> = None;
     let mut sending = Sending { uplink: &ctl.uplink, on: false };
     while let Ok(frame) = rx.recv() {
+        let frame =
+            match crate::frame::crop_rect(frame.width, frame.height, ctl.crop_mode.load(Relaxed), ctl.orientation_mode.load(Relaxed)) {
+                Some((x, y, w, h)) => frame.cropped(x, y, w, h),
+                None => frame,
+            };
         let frame = Arc::new(frame);
         if ctl.preview.load(Relaxed) {
             preview.put(frame.clone());
@@ -289,11 +302,14 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         sending.set(sink.is_some() && !ctl.muted.load(Relaxed));
         let Some(sink) = sink else {
             last_ts = None;
+            // Not sent: SEI data waits for no later publication.
+            ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).clear();
             continue;
         };
         if !sending.on {
             continue;
         }
+        let frame = if ctl.mirror.load(Relaxed) { Arc::new(frame.mirrored()) } else { frame };
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
         let kbps = encoder_kbps(params.bitrate_kbps, ctl.uplink.share_bps());
         ctl.target_kbps.store(kbps, Relaxed);
@@ -358,9 +374,19 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             _ => frame_us,
         };
         last_ts = Some(frame.timestamp_us);
-        let bytes = encoded.data.len() as u64;
+        let sei = ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let data = match sei {
+            // The SEI unit goes before the picture's slices (and parameter sets).
+            Some(msg) => {
+                let mut d = crate::codec::sei::nal(&msg);
+                d.extend_from_slice(&encoded.data);
+                d
+            }
+            None => encoded.data,
+        };
+        let bytes = data.len() as u64;
         let sample = Sample {
-            data: encoded.data.into(),
+            data: data.into(),
             timestamp: Instant::now(),
             duration: Duration::from_micros(duration_us),
             packet_timestamp: 0,

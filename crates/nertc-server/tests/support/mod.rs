@@ -51,6 +51,7 @@ pub fn join_req(channel: &str, uid: Uid) -> JoinRequest {
         name: format!("user{uid}"),
         protocol: PROTOCOL_VERSION,
         resume: None,
+        role: Default::default(),
     }
 }
 
