@@ -2,51 +2,12 @@
 // (fake camera, web/nertc-web.js) publishes and the engine decodes its video; the engine
 // publishes its test pattern and a second Chromium page decodes it.
 import test from 'ava';
-import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../scripts/chromium.mjs';
-
-const require = createRequire(import.meta.url);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { NERtcEngine, NERtcServer } = require(path.join(ROOT, 'index.js')).default;
+import { NERtcEngine, until, useBrowserRoom } from './helpers.mjs';
 
 const state = {};
 
-test.before(async () => {
-  state.server = new NERtcServer();
-  state.url = await state.server.start();
-  state.web = http.createServer((req, res) => {
-    const file = path.join(ROOT, 'web', path.normalize(new URL(req.url, 'http://x').pathname).replace(/^([/\\])+/, ''));
-    if (!file.startsWith(path.join(ROOT, 'web')) || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
-  state.chromium = await launchChromium({ name: 'browser-engine' });
-  state.ctx = state.chromium.ctx;
-});
+useBrowserRoom(test, 'browser-engine', state);
 
-test.after.always(async () => {
-  await state.chromium?.close().catch(() => {});
-  state.web?.close();
-  await state.server?.stop().catch(() => {});
-});
-
-const until = async (what, fn, ms = 20000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 test('Chromium and the engine exchange video both ways', async (t) => {
   const channel = `browser-engine-${process.pid}`;

@@ -151,3 +151,49 @@ export function useEmbeddedServer(test, onUrl) {
   });
   test.afterEach.always(() => releaseAll());
 }
+
+/** Polls `fn` every 100 ms until it returns something truthy (that value); throws after `ms`. */
+export async function until(what, fn, ms = 20_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * For specs that put Chromium pages (web/test.html with web/nertc-web.js) and engines in one
+ * room. Before the file's tests: `first()` if given (an X server, say), an embedded server
+ * (`state.server`, `state.url`), a static HTTP server for `web/` (`state.web`) and Chromium
+ * (`state.chromium`, its context `state.ctx`); all stopped after them.
+ */
+export function useBrowserRoom(test, name, state, { first } = {}) {
+  test.before(async () => {
+    const [{ default: fs }, { default: http }, { default: path }, { launchChromium }] = await Promise.all([
+      import('node:fs'), import('node:http'), import('node:path'), import('../scripts/chromium.mjs'),
+    ]);
+    await first?.();
+    state.server = new NERtcServer();
+    state.url = await state.server.start();
+    const root = path.resolve(new URL('..', import.meta.url).pathname, 'web');
+    state.web = http.createServer((req, res) => {
+      const file = path.join(root, path.normalize(new URL(req.url, 'http://x').pathname).replace(/^([/\\])+/, ''));
+      if (!file.startsWith(root) || !fs.existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
+    state.chromium = await launchChromium({ name });
+    state.ctx = state.chromium.ctx;
+  });
+  test.after.always(async () => {
+    await state.chromium?.close().catch(() => {});
+    state.web?.close();
+    await state.server?.stop().catch(() => {});
+  });
+}

@@ -4,52 +4,11 @@
 // setClientRole(0) Chromium sees it join and publish; Chromium's setRole('audience') makes it
 // leave the engine's view (onUserLeft, reason 0), and its publish is then refused.
 import test from 'ava';
-import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../scripts/chromium.mjs';
-
-const require = createRequire(import.meta.url);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { NERtcEngine, NERtcServer } = require(path.join(ROOT, 'index.js')).default;
+import { NERtcEngine, sleep, until, useBrowserRoom } from './helpers.mjs';
 
 const state = {};
 
-test.before(async () => {
-  state.server = new NERtcServer();
-  state.url = await state.server.start();
-  state.web = http.createServer((req, res) => {
-    const file = path.join(ROOT, 'web', path.normalize(new URL(req.url, 'http://x').pathname).replace(/^([/\\])+/, ''));
-    if (!file.startsWith(path.join(ROOT, 'web')) || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
-  state.chromium = await launchChromium({ name: 'roles' });
-  state.ctx = state.chromium.ctx;
-});
-
-test.after.always(async () => {
-  await state.chromium?.close().catch(() => {});
-  state.web?.close();
-  await state.server?.stop().catch(() => {});
-});
-
-const until = async (what, fn, ms = 20000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+useBrowserRoom(test, 'roles', state);
 
 test('an audience member is unseen, setClientRole and setRole switch roles both ways', async (t) => {
   const channel = `roles-${process.pid}`;

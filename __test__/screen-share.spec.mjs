@@ -9,28 +9,11 @@
 //   npm run --silent build:dev && ./scripts/netns.sh npx ava __test__/screen-share.spec.mjs
 import test from 'ava';
 import fs from 'node:fs';
-import http from 'node:http';
-import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { launchChromium } from '../scripts/chromium.mjs';
-
-const require = createRequire(import.meta.url);
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { NERtcEngine, NERtcServer } = require(path.join(ROOT, 'index.js')).default;
+import { NERtcEngine, until, useBrowserRoom } from './helpers.mjs';
 
 const state = {};
 
-const until = async (what, fn, ms = 20000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
 
 /** Xvfb on a free display number with a white root window; resolves once it takes clients. */
 async function startXvfb() {
@@ -42,32 +25,14 @@ async function startXvfb() {
   return { display, proc };
 }
 
-test.before(async () => {
-  state.xvfb = await startXvfb();
-  // The engine's capture connects to $DISPLAY (Node's setenv reaches the addon).
-  process.env.DISPLAY = state.xvfb.display;
-  state.server = new NERtcServer();
-  state.url = await state.server.start();
-  state.web = http.createServer((req, res) => {
-    const file = path.join(ROOT, 'web', path.normalize(new URL(req.url, 'http://x').pathname).replace(/^([/\\])+/, ''));
-    if (!file.startsWith(path.join(ROOT, 'web')) || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((r) => state.web.listen(0, '127.0.0.1', r));
-  state.chromium = await launchChromium({ name: 'screen-share' });
-  state.ctx = state.chromium.ctx;
+useBrowserRoom(test, 'screen-share', state, {
+  first: async () => {
+    state.xvfb = await startXvfb();
+    // The engine's capture connects to $DISPLAY (Node's setenv reaches the addon).
+    process.env.DISPLAY = state.xvfb.display;
+  },
 });
-
-test.after.always(async () => {
-  await state.chromium?.close().catch(() => {});
-  state.web?.close();
-  await state.server?.stop().catch(() => {});
-  state.xvfb?.proc.kill();
-});
+test.after.always(() => state.xvfb?.proc.kill());
 
 test('the engine shares its screen to a browser and receives a browser share, next to the cameras', async (t) => {
   const channel = `screen-share-${process.pid}`;

@@ -49,14 +49,12 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
     let video_encoder = s.preview || (in_channel && s.local_video && broadcaster);
     let audio_encoder = in_channel && s.local_audio && broadcaster;
     let p = s.encode;
-    // The camera delivers the asked size, cropped to the crop mode's aspect ratio.
-    let (cam_w, cam_h) = device::convert::target_size(p.width, p.height, s.crop_mode);
     let mic_to_encoder = audio_encoder && s.external_audio.is_none();
     let mic_meter_ms = s.record_test_ms.or(s.loopback_test_ms);
     let loopback = s.loopback_test_ms.is_some();
     Plan {
         video_encoder,
-        camera: (video_encoder && !s.external_video).then(|| (s.video_device.clone(), cam_w, cam_h, p.fps)),
+        camera: (video_encoder && !s.external_video).then(|| (s.video_device.clone(), p.width, p.height, p.fps)),
         audio_encoder,
         mic: (mic_to_encoder || mic_meter_ms.is_some()).then(|| s.record_device.clone()),
         mic_to_encoder,
@@ -416,15 +414,5 @@ mod tests {
         let before = plan(&s, false).camera;
         s.encode.width = 1280;
         assert_ne!(plan(&s, false).camera, before);
-    }
-
-    #[test]
-    fn the_crop_mode_shapes_the_camera() {
-        let mut s = settings();
-        s.preview = true;
-        s.crop_mode = 1;
-        assert_eq!(plan(&s, false).camera, Some(("cam".into(), 640, 360, 15)));
-        s.crop_mode = 3;
-        assert_eq!(plan(&s, false).camera, Some(("cam".into(), 480, 480, 15)));
     }
 }

@@ -24,11 +24,10 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use common::{in_private_netns, wait};
+use common::{server_behind_link, wait};
 use nertc_engine::device::test_pattern::TestPattern;
 use nertc_engine::render::StreamKey;
 use nertc_engine::{Engine, EngineEvent, EngineOptions, ExternalVideoFrame, PixelFormat, VideoConfig, error};
@@ -148,28 +147,7 @@ fn local_video_stats(rx: &crossbeam_channel::Receiver<EngineEvent>) -> Vec<(u32,
 
 #[test]
 fn the_sender_adapts_to_a_300_kbps_uplink_and_recovers() {
-    if !in_private_netns() {
-        eprintln!("bandwidth: skipped (run it inside scripts/netns.sh)");
-        return;
-    }
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
-        eprintln!("bandwidth: skipped (/dev/net/tun cannot be opened: needs root in the namespace)");
-        return;
-    }
-    let netem = nertc_netem::binary_path().expect("nertc-netem built (cargo build --workspace --bins)");
-    let server_bin = netem.with_file_name("nertc-server");
-    assert!(server_bin.is_file(), "{} missing: cargo build --workspace --bins", server_bin.display());
-    let config = std::env::temp_dir().join(format!("nertc-bandwidth-test-{}.toml", std::process::id()));
-    std::fs::write(&config, format!("listen = \"10.77.0.2:{PORT}\"\n[rtc]\nbind_ip = \"10.77.0.2\"\n")).expect("server config");
-    let config_arg = config.to_str().expect("temp path is UTF-8");
-    let link = Link::start(&netem, &Params::default(), Some(&[server_bin.to_str().expect("UTF-8 path"), "--config", config_arg]))
-        .expect("link up");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("10.77.0.2", PORT)).is_err() {
-        assert!(Instant::now() < deadline, "the server on the far side never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let url = format!("ws://10.77.0.2:{PORT}");
+    let Some((link, url)) = server_behind_link("bandwidth", PORT) else { return };
     let opts = || EngineOptions { app_key: "bandwidth".into(), server_url: url.clone() };
     let (a, a_rx) = Engine::new(opts()).expect("engine A");
     let (b, b_rx) = Engine::new(opts()).expect("engine B");
@@ -185,7 +163,6 @@ fn the_sender_adapts_to_a_300_kbps_uplink_and_recovers() {
     });
     a.release();
     b.release();
-    let _ = std::fs::remove_file(&config);
 }
 
 /// Stops the camera thread when the phases end, panicking or not.

@@ -11,11 +11,10 @@
 
 mod common;
 
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{frame_times, in_private_netns, rate, video_call};
-use nertc_netem::{Link, Params};
+use common::{frame_times, rate, server_behind_link, video_call};
+use nertc_netem::Params;
 
 const PORT: u16 = 18480;
 
@@ -45,29 +44,7 @@ fn phase(b: &nertc_engine::Engine, name: &str, window: Duration) -> (f64, Durati
 
 #[test]
 fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
-    if !in_private_netns() {
-        eprintln!("netem: skipped (run it inside scripts/netns.sh)");
-        return;
-    }
-    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
-        eprintln!("netem: skipped (/dev/net/tun cannot be opened: needs root in the namespace)");
-        return;
-    }
-    let netem = nertc_netem::binary_path().expect("nertc-netem built (cargo build --workspace --bins)");
-    let server_bin = netem.with_file_name("nertc-server");
-    assert!(server_bin.is_file(), "{} missing: cargo build --workspace --bins", server_bin.display());
-    let config = std::env::temp_dir().join(format!("nertc-netem-test-{}.toml", std::process::id()));
-    std::fs::write(&config, format!("listen = \"10.77.0.2:{PORT}\"\n[rtc]\nbind_ip = \"10.77.0.2\"\n")).expect("server config");
-    let config_arg = config.to_str().expect("temp path is UTF-8");
-    let link = Link::start(&netem, &Params::default(), Some(&[server_bin.to_str().expect("UTF-8 path"), "--config", config_arg]))
-        .expect("link up");
-    // The server starts after the link's ready line: wait until it listens.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("10.77.0.2", PORT)).is_err() {
-        assert!(Instant::now() < deadline, "the server on the far side never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let url = format!("ws://10.77.0.2:{PORT}");
+    let Some((link, url)) = server_behind_link("netem", PORT) else { return };
     let ((a, _a_rx), (b, b_rx)) = video_call(&url, "netem");
     std::thread::sleep(Duration::from_secs(1));
     let (clean, _, _) = phase(&b, "clean", Duration::from_secs(3));
@@ -101,5 +78,4 @@ fn video_stays_smooth_under_5_percent_loss_and_100_ms_jitter() {
     println!("netem: link {stats:?}");
     a.release();
     b.release();
-    let _ = std::fs::remove_file(&config);
 }

@@ -5,25 +5,13 @@
 
 mod common;
 
+use common::{collect, engine};
+
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use nertc_engine::event::UserLeftReason;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
-
-fn engine(url: &str) -> (Engine, Receiver<EngineEvent>) {
-    Engine::new(EngineOptions { app_key: "test".into(), server_url: url.into() }).expect("engine starts")
-}
-
-/// Every event within `window`.
-fn collect(rx: &Receiver<EngineEvent>, window: Duration) -> Vec<EngineEvent> {
-    let until = Instant::now() + window;
-    let mut out = Vec::new();
-    while let Ok(e) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        out.push(e);
-    }
-    out
-}
+use nertc_engine::{EngineEvent, error};
 
 fn about_uid(e: &EngineEvent, uid: u64) -> bool {
     match e {

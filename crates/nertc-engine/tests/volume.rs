@@ -4,24 +4,11 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use common::{collect, engine};
 
-use crossbeam_channel::Receiver;
-use nertc_engine::{Engine, EngineEvent, EngineOptions, error};
+use std::time::Duration;
 
-fn engine(url: &str) -> (Engine, Receiver<EngineEvent>) {
-    Engine::new(EngineOptions { app_key: "test".into(), server_url: url.into() }).expect("engine starts")
-}
-
-/// Every event within `window`.
-fn collect(rx: &Receiver<EngineEvent>, window: Duration) -> Vec<EngineEvent> {
-    let until = Instant::now() + window;
-    let mut out = Vec::new();
-    while let Ok(e) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        out.push(e);
-    }
-    out
-}
+use nertc_engine::{EngineEvent, error};
 
 /// (local volumes, uid 0's speaker volumes, `uid`'s speaker volumes, total volumes).
 fn volumes(events: &[EngineEvent], uid: u64) -> (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>) {

@@ -3,10 +3,9 @@
 //! size (`fast_image_resize`, bilinear, per plane). MJPEG is decoded by `zune-jpeg` straight to
 //! YCbCr (no RGB round trip) and moved from JPEG's full range to video's limited range.
 //!
-//! Which part of the picture is kept follows NERTC's `crop_mode`
-//! ([`target_size`]): the default keeps the asked size's own aspect ratio, 16:9, 4:3 and 1:1
-//! fit that ratio inside the asked size. Either way the camera's picture is cropped around
-//! its center, never stretched.
+//! The camera's picture is cropped around its center to the asked size's aspect ratio, never
+//! stretched; NERTC's `crop_mode` and `orientation_mode` are applied after, to every source
+//! alike, by the encoder thread ([`crate::frame::crop_rect`]).
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
@@ -35,25 +34,6 @@ pub enum ConvertError {
     Jpeg(String),
     #[error("zero-sized frame")]
     Empty,
-}
-
-/// The size frames leave the camera at for an asked `width` x `height` and NERTC
-/// `crop_mode` (0 default: the asked size; 1 16:9, 2 4:3, 3 1:1: the largest picture of that
-/// ratio inside the asked size; unknown modes act as 0). Even sizes, at least 2x2.
-pub fn target_size(width: u32, height: u32, crop_mode: i32) -> (u32, u32) {
-    let (w, h) = match crop_mode {
-        1 => fit(width, height, 16, 9),
-        2 => fit(width, height, 4, 3),
-        3 => fit(width, height, 1, 1),
-        _ => (width, height),
-    };
-    ((w & !1).max(2), (h & !1).max(2))
-}
-
-fn fit(width: u32, height: u32, aw: u32, ah: u32) -> (u32, u32) {
-    let (w, h) = (u64::from(width), u64::from(height));
-    let (aw, ah) = (u64::from(aw), u64::from(ah));
-    if w * ah > h * aw { ((h * aw / ah) as u32, height) } else { (width, (w * ah / aw) as u32) }
 }
 
 /// One frame as the camera delivered it.
@@ -258,16 +238,6 @@ fn to_i420_ycc(ycc: &[u8], w: usize, h: usize) -> Result<VideoFrame, ConvertErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crop_modes_fit_their_ratio_inside_the_asked_size() {
-        assert_eq!(target_size(640, 480, 0), (640, 480));
-        assert_eq!(target_size(640, 480, 1), (640, 360));
-        assert_eq!(target_size(1280, 720, 2), (960, 720));
-        assert_eq!(target_size(1280, 720, 3), (720, 720));
-        assert_eq!(target_size(641, 481, 0), (640, 480), "even sizes");
-        assert_eq!(target_size(640, 480, 99), (640, 480));
-    }
 
     #[test]
     fn short_and_bad_frames_are_errors_not_panics() {

@@ -99,3 +99,49 @@ pub fn rate(times: &[Instant], start: Instant, window: Duration) -> (Vec<u32>, D
     let longest = edges.windows(2).map(|w| w[1].saturating_duration_since(w[0])).max().unwrap_or(window);
     (per_second, longest)
 }
+
+/// A `nertc-server` process on the far side of a `nertc-netem` link (impairments per
+/// direction set later through the returned [`nertc_netem::Link`]), listening on `port`; with
+/// its `ws://` URL once it accepts connections. None, with the reason printed, where the test
+/// cannot run: outside `scripts/netns.sh`, or without `/dev/net/tun`.
+pub fn server_behind_link(test: &str, port: u16) -> Option<(nertc_netem::Link, String)> {
+    if !in_private_netns() {
+        eprintln!("{test}: skipped (run it inside scripts/netns.sh)");
+        return None;
+    }
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
+        eprintln!("{test}: skipped (/dev/net/tun cannot be opened: needs root in the namespace)");
+        return None;
+    }
+    let netem = nertc_netem::binary_path().expect("nertc-netem built (cargo build --workspace --bins)");
+    let server_bin = netem.with_file_name("nertc-server");
+    assert!(server_bin.is_file(), "{} missing: cargo build --workspace --bins", server_bin.display());
+    let far = nertc_netem::FAR_IP;
+    let config = std::env::temp_dir().join(format!("nertc-{test}-test-{}.toml", std::process::id()));
+    std::fs::write(&config, format!("listen = \"{far}:{port}\"\n[rtc]\nbind_ip = \"{far}\"\n")).expect("server config");
+    let args = [server_bin.to_str().expect("UTF-8 path"), "--config", config.to_str().expect("temp path is UTF-8")];
+    let link = nertc_netem::Link::start(&netem, &nertc_netem::Params::default(), Some(&args)).expect("link up");
+    // The server starts after the link's ready line: wait until it listens.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect((far, port)).is_err() {
+        assert!(Instant::now() < deadline, "the server on the far side never listened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&config); // read at start-up
+    Some((link, format!("ws://{far}:{port}")))
+}
+
+/// An engine of app key "test" on `url`, with its event queue.
+pub fn engine(url: &str) -> (Engine, Receiver<EngineEvent>) {
+    Engine::new(EngineOptions { app_key: "test".into(), server_url: url.into() }).expect("engine starts")
+}
+
+/// Every event within `window`.
+pub fn collect(rx: &Receiver<EngineEvent>, window: Duration) -> Vec<EngineEvent> {
+    let until = Instant::now() + window;
+    let mut out = Vec::new();
+    while let Ok(e) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        out.push(e);
+    }
+    out
+}
