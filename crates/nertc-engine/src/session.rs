@@ -446,36 +446,27 @@ impl Actor {
         let closing = self.dismantle();
         self.shared.presence.end(generation);
         self.shared.refresh_devices();
-        let state = match how {
-            End::Left | End::Released => {
-                self.shared.emit(EngineEvent::LeaveChannel { result: error::OK });
-                StateReason::Leave
-            }
+        let (cause, state) = match how {
+            End::Left | End::Released => (Some(EngineEvent::LeaveChannel { result: error::OK }), StateReason::Leave),
             End::Server(reason) => {
                 let (state_reason, code) = match reason {
                     LeaveReason::Replaced | LeaveReason::Kicked => (StateReason::Kicked, error::ERR_KICKED),
                     LeaveReason::ServerShutdown => (StateReason::ChannelClosed, error::ERR_ROOM_CLOSED),
                     _ => (StateReason::Timeout, error::ERR_SIGNAL_DISCONNECTED),
                 };
-                self.shared.emit(EngineEvent::Disconnect { reason: code });
-                state_reason
+                (Some(EngineEvent::Disconnect { reason: code }), state_reason)
             }
-            End::Lost => {
-                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_SIGNAL_DISCONNECTED });
-                StateReason::Timeout
-            }
-            End::MediaLost => {
-                self.shared.emit(EngineEvent::Disconnect { reason: error::ERR_MEDIA_DISCONNECTED });
-                StateReason::Timeout
-            }
+            End::Lost => (Some(EngineEvent::Disconnect { reason: error::ERR_SIGNAL_DISCONNECTED }), StateReason::Timeout),
+            End::MediaLost => (Some(EngineEvent::Disconnect { reason: error::ERR_MEDIA_DISCONNECTED }), StateReason::Timeout),
             End::JoinFailed(code) => {
                 let elapsed_ms = started.map_or(0, |t| t.elapsed().as_millis() as u64);
-                self.shared.emit(EngineEvent::JoinChannel { cid: 0, uid, result: code, elapsed_ms });
-                self.shared.set_state(ConnectionState::Failed, StateReason::JoinFailed);
-                StateReason::JoinFailed
+                let failed = EngineEvent::JoinChannel { cid: 0, uid, result: code, elapsed_ms };
+                self.shared.set_state_after(ConnectionState::Failed, StateReason::JoinFailed, Some(failed));
+                (None, StateReason::JoinFailed)
             }
         };
-        self.shared.set_state(ConnectionState::Disconnected, state);
+        // Disconnected before the application hears why: its handler reads the new state.
+        self.shared.set_state_after(ConnectionState::Disconnected, state, cause);
         self.stats.reset();
         closing
     }

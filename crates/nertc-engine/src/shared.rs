@@ -109,7 +109,16 @@ impl Shared {
 
     /// Moves to `state`, firing `onConnectionStateChange` when it changes.
     pub fn set_state(&self, state: ConnectionState, reason: StateReason) {
+        self.set_state_after(state, reason, None);
+    }
+
+    /// Moves to `state`, then fires `cause` (if any) and `onConnectionStateChange` (if the
+    /// state changed), in that order: a handler of `cause` already reads the new state.
+    pub fn set_state_after(&self, state: ConnectionState, reason: StateReason, cause: Option<EngineEvent>) {
         let old = self.state.swap(state as i32, Relaxed);
+        if let Some(e) = cause {
+            self.emit(e);
+        }
         if old != state as i32 {
             self.emit(EngineEvent::ConnectionStateChange { state, reason });
         }
