@@ -13,7 +13,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --bins --examples --tests --quiet
 npm run --silent build:dev
 ./scripts/netns.sh cargo run --quiet -p nertc-bench -- all --smoke
-./scripts/netns.sh cargo test --workspace --quiet 2>&1 | tee "$logs/cargo.log"
+./scripts/netns.sh cargo test --workspace --quiet --no-fail-fast 2>&1 | tee "$logs/cargo.log" # every test binary runs even after a failure
 ./scripts/netns.sh npx ava 2>&1 | tee "$logs/ava.log"
 ./scripts/netns.sh ./scripts/consumer-test.sh # the npm install an app gets, without Rust (fails the run on any failure)
 rust=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/cargo.log" | awk '{s += $4} END {print s + 0}')
