@@ -1088,7 +1088,7 @@ impl Engine {
             let cfg = |ext: &str| RecordingConfig {
                 file_path: format!("{stem}.{ext}"),
                 sample_rate: 48_000,
-                quality: 2,
+                quality: 2, // NERtcAudioRecordingQuality high (an input; a WAV ignores it)
                 position: 0,
                 cycle_time: 0,
             };
