@@ -74,6 +74,10 @@ struct Options {
 }
 
 fn main() {
+    // NERTC_BENCH_LOG=<dir>: the engines' debug log (estimates, encoder shapes) in <dir>/nertc.log.
+    if let Some(dir) = std::env::var_os("NERTC_BENCH_LOG") {
+        nertc_engine::logging::configure(Some(std::path::Path::new(&dir)), 4, 0);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let part = args.first().cloned().unwrap_or_else(|| "all".into());
     match part.as_str() {

@@ -4,7 +4,8 @@
 //! A picture's *offset* is when it completed here minus its capture time (both in ms from a
 //! first picture): the transit, up to a constant. Pictures are shown at a target offset, the
 //! 95th percentile of the offsets over the last [`WINDOW`] (rising at once, decaying slowly),
-//! at most [`MAX_DELAY`] above the fastest: early ones wait, late ones go at once. On a clean link lateness is ~0 and nothing waits; with network jitter pictures keep
+//! at most [`MAX_DELAY`] above the fastest: early ones wait, late ones go at once; the first
+//! [`WARMUP`] is shown as it comes. On a clean link lateness is ~0 and nothing waits; with network jitter pictures keep
 //! their capture rhythm instead of arriving in clumps. (Chromium's renderer does the same with
 //! its jitter-based target delay.) Pure: the caller passes the times.
 
@@ -22,6 +23,11 @@ const RESYNC: f64 = 2_000.0;
 const RESYNC_AFTER: u32 = 30;
 /// Per picture, the delay moves this fraction of the way down towards a lower target.
 const DECAY: f64 = 1.0 / 64.0;
+/// Pictures completing this soon after the first one are shown at once and kept out of the
+/// statistics: a call's first keyframe leaves the sender's pacer at its starting rate and the
+/// pictures behind it follow late, a lateness of the start that the path does not repeat
+/// (kept, it held every picture of the next seconds back by as much: 120 ms at 640x480).
+pub const WARMUP: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 pub struct Playout {
@@ -59,6 +65,9 @@ impl Playout {
         let offset = since_origin * 1e3 - capture_ms;
         while self.recent.front().is_some_and(|(at, _)| now.duration_since(*at) > WINDOW) {
             self.recent.pop_front();
+        }
+        if since_origin < WARMUP.as_secs_f64() {
+            return now;
         }
         let max_delay = MAX_DELAY.as_secs_f64() * 1e3;
         if repaired {
@@ -181,6 +190,21 @@ mod tests {
             let repaired = i % 3 == 0;
             let at = t0 + FRAME * i + Duration::from_millis(if repaired { 85 } else { 5 });
             let shown = p.show_at(i * TICKS, at, repaired);
+            assert!(shown <= at + Duration::from_millis(1), "picture {i} held {:?}", shown.duration_since(at));
+        }
+        assert!(p.delay() < Duration::from_millis(1), "{:?}", p.delay());
+    }
+
+    #[test]
+    fn a_late_start_does_not_hold_the_pictures_after_it() {
+        // The first keyframe and the pictures queued behind it come 150 ms late, draining to
+        // the path's 5 ms within half a second.
+        let late = |i: u32| Duration::from_millis(5 + 150u64.saturating_sub(u64::from(i) * 20));
+        let t0 = Instant::now();
+        let mut p = Playout::default();
+        for i in 0..90u32 {
+            let at = t0 + FRAME * i + late(i);
+            let shown = p.show_at(i * TICKS, at, false);
             assert!(shown <= at + Duration::from_millis(1), "picture {i} held {:?}", shown.duration_since(at));
         }
         assert!(p.delay() < Duration::from_millis(1), "{:?}", p.delay());

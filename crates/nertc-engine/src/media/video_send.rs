@@ -164,6 +164,11 @@ pub const AUDIO_RESERVE_KBPS: u32 = 40;
 pub const VIDEO_SHARE: f64 = 0.9;
 /// The encoder is never asked for less.
 pub const MIN_VIDEO_KBPS: u32 = 50;
+/// A picture is not encoded while the pacer holds more video than this takes to leave: it
+/// would only wait behind it, adding the backlog to everyone's latency. An encoder that
+/// overshoots its target (openh264 on noisy pictures, a keyframe at a low rate) loses frames
+/// instead of building a standing queue, as libwebrtc's frame dropper does.
+pub const MAX_PACER_BACKLOG: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What the encoder is asked for: the configured bitrate, lowered to fit the uplink estimate
 /// `bwe_bps` (None before any feedback: the configured one).
@@ -184,6 +189,11 @@ pub struct Uplink {
 }
 
 impl Uplink {
+    /// Whether the pacer's backlog is over [`MAX_PACER_BACKLOG`].
+    fn backlogged(&self) -> bool {
+        self.bwe.queue_delay() > MAX_PACER_BACKLOG
+    }
+
     /// This encoder's part of the estimate (None before any feedback).
     fn share_bps(&self) -> Option<u64> {
         let senders = u64::from(self.senders.load(Relaxed).max(1));
@@ -354,6 +364,9 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             cfg.bitrate_kbps = want.bitrate_kbps;
         }
         let Some((enc, _)) = encoder.as_mut() else { continue };
+        if ctl.uplink.backlogged() {
+            continue; // a requested keyframe stays requested for the next picture
+        }
         let started = Instant::now();
         let force = ctl.force_keyframe.swap(false, Relaxed);
         let encoded = match enc.encode(&frame, force) {

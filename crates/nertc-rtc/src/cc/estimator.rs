@@ -41,6 +41,11 @@ const BACKOFF: f64 = 0.85;
 const BACKOFF_INTERVAL: Duration = Duration::from_millis(500);
 /// Growth per second while no ceiling is known.
 const PROBE_GROWTH: f64 = 1.25;
+/// Growth per second from the start until the first backoff: libwebrtc probes at 3x and 6x its
+/// 300 kbps start within the first second; without probe packets, the encoder's own output
+/// is the probe, so the estimate doubles each second (300 kbps to 1.8 Mbit/s in 2.6 s) and the
+/// first overuse or loss ends the phase.
+const START_GROWTH: f64 = 2.0;
 /// Near the last backoff's received rate, growth is additive: one 1200-byte packet per this.
 const ADDITIVE_STEP_EVERY: Duration = Duration::from_millis(200);
 /// A ceiling (the received rate at the last backoff) is forgotten after this long without
@@ -198,6 +203,8 @@ pub struct Estimator {
     received: ArrivalRate,
     target: f64,
     ceiling: Option<(f64, Instant)>,
+    /// No backoff or loss cut yet: growth is [`START_GROWTH`].
+    starting: bool,
     last_increase: Option<Instant>,
     last_backoff: Option<Instant>,
     loss: Option<f64>,
@@ -221,6 +228,7 @@ impl Estimator {
             received: ArrivalRate::default(),
             target: INITIAL_BPS,
             ceiling: None,
+            starting: true,
             last_increase: None,
             last_backoff: None,
             loss: None,
@@ -259,6 +267,7 @@ impl Estimator {
                 {
                     self.target = self.target.min(r * BACKOFF);
                     self.ceiling = Some((r, now));
+                    self.starting = false;
                     self.last_backoff = Some(now);
                 }
                 self.last_increase = Some(now);
@@ -267,10 +276,11 @@ impl Estimator {
             RateControlState::Increase if loss.max(batch_loss) < LOSS_LOW || loss < LOSS_LOW => {
                 let dt = self.last_increase.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)).min(Duration::from_secs(1));
                 let near = self.ceiling.is_some_and(|(c, _)| self.target > c * 0.8);
+                let growth = if self.starting { START_GROWTH } else { PROBE_GROWTH };
                 self.target = if near {
                     self.target + 1200.0 * 8.0 * dt.as_secs_f64() / ADDITIVE_STEP_EVERY.as_secs_f64()
                 } else {
-                    self.target * PROBE_GROWTH.powf(dt.as_secs_f64())
+                    self.target * growth.powf(dt.as_secs_f64())
                 };
                 self.last_increase = Some(now);
             }
@@ -284,12 +294,14 @@ impl Estimator {
                 let floor = received.map_or(MIN_BPS, |r| r * LOSS_FLOOR);
                 self.target = (self.target * (1.0 - 0.5 * loss)).max(floor.min(self.target));
                 self.last_loss_cut = Some(now);
+                self.starting = false;
             } else if loss > LOSS_LOW
                 && queue_ms > QUEUE_LOSS_DELAY_MS
                 && let Some(r) = received
             {
                 self.target = self.target.min(r * BACKOFF.max(1.0 - loss));
                 self.last_loss_cut = Some(now);
+                self.starting = false;
             }
         }
         let acked_ceiling = received.map_or(MAX_BPS, |r| (r * ACKED_HEADROOM).max(INITIAL_BPS));

@@ -93,6 +93,13 @@ impl Bwe {
         (self.feedbacks.load(Relaxed) > 0).then(|| self.target_bps.load(Relaxed))
     }
 
+    /// How long the video waiting in the pacer takes to leave at the pacing rate.
+    pub fn queue_delay(&self) -> Duration {
+        let target = self.target_bps.load(Relaxed) as f64;
+        let rate = if target > 0.0 { target } else { INITIAL_BPS } * PACING_FACTOR;
+        Duration::from_secs_f64(self.queued_bytes.load(Relaxed) as f64 * 8.0 / rate)
+    }
+
     /// Forgets everything (a new connection starts from scratch).
     pub fn reset(&self) {
         for a in [&self.target_bps, &self.acked_bps, &self.feedbacks, &self.queued_bytes] {
