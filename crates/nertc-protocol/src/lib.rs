@@ -846,6 +846,23 @@ impl ServerFrame {
 mod tests {
     use super::*;
 
+    /// Protocol 3's data messages carry bytes as standard padded base64, both ways; bad base64
+    /// is a bad payload.
+    #[test]
+    fn data_messages_are_base64() {
+        let f = ClientFrame::parse(r#"{"t":"data","d":{"data":"AP8BAg=="}}"#).expect("parses");
+        assert_eq!(f.msg, ClientMsg::Data(DataMsg { data: vec![0, 255, 1, 2] }));
+        assert_eq!(f.to_json(), r#"{"d":{"data":"AP8BAg=="},"t":"data"}"#);
+        assert!(matches!(ClientFrame::parse(r#"{"t":"data","d":{"data":"*"}}"#), Err(FrameError::BadPayload { .. })));
+        let out = ServerFrame::Transport(TransportMsg::Data { uid: 7, data: b"hi".to_vec() });
+        assert_eq!(out.to_json(), r#"{"t":"data","d":{"uid":7,"data":"aGk="}}"#);
+        assert_eq!(ServerFrame::parse(&out.to_json()), Ok(out));
+        let ev = ServerFrame::Event { seq: 3, event: RoomEvent::UserData { uid: 7, enabled: true } };
+        assert_eq!(ServerFrame::parse(&ev.to_json()), Ok(ev));
+        let user: UserInfo = serde_json::from_str(r#"{"uid":7}"#).expect("a version-2 UserInfo");
+        assert!(!user.data, "absent means off");
+    }
+
     #[test]
     fn client_frames_round_trip() {
         let f = ClientFrame {
