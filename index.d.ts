@@ -962,6 +962,14 @@ export interface NERtcEvents {
   onClientRoleChanged: (oldRole: number, newRole: number) => void;
   /** SEI data another user sent with sendSEIMsg, from its video stream (which must be subscribed). */
   onRecvSEIMsg: (uid: Uid, data: ArrayBuffer) => void;
+  /** A user turned its data channel on (enableLocalData(true)); also for users whose channel is on when we join. */
+  onUserDataStart: (uid: Uid) => void;
+  /** A user turned its data channel off. */
+  onUserDataStop: (uid: Uid) => void;
+  /** Fired with each onUserDataStart / onUserDataStop. */
+  onUserDataStateChanged: (uid: Uid) => void;
+  /** A sendData message, in the order it was sent. */
+  onUserDataReceiveMessage: (uid: Uid, data: ArrayBuffer) => void;
   /** The session's token (NERTC's permission key) expires in 30 s: call updatePermissionKey. */
   onPermissionKeyWillExpire: () => void;
   /** After updatePermissionKey: `code` 0 and `time` = the new token's seconds left, or the refusal code. */
@@ -1173,6 +1181,59 @@ export declare class NERtcEngine extends EventEmitter {
   subscribeRemoteVideoStream(uid: Uid, streamType: number, subscribe: boolean): number;
   /** Audio is subscribed automatically; this turns it off and on. */
   subscribeRemoteAudioStream(uid: Uid, subscribe: boolean): number;
+  /**
+   * Every remote user's audio on or off for this call, users who join later included. In a
+   * channel only (30101). Unlike NERTC, subscribeRemoteAudioStream still picks single users
+   * afterwards.
+   */
+  subscribeAllRemoteAudioStream(subscribe: boolean): number;
+  /**
+   * Only these users (of those in the room now) may hear us; `[]` lets everyone again. The
+   * server enforces it (the others' subscriptions stay, without audio). In a channel only
+   * (30101). `size`: how many of `uids` count (default: all; 30003 beyond `uids.length`).
+   */
+  setAudioSubscribeOnlyBy(uids: Uid[], size?: number): number;
+  /** Receive only these users' audio (of those in the room now); `[]` ends the allowlist. In a channel only. */
+  setSubscribeAudioAllowlist(uids: Uid[], size?: number): number;
+  /**
+   * Do not receive these users' audio (of those in the room now); `[]` ends the blocklist. In
+   * a channel only. `audioStreamType` 0 (main); 1 (the audio substream, which this SDK lacks):
+   * 30004.
+   */
+  setSubscribeAudioBlocklist(audioStreamType: number, uids: Uid[], size?: number): number;
+  /**
+   * `uid`'s audio as played here: 0 (silent) to 100 (as received); its volume in
+   * onRemoteAudioVolumeIndication follows. For this call (kept if the user leaves and comes
+   * back). In a channel only (30101).
+   */
+  adjustUserPlaybackSignalVolume(uid: Uid, volume: number): number;
+  /** All remote users as played here, 0-400 (100 as received), on top of adjustPlaybackSignalVolume; back to 100 when the call ends. */
+  adjustChannelPlaybackSignalVolume(volume: number): number;
+  /**
+   * From the channel we are in to `channelName`, same uid and role: onLeaveChannel(0), then
+   * onJoinChannel (the new channel's cid). NERTC allows it to the audience of a live channel
+   * only: 30005 for anyone else; 30101 outside a channel; 30100 for the channel we are in.
+   */
+  switchChannel(token: string | null | undefined, channelName: string): number;
+  /** switchChannel with joinChannelWithOptions' options (`permission_key` is the token when `token` is empty; `custom_info` the new userName). */
+  switchChannelWithOptions(token: string | null | undefined, channelName: string, channelOptions?: NERtcJoinChannelOptions | null): number;
+  /** switchChannelWithOptions; the range-audio fields (team_id, mode, audible_distance) are ignored. */
+  switchChannelWithOptionsEx(token: string | null | undefined, channelName: string, channelOptions?: NERtcJoinChannelOptionsEx | null): number;
+
+  /**
+   * Our data channel on or off; the others get onUserDataStart / onUserDataStop. Relayed by
+   * the room server (docs/protocol.md §13). In a channel only (30101); an audience member has
+   * none (30005).
+   */
+  enableLocalData(enable: boolean): number;
+  /** `uid`'s data messages on or off (all are on when a call starts). In a channel only. */
+  subscribeRemoteData(uid: Uid, subscribe: boolean): number;
+  /**
+   * `data` (ArrayBuffer or typed array, 1-32768 bytes: 30003 otherwise) to the users subscribed
+   * to ours, in order: onUserDataReceiveMessage(uid, ArrayBuffer). 30005 before
+   * enableLocalData(true); 30901 beyond 100 messages a second.
+   */
+  sendData(data: ArrayBuffer | ArrayBufferView): number;
 
   /** [] before initialize. */
   enumerateRecordDevices(): NERtcDevice[];
@@ -1209,14 +1270,6 @@ export declare class NERtcEngine extends EventEmitter {
   muteLocalSubStreamAudio(enabled: boolean): number;
   /** Not supported: returns 30004. */
   subscribeRemoteSubStreamAudio(uid: number, subscribe: boolean): number;
-  /** Not supported: returns 30004. */
-  subscribeAllRemoteAudioStream(subscribe: boolean): number;
-  /** Not supported: returns 30004. */
-  setAudioSubscribeOnlyBy(uids: number[], size: number): number;
-  /** Not supported: returns 30004. */
-  setSubscribeAudioAllowlist(uids: number[], size: number): number;
-  /** Not supported: returns 30004. */
-  setSubscribeAudioBlocklist(audioStreamType: number, uids: number[], size: number): number;
   /** Not supported: returns 30004. */
   setStreamAlignmentProperty(enable: boolean): number;
   /** Not supported: returns 0. NERTC's value when no offset is known. */
@@ -1348,16 +1401,6 @@ export declare class NERtcEngine extends EventEmitter {
   /** Not supported: returns 30004. */
   adjustLoopbackRecordingSignalVolume(volume: number): number;
   /** Not supported: returns 30004. */
-  adjustUserPlaybackSignalVolume(uid: number, volume: number): number;
-  /** Not supported: returns 30004. */
-  adjustChannelPlaybackSignalVolume(volume: number): number;
-  /** Not supported: returns 30004. */
-  switchChannel(token: string, channelName: string): number;
-  /** Not supported: returns 30004. */
-  switchChannelWithOptions(token: string, channelName: string, channelOptions: NERtcJoinChannelOptions): number;
-  /** Not supported: returns 30004. */
-  switchChannelWithOptionsEx(token: string, channelName: string, channelOptions: NERtcJoinChannelOptionsEx): number;
-  /** Not supported: returns 30004. */
   setLocalMediaPriority(priority: NERtcMediaPriorityType, preemptive: boolean): number;
   /** Windows painted black in a shared display or rectangle. 30020 without a running share. */
   setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
@@ -1394,12 +1437,6 @@ export declare class NERtcEngine extends EventEmitter {
   enableVirtualBackground(enable: boolean, backgroundSource: VirtualBackgroundSource): number;
   /** Not supported: returns 30004. */
   setCloudProxy(type: number): number;
-  /** Not supported: returns 30004. */
-  enableLocalData(enable: boolean): number;
-  /** Not supported: returns 30004. */
-  subscribeRemoteData(uid: number, subscribe: boolean): number;
-  /** Not supported: returns 30004. */
-  sendData(data: ArrayBuffer): number;
   /** Not supported: returns 30004. */
   startBeauty(file_path: string): number;
   /** Not supported: returns 30004. */

@@ -556,7 +556,21 @@ function screenParamArg(p) {
   return out;
 }
 
-/** onRecvSEIMsg's arguments with the data as an ArrayBuffer holding exactly its bytes. */
+/**
+ * NERTC's `(uids, size)`: the first `size` entries of an array of uids (all when `size` is
+ * absent), or null when malformed. null/undefined `uids` is the empty list (NERTC: "null
+ * cancels").
+ */
+function uidList(uids, size) {
+  if (uids == null) return [];
+  if (!Array.isArray(uids)) return null;
+  const n = size == null ? uids.length : size;
+  if (!Number.isInteger(n) || n < 0 || n > uids.length) return null;
+  const list = uids.slice(0, n);
+  return list.every(isUidType) ? list : null;
+}
+
+/** onRecvSEIMsg's (and onUserDataReceiveMessage's) arguments with the data as an ArrayBuffer holding exactly its bytes. */
 function seiArgs([uid, data]) {
   if (!(data instanceof Uint8Array)) return [uid, data];
   const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
@@ -976,6 +990,114 @@ class NERtcEngine extends EventEmitter {
 
   subscribeRemoteAudioStream(uid, subscribe) {
     return this._callIf(isUidType(uid), (n) => n.subscribeRemoteAudioStream(uid, !!subscribe));
+  }
+
+  /**
+   * Every remote user's audio on or off for this call, users who join later included. In a
+   * channel only (30101). Unlike NERTC, subscribeRemoteAudioStream still picks single users
+   * afterwards.
+   */
+  subscribeAllRemoteAudioStream(subscribe) {
+    return this._call((n) => n.subscribeAllRemoteAudioStream(!!subscribe));
+  }
+
+  /**
+   * Only these users (of those in the room now) may hear us; `[]` lets everyone again. The
+   * server enforces it. In a channel only. `size`: how many of `uids` count (default: all).
+   */
+  setAudioSubscribeOnlyBy(uids, size) {
+    const list = uidList(uids, size);
+    return this._callIf(list !== null, (n) => n.setAudioSubscribeOnlyBy(list, list.length));
+  }
+
+  /** Receive only these users' audio (of those in the room now); `[]` ends the allowlist. */
+  setSubscribeAudioAllowlist(uids, size) {
+    const list = uidList(uids, size);
+    return this._callIf(list !== null, (n) => n.setSubscribeAudioAllowlist(list, list.length));
+  }
+
+  /**
+   * Do not receive these users' audio (of those in the room now); `[]` ends the blocklist.
+   * `audioStreamType` 0 (main); 1 (the audio substream, which this SDK lacks): 30004.
+   */
+  setSubscribeAudioBlocklist(audioStreamType, uids, size) {
+    const list = uidList(uids, size);
+    return this._callIf(list !== null && isNumber(audioStreamType), (n) =>
+      n.setSubscribeAudioBlocklist(audioStreamType, list, list.length));
+  }
+
+  /** `uid`'s audio as played here: 0 (silent) to 100 (as received). In a channel only. */
+  adjustUserPlaybackSignalVolume(uid, volume) {
+    return this._callIf(isUidType(uid) && isNumber(volume), (n) => n.adjustUserPlaybackSignalVolume(uid, volume));
+  }
+
+  /** The channel's remote users as played here, 0-400 (100 as received); until the call ends. */
+  adjustChannelPlaybackSignalVolume(volume) {
+    return this._callIf(isNumber(volume), (n) => n.adjustChannelPlaybackSignalVolume(volume));
+  }
+
+  /**
+   * From the channel we are in to `channelName`, same uid: onLeaveChannel(0), then
+   * onJoinChannel. NERTC allows it to the audience of a live channel only (30005 otherwise);
+   * 30101 outside a channel, 30100 for the channel we are in.
+   */
+  switchChannel(token, channelName) {
+    return this._switch('switchChannel', token, channelName, null);
+  }
+
+  /**
+   * switchChannel with `{custom_info, permission_key}` as joinChannelWithOptions takes them
+   * (`permission_key` is the token when `token` is empty; `custom_info` the new userName).
+   */
+  switchChannelWithOptions(token, channelName, channelOptions) {
+    return this._switch('switchChannelWithOptions', token, channelName, channelOptions);
+  }
+
+  /** switchChannelWithOptions; the range-audio fields (team_id, mode, audible_distance) are ignored. */
+  switchChannelWithOptionsEx(token, channelName, channelOptions) {
+    return this._switch('switchChannelWithOptionsEx', token, channelName, channelOptions);
+  }
+
+  /** @private */
+  _switch(method, token, channelName, options) {
+    if (!this._native) return ErrorCode.ERR_INVALID_STATE;
+    let switchToken = token;
+    let name = null;
+    if (options != null) {
+      if (typeof options !== 'object') return ErrorCode.ERR_INVALID_PARAM;
+      const { custom_info: info, permission_key: key } = options;
+      if ((info != null && typeof info !== 'string') || (key != null && typeof key !== 'string')) return ErrorCode.ERR_INVALID_PARAM;
+      if (key && token) this._log(method, 'both token and permission_key given; switching with the token');
+      if (key && !token) switchToken = key;
+      if (info) name = info;
+    }
+    const typesOk = (switchToken == null || typeof switchToken === 'string') && typeof channelName === 'string';
+    return this._callIf(typesOk, (n) => n.switchChannel(switchToken || null, channelName, name));
+  }
+
+  // ----- data channel ----------------------------------------------------------------------
+
+  /**
+   * Our data channel on or off; the others get onUserDataStart / onUserDataStop. In a channel
+   * only (30101); an audience member has none (30005).
+   */
+  enableLocalData(enable) {
+    return this._call((n) => n.enableLocalData(!!enable));
+  }
+
+  /** `uid`'s data messages on or off (all are on when a call starts). In a channel only. */
+  subscribeRemoteData(uid, subscribe) {
+    return this._callIf(isUidType(uid), (n) => n.subscribeRemoteData(uid, !!subscribe));
+  }
+
+  /**
+   * `data` (ArrayBuffer or a typed array, 1-32768 bytes) to the users subscribed to ours, in
+   * order; they get onUserDataReceiveMessage(uid, ArrayBuffer). 30005 before
+   * enableLocalData(true), 30003 for a size out of range, 30901 beyond 100 messages a second.
+   */
+  sendData(data) {
+    const bytes = seiBytes(data);
+    return this._callIf(bytes !== null, (n) => n.sendData(bytes));
   }
 
   // ----- screen sharing: the substream ----------------------------------------------------
@@ -1532,7 +1654,7 @@ class NERtcEngine extends EventEmitter {
       }
       if (gen === this._gen && this._native) this._trackChannel(name, args);
       // NERTC passes SEI data as an ArrayBuffer (the binding gives a Uint8Array of its own).
-      this._dispatch(name, name === 'onRecvSEIMsg' ? seiArgs(args) : args);
+      this._dispatch(name, name === 'onRecvSEIMsg' || name === 'onUserDataReceiveMessage' ? seiArgs(args) : args);
     }
   }
 
@@ -1749,18 +1871,16 @@ NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 /** Methods that return a code: 30004. */
 const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
-  'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
   'enableAudioVolumeIndicationEx',
   'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
-  'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'switchChannel', 'switchChannelWithOptions',
-  'switchChannelWithOptionsEx', 'setLocalMediaPriority',
+  'setLocalMediaPriority',
   'startChannelMediaRelay',
   'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
   'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
-  'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy', 'enableLocalData', 'subscribeRemoteData',
-  'sendData', 'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
+  'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy',
+  'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
   'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',
   'removeBeautyMakeup', 'enableMediaPub', 'setRangeAudioMode',
   'setRangeAudioTeamID', 'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects',
@@ -1910,6 +2030,10 @@ const EVENT_NAMES = Object.freeze([
   'onClientRoleChanged',
   'onPermissionKeyWillExpire',
   'onRecvSEIMsg',
+  'onUserDataStart',
+  'onUserDataStop',
+  'onUserDataStateChanged',
+  'onUserDataReceiveMessage',
   'onUpdatePermissionKey',
   'onUserJoined',
   'onUserLeft',

@@ -48,6 +48,15 @@ fn whole_u64(v: f64) -> Option<u64> {
 }
 
 /// A uid (number or BigInt): 1 ..= 2^64-1 and integral.
+/// NERTC's `(uids, size)`: the first `size` uids (30003 when `size` is not an integer from 0
+/// to `uids.length`, or a uid is invalid).
+pub fn uid_list(uids: &[JsUid], size: f64) -> Converted<Vec<u64>> {
+    if !is_integral(size) || size < 0.0 || size > uids.len() as f64 {
+        return Err(INVALID);
+    }
+    uids[..size as usize].iter().map(uid).collect()
+}
+
 pub fn uid(v: &JsUid) -> Converted<u64> {
     match v {
         Either::A(n) if is_integral(*n) && *n >= 1.0 && *n < TWO_POW_64 => Ok(*n as u64),

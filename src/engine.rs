@@ -469,6 +469,61 @@ impl NativeEngine {
         self.call(convert::uid(&uid), |e, u| e.subscribe_remote_audio_stream(u, subscribe))
     }
 
+    #[napi]
+    pub fn subscribe_all_remote_audio_stream(&self, subscribe: bool) -> i32 {
+        self.with(|e| e.subscribe_all_remote_audio_stream(subscribe))
+    }
+
+    /// NERTC's `(uids, size)`: the first `size` uids.
+    #[napi]
+    pub fn set_subscribe_audio_allowlist(&self, uids: Vec<JsUid>, size: f64) -> i32 {
+        self.call(convert::uid_list(&uids, size), |e, l| e.set_subscribe_audio_allowlist(&l))
+    }
+
+    #[napi]
+    pub fn set_subscribe_audio_blocklist(&self, stream_type: f64, uids: Vec<JsUid>, size: f64) -> i32 {
+        let args = convert::int32(stream_type).and_then(|t| convert::uid_list(&uids, size).map(|l| (t, l)));
+        self.call(args, |e, (t, l)| e.set_subscribe_audio_blocklist(t, &l))
+    }
+
+    #[napi]
+    pub fn set_audio_subscribe_only_by(&self, uids: Vec<JsUid>, size: f64) -> i32 {
+        self.call(convert::uid_list(&uids, size), |e, l| e.set_audio_subscribe_only_by(&l))
+    }
+
+    #[napi]
+    pub fn adjust_user_playback_signal_volume(&self, uid: JsUid, volume: f64) -> i32 {
+        let args = convert::uid(&uid).and_then(|u| convert::int32(volume).map(|v| (u, v)));
+        self.call(args, |e, (u, v)| e.adjust_user_playback_signal_volume(u, v))
+    }
+
+    #[napi]
+    pub fn adjust_channel_playback_signal_volume(&self, volume: f64) -> i32 {
+        self.call(convert::int32(volume), |e, v| e.adjust_channel_playback_signal_volume(v))
+    }
+
+    /// `switchChannel*`: `name` (`custom_info`) null keeps the current one.
+    #[napi]
+    pub fn switch_channel(&self, token: Option<String>, channel: String, name: Option<String>) -> i32 {
+        self.with(|e| e.switch_channel(token, &channel, name.as_deref()))
+    }
+
+    #[napi]
+    pub fn enable_local_data(&self, enable: bool) -> i32 {
+        self.with(|e| e.enable_local_data(enable))
+    }
+
+    #[napi]
+    pub fn subscribe_remote_data(&self, uid: JsUid, subscribe: bool) -> i32 {
+        self.call(convert::uid(&uid), |e, u| e.subscribe_remote_data(u, subscribe))
+    }
+
+    /// `sendData`: 1 to 32768 bytes.
+    #[napi]
+    pub fn send_data(&self, data: Uint8ArraySlice) -> i32 {
+        self.with(|e| e.send_data(&data))
+    }
+
     /// `interval_ms` null/absent: 0.
     #[napi]
     pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: Option<f64>) -> i32 {

@@ -89,11 +89,14 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::ConnectionStateChange { state, reason } => vec![int(*state as i32), int(*reason as i32)],
         E::ClientRoleChanged { old_role, new_role } => vec![int(*old_role), int(*new_role)],
         E::PermissionKeyWillExpire => vec![],
-        E::RecvSEIMsg { uid: u, data } => vec![uid(*u), Arg::Bytes(data.clone())],
+        E::RecvSEIMsg { uid: u, data } | E::UserDataReceiveMessage { uid: u, data } => vec![uid(*u), Arg::Bytes(data.clone())],
         E::UpdatePermissionKey { key, code, time_s } => vec![Arg::Str(key.clone()), int(*code), Arg::U64(*time_s)],
         E::UserJoined { uid: u, name } => vec![uid(*u), Arg::Str(name.clone())],
         E::UserLeft { uid: u, reason } => vec![uid(*u), int(*reason as i32)],
         E::UserAudioStart { uid: u }
+        | E::UserDataStart { uid: u }
+        | E::UserDataStop { uid: u }
+        | E::UserDataStateChanged { uid: u }
         | E::UserAudioStop { uid: u }
         | E::UserVideoStop { uid: u }
         | E::UserSubStreamVideoStop { uid: u }
@@ -165,6 +168,10 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         ClientRoleChanged => E::ClientRoleChanged { old_role: 0, new_role: 1 },
         PermissionKeyWillExpire => E::PermissionKeyWillExpire,
         RecvSEIMsg => E::RecvSEIMsg { uid: 1, data: vec![1, 2] },
+        UserDataStart => E::UserDataStart { uid: 1 },
+        UserDataStop => E::UserDataStop { uid: 1 },
+        UserDataStateChanged => E::UserDataStateChanged { uid: 1 },
+        UserDataReceiveMessage => E::UserDataReceiveMessage { uid: 1, data: vec![1, 2] },
         UpdatePermissionKey => E::UpdatePermissionKey { key: "k".into(), code: 0, time_s: 60 },
         UserJoined => E::UserJoined { uid: 1, name: String::new() },
         UserLeft => E::UserLeft { uid: 1, reason: UserLeftReason::Normal },

@@ -1,4 +1,4 @@
-// nertc-web.js: a small browser client for the nertc signaling protocol v2 (docs/protocol.md).
+// nertc-web.js: a small browser client for the nertc signaling protocol v3 (docs/protocol.md).
 // ES module, no dependencies, no build step.
 //
 //   const c = new NertcWebClient();
@@ -11,6 +11,10 @@
 // Roles (protocol §8.10): join({ ..., role: 'audience' }) joins unseen and unable to publish;
 // setRole('broadcaster' | 'audience') switches (turning audience unpublishes every local track).
 //
+// Data channel (protocol §13, relayed by the server): enableData(true), sendData(bytes) (a
+// Uint8Array/ArrayBuffer of 1-32768 bytes), subscribeData(uid, false); others get `user_data`
+// and `data`.
+//
 // Events (CustomEvent, payload in `detail`):
 //   room events, with `detail` = the event's `d` plus `seq`:
 //     user_joined, user_left, track_published, track_unpublished, track_muted, subscription
@@ -21,10 +25,12 @@
 //   server_error       {code, msg}    a transport `error`
 //   pub_replaced       {}             the `pub` connection did not come up and was replaced
 //   pong               {ts, rtt_ms}
+//   user_data          {uid, enabled, seq}  a user's data channel went on or off (a room event)
+//   data               {uid, data}    a data message (data: Uint8Array), in the order sent
 //   close              {code, reason} the socket closed
 //   message            the raw parsed frame, for every frame received (debugging)
 
-const PROTOCOL_VERSION = 2;
+const PROTOCOL_VERSION = 3;
 /** Redirects followed for one join (protocol §12.2); more means the cluster is confused. */
 const MAX_REDIRECTS = 3;
 const WS_PATH = '/rtc/v1';
@@ -38,7 +44,7 @@ function signalingUrl(url) {
 /** A `pub` connection not up this long after its first offer is replaced (protocol §8.8b). */
 const CONNECT_TIMEOUT_MS = 10000;
 const ROOM_EVENTS = new Set([
-  'user_joined', 'user_left', 'track_published', 'track_unpublished', 'track_muted', 'subscription',
+  'user_joined', 'user_left', 'track_published', 'track_unpublished', 'track_muted', 'subscription', 'user_data',
 ]);
 
 function isStopped(tr) {
@@ -191,7 +197,30 @@ export class NertcWebClient extends EventTarget {
       case 'error':
         this._emit('server_error', d);
         break;
+      case 'data':
+        this._emit('data', { uid: d.uid, data: Uint8Array.from(atob(d.data), (c) => c.charCodeAt(0)) });
+        break;
     }
+  }
+
+  // ------------------------------------------------------------------ data channel
+
+  /** Our data channel on or off (protocol §13.2); the others get `user_data`. */
+  async enableData(enabled) {
+    await this.request('enable_data', { enabled: !!enabled });
+  }
+
+  /** Whether `uid`'s data messages reach us (all do by default). */
+  async subscribeData(uid, subscribe) {
+    await this.request('subscribe_data', { uid, subscribe: !!subscribe });
+  }
+
+  /** A data message (ArrayBuffer or typed array, 1-32768 bytes); no response (errors come as `server_error`). */
+  sendData(bytes) {
+    const u8 = bytes instanceof Uint8Array ? bytes : ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+    let bin = '';
+    for (let i = 0; i < u8.length; i += 0x8000) bin += String.fromCharCode(...u8.subarray(i, i + 0x8000));
+    this.send('data', { data: btoa(bin) });
   }
 
   // ------------------------------------------------------------------ session

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nertc_protocol::{MediaKind, PcKind, TransportMsg, Uid};
+use nertc_protocol::{ClientMsg, MediaKind, PcKind, TransportMsg, Uid};
 use nertc_signal::{Connected, SignalError, SignalEvent};
 use tokio::sync::mpsc;
 
@@ -26,6 +26,15 @@ pub(crate) enum Cmd {
         started: Instant,
     },
     Leave,
+    /// `switchChannel*`: leave (onLeaveChannel) and join `channel` as the same uid and role
+    /// (onJoinChannel); `name` None keeps the current one.
+    Switch {
+        generation: u64,
+        token: Option<String>,
+        channel: String,
+        name: Option<String>,
+        started: Instant,
+    },
     /// Bring the published tracks in line with the settings (local media switches, role).
     Republish,
     Mute {
@@ -37,6 +46,12 @@ pub(crate) enum Cmd {
         kind: MediaKind,
         on: bool,
     },
+    /// The audio subscription lists.
+    AudioList(crate::subscribe::AudioList),
+    /// `setAudioSubscribeOnlyBy`: who may hear us.
+    AudioOnlyBy(Vec<Uid>),
+    /// The data channel.
+    Data(crate::data::DataCmd),
     /// `subscribeRemoteVideoSubStream`.
     SubscribeSubStream {
         uid: Uid,
@@ -147,12 +162,38 @@ impl Actor {
             Cmd::Leave => {
                 self.end_session(End::Left);
             }
+            Cmd::Switch { generation, token, channel, name, started } => self.switch(generation, token, channel, name, started),
             Cmd::Republish => self.republish(),
             Cmd::Mute { source, muted } => self.mute(source, muted),
             Cmd::SubscribeSubStream { uid, on } => self.want_sub(uid, on),
             Cmd::Subscribe { uid, kind, on } => self.want(uid, kind, on),
+            Cmd::AudioList(list) => self.audio_list(list),
+            Cmd::AudioOnlyBy(uids) => {
+                if let Some(s) = self.session.as_mut() {
+                    let msg = ClientMsg::SetAudioSubscribers(nertc_protocol::AudioSubscribersRequest { uids });
+                    s.request(msg, crate::session::Pending::Other("set_audio_subscribers"));
+                }
+            }
+            Cmd::Data(cmd) => self.data_command(cmd),
             Cmd::RenewToken { token } => self.renew_token(token),
         }
+    }
+
+    fn switch(&mut self, generation: u64, token: Option<String>, channel: String, name: Option<String>, started: Instant) {
+        let old = match (&self.session, &self.joining) {
+            (Some(s), _) => s.params.clone(),
+            (None, Some(j)) => j.params.clone(),
+            (None, None) => {
+                // The call ended (the server's doing) after the API looked.
+                tracing::warn!("switchChannel: no call to switch from");
+                self.shared.presence.end(generation);
+                self.shared.emit(EngineEvent::JoinChannel { cid: 0, uid: 0, result: crate::error::ERR_NOT_JOINED, elapsed_ms: 0 });
+                return;
+            }
+        };
+        self.end_session(End::Left);
+        let params = JoinParams { generation, token, channel, name: name.unwrap_or(old.name), ..old };
+        self.join(params, started);
     }
 
     fn input(&mut self, input: Input) {
@@ -189,6 +230,11 @@ impl Actor {
             }
             SignalEvent::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub => {
                 s.transport.subscribe(crate::transport::SubCmd::Offer(offer));
+            }
+            SignalEvent::Transport(TransportMsg::Data { uid, data }) => {
+                if !s.data.unsub.contains(&uid) {
+                    self.shared.emit(EngineEvent::UserDataReceiveMessage { uid, data });
+                }
             }
             SignalEvent::Transport(TransportMsg::Pong(p)) => {
                 s.rtt_ms = Some(nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32);

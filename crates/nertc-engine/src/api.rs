@@ -64,6 +64,8 @@ pub struct Engine {
     release: std::sync::Mutex<Option<oneshot::Sender<std::sync::mpsc::Sender<()>>>>,
     runtime: std::sync::Mutex<Option<tokio::runtime::Runtime>>,
     devices: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The channel of the last join or switch (a switch to it is refused).
+    current_channel: std::sync::Mutex<Option<String>>,
 }
 
 pub fn version() -> &'static str {
@@ -149,6 +151,7 @@ impl Engine {
             release: std::sync::Mutex::new(Some(release_tx)),
             runtime: std::sync::Mutex::new(Some(runtime)),
             devices: std::sync::Mutex::new(Some(devices)),
+            current_channel: std::sync::Mutex::new(None),
         };
         Ok((engine, rx))
     }
@@ -278,6 +281,7 @@ impl Engine {
                 self.shared.presence.end(generation);
                 return Err(e);
             }
+            *lock(&self.current_channel) = Some(channel.to_owned());
             self.shared.refresh_devices();
             Ok(())
         })
@@ -330,16 +334,63 @@ impl Engine {
     pub fn leave_channel(&self) -> Code {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;
-            // Mixing, effects and recording end with the channel (no events for the mixing and
-            // effects; the recording fires onAudioRecording(5) once its file is complete).
-            self.shared.local_mix.stop_all();
-            let _ = self.shared.recording.stop();
-            // A screen share ends with the channel.
-            if self.shared.settings().screen.take().is_some() {
-                self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
-            }
+            self.call_ends();
             self.shared.refresh_devices();
             self.send(Cmd::Leave)
+        })
+    }
+
+    /// What ends with a call on the API side (leaving or switching).
+    fn call_ends(&self) {
+        // Mixing, effects and recording end with the channel (no events for the mixing and
+        // effects; the recording fires onAudioRecording(5) once its file is complete).
+        self.shared.local_mix.stop_all();
+        let _ = self.shared.recording.stop();
+        // A screen share ends with the channel.
+        if self.shared.settings().screen.take().is_some() {
+            self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
+        }
+        self.shared.data.enabled.store(false, Relaxed);
+    }
+
+    /// `switchChannel`, `switchChannelWithOptions(Ex)`: from the channel we are in to
+    /// `channel`, same uid and role: `onLeaveChannel(0)`, then `onJoinChannel` (the others get
+    /// `onUserLeft` / `onUserJoined` as NERTC says, for a broadcaster; an audience member is
+    /// unseen). NERTC allows it to an audience member in the live profile only: 30005 for
+    /// anyone else; 30101 outside a channel; 30100 for the channel we are in. `name`
+    /// (`custom_info`, at most 127 characters) replaces the name others see; None keeps it.
+    pub fn switch_channel(&self, token: Option<String>, channel: &str, name: Option<&str>) -> Code {
+        self.call("switchChannel", || {
+            nertc_protocol::validate::channel_name(channel).map_err(|e| EngineError::InvalidParam(e.to_string()))?;
+            if name.is_some_and(|n| n.chars().count() > 127) {
+                return Err(EngineError::InvalidParam("custom_info longer than 127 characters".into()));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            if self.shared.settings().role != Role::Audience {
+                return Err(EngineError::WrongState("switchChannel: NERTC allows it to the audience of a live channel only"));
+            }
+            if lock(&self.current_channel).as_deref() == Some(channel) {
+                return Err(EngineError::AlreadyJoined);
+            }
+            self.shared.presence.begin_leave()?;
+            self.call_ends();
+            let generation = self.shared.presence.begin_join()?;
+            let cmd = Cmd::Switch {
+                generation,
+                token: token.filter(|t| !t.is_empty()),
+                channel: channel.to_owned(),
+                name: name.map(str::to_owned),
+                started: Instant::now(),
+            };
+            if let Err(e) = self.send(cmd) {
+                self.shared.presence.end(generation);
+                return Err(e);
+            }
+            *lock(&self.current_channel) = Some(channel.to_owned());
+            self.shared.refresh_devices();
+            Ok(())
         })
     }
 
@@ -690,6 +741,119 @@ impl Engine {
 
     pub fn subscribe_remote_audio_stream(&self, uid: u64, subscribe: bool) -> Code {
         self.call("subscribeRemoteAudioStream", || self.subscribe(uid, MediaKind::Audio, subscribe))
+    }
+
+    fn audio_list(&self, list: crate::subscribe::AudioList) -> Result<()> {
+        if !self.shared.presence.in_channel() {
+            return Err(EngineError::NotJoined);
+        }
+        self.send(Cmd::AudioList(list))
+    }
+
+    /// `subscribeAllRemoteAudioStream`: every remote user's audio on or off, users who join
+    /// later included, for this call (in a channel only: 30101 outside). Unlike NERTC,
+    /// `subscribeRemoteAudioStream` still turns single users on or off afterwards.
+    pub fn subscribe_all_remote_audio_stream(&self, subscribe: bool) -> Code {
+        self.call("subscribeAllRemoteAudioStream", || self.audio_list(crate::subscribe::AudioList::All(subscribe)))
+    }
+
+    /// `setSubscribeAudioAllowlist`: only these users' audio is received (those in the room
+    /// now, NERTC's rule); an empty list ends the allowlist. In a channel only.
+    pub fn set_subscribe_audio_allowlist(&self, uids: &[u64]) -> Code {
+        self.call("setSubscribeAudioAllowlist", || self.audio_list(crate::subscribe::AudioList::Allow(uids.to_vec())))
+    }
+
+    /// `setSubscribeAudioBlocklist`: these users' audio is not received (those in the room
+    /// now); an empty list ends the blocklist. `stream_type` 0 (the main audio stream); 1 (the
+    /// audio substream, which this SDK does not have) returns 30004. In a channel only.
+    pub fn set_subscribe_audio_blocklist(&self, stream_type: i32, uids: &[u64]) -> Code {
+        self.call("setSubscribeAudioBlocklist", || match stream_type {
+            0 => self.audio_list(crate::subscribe::AudioList::Block(uids.to_vec())),
+            1 => Err(EngineError::NotSupported("the audio substream")),
+            t => Err(EngineError::InvalidParam(format!("audio stream type {t}"))),
+        })
+    }
+
+    /// `setAudioSubscribeOnlyBy`: only these users (those in the room now) may hear us; an
+    /// empty list lets everyone again. The server enforces it: the others' subscriptions stay
+    /// but carry no audio. In a channel only.
+    pub fn set_audio_subscribe_only_by(&self, uids: &[u64]) -> Code {
+        self.call("setAudioSubscribeOnlyBy", || {
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.send(Cmd::AudioOnlyBy(uids.to_vec()))
+        })
+    }
+
+    /// `adjustUserPlaybackSignalVolume`: `uid`'s audio as played here, 0 (silent) to 100 (as
+    /// received); its level in `onRemoteAudioVolumeIndication` follows. For this call, kept
+    /// if the user leaves and comes back (NERTC's rule). In a channel only.
+    pub fn adjust_user_playback_signal_volume(&self, uid: u64, volume: i32) -> Code {
+        self.call("adjustUserPlaybackSignalVolume", || {
+            if uid == 0 {
+                return Err(EngineError::InvalidParam("uid 0".into()));
+            }
+            if !(0..=100).contains(&volume) {
+                return Err(EngineError::InvalidParam(format!("volume {volume} (0..=100)")));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.shared.mixer.set_user_volume(uid, volume as u32);
+            Ok(())
+        })
+    }
+
+    /// `adjustChannelPlaybackSignalVolume`: every remote user of the channel, 0-400 (100 as
+    /// received), on top of `adjustPlaybackSignalVolume`; before or in a call, back to 100
+    /// when the call ends.
+    pub fn adjust_channel_playback_signal_volume(&self, volume: i32) -> Code {
+        self.set_volume("adjustChannelPlaybackSignalVolume", &self.shared.mixer.channel_volume, volume)
+    }
+
+    /// `enableLocalData`: our data channel on or off (others get `onUserDataStart` /
+    /// `onUserDataStop`). In a channel only (30101 outside); an audience member has none
+    /// (30005).
+    pub fn enable_local_data(&self, enable: bool) -> Code {
+        self.call("enableLocalData", || {
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            if enable && self.shared.settings().role == Role::Audience {
+                return Err(EngineError::WrongState("enableLocalData: an audience member has no data channel"));
+            }
+            self.send(Cmd::Data(crate::data::DataCmd::Enable(enable)))?;
+            self.shared.data.enabled.store(enable, Relaxed);
+            Ok(())
+        })
+    }
+
+    /// `subscribeRemoteData`: `uid`'s data messages on or off (all are on at the start of a
+    /// call). In a channel only.
+    pub fn subscribe_remote_data(&self, uid: u64, subscribe: bool) -> Code {
+        self.call("subscribeRemoteData", || {
+            if uid == 0 {
+                return Err(EngineError::InvalidParam("uid 0".into()));
+            }
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.send(Cmd::Data(crate::data::DataCmd::Subscribe { uid, on: subscribe }))
+        })
+    }
+
+    /// `sendData`: 1 to [`nertc_protocol::MAX_DATA_BYTES`] bytes (30003 otherwise) to the
+    /// users subscribed to ours, in order; after `enableLocalData(true)` (30005 before), at
+    /// most [`crate::data::MAX_MESSAGES_PER_SEC`] a second (`ERR_BUSY` beyond).
+    pub fn send_data(&self, data: &[u8]) -> Code {
+        self.call("sendData", || {
+            if !self.shared.presence.in_channel() {
+                return Err(EngineError::NotJoined);
+            }
+            self.shared.data.admit(data.len())?;
+            self.send(Cmd::Data(crate::data::DataCmd::Send(data.to_vec())))
+        })
     }
 
     pub fn enable_audio_volume_indication(&self, enable: bool, interval_ms: i32) -> Code {

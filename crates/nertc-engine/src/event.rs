@@ -198,6 +198,22 @@ pub enum EngineEvent {
         uid: Uid,
         data: Vec<u8>,
     },
+    /// `onUserDataStart(uid)` / `onUserDataStop(uid)`: a user turned its data channel on / off
+    /// (`enableLocalData`); each comes with `onUserDataStateChanged(uid)`.
+    UserDataStart {
+        uid: Uid,
+    },
+    UserDataStop {
+        uid: Uid,
+    },
+    UserDataStateChanged {
+        uid: Uid,
+    },
+    /// `onUserDataReceiveMessage(uid, data)`: a `sendData` message, in the order sent.
+    UserDataReceiveMessage {
+        uid: Uid,
+        data: Vec<u8>,
+    },
     /// `onPermissionKeyWillExpire`: the session's token (NERTC's permission key) expires within
     /// [`crate::session::TOKEN_WARNING`]; renew it with `updatePermissionKey`. Once per token.
     PermissionKeyWillExpire,
@@ -328,6 +344,10 @@ impl EngineEvent {
             EngineEvent::ClientRoleChanged { .. } => "onClientRoleChanged",
             EngineEvent::PermissionKeyWillExpire => "onPermissionKeyWillExpire",
             EngineEvent::RecvSEIMsg { .. } => "onRecvSEIMsg",
+            EngineEvent::UserDataStart { .. } => "onUserDataStart",
+            EngineEvent::UserDataStop { .. } => "onUserDataStop",
+            EngineEvent::UserDataStateChanged { .. } => "onUserDataStateChanged",
+            EngineEvent::UserDataReceiveMessage { .. } => "onUserDataReceiveMessage",
             EngineEvent::UpdatePermissionKey { .. } => "onUpdatePermissionKey",
             EngineEvent::UserJoined { .. } => "onUserJoined",
             EngineEvent::UserLeft { .. } => "onUserLeft",

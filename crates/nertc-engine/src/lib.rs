@@ -82,6 +82,7 @@ pub mod render;
 mod settings;
 
 mod actor;
+mod data;
 mod local;
 mod publish;
 mod quality;

@@ -265,6 +265,8 @@ impl Actor {
         let elapsed_ms = s.media.reported_down.unwrap_or(since).elapsed().as_millis() as u64;
         let old_users = s.remote.users.clone();
         let old_remembered = std::mem::take(&mut s.remote.remembered);
+        let data = std::mem::take(&mut s.data);
+        let lists = (s.remote.all_audio, s.remote.audio_allow.take(), std::mem::take(&mut s.remote.audio_block));
         let params = s.params.clone();
         self.dismantle();
         let users = c.join.users.clone();
@@ -277,12 +279,23 @@ impl Actor {
             fresh.remote.remembered.insert(*gone, (u.want_video, u.want_audio));
         }
         fresh.remote.remembered.extend(old_remembered);
+        let remote_on = data.remote_on.iter().filter(|u| present.contains(u)).copied().collect();
+        fresh.data = crate::data::DataState { remote_on, ..data };
+        Actor::resend_data_state(&mut fresh);
+        fresh.remote.all_audio = lists.0;
+        fresh.remote.audio_allow = lists.1;
+        fresh.remote.audio_block = lists.2;
         for u in users {
             let (want_video, want_audio) = old_users.get(&u.uid).map_or((false, true), |o| (o.want_video, o.want_audio));
             if !old_users.contains_key(&u.uid) {
                 self.shared.emit(EngineEvent::UserJoined { uid: u.uid, name: u.name.clone() });
             }
-            fresh.remote.users.insert(u.uid, RemoteUser { name: u.name.clone(), want_video, want_audio, ..Default::default() });
+            let audio_listed_out = fresh.remote.audio_listed_out(u.uid);
+            fresh
+                .remote
+                .users
+                .insert(u.uid, RemoteUser { name: u.name.clone(), want_video, want_audio, audio_listed_out, ..Default::default() });
+            self.remote_data(&mut fresh, u.uid, u.data);
             for t in u.tracks {
                 self.track_published(&mut fresh, u.uid, t);
             }

@@ -167,6 +167,8 @@ pub(crate) struct Session {
     /// whether `onPermissionKeyWillExpire` was fired for it.
     pub token_exp: Option<u64>,
     pub token_warned: bool,
+    /// The data channel (ours and the others').
+    pub data: crate::data::DataState,
 }
 
 /// `onPermissionKeyWillExpire` fires this long before the token expires (NERTC: 30 s).
@@ -227,6 +229,7 @@ impl Session {
             media: MediaLink::default(),
             token_exp: token_exp(params.token.as_deref()),
             token_warned: false,
+            data: Default::default(),
             params,
         }
     }
@@ -400,6 +403,9 @@ impl Actor {
         self.shared.emit(EngineEvent::JoinChannel { cid, uid, result: error::OK, elapsed_ms });
         for u in users {
             self.user_joined(&mut s, u.uid, u.name.clone());
+            if u.data {
+                self.remote_data(&mut s, u.uid, true);
+            }
             for t in u.tracks {
                 self.track_published(&mut s, u.uid, t);
             }
@@ -445,6 +451,12 @@ impl Actor {
         }
         let closing = self.dismantle();
         self.shared.presence.end(generation);
+        // The per-call settings end with the call (leaveChannel clears the data switch itself,
+        // so that a switchChannel's next call is not affected).
+        self.shared.mixer.reset_call_volumes();
+        if !matches!(how, End::Left | End::Released) {
+            self.shared.data.enabled.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
         self.shared.refresh_devices();
         let (cause, state) = match how {
             End::Left | End::Released => (Some(EngineEvent::LeaveChannel { result: error::OK }), StateReason::Leave),

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     /// Where pushed external frames go while an encoder runs (set by the device thread).
     pub video_input: Mutex<Option<FrameInput>>,
     pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
+    /// `enableLocalData` / `sendData`'s limits.
+    pub data: crate::data::DataCtl,
     /// Wakes the device thread to bring local media in line (bounded 1: coalesces).
     wake_devices: Sender<()>,
 }
@@ -75,6 +77,7 @@ impl Shared {
             dump_raw: Arc::new(Recording::new(None)),
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
+            data: crate::data::DataCtl::default(),
             wake_devices,
             events,
         }

@@ -4,7 +4,7 @@
 //! subscription switch (`subscribeRemoteVideoSubStream`, off until asked) and its own frame
 //! slot ([`StreamKey::RemoteSub`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use nertc_protocol::{
@@ -30,6 +30,9 @@ pub(crate) struct RemoteUser {
     pub want_audio: bool,
     /// The substream (their screen share).
     pub want_sub_video: bool,
+    /// Left out of the audio by `setSubscribeAudioAllowlist` / `setSubscribeAudioBlocklist`
+    /// (whatever `want_audio` says).
+    pub audio_listed_out: bool,
     /// Subscribed or being subscribed.
     pub subscribed: HashSet<TrackId>,
 }
@@ -48,7 +51,7 @@ impl RemoteUser {
         let (mut sub, mut unsub) = (Vec::new(), Vec::new());
         for (id, t) in &self.tracks {
             let want = match (t.kind, t.source) {
-                (MediaKind::Audio, _) => self.want_audio,
+                (MediaKind::Audio, _) => self.want_audio && !self.audio_listed_out,
                 (MediaKind::Video, TrackSource::Screen) => self.want_sub_video,
                 (MediaKind::Video, _) => self.want_video,
             };
@@ -81,6 +84,36 @@ pub(crate) struct Remotes {
     /// What the app wanted of users who were in the room before a rejoin and are not back
     /// yet: (video, audio), applied when they join again.
     pub remembered: HashMap<Uid, (bool, bool)>,
+    /// `subscribeAllRemoteAudioStream`, once called in this call: every user's audio switch,
+    /// users who join later included.
+    pub all_audio: Option<bool>,
+    /// `setSubscribeAudioAllowlist`: only these users' audio (None: no allowlist).
+    pub audio_allow: Option<BTreeSet<Uid>>,
+    /// `setSubscribeAudioBlocklist` (the main audio stream).
+    pub audio_block: BTreeSet<Uid>,
+}
+
+impl Remotes {
+    /// Whether the allowlist / blocklist leave `uid`'s audio out.
+    pub fn audio_listed_out(&self, uid: Uid) -> bool {
+        self.audio_allow.as_ref().is_some_and(|a| !a.contains(&uid)) || self.audio_block.contains(&uid)
+    }
+
+    /// A list as NERTC takes it: only the users in the room when it is set count.
+    fn present(&self, uids: &[Uid]) -> BTreeSet<Uid> {
+        uids.iter().copied().filter(|u| self.users.contains_key(u)).collect()
+    }
+}
+
+/// An audio subscription list command (see [`Actor::audio_list`]).
+#[derive(Debug, Clone)]
+pub(crate) enum AudioList {
+    /// `subscribeAllRemoteAudioStream`.
+    All(bool),
+    /// `setSubscribeAudioAllowlist`; empty cancels it.
+    Allow(Vec<Uid>),
+    /// `setSubscribeAudioBlocklist` (main stream); empty cancels it.
+    Block(Vec<Uid>),
 }
 
 pub(crate) fn user_left_reason(r: LeaveReason) -> UserLeftReason {
@@ -101,6 +134,7 @@ impl Actor {
         match event {
             RoomEvent::UserJoined { uid, name } => self.user_joined(&mut s, uid, name),
             RoomEvent::UserLeft { uid, reason } => {
+                s.data.remote_on.remove(&uid);
                 if let Some(u) = s.remote.users.remove(&uid) {
                     for id in u.tracks.keys() {
                         self.stop_receiving(&mut s, id);
@@ -137,6 +171,7 @@ impl Actor {
                 }
             }
             RoomEvent::Subscription { .. } => {}
+            RoomEvent::UserData { uid, enabled } => self.remote_data(&mut s, uid, enabled),
             other => tracing::debug!(?other, "room event not handled"),
         }
         self.session = Some(s);
@@ -148,11 +183,14 @@ impl Actor {
             (s.auto_subscribe_video, s.auto_subscribe_audio)
         };
         let remembered = s.remote.remembered.remove(&uid);
+        let auto_audio = s.remote.all_audio.unwrap_or(auto_audio);
+        let listed_out = s.remote.audio_listed_out(uid);
         let u = s.remote.users.entry(uid).or_insert_with(|| match remembered {
             Some((want_video, want_audio)) => RemoteUser { want_video, want_audio, ..Default::default() },
             None => RemoteUser::wanting(auto_video, auto_audio),
         });
         u.name = name.clone();
+        u.audio_listed_out = listed_out;
         self.shared.emit(EngineEvent::UserJoined { uid, name });
     }
 
@@ -186,6 +224,29 @@ impl Actor {
             MediaKind::Audio => u.want_audio = on,
         }
         self.sync_subscriptions(&mut s, uid);
+        self.session = Some(s);
+    }
+
+    /// `subscribeAllRemoteAudioStream`, `setSubscribeAudioAllowlist`,
+    /// `setSubscribeAudioBlocklist`: the lists change, every user's audio follows.
+    pub(crate) fn audio_list(&mut self, list: AudioList) {
+        let Some(mut s) = self.session.take() else { return };
+        match list {
+            AudioList::All(on) => {
+                s.remote.all_audio = Some(on);
+                for u in s.remote.users.values_mut() {
+                    u.want_audio = on;
+                }
+            }
+            AudioList::Allow(uids) => s.remote.audio_allow = (!uids.is_empty()).then(|| s.remote.present(&uids)),
+            AudioList::Block(uids) => s.remote.audio_block = s.remote.present(&uids),
+        }
+        let uids: Vec<Uid> = s.remote.users.keys().copied().collect();
+        for uid in uids {
+            let out = s.remote.audio_listed_out(uid);
+            s.remote.users.get_mut(&uid).expect("listed just above").audio_listed_out = out;
+            self.sync_subscriptions(&mut s, uid);
+        }
         self.session = Some(s);
     }
 

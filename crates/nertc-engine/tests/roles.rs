@@ -1,7 +1,8 @@
 //! Roles reach the server: two engines in the live profile through the embedded room server.
 //! An audience member is not seen by the broadcaster, publishes nothing and still receives;
 //! `setClientRole` makes it appear (onUserJoined, its audio starts) and disappear
-//! (onUserLeft normal, nothing published any more) on the other side.
+//! (onUserLeft normal, nothing published any more) on the other side. `switchChannel` moves
+//! an audience member to another channel.
 
 mod common;
 
@@ -86,4 +87,84 @@ fn audience_is_invisible_and_set_client_role_switches_it() {
     b.release();
     a.release();
     rt.block_on(server.shutdown());
+}
+
+/// `switchChannel`: an audience member of a live channel moves to another channel with the
+/// same uid: onLeaveChannel(0), then onJoinChannel with the new channel's id, and it hears the
+/// new channel's broadcaster; the codes for a broadcaster, outside a channel and for the
+/// channel it is in; `switchChannelWithOptions`' `custom_info` is the name the others get
+/// once it turns broadcaster there.
+#[test]
+fn switch_channel_moves_the_audience() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let url = server.url();
+    let wait =
+        |rx: &Receiver<EngineEvent>, what: &str, pred: &dyn Fn(&EngineEvent) -> bool| common::wait(rx, what, Duration::from_secs(15), pred);
+    let broadcaster = |channel: &str, uid: u64| {
+        let (e, rx) = engine(&url);
+        assert_eq!(e.set_channel_profile(1), error::OK);
+        assert_eq!(e.join_channel(None, channel, uid), error::OK);
+        wait(&rx, "a broadcaster joined", &|e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+        (e, rx)
+    };
+    let (a, a_rx) = broadcaster("engine-switch-1", 1);
+    let (d, d_rx) = broadcaster("engine-switch-2", 4);
+    assert_eq!(a.switch_channel(None, "engine-switch-2", None), error::ERR_INVALID_STATE, "a broadcaster cannot switch");
+
+    let (b, b_rx) = engine(&url);
+    assert_eq!(b.set_channel_profile(1), error::OK);
+    assert_eq!(b.set_client_role(1), error::OK);
+    assert_eq!(b.switch_channel(None, "engine-switch-2", None), error::ERR_NOT_JOINED);
+    assert_eq!(b.join_channel(None, "engine-switch-1", 2), error::OK);
+    let first_cid = match collect_until(&b_rx, |e| matches!(e, EngineEvent::JoinChannel { .. })) {
+        EngineEvent::JoinChannel { cid, result: 0, .. } => cid,
+        other => panic!("B's join: {other:?}"),
+    };
+    wait(&b_rx, "B hears A", &|e| matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 1 }));
+    assert_eq!(b.switch_channel(None, "engine-switch-1", None), error::ERR_ALREADY_JOINED, "the channel it is in");
+
+    let started = Instant::now();
+    assert_eq!(b.switch_channel(None, "engine-switch-2", None), error::OK);
+    let mut order = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !order.iter().any(|e| matches!(e, EngineEvent::JoinChannel { .. })) {
+        let left = deadline.checked_duration_since(Instant::now()).expect("B joins the new channel in time");
+        let e = b_rx.recv_timeout(left).expect("B joins the new channel in time");
+        if matches!(e, EngineEvent::LeaveChannel { .. } | EngineEvent::JoinChannel { .. }) {
+            order.push(e);
+        }
+    }
+    println!("switched in {:?}", started.elapsed());
+    assert!(
+        matches!(order[..], [EngineEvent::LeaveChannel { result: 0 }, EngineEvent::JoinChannel { uid: 2, result: 0, cid, .. }] if cid != first_cid),
+        "{order:?}"
+    );
+    wait(&b_rx, "B hears D", &|e| matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 4 }));
+    assert_eq!(b.connection_state(), 3, "connected");
+
+    // Back with a name, then on stage: A gets it in onUserJoined.
+    assert_eq!(b.switch_channel(None, "engine-switch-1", Some("Bob")), error::OK);
+    wait(&b_rx, "B back in channel 1", &|e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.set_client_role(0), error::OK);
+    wait(&a_rx, "A sees Bob", &|e| matches!(e, EngineEvent::UserJoined { uid: 2, name } if name == "Bob"));
+    let at_d: Vec<_> = collect(&d_rx, Duration::from_millis(300)).into_iter().filter(|e| about_uid(e, 2)).collect();
+    assert!(at_d.is_empty(), "D never saw the audience member: {at_d:?}");
+
+    for e in [b, d, a] {
+        e.release();
+    }
+    rt.block_on(server.shutdown());
+}
+
+/// The first event matching `pred` (15 s at most).
+fn collect_until(rx: &Receiver<EngineEvent>, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.checked_duration_since(Instant::now()).expect("the event in time");
+        let e = rx.recv_timeout(left).expect("the event in time");
+        if pred(&e) {
+            return e;
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! NERTC's volume indications and stats through the embedded server, on the synthetic tone:
 //! volumes on the 0-100 scale, the local user as uid 0 among the speakers, the local level 0
-//! while muted, and no remote stats events with empty lists while nothing is received.
+//! while muted, and no remote stats events with empty lists while nothing is received; the
+//! audio subscription controls and the per-user / per-channel playback volumes.
 
 mod common;
 
@@ -115,5 +116,98 @@ fn auto_subscribe_audio_false_waits_for_the_app() {
     });
     b.release();
     a.release();
+    rt.block_on(server.shutdown());
+}
+
+/// `uid`'s speaker volume in an indication (0 when it is not among the speakers: nothing of it
+/// is received).
+fn speaker(speakers: &[(u64, u32)], uid: u64) -> u32 {
+    speakers.iter().find(|(u, _)| *u == uid).map_or(0, |(_, v)| *v)
+}
+
+/// Waits (up to 10 s) until the last 3 volume indications all satisfy `pred` (A's volume, B's
+/// volume, total); returns the volumes of those 3.
+fn until_heard(rx: &crossbeam_channel::Receiver<EngineEvent>, what: &str, pred: impl Fn(u32, u32, u32) -> bool) -> Vec<(u32, u32, u32)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last: Vec<(u32, u32, u32)> = Vec::new();
+    while let Ok(e) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        if let EngineEvent::RemoteAudioVolumeIndication { speakers, total_volume } = e {
+            last.push((speaker(&speakers, 1), speaker(&speakers, 2), total_volume));
+            if last.len() > 3 {
+                last.remove(0);
+            }
+            if last.len() == 3 && last.iter().all(|(a, b, t)| pred(*a, *b, *t)) {
+                println!("{what}: (A, B, total) {last:?}");
+                return last;
+            }
+        }
+    }
+    panic!("{what}: not within 10 s; last (A, B, total) {last:?}");
+}
+
+/// The audio subscription controls on a real call: A (1) and B (2) send their tones, C (3)
+/// listens. `adjustUserPlaybackSignalVolume(A, 0)` silences A only; the blocklist and the
+/// allowlist, `subscribeAllRemoteAudioStream`, A's `setAudioSubscribeOnlyBy` (enforced by the
+/// server) and `adjustChannelPlaybackSignalVolume` each change what C hears, and undoing them
+/// brings it back.
+#[test]
+fn audio_subscription_controls_and_playback_volumes() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let url = server.url();
+    let ch = "engine-audio-lists";
+    let (c, c_rx) = engine(&url);
+    assert_eq!(c.set_subscribe_audio_blocklist(0, &[2]), error::ERR_NOT_JOINED, "in a channel only");
+    assert_eq!(c.adjust_user_playback_signal_volume(1, 0), error::ERR_NOT_JOINED);
+    assert_eq!(c.enable_audio_volume_indication(true, 200), error::OK);
+    assert_eq!(c.enable_local_audio(false), error::OK);
+    assert_eq!(c.join_channel(None, ch, 3), error::OK);
+    let (a, _a_rx) = engine(&url);
+    assert_eq!(a.join_channel(None, ch, 1), error::OK);
+    let (b, _b_rx) = engine(&url);
+    assert_eq!(b.join_channel(None, ch, 2), error::OK);
+    let heard = |v: u32| (20..=70).contains(&v);
+    until_heard(&c_rx, "both heard", |a, b, _| heard(a) && heard(b));
+
+    assert_eq!(c.adjust_user_playback_signal_volume(1, 101), error::ERR_INVALID_PARAM);
+    assert_eq!(c.adjust_user_playback_signal_volume(1, 0), error::OK);
+    until_heard(&c_rx, "A at volume 0", |a, b, _| a == 0 && heard(b));
+    assert_eq!(c.adjust_user_playback_signal_volume(1, 100), error::OK);
+    until_heard(&c_rx, "A back at 100", |a, b, _| heard(a) && heard(b));
+
+    assert_eq!(c.set_subscribe_audio_blocklist(1, &[2]), error::ERR_NOT_SUPPORTED, "no audio substream");
+    assert_eq!(c.set_subscribe_audio_blocklist(0, &[2]), error::OK);
+    until_heard(&c_rx, "B blocked", |a, b, _| heard(a) && b == 0);
+    assert_eq!(c.set_subscribe_audio_blocklist(0, &[]), error::OK);
+    assert_eq!(c.set_subscribe_audio_allowlist(&[2, 99]), error::OK);
+    until_heard(&c_rx, "only B allowed", |a, b, _| a == 0 && heard(b));
+    assert_eq!(c.set_subscribe_audio_allowlist(&[]), error::OK);
+    until_heard(&c_rx, "allowlist ended", |a, b, _| heard(a) && heard(b));
+
+    assert_eq!(c.subscribe_all_remote_audio_stream(false), error::OK);
+    until_heard(&c_rx, "all off", |a, b, t| a == 0 && b == 0 && t == 0);
+    assert_eq!(c.subscribe_all_remote_audio_stream(true), error::OK);
+    until_heard(&c_rx, "all on", |a, b, _| heard(a) && heard(b));
+
+    // A lets only B hear it: C gets nothing of A (its subscription stays, without audio).
+    assert_eq!(a.set_audio_subscribe_only_by(&[2]), error::OK);
+    until_heard(&c_rx, "A heard by B only", |a, b, _| a == 0 && heard(b));
+    assert_eq!(a.set_audio_subscribe_only_by(&[]), error::OK);
+    until_heard(&c_rx, "A heard by all again", |a, b, _| heard(a) && heard(b));
+
+    assert_eq!(c.adjust_channel_playback_signal_volume(401), error::ERR_INVALID_PARAM);
+    assert_eq!(c.adjust_channel_playback_signal_volume(0), error::OK);
+    until_heard(&c_rx, "channel at volume 0", |a, b, t| heard(a) && heard(b) && t == 0);
+
+    // Per-call settings: a new call starts at 100 (the channel volume) and unmuted.
+    assert_eq!(c.adjust_user_playback_signal_volume(1, 0), error::OK);
+    assert_eq!(c.leave_channel(), error::OK);
+    common::wait(&c_rx, "C left", Duration::from_secs(5), |e| matches!(e, EngineEvent::LeaveChannel { .. }));
+    assert_eq!(c.join_channel(None, ch, 3), error::OK);
+    until_heard(&c_rx, "a new call", |a, b, t| heard(a) && heard(b) && t > 0);
+
+    for e in [c, b, a] {
+        e.release();
+    }
     rt.block_on(server.shutdown());
 }

@@ -33,7 +33,13 @@ use std::fmt;
 ///   client joins again there. A join result may list the cluster's other nodes
 ///   ([`JoinResult::nodes`]) as fallback entry points;
 /// - client roles (`role` in `join`, the `set_role` request, the `audience` leave reason).
-pub const PROTOCOL_VERSION: u32 = 2;
+///
+/// Version 3 added
+/// - `set_audio_subscribers` (NERTC's `setAudioSubscribeOnlyBy`): who may hear a user's audio;
+/// - the data channel: `enable_data`, `subscribe_data`, `data` (client -> server), the
+///   `user_data` room event, `data` in [`UserInfo`] and the `data` transport message
+///   (docs/protocol.md §13). A version-2 server refuses a version-3 join (`unsupported_protocol`).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Oldest version a server still accepts. A version-1 client joins as a broadcaster and cannot
 /// follow a redirect, so it only works against a single node or through the room's owner.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
@@ -152,12 +158,37 @@ pub enum ClientMsg {
     SetRole(SetRoleRequest),
     /// Protocol 2: a new token for the live session (response [`RenewResult`]).
     RenewToken(RenewTokenRequest),
+    /// Protocol 3: who may subscribe to this session's audio (response `{}`).
+    SetAudioSubscribers(AudioSubscribersRequest),
+    /// Protocol 3: turn this session's data channel on or off (response `{}`).
+    EnableData(EnableDataRequest),
+    /// Protocol 3: receive (or not) a user's data messages (response `{}`).
+    SubscribeData(SubscribeDataRequest),
+    /// Protocol 3: a data message for the users subscribed to ours; sent without an id
+    /// (no response; a refusal comes as an `error` transport message).
+    Data(DataMsg),
 }
 
 impl ClientMsg {
     /// Every `t` value a client may send.
-    pub const TYPES: &'static [&'static str] =
-        &["join", "leave", "publish", "unpublish", "mute", "subscribe", "unsubscribe", "sdp", "ice", "ping", "set_role", "renew_token"];
+    pub const TYPES: &'static [&'static str] = &[
+        "join",
+        "leave",
+        "publish",
+        "unpublish",
+        "mute",
+        "subscribe",
+        "unsubscribe",
+        "sdp",
+        "ice",
+        "ping",
+        "set_role",
+        "renew_token",
+        "set_audio_subscribers",
+        "enable_data",
+        "subscribe_data",
+        "data",
+    ];
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -173,6 +204,10 @@ impl ClientMsg {
             ClientMsg::Ping(_) => "ping",
             ClientMsg::SetRole(_) => "set_role",
             ClientMsg::RenewToken(_) => "renew_token",
+            ClientMsg::SetAudioSubscribers(_) => "set_audio_subscribers",
+            ClientMsg::EnableData(_) => "enable_data",
+            ClientMsg::SubscribeData(_) => "subscribe_data",
+            ClientMsg::Data(_) => "data",
         }
     }
 }
@@ -229,6 +264,56 @@ pub struct RenewResult {
     pub exp: u64,
     pub can_publish: bool,
     pub can_subscribe: bool,
+}
+
+/// The `d` of `set_audio_subscribers`: only these users may subscribe to the session's audio
+/// tracks (those in the room when it is sent; an empty list lets everyone again). Others keep
+/// their subscriptions but get no audio until they are let in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioSubscribersRequest {
+    #[serde(default)]
+    pub uids: Vec<Uid>,
+}
+
+/// The `d` of `enable_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnableDataRequest {
+    pub enabled: bool,
+}
+
+/// The `d` of `subscribe_data`: `uid`'s data messages are (not) forwarded to this session
+/// (all are by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribeDataRequest {
+    pub uid: Uid,
+    pub subscribe: bool,
+}
+
+/// Largest data message (bytes before base64): NERTC's `sendData` limit is not published; this
+/// keeps a relayed message (base64, 4/3) well inside one [`MAX_FRAME_BYTES`] frame.
+pub const MAX_DATA_BYTES: usize = 32 * 1024;
+
+/// The `d` of a client's `data`: the bytes, base64 (standard alphabet, padded) on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataMsg {
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// Bytes as a base64 string (standard alphabet, padded).
+mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The `d` of `set_role`.
@@ -470,6 +555,9 @@ pub struct UserInfo {
     pub name: String,
     #[serde(default)]
     pub tracks: Vec<TrackInfo>,
+    /// Protocol 3: the user's data channel is on.
+    #[serde(default)]
+    pub data: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -517,12 +605,36 @@ pub enum SubscriptionState {
 #[serde(tag = "t", content = "d", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RoomEvent {
-    UserJoined { uid: Uid, name: String },
-    UserLeft { uid: Uid, reason: LeaveReason },
-    TrackPublished { uid: Uid, track: TrackInfo },
-    TrackUnpublished { uid: Uid, track_id: TrackId },
-    TrackMuted { uid: Uid, track_id: TrackId, muted: bool },
-    Subscription { track_id: TrackId, state: SubscriptionState },
+    UserJoined {
+        uid: Uid,
+        name: String,
+    },
+    UserLeft {
+        uid: Uid,
+        reason: LeaveReason,
+    },
+    TrackPublished {
+        uid: Uid,
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        uid: Uid,
+        track_id: TrackId,
+    },
+    TrackMuted {
+        uid: Uid,
+        track_id: TrackId,
+        muted: bool,
+    },
+    Subscription {
+        track_id: TrackId,
+        state: SubscriptionState,
+    },
+    /// Protocol 3: a user turned its data channel on or off.
+    UserData {
+        uid: Uid,
+        enabled: bool,
+    },
 }
 
 /// Transport messages: never numbered, never replayed.
@@ -539,6 +651,12 @@ pub enum TransportMsg {
     },
     /// An error not tied to a request (e.g. a frame without an id could not be handled).
     Error(ErrorBody),
+    /// Protocol 3: a data message from `uid` (in the order `uid` sent them).
+    Data {
+        uid: Uid,
+        #[serde(with = "b64")]
+        data: Vec<u8>,
+    },
 }
 
 /// Error codes. Serialised in snake_case; `docs/protocol.md` lists when each is used.
@@ -727,6 +845,23 @@ impl ServerFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Protocol 3's data messages carry bytes as standard padded base64, both ways; bad base64
+    /// is a bad payload.
+    #[test]
+    fn data_messages_are_base64() {
+        let f = ClientFrame::parse(r#"{"t":"data","d":{"data":"AP8BAg=="}}"#).expect("parses");
+        assert_eq!(f.msg, ClientMsg::Data(DataMsg { data: vec![0, 255, 1, 2] }));
+        assert_eq!(f.to_json(), r#"{"d":{"data":"AP8BAg=="},"t":"data"}"#);
+        assert!(matches!(ClientFrame::parse(r#"{"t":"data","d":{"data":"*"}}"#), Err(FrameError::BadPayload { .. })));
+        let out = ServerFrame::Transport(TransportMsg::Data { uid: 7, data: b"hi".to_vec() });
+        assert_eq!(out.to_json(), r#"{"t":"data","d":{"uid":7,"data":"aGk="}}"#);
+        assert_eq!(ServerFrame::parse(&out.to_json()), Ok(out));
+        let ev = ServerFrame::Event { seq: 3, event: RoomEvent::UserData { uid: 7, enabled: true } };
+        assert_eq!(ServerFrame::parse(&ev.to_json()), Ok(ev));
+        let user: UserInfo = serde_json::from_str(r#"{"uid":7}"#).expect("a version-2 UserInfo");
+        assert!(!user.data, "absent means off");
+    }
 
     #[test]
     fn client_frames_round_trip() {

@@ -88,6 +88,12 @@ struct Session {
     unanswered_sub_offer: Option<nertc_protocol::SdpMsg>,
     /// `neg` of the last `pub` offer passed to the peer; the next must be higher.
     last_pub_neg: u64,
+    /// `set_audio_subscribers`: who may receive this session's audio (None: everyone).
+    audio_only_by: Option<BTreeSet<Uid>>,
+    /// The data channel is on (`enable_data`).
+    data: bool,
+    /// Users whose data messages this session does not want (`subscribe_data`).
+    data_unsub: BTreeSet<Uid>,
 }
 
 impl Session {
@@ -299,6 +305,50 @@ impl Room {
         }
     }
 
+    /// Whether `sub` may receive `t`'s media: not when `t` is audio whose owner let only others
+    /// hear it (`set_audio_subscribers`).
+    fn may_receive(&self, sub: Uid, t: &Track) -> bool {
+        t.kind != MediaKind::Audio || self.sessions.get(&t.owner).and_then(|o| o.audio_only_by.as_ref()).is_none_or(|l| l.contains(&sub))
+    }
+
+    /// `set_audio_subscribers`: subscribers let out stop receiving `uid`'s audio, those let
+    /// in (back) receive it; their subscriptions stay.
+    fn set_audio_subscribers(&mut self, uid: Uid, uids: Vec<Uid>) {
+        let list: Option<BTreeSet<Uid>> =
+            (!uids.is_empty()).then(|| uids.into_iter().filter(|u| *u != uid && self.sessions.contains_key(u)).collect());
+        let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+        let old = std::mem::replace(&mut s.audio_only_by, list.clone());
+        let audio: Vec<(TrackId, Option<ForwarderHandle>)> = self
+            .tracks
+            .iter()
+            .filter(|(_, t)| t.owner == uid && t.kind == MediaKind::Audio)
+            .map(|(id, t)| (id.clone(), t.live.clone()))
+            .collect();
+        let hears = |l: &Option<BTreeSet<Uid>>, sub: Uid| l.as_ref().is_none_or(|l| l.contains(&sub));
+        for (sub, s) in self.sessions.iter().filter(|(sub, _)| **sub != uid) {
+            let (before, after) = (hears(&old, *sub), hears(&list, *sub));
+            for (track_id, live) in audio.iter().filter(|(id, _)| s.subs.contains(id)) {
+                match (before, after, live) {
+                    (true, false, _) => s.peer.send(PeerCmd::RemoveDown { track_id: track_id.clone() }),
+                    (false, true, Some(forwarder)) => {
+                        s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: uid, forwarder: forwarder.clone() })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A `data` message goes to every other session that has not unsubscribed from `uid`'s.
+    fn relay_data(&mut self, uid: Uid, data: Vec<u8>) {
+        let frame = ServerFrame::Transport(TransportMsg::Data { uid, data });
+        for (to, s) in self.sessions.iter_mut() {
+            if *to != uid && !s.data_unsub.contains(&uid) && !s.push(&frame) {
+                self.overflowed.push(*to);
+            }
+        }
+    }
+
     fn users_except(&self, uid: Uid) -> Vec<UserInfo> {
         let mut users: Vec<UserInfo> = self
             .sessions
@@ -308,6 +358,7 @@ impl Room {
                 uid: s.key.uid,
                 name: s.name.clone(),
                 tracks: self.tracks.iter().filter(|(_, t)| t.owner == s.key.uid && t.live.is_some()).map(|(id, t)| t.info(id)).collect(),
+                data: s.data,
             })
             .collect();
         users.sort_by_key(|u| u.uid);
@@ -391,6 +442,9 @@ impl Room {
                 next_track: 0,
                 unanswered_sub_offer: None,
                 last_pub_neg: 0,
+                audio_only_by: None,
+                data: false,
+                data_unsub: BTreeSet::new(),
             },
         );
         self.had_session = true;
@@ -438,6 +492,8 @@ impl Room {
             return;
         }
         s.role = role;
+        // An audience member has no data channel (it is invisible to the others).
+        s.data &= role == Role::Broadcaster;
         let name = s.name.clone();
         tracing::info!(uid, channel = %self.key.channel, ?role, "role changed");
         match role {
@@ -555,9 +611,10 @@ impl Room {
                 if t.owner == uid {
                     return Err(bad("cannot subscribe to your own track".into()));
                 }
-                let (owner, live) = (t.owner, t.live.clone());
+                let (owner, live, allowed) = (t.owner, t.live.clone(), self.may_receive(uid, t));
                 let s = self.sessions.get_mut(&uid).expect("checked above");
                 if s.subs.insert(r.track_id.clone())
+                    && allowed
                     && let Some(forwarder) = live
                 {
                     s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
@@ -641,6 +698,40 @@ impl Room {
                 self.set_role(uid, r.role);
                 Ok(Some(serde_json::json!({})))
             }
+            ClientMsg::SetAudioSubscribers(r) => {
+                self.set_audio_subscribers(uid, r.uids);
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::EnableData(r) => {
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                if r.enabled && s.role == Role::Audience {
+                    return Err(ErrorBody::new(ErrorCode::PermissionDenied, "an audience member has no data channel"));
+                }
+                let changed = std::mem::replace(&mut s.data, r.enabled) != r.enabled;
+                if changed {
+                    self.broadcast(uid, RoomEvent::UserData { uid, enabled: r.enabled });
+                }
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::SubscribeData(r) => {
+                let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
+                if r.subscribe {
+                    s.data_unsub.remove(&r.uid);
+                } else {
+                    s.data_unsub.insert(r.uid);
+                }
+                Ok(Some(serde_json::json!({})))
+            }
+            ClientMsg::Data(m) => {
+                if m.data.len() > nertc_protocol::MAX_DATA_BYTES {
+                    return Err(bad(format!("data of {} bytes (at most {})", m.data.len(), nertc_protocol::MAX_DATA_BYTES)));
+                }
+                if !self.sessions[&uid].data {
+                    return Err(bad("data before enable_data".into()));
+                }
+                self.relay_data(uid, m.data);
+                Ok(Some(serde_json::json!({})))
+            }
             _ => Err(ErrorBody::new(ErrorCode::UnknownType, "unsupported message")),
         }
     }
@@ -691,8 +782,9 @@ impl Room {
                     tracing::info!(uid = key.uid, %track_id, codec = %info.codec, "track published");
                     self.broadcast(key.uid, RoomEvent::TrackPublished { uid: key.uid, track: info });
                 }
+                let t = &self.tracks[&track_id];
                 for s in self.sessions.values() {
-                    if s.subs.contains(&track_id) {
+                    if s.subs.contains(&track_id) && self.may_receive(s.key.uid, t) {
                         s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: key.uid, forwarder: forwarder.clone() });
                     }
                 }

@@ -97,6 +97,9 @@ type StreamRef = Arc<Mutex<Stream>>;
 #[derive(Default)]
 struct Streams {
     by_uid: HashMap<Uid, StreamRef>,
+    /// `adjustUserPlaybackSignalVolume`: per-user volume (0-100) where it is not 100; kept
+    /// while the user is away (NERTC keeps it for a user who leaves and comes back).
+    user_volume: HashMap<Uid, u32>,
     /// Scratch for `pull` (kept: no allocation per pull).
     mix: Vec<i32>,
     user: Vec<i16>,
@@ -109,6 +112,9 @@ pub struct Mixer {
     streams: Mutex<Streams>,
     /// `adjustPlaybackSignalVolume`, 0-400.
     pub volume: AtomicU32,
+    /// `adjustChannelPlaybackSignalVolume`, 0-400: the channel's remote users, on top of
+    /// `volume`; back to 100 when the call ends.
+    pub channel_volume: AtomicU32,
     /// Level of the last mixed block (0-255).
     pub mixed_level: AtomicU32,
     /// Blocks a playing user could not fill from real audio: its jitter buffer was empty (the
@@ -120,6 +126,7 @@ impl Mixer {
     pub fn new() -> Arc<Self> {
         let m = Mixer::default();
         m.volume.store(100, Relaxed);
+        m.channel_volume.store(100, Relaxed);
         Arc::new(m)
     }
 
@@ -138,6 +145,22 @@ impl Mixer {
 
     pub fn remove(&self, uid: Uid) {
         lock(&self.streams).by_uid.remove(&uid);
+    }
+
+    /// `adjustUserPlaybackSignalVolume`: `uid`'s audio at `volume` (0 mutes, 100 as received).
+    pub fn set_user_volume(&self, uid: Uid, volume: u32) {
+        let mut streams = lock(&self.streams);
+        if volume == 100 {
+            streams.user_volume.remove(&uid);
+        } else {
+            streams.user_volume.insert(uid, volume.min(100));
+        }
+    }
+
+    /// The call ended: the per-user and channel playback volumes are NERTC's per-call settings.
+    pub fn reset_call_volumes(&self) {
+        lock(&self.streams).user_volume.clear();
+        self.channel_volume.store(100, Relaxed);
     }
 
     /// Puts `uid`'s RTP audio in the mix (replacing what it had) and returns its stream.
@@ -168,15 +191,18 @@ impl Mixer {
     pub fn pull(&self, out: &mut [i16], channels: usize) {
         let channels = channels.max(1);
         let frames = out.len() / channels;
-        let gain = super::gain(self.volume.load(Relaxed));
+        let gain = super::gain(self.volume.load(Relaxed)) * super::gain(self.channel_volume.load(Relaxed));
         let mut guard = lock(&self.streams);
-        let Streams { by_uid, mix, user } = &mut *guard;
+        let Streams { by_uid, user_volume, mix, user } = &mut *guard;
         mix.clear();
         mix.resize(frames, 0);
         user.resize(frames, 0);
         for (uid, s) in by_uid.iter() {
             let mut s = lock(s);
             if s.fill(*uid, user, &self.underruns) {
+                if let Some(v) = user_volume.get(uid) {
+                    super::apply_gain(user, super::gain(*v));
+                }
                 s.level = super::level_0_255(user);
                 for (m, v) in mix.iter_mut().zip(user.iter()) {
                     *m += i32::from(*v);
@@ -343,6 +369,27 @@ mod tests {
         assert_eq!(m.levels().len(), 2);
         m.remove(1);
         assert_eq!(m.levels().iter().map(|(u, _)| *u).collect::<Vec<_>>(), vec![2]);
+    }
+
+    /// `adjustUserPlaybackSignalVolume` scales one user (0 silences it, its level too),
+    /// `adjustChannelPlaybackSignalVolume` the whole mix; both end with the call.
+    #[test]
+    fn user_and_channel_volumes() {
+        let m = Mixer::new();
+        m.push(1, &[1000; 4800]);
+        m.push(2, &[400; 4800]);
+        let mut out = vec![0i16; 480];
+        m.set_user_volume(1, 0);
+        m.pull(&mut out, 1);
+        assert!(out.iter().all(|s| *s == 400), "user 1 muted: {}", out[0]);
+        assert_eq!(m.levels().iter().find(|(u, _)| *u == 1).map(|(_, l)| *l), Some(0), "a muted user's level is 0");
+        m.set_user_volume(1, 50);
+        m.channel_volume.store(200, Relaxed);
+        m.pull(&mut out, 1);
+        assert_eq!(out[0], 1800, "(1000 * 0.5 + 400) * 2");
+        m.reset_call_volumes();
+        m.pull(&mut out, 1);
+        assert_eq!(out[0], 1400);
     }
 
     /// RTP audio in the mix: buffered to the target delay, decoded at pull time (10 ms pulls

@@ -1,11 +1,13 @@
 //! The `sub` peer connection's task: answers the server's offers and names each arriving track.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use nertc_protocol::{ClientMsg, MidInfo, PcKind, SdpMsg, SdpType};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use tokio::sync::mpsc;
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::RTCSessionDescription;
 
 use super::TransportEvent;
@@ -26,6 +28,12 @@ struct Subscriber {
     pc_events: Option<mpsc::Receiver<PcEvent>>,
     /// Every mid the server has described, to name arriving tracks.
     mids: BTreeMap<String, MidInfo>,
+    /// The remote track of each mid that had one. A transceiver the server stopped sending on
+    /// (an unsubscribe) and reuses for a later subscription keeps its track, and webrtc-rs
+    /// fires no new `on_track` for it: the track is handed out again (see [`Subscriber::answer`]).
+    tracks: BTreeMap<String, Arc<dyn TrackRemote>>,
+    /// The mids the last offer sent media on (its `sub_mids`).
+    active: BTreeSet<String>,
 }
 
 pub(super) async fn run(
@@ -36,7 +44,16 @@ pub(super) async fn run(
     path: std::sync::Arc<super::PathStats>,
 ) {
     let mut measure_tick = tokio::time::interval(super::MEASURE_EVERY);
-    let mut s = Subscriber { events, signal, bind, pc: None, pc_events: None, mids: BTreeMap::new() };
+    let mut s = Subscriber {
+        events,
+        signal,
+        bind,
+        pc: None,
+        pc_events: None,
+        mids: BTreeMap::new(),
+        tracks: BTreeMap::new(),
+        active: BTreeSet::new(),
+    };
     loop {
         tokio::select! {
             cmd = cmds.recv() => match cmd {
@@ -51,8 +68,10 @@ pub(super) async fn run(
             ev = super::next_pc_event(&mut s.pc_events) => match ev {
                 Some(PcEvent::Track(track)) => {
                     let Some(pc) = &s.pc else { continue };
-                    match pc.mid_of_remote(&track).await.and_then(|m| s.mids.get(&m).cloned()) {
+                    let mid = pc.mid_of_remote(&track).await;
+                    match mid.as_ref().and_then(|m| s.mids.get(m).cloned()) {
                         Some(info) => {
+                            s.tracks.insert(mid.expect("a mid was found"), track.clone());
                             let _ = s.events.send(TransportEvent::RemoteTrack { info, track }).await;
                         }
                         None => tracing::warn!("a remote track without a known mid"),
@@ -81,6 +100,8 @@ impl Subscriber {
             let _ = old.pc.close().await;
             self.pc_events = None;
             self.mids.clear();
+            self.tracks.clear();
+            self.active.clear();
         }
         if self.pc.is_none() {
             let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
@@ -89,6 +110,14 @@ impl Subscriber {
         }
         let pc = self.pc.as_ref().expect("created just above when missing");
         self.mids.extend(offer.sub_mids.clone());
+        // Mids that carry media again on a transceiver that had a track: hand it out again.
+        let reused: Vec<(MidInfo, Arc<dyn TrackRemote>)> = offer
+            .sub_mids
+            .iter()
+            .filter(|(mid, _)| !self.active.contains(*mid))
+            .filter_map(|(mid, info)| self.tracks.get(mid).map(|t| (info.clone(), t.clone())))
+            .collect();
+        self.active = offer.sub_mids.keys().cloned().collect();
         let desc = RTCSessionDescription::offer(offer.sdp).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
@@ -104,6 +133,10 @@ impl Subscriber {
             fresh: false,
         };
         self.signal.call(ClientMsg::Sdp(msg)).await?;
+        for (info, track) in reused {
+            tracing::debug!(track = %info.track_id, "a reused transceiver carries media again");
+            let _ = self.events.send(TransportEvent::RemoteTrack { info, track }).await;
+        }
         Ok(())
     }
 }
