@@ -70,6 +70,8 @@ pub struct ForwarderHandle {
     /// Mime type of the publisher's codec, e.g. `video/H264`.
     pub codec: String,
     pub clock_rate: u32,
+    /// The track has a low layer: a subscription's layer choice matters.
+    simulcast: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for FwdCmd {
@@ -105,6 +107,9 @@ impl ForwarderHandle {
     }
     fn set_layer(&self, id: u64, layer: usize) {
         let _ = self.ctl.send(FwdCmd::SetLayer(id, layer));
+    }
+    fn simulcast(&self) -> bool {
+        self.simulcast.load(Relaxed)
     }
     fn keyframe_for(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::Keyframe(Some(id)));
@@ -252,8 +257,9 @@ struct Fwd {
     sinks: HashMap<u64, Sink>,
     codec: String,
     announced: bool,
-    /// Both layers seen: the demand is reported.
+    /// Both layers seen: the demand is reported (and the handle says so).
     simulcast: bool,
+    simulcast_flag: Arc<std::sync::atomic::AtomicBool>,
     ever_had_sink: bool,
     reported: Option<[bool; LAYERS]>,
 }
@@ -300,6 +306,7 @@ pub fn spawn(
             codec: String::new(),
             announced: false,
             simulcast: false,
+            simulcast_flag: Arc::default(),
             ever_had_sink: false,
             reported: None,
         };
@@ -433,8 +440,9 @@ impl Fwd {
             l.input = i;
         }
         l.last_at = Some(now);
-        if layer == LOW {
+        if layer == LOW && !self.simulcast {
             self.simulcast = true;
+            self.simulcast_flag.store(true, Relaxed);
         }
         Some(layer)
     }
@@ -448,7 +456,8 @@ impl Fwd {
             let (codec, clock_rate) = codec.map(|c| (c.mime_type, c.clock_rate)).unwrap_or_default();
             tracing::debug!(track_id = %self.track_id, %codec, "track live");
             self.codec = codec.clone();
-            let handle = ForwarderHandle { ctl: self.ctl_tx.clone(), kind: self.kind, codec, clock_rate };
+            let handle =
+                ForwarderHandle { ctl: self.ctl_tx.clone(), kind: self.kind, codec, clock_rate, simulcast: self.simulcast_flag.clone() };
             let _ = self.events.send(MediaEvent::TrackLive { key: self.owner.clone(), track_id: self.track_id.clone(), forwarder: handle });
         }
         let live = if self.simulcast { self.live(Instant::now()) } else { [true, false] };
@@ -601,7 +610,11 @@ impl DownTrack {
                             // Unbound until the subscriber's answer is applied.
                             None => tokio::time::sleep(Duration::from_millis(50)).await,
                         },
+                        // Only a track with a low layer has anything to fall back to.
                         Some(lost) = reports.recv() => {
+                            if !fwd.borrow().simulcast() {
+                                continue;
+                            }
                             let mut c = lock(&choice);
                             if c.report(lost, Instant::now()) {
                                 tracing::info!(sink_id, layer = c.layer(), lost, "downlink: subscription switches layer");
