@@ -874,9 +874,14 @@ export interface NERtcVideoLayerSendStats {
   target_bitrate: number;
   /** The uplink estimate of send-side congestion control (kbps); 0 before its first feedback. */
   estimated_uplink_bitrate: number;
-  /** Average encode time per frame (ms). */
-  encode_time_ms: number;
+  /** Average encode time per frame (ms); absent on the low layer's entry. */
+  encode_time_ms?: number;
   codec_name: string;
+  /**
+   * Dual stream (enableDualStreamMode): true on the second entry, the main stream's low layer
+   * (its target_bitrate is 0 while the server says nobody receives it, and it is not encoded).
+   */
+  low?: boolean;
 }
 
 export interface NERtcVideoSendStats {
@@ -993,6 +998,12 @@ export interface NERtcEvents {
   onFirstVideoDataReceived: (uid: Uid) => void;
   onFirstAudioFrameDecoded: (uid: Uid) => void;
   /** `streamType` 0 the main stream (camera), 1 the substream (screen share). */
+  /**
+   * A remote stream's decoded size changed after its first frame: the publisher changed it, or
+   * the stream switched between the high and the low layer (subscribeRemoteVideoStream's type,
+   * or the downlink fallback). `type`: 0 main stream, 1 substream.
+   */
+  onRemoteVideoReceiveSizeChanged: (uid: Uid, type: number, width: number, height: number) => void;
   onFirstVideoFrameDecoded: (uid: Uid, width: number, height: number, streamType: number) => void;
   /** A remote user started sharing; subscribeRemoteVideoSubStream(uid, true) to receive it. */
   onUserSubStreamVideoStart: (uid: Uid, maxProfile: number) => void;
@@ -1177,7 +1188,11 @@ export declare class NERtcEngine extends EventEmitter {
   /** `interval`: ms, a multiple of 100. */
   enableAudioVolumeIndication(enable: boolean, interval: number): number;
 
-  /** `streamType`: 0 high, 1 low, 2 none. 30101 when not in a channel. */
+  /**
+   * `streamType`: 0 high, 1 low (the publisher's low stream in dual stream mode, else its only
+   * one), 2 none. Calling it again with the other type switches the stream (at the next
+   * keyframe, without a gap). 30101 when not in a channel.
+   */
   subscribeRemoteVideoStream(uid: Uid, streamType: number, subscribe: boolean): number;
   /** Audio is subscribed automatically; this turns it off and on. */
   subscribeRemoteAudioStream(uid: Uid, subscribe: boolean): number;
@@ -1278,7 +1293,13 @@ export declare class NERtcEngine extends EventEmitter {
   setCameraCaptureConfig(config: NERtcCameraCaptureConfig): number;
   /** Not supported: returns 30004. */
   setCameraCaptureConfigWithType(streamType: NERtcVideoStreamType, config: NERtcCameraCaptureConfig): number;
-  /** Not supported: returns 30004. */
+  /**
+   * Dual stream: the camera is then published with a low layer too (a quarter of the pixels,
+   * at most 15 fps, a fifth of the bitrate), from its next publication (call it before joining
+   * or enabling video). Subscribers choose with subscribeRemoteVideoStream(uid, 1, true); the
+   * server falls a subscriber back to it on a poor downlink. Needs a server of protocol 3
+   * (this package's); with an older one the camera is published with one layer.
+   */
   enableDualStreamMode(enabled: boolean): number;
   /** Draws our screen share; `null` or `{view: null}` unbinds. */
   setupLocalSubStreamVideoCanvas(canvas: NERtcVideoCanvas | null): number;
@@ -1417,9 +1438,19 @@ export declare class NERtcEngine extends EventEmitter {
   updateChannelMediaRelay(config: NERtcChannelMediaRelayConfiguration): number;
   /** Not supported: returns 30004. */
   stopChannelMediaRelay(): number;
-  /** Not supported: returns 30004. */
+  /**
+   * 0 disabled (default), 2 audio only. The option is kept but the audio-only fallback is not
+   * built: on a poor uplink the video's bitrate, then frame rate / size, go down instead, and
+   * onLocalPublishFallbackToAudioOnly is never emitted. Other values: 30005.
+   */
   setLocalPublishFallbackOption(option: number): number;
-  /** Not supported: returns 30004. */
+  /**
+   * 0 disabled, 1 (default) the publisher's low stream while this client's downlink cannot
+   * carry the high one (judged by the server from this client's loss reports; tried again
+   * after 10 s clean, then 20, 40, 80 s), 2 audio only: not built, taken as 1
+   * (onRemoteSubscribeFallbackToAudioOnly is never emitted). Applies to subscriptions made
+   * after it.
+   */
   setRemoteSubscribeFallbackOption(option: number): number;
   /** Not supported: returns 30004. */
   enableSuperResolution(enable: boolean): number;

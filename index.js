@@ -904,6 +904,21 @@ class NERtcEngine extends EventEmitter {
     return this._call((n) => n.muteLocalVideoStream(!!mute));
   }
 
+  /** Dual stream: the camera is published with a low layer too (from its next publication). */
+  enableDualStreamMode(enabled) {
+    return this._call((n) => n.enableDualStreamMode(!!enabled));
+  }
+
+  /** 0 disabled, 2 audio only (kept; the audio-only fallback is not built). */
+  setLocalPublishFallbackOption(option) {
+    return this._callIf(isNumber(option), (n) => n.setLocalPublishFallbackOption(option));
+  }
+
+  /** 0 disabled, 1 low stream on a poor downlink (default), 2 audio only (taken as 1). */
+  setRemoteSubscribeFallbackOption(option) {
+    return this._callIf(isNumber(option), (n) => n.setRemoteSubscribeFallbackOption(option));
+  }
+
   /** 0 auto (mirror the local preview), 1 always, 2 never. */
   setLocalVideoMirrorMode(mode) {
     return this._callIf(isNumber(mode), (n) => n.setLocalVideoMirrorMode(mode));
@@ -1871,13 +1886,13 @@ NERtcEngine.createDomRenderer = require('./renderer.js').createRenderer;
 /** Methods that return a code: 30004. */
 const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
-  'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType', 'enableDualStreamMode',
+  'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType',
   'enableAudioVolumeIndicationEx',
   'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
   'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'setLocalMediaPriority',
   'startChannelMediaRelay',
-  'updateChannelMediaRelay', 'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
+  'updateChannelMediaRelay', 'stopChannelMediaRelay',
   'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
   'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy',
   'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
@@ -2046,6 +2061,7 @@ const EVENT_NAMES = Object.freeze([
   'onFirstAudioDataReceived',
   'onFirstVideoDataReceived',
   'onFirstAudioFrameDecoded',
+  'onRemoteVideoReceiveSizeChanged',
   'onFirstVideoFrameDecoded',
   'onUserSubStreamVideoStart',
   'onUserSubStreamVideoStop',

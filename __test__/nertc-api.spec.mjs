@@ -105,7 +105,7 @@ test.serial('unsupported methods on an initialized engine, with plausible and wi
     // Each call is in the SDK's log (a warn line the first time each method is called).
     e.release();
     const log = fs.readFileSync(path.join(dir, 'nertc.log'), 'utf8');
-    t.regex(log, /enableDualStreamMode: not supported/);
+    t.regex(log, /enableSuperResolution: not supported/);
   } finally {
     e.release();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -356,14 +356,13 @@ test.serial('permission keys: joinChannelWithOptions joins with one, onPermissio
   t.is(a.leaveChannel(), 0);
 });
 
-test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoConfig → canvases → join → remote video → leave", async (t) => {
+test.serial("NERTC's demo flow runs: enableDualStreamMode → setVideoConfig → canvases → join → remote video (high, then low) → leave", async (t) => {
   const a = makeEngine(url);
   const b = makeEngine(url);
   const ra = record(a);
   const rb = record(b);
   const channel = channelName('demo-flow');
-  const [dual] = withWarnings(() => a.enableDualStreamMode(true));
-  t.is(dual, 30004);
+  t.is(a.enableDualStreamMode(true), 0);
   const config = { max_profile: 2, framerate: 15, min_framerate: 0, bitrate: 0, min_bitrate: 0, crop_mode: 0, degradation_preference: 0, mirror_mode: 0, orientation_mode: 0 };
   t.is(a.setVideoConfig(config), 0);
   t.is(a.setupLocalVideoCanvas({ view: frameSink(), mode: 0 }), 0);
@@ -379,6 +378,11 @@ test.serial("NERTC's demo flow runs: enableDualStreamMode (30004) → setVideoCo
   t.is((await ra.waitFor('onJoinChannel'))[2], 0);
   const frame = await remote.waitFor((f) => f.width > 0);
   t.true(frame.width > 0 && frame.height > 0);
+  // The low stream: half the width and height, announced by onRemoteVideoReceiveSizeChanged.
+  t.is(b.subscribeRemoteVideoStream(61, 1, true), 0);
+  const low = await remote.waitFor((f) => f.width === frame.width / 2);
+  t.is(low.height, frame.height / 2);
+  await rb.waitFor('onRemoteVideoReceiveSizeChanged', (uid, type, w, h) => uid === 61 && type === 0 && w === low.width && h === low.height);
   t.is(a.leaveChannel(), 0);
   await ra.waitFor('onLeaveChannel');
   await rb.waitFor('onUserLeft', (uid) => uid === 61);

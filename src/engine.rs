@@ -246,6 +246,21 @@ impl NativeEngine {
     }
 
     #[napi]
+    pub fn enable_dual_stream_mode(&self, enabled: bool) -> i32 {
+        self.with(|e| e.enable_dual_stream_mode(enabled))
+    }
+
+    #[napi]
+    pub fn set_local_publish_fallback_option(&self, option: f64) -> i32 {
+        self.call(convert::int32(option), |e, o| e.set_local_publish_fallback_option(o))
+    }
+
+    #[napi]
+    pub fn set_remote_subscribe_fallback_option(&self, option: f64) -> i32 {
+        self.call(convert::int32(option), |e, o| e.set_remote_subscribe_fallback_option(o))
+    }
+
+    #[napi]
     pub fn enable_local_audio(&self, enabled: bool) -> i32 {
         self.with(|e| e.enable_local_audio(enabled))
     }

@@ -107,6 +107,10 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::UserVideoStart { uid: u, max_profile } | E::UserSubStreamVideoStart { uid: u, max_profile } => {
             vec![uid(*u), int(*max_profile)]
         }
+        // NERTC's (uid, type, width, height).
+        E::RemoteVideoReceiveSizeChanged { uid: u, stream_type, width, height } => {
+            vec![uid(*u), int(*stream_type), int(*width), int(*height)]
+        }
         // NERTC's (uid, width, height), then the stream type (0 main, 1 substream).
         E::FirstVideoFrameDecoded { uid: u, width, height, stream_type } => {
             vec![uid(*u), int(*width), int(*height), int(*stream_type)]
@@ -184,6 +188,7 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         FirstAudioDataReceived => E::FirstAudioDataReceived { uid: 1 },
         FirstVideoDataReceived => E::FirstVideoDataReceived { uid: 1 },
         FirstAudioFrameDecoded => E::FirstAudioFrameDecoded { uid: 1 },
+        RemoteVideoReceiveSizeChanged => E::RemoteVideoReceiveSizeChanged { uid: 1, stream_type: 0, width: 2, height: 2 },
         FirstVideoFrameDecoded => E::FirstVideoFrameDecoded { uid: 1, width: 2, height: 2, stream_type: 0 },
         UserSubStreamVideoStart => E::UserSubStreamVideoStart { uid: 1, max_profile: 4 },
         UserSubStreamVideoStop => E::UserSubStreamVideoStop { uid: 1 },
@@ -258,7 +263,25 @@ fn local_video_stats(s: &LocalVideoStats) -> Arg {
         ("encode_time_ms", Arg::Float(f64::from(s.encode_ms_avg))),
         ("codec_name", Arg::Str("H264".into())),
     ]);
-    Arg::Object(vec![("video_layers_count", int(1)), ("video_layers_list", Arg::Array(vec![layer]))])
+    // Dual stream: the low layer is a second entry of the main stream (`layer_type` 1) with
+    // `low: true`; NERTC's struct has no field of its own for it.
+    let low = s.low.as_ref().map(|l| {
+        Arg::Object(vec![
+            ("layer_type", int(1)),
+            ("low", Arg::Bool(true)),
+            ("width", int(l.width)),
+            ("height", int(l.height)),
+            ("capture_frame_rate", int(s.capture_frame_rate)),
+            ("encoder_frame_rate", int(l.encoder_output_frame_rate)),
+            ("sent_frame_rate", int(l.encoder_output_frame_rate)),
+            ("sent_bitrate", int(l.sent_bitrate_kbps)),
+            ("target_bitrate", int(l.target_bitrate_kbps)),
+            ("estimated_uplink_bitrate", int(s.estimated_uplink_kbps)),
+            ("codec_name", Arg::Str("H264".into())),
+        ])
+    });
+    let layers: Vec<Arg> = std::iter::once(layer).chain(low).collect();
+    Arg::Object(vec![("video_layers_count", int(layers.len() as u32)), ("video_layers_list", Arg::Array(layers))])
 }
 
 /// One entry of `onRemoteVideoStats(count, stats[])`: `{uid, video_layers_count, video_layers_list}`.

@@ -145,6 +145,9 @@ pub struct PublisherTracks {
     pub audio: Arc<TrackLocalStaticRTP>,
     pub video_ssrc: u32,
     pub audio_ssrc: u32,
+    /// A second video layer (simulcast `l`, its own m-line) sent the same packets under its own
+    /// SSRC: the SFU's worst case of a dual-stream publisher (`NERTC_BENCH_SIMULCAST=1`).
+    pub low: Option<(Arc<TrackLocalStaticRTP>, u32)>,
 }
 
 /// Sends the clip in a loop in real time until `stop` turns true. A keyframe request
@@ -193,6 +196,9 @@ pub async fn publish(clip: Arc<Clip>, times: Arc<SendTimes>, tracks: PublisherTr
                     let pkt = rtp(nertc_rtc::codecs::PT_H264, vseq, vts, tracks.video_ssrc, i + 1 == payloads.len(), p.clone());
                     // Before the answer is applied the track is unbound and writes fail.
                     let _ = tracks.video.write_rtp(pkt).await;
+                    if let Some((low, ssrc)) = &tracks.low {
+                        let _ = low.write_rtp(rtp(nertc_rtc::codecs::PT_H264, vseq, vts, *ssrc, i + 1 == payloads.len(), p.clone())).await;
+                    }
                     vseq = vseq.wrapping_add(1);
                 }
                 vts = vts.wrapping_add(90_000 / clip.fps);

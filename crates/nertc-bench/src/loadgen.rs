@@ -106,9 +106,21 @@ async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: 
         video: local_track(RtpCodecKind::Video, "video/H264", video_ssrc, "video")?,
         audio_ssrc,
         video_ssrc,
+        low: None,
     };
+    // Simulcast on our server: a second video m-line as the low layer (the same packets).
+    let simulcast = matches!(target, Target::Nertc { .. }) && std::env::var("NERTC_BENCH_SIMULCAST").is_ok_and(|v| v == "1");
+    let mut tracks = tracks;
+    if simulcast {
+        let ssrc = rand::random();
+        tracks.low = Some((local_track(RtpCodecKind::Video, "video/H264", ssrc, "video-l")?, ssrc));
+    }
     let a_sender = pc.pc.add_track(tracks.audio.clone() as Arc<dyn TrackLocal>).await.map_err(e)?;
     let v_sender = pc.pc.add_track(tracks.video.clone() as Arc<dyn TrackLocal>).await.map_err(e)?;
+    let l_sender = match &tracks.low {
+        Some((low, _)) => Some(pc.pc.add_track(low.clone() as Arc<dyn TrackLocal>).await.map_err(e)?),
+        None => None,
+    };
     let offer = pc.pc.create_offer(None).await.map_err(e)?;
     pc.pc.set_local_description(offer).await.map_err(e)?;
     let sdp = pc.local_sdp().await.ok_or("no local offer")?;
@@ -123,8 +135,16 @@ async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: 
             let video = nertc_client::publish(&s.signal, MediaKind::Video, TrackSource::Camera).await?;
             let mut mids = BTreeMap::new();
             mids.insert(pc.mid_of_sender(a_sender.id()).await.ok_or("audio sender without mid")?, audio.clone());
-            mids.insert(pc.mid_of_sender(v_sender.id()).await.ok_or("video sender without mid")?, video.clone());
-            let answer = nertc_client::pub_offer(&s.signal, sdp, mids).await?;
+            let vmid = pc.mid_of_sender(v_sender.id()).await.ok_or("video sender without mid")?;
+            mids.insert(vmid.clone(), video.clone());
+            let mut rids = BTreeMap::new();
+            if let Some(l) = &l_sender {
+                let lmid = pc.mid_of_sender(l.id()).await.ok_or("low layer sender without mid")?;
+                mids.insert(lmid.clone(), video.clone());
+                rids.insert(vmid, nertc_protocol::RID_HIGH.to_owned());
+                rids.insert(lmid, nertc_protocol::RID_LOW.to_owned());
+            }
+            let answer = nertc_client::pub_offer(&s.signal, sdp, mids, rids).await?;
             (Signaling::Nertc(s.signal), answer, Feed::Nertc { channel: room.into(), audio, video })
         }
         Target::Janus { url } => {

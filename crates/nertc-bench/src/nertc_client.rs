@@ -54,12 +54,17 @@ pub async fn publish(s: &Signal, kind: MediaKind, source: TrackSource) -> Result
 }
 
 pub async fn subscribe(s: &Signal, track_id: &str) -> Result<(), String> {
-    call(s, ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None })).await.map(drop)
+    call(s, ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None, fallback: None })).await.map(drop)
 }
 
 /// Sends the `pub` offer with its mid -> track id map; returns the answer SDP.
-pub async fn pub_offer(s: &Signal, sdp: String, pub_mids: BTreeMap<String, TrackId>) -> Result<String, String> {
-    let offer = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new(), fresh: false };
+pub async fn pub_offer(
+    s: &Signal,
+    sdp: String,
+    pub_mids: BTreeMap<String, TrackId>,
+    pub_rids: BTreeMap<String, String>,
+) -> Result<String, String> {
+    let offer = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp, neg: 1, pub_mids, sub_mids: BTreeMap::new(), pub_rids, fresh: false };
     match call(s, ClientMsg::Sdp(offer)).await? {
         Reply::PubAnswer(answer) => Ok(answer.sdp),
         other => Err(format!("pub offer answered with {other:?}")),
@@ -68,8 +73,16 @@ pub async fn pub_offer(s: &Signal, sdp: String, pub_mids: BTreeMap<String, Track
 
 /// Answers the server's `sub` offer number `neg`.
 pub async fn answer_sub(s: &Signal, sdp: String, neg: u64) -> Result<(), String> {
-    let answer =
-        SdpMsg { pc: PcKind::Sub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new(), fresh: false };
+    let answer = SdpMsg {
+        pc: PcKind::Sub,
+        kind: SdpType::Answer,
+        sdp,
+        neg,
+        pub_mids: BTreeMap::new(),
+        sub_mids: BTreeMap::new(),
+        pub_rids: BTreeMap::new(),
+        fresh: false,
+    };
     call(s, ClientMsg::Sdp(answer)).await.map(drop)
 }
 

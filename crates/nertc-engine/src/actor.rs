@@ -52,6 +52,11 @@ pub(crate) enum Cmd {
     AudioOnlyBy(Vec<Uid>),
     /// The data channel.
     Data(crate::data::DataCmd),
+    /// `subscribeRemoteVideoStream`'s stream type: 0 high, 1 low.
+    VideoLayer {
+        uid: Uid,
+        layer: u8,
+    },
     /// `subscribeRemoteVideoSubStream`.
     SubscribeSubStream {
         uid: Uid,
@@ -175,6 +180,7 @@ impl Actor {
                 }
             }
             Cmd::Data(cmd) => self.data_command(cmd),
+            Cmd::VideoLayer { uid, layer } => self.want_layer(uid, layer),
             Cmd::RenewToken { token } => self.renew_token(token),
         }
     }
@@ -239,6 +245,7 @@ impl Actor {
             SignalEvent::Transport(TransportMsg::Pong(p)) => {
                 s.rtt_ms = Some(nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32);
             }
+            SignalEvent::Transport(TransportMsg::Layers(m)) => self.layers_wanted(m),
             SignalEvent::Transport(TransportMsg::Leave { reason }) => {
                 tracing::warn!(?reason, "the server ended the session");
                 self.end_session(End::Server(reason));
@@ -253,7 +260,7 @@ impl Actor {
 
     fn transport_event(&mut self, ev: TransportEvent) {
         match ev {
-            TransportEvent::TrackAdded { source, track_id, track, ssrc } => self.track_added(source, track_id, track, ssrc),
+            TransportEvent::TrackAdded { source, track_id, track, ssrc, low } => self.track_added(source, track_id, track, ssrc, low),
             TransportEvent::PubNegotiated { restart } => {
                 if restart {
                     self.restart_done(true);

@@ -729,13 +729,54 @@ impl Engine {
         self.send(Cmd::Subscribe { uid, kind, on })
     }
 
-    /// `stream_type` 0 high, 1 low (one layer today: both mean the published one), 2 none.
+    /// `stream_type` 0 high, 1 low (the publisher's low layer in dual stream mode; its only
+    /// layer otherwise), 2 none.
     pub fn subscribe_remote_video_stream(&self, uid: u64, stream_type: i32, subscribe: bool) -> Code {
         self.call("subscribeRemoteVideoStream", || {
             if !(0..=2).contains(&stream_type) {
                 return Err(EngineError::InvalidParam(format!("stream type {stream_type}")));
             }
+            if subscribe && stream_type != 2 && uid != 0 && self.shared.presence.in_channel() {
+                self.send(Cmd::VideoLayer { uid, layer: stream_type as u8 })?;
+            }
             self.subscribe(uid, MediaKind::Video, subscribe && stream_type != 2)
+        })
+    }
+
+    /// `enableDualStreamMode`: publish the camera with a low layer too (a quarter of the
+    /// pixels at a fifth of the bitrate), from its next publication (NERTC: call it before
+    /// joining or enabling video).
+    pub fn enable_dual_stream_mode(&self, enabled: bool) -> Code {
+        self.call("enableDualStreamMode", || {
+            self.shared.settings().dual_stream = enabled;
+            Ok(())
+        })
+    }
+
+    /// `setLocalPublishFallbackOption`: 0 disabled, 2 audio only. The audio-only fallback is
+    /// not built: the option is kept, the uplink estimate lowers the video's bitrate, frame rate
+    /// and size instead, and `onLocalPublishFallbackToAudioOnly` is never emitted.
+    pub fn set_local_publish_fallback_option(&self, option: i32) -> Code {
+        self.call("setLocalPublishFallbackOption", || {
+            if option != 0 && option != 2 {
+                return Err(EngineError::InvalidParam(format!("local publish fallback option {option} (0 or 2)")));
+            }
+            self.shared.settings().local_fallback = option;
+            Ok(())
+        })
+    }
+
+    /// `setRemoteSubscribeFallbackOption`: 0 disabled, 1 the low layer while the downlink
+    /// cannot carry the high one (default), 2 audio only (not built: taken as 1, and
+    /// `onRemoteSubscribeFallbackToAudioOnly` is never emitted). Applies to subscriptions made
+    /// from then on.
+    pub fn set_remote_subscribe_fallback_option(&self, option: i32) -> Code {
+        self.call("setRemoteSubscribeFallbackOption", || {
+            if !(0..=2).contains(&option) {
+                return Err(EngineError::InvalidParam(format!("remote subscribe fallback option {option} (0..=2)")));
+            }
+            self.shared.settings().remote_fallback = option;
+            Ok(())
         })
     }
 

@@ -110,6 +110,19 @@ pub struct LocalVideoStats {
     /// The uplink estimate (send-side congestion control), kbps; 0 before its first feedback.
     pub estimated_uplink_kbps: u32,
     pub encode_ms_avg: f32,
+    /// The low layer, in dual stream mode (`enableDualStreamMode`).
+    pub low: Option<LocalLayerStats>,
+}
+
+/// The low layer's part of [`LocalVideoStats`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalLayerStats {
+    pub width: u32,
+    pub height: u32,
+    pub encoder_output_frame_rate: u32,
+    pub sent_bitrate_kbps: u32,
+    /// 0 while the server says nobody receives it (not encoded).
+    pub target_bitrate_kbps: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -258,6 +271,15 @@ pub enum EngineEvent {
     FirstAudioFrameDecoded {
         uid: Uid,
     },
+    /// A remote stream's decoded size changed after its first frame (the publisher changed its
+    /// size, or the server switched this subscription to another simulcast layer).
+    RemoteVideoReceiveSizeChanged {
+        uid: Uid,
+        /// NERTC's `NERtcVideoStreamType`: [`STREAM_MAIN`] or [`STREAM_SUB`].
+        stream_type: i32,
+        width: u32,
+        height: u32,
+    },
     FirstVideoFrameDecoded {
         uid: Uid,
         width: u32,
@@ -360,6 +382,7 @@ impl EngineEvent {
             EngineEvent::FirstAudioDataReceived { .. } => "onFirstAudioDataReceived",
             EngineEvent::FirstVideoDataReceived { .. } => "onFirstVideoDataReceived",
             EngineEvent::FirstAudioFrameDecoded { .. } => "onFirstAudioFrameDecoded",
+            EngineEvent::RemoteVideoReceiveSizeChanged { .. } => "onRemoteVideoReceiveSizeChanged",
             EngineEvent::FirstVideoFrameDecoded { .. } => "onFirstVideoFrameDecoded",
             EngineEvent::UserSubStreamVideoStart { .. } => "onUserSubStreamVideoStart",
             EngineEvent::UserSubStreamVideoStop { .. } => "onUserSubStreamVideoStop",

@@ -15,7 +15,7 @@ use crate::actor::Actor;
 use crate::error::EngineError;
 use crate::event::EngineEvent;
 use crate::media::audio_send::AudioSink;
-use crate::media::video_send::VideoSink;
+use crate::media::video_send::{LowSink, VideoSink};
 use crate::session::{Pending, Session};
 use crate::shared::{Shared, lock};
 use crate::transport::PubCmd;
@@ -115,7 +115,16 @@ impl Actor {
                         height: e.height,
                         max_bps: e.bitrate_kbps * 1000,
                     };
+                    let low = |e: crate::media::video_send::EncodeParams| crate::media::video_send::EncodeParams {
+                        width: e.width / 2,
+                        height: e.height / 2,
+                        bitrate_kbps: crate::media::video_send::low_kbps(e.bitrate_kbps),
+                        ..e
+                    };
                     let layers = match source {
+                        TrackSource::Camera if dual_now(s, &self.shared) => {
+                            vec![layer(nertc_protocol::RID_HIGH, encode), layer(nertc_protocol::RID_LOW, low(encode))]
+                        }
                         TrackSource::Camera => vec![layer("h", encode)],
                         TrackSource::Screen => screen_encode.map(|e| layer("h", e)).into_iter().collect(),
                         TrackSource::Mic | TrackSource::ScreenAudio => vec![],
@@ -163,21 +172,53 @@ impl Actor {
         if muted != muted_then {
             s.request(ClientMsg::Mute(MuteRequest { track_id: track_id.clone(), muted }), Pending::Other("mute"));
         }
-        s.transport.publish(PubCmd::Add { source, track_id });
+        let dual = source == TrackSource::Camera && dual_now(s, &self.shared);
+        s.transport.publish(PubCmd::Add { source, track_id, dual });
     }
 
     /// The publisher task put our track on the connection: media may flow.
-    pub(crate) fn track_added(&mut self, source: TrackSource, track_id: TrackId, track: Arc<TrackLocalStaticSample>, ssrc: u32) {
+    pub(crate) fn track_added(
+        &mut self,
+        source: TrackSource,
+        track_id: TrackId,
+        track: Arc<TrackLocalStaticSample>,
+        ssrc: u32,
+        low: Option<LowSink>,
+    ) {
         let Some(s) = &self.session else { return };
         if s.publish.tracks.get(&source) != Some(&PubState::Live(track_id)) {
             return; // unpublished meanwhile
         }
         let rt = self.rt.clone();
+        let video = |ctl: &crate::media::video_send::VideoCtl, sink: VideoSink| {
+            // A new publication encodes every layer until the server says otherwise.
+            for p in &ctl.layer_paused {
+                p.store(false, Relaxed);
+            }
+            *lock(&ctl.sink) = Some(sink);
+        };
         match source {
-            TrackSource::Camera => *lock(&self.shared.video.sink) = Some(VideoSink { track, ssrc, rt }),
-            TrackSource::Screen => *lock(&self.shared.screen.sink) = Some(VideoSink { track, ssrc, rt }),
+            TrackSource::Camera => video(&self.shared.video, VideoSink { track, ssrc, rt, low }),
+            TrackSource::Screen => video(&self.shared.screen, VideoSink { track, ssrc, rt, low: None }),
             TrackSource::Mic | TrackSource::ScreenAudio => *lock(&self.shared.audio.sink) = Some(AudioSink { track, ssrc, rt }),
         }
+    }
+
+    /// The server's [`nertc_protocol::TransportMsg::Layers`]: which layers of our camera track
+    /// someone receives. A layer that comes back starts with a keyframe.
+    pub(crate) fn layers_wanted(&mut self, m: nertc_protocol::LayersMsg) {
+        let Some(s) = &self.session else { return };
+        if s.publish.tracks.get(&TrackSource::Camera) != Some(&PubState::Live(m.track_id.clone())) {
+            return;
+        }
+        let ctl = &self.shared.video;
+        for (i, rid) in [nertc_protocol::RID_HIGH, nertc_protocol::RID_LOW].into_iter().enumerate() {
+            let paused = !m.active.iter().any(|a| a == rid);
+            if ctl.layer_paused[i].swap(paused, Relaxed) && !paused {
+                (if i == 0 { &ctl.force_keyframe } else { &ctl.low_force_keyframe }).store(true, Relaxed);
+            }
+        }
+        tracing::debug!(active = ?m.active, "layers someone receives");
     }
 
     /// `muteLocal{Audio,Video}Stream` reaching the server.
@@ -188,6 +229,13 @@ impl Actor {
             s.request(msg, Pending::Other("mute"));
         }
     }
+}
+
+/// Whether the camera is published with a low layer: `enableDualStreamMode(true)` and a server
+/// that speaks protocol 3 (it forwards layers; an older one would take the low layer's m-line
+/// for a second copy of the track).
+fn dual_now(s: &Session, shared: &Shared) -> bool {
+    s.join.protocol >= 3 && shared.settings().dual_stream
 }
 
 fn clear_sink(shared: &Shared, source: TrackSource) {

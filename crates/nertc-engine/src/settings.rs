@@ -74,6 +74,15 @@ pub struct Settings {
     /// it becomes live).
     pub client_role: Role,
     pub encode: EncodeParams,
+    /// `enableDualStreamMode`: the camera is published with a low layer too (from its next
+    /// publication).
+    pub dual_stream: bool,
+    /// `setRemoteSubscribeFallbackOption` (NERTC's `NERtcStreamFallbackOption`): 0 disabled, 1
+    /// the low layer on a poor downlink (default), 2 audio only (not built: taken as 1).
+    pub remote_fallback: i32,
+    /// `setLocalPublishFallbackOption`: 0 disabled (default), 2 audio only (not built: the
+    /// uplink estimate lowers the video instead, and video is never dropped).
+    pub local_fallback: i32,
     /// The local preview's mirror mode (`setLocalVideoMirrorMode`): 0 auto (mirror the
     /// preview), 1 mirror, 2 never.
     pub mirror_mode: i32,
@@ -121,6 +130,9 @@ impl Settings {
             role: Role::Broadcaster,
             client_role: Role::Broadcaster,
             encode: EncodeParams { bitrate_kbps: default_bitrate_kbps(640, 480, 15), ..EncodeParams::default() },
+            dual_stream: false,
+            remote_fallback: 1,
+            local_fallback: 0,
             mirror_mode: 0,
             encode_mirror: false,
             crop_mode: 0,

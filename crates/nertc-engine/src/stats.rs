@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use nertc_protocol::{TrackId, Uid};
 
 use crate::actor::Actor;
-use crate::event::{EngineEvent, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
+use crate::event::{EngineEvent, LocalLayerStats, LocalVideoStats, NetworkQuality, RemoteAudioStats, RemoteVideoStats, RtcStats};
 use crate::quality;
 use crate::shared::lock;
 
@@ -25,6 +25,9 @@ pub struct Counters {
     pub rx_audio: u64,
     pub captured: u64,
     pub encoded: u64,
+    /// The low layer's (dual stream) sent bytes and encoded frames.
+    pub tx_low: u64,
+    pub low_encoded: u64,
     pub cpu_ticks: u64,
     /// Per received track: bytes, decoded frames, packets expected, packets the network lost.
     pub tracks: HashMap<TrackId, TrackCounters>,
@@ -168,6 +171,8 @@ impl Actor {
         next.tx_audio = a.sent_bytes.load(Relaxed);
         next.captured = v.captured.load(Relaxed);
         next.encoded = v.encoded.load(Relaxed);
+        next.tx_low = v.low.sent_bytes.load(Relaxed);
+        next.low_encoded = v.low.encoded.load(Relaxed);
         next.cpu_ticks = process_cpu_ticks();
         // Round trips to the server on each media path, from the ICE consent checks of the pub
         // (up) and sub (down) connections; the signaling ping stands in before they have one.
@@ -222,6 +227,13 @@ impl Actor {
                 target_bitrate_kbps: v.target_kbps.load(Relaxed),
                 estimated_uplink_kbps: v.uplink.bwe.target_bps().map_or(0, |b| (b / 1000) as u32),
                 encode_ms_avg: v.encode_us_total.load(Relaxed) as f32 / next.encoded.max(1) as f32 / 1000.0,
+                low: lock(&v.sink).as_ref().is_some_and(|sink| sink.low.is_some()).then(|| LocalLayerStats {
+                    width: v.low.width.load(Relaxed),
+                    height: v.low.height.load(Relaxed),
+                    encoder_output_frame_rate: rates.per_s(next.low_encoded, base.low_encoded),
+                    sent_bitrate_kbps: rates.kbps(next.tx_low, base.tx_low),
+                    target_bitrate_kbps: v.low.target_kbps.load(Relaxed),
+                }),
             }));
         }
         // Nothing received, nothing to report (NERTC sends no empty lists).

@@ -35,6 +35,10 @@ pub(crate) struct RemoteUser {
     pub audio_listed_out: bool,
     /// Subscribed or being subscribed.
     pub subscribed: HashSet<TrackId>,
+    /// The layer wanted of the main video (`subscribeRemoteVideoStream`'s 0 high, 1 low) ...
+    pub video_layer: u8,
+    /// ... and the (layer, fallback option) last asked of the server for each video track.
+    pub layer_sent: HashMap<TrackId, (u8, u8)>,
 }
 
 impl RemoteUser {
@@ -247,6 +251,13 @@ impl Actor {
             s.remote.users.get_mut(&uid).expect("listed just above").audio_listed_out = out;
             self.sync_subscriptions(&mut s, uid);
         }
+    }
+
+    /// `subscribeRemoteVideoStream`'s stream type.
+    pub(crate) fn want_layer(&mut self, uid: Uid, layer: u8) {
+        let Some(mut s) = self.session.take() else { return };
+        s.remote.users.entry(uid).or_insert_with(|| RemoteUser::new(false)).video_layer = layer;
+        self.sync_subscriptions(&mut s, uid);
         self.session = Some(s);
     }
 
@@ -264,15 +275,46 @@ impl Actor {
             return;
         }
         let Some((to_sub, to_unsub)) = s.remote.users.get(&uid).map(RemoteUser::changes) else { return };
-        for track_id in to_sub {
-            let msg = ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.clone(), layer: None });
+        let fallback = self.shared.settings().remote_fallback.clamp(0, 2) as u8;
+        let u = s.remote.users.get(&uid).expect("looked up above");
+        // The main video's layer: wanted of new subscriptions, and changed on existing ones.
+        let layer_of =
+            |t: &TrackInfo| (t.kind == MediaKind::Video && t.source != TrackSource::Screen).then_some((u.video_layer.min(1), fallback));
+        let relayer: Vec<(TrackId, (u8, u8))> = u
+            .subscribed
+            .iter()
+            .filter_map(|id| Some((id.clone(), layer_of(u.tracks.get(id)?)?)))
+            .filter(|(id, l)| u.layer_sent.get(id) != Some(l))
+            .collect();
+        let to_sub: Vec<(TrackId, Option<(u8, u8)>)> =
+            to_sub.into_iter().map(|id| (id.clone(), u.tracks.get(&id).and_then(layer_of))).collect();
+        let request = |layer: Option<(u8, u8)>| {
+            let rid = |l: u8| if l == 1 { nertc_protocol::RID_LOW } else { nertc_protocol::RID_HIGH }.to_owned();
+            (layer.map(|(l, _)| rid(l)), layer.map(|(_, f)| f))
+        };
+        for (track_id, layer) in to_sub {
+            let (rid, fallback) = request(layer);
+            let msg = ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.clone(), layer: rid, fallback });
             if s.request(msg, Pending::Subscribe { uid, track_id: track_id.clone() }).is_some() {
-                s.remote.users.get_mut(&uid).expect("looked up above").subscribed.insert(track_id);
+                let u = s.remote.users.get_mut(&uid).expect("looked up above");
+                if let Some(l) = layer {
+                    u.layer_sent.insert(track_id.clone(), l);
+                }
+                u.subscribed.insert(track_id);
+            }
+        }
+        for (track_id, layer) in relayer {
+            let (rid, fallback) = request(Some(layer));
+            let msg = ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.clone(), layer: rid, fallback });
+            if s.request(msg, Pending::Other("subscribe")).is_some() {
+                s.remote.users.get_mut(&uid).expect("looked up above").layer_sent.insert(track_id, layer);
             }
         }
         for track_id in to_unsub {
             s.request(ClientMsg::Unsubscribe(TrackRef { track_id: track_id.clone() }), Pending::Other("unsubscribe"));
-            s.remote.users.get_mut(&uid).expect("looked up above").subscribed.remove(&track_id);
+            let u = s.remote.users.get_mut(&uid).expect("looked up above");
+            u.subscribed.remove(&track_id);
+            u.layer_sent.remove(&track_id);
             self.stop_receiving(s, &track_id);
         }
     }

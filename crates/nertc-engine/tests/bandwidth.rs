@@ -282,3 +282,207 @@ fn phases(
     );
     assert!(longest <= Duration::from_millis(400), "maintain quality: a {longest:?} gap");
 }
+
+/// Dual stream through the embedded server on loopback. A publishes the noisy test pattern at
+/// 640x480 with `enableDualStreamMode(true)`; B subscribes to the low stream, C to the high one:
+/// each decodes its layer's size. B then asks for the high stream: it switches (at a keyframe,
+/// every frame the pattern, no gap over 400 ms), and with nobody wanting the low layer A stops
+/// encoding it. Then B's downlink (the server's port of B's subscribe connection) is capped at
+/// 300 kbps with an `htb` class on `lo` (200 ms of queue): the server falls B back to the low
+/// layer, which A encodes again, while C keeps the high one.
+#[test]
+fn dual_stream_gives_each_subscriber_its_layer() {
+    if !common::in_private_netns() {
+        eprintln!("dual_stream: skipped (run it inside scripts/netns.sh)");
+        return;
+    }
+    // One port per server peer connection, handed out in order: A's publish connection,
+    // then B's subscribe connection, then C's (B and C publish nothing).
+    const BASE: u16 = 41_200;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.udp_port_min = BASE;
+    config.rtc.udp_port_max = BASE + 40;
+    let server = rt.block_on(nertc_server::start(config)).expect("server");
+    let url = server.url();
+    let (a, a_rx) = common::engine(&url);
+    let (b, b_rx) = common::engine(&url);
+    let (c, c_rx) = common::engine(&url);
+    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg), error::OK);
+    assert_eq!(a.set_external_video_source(true), error::OK);
+    assert_eq!(a.enable_dual_stream_mode(true), error::OK);
+    assert_eq!(a.enable_local_video(true), error::OK);
+    for e in [&b, &c] {
+        assert_eq!(e.enable_local_audio(false), error::OK);
+    }
+    let stop = AtomicBool::new(false);
+    let _uncap = Uncap;
+    std::thread::scope(|scope| {
+        scope.spawn(|| camera(&a, &stop));
+        let _stop = StopOnDrop(&stop);
+        assert_eq!(a.join_channel(None, "dual", 1), error::OK);
+        wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+        assert_eq!(b.join_channel(None, "dual", 2), error::OK);
+        wait(&b_rx, "A's video at B", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+        assert_eq!(b.subscribe_remote_video_stream(1, 1, true), error::OK);
+        wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+        assert_eq!(c.join_channel(None, "dual", 3), error::OK);
+        wait(&c_rx, "A's video at C", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+        assert_eq!(c.subscribe_remote_video_stream(1, 0, true), error::OK);
+        wait(&c_rx, "C decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+
+        // Each gets its layer.
+        let (bf, cf) = std::thread::scope(|s| {
+            let bf = s.spawn(|| watch(&b, Duration::from_secs(3)));
+            (bf.join().expect("watch B"), watch(&c, Duration::from_secs(3)))
+        });
+        println!("dual_stream: B (low) sizes {:?}, C (high) sizes {:?}", sizes(&bf), sizes(&cf));
+        assert!(bf.len() >= 20 && bf.iter().all(|f| (f.w, f.h) == (320, 240) && f.pattern), "B's low stream: {:?}", sizes(&bf));
+        assert!(cf.len() >= 20 && cf.iter().all(|f| (f.w, f.h) == (640, 480) && f.pattern), "C's high stream: {:?}", sizes(&cf));
+        let low = last_low_stats(&a_rx).expect("A reports its low layer");
+        println!("dual_stream: A's low layer (w, h, fps, sent kbps, target kbps): {low:?}");
+        assert!(low.0 == 320 && low.2 >= 10 && low.4 > 0, "A encodes the low layer while B receives it: {low:?}");
+
+        // B asks for the high stream: a clean switch.
+        let _ = b_rx.try_iter().count();
+        assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+        let asked = Instant::now();
+        let bf = watch(&b, Duration::from_secs(4));
+        let switched = bf.iter().find(|f| (f.w, f.h) == (640, 480)).map(|f| f.at.duration_since(asked));
+        let gap = longest_gap(&bf, asked);
+        println!("dual_stream: B to high: switched after {switched:?}, longest gap {gap:?}, sizes {:?}", sizes(&bf));
+        assert!(switched.is_some_and(|t| t < Duration::from_secs(2)), "B did not get the high stream within 2 s: {:?}", sizes(&bf));
+        assert!(bf.iter().all(|f| f.pattern), "a frame that is not the picture (gray or broken) around the switch");
+        let after = bf.iter().skip_while(|f| (f.w, f.h) != (640, 480));
+        assert!(after.clone().all(|f| (f.w, f.h) == (640, 480)), "B went back to the low stream: {:?}", sizes(&bf));
+        assert!(gap <= Duration::from_millis(400), "a {gap:?} gap in B's pictures at the switch");
+        assert!(
+            b_rx.try_iter().any(|e| matches!(e, EngineEvent::RemoteVideoReceiveSizeChanged { uid: 1, width: 640, height: 480, .. })),
+            "B was not told of the new size"
+        );
+        // Nobody wants the low layer now: A stops encoding it.
+        std::thread::sleep(Duration::from_secs(4));
+        let _ = a_rx.try_iter().count();
+        let low = last_low_stats(&a_rx).expect("A reports its low layer");
+        println!("dual_stream: A's low layer with nobody receiving it: {low:?}");
+        assert!(low.2 == 0 && low.4 == 0, "A still encodes the low layer nobody receives: {low:?}");
+
+        // B's downlink capped: B falls back to the low layer, C keeps the high one.
+        cap_sport(BASE + 1, CAP_KBPS);
+        let capped = Instant::now();
+        let (bf, cf) = std::thread::scope(|s| {
+            let bf = s.spawn(|| watch(&b, Duration::from_secs(10)));
+            (bf.join().expect("watch B"), watch(&c, Duration::from_secs(10)))
+        });
+        let fell = bf.iter().find(|f| (f.w, f.h) == (320, 240)).map(|f| f.at.duration_since(capped));
+        println!("dual_stream: B capped at {CAP_KBPS} kbps: low stream after {fell:?}; B sizes {:?}", sizes(&bf));
+        println!("dual_stream: C meanwhile: {:?}", sizes(&cf));
+        assert!(fell.is_some_and(|t| t < Duration::from_secs(8)), "B never fell back to the low stream: {:?}", sizes(&bf));
+        let fell_at = capped + fell.expect("checked above");
+        let settled: Vec<&Seen> = bf.iter().filter(|f| f.at > fell_at).collect();
+        assert!(settled.len() >= 10, "B shows {} frames after falling back", settled.len());
+        assert!(settled.iter().all(|f| (f.w, f.h) == (320, 240) && f.pattern), "B after the fallback: {:?}", sizes(&bf));
+        assert!(cf.len() >= 100 && cf.iter().all(|f| (f.w, f.h) == (640, 480) && f.pattern), "C lost the high stream: {:?}", sizes(&cf));
+        let low = last_low_stats(&a_rx).expect("A reports its low layer");
+        assert!(low.2 >= 10, "A encodes the low layer again for B: {low:?}");
+    });
+    for e in [a, b, c] {
+        e.release();
+    }
+    drop(server);
+}
+
+/// A frame seen in a remote slot: when, its size, and whether it shows the test pattern.
+struct Seen {
+    at: Instant,
+    w: u32,
+    h: u32,
+    pattern: bool,
+}
+
+/// Every new frame of uid 1's main stream at `engine` for `window` (polled every 5 ms).
+fn watch(engine: &Engine, window: Duration) -> Vec<Seen> {
+    let slot = engine.slot(StreamKey::Remote(1));
+    let start = Instant::now();
+    let mut seen = slot.count();
+    let mut out = Vec::new();
+    while start.elapsed() < window {
+        if let Some((n, f)) = slot.newer_than(seen) {
+            seen = n;
+            out.push(Seen {
+                at: Instant::now(),
+                w: f.width,
+                h: f.height,
+                pattern: nertc_engine::device::test_pattern::looks_like_pattern(&f),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    out
+}
+
+/// Runs of equal sizes: `[(w, h, frames)]`.
+fn sizes(frames: &[Seen]) -> Vec<(u32, u32, usize)> {
+    let mut runs: Vec<(u32, u32, usize)> = Vec::new();
+    for f in frames {
+        match runs.last_mut() {
+            Some(r) if (r.0, r.1) == (f.w, f.h) => r.2 += 1,
+            _ => runs.push((f.w, f.h, 1)),
+        }
+    }
+    runs
+}
+
+fn longest_gap(frames: &[Seen], from: Instant) -> Duration {
+    let mut last = from;
+    let mut longest = Duration::ZERO;
+    for f in frames {
+        longest = longest.max(f.at.saturating_duration_since(last));
+        last = f.at;
+    }
+    longest
+}
+
+/// The low layer of A's latest `onLocalVideoStats` within 3 s: (width, height, fps, sent kbps,
+/// target kbps).
+fn last_low_stats(rx: &crossbeam_channel::Receiver<EngineEvent>) -> Option<(u32, u32, u32, u32, u32)> {
+    let until = Instant::now() + Duration::from_millis(2500);
+    let mut last = None;
+    while let Ok(e) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        if let EngineEvent::LocalVideoStats(s) = e
+            && let Some(l) = s.low
+        {
+            last = Some((l.width, l.height, l.encoder_output_frame_rate, l.sent_bitrate_kbps, l.target_bitrate_kbps));
+        }
+    }
+    last
+}
+
+fn tc(args: &str) -> bool {
+    std::process::Command::new("tc").args(args.split_whitespace()).status().is_ok_and(|s| s.success())
+}
+
+/// Caps UDP packets leaving `lo` from source port `sport` at `kbps` with a 200 ms tail-drop
+/// queue (an htb class with a bfifo; everything else passes unshaped).
+fn cap_sport(sport: u16, kbps: u64) {
+    let queue_bytes = kbps * 1000 / 8 / 5;
+    for cmd in [
+        "qdisc add dev lo root handle 1: htb default 10 r2q 100".to_owned(),
+        "class add dev lo parent 1: classid 1:10 htb rate 10gbit".to_owned(),
+        format!("class add dev lo parent 1: classid 1:1 htb rate {kbps}kbit ceil {kbps}kbit"),
+        format!("qdisc add dev lo parent 1:1 handle 20: bfifo limit {queue_bytes}"),
+        format!("filter add dev lo parent 1: protocol ip u32 match ip protocol 17 0xff match ip sport {sport} 0xffff flowid 1:1"),
+    ] {
+        assert!(tc(&cmd), "tc {cmd}");
+    }
+}
+
+/// Removes the cap at the end, passing or failing.
+struct Uncap;
+
+impl Drop for Uncap {
+    fn drop(&mut self) {
+        let _ = tc("qdisc del dev lo root");
+    }
+}

@@ -34,12 +34,25 @@ use std::fmt;
 ///   ([`JoinResult::nodes`]) as fallback entry points;
 /// - client roles (`role` in `join`, the `set_role` request, the `audience` leave reason).
 ///
-/// Version 3 added
+/// Version 3 added (all of it additive: version 1 and 2 clients are unaffected)
 /// - `set_audio_subscribers` (NERTC's `setAudioSubscribeOnlyBy`): who may hear a user's audio;
 /// - the data channel: `enable_data`, `subscribe_data`, `data` (client -> server), the
 ///   `user_data` room event, `data` in [`UserInfo`] and the `data` transport message
-///   (docs/protocol.md §13). A version-2 server refuses a version-3 join (`unsupported_protocol`).
+///   (docs/protocol.md §13);
+/// - simulcast: a published video track may arrive on several m-lines, one per layer: every one
+///   is named in [`SdpMsg::pub_mids`] and [`SdpMsg::pub_rids`] gives each one's layer
+///   ([`RID_HIGH`], [`RID_LOW`]); a browser may instead send the layers as `a=simulcast` rids on
+///   one m-line; [`SubscribeRequest::layer`] is honoured (the SFU forwards that layer, lower when
+///   the subscriber's downlink cannot carry it), and a `subscribe` for a track already
+///   subscribed changes the layer; the transport message [`TransportMsg::Layers`] tells a
+///   publisher which layers of its track someone receives, so that it stops encoding the others.
+///
+/// A version-2 server refuses a version-3 join (`unsupported_protocol`).
 pub const PROTOCOL_VERSION: u32 = 3;
+/// The rid of a track's high (full size) layer.
+pub const RID_HIGH: &str = "h";
+/// The rid of a track's low layer (NERTC's low stream: a quarter of the pixels).
+pub const RID_LOW: &str = "l";
 /// Oldest version a server still accepts. A version-1 client joins as a broadcaster and cannot
 /// follow a redirect, so it only works against a single node or through the room's owner.
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
@@ -350,7 +363,7 @@ pub enum TrackSource {
     ScreenAudio,
 }
 
-/// One simulcast layer (informational in v1: the SFU forwards the single layer it receives).
+/// One simulcast layer: `rid` [`RID_HIGH`] or [`RID_LOW`] (browsers may use `f`/`h`/`q`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layer {
     #[serde(default)]
@@ -390,9 +403,15 @@ pub struct MuteRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribeRequest {
     pub track_id: TrackId,
-    /// Preferred layer rid (v1: informational).
+    /// Wanted layer rid (v3; [`RID_HIGH`] when absent). The SFU forwards this layer, or a
+    /// lower one while the subscriber's downlink cannot carry it.
     #[serde(default)]
     pub layer: Option<String>,
+    /// Version 3: NERTC's `NERtcStreamFallbackOption` for this subscription: 0 keeps the
+    /// layer asked for whatever the downlink, 1 (the default) falls back to the low layer while
+    /// the downlink cannot carry the high one, 2 (audio only) is taken as 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<u8>,
 }
 
 /// Which of a client's two peer connections a transport message is about.
@@ -438,6 +457,10 @@ pub struct SdpMsg {
     /// `sub` offers: m-line mid -> where its media comes from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sub_mids: BTreeMap<String, MidInfo>,
+    /// `pub` offers (v3): m-line mid -> the simulcast layer (rid) it carries, for a track sent
+    /// as one m-line per layer (each also in `pub_mids`). A mid not listed is the high layer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pub_rids: BTreeMap<String, String>,
     /// Offers only: this offer comes from a new peer connection that replaces the current one
     /// of this kind (which never connected, e.g. its DTLS handshake gave up under heavy loss).
     /// The answerer closes its connection of this kind and answers from a new one.
@@ -657,6 +680,18 @@ pub enum TransportMsg {
         #[serde(with = "b64")]
         data: Vec<u8>,
     },
+    /// Version 3, to a publisher of a track with several layers: the layers (rids) that
+    /// someone receives, or waits to receive, now. The publisher encodes these and pauses the
+    /// others; sent whenever the set changes, and not before the track has a subscriber (a
+    /// publisher encodes every layer until told).
+    Layers(LayersMsg),
+}
+
+/// [`TransportMsg::Layers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayersMsg {
+    pub track_id: TrackId,
+    pub active: Vec<String>,
 }
 
 /// Error codes. Serialised in snake_case; `docs/protocol.md` lists when each is used.

@@ -1,7 +1,8 @@
 //! An RTCP interceptor that observes feedback from the remote peer without consuming it.
 //!
 //! Two instances sit in each chain: one next to the wire ([`TapMode::Count`]) counts NACKs and
-//! keyframe requests for `/metrics` before the NACK responder answers them; one at the
+//! keyframe requests for `/metrics` before the NACK responder answers them (and passes on
+//! reception reports, which the SFU's layer choice reads); one at the
 //! application end ([`TapMode::DeliverKeyframeRequests`]) marks PLI/FIR so webrtc-rs hands them
 //! to the local track, where the SFU relays them to the publisher.
 
@@ -12,6 +13,8 @@ use std::time::Instant;
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
@@ -34,6 +37,12 @@ pub enum Feedback {
         seq: u16,
     },
     KeyframeRequest,
+    /// One reception report block (of a receiver or sender report) about our stream `ssrc`:
+    /// the share of its packets lost since the previous report, of 256.
+    Report {
+        ssrc: u32,
+        fraction_lost: u8,
+    },
 }
 
 /// Called for each feedback packet the counting tap sees (on the peer connection's thread:
@@ -81,6 +90,14 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
                                 }
                             } else if is_keyframe_request(p.as_ref()) {
                                 count(Feedback::KeyframeRequest);
+                            } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
+                                for r in &rr.reports {
+                                    count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
+                                }
+                            } else if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                                for r in &sr.reports {
+                                    count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
+                                }
                             }
                         }
                     }

@@ -19,6 +19,7 @@ use nertc_protocol::{
 use crate::Shared;
 use crate::directory::{DirCmd, RoomKey};
 use crate::sfu::peer::{self, MediaEvent, PeerEnv, SessionKey};
+use crate::sfu::simulcast::{self, Fallback};
 use crate::sfu::{ForwarderHandle, PeerCmd, PeerHandle};
 
 /// Most tracks one session may publish.
@@ -82,6 +83,8 @@ struct Session {
     ring: VecDeque<(u64, RoomEvent)>,
     peer: PeerHandle,
     subs: BTreeSet<TrackId>,
+    /// The layer and fallback option of each subscription (absent: high, fallback allowed).
+    sub_layers: HashMap<TrackId, (usize, Fallback)>,
     next_track: u32,
     /// The sub offer awaiting the client's answer, re-sent after a resume (it may have been
     /// lost with the old socket).
@@ -331,7 +334,14 @@ impl Room {
                 match (before, after, live) {
                     (true, false, _) => s.peer.send(PeerCmd::RemoveDown { track_id: track_id.clone() }),
                     (false, true, Some(forwarder)) => {
-                        s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: uid, forwarder: forwarder.clone() })
+                        let (layer, fallback) = s.sub_layers.get(track_id).copied().unwrap_or((simulcast::HIGH, Fallback::VideoLow));
+                        s.peer.send(PeerCmd::AddDown {
+                            track_id: track_id.clone(),
+                            owner: uid,
+                            forwarder: forwarder.clone(),
+                            layer,
+                            fallback,
+                        })
                     }
                     _ => {}
                 }
@@ -439,6 +449,7 @@ impl Room {
                 ring: VecDeque::new(),
                 peer,
                 subs: BTreeSet::new(),
+                sub_layers: HashMap::new(),
                 next_track: 0,
                 unanswered_sub_offer: None,
                 last_pub_neg: 0,
@@ -524,6 +535,7 @@ impl Room {
         for uid in subscribers {
             if let Some(s) = self.sessions.get_mut(&uid) {
                 s.subs.remove(track_id);
+                s.sub_layers.remove(track_id);
                 s.peer.send(PeerCmd::RemoveDown { track_id: track_id.clone() });
             }
             self.send_event(uid, RoomEvent::Subscription { track_id: track_id.clone(), state: SubscriptionState::Ended });
@@ -613,11 +625,16 @@ impl Room {
                 }
                 let (owner, live, allowed) = (t.owner, t.live.clone(), self.may_receive(uid, t));
                 let s = self.sessions.get_mut(&uid).expect("checked above");
-                if s.subs.insert(r.track_id.clone())
-                    && allowed
-                    && let Some(forwarder) = live
-                {
-                    s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder });
+                let layer = simulcast::layer_of_request(r.layer.as_deref());
+                let fallback = if r.fallback == Some(0) { Fallback::Disabled } else { Fallback::VideoLow };
+                s.sub_layers.insert(r.track_id.clone(), (layer, fallback));
+                if s.subs.insert(r.track_id.clone()) {
+                    if allowed && let Some(forwarder) = live {
+                        s.peer.send(PeerCmd::AddDown { track_id: r.track_id, owner, forwarder, layer, fallback });
+                    }
+                } else {
+                    // Subscribed already: a new layer or fallback option (protocol 3).
+                    s.peer.send(PeerCmd::SetLayer { track_id: r.track_id, layer, fallback });
                 }
                 Ok(Some(
                     serde_json::to_value(SubscribeResult { state: SubscriptionState::Pending }).expect("SubscribeResult always serialises"),
@@ -628,6 +645,7 @@ impl Room {
                 if !s.subs.remove(&r.track_id) {
                     return Err(not_found(&r.track_id));
                 }
+                s.sub_layers.remove(&r.track_id);
                 s.peer.send(PeerCmd::RemoveDown { track_id: r.track_id });
                 Ok(Some(serde_json::json!({})))
             }
@@ -649,7 +667,14 @@ impl Room {
                             )));
                         }
                         s.last_pub_neg = m.neg;
-                        self.sessions[&uid].peer.send(PeerCmd::PubOffer { id, sdp: m.sdp, neg: m.neg, mids: m.pub_mids, fresh: m.fresh });
+                        self.sessions[&uid].peer.send(PeerCmd::PubOffer {
+                            id,
+                            sdp: m.sdp,
+                            neg: m.neg,
+                            mids: m.pub_mids,
+                            rids: m.pub_rids,
+                            fresh: m.fresh,
+                        });
                         Ok(None)
                     }
                     (PcKind::Sub, SdpType::Answer) => {
@@ -742,7 +767,8 @@ impl Room {
             | MediaEvent::SubOffer { key, .. }
             | MediaEvent::SubActive { key, .. }
             | MediaEvent::TrackLive { key, .. }
-            | MediaEvent::TrackEnded { key, .. } => key,
+            | MediaEvent::TrackEnded { key, .. }
+            | MediaEvent::LayerDemand { key, .. } => key,
         };
         // Ignore what a replaced session's peer says.
         if self.sessions.get(&key.uid).is_none_or(|s| s.key != *key) {
@@ -785,7 +811,22 @@ impl Room {
                 let t = &self.tracks[&track_id];
                 for s in self.sessions.values() {
                     if s.subs.contains(&track_id) && self.may_receive(s.key.uid, t) {
-                        s.peer.send(PeerCmd::AddDown { track_id: track_id.clone(), owner: key.uid, forwarder: forwarder.clone() });
+                        let (layer, fallback) = s.sub_layers.get(&track_id).copied().unwrap_or((simulcast::HIGH, Fallback::VideoLow));
+                        s.peer.send(PeerCmd::AddDown {
+                            track_id: track_id.clone(),
+                            owner: key.uid,
+                            forwarder: forwarder.clone(),
+                            layer,
+                            fallback,
+                        });
+                    }
+                }
+            }
+            MediaEvent::LayerDemand { key, track_id, active } => {
+                if let Some(s) = self.sessions.get_mut(&key.uid) {
+                    tracing::debug!(uid = key.uid, %track_id, ?active, "layers wanted");
+                    if !s.push(&ServerFrame::Transport(TransportMsg::Layers(nertc_protocol::LayersMsg { track_id, active }))) {
+                        self.overflowed.push(key.uid);
                     }
                 }
             }

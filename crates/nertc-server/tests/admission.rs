@@ -108,7 +108,7 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
 
     // Requests before join.
     let mut c = Client::connect(&server, 2).await;
-    let e = c.request(ClientMsg::Subscribe(SubscribeRequest { track_id: "1-1".into(), layer: None })).await.unwrap_err();
+    let e = c.request(ClientMsg::Subscribe(SubscribeRequest { track_id: "1-1".into(), layer: None, fallback: None })).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::NotJoined);
     c.join(join_req("bad", 2)).await.unwrap();
     // A second join on the same socket.
@@ -130,7 +130,16 @@ async fn bad_input_gets_clear_errors_and_the_room_lives_on() {
     // track that is not ours; an offer on the sub connection.
     assert_eq!(c.subscribe("99-1").await.unwrap_err().code, ErrorCode::TrackNotFound);
     let sdp = |pc, kind, sdp: &str, pub_mids: BTreeMap<String, TrackId>| {
-        ClientMsg::Sdp(SdpMsg { pc, kind, sdp: sdp.into(), neg: 1, pub_mids, sub_mids: BTreeMap::new(), fresh: false })
+        ClientMsg::Sdp(SdpMsg {
+            pc,
+            kind,
+            sdp: sdp.into(),
+            neg: 1,
+            pub_mids,
+            sub_mids: BTreeMap::new(),
+            pub_rids: BTreeMap::new(),
+            fresh: false,
+        })
     };
     let e = c.request(sdp(PcKind::Pub, SdpType::Offer, "v=0 garbage", BTreeMap::new())).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::BadSdp);

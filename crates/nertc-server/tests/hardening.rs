@@ -343,6 +343,7 @@ async fn pub_offers_must_name_every_sending_mid_and_increase_neg() {
             neg,
             pub_mids,
             sub_mids: BTreeMap::new(),
+            pub_rids: BTreeMap::new(),
             fresh: false,
         })
     };
@@ -375,7 +376,16 @@ async fn pub_offers_must_name_every_sending_mid_and_increase_neg() {
     let offer2 = pc.pc.create_offer(None).await.expect("second offer");
     pc.pc.set_local_description(offer2).await.expect("set local offer");
     let sdp2 = pc.local_sdp().await.expect("local sdp");
-    let msg = SdpMsg { pc: PcKind::Pub, kind: SdpType::Offer, sdp: sdp2, neg: 5, pub_mids: mids, sub_mids: BTreeMap::new(), fresh: false };
+    let msg = SdpMsg {
+        pc: PcKind::Pub,
+        kind: SdpType::Offer,
+        sdp: sdp2,
+        neg: 5,
+        pub_mids: mids,
+        sub_mids: BTreeMap::new(),
+        pub_rids: BTreeMap::new(),
+        fresh: false,
+    };
     let reply = c.request(ClientMsg::Sdp(msg)).await.expect("a higher neg is answered");
     assert!(matches!(reply, Reply::PubAnswer(ref a) if a.neg == 5), "{reply:?}");
     server.shutdown().await;

@@ -51,7 +51,8 @@ async fn requests_replies_events_and_close() {
     assert!(track_id.starts_with("1-"), "{track_id}");
 
     // call(): a refusal is typed.
-    let err = b.signal.call(ClientMsg::Subscribe(SubscribeRequest { track_id: "nope".into(), layer: None })).await.unwrap_err();
+    let err =
+        b.signal.call(ClientMsg::Subscribe(SubscribeRequest { track_id: "nope".into(), layer: None, fallback: None })).await.unwrap_err();
     assert!(matches!(&err, SignalError::Refused(e) if e.code == ErrorCode::TrackNotFound), "{err:?}");
 
     // A raw frame's response is handed over unmatched.

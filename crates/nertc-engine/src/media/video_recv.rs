@@ -350,11 +350,13 @@ pub async fn run(
                     stats.freezes.store(freezes.freezes, Relaxed);
                     stats.frozen_ms.store(freezes.frozen.as_millis() as u64, Relaxed);
                     stats.decoded.fetch_add(1, Relaxed);
-                    stats.width.store(frame.width as u64, Relaxed);
-                    stats.height.store(frame.height as u64, Relaxed);
+                    let old = (stats.width.swap(frame.width as u64, Relaxed), stats.height.swap(frame.height as u64, Relaxed));
                     if first {
                         first = false;
                         events.send(EngineEvent::FirstVideoFrameDecoded { uid, width: frame.width, height: frame.height, stream_type });
+                    } else if old != (u64::from(frame.width), u64::from(frame.height)) {
+                        let (width, height) = (frame.width, frame.height);
+                        events.send(EngineEvent::RemoteVideoReceiveSizeChanged { uid, stream_type, width, height });
                     }
                     slot.put(Arc::new(frame));
                 }

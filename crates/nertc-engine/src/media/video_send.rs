@@ -1,5 +1,12 @@
 //! Local video: capture (camera, test pattern or frames pushed from JS) -> preview slot and
 //! H.264 encoder -> the published track.
+//!
+//! Dual stream (`enableDualStreamMode`): the camera's track then has a second, low layer on its
+//! own m-line ([`LowSink`]): the picture at half its width and height (a quarter of the
+//! pixels, scaled with `fast_image_resize`), at most [`LOW_MAX_FPS`], at a fifth of the
+//! configured bitrate, from a second openh264 encoder. Both layers share the uplink estimate,
+//! the low one first. The server says which layers someone receives ([`VideoCtl::layer_paused`]);
+//! a layer nobody receives is not encoded.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -19,6 +26,38 @@ pub struct VideoSink {
     pub track: Arc<TrackLocalStaticSample>,
     pub ssrc: u32,
     pub rt: tokio::runtime::Handle,
+    /// The low layer's track, when published in dual stream mode.
+    pub low: Option<LowSink>,
+}
+
+/// The low layer's track (its own m-line).
+#[derive(Clone)]
+pub struct LowSink {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub ssrc: u32,
+}
+
+/// The low layer's frame rate cap (NERTC's low stream is 15 fps at most).
+pub const LOW_MAX_FPS: u32 = 15;
+
+/// The low layer's configured bitrate for a high layer of `high_kbps`: a fifth, not under
+/// [`MIN_VIDEO_KBPS`].
+pub fn low_kbps(high_kbps: u32) -> u32 {
+    (high_kbps / 5).max(MIN_VIDEO_KBPS)
+}
+
+/// How the uplink share `total_kbps` (already fitted by [`encoder_kbps`]) is split between the
+/// layers: (high, low). The low layer is served first (it is what a subscriber on a bad
+/// downlink, and everyone when the uplink is poor, falls back to); the high layer gets the rest,
+/// never less than [`MIN_VIDEO_KBPS`].
+pub fn split_kbps(total_kbps: u32, low_wanted_kbps: Option<u32>) -> (u32, u32) {
+    match low_wanted_kbps {
+        None => (total_kbps, 0),
+        Some(low) => {
+            let low = low.min(total_kbps).max(MIN_VIDEO_KBPS);
+            (total_kbps.saturating_sub(low).max(MIN_VIDEO_KBPS), low)
+        }
+    }
 }
 
 /// Encoder parameters (from `setVideoConfig`).
@@ -254,6 +293,90 @@ pub struct VideoCtl {
     pub encode_us_total: AtomicU64,
     pub last_width: AtomicU32,
     pub last_height: AtomicU32,
+    /// Layers ([`nertc_protocol::RID_HIGH`], [`nertc_protocol::RID_LOW`]) the server says
+    /// nobody receives: not encoded (none until told; reset at each publication).
+    pub layer_paused: [AtomicBool; 2],
+    pub low_force_keyframe: AtomicBool,
+    /// The low layer's stats.
+    pub low: LowStats,
+}
+
+/// Counters of the low layer.
+#[derive(Default)]
+pub struct LowStats {
+    pub encoded: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub target_kbps: AtomicU32,
+    pub width: AtomicU32,
+    pub height: AtomicU32,
+}
+
+/// The low layer's encoder.
+#[derive(Default)]
+struct LowLayer {
+    encoder: Option<(H264Encoder, EncoderConfig)>,
+    scaler: crate::device::convert::Converter,
+    last_ts: Option<u64>,
+}
+
+impl LowLayer {
+    /// Encodes `frame` (the full picture, already cropped and mirrored) into `sink` at `kbps`.
+    fn encode(&mut self, frame: &VideoFrame, fps: u32, kbps: u32, sink: &LowSink, rt: &tokio::runtime::Handle, ctl: &VideoCtl) {
+        let fps = fps.clamp(1, LOW_MAX_FPS);
+        if let Some(prev) = self.last_ts
+            && frame.timestamp_us > prev
+            && frame.timestamp_us - prev < 800_000 / u64::from(fps)
+        {
+            return;
+        }
+        let (w, h) = (((frame.width / 2) & !1).max(16), ((frame.height / 2) & !1).max(16));
+        let want = EncoderConfig { width: w, height: h, fps, bitrate_kbps: kbps };
+        match &mut self.encoder {
+            Some((_, cfg)) if cfg.width == w && cfg.height == h && cfg.fps == fps => {}
+            _ => match H264Encoder::new(want) {
+                Ok(e) => {
+                    self.encoder = Some((e, want));
+                    ctl.low_force_keyframe.store(true, Relaxed);
+                }
+                Err(e) => return tracing::error!("cannot create the low layer's H.264 encoder: {e}"),
+            },
+        }
+        let Some((enc, cfg)) = self.encoder.as_mut() else { return };
+        if cfg.bitrate_kbps != kbps {
+            enc.set_bitrate(kbps);
+            cfg.bitrate_kbps = kbps;
+        }
+        let small = self.scaler.crop_scale(frame, w, h);
+        let force = ctl.low_force_keyframe.swap(false, Relaxed);
+        let encoded = match enc.encode(&small, force) {
+            Ok(Some(e)) => e,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!("low layer encode failed: {e}"),
+        };
+        let duration_us = match self.last_ts {
+            Some(prev) if frame.timestamp_us > prev => (frame.timestamp_us - prev).min(1_000_000),
+            _ => 1_000_000 / u64::from(fps),
+        };
+        self.last_ts = Some(frame.timestamp_us);
+        ctl.low.encoded.fetch_add(1, Relaxed);
+        ctl.low.width.store(w, Relaxed);
+        ctl.low.height.store(h, Relaxed);
+        let bytes = encoded.data.len() as u64;
+        let sample = Sample {
+            data: encoded.data.into(),
+            timestamp: Instant::now(),
+            duration: Duration::from_micros(duration_us),
+            packet_timestamp: 0,
+            prev_dropped_packets: 0,
+            prev_padding_packets: 0,
+        };
+        match rt.block_on(sink.track.write_sample(sink.ssrc, nertc_rtc::codecs::PT_H264, &sample, &[])) {
+            Ok(()) => {
+                ctl.low.sent_bytes.fetch_add(bytes, Relaxed);
+            }
+            Err(e) => tracing::trace!("low layer sample not sent: {e}"),
+        }
+    }
 }
 
 /// A running encoder thread. Dropping it stops the thread (once every input sender is gone).
@@ -298,6 +421,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut current: Option<Shape> = None;
     let mut shaped_for: Option<EncodeParams> = None;
     let mut sending = Sending { uplink: &ctl.uplink, on: false };
+    let mut low = LowLayer::default();
     while let Ok(frame) = rx.recv() {
         let frame =
             match crate::frame::crop_rect(frame.width, frame.height, ctl.crop_mode.load(Relaxed), ctl.orientation_mode.load(Relaxed)) {
@@ -312,6 +436,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         sending.set(sink.is_some() && !ctl.muted.load(Relaxed));
         let Some(sink) = sink else {
             last_ts = None;
+            low.last_ts = None;
             // Not sent: SEI data waits for no later publication.
             ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).clear();
             continue;
@@ -321,7 +446,22 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         }
         let frame = if ctl.mirror.load(Relaxed) { Arc::new(frame.mirrored()) } else { frame };
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
-        let kbps = encoder_kbps(params.bitrate_kbps, ctl.uplink.share_bps());
+        let low_sink = sink.low.as_ref().filter(|_| !ctl.layer_paused[1].load(Relaxed));
+        let high_on = sink.low.is_none() || !ctl.layer_paused[0].load(Relaxed);
+        let low_wanted = low_sink.map(|_| low_kbps(params.bitrate_kbps));
+        let configured = if high_on { params.bitrate_kbps } else { 0 } + low_wanted.unwrap_or(0);
+        let (kbps, low_kbps_now) = split_kbps(encoder_kbps(configured, ctl.uplink.share_bps()), low_wanted);
+        ctl.low.target_kbps.store(low_kbps_now, Relaxed);
+        if let Some(ls) = low_sink {
+            low.encode(&frame, params.fps, low_kbps_now, ls, &sink.rt, &ctl);
+        } else {
+            low.last_ts = None;
+        }
+        if !high_on {
+            ctl.target_kbps.store(0, Relaxed);
+            last_ts = None;
+            continue;
+        }
         ctl.target_kbps.store(kbps, Relaxed);
         let full = Shape { fps: params.fps.max(1), halved: false };
         // A new configuration starts from its full shape.
@@ -425,6 +565,17 @@ mod tests {
     }
 
     const FULL: Shape = Shape { fps: 15, halved: false };
+
+    #[test]
+    fn the_low_layer_is_served_first() {
+        assert_eq!(low_kbps(800), 160);
+        assert_eq!(low_kbps(100), MIN_VIDEO_KBPS);
+        assert_eq!(split_kbps(960, None), (960, 0));
+        assert_eq!(split_kbps(960, Some(160)), (800, 160));
+        // A poor uplink: the low layer keeps its rate, the high one gets what is left.
+        assert_eq!(split_kbps(250, Some(160)), (90, 160));
+        assert_eq!(split_kbps(120, Some(160)), (MIN_VIDEO_KBPS, 120));
+    }
 
     #[test]
     fn the_encoder_bitrate_fits_the_estimate() {

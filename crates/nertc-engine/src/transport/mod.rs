@@ -40,6 +40,8 @@ pub(crate) enum TransportEvent {
         track_id: TrackId,
         track: Arc<TrackLocalStaticSample>,
         ssrc: u32,
+        /// The low layer's track (dual stream).
+        low: Option<crate::media::video_send::LowSink>,
     },
     /// A `pub` negotiation finished (answer applied); `restart` when it restarted ICE.
     PubNegotiated {

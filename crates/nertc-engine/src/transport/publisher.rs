@@ -25,6 +25,8 @@ pub(crate) enum PubCmd {
     Add {
         source: TrackSource,
         track_id: TrackId,
+        /// A video track with a low layer too (dual stream; its own m-line).
+        dual: bool,
     },
     Remove {
         source: TrackSource,
@@ -46,6 +48,9 @@ enum Change {
 struct LocalTrack {
     track_id: TrackId,
     sender: Arc<dyn RtpSender>,
+    /// The low layer's sender (dual stream).
+    low: Option<Arc<dyn RtpSender>>,
+    _low_feedback: Option<TaskGuard>,
     /// Turns keyframe requests from the server into a forced keyframe (video only).
     _feedback: Option<TaskGuard>,
 }
@@ -153,7 +158,7 @@ impl Publisher {
                 Change::None
             }
             PubCmd::RestartIce => Change::RestartIce,
-            PubCmd::Add { source, track_id } => match self.add(source, track_id).await {
+            PubCmd::Add { source, track_id, dual } => match self.add(source, track_id, dual).await {
                 Ok(()) => Change::Tracks,
                 Err(error) => {
                     self.report(TransportEvent::Failed { pc: PcKind::Pub, error }).await;
@@ -162,17 +167,19 @@ impl Publisher {
             },
             PubCmd::Remove { source } => {
                 let Some(t) = self.tracks.remove(&source) else { return Change::None };
-                if let Some(pc) = &self.pc
-                    && let Err(e) = pc.pc.remove_track(&t.sender).await
-                {
-                    tracing::warn!(?source, "remove_track: {e}");
+                if let Some(pc) = &self.pc {
+                    for sender in std::iter::once(&t.sender).chain(t.low.as_ref()) {
+                        if let Err(e) = pc.pc.remove_track(sender).await {
+                            tracing::warn!(?source, "remove_track: {e}");
+                        }
+                    }
                 }
                 Change::Tracks
             }
         }
     }
 
-    async fn add(&mut self, source: TrackSource, track_id: TrackId) -> Result<()> {
+    async fn add(&mut self, source: TrackSource, track_id: TrackId, dual: bool) -> Result<()> {
         let kind = crate::publish::kind_of(source);
         if self.pc.is_none() {
             let path = self.path.clone();
@@ -201,8 +208,11 @@ impl Publisher {
         let ssrc = rand::random::<u32>();
         let stream_id = format!("nertc-{}", self.uid);
         let track = Arc::new(
-            TrackLocalStaticSample::new(Instant::now(), nertc_rtc::codecs::media_track(stream_id, &track_id, rtc_kind, codec, ssrc))
-                .map_err(transport)?,
+            TrackLocalStaticSample::new(
+                Instant::now(),
+                nertc_rtc::codecs::media_track(stream_id, &track_id, rtc_kind, codec.clone(), ssrc),
+            )
+            .map_err(transport)?,
         );
         let sender = pc.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(transport)?;
         let ctl = match source {
@@ -210,24 +220,27 @@ impl Publisher {
             TrackSource::Camera => Some(&self.video[0]),
             TrackSource::Mic | TrackSource::ScreenAudio => None,
         };
-        let feedback = ctl.map(|ctl| {
-            let (video, t) = (ctl.clone(), track.clone());
-            TaskGuard::spawn(&tokio::runtime::Handle::current(), async move {
-                loop {
-                    match t.poll().await {
-                        Some(TrackLocalEvent::OnRtcpPacket(p)) => {
-                            if p.iter().any(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref())) {
-                                video.force_keyframe.store(true, Relaxed);
-                            }
-                        }
-                        Some(_) => {}
-                        None => tokio::time::sleep(Duration::from_millis(50)).await,
-                    }
-                }
-            })
-        });
-        self.tracks.insert(source, LocalTrack { track_id: track_id.clone(), sender, _feedback: feedback });
-        self.report(TransportEvent::TrackAdded { source, track_id, track, ssrc }).await;
+        let feedback = ctl.map(|ctl| keyframe_requests(track.clone(), ctl.clone(), false));
+        // Dual stream: the low layer on its own m-line (`pub_rids` tells the server).
+        let (mut low, mut low_sender, mut low_feedback) = (None, None, None);
+        if let Some(ctl) = ctl.filter(|_| dual) {
+            let ssrc = rand::random::<u32>();
+            let low_track = Arc::new(
+                TrackLocalStaticSample::new(
+                    Instant::now(),
+                    nertc_rtc::codecs::media_track(format!("nertc-{}", self.uid), &format!("{track_id}-l"), rtc_kind, codec.clone(), ssrc),
+                )
+                .map_err(transport)?,
+            );
+            low_sender = Some(pc.pc.add_track(low_track.clone() as Arc<dyn TrackLocal>).await.map_err(transport)?);
+            low_feedback = Some(keyframe_requests(low_track.clone(), ctl.clone(), true));
+            low = Some(crate::media::video_send::LowSink { track: low_track, ssrc });
+        }
+        self.tracks.insert(
+            source,
+            LocalTrack { track_id: track_id.clone(), sender, low: low_sender, _low_feedback: low_feedback, _feedback: feedback },
+        );
+        self.report(TransportEvent::TrackAdded { source, track_id, track, ssrc, low }).await;
         Ok(())
     }
 
@@ -236,14 +249,15 @@ impl Publisher {
     /// one), offered `fresh`. On failure the next try is [`CONNECT_TIMEOUT`] later.
     async fn replace(&mut self) {
         tracing::warn!(failed = self.setup.failed, "pub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it");
-        let published: Vec<(TrackSource, TrackId)> = self.tracks.drain().map(|(source, t)| (source, t.track_id)).collect();
+        let published: Vec<(TrackSource, TrackId, bool)> =
+            self.tracks.drain().map(|(source, t)| (source, t.track_id, t.low.is_some())).collect();
         if let Some(old) = self.pc.take() {
             let _ = old.pc.close().await;
         }
         self.pc_events = None;
         self.setup = FirstConnect::default();
-        for (source, track_id) in published {
-            if let Err(e) = self.add(source, track_id).await {
+        for (source, track_id, dual) in published {
+            if let Err(e) = self.add(source, track_id, dual).await {
                 tracing::warn!(?source, "replacing the pub connection: {e}");
             }
         }
@@ -269,10 +283,20 @@ impl Publisher {
         let started = Instant::now();
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
         tracing::debug!(restart_ice, gathering_ms = started.elapsed().as_millis() as u64, "pub offer ready");
-        let mut pub_mids = BTreeMap::new();
+        let (mut pub_mids, mut pub_rids) = (BTreeMap::new(), BTreeMap::new());
         for t in self.tracks.values() {
-            if let Some(mid) = pc.mid_of_sender(t.sender.id()).await {
-                pub_mids.insert(mid, t.track_id.clone());
+            let high = pc.mid_of_sender(t.sender.id()).await;
+            if let Some(mid) = &high {
+                pub_mids.insert(mid.clone(), t.track_id.clone());
+            }
+            if let Some(low) = &t.low
+                && let Some(mid) = pc.mid_of_sender(low.id()).await
+            {
+                pub_mids.insert(mid.clone(), t.track_id.clone());
+                pub_rids.insert(mid, nertc_protocol::RID_LOW.to_owned());
+                if let Some(mid) = high {
+                    pub_rids.insert(mid, nertc_protocol::RID_HIGH.to_owned());
+                }
             }
         }
         self.neg += 1;
@@ -283,6 +307,7 @@ impl Publisher {
             neg: self.neg,
             pub_mids,
             sub_mids: BTreeMap::new(),
+            pub_rids,
             fresh: offer == Offer::Fresh,
         };
         let answer = match self.signal.call(ClientMsg::Sdp(msg)).await? {
@@ -294,7 +319,26 @@ impl Publisher {
         tracing::debug!(restart_ice, total_ms = started.elapsed().as_millis() as u64, "pub answer applied");
         for v in &self.video {
             v.force_keyframe.store(true, Relaxed);
+            v.low_force_keyframe.store(true, Relaxed);
         }
         Ok(())
     }
+}
+
+/// Turns keyframe requests from the server for `track` into a forced keyframe of `video`'s
+/// encoder (its low layer's when `low`).
+fn keyframe_requests(track: Arc<TrackLocalStaticSample>, video: Arc<VideoCtl>, low: bool) -> TaskGuard {
+    TaskGuard::spawn(&tokio::runtime::Handle::current(), async move {
+        loop {
+            match track.poll().await {
+                Some(TrackLocalEvent::OnRtcpPacket(p)) => {
+                    if p.iter().any(|p| nertc_rtc::tap::is_keyframe_request(p.as_ref())) {
+                        (if low { &video.low_force_keyframe } else { &video.force_keyframe }).store(true, Relaxed);
+                    }
+                }
+                Some(_) => {}
+                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
 }

@@ -130,6 +130,7 @@ impl Subscriber {
             neg: offer.neg,
             pub_mids: BTreeMap::new(),
             sub_mids: BTreeMap::new(),
+            pub_rids: BTreeMap::new(),
             fresh: false,
         };
         self.signal.call(ClientMsg::Sdp(msg)).await?;

@@ -6,11 +6,20 @@
 //! the packet for its subscriber ([`Munger`]) and writes it to the subscriber's peer connection,
 //! whose NACK responder keeps the send cache that retransmissions are served from. Keyframe
 //! requests travel the other way: subscriber RTCP -> down track -> forwarder, which throttles
-//! them to one PLI per [`KEYFRAME_MIN_INTERVAL`] towards the publisher.
+//! them to one PLI per [`KEYFRAME_MIN_INTERVAL`] and layer towards the publisher.
+//!
+//! Simulcast ([`super::simulcast`]): a video track may have a high and a low layer, each from
+//! its own m-line (a `TrackRemote` per layer) or as rids of one. Each subscription has a wanted
+//! layer (set by its down track: what the subscriber asked for, lowered while its downlink
+//! cannot carry it); it is switched only at the first packet of a keyframe of the new layer
+//! (asked for with a PLI on that layer), and keeps the old layer until then. A wanted layer
+//! that is not flowing (the publisher paused it) is stood in for by the other one. The layers
+//! someone wants are reported to the room ([`MediaEvent::LayerDemand`]), which tells the
+//! publisher to pause the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -24,17 +33,32 @@ use nertc_protocol::{MediaKind, TrackId};
 use crate::metrics::Metrics;
 use crate::sfu::munger::Munger;
 use crate::sfu::peer::{MediaEvent, SessionKey};
+use crate::sfu::simulcast::{self, Fallback, HIGH, LAYERS, LOW, LayerChoice};
 use nertc_rtc::tap::is_keyframe_request;
 
-/// At most one keyframe request per this interval reaches a publisher.
+/// At most one keyframe request per this interval reaches a publisher (per layer).
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Packets queued per subscription before the forwarder starts dropping for it.
 const SINK_QUEUE: usize = 512;
+/// A layer with no packet for this long counts as paused.
+const LAYER_IDLE: Duration = Duration::from_millis(1000);
+/// A layer nobody has wanted for this long is reported unwanted (paused by the publisher).
+const LAYER_LINGER: Duration = Duration::from_secs(2);
+/// A subscription waiting to switch layers asks for a keyframe again this often.
+const SWITCH_RETRY: Duration = Duration::from_millis(1000);
+/// Housekeeping: throttled PLIs, switch retries, the layer demand.
+const TICK: Duration = Duration::from_millis(250);
 
 enum FwdCmd {
-    AddSink(u64, mpsc::Sender<rtc::rtp::Packet>),
+    AddSink(u64, mpsc::Sender<rtc::rtp::Packet>, usize),
     RemoveSink(u64),
-    Keyframe,
+    /// A subscription's wanted layer.
+    SetLayer(u64, usize),
+    /// A keyframe for one subscription (the layer it gets, and the one it waits for), or for
+    /// every layer someone gets.
+    Keyframe(Option<u64>),
+    /// Another layer's track of this publication (`None`: layers by rid).
+    AddTrack(Option<usize>, Arc<dyn TrackRemote>),
     Close,
 }
 
@@ -46,6 +70,8 @@ pub struct ForwarderHandle {
     /// Mime type of the publisher's codec, e.g. `video/H264`.
     pub codec: String,
     pub clock_rate: u32,
+    /// The track has a low layer: a subscription's layer choice matters.
+    simulcast: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for FwdCmd {
@@ -53,7 +79,9 @@ impl std::fmt::Debug for FwdCmd {
         f.write_str(match self {
             FwdCmd::AddSink(..) => "AddSink",
             FwdCmd::RemoveSink(_) => "RemoveSink",
-            FwdCmd::Keyframe => "Keyframe",
+            FwdCmd::SetLayer(..) => "SetLayer",
+            FwdCmd::Keyframe(_) => "Keyframe",
+            FwdCmd::AddTrack(..) => "AddTrack",
             FwdCmd::Close => "Close",
         })
     }
@@ -64,121 +92,486 @@ impl ForwarderHandle {
     pub fn same(&self, other: &ForwarderHandle) -> bool {
         self.ctl.same_channel(&other.ctl)
     }
+    /// Asks for a keyframe on every layer someone receives.
     pub fn request_keyframe(&self) {
-        let _ = self.ctl.send(FwdCmd::Keyframe);
+        let _ = self.ctl.send(FwdCmd::Keyframe(None));
     }
     pub fn close(&self) {
         let _ = self.ctl.send(FwdCmd::Close);
     }
-    fn add_sink(&self, id: u64, tx: mpsc::Sender<rtc::rtp::Packet>) {
-        let _ = self.ctl.send(FwdCmd::AddSink(id, tx));
+    fn add_sink(&self, id: u64, tx: mpsc::Sender<rtc::rtp::Packet>, layer: usize) {
+        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, layer));
     }
     fn remove_sink(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::RemoveSink(id));
     }
+    fn set_layer(&self, id: u64, layer: usize) {
+        let _ = self.ctl.send(FwdCmd::SetLayer(id, layer));
+    }
+    fn simulcast(&self) -> bool {
+        self.simulcast.load(Relaxed)
+    }
+    fn keyframe_for(&self, id: u64) {
+        let _ = self.ctl.send(FwdCmd::Keyframe(Some(id)));
+    }
 }
 
-/// Starts forwarding `track`. The room hears `TrackLive` with the handle once the first RTP
-/// packet arrives (tracks are announced only when media flows) and `TrackEnded` when it stops.
-pub fn spawn(
+/// Hands further layer tracks of a publication to its forwarder task.
+#[derive(Clone, Debug)]
+pub struct LayerFeed(mpsc::UnboundedSender<FwdCmd>);
+
+impl LayerFeed {
+    /// Adds `track` as `layer` (`None`: its SSRCs' rids say). False when the task has ended.
+    pub fn add_track(&self, layer: Option<usize>, track: Arc<dyn TrackRemote>) -> bool {
+        self.0.send(FwdCmd::AddTrack(layer, track)).is_ok()
+    }
+}
+
+/// One layer of the publication.
+#[derive(Default)]
+struct LayerState {
+    /// The SSRC carrying it (0: none yet) and which input it arrives on.
+    ssrc: u32,
+    rank: u8,
+    input: usize,
+    last_at: Option<Instant>,
+    pli_pending: bool,
+    last_pli: Option<Instant>,
+    /// Last time a subscription got or wanted it.
+    wanted_at: Option<Instant>,
+}
+
+/// One subscription as the forwarder sees it.
+struct Sink {
+    tx: mpsc::Sender<rtc::rtp::Packet>,
+    want: usize,
+    /// The layer it gets now (None: nothing yet, waiting for a keyframe).
+    cur: Option<usize>,
+    asked_at: Option<Instant>,
+    /// The last packet forwarded did not end its picture.
+    open: bool,
+    /// A switch waiting for the current picture to end: the new layer's packets from its
+    /// keyframe on, held meanwhile (a decoder must not get half a picture of the old layer
+    /// glued to the new one's keyframe: the subscriber sees continuous sequence numbers).
+    switch_to: Option<(usize, Instant)>,
+    held: Vec<rtc::rtp::Packet>,
+}
+
+/// Packets held for one switch at most; more (the old layer stalled mid-picture) switch at once.
+const HELD_MAX: usize = 256;
+/// A switch waits this long at most for the old layer's picture to end.
+const HELD_WAIT: Duration = Duration::from_millis(150);
+
+impl Sink {
+    fn new(tx: mpsc::Sender<rtc::rtp::Packet>, want: usize) -> Self {
+        Sink { tx, want, cur: None, asked_at: None, open: false, switch_to: None, held: Vec::new() }
+    }
+
+    /// Queues `pkt` for the subscriber; false when the subscription is gone.
+    fn send(&mut self, pkt: rtc::rtp::Packet, metrics: &Metrics) -> bool {
+        self.open = !pkt.header.marker;
+        match self.tx.try_send(pkt) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics.rtp_dropped.fetch_add(1, Relaxed);
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Completes a held switch: the new layer's packets go out, it becomes the current one.
+    fn finish_switch(&mut self, metrics: &Metrics) -> bool {
+        let Some((to, _)) = self.switch_to.take() else { return true };
+        self.cur = Some(to);
+        let mut alive = true;
+        for p in std::mem::take(&mut self.held) {
+            alive &= self.send(p, metrics);
+        }
+        alive
+    }
+
+    /// Offers a packet of `layer`; `target` is the layer it should get, `keyframe` tells
+    /// whether the packet starts a keyframe. False when the subscription is gone.
+    fn offer(
+        &mut self,
+        layer: usize,
+        pkt: &rtc::rtp::Packet,
+        target: usize,
+        keyframe: &mut dyn FnMut() -> bool,
+        single: bool,
+        metrics: &Metrics,
+    ) -> bool {
+        if self.cur == Some(layer) {
+            let alive = self.send(pkt.clone(), metrics);
+            // The old layer's picture ended: the held switch goes ahead.
+            if !self.open && self.switch_to.is_some() {
+                return self.finish_switch(metrics) && alive;
+            }
+            return alive;
+        }
+        if let Some((to, _)) = self.switch_to {
+            if to == layer {
+                self.held.push(pkt.clone());
+                if self.held.len() >= HELD_MAX {
+                    return self.finish_switch(metrics);
+                }
+            }
+            return true;
+        }
+        if target == layer && keyframe() {
+            if self.cur.is_some() && self.open {
+                self.switch_to = Some((layer, Instant::now()));
+                self.held.push(pkt.clone());
+                return true;
+            }
+            self.cur = Some(layer);
+            return self.send(pkt.clone(), metrics);
+        }
+        // Before its first keyframe a subscription of a single-layer track takes what comes
+        // (the decoder asks for a keyframe itself), as without simulcast.
+        if single && self.cur.is_none() {
+            self.cur = Some(layer);
+            return self.send(pkt.clone(), metrics);
+        }
+        true
+    }
+}
+
+/// A publisher's track as read: its fixed layer (None: by rid) and the layer of each SSRC seen.
+struct Input {
     track: Arc<dyn TrackRemote>,
+    layer: Option<usize>,
+    ssrcs: Vec<(u32, Option<(usize, u8)>)>,
+}
+
+struct Fwd {
     track_id: TrackId,
     owner: SessionKey,
     kind: MediaKind,
     events: mpsc::UnboundedSender<MediaEvent>,
     metrics: Arc<Metrics>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
-        let mut sinks: HashMap<u64, mpsc::Sender<rtc::rtp::Packet>> = HashMap::new();
-        let mut media_ssrc = 0u32;
-        let mut announced = false;
-        let mut last_pli: Option<Instant> = None;
-        let mut pli_pending = false;
-        let pli_timer = tokio::time::sleep(Duration::from_secs(3600));
-        tokio::pin!(pli_timer);
+    ctl_tx: mpsc::UnboundedSender<FwdCmd>,
+    inputs: Vec<Input>,
+    layers: [LayerState; LAYERS],
+    sinks: HashMap<u64, Sink>,
+    codec: String,
+    announced: bool,
+    /// Both layers seen: the demand is reported (and the handle says so).
+    simulcast: bool,
+    simulcast_flag: Arc<std::sync::atomic::AtomicBool>,
+    ever_had_sink: bool,
+    reported: Option<[bool; LAYERS]>,
+}
+
+async fn poll_input(t: Option<&Arc<dyn TrackRemote>>) -> Option<TrackRemoteEvent> {
+    match t {
+        Some(t) => t.poll().await,
+        None => std::future::pending().await,
+    }
+}
+
+enum Step {
+    Cmd(Option<FwdCmd>),
+    Tick,
+    Input(usize, Option<TrackRemoteEvent>),
+}
+
+/// Starts forwarding `track` (as `layer`, or by rid when None; more layers come through the
+/// returned [`LayerFeed`]). The room hears `TrackLive` with the handle once the first RTP
+/// packet arrives (tracks are announced only when media flows) and `TrackEnded` when every
+/// input has stopped.
+pub fn spawn(
+    track: Arc<dyn TrackRemote>,
+    layer: Option<usize>,
+    track_id: TrackId,
+    owner: SessionKey,
+    kind: MediaKind,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    metrics: Arc<Metrics>,
+) -> (tokio::task::JoinHandle<()>, LayerFeed) {
+    let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel();
+    let feed = LayerFeed(ctl_tx.clone());
+    let task = tokio::spawn(async move {
+        let mut f = Fwd {
+            track_id,
+            owner,
+            kind,
+            events,
+            metrics,
+            ctl_tx,
+            inputs: vec![Input { track, layer, ssrcs: Vec::new() }],
+            layers: Default::default(),
+            sinks: HashMap::new(),
+            codec: String::new(),
+            announced: false,
+            simulcast: false,
+            simulcast_flag: Arc::default(),
+            ever_had_sink: false,
+            reported: None,
+        };
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                biased;
-                cmd = ctl_rx.recv() => match cmd {
-                    // No keyframe request here: the subscriber's transport is not up yet, so it
-                    // would be lost and start the throttle window. The peer asks once the
-                    // subscriber can receive (transport connected, or its answer applied on a
-                    // connected transport).
-                    Some(FwdCmd::AddSink(id, tx)) => { sinks.insert(id, tx); }
-                    Some(FwdCmd::RemoveSink(id)) => { sinks.remove(&id); }
-                    Some(FwdCmd::Keyframe) => pli_pending = true,
-                    Some(FwdCmd::Close) | None => break,
-                },
-                _ = &mut pli_timer, if pli_pending => {}
-                ev = track.poll() => match ev {
-                    Some(TrackRemoteEvent::OnRtpPacket(pkt)) => {
-                        metrics.rtp_received.fetch_add(1, Relaxed);
-                        if !announced {
-                            announced = true;
-                            media_ssrc = pkt.header.ssrc;
-                            let codec = track.codec(media_ssrc).await;
-                            let (codec, clock_rate) = codec
-                                .map(|c| (c.mime_type, c.clock_rate))
-                                .unwrap_or_default();
-                            tracing::debug!(%track_id, %codec, "track live");
-                            let handle = ForwarderHandle { ctl: ctl_tx.clone(), kind, codec, clock_rate };
-                            let _ = events.send(MediaEvent::TrackLive { key: owner.clone(), track_id: track_id.clone(), forwarder: handle });
+            let step = {
+                let (t0, t1) = (f.inputs.first().map(|i| &i.track), f.inputs.get(1).map(|i| &i.track));
+                tokio::select! {
+                    biased;
+                    cmd = ctl_rx.recv() => Step::Cmd(cmd),
+                    _ = tick.tick() => Step::Tick,
+                    ev = poll_input(t0) => Step::Input(0, ev),
+                    ev = poll_input(t1) => Step::Input(1, ev),
+                }
+            };
+            match step {
+                Step::Cmd(None) | Step::Cmd(Some(FwdCmd::Close)) => break,
+                Step::Cmd(Some(cmd)) => f.command(cmd),
+                Step::Tick => f.tick(Instant::now()),
+                Step::Input(i, Some(TrackRemoteEvent::OnRtpPacket(pkt))) => f.packet(i, pkt).await,
+                Step::Input(i, Some(TrackRemoteEvent::OnEnded) | Some(TrackRemoteEvent::OnError) | None) => {
+                    f.inputs.remove(i);
+                    if f.inputs.is_empty() {
+                        break;
+                    }
+                    for l in &mut f.layers {
+                        if l.input == i {
+                            *l = LayerState { wanted_at: l.wanted_at, ..Default::default() };
+                        } else if l.input > i {
+                            l.input -= 1;
                         }
-                        sinks.retain(|_, tx| match tx.try_send(pkt.clone()) {
-                            Ok(()) => true,
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                metrics.rtp_dropped.fetch_add(1, Relaxed);
-                                true
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => false,
-                        });
                     }
-                    Some(TrackRemoteEvent::OnEnded) | Some(TrackRemoteEvent::OnError) | None => break,
-                    Some(_) => {}
-                },
+                }
+                Step::Input(_, Some(_)) => {}
             }
-            // Throttled keyframe requests towards the publisher.
-            if pli_pending && announced {
-                let now = Instant::now();
-                let due = last_pli.map_or(now, |t| t + KEYFRAME_MIN_INTERVAL);
-                if now >= due {
-                    pli_pending = false;
-                    last_pli = Some(now);
-                    metrics.keyframe_requests_out.fetch_add(1, Relaxed);
-                    let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
-                    if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
-                        tracing::debug!(%track_id, "PLI to publisher failed: {e}");
-                    }
-                } else {
-                    pli_timer.as_mut().reset(tokio::time::Instant::from_std(due));
+            f.send_plis().await;
+        }
+        if f.announced {
+            let _ = f.events.send(MediaEvent::TrackEnded { key: f.owner, track_id: f.track_id });
+        }
+    });
+    (task, feed)
+}
+
+impl Fwd {
+    fn command(&mut self, cmd: FwdCmd) {
+        match cmd {
+            // No keyframe request here: the subscriber's transport is not up yet, so it
+            // would be lost and start the throttle window. The peer asks once the
+            // subscriber can receive (transport connected, or its answer applied on a
+            // connected transport).
+            FwdCmd::AddSink(id, tx, want) => {
+                self.sinks.insert(id, Sink::new(tx, want));
+                self.ever_had_sink = true;
+            }
+            FwdCmd::RemoveSink(id) => {
+                self.sinks.remove(&id);
+            }
+            FwdCmd::SetLayer(id, want) => {
+                if let Some(s) = self.sinks.get_mut(&id)
+                    && s.want != want
+                {
+                    s.want = want;
+                    s.asked_at = None;
+                    self.layers[want].wanted_at = Some(Instant::now());
+                    self.tick(Instant::now());
                 }
             }
+            FwdCmd::Keyframe(Some(id)) => {
+                let live = self.live(Instant::now());
+                if let Some(s) = self.sinks.get(&id) {
+                    let target = effective(s.want, live);
+                    self.layers[target].pli_pending = true;
+                    if let Some(cur) = s.cur {
+                        self.layers[cur].pli_pending = true;
+                    }
+                }
+            }
+            FwdCmd::Keyframe(None) => {
+                let live = self.live(Instant::now());
+                let mut any = false;
+                for s in self.sinks.values() {
+                    self.layers[effective(s.want, live)].pli_pending = true;
+                    any = true;
+                }
+                if !any {
+                    self.layers[HIGH].pli_pending = true;
+                }
+            }
+            FwdCmd::AddTrack(layer, track) => {
+                if self.inputs.len() < LAYERS {
+                    self.inputs.push(Input { track, layer, ssrcs: Vec::new() });
+                } else {
+                    tracing::warn!(track_id = %self.track_id, "a third layer track; ignored");
+                }
+            }
+            FwdCmd::Close => {}
         }
-        if announced {
-            let _ = events.send(MediaEvent::TrackEnded { key: owner, track_id });
+    }
+
+    fn live(&self, now: Instant) -> [bool; LAYERS] {
+        std::array::from_fn(|l| self.layers[l].last_at.is_some_and(|t| now.duration_since(t) < LAYER_IDLE))
+    }
+
+    /// The layer of a packet from input `i` with `ssrc` (None: dropped, e.g. a middle rid).
+    async fn layer_of(&mut self, i: usize, ssrc: u32) -> Option<usize> {
+        let input = &mut self.inputs[i];
+        let found = match input.ssrcs.iter().find(|(s, _)| *s == ssrc) {
+            Some((_, found)) => *found,
+            None => {
+                let found = match input.layer {
+                    Some(l) => Some((l, 0)),
+                    None => simulcast::layer_of_rid(input.track.rid(ssrc).await.as_deref().unwrap_or("")),
+                };
+                tracing::debug!(track_id = %self.track_id, ssrc, ?found, "layer source");
+                input.ssrcs.push((ssrc, found));
+                found
+            }
+        };
+        let (layer, rank) = found?;
+        let now = Instant::now();
+        let l = &mut self.layers[layer];
+        if l.ssrc != ssrc {
+            let stale = l.last_at.is_none_or(|t| now.duration_since(t) >= LAYER_IDLE);
+            if l.ssrc != 0 && !stale && rank <= l.rank {
+                return None;
+            }
+            l.ssrc = ssrc;
+            l.rank = rank;
+            l.input = i;
         }
-    })
+        l.last_at = Some(now);
+        if layer == LOW && !self.simulcast {
+            self.simulcast = true;
+            self.simulcast_flag.store(true, Relaxed);
+        }
+        Some(layer)
+    }
+
+    async fn packet(&mut self, i: usize, pkt: rtc::rtp::Packet) {
+        self.metrics.rtp_received.fetch_add(1, Relaxed);
+        let Some(layer) = self.layer_of(i, pkt.header.ssrc).await else { return };
+        if !self.announced {
+            self.announced = true;
+            let codec = self.inputs[i].track.codec(pkt.header.ssrc).await;
+            let (codec, clock_rate) = codec.map(|c| (c.mime_type, c.clock_rate)).unwrap_or_default();
+            tracing::debug!(track_id = %self.track_id, %codec, "track live");
+            self.codec = codec.clone();
+            let handle =
+                ForwarderHandle { ctl: self.ctl_tx.clone(), kind: self.kind, codec, clock_rate, simulcast: self.simulcast_flag.clone() };
+            let _ = self.events.send(MediaEvent::TrackLive { key: self.owner.clone(), track_id: self.track_id.clone(), forwarder: handle });
+        }
+        let live = if self.simulcast { self.live(Instant::now()) } else { [true, false] };
+        let single = !live[LOW] && layer == HIGH;
+        let mut known: Option<bool> = None;
+        let (codec, metrics) = (&self.codec, &self.metrics);
+        let mut keyframe = || *known.get_or_insert_with(|| simulcast::starts_keyframe(codec, &pkt.payload));
+        self.sinks.retain(|_, s| s.offer(layer, &pkt, effective(s.want, live), &mut keyframe, single, metrics));
+    }
+
+    /// Switch retries and the layer demand.
+    fn tick(&mut self, now: Instant) {
+        let live = self.live(now);
+        let metrics = &self.metrics;
+        self.sinks.retain(|_, s| s.switch_to.is_none_or(|(_, at)| now.duration_since(at) < HELD_WAIT) || s.finish_switch(metrics));
+        for s in self.sinks.values_mut() {
+            let target = effective(s.want, live);
+            if let Some(cur) = s.cur {
+                self.layers[cur].wanted_at = Some(now);
+            }
+            self.layers[s.want].wanted_at = Some(now);
+            // Waiting to switch to a flowing layer: ask it for a keyframe (again).
+            if s.cur.is_some_and(|c| c != target) && live[target] && s.asked_at.is_none_or(|t| now.duration_since(t) >= SWITCH_RETRY) {
+                s.asked_at = Some(now);
+                self.layers[target].pli_pending = true;
+            }
+        }
+        if !self.simulcast || !self.ever_had_sink {
+            return;
+        }
+        let mut active: [bool; LAYERS] =
+            std::array::from_fn(|l| self.layers[l].wanted_at.is_some_and(|t| now.duration_since(t) < LAYER_LINGER));
+        if self.sinks.is_empty() || !active.iter().any(|a| *a) {
+            active[HIGH] = true; // the main stream is always sent
+        }
+        if self.reported != Some(active) {
+            self.reported = Some(active);
+            let active = (0..LAYERS).filter(|l| active[*l]).map(|l| simulcast::rid_of_layer(l).to_owned()).collect();
+            let _ = self.events.send(MediaEvent::LayerDemand { key: self.owner.clone(), track_id: self.track_id.clone(), active });
+        }
+    }
+
+    /// Throttled keyframe requests towards the publisher, one per layer.
+    async fn send_plis(&mut self) {
+        if !self.announced {
+            return;
+        }
+        let now = Instant::now();
+        for l in 0..LAYERS {
+            let st = &mut self.layers[l];
+            if !st.pli_pending || st.ssrc == 0 {
+                continue;
+            }
+            if st.last_pli.is_some_and(|t| now < t + KEYFRAME_MIN_INTERVAL) {
+                continue; // retried at the next tick
+            }
+            st.pli_pending = false;
+            st.last_pli = Some(now);
+            self.metrics.keyframe_requests_out.fetch_add(1, Relaxed);
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: st.ssrc };
+            if let Some(input) = self.inputs.get(st.input)
+                && let Err(e) = input.track.write_rtcp(vec![Box::new(pli)]).await
+            {
+                tracing::debug!(track_id = %self.track_id, "PLI to publisher failed: {e}");
+            }
+        }
+    }
+}
+
+/// The layer a subscription wanting `want` gets while `live` layers flow: `want`, else the
+/// other one if it flows.
+fn effective(want: usize, live: [bool; LAYERS]) -> usize {
+    if live[want] {
+        want
+    } else if live[1 - want] {
+        1 - want
+    } else {
+        want
+    }
 }
 
 /// One subscription: rewrites and writes packets from the forwarder into `local`, and relays
 /// the subscriber's keyframe requests. Dropping it stops both tasks and unhooks the forwarder.
 /// It can be moved to another forwarder of the same track ([`DownTrack::rebind`]: the
 /// publisher's connection was replaced); the subscriber sees one continuous stream.
+///
+/// Its layer ([`LayerChoice`]): what the subscriber asked for, lowered while the receiver
+/// reports of `local`'s stream show a lossy downlink.
 pub struct DownTrack {
     sink_id: u64,
     /// This subscription's queue, kept so that it outlives a forwarder.
     sink: mpsc::Sender<rtc::rtp::Packet>,
-    forwarder: tokio::sync::watch::Sender<ForwarderHandle>,
+    forwarder: Arc<tokio::sync::watch::Sender<ForwarderHandle>>,
+    choice: Arc<Mutex<LayerChoice>>,
     tasks: [tokio::task::AbortHandle; 2],
 }
 
+fn lock(c: &Mutex<LayerChoice>) -> std::sync::MutexGuard<'_, LayerChoice> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl DownTrack {
-    pub fn spawn(local: Arc<TrackLocalStaticRTP>, munger: Munger, forwarder: ForwarderHandle, metrics: Arc<Metrics>) -> Self {
+    pub fn spawn(
+        local: Arc<TrackLocalStaticRTP>,
+        munger: Munger,
+        forwarder: ForwarderHandle,
+        choice: LayerChoice,
+        mut reports: mpsc::UnboundedReceiver<u8>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let (sink, mut rx) = mpsc::channel::<rtc::rtp::Packet>(SINK_QUEUE);
-        forwarder.add_sink(sink_id, sink.clone());
+        forwarder.add_sink(sink_id, sink.clone(), choice.layer());
 
         let writer = {
             let local = local.clone();
@@ -200,28 +593,61 @@ impl DownTrack {
                 }
             })
         };
-        let (forwarder, fwd) = tokio::sync::watch::channel(forwarder);
+        let forwarder = Arc::new(tokio::sync::watch::channel(forwarder).0);
+        let choice = Arc::new(Mutex::new(choice));
         let feedback = {
+            let (fwd, choice) = (forwarder.clone(), choice.clone());
             tokio::spawn(async move {
                 loop {
-                    match local.poll().await {
-                        Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
-                            if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                                fwd.borrow().request_keyframe();
+                    tokio::select! {
+                        ev = local.poll() => match ev {
+                            Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
+                                if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                                    fwd.borrow().keyframe_for(sink_id);
+                                }
+                            }
+                            Some(_) => {}
+                            // Unbound until the subscriber's answer is applied.
+                            None => tokio::time::sleep(Duration::from_millis(50)).await,
+                        },
+                        // Only a track with a low layer has anything to fall back to.
+                        Some(lost) = reports.recv() => {
+                            if !fwd.borrow().simulcast() {
+                                continue;
+                            }
+                            let mut c = lock(&choice);
+                            if c.report(lost, Instant::now()) {
+                                tracing::info!(sink_id, layer = c.layer(), lost, "downlink: subscription switches layer");
+                                fwd.borrow().set_layer(sink_id, c.layer());
                             }
                         }
-                        Some(_) => {}
-                        // Unbound until the subscriber's answer is applied.
-                        None => tokio::time::sleep(Duration::from_millis(50)).await,
                     }
                 }
             })
         };
-        DownTrack { sink_id, sink, forwarder, tasks: [writer.abort_handle(), feedback.abort_handle()] }
+        DownTrack { sink_id, sink, forwarder, choice, tasks: [writer.abort_handle(), feedback.abort_handle()] }
     }
 
     pub fn forwarder(&self) -> ForwarderHandle {
         self.forwarder.borrow().clone()
+    }
+
+    /// Asks the publisher for a keyframe of the layer this subscription gets (or waits for).
+    pub fn request_keyframe(&self) {
+        self.forwarder.borrow().keyframe_for(self.sink_id);
+    }
+
+    /// The subscriber asked for another layer or fallback option.
+    pub fn request_layer(&self, layer: usize, fallback: Fallback) {
+        let mut c = lock(&self.choice);
+        c.request(layer, fallback);
+        self.forwarder.borrow().set_layer(self.sink_id, c.layer());
+    }
+
+    /// What the subscriber asked for.
+    pub fn choice(&self) -> (usize, Fallback) {
+        let c = lock(&self.choice);
+        (c.requested(), c.fallback())
     }
 
     /// Takes packets from `to` instead of the current forwarder (a no-op when it is the same).
@@ -230,7 +656,7 @@ impl DownTrack {
         if self.forwarder.borrow().same(&to) {
             return;
         }
-        to.add_sink(self.sink_id, self.sink.clone());
+        to.add_sink(self.sink_id, self.sink.clone(), lock(&self.choice).layer());
         self.forwarder.send_replace(to).remove_sink(self.sink_id);
     }
 }

@@ -25,8 +25,9 @@ use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, S
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle};
+use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
+use crate::sfu::simulcast::{self, Fallback, LayerChoice};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
@@ -51,6 +52,8 @@ pub enum MediaEvent {
     TrackLive { key: SessionKey, track_id: TrackId, forwarder: ForwarderHandle },
     /// A published track's media ended (its peer connection closed or the track stopped).
     TrackEnded { key: SessionKey, track_id: TrackId },
+    /// The layers (rids) of a simulcast track that someone receives changed.
+    LayerDemand { key: SessionKey, track_id: TrackId, active: Vec<String> },
 }
 
 /// Room -> peer.
@@ -61,6 +64,8 @@ pub enum PeerCmd {
         sdp: String,
         neg: u64,
         mids: BTreeMap<String, TrackId>,
+        /// mid -> layer rid, for tracks sent as one m-line per layer.
+        rids: BTreeMap<String, String>,
         /// From a new client connection replacing the current one ([`SdpMsg::fresh`]).
         fresh: bool,
     },
@@ -77,6 +82,15 @@ pub enum PeerCmd {
         track_id: TrackId,
         owner: Uid,
         forwarder: ForwarderHandle,
+        /// The layer the subscriber asked for and whether it may get a lower one.
+        layer: usize,
+        fallback: Fallback,
+    },
+    /// A subscription's wanted layer changed (`subscribe` again).
+    SetLayer {
+        track_id: TrackId,
+        layer: usize,
+        fallback: Fallback,
     },
     RemoveDown {
         track_id: TrackId,
@@ -106,21 +120,46 @@ pub struct PeerEnv {
     pub rtc: RtcConfig,
     pub metrics: Arc<Metrics>,
     pub next_port: Arc<AtomicU32>,
+    /// Subscribers' reception reports, to the down track of the stream they are about.
+    pub reports: Arc<ReportRouter>,
+}
+
+/// Routes reception reports (from every subscribe connection's RTCP tap) by the reported
+/// stream's SSRC to its down track.
+#[derive(Default)]
+pub struct ReportRouter(std::sync::Mutex<HashMap<u32, mpsc::UnboundedSender<u8>>>);
+
+impl ReportRouter {
+    pub fn register(&self, ssrc: u32) -> mpsc::UnboundedReceiver<u8> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(ssrc, tx);
+        rx
+    }
+
+    fn deliver(&self, ssrc: u32, fraction_lost: u8) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // A down track that is gone dropped its receiver: forget it.
+        if map.get(&ssrc).is_some_and(|tx| tx.send(fraction_lost).is_err()) {
+            map.remove(&ssrc);
+        }
+    }
 }
 
 impl PeerEnv {
     pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> Self {
-        PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)) }
+        PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), reports: Arc::default() }
     }
 
     /// Builds a peer connection on the next free port of the configured range.
     async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let metrics = self.metrics.clone();
+        let reports = self.reports.clone();
         let counter: FeedbackCounter = Arc::new(move |f| {
             let c = match f {
                 Feedback::Nack => &metrics.nacks,
                 Feedback::KeyframeRequest => &metrics.keyframe_requests_in,
                 Feedback::Nacked { .. } => return,
+                Feedback::Report { ssrc, fraction_lost } => return reports.deliver(ssrc, fraction_lost),
             };
             c.fetch_add(1, Relaxed);
         });
@@ -178,7 +217,9 @@ struct Peer {
     /// Answers to offers below this `neg` were for a replaced connection: ignored.
     sub_first_neg: u64,
     pub_mids: BTreeMap<String, TrackId>,
-    published: HashMap<TrackId, tokio::task::JoinHandle<()>>,
+    /// mid -> layer, for tracks sent as one m-line per layer.
+    pub_rids: BTreeMap<String, String>,
+    published: HashMap<TrackId, (tokio::task::JoinHandle<()>, LayerFeed)>,
     downs: HashMap<TrackId, Down>,
     /// Sub negotiation: last offer number, whether it awaits an answer, changes since it.
     sub_neg: u64,
@@ -209,6 +250,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_fresh: false,
         sub_first_neg: 0,
         pub_mids: BTreeMap::new(),
+        pub_rids: BTreeMap::new(),
         published: HashMap::new(),
         downs: HashMap::new(),
         sub_neg: 0,
@@ -255,11 +297,12 @@ fn sdp_error(e: impl std::fmt::Display) -> ErrorBody {
 impl Peer {
     async fn command(&mut self, cmd: PeerCmd) {
         match cmd {
-            PeerCmd::PubOffer { id, sdp, neg, mids, fresh } => {
+            PeerCmd::PubOffer { id, sdp, neg, mids, rids, fresh } => {
                 if fresh {
                     self.replace_pub().await;
                 }
                 self.pub_mids.extend(mids);
+                self.pub_rids.extend(rids);
                 let result = self.answer_pub(sdp, neg).await.map(|m| serde_json::to_value(m).expect("SdpMsg always serialises"));
                 if let Err(e) = &result {
                     tracing::info!(uid = self.key.uid, "pub offer refused: {}", e.msg);
@@ -285,8 +328,8 @@ impl Peer {
                     tracing::debug!(uid = self.key.uid, "ice candidate refused: {e}");
                 }
             }
-            PeerCmd::AddDown { track_id, owner, forwarder } => {
-                if let Err(e) = self.add_down(track_id.clone(), owner, forwarder).await {
+            PeerCmd::AddDown { track_id, owner, forwarder, layer, fallback } => {
+                if let Err(e) = self.add_down(track_id.clone(), owner, forwarder, LayerChoice::new(layer, fallback)).await {
                     tracing::warn!(uid = self.key.uid, %track_id, "subscription failed: {}", e.msg);
                     return;
                 }
@@ -302,8 +345,13 @@ impl Peer {
                     self.negotiate_sub_if_needed().await;
                 }
             }
+            PeerCmd::SetLayer { track_id, layer, fallback } => {
+                if let Some(d) = self.downs.get(&track_id) {
+                    d.track.request_layer(layer, fallback);
+                }
+            }
             PeerCmd::StopPublished { track_id } => {
-                if let Some(task) = self.published.remove(&track_id) {
+                if let Some((task, _)) = self.published.remove(&track_id) {
                     task.abort();
                 }
             }
@@ -347,8 +395,8 @@ impl Peer {
             failed = self.sub_setup.failed,
             "sub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it"
         );
-        let subs: Vec<(TrackId, Uid, ForwarderHandle)> =
-            self.downs.drain().map(|(track_id, d)| (track_id, d.info.uid, d.track.forwarder())).collect();
+        let subs: Vec<(TrackId, Uid, ForwarderHandle, (usize, Fallback))> =
+            self.downs.drain().map(|(track_id, d)| (track_id, d.info.uid, d.track.forwarder(), d.track.choice())).collect();
         if let Some(old) = self.sub_pc.take() {
             let _ = old.pc.close().await;
         }
@@ -359,8 +407,8 @@ impl Peer {
         self.sub_added.clear();
         self.sub_fresh = true;
         self.sub_dirty = true;
-        for (track_id, owner, forwarder) in subs {
-            if let Err(e) = self.add_down(track_id.clone(), owner, forwarder).await {
+        for (track_id, owner, forwarder, (layer, fallback)) in subs {
+            if let Err(e) = self.add_down(track_id.clone(), owner, forwarder, LayerChoice::new(layer, fallback)).await {
                 tracing::warn!(uid = self.key.uid, %track_id, "subscription lost replacing sub: {}", e.msg);
             }
         }
@@ -372,13 +420,14 @@ impl Peer {
     /// new ones, which the room hands to every subscription ([`DownTrack::rebind`]).
     async fn replace_pub(&mut self) {
         tracing::info!(uid = self.key.uid, "pub offer for a new connection: replacing ours");
-        for (_, task) in self.published.drain() {
+        for (_, (task, _)) in self.published.drain() {
             task.abort();
         }
         if let Some(old) = self.pub_pc.take() {
             let _ = old.pc.close().await;
         }
         self.pub_mids.clear();
+        self.pub_rids.clear();
     }
 
     async fn pc_event(&mut self, pc: PcKind, ev: PcEvent) {
@@ -453,7 +502,16 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
-        Ok(SdpMsg { pc: PcKind::Pub, kind: SdpType::Answer, sdp, neg, pub_mids: BTreeMap::new(), sub_mids: BTreeMap::new(), fresh: false })
+        Ok(SdpMsg {
+            pc: PcKind::Pub,
+            kind: SdpType::Answer,
+            sdp,
+            neg,
+            pub_mids: BTreeMap::new(),
+            sub_mids: BTreeMap::new(),
+            pub_rids: BTreeMap::new(),
+            fresh: false,
+        })
     }
 
     async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {
@@ -467,18 +525,29 @@ impl Peer {
             RtpCodecKind::Audio => MediaKind::Audio,
             _ => MediaKind::Video,
         };
-        let task = forwarder::spawn(track, track_id.clone(), self.key.clone(), kind, self.events.clone(), self.env.metrics.clone());
-        if let Some(old) = self.published.insert(track_id, task) {
+        // One m-line per layer (`pub_rids`): a layer after the first joins the publication's
+        // forwarder. Otherwise the layers, if any, are told apart by rid.
+        let layer = mid.as_ref().and_then(|m| self.pub_rids.get(m)).map(|rid| simulcast::layer_of_request(Some(rid)));
+        if layer.is_some()
+            && let Some((task, feed)) = self.published.get(&track_id)
+            && !task.is_finished()
+            && feed.add_track(layer, track.clone())
+        {
+            return;
+        }
+        let published =
+            forwarder::spawn(track, layer, track_id.clone(), self.key.clone(), kind, self.events.clone(), self.env.metrics.clone());
+        if let Some((old, _)) = self.published.insert(track_id, published) {
             old.abort();
         }
     }
 
-    async fn add_down(&mut self, track_id: TrackId, owner: Uid, fwd: ForwarderHandle) -> Result<(), ErrorBody> {
+    async fn add_down(&mut self, track_id: TrackId, owner: Uid, fwd: ForwarderHandle, choice: LayerChoice) -> Result<(), ErrorBody> {
         if let Some(d) = self.downs.get(&track_id) {
             // The publisher's connection was replaced: same track, new forwarder.
             d.track.rebind(fwd);
             if self.sub_connected && d.info.kind == MediaKind::Video {
-                d.track.forwarder().request_keyframe();
+                d.track.request_keyframe();
             }
             return Ok(());
         }
@@ -494,7 +563,8 @@ impl Peer {
             .await
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("add_track: {e}")))?;
         let info = MidInfo { track_id: track_id.clone(), uid: owner, kind: fwd.kind };
-        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, self.env.metrics.clone());
+        let reports = self.env.reports.register(ssrc);
+        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, choice, reports, self.env.metrics.clone());
         self.downs.insert(track_id.clone(), Down { sender, info, track });
         self.sub_added.push(track_id);
         self.sub_dirty = true;
@@ -530,7 +600,16 @@ impl Peer {
             if fresh {
                 self.sub_first_neg = self.sub_neg;
             }
-            Ok(SdpMsg { pc: PcKind::Sub, kind: SdpType::Offer, sdp, neg: self.sub_neg, pub_mids: BTreeMap::new(), sub_mids, fresh })
+            Ok(SdpMsg {
+                pc: PcKind::Sub,
+                kind: SdpType::Offer,
+                sdp,
+                neg: self.sub_neg,
+                pub_mids: BTreeMap::new(),
+                sub_mids,
+                pub_rids: BTreeMap::new(),
+                fresh,
+            })
         }
         .await;
         match result {
@@ -582,13 +661,13 @@ impl Peer {
     /// Asks the publishers of every subscribed video track for a keyframe (throttled there).
     fn request_keyframes(&self) {
         for d in self.downs.values().filter(|d| d.info.kind == MediaKind::Video) {
-            d.track.forwarder().request_keyframe();
+            d.track.request_keyframe();
         }
     }
 
     async fn close(&mut self) {
         self.downs.clear();
-        for (_, task) in self.published.drain() {
+        for (_, (task, _)) in self.published.drain() {
             task.abort();
         }
         for p in [self.pub_pc.take(), self.sub_pc.take()].into_iter().flatten() {

@@ -362,6 +362,7 @@ impl Client {
                 neg: 1,
                 pub_mids,
                 sub_mids: BTreeMap::new(),
+                pub_rids: BTreeMap::new(),
                 fresh: false,
             }))
             .await
@@ -400,7 +401,7 @@ impl Client {
     }
 
     pub async fn subscribe(&self, track_id: &str) -> Result<SubscribeResult, ErrorBody> {
-        match self.request(ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None })).await? {
+        match self.request(ClientMsg::Subscribe(SubscribeRequest { track_id: track_id.into(), layer: None, fallback: None })).await? {
             Reply::Subscribe(r) => Ok(r),
             other => panic!("subscribe answered with {other:?}"),
         }
@@ -522,6 +523,7 @@ impl Pump {
                         neg: offer.neg,
                         pub_mids: BTreeMap::new(),
                         sub_mids: BTreeMap::new(),
+                        pub_rids: BTreeMap::new(),
                         fresh: false,
                     };
                     match self.signal.request(ClientMsg::Sdp(answer)) {

@@ -1,0 +1,283 @@
+//! Simulcast: which layer a packet belongs to, where a subscriber may switch layers (the first
+//! packet of a keyframe), and the per-subscriber downlink fallback that picks the layer a
+//! subscriber gets from the one it asked for.
+//!
+//! Layers are indexed [`HIGH`] (0) and [`LOW`] (1), NERTC's `NERtcRemoteVideoStreamType`.
+//! A publisher sends them either as one m-line per layer (our engine: the layer comes from the
+//! offer's `pub_rids`) or as rids on one m-line (browsers: the layer comes from the rid of each
+//! SSRC, `f`/`h`/empty high, `l`/`q` low; with three layers `h` is the middle one and ignored).
+
+use std::time::{Duration, Instant};
+
+/// The high (full size) layer.
+pub const HIGH: usize = 0;
+/// The low layer.
+pub const LOW: usize = 1;
+/// Layers a track can have.
+pub const LAYERS: usize = 2;
+
+/// The layer of a rid and its rank within the layer (the higher rank wins when a publisher
+/// sends two rids of one layer, e.g. `f` and `h`).
+pub fn layer_of_rid(rid: &str) -> Option<(usize, u8)> {
+    match rid {
+        "f" => Some((HIGH, 2)),
+        "h" => Some((HIGH, 1)),
+        "" => Some((HIGH, 0)),
+        "l" | "q" => Some((LOW, 0)),
+        _ => None,
+    }
+}
+
+/// The rid a layer is announced as ([`nertc_protocol::RID_HIGH`], [`nertc_protocol::RID_LOW`]).
+pub fn rid_of_layer(layer: usize) -> &'static str {
+    if layer == LOW { nertc_protocol::RID_LOW } else { nertc_protocol::RID_HIGH }
+}
+
+/// The layer a `subscribe`'s `layer` names (absent: high).
+pub fn layer_of_request(rid: Option<&str>) -> usize {
+    rid.and_then(layer_of_rid).map_or(HIGH, |(l, _)| l)
+}
+
+/// Whether an RTP payload of `mime` (`video/H264`, `video/VP8`) starts a keyframe that a
+/// decoder can start from: for H.264 the packet carrying the sequence parameter set (alone or
+/// first in a STAP-A), so that a switch to a layer of another size brings its SPS and PPS.
+pub fn starts_keyframe(mime: &str, payload: &[u8]) -> bool {
+    if mime.eq_ignore_ascii_case("video/H264") {
+        match payload.first().map(|b| b & 0x1f) {
+            Some(7) => true,
+            Some(24) => payload.get(3).is_some_and(|b| b & 0x1f == 7),
+            _ => false,
+        }
+    } else if mime.eq_ignore_ascii_case("video/VP8") {
+        vp8_starts_keyframe(payload)
+    } else {
+        false
+    }
+}
+
+/// RFC 7741: the payload descriptor (start of partition 0), then the VP8 frame tag's P bit.
+fn vp8_starts_keyframe(p: &[u8]) -> bool {
+    let Some(&b0) = p.first() else { return false };
+    if b0 & 0x10 == 0 || b0 & 0x0f != 0 {
+        return false;
+    }
+    let mut at = 1;
+    if b0 & 0x80 != 0 {
+        let Some(&x) = p.get(1) else { return false };
+        at = 2;
+        if x & 0x80 != 0 {
+            // PictureID: one or two bytes.
+            at += if p.get(at).is_some_and(|b| b & 0x80 != 0) { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            at += 1; // TL0PICIDX
+        }
+        if x & 0x30 != 0 {
+            at += 1; // TID / KEYIDX
+        }
+    }
+    p.get(at).is_some_and(|b| b & 0x01 == 0)
+}
+
+/// NERTC's `NERtcStreamFallbackOption` for `setRemoteSubscribeFallbackOption`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Keep the layer asked for whatever the downlink.
+    Disabled,
+    /// Fall back to the low layer when the downlink cannot carry the high one.
+    VideoLow,
+}
+
+/// Loss (RTCP receiver report's fraction lost, of 256) over which the downlink counts as
+/// unable to carry what it gets ...
+const LOSSY: u8 = 26; // ~10 %
+/// ... and under which it counts as clean.
+const CLEAN: u8 = 5; // ~2 %
+/// Consecutive lossy reports that make a subscriber fall back.
+const LOSSY_REPORTS: u32 = 2;
+/// How long the low layer must be clean before the high one is tried again; doubled each time
+/// the try fails, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(80);
+/// A try of the high layer that sees loss this soon after it started failed.
+const TRY_WINDOW: Duration = Duration::from_secs(6);
+
+/// One subscription's layer choice: what it asked for, lowered while its downlink (judged from
+/// its receiver reports: no bandwidth estimate comes back from subscribers) cannot carry it.
+#[derive(Debug)]
+pub struct LayerChoice {
+    requested: usize,
+    fallback: Fallback,
+    /// Fallen back to the low layer because of the downlink.
+    fallen: bool,
+    lossy_run: u32,
+    clean_since: Option<Instant>,
+    retry_after: Duration,
+    /// When the current try of the high layer started.
+    trying_since: Option<Instant>,
+}
+
+impl LayerChoice {
+    pub fn new(requested: usize, fallback: Fallback) -> Self {
+        LayerChoice { requested, fallback, fallen: false, lossy_run: 0, clean_since: None, retry_after: RETRY_FIRST, trying_since: None }
+    }
+
+    /// The layer to forward now.
+    pub fn layer(&self) -> usize {
+        if self.fallen { LOW } else { self.requested }
+    }
+
+    pub fn requested(&self) -> usize {
+        self.requested
+    }
+
+    pub fn fallback(&self) -> Fallback {
+        self.fallback
+    }
+
+    /// Whether the subscriber gets a lower layer than it asked for.
+    pub fn fallen_back(&self) -> bool {
+        self.fallen && self.requested == HIGH
+    }
+
+    /// A new request (`subscribe` again with another layer, or another fallback option).
+    pub fn request(&mut self, requested: usize, fallback: Fallback) {
+        self.requested = requested;
+        self.fallback = fallback;
+        if fallback == Fallback::Disabled || requested == LOW {
+            self.fallen = false;
+            self.trying_since = None;
+        }
+    }
+
+    /// A receiver report's fraction lost (of 256) for the forwarded stream. Returns whether the
+    /// layer to forward changed.
+    pub fn report(&mut self, fraction_lost: u8, now: Instant) -> bool {
+        let before = self.layer();
+        if fraction_lost >= LOSSY {
+            self.lossy_run += 1;
+            self.clean_since = None;
+        } else {
+            self.lossy_run = 0;
+            if fraction_lost <= CLEAN {
+                self.clean_since.get_or_insert(now);
+            } else {
+                self.clean_since = None;
+            }
+        }
+        let may_fall = self.fallback == Fallback::VideoLow && self.requested == HIGH;
+        if !may_fall {
+            self.fallen = false;
+            return self.layer() != before;
+        }
+        if !self.fallen {
+            let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
+            if self.lossy_run >= LOSSY_REPORTS || (failed_try && fraction_lost >= LOSSY) {
+                if failed_try {
+                    self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
+                } else if self.trying_since.is_none() {
+                    self.retry_after = RETRY_FIRST;
+                }
+                self.fallen = true;
+                self.trying_since = None;
+                self.lossy_run = 0;
+                self.clean_since = None;
+            } else if self.trying_since.is_some_and(|t| now.duration_since(t) >= TRY_WINDOW) {
+                self.trying_since = None; // the try held
+            }
+        } else if self.clean_since.is_some_and(|t| now.duration_since(t) >= self.retry_after) {
+            self.fallen = false;
+            self.trying_since = Some(now);
+            self.clean_since = None;
+        }
+        self.layer() != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rids_map_to_layers() {
+        assert_eq!(layer_of_rid("h"), Some((HIGH, 1)));
+        assert_eq!(layer_of_rid("f"), Some((HIGH, 2)));
+        assert_eq!(layer_of_rid("q"), Some((LOW, 0)));
+        assert_eq!(layer_of_rid("l"), Some((LOW, 0)));
+        assert_eq!(layer_of_rid("m"), None);
+        assert_eq!(layer_of_request(Some("l")), LOW);
+        assert_eq!(layer_of_request(None), HIGH);
+        assert_eq!(rid_of_layer(LOW), "l");
+    }
+
+    #[test]
+    fn h264_keyframes_start_at_the_sps() {
+        let sps = [0x67, 0x42, 0xc0, 0x1f];
+        let stap_a = [0x78, 0x00, 0x04, 0x67, 0x42, 0xc0, 0x1f, 0x00, 0x02, 0x68, 0xce];
+        let idr_fu_start = [0x7c, 0x85, 0x88];
+        let p_slice = [0x41, 0x9a];
+        assert!(starts_keyframe("video/H264", &sps));
+        assert!(starts_keyframe("video/h264", &stap_a));
+        assert!(!starts_keyframe("video/H264", &idr_fu_start));
+        assert!(!starts_keyframe("video/H264", &p_slice));
+        assert!(!starts_keyframe("video/H264", &[]));
+        assert!(!starts_keyframe("audio/opus", &sps));
+    }
+
+    #[test]
+    fn vp8_keyframes_start_partition_zero_with_p_clear() {
+        // S=1, PID=0, no extension; frame tag P=0: keyframe.
+        assert!(starts_keyframe("video/VP8", &[0x10, 0x00, 0x9d]));
+        // Inter frame.
+        assert!(!starts_keyframe("video/VP8", &[0x10, 0x01]));
+        // Not the start of partition 0.
+        assert!(!starts_keyframe("video/VP8", &[0x00, 0x00]));
+        // X=1 with a two-byte PictureID (I=1, M=1) and TL0PICIDX (L=1).
+        assert!(starts_keyframe("video/VP8", &[0x90, 0xc0, 0x80, 0x01, 0x05, 0x00]));
+        assert!(!starts_keyframe("video/VP8", &[0x90, 0xc0, 0x80, 0x01, 0x05, 0x01]));
+    }
+
+    #[test]
+    fn loss_makes_a_high_subscriber_fall_back_and_clean_reports_bring_it_back() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut c = LayerChoice::new(HIGH, Fallback::VideoLow);
+        assert!(!c.report(60, s(1)), "one lossy report is not enough");
+        assert!(c.report(60, s(2)));
+        assert_eq!(c.layer(), LOW);
+        assert!(c.fallen_back());
+        // Clean for less than the retry delay: stays low.
+        for n in 3..12 {
+            assert!(!c.report(0, s(n)));
+        }
+        assert!(c.report(0, s(13)), "10 s clean: the high layer is tried");
+        assert_eq!(c.layer(), HIGH);
+        // The try fails at once: low again, and the next try waits twice as long.
+        assert!(c.report(80, s(14)));
+        assert_eq!(c.layer(), LOW);
+        for n in 15..34 {
+            assert!(!c.report(0, s(n)), "retry at {n} s is too early");
+        }
+        assert!(c.report(0, s(36)));
+        assert_eq!(c.layer(), HIGH);
+    }
+
+    #[test]
+    fn no_fallback_when_disabled_or_already_low() {
+        let t0 = Instant::now();
+        let mut c = LayerChoice::new(HIGH, Fallback::Disabled);
+        for n in 0..5 {
+            assert!(!c.report(200, t0 + Duration::from_secs(n)));
+        }
+        assert_eq!(c.layer(), HIGH);
+        let mut c = LayerChoice::new(LOW, Fallback::VideoLow);
+        for n in 0..5 {
+            c.report(200, t0 + Duration::from_secs(n));
+        }
+        assert_eq!(c.layer(), LOW);
+        assert!(!c.fallen_back());
+        // Asking for high starts from high.
+        c.request(HIGH, Fallback::VideoLow);
+        assert_eq!(c.layer(), HIGH);
+    }
+}
