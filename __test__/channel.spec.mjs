@@ -154,6 +154,8 @@ test.serial("NERtcChannel has NERTC's methods; the ones this SDK lacks return 30
     if (typeof main[name] === 'function') t.not(main[name][UNSUPPORTED], true, `${name} is real on the engine`);
   }
   t.log(`${NERTC_CHANNEL_METHODS.length} NERtcChannel methods, ${stubs.length} return 30004`);
+  // The channel's events are ones the engine emits.
+  for (const name of sdk.CHANNEL_EVENT_NAMES) t.true(sdk.eventNames().includes(name), `${name} is emitted`);
   // Bad input.
   t.is(channel.joinChannelWithUid('', 0), ErrorCode.ERR_INVALID_PARAM);
   t.is(channel.joinChannelWithOptions('', 5, 'x'), ErrorCode.ERR_INVALID_PARAM);
