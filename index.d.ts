@@ -1112,6 +1112,13 @@ export declare class NERtcEngine extends EventEmitter {
   stopAudioDeviceLoopbackTest(): number;
   /** 1 disconnected, 2 connecting, 3 connected, 4 reconnecting, 5 failed. */
   getConnectionState(): number;
+  /**
+   * A second channel (NERTC's NERtcChannel) named `channelName`: its own session on this
+   * engine's app key and server, joined, left and released on its own, with its own events.
+   * null before initialize, for an empty or non-string name, or while a live channel of this
+   * engine has that name. Released with this engine.
+   */
+  createChannel(channelName: string): NERtcChannel | null;
 
   /**
    * 0 communication (default), 1 live. Before joining only (30005 in a channel); kept after
@@ -1277,8 +1284,6 @@ export declare class NERtcEngine extends EventEmitter {
   // "not supported" code 30004, or NERTC's empty result when it returns no code. The list with
   // each method's status: nertc-api/nertc-5x.json.
 
-  /** Not supported: returns null (NERtcChannel, a second channel, is not implemented). */
-  createChannel(channelName: string): null;
   /** Not supported: returns 30004. */
   enableLocalSubStreamAudio(enabled: boolean): number;
   /** Not supported: returns 30004. */
@@ -1563,6 +1568,143 @@ export interface NERtcServerOptions {
 }
 
 /** The embedded room server (signaling, SFU, token auth) running in this process. */
+/** The events a NERtcChannel emits (`CHANNEL_EVENT_NAMES`): the channel's own, with NERtcEngine's arguments. */
+export type NERtcChannelEvents = Pick<NERtcEvents, (typeof CHANNEL_EVENT_NAMES)[number] & keyof NERtcEvents>;
+export declare const CHANNEL_EVENT_NAMES: readonly [
+  'onError', 'onWarning', 'onJoinChannel', 'onReconnectingStart', 'onConnectionStateChange', 'onRejoinChannel',
+  'onLeaveChannel', 'onDisconnect', 'onClientRoleChanged', 'onUserJoined', 'onUserLeft', 'onUserAudioStart',
+  'onUserAudioStop', 'onUserAudioMute', 'onUserVideoStart', 'onUserVideoStop', 'onUserVideoMute',
+  'onUserSubStreamVideoStart', 'onUserSubStreamVideoStop', 'onScreenCaptureStatus', 'onFirstAudioDataReceived',
+  'onFirstVideoDataReceived', 'onFirstAudioFrameDecoded', 'onFirstVideoFrameDecoded',
+  'onLocalAudioVolumeIndication', 'onRemoteAudioVolumeIndication', 'onRecvSEIMsg', 'onPermissionKeyWillExpire',
+  'onUpdatePermissionKey',
+];
+
+/**
+ * NERTC's NERtcChannel, made by `NERtcEngine.createChannel(name)`: a second channel. It is a
+ * session of its own (its own server connection, capture, decoders and canvases) on the
+ * engine's app key and server; the engine's own channel neither sees its events nor is
+ * affected by it. Its methods are NERtcEngine's with the channel name filled in (same
+ * arguments, codes and behaviour); devices it uses (camera, microphone) are opened by it. After
+ * release() (or the engine's), every method returns 30005 like a released engine's.
+ */
+export declare class NERtcChannel extends EventEmitter {
+  private constructor();
+
+  on<K extends keyof NERtcChannelEvents>(event: K, listener: NERtcChannelEvents[K]): this;
+  once<K extends keyof NERtcChannelEvents>(event: K, listener: NERtcChannelEvents[K]): this;
+  off<K extends keyof NERtcChannelEvents>(event: K, listener: NERtcChannelEvents[K]): this;
+
+  /** Leaves the channel (onLeaveChannel still fires) and frees the session; safe in any state, twice. Returns 0. */
+  release(): number;
+  getChannelName(): string;
+  /** Joins with a random uid (1..2^31-1; NERTC's server would assign one), reported by onJoinChannel. */
+  joinChannel(token: string | null | undefined): number;
+  /** NERtcEngine.joinChannel in this channel. */
+  joinChannelWithUid(token: string | null | undefined, uid: Uid): number;
+  /** NERtcEngine.joinChannelWithOptions in this channel. */
+  joinChannelWithOptions(token: string | null | undefined, uid: Uid, channelOptions?: NERtcJoinChannelOptions | null): number;
+
+  // NERtcEngine's methods, on this channel's session.
+  leaveChannel: NERtcEngine['leaveChannel'];
+  enableLocalAudio: NERtcEngine['enableLocalAudio'];
+  muteLocalAudioStream: NERtcEngine['muteLocalAudioStream'];
+  enableLocalVideo: NERtcEngine['enableLocalVideo'];
+  enableLocalVideoWithType: NERtcEngine['enableLocalVideoWithType'];
+  muteLocalVideoStream: NERtcEngine['muteLocalVideoStream'];
+  muteLocalVideoStreamWithType: NERtcEngine['muteLocalVideoStreamWithType'];
+  enableAudioVolumeIndication: NERtcEngine['enableAudioVolumeIndication'];
+  startScreenCaptureByScreenRect: NERtcEngine['startScreenCaptureByScreenRect'];
+  startScreenCaptureByDisplayId: NERtcEngine['startScreenCaptureByDisplayId'];
+  startScreenCaptureByWindowId: NERtcEngine['startScreenCaptureByWindowId'];
+  updateScreenCaptureRegion: NERtcEngine['updateScreenCaptureRegion'];
+  setScreenCaptureMouseCursor: NERtcEngine['setScreenCaptureMouseCursor'];
+  stopScreenCapture: NERtcEngine['stopScreenCapture'];
+  pauseScreenCapture: NERtcEngine['pauseScreenCapture'];
+  resumeScreenCapture: NERtcEngine['resumeScreenCapture'];
+  setExcludeWindowList: NERtcEngine['setExcludeWindowList'];
+  updateScreenCaptureParameters: NERtcEngine['updateScreenCaptureParameters'];
+  setupLocalVideoCanvas: NERtcEngine['setupLocalVideoCanvas'];
+  setupLocalSubStreamVideoCanvas: NERtcEngine['setupLocalSubStreamVideoCanvas'];
+  setRenderMode: NERtcEngine['setRenderMode'];
+  setSubStreamRenderMode: NERtcEngine['setSubStreamRenderMode'];
+  setLocalVideoMirrorMode: NERtcEngine['setLocalVideoMirrorMode'];
+  setLocalVideoMirrorModeWithType: NERtcEngine['setLocalVideoMirrorModeWithType'];
+  setupRemoteVideoCanvas: NERtcEngine['setupRemoteVideoCanvas'];
+  setupRemoteSubStreamVideoCanvas: NERtcEngine['setupRemoteSubStreamVideoCanvas'];
+  setClientRole: NERtcEngine['setClientRole'];
+  getConnectionState: NERtcEngine['getConnectionState'];
+  setVideoConfig: NERtcEngine['setVideoConfig'];
+  setVideoConfigWithType: NERtcEngine['setVideoConfigWithType'];
+  subscribeRemoteAudioStream: NERtcEngine['subscribeRemoteAudioStream'];
+  subscribeAllRemoteAudioStream: NERtcEngine['subscribeAllRemoteAudioStream'];
+  setAudioSubscribeOnlyBy: NERtcEngine['setAudioSubscribeOnlyBy'];
+  subscribeRemoteVideoStream: NERtcEngine['subscribeRemoteVideoStream'];
+  subscribeRemoteVideoSubStream: NERtcEngine['subscribeRemoteVideoSubStream'];
+  sendSEIMsg: NERtcEngine['sendSEIMsg'];
+  sendSEIMsgWithType: NERtcEngine['sendSEIMsgWithType'];
+  captureImageByUid: NERtcEngine['captureImageByUid'];
+  adjustUserPlaybackSignalVolume: NERtcEngine['adjustUserPlaybackSignalVolume'];
+  adjustChannelPlaybackSignalVolume: NERtcEngine['adjustChannelPlaybackSignalVolume'];
+  updatePermissionKey: NERtcEngine['updatePermissionKey'];
+  setSubscribeAudioAllowlist: NERtcEngine['setSubscribeAudioAllowlist'];
+  setSubscribeAudioBlocklist: NERtcEngine['setSubscribeAudioBlocklist'];
+
+  // ----- NERtcChannel methods this SDK does not support: each logs and returns 30004 -----
+  /** Not supported: returns 30004. */
+  enableLocalSubStreamAudio(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  muteLocalSubStreamAudio(mute: boolean): number;
+  /** Not supported: returns 30004. */
+  setLocalMediaPriority(priority: number, preemptive: boolean): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfig(config: object): number;
+  /** Not supported: returns 30004. */
+  setCameraCaptureConfigWithType(type: number, config: object): number;
+  /** Not supported: returns 30004. */
+  enableDualStreamMode(enabled: boolean): number;
+  /** Not supported: returns 30004. */
+  subscribeRemoteSubStreamAudio(uid: Uid, subscribe: boolean): number;
+  /** Not supported: returns 30004. */
+  addLiveStreamTask(info: object): number;
+  /** Not supported: returns 30004. */
+  updateLiveStreamTask(info: object): number;
+  /** Not supported: returns 30004. */
+  removeLiveStreamTask(taskId: string): number;
+  /** Not supported: returns 30004. */
+  startChannelMediaRelay(config: object): number;
+  /** Not supported: returns 30004. */
+  updateChannelMediaRelay(config: object): number;
+  /** Not supported: returns 30004. */
+  stopChannelMediaRelay(): number;
+  /** Not supported: returns 30004. */
+  setLocalPublishFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  setRemoteSubscribeFallbackOption(option: number): number;
+  /** Not supported: returns 30004. */
+  setRemoteHighPriorityAudioStream(enabled: boolean, uid: Uid): number;
+  /** Not supported: returns 30004. */
+  enableMediaPub(enabled: boolean, type: number): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  setRangeAudioTeamID(teamId: number): number;
+  /** Not supported: returns 30004. */
+  setAudioRecvRange(audibleDistance: number, conversationalDistance: number, rollOff: number): number;
+  /** Not supported: returns 30004. */
+  updateSelfPosition(info: object): number;
+  /** Not supported: returns 30004. */
+  enableSpatializerRoomEffects(enable: boolean): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRoomProperty(config: object): number;
+  /** Not supported: returns 30004. */
+  setSpatializerRenderMode(mode: number): number;
+  /** Not supported: returns 30004. */
+  initSpatializer(): number;
+  /** Not supported: returns 30004. */
+  enableSpatializer(enable: boolean, applyToTeam: boolean): number;
+}
+
 export declare class NERtcServer {
   /** Throws on unknown or malformed options. */
   constructor(options?: NERtcServerOptions);
@@ -1646,6 +1788,8 @@ declare const _default: {
   NERtcScreenCaptureStatus: typeof NERtcScreenCaptureStatus;
   NERtcScreenCaptureCustomHLBorderAction: typeof NERtcScreenCaptureCustomHLBorderAction;
   NERtcEngine: typeof NERtcEngine;
+  NERtcChannel: typeof NERtcChannel;
+  CHANNEL_EVENT_NAMES: typeof CHANNEL_EVENT_NAMES;
   EVENT_NAMES: typeof EVENT_NAMES;
   JS_ONLY_EVENT_NAMES: typeof JS_ONLY_EVENT_NAMES;
   NERtcServer: typeof NERtcServer;

@@ -628,6 +628,8 @@ class NERtcEngine extends EventEmitter {
     this._lingering = new Map();
     /** @private unsupported methods this engine has called (their first call logs a warning) */
     this._unsupportedCalled = new Set();
+    /** @private live NERtcChannel objects made by createChannel */
+    this._channels = new Set();
   }
 
   // ----- lifecycle ------------------------------------------------------------------------
@@ -656,13 +658,25 @@ class NERtcEngine extends EventEmitter {
     try {
       const logCode = native.configureLogging(logDir || null, level, maxKb);
       if (logCode !== 0) return logCode;
+      return this._start(appKey, serverUrl, logDir || null);
+    } catch (e) {
+      this._log('initialize failed', e);
+      return ErrorCode.ERR_FATAL;
+    }
+  }
+
+  /** Creates the native engine (logging is configured); initialize's code. */
+  _start(appKey, serverUrl, logDir) {
+    try {
       const engine = new native.NativeEngine();
       const gen = this._gen + 1;
       const code = engine.initialize(appKey, serverUrl, (name, args) => this._onNativeEvent(name, args, gen));
       if (code !== 0) return code;
       this._gen = gen;
       this._native = engine;
-      this._logDir = logDir || null;
+      this._logDir = logDir;
+      this._appKey = appKey;
+      this._serverUrl = serverUrl;
       // Each initialized engine logs its first call of each unsupported method as a warning.
       this._unsupportedCalled = new Set();
       return 0;
@@ -677,6 +691,8 @@ class NERtcEngine extends EventEmitter {
    * unbinds every canvas. Safe to call twice and in any state; returns at once.
    */
   release() {
+    // NERTC asks apps to release their channels first; any left are released here.
+    for (const channel of [...this._channels]) channel.release();
     this._stopPump();
     this._canvases.clear();
     const engine = this._native;
@@ -699,6 +715,22 @@ class NERtcEngine extends EventEmitter {
 
   getVersion() {
     return native.version();
+  }
+
+  /**
+   * A second channel (NERTC's NERtcChannel) named `channelName`, or null before initialize,
+   * for a name that is not a non-empty string, or while this engine has a live channel of
+   * that name. The channel is its own native engine session (same app key, server and log):
+   * it joins, publishes and subscribes on its own and emits its own events; see NERtcChannel.
+   */
+  createChannel(channelName) {
+    if (!this._native || typeof channelName !== 'string' || channelName.length === 0) return null;
+    for (const c of this._channels) if (c._name === channelName) return null;
+    const session = new NERtcEngine();
+    if (session._start(this._appKey, this._serverUrl, this._logDir) !== 0) return null;
+    const channel = new NERtcChannel(channelName, session, this);
+    this._channels.add(channel);
+    return channel;
   }
 
   /** Whether an optional feature (NERtcFeatureType: 0 virtual background) exists: none does here. */
@@ -1905,8 +1937,6 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
 
 /** Methods that return something else: NERTC's empty or negative result of that type. */
 const UNSUPPORTED_RETURNING = Object.freeze({
-  /** NERtcChannel (a second channel in the same engine). */
-  createChannel: () => null,
   /** The server clock offset (ms): 0, NERTC's value when none is known. */
   getNtpTimeOffset: () => 0,
   getParameters: () => '',
@@ -1958,6 +1988,132 @@ function installStub(name, result) {
 
 for (const name of UNSUPPORTED_RETURNING_CODE) installStub(name, () => ErrorCode.ERR_NOT_SUPPORTED);
 for (const [name, result] of Object.entries(UNSUPPORTED_RETURNING)) installStub(name, result);
+
+// ---------------------------------------------------------------------------------------------
+// NERtcChannel: a second channel (NERtcEngine.createChannel)
+//
+// NERTC's NERtcChannel (nertc_sdk_ts/api/channel.ts): the channel's name is fixed at creation,
+// its methods are NERtcEngine's without the name, and it emits the channel's events. Here a
+// channel is a second NERtcEngine session of its own (a native `Engine` with its own server
+// connection, capture and decoders, on the parent's app key, server and log) that the channel
+// object drives: every method below forwards to that session with the name filled in, and the
+// session's events for the channel (CHANNEL_EVENT_NAMES) are emitted on the channel object;
+// the parent engine sees none of them. Capture devices are opened by each session that uses
+// them (a channel that publishes its camera opens the camera itself). A channel is released by
+// release() or with its engine; its methods then return 30005 like a released engine's.
+
+/** NERtcChannel methods that forward unchanged to the channel's session (NERtcEngine's own). */
+const CHANNEL_FORWARDED = Object.freeze([
+  'leaveChannel', 'enableLocalAudio', 'muteLocalAudioStream', 'enableLocalVideo', 'enableLocalVideoWithType',
+  'muteLocalVideoStream', 'muteLocalVideoStreamWithType', 'enableAudioVolumeIndication',
+  'startScreenCaptureByScreenRect', 'startScreenCaptureByDisplayId', 'startScreenCaptureByWindowId',
+  'updateScreenCaptureRegion', 'setScreenCaptureMouseCursor', 'stopScreenCapture', 'pauseScreenCapture',
+  'resumeScreenCapture', 'setExcludeWindowList', 'updateScreenCaptureParameters', 'setupLocalVideoCanvas',
+  'setupLocalSubStreamVideoCanvas', 'setRenderMode', 'setSubStreamRenderMode', 'setLocalVideoMirrorMode',
+  'setLocalVideoMirrorModeWithType', 'setupRemoteVideoCanvas', 'setupRemoteSubStreamVideoCanvas', 'setClientRole',
+  'getConnectionState', 'setVideoConfig', 'setVideoConfigWithType', 'subscribeRemoteAudioStream',
+  'subscribeAllRemoteAudioStream', 'setAudioSubscribeOnlyBy', 'subscribeRemoteVideoStream',
+  'subscribeRemoteVideoSubStream', 'sendSEIMsg', 'sendSEIMsgWithType', 'captureImageByUid',
+  'adjustUserPlaybackSignalVolume', 'adjustChannelPlaybackSignalVolume', 'updatePermissionKey',
+  'setSubscribeAudioAllowlist', 'setSubscribeAudioBlocklist',
+]);
+
+/** NERtcChannel methods this SDK does not have: each returns 30004 (logged, never throws). */
+const CHANNEL_UNSUPPORTED = Object.freeze([
+  'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'setLocalMediaPriority', 'setCameraCaptureConfig',
+  'setCameraCaptureConfigWithType', 'enableDualStreamMode', 'subscribeRemoteSubStreamAudio', 'addLiveStreamTask',
+  'updateLiveStreamTask', 'removeLiveStreamTask', 'startChannelMediaRelay', 'updateChannelMediaRelay',
+  'stopChannelMediaRelay', 'setLocalPublishFallbackOption', 'setRemoteSubscribeFallbackOption',
+  'setRemoteHighPriorityAudioStream', 'enableMediaPub', 'setRangeAudioMode', 'setRangeAudioTeamID',
+  'setAudioRecvRange', 'updateSelfPosition', 'enableSpatializerRoomEffects', 'setSpatializerRoomProperty',
+  'setSpatializerRenderMode', 'initSpatializer', 'enableSpatializer',
+]);
+
+/** The events a channel emits: NERTC's NERtcChannel events that this SDK emits (the session's
+ * device, stats-of-the-engine and audio-mixing events are not the channel's). */
+const CHANNEL_EVENT_NAMES = Object.freeze([
+  'onError', 'onWarning', 'onJoinChannel', 'onReconnectingStart', 'onConnectionStateChange', 'onRejoinChannel',
+  'onLeaveChannel', 'onDisconnect', 'onClientRoleChanged', 'onUserJoined', 'onUserLeft', 'onUserAudioStart',
+  'onUserAudioStop', 'onUserAudioMute', 'onUserVideoStart', 'onUserVideoStop', 'onUserVideoMute',
+  'onUserSubStreamVideoStart', 'onUserSubStreamVideoStop', 'onScreenCaptureStatus', 'onFirstAudioDataReceived',
+  'onFirstVideoDataReceived', 'onFirstAudioFrameDecoded', 'onFirstVideoFrameDecoded',
+  'onLocalAudioVolumeIndication', 'onRemoteAudioVolumeIndication', 'onRecvSEIMsg', 'onPermissionKeyWillExpire',
+  'onUpdatePermissionKey',
+]);
+const CHANNEL_EVENTS = new Set(CHANNEL_EVENT_NAMES);
+
+class NERtcChannel extends EventEmitter {
+  /** Made by NERtcEngine.createChannel; `session` is an initialized NERtcEngine. */
+  constructor(name, session, owner) {
+    super();
+    /** @private */
+    this._name = name;
+    /** @private the channel's own engine session, null once released */
+    this._session = session;
+    /** @private the NERtcEngine that made the channel */
+    this._owner = owner;
+    this._reportingHandlerError = false;
+    this._unsupportedCalled = new Set();
+    // The session's events are the channel's: emitted here, never on the session itself.
+    session._dispatch = (event, args) => {
+      if (CHANNEL_EVENTS.has(event)) this._dispatch(event, args);
+    };
+  }
+
+  /** Leaves the channel (onLeaveChannel still fires) and releases its session; safe twice. */
+  release() {
+    const session = this._session;
+    if (session) {
+      this._owner._channels.delete(this);
+      session.release();
+    }
+    // The session stays reachable (released) so that late calls answer 30005.
+    return 0;
+  }
+
+  getChannelName() {
+    return this._name;
+  }
+
+  /**
+   * Joins with a uid of the SDK's choosing (NERTC's server assigns one; our server needs the
+   * client's): a random one in 1..2^31-1, the uid onJoinChannel reports.
+   */
+  joinChannel(token) {
+    return this.joinChannelWithUid(token, 1 + Math.floor(Math.random() * 0x7ffffffe));
+  }
+
+  joinChannelWithUid(token, uid) {
+    return this._session.joinChannel(token, this._name, uid);
+  }
+
+  /** `channelOptions = {custom_info, permission_key}` as NERtcEngine.joinChannelWithOptions. */
+  joinChannelWithOptions(token, uid, channelOptions) {
+    return this._session.joinChannelWithOptions(token, this._name, uid, channelOptions);
+  }
+}
+
+for (const name of CHANNEL_FORWARDED) {
+  const forward = {
+    [name](...args) {
+      return NERtcEngine.prototype[name].apply(this._session, args);
+    },
+  }[name];
+  Object.defineProperty(NERtcChannel.prototype, name, { value: forward, writable: true, configurable: true });
+}
+for (const name of CHANNEL_UNSUPPORTED) {
+  const stub = {
+    [name]() {
+      return notSupported(this, `NERtcChannel.${name}`, ErrorCode.ERR_NOT_SUPPORTED);
+    },
+  }[name];
+  stub[UNSUPPORTED] = true;
+  Object.defineProperty(NERtcChannel.prototype, name, { value: stub, writable: true, configurable: true });
+}
+// Listener calls and their error reports work as NERtcEngine's.
+for (const name of ['_dispatch', '_handlerThrew', '_log']) {
+  Object.defineProperty(NERtcChannel.prototype, name, { value: NERtcEngine.prototype[name], writable: true, configurable: true });
+}
 
 // ---------------------------------------------------------------------------------------------
 // NERtcServer: the embedded room server
@@ -2094,6 +2250,8 @@ function eventNames() {
 // `require('nertc-electron-sdk').default` and NERTC's code use) are added to the same object.
 module.exports = {
   NERtcEngine,
+  NERtcChannel,
+  CHANNEL_EVENT_NAMES,
   EVENT_NAMES,
   JS_ONLY_EVENT_NAMES,
   NERtcServer,
