@@ -28,6 +28,12 @@
 //! (`scripts/fuzz.sh TARGET -merge=1 fuzz/corpus/TARGET target/fuzz/corpus/TARGET` adds the
 //! ones that reach new code).
 //!
+//! Measured here (2 shared cores, other builds running; seeds only at the start):
+//! `scripts/fuzz.sh signaling -runs=10000000`: 10,000,000 executions in 1,122 s (8.9 k/s), no
+//! crash, 5,128 coverage edges. `scripts/fuzz.sh sdp -runs=10000000`, stopped by a 2,400 s
+//! limit: 2,789,979 executions (1.2 k/s: every input that parses builds a peer connection), no
+//! crash, 6,905 edges.
+//!
 //! Without libFuzzer (no C++ compiler, or as a smoke): `cargo run -p nertc-fuzz --bin mutate
 //! --release -- TARGET ITERATIONS [SEED]` runs [`Mutator`]'s deterministic mutations of the
 //! corpus, and `cargo test -p nertc-fuzz` runs a few seconds of them for each target.
