@@ -41,6 +41,17 @@ pub mod metrics;
 mod room;
 pub mod sfu;
 
+/// What the fuzz targets (`fuzz/`) reach that is otherwise private. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::BTreeMap;
+
+    /// The room's check that a `pub` offer's `pub_mids` names every sending m-line.
+    pub fn check_pub_mids(sdp: &str, pub_mids: &BTreeMap<String, nertc_protocol::TrackId>) -> Result<(), String> {
+        crate::room::check_pub_mids(sdp, pub_mids)
+    }
+}
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -537,6 +537,10 @@ impl Room {
                 s.subs.remove(track_id);
                 s.sub_layers.remove(track_id);
                 s.peer.send(PeerCmd::RemoveDown { track_id: track_id.clone() });
+                // A resume replays the unanswered offer: not with the ended track in it.
+                if let Some(o) = s.unanswered_sub_offer.as_mut() {
+                    o.sub_mids.retain(|_, m| m.track_id != *track_id);
+                }
             }
             self.send_event(uid, RoomEvent::Subscription { track_id: track_id.clone(), state: SubscriptionState::Ended });
         }
@@ -776,8 +780,12 @@ impl Room {
         }
         match ev {
             MediaEvent::Respond { key, id, result } => self.respond(key.uid, id, result),
-            MediaEvent::SubOffer { key, msg } => {
+            MediaEvent::SubOffer { key, mut msg } => {
                 if let Some(s) = self.sessions.get_mut(&key.uid) {
+                    // The peer built the offer from its own state, which may trail the room's:
+                    // a subscription that ended (and was announced) since is not listed, its
+                    // m-line carries nothing and goes in the next offer.
+                    msg.sub_mids.retain(|_, m| s.subs.contains(&m.track_id));
                     s.unanswered_sub_offer = Some(msg.clone());
                     if !s.push(&ServerFrame::Transport(TransportMsg::Sdp(msg))) {
                         self.overflowed.push(key.uid);
@@ -843,7 +851,7 @@ impl Room {
 /// one is missing. Sending: an `audio` or `video` m-line that is not rejected (port 0 without
 /// `a=bundle-only`) and whose direction (its own `a=`, else the session's, else `sendrecv`) is
 /// `sendrecv` or `sendonly`. SDP that does not parse is left to the SDP layer (`bad_sdp`).
-fn check_pub_mids(sdp: &str, pub_mids: &BTreeMap<String, TrackId>) -> Result<(), String> {
+pub(crate) fn check_pub_mids(sdp: &str, pub_mids: &BTreeMap<String, TrackId>) -> Result<(), String> {
     struct MLine<'a> {
         index: usize,
         media: &'a str,

@@ -390,3 +390,65 @@ async fn pub_offers_must_name_every_sending_mid_and_increase_neg() {
     assert!(matches!(reply, Reply::PubAnswer(ref a) if a.neg == 5), "{reply:?}");
     server.shutdown().await;
 }
+
+/// Reads frames until one matches `pred`, returning it.
+async fn raw_until(ws: &mut RawWs, what: &str, pred: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.unwrap_or_else(|_| panic!("timed out waiting for {what}")) {
+            Some(Ok(Message::Text(t))) => {
+                let f = ServerFrame::parse(&t).expect("the server's frames parse");
+                if pred(&f) {
+                    return f;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket ended waiting for {what}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_offer_never_lists_an_ended_subscription() {
+    let server = server().await;
+    let mut a = Client::joined(&server, "ended", 1).await;
+    let (_, video) = a.publish_av().await;
+    // B, on a raw socket, subscribes to the video (live or not yet: it is added when it is)
+    // and leaves the sub offer that adds it unanswered.
+    let mut b = raw_ws(&server).await;
+    let join = ClientFrame { id: Some(1), msg: ClientMsg::Join(join_req("ended", 2)) };
+    b.send(Message::Text(join.to_json().into())).await.expect("join sent");
+    let ServerFrame::Response { result: Ok(d), .. } =
+        raw_until(&mut b, "the join result", |f| matches!(f, ServerFrame::Response { re: 1, .. })).await
+    else {
+        panic!("join refused")
+    };
+    let joined: JoinResult = serde_json::from_value(d).expect("a join result");
+    b.send(Message::Text(format!(r#"{{"id":2,"t":"subscribe","d":{{"track_id":"{video}"}}}}"#).into())).await.expect("subscribe sent");
+    let offer = raw_until(&mut b, "a sub offer", |f| matches!(f, ServerFrame::Transport(TransportMsg::Sdp(_)))).await;
+    let ServerFrame::Transport(TransportMsg::Sdp(offer)) = offer else { unreachable!("matched an sdp") };
+    assert!(offer.sub_mids.values().any(|m| m.track_id == video), "{:?}", offer.sub_mids);
+
+    // A unpublishes the video: B hears `subscription ended`, its offer is still unanswered.
+    a.request(ClientMsg::Unpublish(TrackRef { track_id: video.clone() })).await.expect("unpublish accepted");
+    let ended = raw_until(&mut b, "subscription ended", |f| {
+        matches!(f, ServerFrame::Event { event: RoomEvent::Subscription { track_id, state: SubscriptionState::Ended }, .. } if *track_id == video)
+    })
+    .await;
+    let ServerFrame::Event { seq, .. } = ended else { unreachable!("matched an event") };
+    // B's socket drops; B resumes with everything up to `ended` processed. The server re-sends
+    // the unanswered offer: without the video, which B knows has ended.
+    drop(b);
+    let mut b = raw_ws(&server).await;
+    let resume = Resume { session_id: joined.session_id, resume_token: joined.resume_token, last_seq: seq };
+    let rejoin = ClientFrame { id: Some(1), msg: ClientMsg::Join(JoinRequest { resume: Some(resume), ..join_req("ended", 2) }) };
+    b.send(Message::Text(rejoin.to_json().into())).await.expect("resume sent");
+    let r = raw_until(&mut b, "the resume result", |f| matches!(f, ServerFrame::Response { re: 1, .. })).await;
+    assert!(matches!(r, ServerFrame::Response { result: Ok(_), .. }), "{r:?}");
+    let again = raw_until(&mut b, "the re-sent sub offer", |f| matches!(f, ServerFrame::Transport(TransportMsg::Sdp(_)))).await;
+    let ServerFrame::Transport(TransportMsg::Sdp(again)) = again else { unreachable!("matched an sdp") };
+    assert_eq!(again.neg, offer.neg, "the unanswered offer is re-sent");
+    let tracks: Vec<&TrackId> = again.sub_mids.values().map(|m| &m.track_id).collect();
+    assert!(!tracks.contains(&&video), "the re-sent offer {} lists {video} after `subscription ended`: {tracks:?}", again.neg);
+    server.shutdown().await;
+}
