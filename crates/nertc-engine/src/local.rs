@@ -397,7 +397,7 @@ mod tests {
         s.preview = true;
         let p = plan(&s, false);
         assert!(p.video_encoder);
-        assert_eq!(p.camera, Some(("cam".into(), 640, 480, 15)));
+        assert_eq!(p.camera, Some(("cam".into(), 640, 480, 30)), "NERTC's default profile: Standard at 30 fps");
         assert!(!p.audio_encoder && p.mic.is_none() && p.playout.is_none());
     }
 
