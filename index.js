@@ -1934,6 +1934,7 @@ const EVENT_NAMES = Object.freeze([
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
   'onAudioDeviceStateChanged',
+  'onAudioDefaultDeviceChanged',
   'onVideoDeviceStateChanged',
   'onAudioMixingStateChanged',
   'onAudioMixingTimestampUpdate',
