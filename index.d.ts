@@ -1025,8 +1025,10 @@ export interface NERtcEvents {
   onRemoteAudioVolumeIndication: (speakers: NERtcAudioVolumeInfo[], speakerNumber: number, totalVolume: number) => void;
   /** 0-100; 0 while the local audio is muted or not sent. */
   onLocalAudioVolumeIndication: (volume: number) => void;
-  /** The microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1: unplugged, sound server gone). */
+  /** A microphone (`device_type` 1) or speaker (2) was plugged in (`device_state` 0) or removed (1), seen within 2 s, or the one in use stopped working (1: unplugged, sound server gone). */
   onAudioDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
+  /** The sound server's default microphone (`device_type` 1) or speaker (2) changed; unless `setRecordDevice` / `setPlayoutDevice` picked a device, the engine moved to it. */
+  onAudioDefaultDeviceChanged: (device_id: string, device_type: number) => void;
   /** A camera was plugged in (`device_state` 0) or removed (1), seen within 2 s; `device_type` 1 = capture. */
   onVideoDeviceStateChanged: (device_id: string, device_type: number, device_state: number) => void;
   /** NERtcAudioMixingState 0 finished (errorCode 0) or 1 failed (a NERtcAudioMixingErrorCode). */

@@ -2230,6 +2230,7 @@ const EVENT_NAMES = Object.freeze([
   'onRemoteAudioVolumeIndication',
   'onLocalAudioVolumeIndication',
   'onAudioDeviceStateChanged',
+  'onAudioDefaultDeviceChanged',
   'onVideoDeviceStateChanged',
   'onAudioMixingStateChanged',
   'onAudioMixingTimestampUpdate',

@@ -131,6 +131,7 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         | E::VideoDeviceStateChanged { device_id, device_type, device_state } => {
             vec![Arg::Str(device_id.clone()), int(*device_type), int(*device_state)]
         }
+        E::AudioDefaultDeviceChanged { device_id, device_type } => vec![Arg::Str(device_id.clone()), int(*device_type)],
         E::AudioMixingStateChanged { state, error_code } => vec![int(*state), int(*error_code)],
         E::AudioMixingTimestampUpdate { timestamp_ms } => vec![Arg::U64(*timestamp_ms)],
         E::AudioEffectFinished { effect_id } => vec![int(*effect_id)],
@@ -201,6 +202,7 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         RemoteAudioVolumeIndication => E::RemoteAudioVolumeIndication { speakers: Vec::new(), total_volume: 0 },
         LocalAudioVolumeIndication => E::LocalAudioVolumeIndication { volume: 0 },
         AudioDeviceStateChanged => E::AudioDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 1 },
+        AudioDefaultDeviceChanged => E::AudioDefaultDeviceChanged { device_id: String::new(), device_type: 2 },
         VideoDeviceStateChanged => E::VideoDeviceStateChanged { device_id: String::new(), device_type: 1, device_state: 0 },
         AudioMixingStateChanged => E::AudioMixingStateChanged { state: 0, error_code: 0 },
         AudioMixingTimestampUpdate => E::AudioMixingTimestampUpdate { timestamp_ms: 0 },

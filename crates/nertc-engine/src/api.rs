@@ -932,7 +932,7 @@ impl Engine {
     }
 
     pub fn set_record_device(&self, id: &str) -> Code {
-        self.set_device("setRecordDevice", id, device::enumerate_record_devices(), |s, id| s.record_device = id)
+        self.set_device("setRecordDevice", id, device::enumerate_record_devices(), Settings::pin_record_device)
     }
 
     pub fn get_record_device(&self) -> String {
@@ -940,7 +940,7 @@ impl Engine {
     }
 
     pub fn set_playout_device(&self, id: &str) -> Code {
-        self.set_device("setPlayoutDevice", id, device::enumerate_playout_devices(), |s, id| s.playout_device = id)
+        self.set_device("setPlayoutDevice", id, device::enumerate_playout_devices(), Settings::pin_playout_device)
     }
 
     pub fn get_playout_device(&self) -> String {

@@ -313,12 +313,19 @@ pub enum EngineEvent {
     LocalAudioVolumeIndication {
         volume: u32,
     },
-    /// A microphone (`device_type` 1) or speaker (2) in use stopped working (`device_state` 1,
-    /// unplugged or its sound server gone).
+    /// A microphone (`device_type` 1) or speaker (2) was plugged in (`device_state` 0), was
+    /// removed or stopped working while in use (1: unplugged, its sound server gone)
+    /// (`device::audio_watch`).
     AudioDeviceStateChanged {
         device_id: String,
         device_type: i32,
         device_state: i32,
+    },
+    /// The sound server's default microphone (`device_type` 1) or speaker (2) is now
+    /// `device_id`; an engine whose device was not picked by the application moved to it.
+    AudioDefaultDeviceChanged {
+        device_id: String,
+        device_type: i32,
     },
     /// A camera was plugged in (`device_state` 0) or removed (1); `device_type` 1 is a capture
     /// device (`device::watch`).
@@ -395,6 +402,7 @@ impl EngineEvent {
             EngineEvent::RemoteAudioVolumeIndication { .. } => "onRemoteAudioVolumeIndication",
             EngineEvent::LocalAudioVolumeIndication { .. } => "onLocalAudioVolumeIndication",
             EngineEvent::AudioDeviceStateChanged { .. } => "onAudioDeviceStateChanged",
+            EngineEvent::AudioDefaultDeviceChanged { .. } => "onAudioDefaultDeviceChanged",
             EngineEvent::VideoDeviceStateChanged { .. } => "onVideoDeviceStateChanged",
             EngineEvent::AudioMixingStateChanged { .. } => "onAudioMixingStateChanged",
             EngineEvent::AudioMixingTimestampUpdate { .. } => "onAudioMixingTimestampUpdate",

@@ -108,6 +108,38 @@ fn audio_lost_hook(shared: &Arc<Shared>, flag: &Arc<AtomicBool>, id: &str, devic
     })
 }
 
+/// The engine as the audio hot-plug watcher sees it: events go to the application, a device
+/// switch to the settings (then the next pass reopens the device).
+struct AudioDevices(Arc<Shared>);
+
+impl device::audio_watch::AudioUse for AudioDevices {
+    fn in_use(&self, device_type: i32) -> (String, bool) {
+        let s = self.0.settings();
+        let (id, pinned) = s.audio_device(device_type);
+        (id.to_owned(), pinned)
+    }
+
+    fn fallback(&self, device_type: i32) -> String {
+        if device_type == device::audio_watch::RECORD { device::default_record_device() } else { device::default_playout_device() }
+    }
+
+    fn apply(&self, change: device::audio_watch::Change) {
+        use device::audio_watch::Change;
+        match change {
+            Change::State { device_id, device_type, device_state } => {
+                self.0.emit(EngineEvent::AudioDeviceStateChanged { device_id, device_type, device_state })
+            }
+            Change::Default { device_id, device_type } => self.0.emit(EngineEvent::AudioDefaultDeviceChanged { device_id, device_type }),
+            Change::Switch { device_type, from, to } => {
+                if self.0.settings().switch_audio_device(device_type, &from, &to) {
+                    tracing::info!(device_type, from, to, "audio device switched");
+                    self.0.refresh_devices();
+                }
+            }
+        }
+    }
+}
+
 /// Tells the application when the shared window goes away.
 struct ScreenAbort(crate::event::Events);
 
@@ -127,6 +159,10 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
         });
         if let Err(e) = &watch {
             tracing::warn!("camera hot-plug is not watched: {e}");
+        }
+        let audio_watch = device::audio_watch::watch_audio(AudioDevices(shared.clone()));
+        if let Err(e) = &audio_watch {
+            tracing::warn!("audio hot-plug and default devices are not watched: {e}");
         }
         while wake.recv().is_ok() {
             if shared.released.load(Relaxed) {
@@ -149,6 +185,7 @@ pub(crate) fn start(shared: Arc<Shared>, wake: Receiver<()>) -> std::io::Result<
             shared.slots.get(StreamKey::Local).mirrored.store(mirrored, Relaxed);
             local.apply(&shared, &plan);
         }
+        drop(audio_watch);
         local.stop(&shared);
         drop(watch);
         tracing::debug!("device thread stopped");
@@ -360,7 +397,7 @@ mod tests {
         s.preview = true;
         let p = plan(&s, false);
         assert!(p.video_encoder);
-        assert_eq!(p.camera, Some(("cam".into(), 640, 480, 15)));
+        assert_eq!(p.camera, Some(("cam".into(), 640, 480, 30)), "NERTC's default profile: Standard at 30 fps");
         assert!(!p.audio_encoder && p.mic.is_none() && p.playout.is_none());
     }
 

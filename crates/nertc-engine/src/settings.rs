@@ -92,8 +92,13 @@ pub struct Settings {
     /// `setVideoConfig`'s crop and orientation modes (camera stream).
     pub crop_mode: i32,
     pub orientation_mode: i32,
+    /// The microphone and speaker in use: the default device until the application picks one
+    /// (`*_pinned`); an unpinned one follows the sound server's default
+    /// ([`crate::device::audio_watch`]).
     pub record_device: String,
     pub playout_device: String,
+    pub record_pinned: bool,
+    pub playout_pinned: bool,
     pub video_device: String,
     pub external_video: bool,
     /// `(sample_rate, channels)` of the external audio source when enabled.
@@ -129,7 +134,7 @@ impl Settings {
             channel_profile: ChannelProfile::Communication,
             role: Role::Broadcaster,
             client_role: Role::Broadcaster,
-            encode: EncodeParams { bitrate_kbps: default_bitrate_kbps(640, 480, 15), ..EncodeParams::default() },
+            encode: default_encode(),
             dual_stream: false,
             remote_fallback: 1,
             local_fallback: 0,
@@ -139,6 +144,8 @@ impl Settings {
             orientation_mode: 0,
             record_device: device::default_record_device(),
             playout_device: device::default_playout_device(),
+            record_pinned: false,
+            playout_pinned: false,
             video_device: device::default_video_device(),
             external_video: false,
             external_audio: None,
@@ -166,6 +173,41 @@ impl Settings {
         };
     }
 
+    /// `setRecordDevice`: this microphone until it goes away, whatever the default.
+    pub fn pin_record_device(&mut self, id: String) {
+        self.record_device = id;
+        self.record_pinned = true;
+    }
+
+    /// `setPlayoutDevice`: this speaker until it goes away, whatever the default.
+    pub fn pin_playout_device(&mut self, id: String) {
+        self.playout_device = id;
+        self.playout_pinned = true;
+    }
+
+    /// The audio device of `device_type` (1 record, 2 playout) and whether it is pinned.
+    pub fn audio_device(&self, device_type: i32) -> (&str, bool) {
+        match device_type {
+            device::audio_watch::RECORD => (&self.record_device, self.record_pinned),
+            _ => (&self.playout_device, self.playout_pinned),
+        }
+    }
+
+    /// Moves `device_type` from `from` to `to`, unpinned (the default followed, or the fallback
+    /// from a device that went away). False when the application changed the device meanwhile.
+    pub fn switch_audio_device(&mut self, device_type: i32, from: &str, to: &str) -> bool {
+        let (id, pinned) = match device_type {
+            device::audio_watch::RECORD => (&mut self.record_device, &mut self.record_pinned),
+            _ => (&mut self.playout_device, &mut self.playout_pinned),
+        };
+        if id != from {
+            return false;
+        }
+        *id = to.to_owned();
+        *pinned = false;
+        true
+    }
+
     /// Whether the local preview is drawn mirrored.
     pub fn preview_mirrored(&self) -> bool {
         mirrored(self.mirror_mode)
@@ -188,7 +230,19 @@ pub fn mirrored(mirror_mode: i32) -> bool {
     mirror_mode != 2
 }
 
-/// Size and frame rate for NERTC's `max_profile` 0..=4.
+/// NERTC's default `max_profile`: `kNERtcVideoProfileStandard`.
+pub const DEFAULT_PROFILE: i32 = 2;
+
+/// What is encoded before any `setVideoConfig`: NERTC's default profile (Standard, 640x480 at
+/// 30 fps) with its default bitrate.
+pub fn default_encode() -> EncodeParams {
+    resolve_video_config(&VideoConfig { max_profile: -1, ..Default::default() })
+        .expect("an empty video config resolves: it is NERTC's default profile")
+}
+
+/// Size and frame rate for NERTC's `max_profile` 0..=4 (`NERtcVideoProfileType`: Lowest
+/// 160x90 and Low 320x180 at 15 fps, Standard 640x480, HD720P and HD1080P at 30 fps; a
+/// `crop_mode` of 16:9 crops Standard to 640x360).
 pub fn profile_size(profile: i32) -> Option<(u32, u32, u32)> {
     match profile {
         0 => Some((160, 90, 15)),
@@ -217,15 +271,20 @@ pub fn profile_of(height: u32) -> i32 {
     }
 }
 
-/// The encoder parameters a `setVideoConfig` asks for.
+/// The encoder parameters a `setVideoConfig` asks for. Unset fields take NERTC's defaults:
+/// the Standard profile, the profile's frame rate (`framerate` 0 is
+/// `kNERtcVideoFramerateFpsDefault`), a bitrate for that size and rate.
+///
+/// `min_framerate` is a floor on the encoded frame rate: a `framerate` (or a profile's rate)
+/// under it is raised to it, and the degradation preferences that lower the frame rate when
+/// the uplink starves the picture stop at it ([`EncodeParams::min_fps`]). 0
+/// (`kNERtcVideoFramerateFpsDefault`) is no floor.
 pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     let bad = |why: &str| Err(EngineError::InvalidParam(format!("setVideoConfig: {why}")));
-    let (mut w, mut h, mut fps) = match cfg.max_profile {
-        -1 => (640, 480, 15),
-        p => match profile_size(p) {
-            Some(s) => s,
-            None => return Err(EngineError::InvalidVideoProfile(p)),
-        },
+    let profile = if cfg.max_profile == -1 { DEFAULT_PROFILE } else { cfg.max_profile };
+    let (mut w, mut h, mut fps) = match profile_size(profile) {
+        Some(s) => s,
+        None => return Err(EngineError::InvalidVideoProfile(profile)),
     };
     if cfg.width > 0 || cfg.height > 0 {
         if cfg.width == 0 || cfg.height == 0 || cfg.width > 3840 || cfg.height > 2160 || cfg.width % 2 == 1 || cfg.height % 2 == 1 {
@@ -239,6 +298,10 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
         }
         fps = cfg.framerate;
     }
+    if cfg.min_framerate > 60 {
+        return bad("min_framerate must be at most 60");
+    }
+    let fps = fps.max(cfg.min_framerate);
     if !(0..=2).contains(&cfg.mirror_mode) {
         return bad("mirror_mode must be 0..=2");
     }
@@ -255,7 +318,7 @@ pub fn resolve_video_config(cfg: &VideoConfig) -> Result<EncodeParams> {
     let Some(degradation) = Degradation::from_nertc(cfg.degradation_preference) else {
         return bad("degradation_preference must be 0..=3");
     };
-    Ok(EncodeParams { width: w, height: h, fps, bitrate_kbps, min_fps: cfg.min_framerate.min(fps), degradation })
+    Ok(EncodeParams { width: w, height: h, fps, bitrate_kbps, min_fps: cfg.min_framerate, degradation })
 }
 
 #[cfg(test)]
@@ -269,8 +332,8 @@ mod tests {
     #[test]
     fn video_config_resolution() {
         let p = resolve_video_config(&cfg()).unwrap();
-        assert_eq!((p.width, p.height, p.fps), (640, 480, 15));
-        assert_eq!(p.bitrate_kbps, default_bitrate_kbps(640, 480, 15));
+        assert_eq!((p.width, p.height, p.fps), (640, 480, 30));
+        assert_eq!(p.bitrate_kbps, default_bitrate_kbps(640, 480, 30));
         let p = resolve_video_config(&VideoConfig { max_profile: 3, ..Default::default() }).unwrap();
         assert_eq!((p.width, p.height, p.fps), (1280, 720, 30));
         let p = resolve_video_config(&VideoConfig {
@@ -284,6 +347,7 @@ mod tests {
         .unwrap();
         assert_eq!((p.width, p.height, p.fps, p.bitrate_kbps), (320, 240, 10, 150));
         let p = resolve_video_config(&VideoConfig { degradation_preference: 2, min_framerate: 7, ..cfg() }).unwrap();
+        assert_eq!(p.fps, 30);
         assert_eq!((p.degradation, p.min_fps), (Degradation::MaintainQuality, 7));
         assert!(resolve_video_config(&VideoConfig { degradation_preference: 4, ..cfg() }).is_err());
         for p in [5, 9, -2] {
@@ -295,11 +359,70 @@ mod tests {
             VideoConfig { width: 320, ..cfg() },
             VideoConfig { width: 4000, height: 2000, ..cfg() },
             VideoConfig { framerate: 61, ..cfg() },
+            VideoConfig { min_framerate: 61, ..cfg() },
             VideoConfig { mirror_mode: 3, ..cfg() },
             VideoConfig { crop_mode: 4, ..cfg() },
             VideoConfig { bitrate_kbps: 20_001, ..cfg() },
         ] {
             assert!(matches!(resolve_video_config(&bad), Err(EngineError::InvalidParam(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nertc_profile_defaults() {
+        // NERtcVideoProfileType: Lowest and Low at 15 fps, Standard, 720p and 1080p at 30 fps.
+        let expect = [(0, 160, 90, 15), (1, 320, 180, 15), (2, 640, 480, 30), (3, 1280, 720, 30), (4, 1920, 1080, 30)];
+        for (profile, w, h, fps) in expect {
+            let p = resolve_video_config(&VideoConfig { max_profile: profile, ..Default::default() }).unwrap();
+            assert_eq!((p.width, p.height, p.fps), (w, h, fps), "profile {profile}");
+            assert_eq!(p.bitrate_kbps, default_bitrate_kbps(w, h, fps), "profile {profile}: the bitrate follows size and rate");
+            // framerate 0 is kNERtcVideoFramerateFpsDefault: the profile's.
+            let with_zero = VideoConfig { max_profile: profile, framerate: 0, ..Default::default() };
+            assert_eq!(resolve_video_config(&with_zero).unwrap().fps, fps);
+        }
+        // No setVideoConfig at all, or one that sets nothing: the Standard profile.
+        let standard = resolve_video_config(&VideoConfig { max_profile: DEFAULT_PROFILE, ..Default::default() }).unwrap();
+        assert_eq!(Settings::new(String::new()).encode, standard);
+        assert_eq!(default_encode(), standard);
+        assert_eq!((standard.width, standard.height, standard.fps), (640, 480, 30));
+        assert_eq!(standard.degradation, Degradation::Default);
+        assert_eq!(standard.min_fps, 0, "no floor by default");
+    }
+
+    #[test]
+    fn min_framerate_is_a_floor() {
+        // A frame rate under the floor is raised to it, explicit or the profile's.
+        let p = resolve_video_config(&VideoConfig { framerate: 10, min_framerate: 15, ..cfg() }).unwrap();
+        assert_eq!((p.fps, p.min_fps), (15, 15));
+        let p = resolve_video_config(&VideoConfig { max_profile: 1, min_framerate: 24, ..Default::default() }).unwrap();
+        assert_eq!((p.fps, p.min_fps), (24, 24), "Low's 15 fps under a 24 fps floor");
+        assert_eq!(p.bitrate_kbps, default_bitrate_kbps(320, 180, 24), "bits for the rate that is sent");
+        let p = resolve_video_config(&VideoConfig { framerate: 30, min_framerate: 10, ..cfg() }).unwrap();
+        assert_eq!((p.fps, p.min_fps), (30, 10), "above the floor: as asked");
+        // Under any uplink, whatever the degradation preference, the encoder's shape never goes
+        // under the floor (it may halve the size instead); without a floor MaintainQuality and
+        // Balanced do lower the rate, so the floor is what holds it.
+        use crate::media::video_send::{Shape, shape};
+        for min_framerate in [0, 7, 10, 15, 24] {
+            for degradation_preference in 0..=3 {
+                let p = resolve_video_config(&VideoConfig { framerate: 30, min_framerate, degradation_preference, ..cfg() }).unwrap();
+                let mut current = Shape { fps: p.fps, halved: false };
+                let mut lowest = current.fps;
+                // Down from 2 Mbps to 20 kbps and back up.
+                let sweep: Vec<u32> = (0..100).map(|i| 2000 - i * 20).chain((0..100).map(|i| 20 + i * 20)).collect();
+                for kbps in sweep {
+                    current = shape(&p, kbps, current);
+                    lowest = lowest.min(current.fps);
+                    assert!(current.fps >= min_framerate, "{p:?} at {kbps} kbps: {current:?}");
+                }
+                assert_eq!(current.fps, 30, "{p:?}: back to the full rate once the uplink recovers");
+                match (min_framerate, degradation_preference) {
+                    (0, 2) => assert!(lowest <= 10, "MaintainQuality without a floor lowers the rate: {lowest}"),
+                    (24, 2 | 3) => assert_eq!(lowest, 24, "held at the floor"),
+                    (_, 0 | 1) => assert_eq!(lowest, 30, "these preferences keep the rate"),
+                    _ => {}
+                }
+            }
         }
     }
 

@@ -37,6 +37,19 @@
 //!    records `spk.monitor`), their streams stall, and B reports `onAudioDeviceStateChanged`
 //!    for both.
 //!
+//! 7. hot-plug and default devices, with PulseAudio's own devices (cpal's PulseAudio host: ids
+//!    `pulseaudio:<sink or source>`; a third null sink `out` is the default sink here): a fresh
+//!    engine uses the server's default sink and source;
+//!    a sink loaded with `pactl load-module module-null-sink` is reported
+//!    (`onAudioDeviceStateChanged(id, 2, 0)`, its monitor with type 1) and `set-default-sink`
+//!    to it is reported (`onAudioDefaultDeviceChanged`) and followed (the playout test's tone
+//!    moves to it); once the application pins a device the engine stays on it, until that sink is unloaded
+//!    (reported, and the engine falls back to the default); `set-default-source` moves the
+//!    record device test to the new default (its level follows). Each change within 2 s.
+//! 8. the sound server killed (`kill -9`) during a call: the engine reports its devices gone
+//!    (`onAudioDeviceStateChanged(.., 1)`, `onError(30008)`), stays in the call, falls back to
+//!    the synthetic devices, and `leaveChannel()` and `release()` each return within 2 s.
+//!
 //! Skips (and passes) only when `pulseaudio` is not installed; `scripts/setup.sh` installs it.
 
 mod common;
@@ -196,6 +209,61 @@ impl Pulse {
     fn suspend_sink(&self, name: &str) -> bool {
         self.pactl(&["suspend-sink", name, "1"])
     }
+
+    /// Plugs in a device: loads a null sink `name` (and so its monitor source); returns the
+    /// module index that unloads it.
+    fn load_sink(&self, name: &str) -> String {
+        let out = self
+            .command("pactl")
+            .args(["load-module", "module-null-sink", &format!("sink_name={name}")])
+            .output()
+            .expect("pactl load-module");
+        assert!(out.status.success(), "load-module: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// `kill -9` on the server.
+    fn kill(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// Waits up to 2 s until every event in `want` was seen (any order, others skipped); returns
+/// how long that took.
+fn within_2s(rx: &Receiver<EngineEvent>, what: &str, want: &[EngineEvent]) -> Duration {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(2);
+    let mut missing: Vec<&EngineEvent> = want.iter().collect();
+    let mut seen = Vec::new();
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{what}: not within 2 s; missing {missing:?}; seen {seen:?}");
+        if let Ok(e) = rx.recv_timeout(left) {
+            missing.retain(|m| **m != e);
+            if matches!(e, EngineEvent::AudioDeviceStateChanged { .. } | EngineEvent::AudioDefaultDeviceChanged { .. }) {
+                seen.push(e);
+            }
+        }
+    }
+    started.elapsed()
+}
+
+/// Polls `f` until it holds (up to 2 s).
+fn soon(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within 2 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn state_changed(id: &str, device_type: i32, device_state: i32) -> EngineEvent {
+    EngineEvent::AudioDeviceStateChanged { device_id: id.to_owned(), device_type, device_state }
+}
+
+fn default_changed(id: &str, device_type: i32) -> EngineEvent {
+    EngineEvent::AudioDefaultDeviceChanged { device_id: id.to_owned(), device_type }
 }
 
 impl Drop for Pulse {
@@ -663,8 +731,144 @@ fn pulse_devices_carry_a_call() {
     let _ = pusher.join();
     a.release();
     b.release();
-    rt.block_on(server.shutdown());
+    assert!(pulse.pactl(&["suspend-sink", "spk", "0"]), "resume spk");
     drop(spk);
+
+    // --- Hot-plug and default devices, on PulseAudio's own sinks and sources.
+    // On a sink of its own (`spk` went through a suspension above).
+    pulse.load_sink("out");
+    assert!(pulse.pactl(&["set-default-sink", "out"]), "set-default-sink out");
+    let out = pulse.record("out.monitor");
+    assert!(pulse.pactl(&["set-default-source", "mic.monitor"]), "set-default-source");
+    let (d, d_rx) = Engine::new(opts()).expect("engine D");
+    assert_eq!(d.get_playout_device(), "pulseaudio:out", "the server's default sink");
+    assert_eq!(d.get_record_device(), "pulseaudio:mic.monitor", "the server's default source");
+    assert!(d.enumerate_playout_devices().iter().any(|x| x.device_id == "pulseaudio:out" && x.system_default_device));
+    assert_eq!(d.start_playout_device_test(wav), error::OK);
+    out.until("the playout test on the default sink", 1000.0, Duration::from_secs(8), |m| m.is_tone(1000.0));
+    let module = pulse.load_sink("hp");
+    let plugged =
+        within_2s(&d_rx, "a sink plugged in", &[state_changed("pulseaudio:hp", 2, 0), state_changed("pulseaudio:hp.monitor", 1, 0)]);
+    assert_eq!(d.get_playout_device(), "pulseaudio:out", "a new device is not the default");
+    let hp = pulse.record("hp.monitor");
+    assert!(pulse.pactl(&["set-default-sink", "hp"]), "set-default-sink hp");
+    let followed = within_2s(&d_rx, "the new default sink", &[default_changed("pulseaudio:hp", 2)]);
+    soon("D follows the default sink", || d.get_playout_device() == "pulseaudio:hp");
+    let on_hp = hp.until("the playout test moved to hp", 1000.0, Duration::from_secs(5), |m| m.is_tone(1000.0));
+    out.until("out silent once D left it", 1000.0, Duration::from_secs(5), Measure::is_silent);
+    // Pinned: the default moves back to out, D stays on hp ...
+    assert_eq!(d.set_playout_device("pulseaudio:hp"), error::OK);
+    assert!(pulse.pactl(&["set-default-sink", "out"]), "set-default-sink out");
+    within_2s(&d_rx, "the default back to out", &[default_changed("pulseaudio:out", 2)]);
+    // (Where the sound goes is then PulseAudio's call: since 15.0 it moves a stream to the new
+    // default sink itself; the engine does not reopen anything.)
+    std::thread::sleep(Duration::from_secs(1));
+    let pinned = d.get_playout_device();
+    assert_eq!(pinned, "pulseaudio:hp", "a pinned device stays");
+    // ... until hp is unplugged: reported, and D falls back to the default.
+    assert!(pulse.pactl(&["unload-module", &module]), "unload hp");
+    let unplugged = within_2s(
+        &d_rx,
+        "the pinned sink unplugged",
+        &[state_changed("pulseaudio:hp", 2, 1), state_changed("pulseaudio:hp.monitor", 1, 1)],
+    );
+    soon("D falls back to the default sink", || d.get_playout_device() == "pulseaudio:out");
+    out.until("the playout test back on out", 1000.0, Duration::from_secs(5), |m| m.is_tone(1000.0));
+    drop(hp);
+    assert_eq!(d.stop_playout_device_test(), error::OK);
+    out.until("out silent after the playout test", 1000.0, Duration::from_secs(5), Measure::is_silent);
+    // The record device follows the default source: mic.monitor (the tone) -> out.monitor
+    // (silent) -> mic.monitor.
+    let feed = pulse.feed(FEED_HZ, FEED_AMPLITUDE);
+    assert_eq!(d.set_parameters(off), error::OK);
+    assert_eq!(d.start_record_device_test(100), error::OK);
+    let level = |what: &str, pred: &dyn Fn(u32) -> bool| {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{what}: levels seen {seen:?}");
+            if let Ok(EngineEvent::LocalAudioVolumeIndication { volume }) = d_rx.recv_timeout(left) {
+                seen.push(volume);
+                if pred(volume) {
+                    return volume;
+                }
+            }
+        }
+    };
+    let tone = level("D records the tone from mic.monitor", &|v| (95..=120).contains(&v));
+    assert!(pulse.pactl(&["set-default-source", "out.monitor"]), "set-default-source out.monitor");
+    soon("D follows the default source", || d.get_record_device() == "pulseaudio:out.monitor");
+    let silent = level("D records out.monitor (silent)", &|v| v == 0);
+    assert!(pulse.pactl(&["set-default-source", "mic.monitor"]), "set-default-source mic.monitor");
+    soon("D follows the default source back", || d.get_record_device() == "pulseaudio:mic.monitor");
+    level("D records the tone again", &|v| (95..=120).contains(&v));
+    assert_eq!(d.stop_record_device_test(), error::OK);
+    no_errors(&d_rx, "D");
+    d.release();
+    drop(feed);
+    println!(
+        "pulse_audio: hot-plug: sink plugged reported in {plugged:?}, new default followed in {followed:?} ({on_hp:?} on hp), pinned stays ({pinned:?}), unplugged reported in {unplugged:?} and fell back; record default followed (level {tone} -> {silent} -> back)"
+    );
+
+    // --- The sound server killed during a call. B4 records through ALSA's `pulse` device
+    // (pinned) and plays on PulseAudio's default sink (its own protocol): both paths lose it.
+    let (a, a_rx) = Engine::new(opts()).expect("engine A4");
+    let (b, b_rx) = Engine::new(opts()).expect("engine B4");
+    assert_eq!(a.set_record_device(device::SYNTHETIC_RECORD_DEVICE_ID), error::OK);
+    assert_eq!(a.set_playout_device(device::SYNTHETIC_PLAYOUT_DEVICE_ID), error::OK);
+    assert_eq!(b.set_record_device(PULSE_DEVICE), error::OK);
+    assert_eq!(b.get_playout_device(), "pulseaudio:out");
+    assert_eq!(a.join_channel(None, "pulse-kill", 1), error::OK);
+    wait(&a_rx, "A4 joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.join_channel(None, "pulse-kill", 2), error::OK);
+    wait(&b_rx, "B4 decodes A4's audio", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstAudioFrameDecoded { uid: 1 }));
+    drop(out);
+    no_errors(&b_rx, "B4");
+    let mut pulse = pulse;
+    pulse.kill();
+    let killed = Instant::now();
+    let (mut lost, mut error, mut bad) = (Vec::new(), None, Vec::new());
+    let deadline = killed + Duration::from_secs(5);
+    while !(lost.contains(&1) && lost.contains(&2) && error.is_some()) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "after kill -9: devices lost {lost:?}, error {error:?}, other {bad:?}");
+        match b_rx.recv_timeout(left) {
+            Ok(EngineEvent::AudioDeviceStateChanged { device_id, device_type, device_state: 1 })
+                if device_id == PULSE_DEVICE || device_id == "pulseaudio:out" =>
+            {
+                lost.push(device_type)
+            }
+            Ok(EngineEvent::Error { code: error::ERR_DEVICE_NOT_FOUND, msg }) => error = Some((killed.elapsed(), msg)),
+            Ok(e @ (EngineEvent::Disconnect { .. } | EngineEvent::LeaveChannel { .. } | EngineEvent::ConnectionStateChange { .. })) => {
+                bad.push(e)
+            }
+            _ => {}
+        }
+    }
+    let reported = killed.elapsed();
+    assert!(bad.is_empty(), "the call must stay up: {bad:?}");
+    // To the system's default without the server: ALSA's `default` if it opens, else the
+    // synthetic speaker (here: no sound card).
+    soon("B4 falls back from the dead server's sink", || !b.get_playout_device().starts_with("pulseaudio:"));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(b.connection_state(), 3, "B4 still connected");
+    let listing = Instant::now();
+    let _ = device::enumerate_record_devices();
+    let listed = listing.elapsed();
+    let leaving = Instant::now();
+    assert_eq!(b.leave_channel(), error::OK);
+    wait(&b_rx, "B4 left", Duration::from_secs(2), |e| matches!(e, EngineEvent::LeaveChannel { .. }));
+    let left = leaving.elapsed();
+    let releasing = Instant::now();
+    b.release();
+    let released = releasing.elapsed();
+    println!(
+        "pulse_audio: kill -9 during a call: devices lost {lost:?} and {error:?} within {reported:?}; listing without the server {listed:?}; leaveChannel {left:?}, release {released:?}"
+    );
+    assert!(left < Duration::from_secs(2) && released < Duration::from_secs(2), "leave {left:?}, release {released:?}");
+    a.release();
+    rt.block_on(server.shutdown());
     drop(pulse);
     println!("pulse_audio: done in {:.1} s", started.elapsed().as_secs_f64());
 }

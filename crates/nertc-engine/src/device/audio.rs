@@ -155,11 +155,77 @@ fn probe(d: &cpal::Device, dir: Dir) -> bool {
     }
 }
 
-fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
+/// The audio hosts whose devices are listed, the one that owns the system default first: the
+/// PulseAudio server (or PipeWire's PulseAudio layer) when one answers, then ALSA (whose `pulse`
+/// device reaches that same server through libasound2-plugins). Elsewhere cpal's default host.
+fn hosts() -> Vec<Arc<cpal::Host>> {
     if synthetic_only() {
         return Vec::new();
     }
-    let host = cpal::default_host();
+    #[cfg(target_os = "linux")]
+    {
+        let mut hosts: Vec<Arc<cpal::Host>> = pulse_host().into_iter().collect();
+        match cpal::host_from_id(cpal::HostId::Alsa) {
+            Ok(h) => hosts.push(Arc::new(h)),
+            Err(e) => tracing::debug!("no ALSA: {e}"),
+        }
+        hosts
+    }
+    #[cfg(not(target_os = "linux"))]
+    vec![Arc::new(cpal::default_host())]
+}
+
+/// The one connection to the PulseAudio server that the whole process shares (its client
+/// keeps a thread and a connection for as long as the server is up, dropped or not: one per
+/// listing would pile up until the server refuses clients). Forgotten when a request on it
+/// fails ([`forget_pulse_host`]), so a server that went away and came back is reached again.
+#[cfg(target_os = "linux")]
+static PULSE_HOST: Mutex<Option<Arc<cpal::Host>>> = Mutex::new(None);
+
+#[cfg(target_os = "linux")]
+fn pulse_host() -> Option<Arc<cpal::Host>> {
+    if !cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
+        return None;
+    }
+    let mut cached = PULSE_HOST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = &*cached {
+        return Some(h.clone());
+    }
+    match cpal::host_from_id(cpal::HostId::PulseAudio) {
+        Ok(h) => {
+            let h = Arc::new(h);
+            *cached = Some(h.clone());
+            Some(h)
+        }
+        Err(e) => {
+            tracing::debug!("no PulseAudio server: {e}");
+            None
+        }
+    }
+}
+
+/// Drops the shared PulseAudio connection if `host` is it (a request on it failed: the server
+/// is gone or restarted).
+fn forget_pulse_host(host: &Arc<cpal::Host>) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut cached = PULSE_HOST.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.as_ref().is_some_and(|c| Arc::ptr_eq(c, host)) {
+            tracing::info!("the PulseAudio connection failed; reconnecting at the next listing");
+            *cached = None;
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = host;
+}
+
+/// The host a device id (`"<host>:<device>"`, e.g. `pulseaudio:spk`, `alsa:pulse`) belongs to.
+fn host_of(id: &str) -> Option<Arc<cpal::Host>> {
+    let parsed: cpal::DeviceId = id.parse().ok()?;
+    hosts().into_iter().find(|h| h.id() == parsed.host())
+}
+
+fn host_devices(host: &Arc<cpal::Host>, dir: Dir) -> Vec<cpal::Device> {
     let devices = match dir {
         Dir::Input => host.input_devices().map(|d| d.collect::<Vec<_>>()),
         Dir::Output => host.output_devices().map(|d| d.collect::<Vec<_>>()),
@@ -167,10 +233,15 @@ fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
     match devices {
         Ok(list) => list.into_iter().filter(|d| cpal_id(d).is_some_and(|id| !is_alsa_null(&id))).collect(),
         Err(e) => {
-            tracing::debug!("no audio devices from cpal: {e}");
+            tracing::debug!("no audio devices from {:?}: {e}", host.id());
+            forget_pulse_host(host);
             Vec::new()
         }
     }
+}
+
+fn cpal_devices(dir: Dir) -> Vec<cpal::Device> {
+    hosts().iter().flat_map(|h| host_devices(h, dir)).collect()
 }
 
 fn real_devices(dir: Dir) -> Vec<RealDevice> {
@@ -184,18 +255,53 @@ fn real_devices(dir: Dir) -> Vec<RealDevice> {
         .collect()
 }
 
-/// The system default device if it can be opened.
+/// The system default device if it can be opened: the sound server's default sink or source
+/// when a server answers, else ALSA's `default`.
 fn real_default(dir: Dir) -> Option<String> {
-    if synthetic_only() {
-        return None;
-    }
-    let host = cpal::default_host();
+    let host = hosts().into_iter().next()?;
     let d = match dir {
         Dir::Input => host.default_input_device(),
         Dir::Output => host.default_output_device(),
-    }?;
+    };
+    let Some(d) = d else {
+        forget_pulse_host(&host);
+        return None;
+    };
     let id = cpal_id(&d)?;
     (!is_alsa_null(&id) && probe(&d, dir)).then_some(id)
+}
+
+/// What hot-plug watching sees of one direction: the ids of the real devices listed (nothing is
+/// opened) and the sound server's default device (`None` without a server: ALSA's `default` is a
+/// fixed name whose target does not change while running).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceSnapshot {
+    pub ids: std::collections::BTreeSet<String>,
+    pub server_default: Option<String>,
+}
+
+/// [`DeviceSnapshot`]s of the microphones and of the speakers, without opening any device.
+pub fn device_snapshots() -> (DeviceSnapshot, DeviceSnapshot) {
+    let _quiet = QuietAlsa::new();
+    let hosts = hosts();
+    let snapshot = |dir: Dir| {
+        let ids = hosts.iter().flat_map(|h| host_devices(h, dir)).filter_map(|d| cpal_id(&d)).collect();
+        #[cfg(target_os = "linux")]
+        let server_default = hosts.iter().find(|h| h.id() == cpal::HostId::PulseAudio).and_then(|h| {
+            let d = match dir {
+                Dir::Input => h.default_input_device(),
+                Dir::Output => h.default_output_device(),
+            };
+            if d.is_none() {
+                forget_pulse_host(h);
+            }
+            cpal_id(&d?)
+        });
+        #[cfg(not(target_os = "linux"))]
+        let server_default = None;
+        DeviceSnapshot { ids, server_default }
+    };
+    (snapshot(Dir::Input), snapshot(Dir::Output))
 }
 
 fn enumerate(dir: Dir) -> Vec<DeviceInfo> {
@@ -248,12 +354,12 @@ pub fn default_playout_device() -> String {
 }
 
 fn real_devices_contains(dir: Dir, id: &str) -> bool {
-    cpal_devices(dir).iter().any(|d| cpal_id(d).as_deref() == Some(id))
+    host_of(id).is_some_and(|h| host_devices(&h, dir).iter().any(|d| cpal_id(d).as_deref() == Some(id)))
 }
 
 fn find_cpal_device(dir: Dir, id: &str) -> Option<cpal::Device> {
     let _quiet = QuietAlsa::new();
-    cpal_devices(dir).into_iter().find(|d| cpal_id(d).as_deref() == Some(id))
+    host_devices(&host_of(id)?, dir).into_iter().find(|d| cpal_id(d).as_deref() == Some(id))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -523,10 +629,38 @@ pub fn open_playout_with(
 
 /// Owns a cpal stream on a thread of its own (so the handle is `Send` whatever the platform's
 /// stream type is); dropping it drops the stream and joins the thread.
+///
+/// Bounded: a backend can block forever (ALSA's `pulse` plugin or a PulseAudio client whose
+/// server was killed or stopped). Opening waits at most [`OPEN_TIMEOUT`], dropping at most
+/// [`JOIN_TIMEOUT`]; a thread still stuck then is left behind (logged), its callbacks
+/// disarmed first (`alive`, `on_lost`), so that `leaveChannel` and `release` always return.
 struct CpalThread {
     stop: Option<mpsc::Sender<()>>,
     handle: Option<JoinHandle<()>>,
+    /// Disconnected when the thread ends.
+    done: mpsc::Receiver<()>,
+    /// Cleared when the handle is dropped: data callbacks do nothing any more.
+    alive: Arc<AtomicBool>,
+    on_lost: Arc<Mutex<Option<OnLost>>>,
+    /// Drops the caller's frame callback or pull (and what they hold, e.g. the sender into the
+    /// encoder thread, which only exits once every sender is gone) even when the stream's own
+    /// thread never returns.
+    disarm: Option<Disarm>,
 }
+
+type Disarm = Box<dyn FnOnce() + Send>;
+
+/// `f` behind a slot that [`Disarm`] empties: `(callback calling f while armed, disarm)`.
+fn disarmable<F: ?Sized + Send + 'static>(f: Box<F>) -> (Arc<Mutex<Option<Box<F>>>>, Disarm) {
+    let slot = Arc::new(Mutex::new(Some(f)));
+    let s = slot.clone();
+    (slot, Box::new(move || drop(lock_state(&s).take())))
+}
+
+/// How long opening a real device may take before it counts as unavailable.
+pub const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long stopping a real device may take before its thread is left behind.
+pub const JOIN_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl CpalThread {
     /// Runs `build`'s stream until dropped, watching `periods` (counted by its data callback):
@@ -535,12 +669,17 @@ impl CpalThread {
     fn spawn(
         name: &str,
         periods: Arc<AtomicU64>,
+        alive: Arc<AtomicBool>,
         on_lost: Arc<Mutex<Option<OnLost>>>,
+        disarm: Disarm,
         build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static,
     ) -> Result<Self, DeviceError> {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), DeviceError>>();
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (done_tx, done) = mpsc::channel::<()>();
+        let lost_hook = on_lost.clone();
         let handle = std::thread::Builder::new().name(name.to_owned()).spawn(move || {
+            let _done = done_tx;
             let _quiet = QuietAlsa::new();
             let stream = match build() {
                 Ok(s) => s,
@@ -570,8 +709,11 @@ impl CpalThread {
             }
             drop(stream);
         })?;
-        let result = ready_rx.recv().unwrap_or_else(|_| Err(DeviceError::Backend("audio thread ended early".into())));
-        let mut t = CpalThread { stop: Some(stop_tx), handle: Some(handle) };
+        let result = ready_rx.recv_timeout(OPEN_TIMEOUT).unwrap_or_else(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Err(DeviceError::Unavailable(format!("not open after {OPEN_TIMEOUT:?}"))),
+            mpsc::RecvTimeoutError::Disconnected => Err(DeviceError::Backend("audio thread ended early".into())),
+        });
+        let mut t = CpalThread { stop: Some(stop_tx), handle: Some(handle), done, alive, on_lost: lost_hook, disarm: Some(disarm) };
         match result {
             Ok(()) => Ok(t),
             Err(e) => {
@@ -582,16 +724,36 @@ impl CpalThread {
     }
 
     fn stop_and_join(&mut self) {
+        self.alive.store(false, Relaxed);
+        self.on_lost.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(disarm) = self.disarm.take() {
+            disarm();
+        }
         self.stop.take();
         if let Some(h) = self.handle.take() {
-            let _ = h.join();
+            match self.done.recv_timeout(JOIN_TIMEOUT) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    tracing::error!(thread = ?h.thread().name(), "audio device thread stuck in its backend for {JOIN_TIMEOUT:?}; left behind");
+                }
+                _ => {
+                    let _ = h.join();
+                }
+            }
         }
     }
 
     fn spawn_input(id: String, sample_rate: u32, channels: u16, on_frame: OnAudioFrame, on_lost: OnLost) -> Result<Self, DeviceError> {
         let on_lost = Arc::new(Mutex::new(Some(on_lost)));
         let periods = Arc::new(AtomicU64::new(0));
-        Self::spawn("nertc-mic", periods.clone(), on_lost.clone(), move || {
+        let alive = Arc::new(AtomicBool::new(true));
+        let live = alive.clone();
+        let (slot, disarm) = disarmable(on_frame);
+        let on_frame: OnAudioFrame = Box::new(move |f| {
+            if let Some(cb) = lock_state(&slot).as_mut() {
+                cb(f)
+            }
+        });
+        Self::spawn("nertc-mic", periods.clone(), alive, on_lost.clone(), disarm, move || {
             let device = find_cpal_device(Dir::Input, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Input, sample_rate, channels)?;
             let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
@@ -613,10 +775,12 @@ impl CpalThread {
                     config,
                     format,
                     {
-                        let periods = periods.clone();
+                        let (periods, live) = (periods.clone(), live.clone());
                         move |data: &cpal::Data, _: &cpal::InputCallbackInfo| {
                             periods.fetch_add(1, Relaxed);
-                            lock_state(&state).capture(data)
+                            if live.load(Relaxed) {
+                                lock_state(&state).capture(data)
+                            }
                         }
                     },
                     stream_error_logger(&id, "microphone", periods.clone(), on_lost.clone()),
@@ -629,7 +793,14 @@ impl CpalThread {
     fn spawn_output(id: String, sample_rate: u32, channels: u16, pull: PullAudio, on_lost: OnLost) -> Result<Self, DeviceError> {
         let on_lost = Arc::new(Mutex::new(Some(on_lost)));
         let periods = Arc::new(AtomicU64::new(0));
-        Self::spawn("nertc-speaker", periods.clone(), on_lost.clone(), move || {
+        let alive = Arc::new(AtomicBool::new(true));
+        let live = alive.clone();
+        let (slot, disarm) = disarmable(pull);
+        let pull: PullAudio = Box::new(move |out: &mut [i16]| match lock_state(&slot).as_mut() {
+            Some(pull) => pull(out),
+            None => out.fill(0),
+        });
+        Self::spawn("nertc-speaker", periods.clone(), alive, on_lost.clone(), disarm, move || {
             let device = find_cpal_device(Dir::Output, &id).ok_or_else(|| DeviceError::NotFound(id.clone()))?;
             let cfg = pick_config(&device, Dir::Output, sample_rate, channels)?;
             let (dev_rate, dev_ch, format) = (cfg.sample_rate(), cfg.channels(), cfg.sample_format());
@@ -651,10 +822,10 @@ impl CpalThread {
                     config,
                     format,
                     {
-                        let periods = periods.clone();
+                        let (periods, live) = (periods.clone(), live.clone());
                         move |data: &mut cpal::Data, _: &cpal::OutputCallbackInfo| {
                             periods.fetch_add(1, Relaxed);
-                            lock_state(&state).play(data)
+                            if live.load(Relaxed) { lock_state(&state).play(data) } else { write_f32_to_data(&[], data) }
                         }
                     },
                     stream_error_logger(&id, "speaker", periods.clone(), on_lost.clone()),

@@ -9,15 +9,18 @@
 //! | playout | [`SYNTHETIC_PLAYOUT_DEVICE_ID`] `nertc-null` | NERTC null speaker | pulls and discards 10 ms every 10 ms |
 //! | camera | [`SYNTHETIC_VIDEO_DEVICE_ID`] `nertc-test-pattern` | NERTC test pattern camera | [`test_pattern::TestPattern`] frames at the asked rate |
 //!
-//! Real audio devices come from cpal (ALSA on Linux; [`audio`]), real cameras from V4L2 device
+//! Real audio devices come from cpal (on Linux the PulseAudio server's sinks and sources when
+//! one answers, and ALSA's devices; [`audio`]), real cameras from V4L2 device
 //! nodes ([`camera`]; listed, not captured yet), screens and windows from X11 ([`screen`], the
 //! substream's source). The default device is the system's default
-//! when it can actually be opened, else the synthetic one.
+//! when it can actually be opened, else the synthetic one. Devices that come and go and a new
+//! default device are watched: [`watch`] (cameras) and [`audio_watch`].
 //!
 //! Every capture/playout handle owns its thread or stream and stops it when dropped (the
 //! thread is joined before `drop` returns; no callback runs afterwards).
 
 pub mod audio;
+pub mod audio_watch;
 pub mod camera;
 pub mod convert;
 pub mod screen;
@@ -31,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Code, ERR_DEVICE_NOT_FOUND, ERR_INVALID_PARAM};
 pub use audio::{
-    AudioCapture, AudioConverter, AudioPlayout, DeviceGain, FRAME_MS, default_playout_device, default_record_device,
-    enumerate_playout_devices, enumerate_record_devices, open_playout, open_playout_with, open_playout_with_gain, open_record,
-    open_record_with, open_record_with_gain, read_sound_file,
+    AudioCapture, AudioConverter, AudioPlayout, DeviceGain, DeviceSnapshot, FRAME_MS, default_playout_device, default_record_device,
+    device_snapshots, enumerate_playout_devices, enumerate_record_devices, open_playout, open_playout_with, open_playout_with_gain,
+    open_record, open_record_with, open_record_with_gain, read_sound_file,
 };
 pub use camera::{VideoCapture, default_video_device, enumerate_video_capture_devices, open_camera, open_camera_with};
 
