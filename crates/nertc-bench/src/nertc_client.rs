@@ -73,16 +73,7 @@ pub async fn pub_offer(
 
 /// Answers the server's `sub` offer number `neg`.
 pub async fn answer_sub(s: &Signal, sdp: String, neg: u64) -> Result<(), String> {
-    let answer = SdpMsg {
-        pc: PcKind::Sub,
-        kind: SdpType::Answer,
-        sdp,
-        neg,
-        pub_mids: BTreeMap::new(),
-        sub_mids: BTreeMap::new(),
-        pub_rids: BTreeMap::new(),
-        fresh: false,
-    };
+    let answer = SdpMsg::answer(PcKind::Sub, sdp, neg);
     call(s, ClientMsg::Sdp(answer)).await.map(drop)
 }
 

@@ -541,20 +541,7 @@ fn pulse_devices_carry_a_call() {
     assert_eq!(c.set_playout_device_volume(-1), error::ERR_INVALID_PARAM);
     assert_eq!(c.start_record_device_test(200), error::OK);
     // The tone at -13.5 dBFS reads about 108 on NERTC's 0-255 scale (RMS x 2 x 255).
-    let level = |what: &str, pred: &dyn Fn(u32) -> bool| {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{what}: levels seen {seen:?}");
-            if let Ok(EngineEvent::LocalAudioVolumeIndication { volume }) = c_rx.recv_timeout(left) {
-                seen.push(volume);
-                if pred(volume) {
-                    return volume;
-                }
-            }
-        }
-    };
+    let level = |what: &str, pred: &dyn Fn(u32) -> bool| local_level(&c_rx, what, pred);
     let heard = level("record test hears the tone", &|v| (95..=120).contains(&v));
     assert_eq!(c.set_record_device_volume(0), error::OK);
     assert_eq!(c.record_device_volume(), 0);
@@ -782,20 +769,7 @@ fn pulse_devices_carry_a_call() {
     let feed = pulse.feed(FEED_HZ, FEED_AMPLITUDE);
     assert_eq!(d.set_parameters(off), error::OK);
     assert_eq!(d.start_record_device_test(100), error::OK);
-    let level = |what: &str, pred: &dyn Fn(u32) -> bool| {
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{what}: levels seen {seen:?}");
-            if let Ok(EngineEvent::LocalAudioVolumeIndication { volume }) = d_rx.recv_timeout(left) {
-                seen.push(volume);
-                if pred(volume) {
-                    return volume;
-                }
-            }
-        }
-    };
+    let level = |what: &str, pred: &dyn Fn(u32) -> bool| local_level(&d_rx, what, pred);
     let tone = level("D records the tone from mic.monitor", &|v| (95..=120).contains(&v));
     assert!(pulse.pactl(&["set-default-source", "out.monitor"]), "set-default-source out.monitor");
     soon("D follows the default source", || d.get_record_device() == "pulseaudio:out.monitor");
@@ -871,4 +845,20 @@ fn pulse_devices_carry_a_call() {
     rt.block_on(server.shutdown());
     drop(pulse);
     println!("pulse_audio: done in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The first local level indication within 5 s that `pred` accepts; fails with the levels seen.
+fn local_level(rx: &Receiver<EngineEvent>, what: &str, pred: &dyn Fn(u32) -> bool) -> u32 {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "{what}: levels seen {seen:?}");
+        if let Ok(EngineEvent::LocalAudioVolumeIndication { volume }) = rx.recv_timeout(left) {
+            seen.push(volume);
+            if pred(volume) {
+                return volume;
+            }
+        }
+    }
 }

@@ -468,6 +468,22 @@ pub struct SdpMsg {
     pub fresh: bool,
 }
 
+impl SdpMsg {
+    /// An answer to offer `neg` of connection `pc` (answers name no tracks or layers).
+    pub fn answer(pc: PcKind, sdp: String, neg: u64) -> Self {
+        SdpMsg {
+            pc,
+            kind: SdpType::Answer,
+            sdp,
+            neg,
+            pub_mids: BTreeMap::new(),
+            sub_mids: BTreeMap::new(),
+            pub_rids: BTreeMap::new(),
+            fresh: false,
+        }
+    }
+}
+
 /// A trickled ICE candidate (the fields of the W3C `RTCIceCandidateInit`), or its end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IceMsg {

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use nertc_protocol::{ClientMsg, MidInfo, PcKind, SdpMsg, SdpType};
+use nertc_protocol::{ClientMsg, MidInfo, PcKind, SdpMsg};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -123,16 +123,7 @@ impl Subscriber {
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
-        let msg = SdpMsg {
-            pc: PcKind::Sub,
-            kind: SdpType::Answer,
-            sdp,
-            neg: offer.neg,
-            pub_mids: BTreeMap::new(),
-            sub_mids: BTreeMap::new(),
-            pub_rids: BTreeMap::new(),
-            fresh: false,
-        };
+        let msg = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
         self.signal.call(ClientMsg::Sdp(msg)).await?;
         for (info, track) in reused {
             tracing::debug!(track = %info.track_id, "a reused transceiver carries media again");

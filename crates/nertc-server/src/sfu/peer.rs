@@ -502,16 +502,7 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
-        Ok(SdpMsg {
-            pc: PcKind::Pub,
-            kind: SdpType::Answer,
-            sdp,
-            neg,
-            pub_mids: BTreeMap::new(),
-            sub_mids: BTreeMap::new(),
-            pub_rids: BTreeMap::new(),
-            fresh: false,
-        })
+        Ok(SdpMsg::answer(PcKind::Pub, sdp, neg))
     }
 
     async fn on_remote_track(&mut self, track: Arc<dyn TrackRemote>) {

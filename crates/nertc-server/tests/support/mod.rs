@@ -516,16 +516,7 @@ impl Pump {
                     let answer = pc.pc.create_answer(None).await.expect("a sub answer");
                     pc.pc.set_local_description(answer).await.expect("our sub answer applies locally");
                     let sdp = pc.local_sdp().await.expect("a local description was just set");
-                    let answer = SdpMsg {
-                        pc: PcKind::Sub,
-                        kind: SdpType::Answer,
-                        sdp,
-                        neg: offer.neg,
-                        pub_mids: BTreeMap::new(),
-                        sub_mids: BTreeMap::new(),
-                        pub_rids: BTreeMap::new(),
-                        fresh: false,
-                    };
+                    let answer = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
                     match self.signal.request(ClientMsg::Sdp(answer)) {
                         Ok(id) => {
                             own.insert(id);
