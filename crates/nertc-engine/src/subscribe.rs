@@ -251,6 +251,7 @@ impl Actor {
             s.remote.users.get_mut(&uid).expect("listed just above").audio_listed_out = out;
             self.sync_subscriptions(&mut s, uid);
         }
+        self.session = Some(s);
     }
 
     /// `subscribeRemoteVideoStream`'s stream type.
