@@ -64,7 +64,8 @@ test('data messages both ways between the engine and Chromium; argument codes', 
   // Chromium -> engine.
   await page.evaluate(() => window.nertcClient.enableData(true));
   await until('onUserDataStart(2001)', () => events.find((e) => e[0] === 'onUserDataStart' && e[1] === 2001));
-  t.truthy(events.find((e) => e[0] === 'onUserDataStateChanged' && e[1] === 2001));
+  // A separate event, delivered in its own tick after onUserDataStart.
+  await until('onUserDataStateChanged(2001)', () => events.find((e) => e[0] === 'onUserDataStateChanged' && e[1] === 2001));
   await page.evaluate(() => {
     window.nertcClient.sendData(new TextEncoder().encode('hello'));
     window.nertcClient.sendData(new Uint8Array([0, 128, 255]));
