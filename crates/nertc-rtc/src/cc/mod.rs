@@ -93,11 +93,15 @@ impl Bwe {
         (self.feedbacks.load(Relaxed) > 0).then(|| self.target_bps.load(Relaxed))
     }
 
+    /// The target to pace by: [`INITIAL_BPS`] before the estimator set one.
+    fn pacing_target(&self) -> f64 {
+        let target = self.target_bps.load(Relaxed) as f64;
+        if target > 0.0 { target } else { INITIAL_BPS }
+    }
+
     /// How long the video waiting in the pacer takes to leave at the pacing rate.
     pub fn queue_delay(&self) -> Duration {
-        let target = self.target_bps.load(Relaxed) as f64;
-        let rate = if target > 0.0 { target } else { INITIAL_BPS } * PACING_FACTOR;
-        Duration::from_secs_f64(self.queued_bytes.load(Relaxed) as f64 * 8.0 / rate)
+        Duration::from_secs_f64(self.queued_bytes.load(Relaxed) as f64 * 8.0 / (self.pacing_target() * PACING_FACTOR))
     }
 
     /// Forgets everything (a new connection starts from scratch).

@@ -67,8 +67,7 @@ impl PriorityPacer {
 
     /// The rate for now: the estimate's, raised so the queue drains within [`MAX_QUEUE_TIME`].
     fn rate(&self) -> f64 {
-        let target = self.bwe.target_bps.load(Relaxed) as f64;
-        let target = if target > 0.0 { target } else { INITIAL_BPS };
+        let target = self.bwe.pacing_target();
         let drain = (self.queued_bytes * 8) as f64 / MAX_QUEUE_TIME.as_secs_f64();
         (target * PACING_FACTOR).max(drain)
     }
@@ -87,8 +86,7 @@ impl PriorityPacer {
             self.retransmits_dropped += 1;
             return false;
         }
-        let target = self.bwe.target_bps.load(Relaxed) as f64;
-        let target = if target > 0.0 { target } else { INITIAL_BPS };
+        let target = self.bwe.pacing_target();
         self.retransmit_budget.set_target_bitrate(target * RETRANSMIT_SHARE);
         self.retransmit_budget.refill(now);
         let bits = (bytes * 8) as f64;
