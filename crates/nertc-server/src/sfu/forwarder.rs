@@ -169,6 +169,9 @@ struct LayerState {
     last_pli: Option<Instant>,
     /// Last time a subscription got or wanted it.
     wanted_at: Option<Instant>,
+    /// A keyframe was asked for to fill the cache (once per SSRC: the publisher's first
+    /// keyframe usually went out before its connection was up).
+    cache_asked: u32,
 }
 
 /// One subscription as the forwarder sees it.
@@ -579,6 +582,12 @@ impl Fwd {
         let starts = self.kind == MediaKind::Video && simulcast::starts_keyframe(&self.codec, &pkt.payload);
         if self.kind == MediaKind::Video {
             self.cache_keyframe(layer, &pkt, starts);
+            let l = &mut self.layers[layer];
+            if !starts && self.keyframe[layer].is_none() && l.cache_asked != pkt.header.ssrc {
+                // Nothing cached yet: ask now, so that a subscriber has a picture at once.
+                l.cache_asked = pkt.header.ssrc;
+                l.pli_pending = true;
+            }
         }
         let metrics = &self.metrics;
         let mut keyframe = || starts;
