@@ -57,6 +57,11 @@ const LAYER_LINGER: Duration = Duration::from_secs(2);
 const SWITCH_RETRY: Duration = Duration::from_millis(1000);
 /// Housekeeping: throttled PLIs, switch retries, the layer demand.
 const TICK: Duration = Duration::from_millis(250);
+/// A subscription gets the cached keyframe this long after its first keyframe request: the
+/// peer asks when its side of the `sub` connection is up, and the subscriber's side (the DTLS
+/// client, which installs its SRTP keys on the server's last handshake flight) is up a moment
+/// later; a packet sent at once is lost. A live keyframe that comes first starts it instead.
+const CACHE_START_DELAY: Duration = Duration::from_millis(20);
 /// A keyframe of more packets than this is not cached (about 1.2 MB of payload).
 const KEY_CACHE_MAX_PACKETS: usize = 1024;
 
@@ -89,6 +94,9 @@ enum FwdCmd {
     Keyframe(Option<u64>),
     /// Another layer's track of this publication (`None`: layers by rid).
     AddTrack(Option<usize>, Arc<dyn TrackRemote>),
+    /// A subscription that has not started yet gets the cached keyframe (see
+    /// [`CACHE_START_DELAY`]).
+    Start(u64),
     Close,
 }
 
@@ -112,6 +120,7 @@ impl std::fmt::Debug for FwdCmd {
             FwdCmd::SetLayer(..) => "SetLayer",
             FwdCmd::Keyframe(_) => "Keyframe",
             FwdCmd::AddTrack(..) => "AddTrack",
+            FwdCmd::Start(_) => "Start",
             FwdCmd::Close => "Close",
         })
     }
@@ -143,6 +152,9 @@ impl ForwarderHandle {
     }
     fn keyframe_for(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::Keyframe(Some(id)));
+    }
+    fn start(&self, id: u64) {
+        let _ = self.ctl.send(FwdCmd::Start(id));
     }
 }
 
@@ -182,6 +194,8 @@ struct Sink {
     /// track is not negotiated or its transport not up), and its first picture should be a
     /// keyframe ([`Fwd::start`]).
     started: bool,
+    /// Its first keyframe was asked for: a live keyframe starts it (before the cached one).
+    armed: bool,
     /// It got a cached keyframe: the live stream resumes at the next keyframe (the pictures
     /// in between refer to ones the subscriber never got).
     await_key: bool,
@@ -210,6 +224,7 @@ impl Sink {
         Sink {
             tx,
             started,
+            armed: false,
             await_key: false,
             resync_next: false,
             want,
@@ -258,7 +273,10 @@ impl Sink {
         metrics: &Metrics,
     ) -> bool {
         if !self.started {
-            return true;
+            if !(self.armed && target == layer && keyframe()) {
+                return true;
+            }
+            self.started = true;
         }
         if self.cur == Some(layer) {
             if self.await_key {
@@ -452,13 +470,13 @@ impl Fwd {
             FwdCmd::Keyframe(Some(id)) => {
                 let live = self.live(Instant::now());
                 let Some(s) = self.sinks.get(&id) else { return };
-                let (target, started) = (effective(s.want, live), s.started);
+                let target = effective(s.want, live);
                 self.layers[target].pli_pending = true;
                 if let Some(cur) = s.cur {
                     self.layers[cur].pli_pending = true;
                 }
-                if !started {
-                    self.start(id, target);
+                if let Some(s) = self.sinks.get_mut(&id) {
+                    s.armed = true;
                 }
             }
             FwdCmd::Keyframe(None) => {
@@ -477,6 +495,13 @@ impl Fwd {
                     self.inputs.push(Input { track, layer, ssrcs: Vec::new() });
                 } else {
                     tracing::warn!(track_id = %self.track_id, "a third layer track; ignored");
+                }
+            }
+            FwdCmd::Start(id) => {
+                let live = self.live(Instant::now());
+                if let Some(s) = self.sinks.get(&id).filter(|s| !s.started) {
+                    let target = effective(s.want, live);
+                    self.start(id, target);
                 }
             }
             FwdCmd::Close => {}
@@ -717,7 +742,8 @@ impl DownTrack {
                             metrics.rtp_forwarded_bytes.fetch_add(bytes, Relaxed);
                         }
                         // Not yet bound (negotiation in flight) or closing.
-                        Err(_) => {
+                        Err(e) => {
+                            tracing::trace!(sink_id, resync, "packet not written: {e}");
                             metrics.rtp_dropped.fetch_add(1, Relaxed);
                         }
                     }
@@ -767,8 +793,14 @@ impl DownTrack {
     /// The first call starts a video subscription (call it once the subscriber can receive):
     /// it gets the layer's cached keyframe at once.
     pub fn request_keyframe(&self) {
-        self.started.store(true, Relaxed);
         self.forwarder.borrow().keyframe_for(self.sink_id);
+        if !self.started.swap(true, Relaxed) {
+            let (fwd, id) = (self.forwarder.clone(), self.sink_id);
+            tokio::spawn(async move {
+                tokio::time::sleep(CACHE_START_DELAY).await;
+                fwd.borrow().start(id);
+            });
+        }
     }
 
     /// The subscriber asked for another layer or fallback option.
