@@ -61,7 +61,7 @@ const TICK: Duration = Duration::from_millis(250);
 /// peer asks when its side of the `sub` connection is up, and the subscriber's side (the DTLS
 /// client, which installs its SRTP keys on the server's last handshake flight) is up a moment
 /// later; a packet sent at once is lost. A live keyframe that comes first starts it instead.
-const CACHE_START_DELAY: Duration = Duration::from_millis(20);
+const CACHE_START_DELAY: Duration = Duration::from_millis(10);
 /// A keyframe of more packets than this is not cached (about 1.2 MB of payload).
 const KEY_CACHE_MAX_PACKETS: usize = 1024;
 

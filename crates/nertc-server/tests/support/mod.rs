@@ -455,15 +455,12 @@ impl Drop for Client {
     }
 }
 
-/// `gop`: shape the video as H.264 pictures ([`Client::h264_gop`]): the keyframe requests
-/// received so far, and where to note the keyframes sent.
-async fn send_rtp(
-    local: Arc<TrackLocalStaticRTP>,
-    ssrc: u32,
-    uid: Uid,
-    video: bool,
-    gop: Option<(Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<u32>>>)>,
-) {
+/// An [`Client::h264_gop`] stream's keyframe requests received so far, and where to note the
+/// keyframes sent.
+type Gop = (Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<u32>>>);
+
+/// `gop`: shape the video as H.264 pictures ([`Client::h264_gop`]).
+async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool, gop: Option<Gop>) {
     let (pt, clock, period) = if video { (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64) } else { (nertc_rtc::codecs::PT_OPUS, 48_000, 20) };
     let mut tick = tokio::time::interval(Duration::from_millis(period));
     let mut counter = 0u32;
