@@ -48,6 +48,8 @@ pub struct Metrics {
     /// Keyframe requests (PLI/FIR) received from subscribers / sent to publishers.
     pub keyframe_requests_in: AtomicU64,
     pub keyframe_requests_out: AtomicU64,
+    /// Video subscriptions that started with their track's cached keyframe.
+    pub keyframes_from_cache: AtomicU64,
     /// TCP connections refused at accept: their address had `connections.max_per_ip` open.
     pub connections_refused: AtomicU64,
     /// TCP connections closed because they did not complete a WebSocket upgrade in time.
@@ -70,6 +72,7 @@ impl Default for Metrics {
             nacks: AtomicU64::new(0),
             keyframe_requests_in: AtomicU64::new(0),
             keyframe_requests_out: AtomicU64::new(0),
+            keyframes_from_cache: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
             cluster: ClusterMetrics::default(),
@@ -106,6 +109,12 @@ impl Metrics {
         metric("nacks_total", "counter", "NACK feedback packets received from subscribers.", c(&self.nacks));
         metric("keyframe_requests_received_total", "counter", "PLI/FIR received from subscribers.", c(&self.keyframe_requests_in));
         metric("keyframe_requests_sent_total", "counter", "PLI sent to publishers after throttling.", c(&self.keyframe_requests_out));
+        metric(
+            "keyframes_from_cache_total",
+            "counter",
+            "Video subscriptions started with the track's cached keyframe.",
+            c(&self.keyframes_from_cache),
+        );
         metric(
             "connections_refused_total",
             "counter",

@@ -434,7 +434,9 @@ impl Room {
             self.remove_session(uid, LeaveReason::Replaced);
         }
         let key = SessionKey { uid, session_id: random_hex(8).into() };
-        let peer = peer::spawn(key.clone(), self.peer_env.clone(), self.media_tx.clone());
+        // A session that may subscribe gets its `sub` connection built now, before its first
+        // subscription needs it (the first frame of a user already publishing comes sooner).
+        let peer = peer::spawn(key.clone(), self.peer_env.clone(), self.media_tx.clone(), perms.subscribe);
         self.sessions.insert(
             uid,
             Session {

@@ -152,3 +152,62 @@ async fn keyframe_requests_are_relayed_throttled_and_nacks_answered() {
     println!("duplicates surfaced to the subscriber: {}", viewer.received(&video).await.duplicates);
     server.shutdown().await;
 }
+
+/// Issue 15 part 3: a video subscription to a track that is already flowing starts with the
+/// track's latest keyframe, sent from the server's cache the moment the subscriber can receive
+/// (not after a round trip to the publisher's encoder), and then continues with the live
+/// stream from the next keyframe, which the server asks for at that moment: no delta picture
+/// whose references the subscriber lacks, no sequence gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_video_subscription_starts_with_the_cached_keyframe() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let server = server().await;
+    let mut publisher = Client::joined(&server, "first-frame", 1).await;
+    let mut viewer = Client::joined(&server, "first-frame", 2).await;
+    publisher.h264_gop = true;
+    let (_, video) = publisher.publish_av().await;
+    let v = video.clone();
+    viewer.wait_event("video live", move |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == v)).await;
+    // A keyframe of the running stream reaches the server (the first ones may have gone out
+    // before the publisher's connection was up), then delta pictures follow it.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let sent_before = publisher.keyframes_sent.lock().unwrap().clone();
+    let plis_before = publisher.plis_received.load(Relaxed);
+
+    viewer.subscribe(&video).await.unwrap();
+    viewer.wait_event("active", |e| matches!(e, RoomEvent::Subscription { state: SubscriptionState::Active, .. })).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while viewer.received(&video).await.first.len() < 20 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = viewer.received(&video).await;
+    let sent = publisher.keyframes_sent.lock().unwrap().clone();
+    let shape: Vec<(Option<u8>, Option<u32>)> = r.first.iter().map(|(_, _, nal, counter)| (*nal, *counter)).collect();
+    assert!(r.first.len() >= 20, "the subscriber got {} video packets: {shape:?}", r.first.len());
+    // First a keyframe sent before the subscription (only the cache can have kept it), intact ...
+    let (nal, first) = shape[0];
+    assert_eq!(nal, Some(7), "the first picture is a keyframe: received {shape:?}");
+    let first = first.expect("the cached keyframe arrives intact");
+    assert!(
+        sent_before.contains(&first),
+        "the first picture, {first}, is a keyframe sent before the subscription ({sent_before:?}): received {shape:?}"
+    );
+    // ... then the live stream from a later keyframe; the server asked for one.
+    assert!(publisher.plis_received.load(Relaxed) > plis_before, "no keyframe request reached the publisher");
+    let (nal, next) = shape[1];
+    assert_eq!(nal, Some(7), "the live stream resumes at a keyframe: received {shape:?}");
+    assert!(next.is_some_and(|c| c > first && sent.contains(&c)), "a later keyframe after {first}: received {shape:?}, sent {sent:?}");
+    // Live from there: the publisher's pictures in order, one continuous stream.
+    for w in r.first.windows(2) {
+        let ((s0, t0, _, _), (s1, t1, _, _)) = (w[0], w[1]);
+        assert_eq!(s1, s0.wrapping_add(1), "sequence numbers continue: {:?}", r.first);
+        let step = t1.wrapping_sub(t0);
+        assert!(step > 0 && step < 90_000, "timestamps advance: {:?}", r.first);
+    }
+    for w in shape[1..].windows(2) {
+        assert_eq!(w[1].1, w[0].1.map(|c| c + 1), "no picture skipped after the live keyframe: {shape:?}");
+    }
+    assert_eq!(server.metrics.keyframes_from_cache.load(Relaxed), 1);
+    server.shutdown().await;
+}

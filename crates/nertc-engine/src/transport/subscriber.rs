@@ -1,4 +1,6 @@
 //! The `sub` peer connection's task: answers the server's offers and names each arriving track.
+//! The connection is built when the task starts (at join), so that the first offer, which the
+//! first subscription brings, finds it ready; an offer marked `fresh` replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ struct Subscriber {
     tracks: BTreeMap<String, Arc<dyn TrackRemote>>,
     /// The mids the last offer sent media on (its `sub_mids`).
     active: BTreeSet<String>,
+    started: std::time::Instant,
 }
 
 pub(super) async fn run(
@@ -53,7 +56,11 @@ pub(super) async fn run(
         mids: BTreeMap::new(),
         tracks: BTreeMap::new(),
         active: BTreeSet::new(),
+        started: std::time::Instant::now(),
     };
+    if let Err(e) = s.build_pc().await {
+        tracing::warn!("sub connection not built at join (built at the first offer): {e:?}");
+    }
     loop {
         tokio::select! {
             cmd = cmds.recv() => match cmd {
@@ -78,6 +85,7 @@ pub(super) async fn run(
                     }
                 }
                 Some(PcEvent::State(state)) => {
+                    tracing::debug!(%state, ms = s.started.elapsed().as_millis(), "sub connection state");
                     let _ = s.events.send(TransportEvent::State { pc: PcKind::Sub, state }).await;
                 }
                 None => s.pc_events = None,
@@ -91,7 +99,15 @@ pub(super) async fn run(
 }
 
 impl Subscriber {
+    async fn build_pc(&mut self) -> Result<()> {
+        let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
+        self.pc = Some(pc);
+        self.pc_events = Some(events);
+        Ok(())
+    }
+
     async fn answer(&mut self, offer: SdpMsg) -> Result<()> {
+        tracing::debug!(neg = offer.neg, tracks = offer.sub_mids.len(), ms = self.started.elapsed().as_millis(), "sub offer received");
         if offer.fresh
             && let Some(old) = self.pc.take()
         {
@@ -104,9 +120,7 @@ impl Subscriber {
             self.active.clear();
         }
         if self.pc.is_none() {
-            let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
-            self.pc = Some(pc);
-            self.pc_events = Some(events);
+            self.build_pc().await?;
         }
         let pc = self.pc.as_ref().expect("created just above when missing");
         self.mids.extend(offer.sub_mids.clone());
@@ -124,6 +138,7 @@ impl Subscriber {
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
         let msg = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
+        tracing::debug!(neg = offer.neg, ms = self.started.elapsed().as_millis(), "sub answer sent");
         self.signal.call(ClientMsg::Sdp(msg)).await?;
         for (info, track) in reused {
             tracing::debug!(track = %info.track_id, "a reused transceiver carries media again");

@@ -16,6 +16,15 @@
 //! that is not flowing (the publisher paused it) is stood in for by the other one. The layers
 //! someone wants are reported to the room ([`MediaEvent::LayerDemand`]), which tells the
 //! publisher to pause the others.
+//!
+//! First frame: each video layer keeps its latest complete keyframe (the packets of one
+//! picture). A new video subscription gets nothing until its subscriber can receive (the peer
+//! asks for its first keyframe once the subscriber's transport is connected and the m-line
+//! negotiated); then it gets that cached keyframe at once, and the live stream from the
+//! layer's next keyframe on (asked for at the same moment), so that the subscriber decodes a
+//! picture without waiting for the publisher's encoder, and never a picture whose references
+//! it lacks. The munger numbers the cached picture and the live stream after it as two runs
+//! of one continuous stream ([`Out::resync`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -48,17 +57,46 @@ const LAYER_LINGER: Duration = Duration::from_secs(2);
 const SWITCH_RETRY: Duration = Duration::from_millis(1000);
 /// Housekeeping: throttled PLIs, switch retries, the layer demand.
 const TICK: Duration = Duration::from_millis(250);
+/// A subscription gets the cached keyframe this long after its first keyframe request: the
+/// peer asks when its side of the `sub` connection is up, and the subscriber's side (the DTLS
+/// client, which installs its SRTP keys on the server's last handshake flight) is up a moment
+/// later; a packet sent at once is lost. A live keyframe that comes first starts it instead.
+const CACHE_START_DELAY: Duration = Duration::from_millis(10);
+/// A keyframe of more packets than this is not cached (about 1.2 MB of payload).
+const KEY_CACHE_MAX_PACKETS: usize = 1024;
+
+/// What a down track gets from its forwarder: a packet, and whether it starts a new run of the
+/// stream (a cached keyframe, or the live stream after one): the munger then numbers it right
+/// after what it sent last instead of keeping the source's offsets.
+#[derive(Debug)]
+pub(crate) struct Out {
+    pub pkt: rtc::rtp::Packet,
+    pub resync: bool,
+}
+
+/// The packets of one keyframe picture of one layer (one SSRC, one timestamp, consecutive
+/// sequence numbers, the last one with the marker bit).
+struct KeyPicture {
+    ssrc: u32,
+    timestamp: u32,
+    pkts: Vec<rtc::rtp::Packet>,
+}
 
 enum FwdCmd {
-    AddSink(u64, mpsc::Sender<rtc::rtp::Packet>, usize),
+    /// A subscription: its queue, its wanted layer, and whether it is started (video
+    /// subscriptions start at their first keyframe request, see [`Sink::started`]).
+    AddSink(u64, mpsc::Sender<Out>, usize, bool),
     RemoveSink(u64),
     /// A subscription's wanted layer.
     SetLayer(u64, usize),
-    /// A keyframe for one subscription (the layer it gets, and the one it waits for), or for
-    /// every layer someone gets.
+    /// A keyframe for one subscription (the layer it gets, and the one it waits for; the
+    /// first one starts the subscription), or for every layer someone gets.
     Keyframe(Option<u64>),
     /// Another layer's track of this publication (`None`: layers by rid).
     AddTrack(Option<usize>, Arc<dyn TrackRemote>),
+    /// A subscription that has not started yet gets the cached keyframe (see
+    /// [`CACHE_START_DELAY`]).
+    Start(u64),
     Close,
 }
 
@@ -82,6 +120,7 @@ impl std::fmt::Debug for FwdCmd {
             FwdCmd::SetLayer(..) => "SetLayer",
             FwdCmd::Keyframe(_) => "Keyframe",
             FwdCmd::AddTrack(..) => "AddTrack",
+            FwdCmd::Start(_) => "Start",
             FwdCmd::Close => "Close",
         })
     }
@@ -99,8 +138,8 @@ impl ForwarderHandle {
     pub fn close(&self) {
         let _ = self.ctl.send(FwdCmd::Close);
     }
-    fn add_sink(&self, id: u64, tx: mpsc::Sender<rtc::rtp::Packet>, layer: usize) {
-        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, layer));
+    fn add_sink(&self, id: u64, tx: mpsc::Sender<Out>, layer: usize, started: bool) {
+        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, layer, started));
     }
     fn remove_sink(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::RemoveSink(id));
@@ -113,6 +152,9 @@ impl ForwarderHandle {
     }
     fn keyframe_for(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::Keyframe(Some(id)));
+    }
+    fn start(&self, id: u64) {
+        let _ = self.ctl.send(FwdCmd::Start(id));
     }
 }
 
@@ -139,11 +181,26 @@ struct LayerState {
     last_pli: Option<Instant>,
     /// Last time a subscription got or wanted it.
     wanted_at: Option<Instant>,
+    /// A keyframe was asked for to fill the cache (once per SSRC: the publisher's first
+    /// keyframe usually went out before its connection was up).
+    cache_asked: u32,
 }
 
 /// One subscription as the forwarder sees it.
 struct Sink {
-    tx: mpsc::Sender<rtc::rtp::Packet>,
+    tx: mpsc::Sender<Out>,
+    /// Packets go out. A video subscription starts with its first keyframe request, which the
+    /// peer makes once the subscriber can receive: what would go out before is lost (the
+    /// track is not negotiated or its transport not up), and its first picture should be a
+    /// keyframe ([`Fwd::start`]).
+    started: bool,
+    /// Its first keyframe was asked for: a live keyframe starts it (before the cached one).
+    armed: bool,
+    /// It got a cached keyframe: the live stream resumes at the next keyframe (the pictures
+    /// in between refer to ones the subscriber never got).
+    await_key: bool,
+    /// The next packet starts a new run ([`Out::resync`]).
+    resync_next: bool,
     want: usize,
     /// The layer it gets now (None: nothing yet, waiting for a keyframe).
     cur: Option<usize>,
@@ -163,14 +220,27 @@ const HELD_MAX: usize = 256;
 const HELD_WAIT: Duration = Duration::from_millis(150);
 
 impl Sink {
-    fn new(tx: mpsc::Sender<rtc::rtp::Packet>, want: usize) -> Self {
-        Sink { tx, want, cur: None, asked_at: None, open: false, switch_to: None, held: Vec::new() }
+    fn new(tx: mpsc::Sender<Out>, want: usize, started: bool) -> Self {
+        Sink {
+            tx,
+            started,
+            armed: false,
+            await_key: false,
+            resync_next: false,
+            want,
+            cur: None,
+            asked_at: None,
+            open: false,
+            switch_to: None,
+            held: Vec::new(),
+        }
     }
 
     /// Queues `pkt` for the subscriber; false when the subscription is gone.
     fn send(&mut self, pkt: rtc::rtp::Packet, metrics: &Metrics) -> bool {
         self.open = !pkt.header.marker;
-        match self.tx.try_send(pkt) {
+        let resync = std::mem::take(&mut self.resync_next);
+        match self.tx.try_send(Out { pkt, resync }) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics.rtp_dropped.fetch_add(1, Relaxed);
@@ -202,7 +272,20 @@ impl Sink {
         single: bool,
         metrics: &Metrics,
     ) -> bool {
+        if !self.started {
+            if !(self.armed && target == layer && keyframe()) {
+                return true;
+            }
+            self.started = true;
+        }
         if self.cur == Some(layer) {
+            if self.await_key {
+                if !keyframe() {
+                    return true;
+                }
+                self.await_key = false;
+                self.resync_next = true;
+            }
             let alive = self.send(pkt.clone(), metrics);
             // The old layer's picture ended: the held switch goes ahead.
             if !self.open && self.switch_to.is_some() {
@@ -226,6 +309,9 @@ impl Sink {
                 return true;
             }
             self.cur = Some(layer);
+            if std::mem::take(&mut self.await_key) {
+                self.resync_next = true;
+            }
             return self.send(pkt.clone(), metrics);
         }
         // Before its first keyframe a subscription of a single-layer track takes what comes
@@ -262,6 +348,9 @@ struct Fwd {
     simulcast_flag: Arc<std::sync::atomic::AtomicBool>,
     ever_had_sink: bool,
     reported: Option<[bool; LAYERS]>,
+    /// Per layer: its latest complete keyframe, and the one being received.
+    keyframe: [Option<KeyPicture>; LAYERS],
+    keyframe_in: [Option<KeyPicture>; LAYERS],
 }
 
 async fn poll_input(t: Option<&Arc<dyn TrackRemote>>) -> Option<TrackRemoteEvent> {
@@ -309,6 +398,8 @@ pub fn spawn(
             simulcast_flag: Arc::default(),
             ever_had_sink: false,
             reported: None,
+            keyframe: Default::default(),
+            keyframe_in: Default::default(),
         };
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -359,8 +450,8 @@ impl Fwd {
             // would be lost and start the throttle window. The peer asks once the
             // subscriber can receive (transport connected, or its answer applied on a
             // connected transport).
-            FwdCmd::AddSink(id, tx, want) => {
-                self.sinks.insert(id, Sink::new(tx, want));
+            FwdCmd::AddSink(id, tx, want, started) => {
+                self.sinks.insert(id, Sink::new(tx, want, started || self.kind != MediaKind::Video));
                 self.ever_had_sink = true;
             }
             FwdCmd::RemoveSink(id) => {
@@ -378,12 +469,14 @@ impl Fwd {
             }
             FwdCmd::Keyframe(Some(id)) => {
                 let live = self.live(Instant::now());
-                if let Some(s) = self.sinks.get(&id) {
-                    let target = effective(s.want, live);
-                    self.layers[target].pli_pending = true;
-                    if let Some(cur) = s.cur {
-                        self.layers[cur].pli_pending = true;
-                    }
+                let Some(s) = self.sinks.get(&id) else { return };
+                let target = effective(s.want, live);
+                self.layers[target].pli_pending = true;
+                if let Some(cur) = s.cur {
+                    self.layers[cur].pli_pending = true;
+                }
+                if let Some(s) = self.sinks.get_mut(&id) {
+                    s.armed = true;
                 }
             }
             FwdCmd::Keyframe(None) => {
@@ -404,7 +497,56 @@ impl Fwd {
                     tracing::warn!(track_id = %self.track_id, "a third layer track; ignored");
                 }
             }
+            FwdCmd::Start(id) => {
+                let live = self.live(Instant::now());
+                if let Some(s) = self.sinks.get(&id).filter(|s| !s.started) {
+                    let target = effective(s.want, live);
+                    self.start(id, target);
+                }
+            }
             FwdCmd::Close => {}
+        }
+    }
+
+    /// Starts subscription `id` (its subscriber can receive now): it gets the cached keyframe
+    /// of `layer`, if any, at once, and the live stream from that layer's next keyframe on.
+    fn start(&mut self, id: u64, layer: usize) {
+        let Some(s) = self.sinks.get_mut(&id) else { return };
+        s.started = true;
+        let Some(key) = self.keyframe[layer].as_ref().filter(|k| k.ssrc == self.layers[layer].ssrc) else {
+            tracing::debug!(track_id = %self.track_id, sink = id, layer, "subscription started; no keyframe cached");
+            return;
+        };
+        tracing::debug!(track_id = %self.track_id, sink = id, layer, packets = key.pkts.len(), "subscription started with the cached keyframe");
+        s.cur = Some(layer);
+        s.await_key = true;
+        s.resync_next = true;
+        self.metrics.keyframes_from_cache.fetch_add(1, Relaxed);
+        for p in &key.pkts {
+            if !s.send(p.clone(), &self.metrics) {
+                self.sinks.remove(&id);
+                return;
+            }
+        }
+    }
+
+    /// Keeps the latest complete keyframe picture of `layer` (`starts`: `pkt` is its first
+    /// packet). A picture with a gap, reordering or too many packets is not kept.
+    fn cache_keyframe(&mut self, layer: usize, pkt: &rtc::rtp::Packet, starts: bool) {
+        let h = &pkt.header;
+        let slot = &mut self.keyframe_in[layer];
+        if starts {
+            *slot = Some(KeyPicture { ssrc: h.ssrc, timestamp: h.timestamp, pkts: Vec::new() });
+        }
+        let Some(k) = slot.as_mut() else { return };
+        let follows = k.pkts.last().is_none_or(|p| p.header.sequence_number.wrapping_add(1) == h.sequence_number);
+        if k.ssrc != h.ssrc || k.timestamp != h.timestamp || !follows || k.pkts.len() >= KEY_CACHE_MAX_PACKETS {
+            *slot = None;
+            return;
+        }
+        k.pkts.push(pkt.clone());
+        if h.marker {
+            self.keyframe[layer] = slot.take();
         }
     }
 
@@ -462,9 +604,18 @@ impl Fwd {
         }
         let live = if self.simulcast { self.live(Instant::now()) } else { [true, false] };
         let single = !live[LOW] && layer == HIGH;
-        let mut known: Option<bool> = None;
-        let (codec, metrics) = (&self.codec, &self.metrics);
-        let mut keyframe = || *known.get_or_insert_with(|| simulcast::starts_keyframe(codec, &pkt.payload));
+        let starts = self.kind == MediaKind::Video && simulcast::starts_keyframe(&self.codec, &pkt.payload);
+        if self.kind == MediaKind::Video {
+            self.cache_keyframe(layer, &pkt, starts);
+            let l = &mut self.layers[layer];
+            if !starts && self.keyframe[layer].is_none() && l.cache_asked != pkt.header.ssrc {
+                // Nothing cached yet: ask now, so that a subscriber has a picture at once.
+                l.cache_asked = pkt.header.ssrc;
+                l.pli_pending = true;
+            }
+        }
+        let metrics = &self.metrics;
+        let mut keyframe = || starts;
         self.sinks.retain(|_, s| s.offer(layer, &pkt, effective(s.want, live), &mut keyframe, single, metrics));
     }
 
@@ -549,9 +700,11 @@ fn effective(want: usize, live: [bool; LAYERS]) -> usize {
 pub struct DownTrack {
     sink_id: u64,
     /// This subscription's queue, kept so that it outlives a forwarder.
-    sink: mpsc::Sender<rtc::rtp::Packet>,
+    sink: mpsc::Sender<Out>,
     forwarder: Arc<tokio::sync::watch::Sender<ForwarderHandle>>,
     choice: Arc<Mutex<LayerChoice>>,
+    /// A keyframe was asked for it: the subscriber can receive (see [`Sink::started`]).
+    started: std::sync::atomic::AtomicBool,
     tasks: [tokio::task::AbortHandle; 2],
 }
 
@@ -570,14 +723,17 @@ impl DownTrack {
     ) -> Self {
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
-        let (sink, mut rx) = mpsc::channel::<rtc::rtp::Packet>(SINK_QUEUE);
-        forwarder.add_sink(sink_id, sink.clone(), choice.layer());
+        let (sink, mut rx) = mpsc::channel::<Out>(SINK_QUEUE);
+        forwarder.add_sink(sink_id, sink.clone(), choice.layer(), false);
 
         let writer = {
             let local = local.clone();
             let mut munger = munger;
             tokio::spawn(async move {
-                while let Some(mut pkt) = rx.recv().await {
+                while let Some(Out { mut pkt, resync }) = rx.recv().await {
+                    if resync {
+                        munger.resync();
+                    }
                     munger.rewrite(&mut pkt.header, Instant::now());
                     let bytes = pkt.payload.len() as u64;
                     match local.write_rtp(pkt).await {
@@ -586,7 +742,8 @@ impl DownTrack {
                             metrics.rtp_forwarded_bytes.fetch_add(bytes, Relaxed);
                         }
                         // Not yet bound (negotiation in flight) or closing.
-                        Err(_) => {
+                        Err(e) => {
+                            tracing::trace!(sink_id, resync, "packet not written: {e}");
                             metrics.rtp_dropped.fetch_add(1, Relaxed);
                         }
                     }
@@ -625,7 +782,7 @@ impl DownTrack {
                 }
             })
         };
-        DownTrack { sink_id, sink, forwarder, choice, tasks: [writer.abort_handle(), feedback.abort_handle()] }
+        DownTrack { sink_id, sink, forwarder, choice, started: false.into(), tasks: [writer.abort_handle(), feedback.abort_handle()] }
     }
 
     pub fn forwarder(&self) -> ForwarderHandle {
@@ -633,8 +790,17 @@ impl DownTrack {
     }
 
     /// Asks the publisher for a keyframe of the layer this subscription gets (or waits for).
+    /// The first call starts a video subscription (call it once the subscriber can receive):
+    /// it gets the layer's cached keyframe at once.
     pub fn request_keyframe(&self) {
         self.forwarder.borrow().keyframe_for(self.sink_id);
+        if !self.started.swap(true, Relaxed) {
+            let (fwd, id) = (self.forwarder.clone(), self.sink_id);
+            tokio::spawn(async move {
+                tokio::time::sleep(CACHE_START_DELAY).await;
+                fwd.borrow().start(id);
+            });
+        }
     }
 
     /// The subscriber asked for another layer or fallback option.
@@ -656,7 +822,9 @@ impl DownTrack {
         if self.forwarder.borrow().same(&to) {
             return;
         }
-        to.add_sink(self.sink_id, self.sink.clone(), lock(&self.choice).layer());
+        // A started subscription continues at once on the new forwarder (from its first
+        // keyframe, asked for by the peer); one not started yet waits for its start there.
+        to.add_sink(self.sink_id, self.sink.clone(), lock(&self.choice).layer(), self.started.load(Relaxed));
         self.forwarder.send_replace(to).remove_sink(self.sink_id);
     }
 }

@@ -21,6 +21,13 @@ impl Munger {
         Munger { ssrc, payload_type, clock_rate, src_ssrc: None, seq_offset: 0, ts_offset: 0, last_seq: 0, last_ts: 0, last_at: None }
     }
 
+    /// The next packet starts a new run of the stream even if its source SSRC is the same (a
+    /// cached keyframe, or the live stream after one): it is numbered right after the last
+    /// packet sent, as for a new source.
+    pub fn resync(&mut self) {
+        self.src_ssrc = None;
+    }
+
     /// Rewrites `header` in place (SSRC, payload type, sequence number, timestamp) and strips
     /// header extensions, whose ids were negotiated on the publisher's leg, not this one.
     pub fn rewrite(&mut self, header: &mut rtc::rtp::header::Header, now: std::time::Instant) {
@@ -71,6 +78,29 @@ mod tests {
         let mut h = hdr(7, 1000, 5000);
         m.rewrite(&mut h, t0);
         assert_eq!((h.ssrc, h.payload_type, h.sequence_number, h.timestamp), (42, 102, 1000, 5000));
+    }
+
+    #[test]
+    fn a_resync_continues_after_the_last_packet_sent() {
+        let mut m = Munger::new(42, 102, 90_000);
+        let t0 = Instant::now();
+        // A cached keyframe (seq 500-501, ts 9000), then the live stream from its next
+        // keyframe (seq 620, ts 90_000) of the same source, 40 ms later.
+        for (i, seq) in [500u16, 501].into_iter().enumerate() {
+            let mut h = hdr(7, seq, 9000);
+            if i == 0 {
+                m.resync();
+            }
+            m.rewrite(&mut h, t0);
+            assert_eq!((h.sequence_number, h.timestamp), (seq, 9000));
+        }
+        m.resync();
+        let mut h = hdr(7, 620, 90_000);
+        m.rewrite(&mut h, t0 + Duration::from_millis(40));
+        assert_eq!((h.sequence_number, h.timestamp), (502, 9000 + 3600));
+        let mut h = hdr(7, 621, 93_000);
+        m.rewrite(&mut h, t0 + Duration::from_millis(73));
+        assert_eq!((h.sequence_number, h.timestamp), (503, 9000 + 3600 + 3000));
     }
 
     #[test]

@@ -2,8 +2,13 @@
 //!
 //! `pub` (client -> server): the client offers, this answers; each incoming track is mapped to
 //! its `track_id` through the offer's `pub_mids` and handed to a forwarder. `sub` (server ->
-//! client): created on the first subscription; this offers, the client answers. At most one sub
-//! offer is outstanding; changes made meanwhile are batched into the next offer.
+//! client): created when the session joins (when it may subscribe), so that the first
+//! subscription finds it built; this offers, the client answers. At most one sub offer is
+//! outstanding; changes made meanwhile, and the commands already queued when one is handled,
+//! are batched into the next offer.
+//!
+//! A new video subscription is started (its first keyframe asked for, the cached one sent:
+//! see the forwarder) once its m-line is negotiated and the `sub` transport connected.
 //!
 //! Commands arrive from the room actor ([`PeerCmd`]); results and SDP go back to the room as
 //! [`MediaEvent`]s, which it relays to the client over the session's current socket.
@@ -227,10 +232,12 @@ struct Peer {
     sub_dirty: bool,
     /// Tracks added since the last offer (activated by the answer to the next one).
     sub_added: Vec<TrackId>,
+    joined_at: Instant,
 }
 
-/// Starts the peer actor for a session.
-pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaEvent>) -> PeerHandle {
+/// Starts the peer actor for a session; `subscriber`: it may subscribe, so its `sub`
+/// connection is built at once.
+pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaEvent>, subscriber: bool) -> PeerHandle {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (pc_events, mut pc_events_rx) = mpsc::unbounded_channel();
     let mut peer = Peer {
@@ -257,13 +264,25 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_outstanding: None,
         sub_dirty: false,
         sub_added: Vec::new(),
+        joined_at: Instant::now(),
     };
     tokio::spawn(async move {
+        if subscriber && let Err(e) = peer.ensure_pc(PcKind::Sub).await {
+            tracing::warn!(uid = peer.key.uid, "sub connection not built at join: {}", e.msg);
+        }
         loop {
             let check = peer.sub_check_at;
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => peer.command(cmd).await,
+                    Some(cmd) => {
+                        peer.command(cmd).await;
+                        // What arrived meanwhile (a second subscription right after the
+                        // first) goes into the same offer.
+                        while let Ok(cmd) = rx.try_recv() {
+                            peer.command(cmd).await;
+                        }
+                        peer.negotiate_sub_if_needed().await;
+                    }
                     None => break,
                 },
                 Some((pc, generation, ev)) = pc_events_rx.recv() => {
@@ -311,11 +330,7 @@ impl Peer {
             }
             PeerCmd::SubAnswer { id, sdp, neg } => {
                 let result = self.apply_sub_answer(sdp, neg).await;
-                let ok = result.is_ok();
                 self.respond(id, result.map(|()| serde_json::json!({})));
-                if ok {
-                    self.negotiate_sub_if_needed().await;
-                }
             }
             PeerCmd::Ice { pc, candidate } => {
                 let target = match pc {
@@ -331,9 +346,8 @@ impl Peer {
             PeerCmd::AddDown { track_id, owner, forwarder, layer, fallback } => {
                 if let Err(e) = self.add_down(track_id.clone(), owner, forwarder, LayerChoice::new(layer, fallback)).await {
                     tracing::warn!(uid = self.key.uid, %track_id, "subscription failed: {}", e.msg);
-                    return;
                 }
-                self.negotiate_sub_if_needed().await;
+                // Negotiated by the command loop, after the commands queued behind this one.
             }
             PeerCmd::RemoveDown { track_id } => {
                 if let Some(down) = self.downs.remove(&track_id) {
@@ -342,7 +356,6 @@ impl Peer {
                     }
                     self.sub_added.retain(|t| *t != track_id);
                     self.sub_dirty = true;
-                    self.negotiate_sub_if_needed().await;
                 }
             }
             PeerCmd::SetLayer { track_id, layer, fallback } => {
@@ -439,6 +452,7 @@ impl Peer {
                 // Keyframes sent before the subscriber's transport is up are lost: ask the
                 // moment it can receive.
                 if pc == PcKind::Sub {
+                    tracing::debug!(uid = self.key.uid, %state, ms = self.since_join(), "sub connection state");
                     self.sub_connected = state == RTCPeerConnectionState::Connected;
                     self.sub_link.set(state, Instant::now());
                     self.sub_setup.set(state);
@@ -451,6 +465,11 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// Milliseconds since the session joined (for the timing in the debug log).
+    fn since_join(&self) -> u128 {
+        self.joined_at.elapsed().as_millis()
     }
 
     fn respond(&self, id: Option<u64>, result: Result<serde_json::Value, ErrorBody>) {
@@ -610,6 +629,7 @@ impl Peer {
                     self.check_sub_at(at);
                 }
                 self.sub_outstanding = Some((msg.neg, std::mem::take(&mut self.sub_added)));
+                tracing::debug!(uid = self.key.uid, neg = msg.neg, tracks = msg.sub_mids.len(), ms = self.since_join(), "sub offer sent");
                 let _ = self.events.send(MediaEvent::SubOffer { key: self.key.clone(), msg });
             }
             Err(e) => tracing::warn!(uid = self.key.uid, "sub offer failed: {}", e.msg),
@@ -635,6 +655,7 @@ impl Peer {
             self.sub_outstanding = Some((outstanding, added));
             return Err(sdp_error(e));
         }
+        tracing::debug!(uid = self.key.uid, neg, ms = self.since_join(), "sub answer applied");
         let live: Vec<TrackId> = added.into_iter().filter(|t| self.downs.contains_key(t)).collect();
         if !live.is_empty() {
             let _ = self.events.send(MediaEvent::SubActive { key: self.key.clone(), track_ids: live });
@@ -649,9 +670,14 @@ impl Peer {
         Ok(())
     }
 
-    /// Asks the publishers of every subscribed video track for a keyframe (throttled there).
+    /// Asks the publishers of every subscribed video track whose m-line is negotiated for a
+    /// keyframe (throttled there). This starts new subscriptions: they get their track's
+    /// cached keyframe at once. A track still being negotiated is asked for when the answer
+    /// is applied (what it got before would be lost).
     fn request_keyframes(&self) {
-        for d in self.downs.values().filter(|d| d.info.kind == MediaKind::Video) {
+        let pending = |t: &TrackId| self.sub_added.contains(t) || self.sub_outstanding.as_ref().is_some_and(|(_, a)| a.contains(t));
+        for (id, d) in self.downs.iter().filter(|(id, d)| d.info.kind == MediaKind::Video && !pending(id)) {
+            tracing::debug!(uid = self.key.uid, track_id = %id, ms = self.since_join(), "keyframe asked for a subscription");
             d.track.request_keyframe();
         }
     }

@@ -93,7 +93,20 @@ pub struct Received {
     pub intact: u64,
     pub from_uid: Option<Uid>,
     pub first_at: Option<Instant>,
+    /// The first [`FIRST_PACKETS`] packets as they arrived: (sequence number, timestamp,
+    /// H.264 NAL type for a [`Client::h264_gop`] stream, counter).
+    pub first: Vec<(u16, u32, Option<u8>, Option<u32>)>,
 }
+
+/// How many packets of each track [`Received::first`] keeps.
+pub const FIRST_PACKETS: usize = 64;
+
+/// NAL unit headers of the [`Client::h264_gop`] stream's pictures: an SPS starts a keyframe
+/// (what the server recognises), a non-IDR slice is a delta picture.
+pub const NAL_SPS: u8 = 0x67;
+pub const NAL_DELTA: u8 = 0x41;
+/// Pictures from one keyframe of an `h264_gop` stream to the next (1 s).
+pub const GOP: u32 = 30;
 
 pub use nertc_rtc::pc::Pc as TestPc;
 
@@ -126,6 +139,12 @@ pub struct Client {
     pub sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
     /// Keyframe requests that reached this client's published tracks.
     pub plis_received: Arc<AtomicU64>,
+    /// Set before [`Client::publish_av`]: the video is shaped like H.264 pictures (one packet
+    /// each, the NAL header before the synthetic payload): a keyframe every [`GOP`] pictures
+    /// and after each keyframe request, as an encoder does, delta pictures otherwise.
+    pub h264_gop: bool,
+    /// The counters of the keyframes sent (an `h264_gop` stream).
+    pub keyframes_sent: Arc<std::sync::Mutex<Vec<u32>>>,
     pub last_seq: u64,
     pub pub_pc: Option<TestPc>,
     senders: Vec<JoinHandle<()>>,
@@ -159,6 +178,8 @@ impl Client {
             received,
             sub_tracks,
             plis_received: Arc::new(AtomicU64::new(0)),
+            h264_gop: false,
+            keyframes_sent: Arc::default(),
             last_seq: 0,
             pub_pc: None,
             senders: Vec::new(),
@@ -372,7 +393,8 @@ impl Client {
         pc.pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).expect("answer sdp")).await.expect("set remote answer");
         let uid = self.uid;
         for (_, _, local, ssrc, video) in locals {
-            self.senders.push(tokio::spawn(send_rtp(local.clone(), ssrc, uid, video)));
+            let gop = (video && self.h264_gop).then(|| (self.plis_received.clone(), self.keyframes_sent.clone()));
+            self.senders.push(tokio::spawn(send_rtp(local.clone(), ssrc, uid, video, gop)));
             let plis = self.plis_received.clone();
             self.senders.push(tokio::spawn(async move {
                 loop {
@@ -433,12 +455,28 @@ impl Drop for Client {
     }
 }
 
-async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool) {
+/// An [`Client::h264_gop`] stream's keyframe requests received so far, and where to note the
+/// keyframes sent.
+type Gop = (Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<u32>>>);
+
+/// `gop`: shape the video as H.264 pictures ([`Client::h264_gop`]).
+async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool, gop: Option<Gop>) {
     let (pt, clock, period) = if video { (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64) } else { (nertc_rtc::codecs::PT_OPUS, 48_000, 20) };
     let mut tick = tokio::time::interval(Duration::from_millis(period));
     let mut counter = 0u32;
+    let mut plis_answered = None;
     loop {
         tick.tick().await;
+        let mut payload = make_payload(uid, video, counter);
+        if let Some((plis, sent)) = &gop {
+            let asked = plis.load(Relaxed);
+            let key = plis_answered != Some(asked) || counter.is_multiple_of(GOP);
+            plis_answered = Some(asked);
+            payload.insert(0, if key { NAL_SPS } else { NAL_DELTA });
+            if key {
+                sent.lock().expect("not poisoned").push(counter);
+            }
+        }
         let pkt = rtc::rtp::Packet {
             header: rtc::rtp::header::Header {
                 version: 2,
@@ -449,7 +487,7 @@ async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: b
                 ssrc,
                 ..Default::default()
             },
-            payload: make_payload(uid, video, counter).into(),
+            payload: payload.into(),
         };
         // Before the answer is applied the track is unbound and writes fail: keep going.
         let _ = local.write_rtp(pkt).await;
@@ -562,9 +600,15 @@ impl Pump {
                         r.duplicates += 1;
                     }
                     r.first_at.get_or_insert_with(Instant::now);
-                    if let Some((uid, _, _)) = check_payload(&p.payload) {
+                    // An h264_gop picture: the NAL header, then the synthetic payload.
+                    let nal = p.payload.first().copied().filter(|b| [NAL_SPS, NAL_DELTA].contains(b));
+                    let checked = check_payload(&p.payload).or_else(|| nal.and_then(|_| check_payload(&p.payload[1..])));
+                    if let Some((uid, _, _)) = checked {
                         r.intact += 1;
                         r.from_uid = Some(uid);
+                    }
+                    if r.first.len() < FIRST_PACKETS {
+                        r.first.push((p.header.sequence_number, p.header.timestamp, nal.map(|b| b & 0x1f), checked.map(|c| c.2)));
                     }
                 }
             }
