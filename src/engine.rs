@@ -21,8 +21,8 @@ use nertc_engine::error::{self, Code};
 use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
 use crate::convert::{
-    self, Converted, EncryptionConfigArgs, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs, ScreenCaptureParamsArgs,
-    VideoConfigArgs,
+    self, Converted, EncryptionConfigArgs, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs,
+    ScreenCaptureParamsArgs, VideoConfigArgs,
 };
 use crate::events::{self, Arg};
 use nertc_engine::device::screen::ScreenSource;

@@ -303,8 +303,8 @@ mod tests {
         // The NERtcErrorCode values (NERTC 5.x defs.ts) this SDK uses, and 30113, which NERTC's
         // enableEncryption documentation names (kNERtcErrEncryptNotSuitable).
         const NERTC: &[Code] = &[
-            0, 403, 20101, 30001, 30003, 30004, 30005, 30008, 30010, 30012, 30015, 30100, 30101, 30103, 30106, 30113, 30204, 30205,
-            30206, 30207,
+            0, 403, 20101, 30001, 30003, 30004, 30005, 30008, 30010, 30012, 30015, 30100, 30101, 30103, 30106, 30113, 30204, 30205, 30206,
+            30207,
         ];
         for (code, desc) in ALL {
             assert!(NERTC.contains(code) || OWN_CODES.contains(code), "{code} ({desc}) is neither NERTC's nor in 30900..=30999");

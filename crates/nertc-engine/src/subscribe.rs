@@ -344,12 +344,14 @@ impl Actor {
                 let slot = self.shared.slots.get(key);
                 let path = s.transport.path.clone();
                 let rtt = move || path.down_rtt_ms();
-                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, stream_type, slot, events, stats.clone(), rtt, media_key));
+                let task =
+                    TaskGuard::spawn(&self.rt, video_recv::run(track, uid, stream_type, slot, events, stats.clone(), rtt, media_key));
                 Receiving { uid, sub, video: Some(stats), audio: None, _task: task }
             }
             MediaKind::Audio => {
                 let stats = Arc::new(AudioRecvStats::default());
-                let task = TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone(), media_key));
+                let task =
+                    TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone(), media_key));
                 Receiving { uid, sub: false, video: None, audio: Some(stats), _task: task }
             }
         };

@@ -194,9 +194,12 @@ fn encrypted_call_only_members_with_the_key_see_and_hear() {
     for (who, rx, log, why) in [("C", &c_rx, &mut c_log, "another key"), ("D", &d_rx, &mut d_log, "encryption is off here")] {
         for kind in ["video", "audio"] {
             let prefix = format!("{kind} of user 1 ");
-            wait(rx, log, &format!("{who}: 30113 for A's {kind}"), |e| {
-                matches!(e, EngineEvent::Error { code: error::ERR_ENCRYPT_NOT_SUITABLE, msg } if msg.starts_with(&prefix))
-            });
+            wait(
+                rx,
+                log,
+                &format!("{who}: 30113 for A's {kind}"),
+                |e| matches!(e, EngineEvent::Error { code: error::ERR_ENCRYPT_NOT_SUITABLE, msg } if msg.starts_with(&prefix)),
+            );
         }
         log.extend(collect_for(rx, Duration::from_secs(2)));
         let reports = not_suitable(log);
@@ -204,7 +207,8 @@ fn encrypted_call_only_members_with_the_key_see_and_hear() {
         assert!(reports.iter().filter(|m| m.contains("user 1 ")).all(|m| m.contains(why)), "{who}: {reports:?}");
         assert_eq!(reports.iter().filter(|m| m.starts_with("video of user 1 ")).count(), 1, "{who}: once per stream");
         assert!(
-            !log.iter().any(|e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. } | EngineEvent::FirstAudioFrameDecoded { uid: 1 })),
+            !log.iter()
+                .any(|e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. } | EngineEvent::FirstAudioFrameDecoded { uid: 1 })),
             "{who} decoded A's media"
         );
     }
