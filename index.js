@@ -946,7 +946,9 @@ class NERtcEngine extends EventEmitter {
     const ok = config == null
       ? !enable
       : isObject(config) && (config.mode == null || isNumber(config.mode)) && (config.key == null || typeof config.key === 'string');
-    return this._callIf(ok, (n) => n.enableEncryption(!!enable, config == null ? null : { mode: config.mode, key: config.key }));
+    // null fields (NERTC's custom mode takes a null key) as absent ones for the addon.
+    const native = config == null ? undefined : { mode: config.mode ?? undefined, key: config.key ?? undefined };
+    return this._callIf(ok, (n) => n.enableEncryption(!!enable, native));
   }
 
   /** Dual stream: the camera is published with a low layer too (from its next publication). */
