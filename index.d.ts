@@ -43,6 +43,8 @@ export declare const ErrorCode: {
   readonly ERR_REQUEST_JOIN_FAILED: 30103;
   /** The server refused the uid (kNERtcErrInvalidUserID). */
   readonly ERR_INVALID_USER_ID: 30106;
+  /** A member's media cannot be decrypted: its enableEncryption mode or key differs from this client's, or only one side encrypts; reported through onError once per received stream, whose media is dropped (kNERtcErrEncryptNotSuitable). */
+  readonly ERR_ENCRYPT_NOT_SUITABLE: 30113;
   /** The media connection stayed down (ICE restarts failed for 30 s) while signaling worked; the session ended (onDisconnect) (kNERtcErrMediaConnectionDisconnected). */
   readonly ERR_MEDIA_DISCONNECTED: 30204;
   /** The signaling connection was lost and could not be recovered within 60 s; the session ended (onDisconnect) (kNERtcErrSignalDisconnected). */
@@ -725,7 +727,13 @@ export interface NERtcAudioRecordingConfiguration {
   cycleTime?: number;
 }
 export interface NERtcChannelMediaRelayConfiguration { [field: string]: unknown }
-export interface NERtcEncryptionConfig { [field: string]: unknown }
+/** enableEncryption's configuration. */
+export interface NERtcEncryptionConfig {
+  /** NERtcEncryptionMode: 0 (kNERtcGMCryptoSM4ECB, the default) SM4 with a 128-bit key; 1 (custom) is not supported (30004). */
+  mode?: NERtcEncryptionMode | number;
+  /** The key: any non-empty string; every member of the channel must use the same one. */
+  key?: string;
+}
 export interface NERtcReverbParam {
   /** 0-1 */
   wetGain: number;
@@ -1461,8 +1469,21 @@ export declare class NERtcEngine extends EventEmitter {
   setRemoteSubscribeFallbackOption(option: number): number;
   /** Not supported: returns 30004. */
   enableSuperResolution(enable: boolean): number;
-  /** Not supported: returns 30004. */
-  enableEncryption(enable: boolean, config: NERtcEncryptionConfig): number;
+  /**
+   * Media encryption end to end: from the next joinChannel on, this client's encoded audio and
+   * video are encrypted before they leave it and decrypted after they arrive, so the server
+   * forwards only ciphertext. NERTC's rules: call it before joining (30005 in a channel);
+   * every member must use the same mode and key; leaving turns it off (call it again before
+   * the next join). Mode 0 only, SM4 with a 128-bit key derived from `key` (HKDF-SHA256), run
+   * in GCM so that each frame is authenticated (NERTC names the mode SM4-ECB; this SDK does not
+   * speak NERTC's wire format anyway); the H.264 NAL unit headers and each slice's first byte
+   * stay readable for the server. Mode 1 (custom, a native packet observer): 30004; another
+   * mode or an empty key: 30003. `enable` false turns it off (config may then be omitted).
+   * Media from a member whose key or mode differs, or that does not encrypt while this client
+   * does (and the other way round), is dropped, never drawn or played, and reported once per
+   * stream: onError(30113 kNERtcErrEncryptNotSuitable).
+   */
+  enableEncryption(enable: boolean, config?: NERtcEncryptionConfig): number;
   /** Not supported: returns 30004. */
   startLastmileProbeTest(config: any): number;
   /** Not supported: returns 30004. */

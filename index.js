@@ -120,6 +120,8 @@ const ErrorCode = Object.freeze({
   ERR_NOT_JOINED: 30101,
   ERR_REQUEST_JOIN_FAILED: 30103,
   ERR_INVALID_USER_ID: 30106,
+  /** Media that does not decrypt: enableEncryption's mode or key differs, or is on one side only (onError). */
+  ERR_ENCRYPT_NOT_SUITABLE: 30113,
   ERR_MEDIA_DISCONNECTED: 30204,
   ERR_SIGNAL_DISCONNECTED: 30205,
   ERR_KICKED: 30206,
@@ -934,6 +936,19 @@ class NERtcEngine extends EventEmitter {
 
   muteLocalVideoStream(mute) {
     return this._call((n) => n.muteLocalVideoStream(!!mute));
+  }
+
+  /**
+   * Media encryption end to end (NERtcEncryptionConfig {mode, key}): before joining only; mode 0
+   * (SM4) only. See index.d.ts.
+   */
+  enableEncryption(enable, config) {
+    const ok = config == null
+      ? !enable
+      : isObject(config) && (config.mode == null || isNumber(config.mode)) && (config.key == null || typeof config.key === 'string');
+    // null fields (NERTC's custom mode takes a null key) as absent ones for the addon.
+    const native = config == null ? undefined : { mode: config.mode ?? undefined, key: config.key ?? undefined };
+    return this._callIf(ok, (n) => n.enableEncryption(!!enable, native));
   }
 
   /** Dual stream: the camera is published with a low layer too (from its next publication). */
@@ -1925,7 +1940,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'setLocalMediaPriority',
   'startChannelMediaRelay',
   'updateChannelMediaRelay', 'stopChannelMediaRelay',
-  'enableSuperResolution', 'enableEncryption', 'startLastmileProbeTest', 'stopLastmileProbeTest',
+  'enableSuperResolution', 'startLastmileProbeTest', 'stopLastmileProbeTest',
   'setRemoteHighPriorityAudioStream', 'enableVirtualBackground', 'setCloudProxy',
   'startBeauty', 'stopBeauty', 'enableBeauty', 'getBeautyEffect', 'setBeautyEffect', 'addBeautyFilter',
   'removeBeautyFilter', 'setBeautyFilterLevel', 'addBeautySticker', 'removeBeautySticker', 'addBeautyMakeup',

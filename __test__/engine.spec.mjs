@@ -346,6 +346,25 @@ test.serial('join twice: 30100; leave when not joined: 30101; re-entrant calls f
   t.is(e.leaveChannel(), ErrorCode.ERR_NOT_JOINED);
 });
 
+test.serial('enableEncryption: NERtcEncryptionConfig, modes, before joining only', async (t) => {
+  const e = makeEngine(url);
+  const r = record(e);
+  const { NERtcEncryptionMode: M } = sdk;
+  t.is(e.enableEncryption(true, { mode: M.kNERtcEncryptionModeCustom, key: null }), ErrorCode.ERR_NOT_SUPPORTED);
+  t.is(e.enableEncryption(true, { mode: 2, key: 'k' }), ErrorCode.ERR_INVALID_PARAM);
+  t.is(e.enableEncryption(true, { mode: M.kNERtcGMCryptoSM4ECB, key: '' }), ErrorCode.ERR_INVALID_PARAM);
+  t.is(e.enableEncryption(true, { mode: 0, key: 42 }), ErrorCode.ERR_INVALID_PARAM);
+  t.is(e.enableEncryption(true), ErrorCode.ERR_INVALID_PARAM, 'no config to enable with');
+  t.is(e.enableEncryption(false), 0);
+  t.is(e.enableEncryption(true, { mode: M.kNERtcGMCryptoSM4ECB, key: 'channel key' }), 0);
+  t.is(e.joinChannel(null, channelName('encrypted'), 21), 0);
+  await r.waitFor('onJoinChannel');
+  t.is(e.enableEncryption(false, { mode: 0, key: 'channel key' }), ErrorCode.ERR_INVALID_STATE, 'not in a channel');
+  t.is(e.leaveChannel(), 0);
+  await r.waitFor('onLeaveChannel');
+  t.is(e.enableEncryption(false), 0);
+});
+
 test.serial('parameters out of range: 30003', (t) => {
   const e = makeEngine(url);
   const P = ErrorCode.ERR_INVALID_PARAM;

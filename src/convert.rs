@@ -621,6 +621,19 @@ pub fn reverb(a: &ReverbArgs) -> Converted<ReverbParam> {
     })
 }
 
+/// `NERtcEncryptionConfig`: `{mode, key}` (absent mode: 0, SM4; absent key: empty).
+#[napi(object)]
+#[derive(Debug, Clone, Default)]
+pub struct EncryptionConfigArgs {
+    pub mode: Option<f64>,
+    pub key: Option<String>,
+}
+
+/// `(mode, key)` of an [`EncryptionConfigArgs`].
+pub fn encryption_config(a: &EncryptionConfigArgs) -> Converted<(i32, String)> {
+    Ok((a.mode.map_or(Ok(0), int32)?, a.key.clone().unwrap_or_default()))
+}
+
 /// `NERtcAudioRecordingConfiguration` (NERTC's camelCase names; snake_case accepted too).
 #[napi(object)]
 #[derive(Debug, Clone, Default)]

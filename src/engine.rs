@@ -21,8 +21,8 @@ use nertc_engine::error::{self, Code};
 use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
 use crate::convert::{
-    self, Converted, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs, ScreenCaptureParamsArgs,
-    VideoConfigArgs,
+    self, Converted, EncryptionConfigArgs, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs,
+    ScreenCaptureParamsArgs, VideoConfigArgs,
 };
 use crate::events::{self, Arg};
 use nertc_engine::device::screen::ScreenSource;
@@ -167,6 +167,13 @@ impl NativeEngine {
             (Ok(p), Ok(s)) => self.with(|e| e.set_audio_profile(p, s)),
             (Err(code), _) | (_, Err(code)) => self.with(|_| code),
         }
+    }
+
+    /// `enableEncryption(enable, {mode, key})`; the config may be absent to turn it off.
+    #[napi]
+    pub fn enable_encryption(&self, enable: bool, config: Option<EncryptionConfigArgs>) -> i32 {
+        let config = config.unwrap_or_default();
+        self.call(convert::encryption_config(&config), |e, (mode, key)| e.enable_encryption(enable, mode, &key))
     }
 
     #[napi]

@@ -218,6 +218,29 @@ impl Engine {
         })
     }
 
+    /// `enableEncryption(enable, {mode, key})`: media encryption end to end for the next call
+    /// ([`crate::crypto`]). NERTC's rules: before joining only (30005 in a channel); every
+    /// member must use the same mode and key (media that does not decrypt is dropped and
+    /// reported as 30113 through onError); leaving turns it off. Mode 0 (SM4) only: the custom
+    /// mode 1 needs a native packet observer (30004); an empty key or another mode is 30003.
+    /// `enable` false turns it off (mode and key are not looked at).
+    pub fn enable_encryption(&self, enable: bool, mode: i32, key: &str) -> Code {
+        self.call("enableEncryption", || {
+            if self.shared.presence.in_channel() {
+                return Err(EngineError::WrongState("enableEncryption while in a channel"));
+            }
+            let key = if enable { Some(Arc::new(crate::crypto::MediaKey::new(mode, key)?)) } else { None };
+            tracing::info!(enable, mode, "media encryption");
+            self.shared.settings().encryption = key;
+            Ok(())
+        })
+    }
+
+    /// Whether `enableEncryption` is on for the next (or current) call.
+    pub fn encryption_enabled(&self) -> bool {
+        self.shared.settings().encryption.is_some()
+    }
+
     /// The channel profile set (NERTC's value: 0 communication, the default, 1 live).
     pub fn channel_profile(&self) -> i32 {
         self.shared.settings().channel_profile as i32
@@ -335,6 +358,8 @@ impl Engine {
         self.call("leaveChannel", || {
             self.shared.presence.begin_leave()?;
             self.call_ends();
+            // NERTC turns media encryption off when the application leaves.
+            self.shared.settings().encryption = None;
             self.shared.refresh_devices();
             self.send(Cmd::Leave)
         })

@@ -32,6 +32,11 @@ pub const ERR_INVALID_RENDER: Code = 30012;
 pub const ERR_CONNECT_FAIL: Code = 30015;
 /// joinChannel while joined or joining (`kNERtcErrChannelAlreadyJoined`).
 pub const ERR_ALREADY_JOINED: Code = 30100;
+/// Media from a member that cannot be decrypted: the keys or modes of `enableEncryption`
+/// differ, or one side encrypts and the other does not (`kNERtcErrEncryptNotSuitable`, named
+/// in NERTC 5.x's `enableEncryption` documentation). Reported through onError once per
+/// received stream.
+pub const ERR_ENCRYPT_NOT_SUITABLE: Code = 30113;
 /// leaveChannel (or a channel operation) while not in a channel (`kNERtcErrChannelNotJoined`).
 pub const ERR_NOT_JOINED: Code = 30101;
 /// The server refused the join for a reason without a code of its own
@@ -90,6 +95,7 @@ pub const ALL: &[(Code, &str)] = &[
     (ERR_NOT_JOINED, "not in a channel"),
     (ERR_REQUEST_JOIN_FAILED, "join refused by the server"),
     (ERR_INVALID_USER_ID, "invalid user id"),
+    (ERR_ENCRYPT_NOT_SUITABLE, "media cannot be decrypted: another encryption key or mode, or encryption on one side only"),
     (ERR_MEDIA_DISCONNECTED, "media connection lost and not recovered"),
     (ERR_SIGNAL_DISCONNECTED, "signaling connection lost and not recovered"),
     (ERR_KICKED, "removed from the channel by the server"),
@@ -294,9 +300,11 @@ mod tests {
 
     #[test]
     fn codes_are_nertcs_or_in_our_own_range() {
-        // The NERtcErrorCode values (NERTC 5.x defs.ts) this SDK uses.
+        // The NERtcErrorCode values (NERTC 5.x defs.ts) this SDK uses, and 30113, which NERTC's
+        // enableEncryption documentation names (kNERtcErrEncryptNotSuitable).
         const NERTC: &[Code] = &[
-            0, 403, 20101, 30001, 30003, 30004, 30005, 30008, 30010, 30012, 30015, 30100, 30101, 30103, 30106, 30204, 30205, 30206, 30207,
+            0, 403, 20101, 30001, 30003, 30004, 30005, 30008, 30010, 30012, 30015, 30100, 30101, 30103, 30106, 30113, 30204, 30205, 30206,
+            30207,
         ];
         for (code, desc) in ALL {
             assert!(NERTC.contains(code) || OWN_CODES.contains(code), "{code} ({desc}) is neither NERTC's nor in 30900..=30999");

@@ -34,6 +34,9 @@
 //! ```
 //! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
 //! slow readers skip frames, memory stays bounded).
+//! With `enableEncryption` each encoded access unit and Opus packet is sealed right before it
+//! goes to its track, and opened by the decoder thread (video) or the receive task (audio)
+//! before anything reads it ([`crypto`]).
 //!
 //! # Recovery (reconnect.rs)
 //! Signaling: a server silent for 2 ping intervals + 1 s is dropped; connect attempts (up to 3
@@ -58,7 +61,8 @@
 //! thread, `settings`, `media` pipelines, [`codec`] H.264/Opus, [`device`] real and
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
 //! [`logging`] log files, [`audio_mixing`] mixing/effects/voice effects/earback (symphonia
-//! decodes the files), [`recording`] `startAudioRecording` and dumps (WAV via hound).
+//! decodes the files), [`recording`] `startAudioRecording` and dumps (WAV via hound),
+//! [`crypto`] `enableEncryption`: frames sealed (SM4-GCM) before packetisation, opened after.
 //!
 //! # The substream (screen share)
 //! `startScreenCapture*` puts a `ScreenShare` in the settings; the device thread
@@ -72,6 +76,7 @@ pub mod api;
 pub mod audio_mixing;
 pub mod audio_processing;
 pub mod codec;
+pub mod crypto;
 pub mod device;
 pub mod error;
 pub mod event;

@@ -197,10 +197,12 @@ impl Actor {
             }
             *lock(&ctl.sink) = Some(sink);
         };
+        // Fixed for the call: enableEncryption is refused in a channel.
+        let key = self.shared.settings().encryption.clone();
         match source {
-            TrackSource::Camera => video(&self.shared.video, VideoSink { track, ssrc, rt, low }),
-            TrackSource::Screen => video(&self.shared.screen, VideoSink { track, ssrc, rt, low: None }),
-            TrackSource::Mic | TrackSource::ScreenAudio => *lock(&self.shared.audio.sink) = Some(AudioSink { track, ssrc, rt }),
+            TrackSource::Camera => video(&self.shared.video, VideoSink { track, ssrc, rt, low, key }),
+            TrackSource::Screen => video(&self.shared.screen, VideoSink { track, ssrc, rt, low: None, key }),
+            TrackSource::Mic | TrackSource::ScreenAudio => *lock(&self.shared.audio.sink) = Some(AudioSink { track, ssrc, rt, key }),
         }
     }
 

@@ -119,6 +119,10 @@ pub struct Settings {
     pub auto_subscribe_audio: bool,
     /// The screen share (`startScreenCapture*`) while it runs.
     pub screen: Option<ScreenShare>,
+    /// `enableEncryption`: the media key of the next call (set before joining; cleared when
+    /// the application leaves, as NERTC does). Every pipeline of the call seals or opens its
+    /// frames with it ([`crate::crypto`]).
+    pub encryption: Option<std::sync::Arc<crate::crypto::MediaKey>>,
 }
 
 /// A screen share: what is captured and how the substream is encoded.
@@ -160,6 +164,7 @@ impl Settings {
             auto_subscribe_video: false,
             auto_subscribe_audio: true,
             screen: None,
+            encryption: None,
         }
     }
 

@@ -335,6 +335,8 @@ impl Actor {
         let Some(mut s) = self.session.take() else { return };
         self.stop_receiving(&mut s, &info.track_id);
         let (events, uid) = (self.shared.events.clone(), info.uid);
+        // enableEncryption's key, fixed for the call: what arrives is opened with it.
+        let media_key = self.shared.settings().encryption.clone();
         let sub = s.remote.users.get(&uid).and_then(|u| u.tracks.get(&info.track_id)).is_some_and(|t| t.source == TrackSource::Screen);
         let r = match info.kind {
             MediaKind::Video => {
@@ -343,12 +345,14 @@ impl Actor {
                 let slot = self.shared.slots.get(key);
                 let path = s.transport.path.clone();
                 let rtt = move || path.down_rtt_ms();
-                let task = TaskGuard::spawn(&self.rt, video_recv::run(track, uid, stream_type, slot, events, stats.clone(), rtt));
+                let task =
+                    TaskGuard::spawn(&self.rt, video_recv::run(track, uid, stream_type, slot, events, stats.clone(), rtt, media_key));
                 Receiving { uid, sub, video: Some(stats), audio: None, _task: task }
             }
             MediaKind::Audio => {
                 let stats = Arc::new(AudioRecvStats::default());
-                let task = TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone()));
+                let task =
+                    TaskGuard::spawn(&self.rt, audio_recv::run(track, uid, self.shared.mixer.clone(), events, stats.clone(), media_key));
                 Receiving { uid, sub: false, video: None, audio: Some(stats), _task: task }
             }
         };

@@ -1,5 +1,7 @@
 //! Two engines in one channel through the embedded room server, on synthetic devices:
 //! events in order, the test pattern arrives decodable (stamps read back), the tone is heard.
+//! With `enableEncryption`: members with the same key see and hear each other; one with
+//! another key, and one without encryption, decode nothing of them and get 30113.
 
 use std::time::{Duration, Instant};
 
@@ -119,4 +121,122 @@ fn join_keeps_trying_a_server_that_is_not_up_yet() {
     assert!(matches!(ev, EngineEvent::JoinChannel { result: 0, .. }), "{ev:?}");
     assert!(started.elapsed() >= Duration::from_secs(2));
     a.release();
+}
+
+/// The 30113 (`onError`) messages among `log`.
+fn not_suitable(log: &[EngineEvent]) -> Vec<String> {
+    log.iter()
+        .filter_map(|e| match e {
+            EngineEvent::Error { code: error::ERR_ENCRYPT_NOT_SUITABLE, msg } => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Four engines in a channel: A and B encrypt with one key, C with another, D not at all. B
+/// sees A's test pattern (stamps read back) and hears its tone; C and D decode none of A's
+/// video or audio, drop it and report 30113 once per stream (D's report says the stream is
+/// sealed: what the server forwarded was ciphertext). The rules: before joining only, custom
+/// mode 30004, an empty key 30003, off after leaving.
+#[test]
+fn encrypted_call_only_members_with_the_key_see_and_hear() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
+    let url = server.url();
+    let channel = "engine-encrypted";
+    let ((a, a_rx), (b, b_rx), (c, c_rx), (d, d_rx)) = (engine(&url), engine(&url), engine(&url), engine(&url));
+    let (mut a_log, mut b_log, mut c_log, mut d_log) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+
+    assert_eq!(a.enable_encryption(true, 1, "k"), error::ERR_NOT_SUPPORTED, "custom mode");
+    assert_eq!(a.enable_encryption(true, 2, "k"), error::ERR_INVALID_PARAM);
+    assert_eq!(a.enable_encryption(true, 0, ""), error::ERR_INVALID_PARAM, "an empty key");
+    assert!(!a.encryption_enabled());
+    assert_eq!(a.enable_encryption(true, 0, "our channel key"), error::OK);
+    assert_eq!(b.enable_encryption(true, 0, "our channel key"), error::OK);
+    assert_eq!(c.enable_encryption(true, 0, "a wrong key"), error::OK);
+
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(a.join_channel(None, channel, 1), error::OK);
+    wait(&a_rx, &mut a_log, "A joined", |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(a.enable_encryption(false, 0, ""), error::ERR_INVALID_STATE, "not in a channel");
+    assert_eq!(a.enable_encryption(true, 0, "another"), error::ERR_INVALID_STATE, "not in a channel");
+    assert_eq!(b.enable_audio_volume_indication(true, 200), error::OK);
+    for (member, rx, log, uid) in [(&b, &b_rx, &mut b_log, 2), (&c, &c_rx, &mut c_log, 3), (&d, &d_rx, &mut d_log, 4)] {
+        assert_eq!(member.join_channel(None, channel, uid), error::OK);
+        wait(rx, log, "A's video starts", |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+        assert_eq!(member.subscribe_remote_video_stream(1, 0, true), error::OK);
+    }
+    let started = Instant::now();
+
+    // B: A's pictures, decoded and intact.
+    wait(&b_rx, &mut b_log, "B decodes A", |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+    println!("B decoded A's first encrypted picture {:?} after subscribing", started.elapsed());
+    let slot = b.slot(StreamKey::Remote(1));
+    let (mut seen, mut stamps) = (0, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stamps.len() < 10 && Instant::now() < deadline {
+        if let Some((seq, f)) = slot.newer_than(seen) {
+            seen = seq;
+            stamps.extend(test_pattern::read_stamp(&f));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(stamps.len() >= 10 && stamps.windows(2).all(|w| w[1].frame_no > w[0].frame_no), "B's stamps: {stamps:?}");
+    // B hears A's tone.
+    wait(
+        &b_rx,
+        &mut b_log,
+        "A's tone at B",
+        |e| matches!(e, EngineEvent::RemoteAudioVolumeIndication { speakers, .. } if speakers.iter().any(|(u, v)| *u == 1 && *v > 20)),
+    );
+
+    // C (another key) and D (no encryption): a report per stream of A, and nothing decoded.
+    for (who, rx, log, why) in [("C", &c_rx, &mut c_log, "another key"), ("D", &d_rx, &mut d_log, "encryption is off here")] {
+        for kind in ["video", "audio"] {
+            let prefix = format!("{kind} of user 1 ");
+            wait(
+                rx,
+                log,
+                &format!("{who}: 30113 for A's {kind}"),
+                |e| matches!(e, EngineEvent::Error { code: error::ERR_ENCRYPT_NOT_SUITABLE, msg } if msg.starts_with(&prefix)),
+            );
+        }
+        log.extend(collect_for(rx, Duration::from_secs(2)));
+        let reports = not_suitable(log);
+        println!("{who}: {reports:?}");
+        assert!(reports.iter().filter(|m| m.contains("user 1 ")).all(|m| m.contains(why)), "{who}: {reports:?}");
+        assert_eq!(reports.iter().filter(|m| m.starts_with("video of user 1 ")).count(), 1, "{who}: once per stream");
+        assert!(
+            !log.iter()
+                .any(|e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. } | EngineEvent::FirstAudioFrameDecoded { uid: 1 })),
+            "{who} decoded A's media"
+        );
+    }
+    assert_eq!(c.slot(StreamKey::Remote(1)).count(), 0, "no picture of A reached C's slot");
+    assert_eq!(d.slot(StreamKey::Remote(1)).count(), 0, "no picture of A reached D's slot");
+    // B and A drop C's and D's audio (they send it with another key, or in the clear), never A's.
+    b_log.extend(collect_for(&b_rx, Duration::from_millis(500)));
+    let at_b = not_suitable(&b_log);
+    assert!(at_b.iter().any(|m| m.starts_with("audio of user 3 ")) && at_b.iter().any(|m| m.starts_with("audio of user 4 ")), "{at_b:?}");
+    assert!(!at_b.iter().any(|m| m.contains("user 1 ")), "B dropped A's media: {at_b:?}");
+
+    // Leaving turns encryption off, as in NERTC.
+    assert!(a.encryption_enabled());
+    assert_eq!(a.leave_channel(), error::OK);
+    assert!(!a.encryption_enabled());
+    wait(&a_rx, &mut a_log, "A left", |e| matches!(e, EngineEvent::LeaveChannel { result: 0 }));
+    for e in [d, c, b, a] {
+        e.release();
+    }
+    rt.block_on(server.shutdown());
+}
+
+/// Every event within `window`.
+fn collect_for(rx: &Receiver<EngineEvent>, window: Duration) -> Vec<EngineEvent> {
+    let until = Instant::now() + window;
+    let mut out = Vec::new();
+    while let Ok(e) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        out.push(e);
+    }
+    out
 }

@@ -307,7 +307,17 @@ impl Drop for Detach {
 }
 
 /// Receives until the track ends; spawn it on the engine runtime.
-pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, events: EventSink, stats: Arc<AudioRecvStats>) {
+///
+/// With `key` (enableEncryption) packets are opened before they are filed; without one sealed
+/// packets are dropped. What cannot be opened is dropped and reported ([`crate::crypto`]).
+pub async fn run(
+    track: Arc<dyn TrackRemote>,
+    uid: Uid,
+    mixer: Arc<Mixer>,
+    events: EventSink,
+    stats: Arc<AudioRecvStats>,
+    key: Option<Arc<crate::crypto::MediaKey>>,
+) {
     let decoder = match OpusDecoder::new(super::audio_send::SAMPLE_RATE, 1) {
         Ok(d) => d,
         Err(e) => {
@@ -320,6 +330,7 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
     let _detach = Detach { mixer, uid, stream: stream.clone() };
     let mut first_packet = true;
     let mut ssrc = None;
+    let mut mismatch = crate::crypto::Mismatch::default();
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
             if matches!(ev, TrackRemoteEvent::OnEnded) {
@@ -334,12 +345,19 @@ pub async fn run(track: Arc<dyn TrackRemote>, uid: Uid, mixer: Arc<Mixer>, event
         }
         stats.packets.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(pkt.payload.len() as u64, Relaxed);
+        let payload = match crate::crypto::open_audio(key.as_deref(), &pkt.payload) {
+            Ok(p) => p,
+            Err(why) => {
+                mismatch.dropped(uid, "audio", why, &events);
+                continue;
+            }
+        };
         let mut s = lock(&stream);
         let Some(rtp) = s.rtp.as_mut() else { break };
         if ssrc.replace(pkt.header.ssrc).is_some_and(|old| old != pkt.header.ssrc) {
             rtp.jb.reset();
         }
-        rtp.jb.insert(pkt.header.sequence_number, pkt.header.timestamp, &pkt.payload, arrival);
+        rtp.jb.insert(pkt.header.sequence_number, pkt.header.timestamp, &payload, arrival);
         stats.publish(&rtp.jb.stats());
     }
 }

@@ -25,6 +25,8 @@ pub struct AudioSink {
     pub track: Arc<TrackLocalStaticSample>,
     pub ssrc: u32,
     pub rt: tokio::runtime::Handle,
+    /// `enableEncryption`'s key: each Opus packet is sealed before it is packetised.
+    pub key: Option<Arc<crate::crypto::MediaKey>>,
 }
 
 pub struct AudioCtl {
@@ -184,6 +186,10 @@ fn encode_loop(rx: Receiver<AudioFrame>, ctl: Arc<AudioCtl>, hook: Arc<dyn SendH
                     tracing::warn!("opus encode failed: {e}");
                     continue;
                 }
+            };
+            let packet = match &sink.key {
+                Some(key) => key.seal_audio(&packet),
+                None => packet,
             };
             let bytes = packet.len() as u64;
             let sample = Sample {

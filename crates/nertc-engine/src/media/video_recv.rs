@@ -297,6 +297,7 @@ pub async fn run(
     events: EventSink,
     stats: Arc<VideoRecvStats>,
     rtt_ms: impl Fn() -> Option<u32> + Send + 'static,
+    key: Option<Arc<crate::crypto::MediaKey>>,
 ) {
     let failures = Arc::new(DecodeFailures::default());
     let decoder = {
@@ -317,10 +318,23 @@ pub async fn run(
             let mut freezes = super::freeze::FreezeMeter::default();
             let mut playout = Playout::default();
             let mut waiting: VecDeque<(Instant, VideoFrame)> = VecDeque::new();
+            let mut mismatch = crate::crypto::Mismatch::default();
             loop {
                 let next = match waiting.front() {
                     Some((at, _)) => au_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
                     None => au_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                let next = match next {
+                    Ok(unit) => match crate::crypto::open_video(key.as_deref(), unit.data.clone()) {
+                        Ok(data) => Ok(Unit { data, ..unit }),
+                        Err(why) => {
+                            mismatch.dropped(uid, "video", why, &events);
+                            failures.latest.fetch_max(unit.n, Relaxed);
+                            failures.notify.notify_one();
+                            Err(RecvTimeoutError::Timeout)
+                        }
+                    },
+                    Err(e) => Err(e),
                 };
                 if let Ok(unit) = &next {
                     // `sendSEIMsg` data travels in the unit as SEI NAL units.

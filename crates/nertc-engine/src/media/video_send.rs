@@ -28,6 +28,8 @@ pub struct VideoSink {
     pub rt: tokio::runtime::Handle,
     /// The low layer's track, when published in dual stream mode.
     pub low: Option<LowSink>,
+    /// `enableEncryption`'s key: each access unit is sealed before it is packetised.
+    pub key: Option<Arc<crate::crypto::MediaKey>>,
 }
 
 /// The low layer's track (its own m-line).
@@ -321,7 +323,7 @@ struct LowLayer {
 
 impl LowLayer {
     /// Encodes `frame` (the full picture, already cropped and mirrored) into `sink` at `kbps`.
-    fn encode(&mut self, frame: &VideoFrame, fps: u32, kbps: u32, sink: &LowSink, rt: &tokio::runtime::Handle, ctl: &VideoCtl) {
+    fn encode(&mut self, frame: &VideoFrame, fps: u32, kbps: u32, sink: &LowSink, high: &VideoSink, ctl: &VideoCtl) {
         let fps = fps.clamp(1, LOW_MAX_FPS);
         if let Some(prev) = self.last_ts
             && frame.timestamp_us > prev
@@ -361,16 +363,21 @@ impl LowLayer {
         ctl.low.encoded.fetch_add(1, Relaxed);
         ctl.low.width.store(w, Relaxed);
         ctl.low.height.store(h, Relaxed);
-        let bytes = encoded.data.len() as u64;
+        // enableEncryption: sealed with the high layer's key.
+        let data = match &high.key {
+            Some(key) => key.seal_video(&encoded.data),
+            None => encoded.data,
+        };
+        let bytes = data.len() as u64;
         let sample = Sample {
-            data: encoded.data.into(),
+            data: data.into(),
             timestamp: Instant::now(),
             duration: Duration::from_micros(duration_us),
             packet_timestamp: 0,
             prev_dropped_packets: 0,
             prev_padding_packets: 0,
         };
-        match rt.block_on(sink.track.write_sample(sink.ssrc, nertc_rtc::codecs::PT_H264, &sample, &[])) {
+        match high.rt.block_on(sink.track.write_sample(sink.ssrc, nertc_rtc::codecs::PT_H264, &sample, &[])) {
             Ok(()) => {
                 ctl.low.sent_bytes.fetch_add(bytes, Relaxed);
             }
@@ -453,7 +460,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
         let (kbps, low_kbps_now) = split_kbps(encoder_kbps(configured, ctl.uplink.share_bps()), low_wanted);
         ctl.low.target_kbps.store(low_kbps_now, Relaxed);
         if let Some(ls) = low_sink {
-            low.encode(&frame, params.fps, low_kbps_now, ls, &sink.rt, &ctl);
+            low.encode(&frame, params.fps, low_kbps_now, ls, &sink, &ctl);
         } else {
             low.last_ts = None;
         }
@@ -536,6 +543,11 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
                 d
             }
             None => encoded.data,
+        };
+        // enableEncryption: sealed whole, SEI included.
+        let data = match &sink.key {
+            Some(key) => key.seal_video(&data),
+            None => data,
         };
         let bytes = data.len() as u64;
         let sample = Sample {
