@@ -602,6 +602,8 @@ async function run(o) {
   const win = new CpuWindow(targets);
   const [p0, s0] = await Promise.all([stats(pub), stats(sub)]);
   await sub.page.evaluate(() => window.bench.startWindow());
+  // A harness that changes the network during the window (nertc-bench's `cap` part) waits for this line.
+  log('window start');
   win.sample();
   const machine = new MachineWindow();
   const end = performance.now() + o.seconds * 1000;
