@@ -174,7 +174,10 @@ function mungeAnswer(sdp, kbps) {
 // NertcWebClient applies the pub answer with pc.setRemoteDescription; munge it on the way in.
 const origSetRemote = RTCPeerConnection.prototype.setRemoteDescription;
 RTCPeerConnection.prototype.setRemoteDescription = function (desc, ...rest) {
-  if (bench.role === 'publisher' && bench.client && this === bench.client.pubPc && desc && desc.type === 'answer' && bench.opts.kbps > 0) {
+  // `bwe: 'free'` (the cap benchmark): the answer as the server sent it, so that Chromium's own
+  // estimator may go under kbps.
+  const pinned = bench.opts.bwe !== 'free';
+  if (pinned && bench.role === 'publisher' && bench.client && this === bench.client.pubPc && desc && desc.type === 'answer' && bench.opts.kbps > 0) {
     const sdp = mungeAnswer(desc.sdp, bench.opts.kbps);
     bench.mungedAnswer = sdp.split('\r\n').filter((l) => /^a=(fmtp|rtpmap):/.test(l) && /H264|x-google|packetization/i.test(l));
     return origSetRemote.call(this, { type: desc.type, sdp }, ...rest);

@@ -19,6 +19,9 @@
 //   --noise-alpha A           grain strength, 0..1 (default 0.03, about +-4 grey levels; much
 //                             more makes OpenH264 see scene cuts and send keyframes)
 //   --video-element           the subscriber also plays the track in a <video>
+//   --bwe pinned|free         pinned (default): the pub answer pins Chromium's bandwidth estimate at
+//                             1.25 x kbps (x-google-start/min/max-bitrate, see page.mjs); free: the
+//                             answer untouched, Chromium's estimator adapts (nertc-bench's `cap` part)
 //   --chromium-args "A B"     extra Chromium switches for every instance (also $CHROMIUM_EXTRA_ARGS),
 //                             e.g. "--disable-features=WebRtcMetronome" (note: a --disable-features
 //                             here replaces the list playwright passes)
@@ -52,18 +55,18 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ arguments
 
-const USAGE = `usage: node bench/chromium/run.mjs latency|cpu [--url ws://HOST:PORT] --width W --height H --fps F --kbps K --seconds S [--warmup S] [--method auto|mstp|rvfc] [--capture fps|request|generator] [--pattern noise|bars] [--noise-alpha A] [--video-element] [--chromium-args "A B"] [--verbose] [--timeout S]`;
+const USAGE = `usage: node bench/chromium/run.mjs latency|cpu [--url ws://HOST:PORT] --width W --height H --fps F --kbps K --seconds S [--warmup S] [--method auto|mstp|rvfc] [--capture fps|request|generator] [--pattern noise|bars] [--noise-alpha A] [--video-element] [--bwe pinned|free] [--chromium-args "A B"] [--verbose] [--timeout S]`;
 
 function parseArgs(argv) {
   const mode = argv[0];
   if (mode !== 'latency' && mode !== 'cpu') throw new UsageError(`unknown mode ${mode ?? '(none)'}`);
   const o = {
     mode, url: null, width: 640, height: 480, fps: 30, kbps: 800, seconds: 10,
-    warmup: mode === 'cpu' ? 3 : 2, method: 'auto', capture: 'fps', pattern: 'noise', noiseAlpha: 0.03,
+    warmup: mode === 'cpu' ? 3 : 2, method: 'auto', capture: 'fps', pattern: 'noise', noiseAlpha: 0.03, bwe: 'pinned',
     videoElement: false, verbose: false, timeout: null,
   };
   const num = new Set(['width', 'height', 'fps', 'kbps', 'seconds', 'warmup', 'timeout', 'noiseAlpha']);
-  const str = new Set(['url', 'method', 'capture', 'pattern', 'chromiumArgs']);
+  const str = new Set(['url', 'method', 'capture', 'pattern', 'chromiumArgs', 'bwe']);
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new UsageError(`unexpected argument ${a}`);
@@ -89,6 +92,7 @@ function parseArgs(argv) {
   if (!['auto', 'mstp', 'rvfc'].includes(o.method)) throw new UsageError(`--method: ${o.method}`);
   if (!['fps', 'request', 'generator'].includes(o.capture)) throw new UsageError(`--capture: ${o.capture}`);
   if (!['noise', 'bars'].includes(o.pattern)) throw new UsageError(`--pattern: ${o.pattern}`);
+  if (!['pinned', 'free'].includes(o.bwe)) throw new UsageError(`--bwe: ${o.bwe}`);
   if (!(o.noiseAlpha <= 1)) throw new UsageError('--noise-alpha: 0..1');
   if (!(o.width >= 64 && o.height >= 64 && o.fps > 0 && o.seconds > 0)) throw new UsageError('width/height >= 64, fps and seconds > 0');
   if (o.width % 2 || o.height % 2) throw new UsageError('width and height must be even');
@@ -559,7 +563,7 @@ async function setUpCall(o, browsers, webBase, wsUrl) {
   if (o.method === 'mstp' && !subInfo.haveMstp) throw new Error('MediaStreamTrackProcessor is not available in this Chromium');
   const pubInfo = await pub.page.evaluate((a) => window.bench.publish(a), {
     url: wsUrl, channel, uid: PUB_UID, width: o.width, height: o.height, fps: o.fps, kbps: o.kbps, capture: o.capture,
-    pattern: o.pattern, noiseAlpha: o.noiseAlpha,
+    pattern: o.pattern, noiseAlpha: o.noiseAlpha, bwe: o.bwe,
   });
   log(`publishing ${pubInfo.track_id} in ${channel}; sender parameters ${JSON.stringify(pubInfo.senderParams)}`);
   log(`pub answer, H.264 lines after munging: ${JSON.stringify(pubInfo.mungedAnswer)}`);
@@ -602,6 +606,8 @@ async function run(o) {
   const win = new CpuWindow(targets);
   const [p0, s0] = await Promise.all([stats(pub), stats(sub)]);
   await sub.page.evaluate(() => window.bench.startWindow());
+  // A harness that changes the network during the window (nertc-bench's `cap` part) waits for this line.
+  log('window start');
   win.sample();
   const machine = new MachineWindow();
   const end = performance.now() + o.seconds * 1000;
@@ -641,6 +647,7 @@ async function run(o) {
     munged_answer_h264: pubInfo.mungedAnswer,
     chromium_extra_args: [...o.envArgs, ...o.extraArgs],
     capture: o.capture,
+    bwe: o.bwe,
     pattern: o.pattern === 'noise' ? `noise ${o.noiseAlpha}` : o.pattern,
     seconds: o.seconds,
     warmup_s: o.warmup,

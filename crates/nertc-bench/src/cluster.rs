@@ -132,8 +132,9 @@ pub async fn step(clip: Arc<Clip>, k: usize, rooms: usize, subs: usize, secs: u6
     for r in 0..rooms {
         let room = format!("cluster-{k}-{r}-{}", rand::random::<u32>());
         let entry = Target::Nertc { url: urls[r % k].clone() };
-        let p =
-            PublisherThread::start(&entry, &room, 1, clip.clone(), ctx.times.clone()).await.map_err(|e| format!("publisher {r}: {e}"))?;
+        let p = PublisherThread::start(&entry, &room, 1, clip.clone(), ctx.times.clone(), loadgen::simulcast_from_env())
+            .await
+            .map_err(|e| format!("publisher {r}: {e}"))?;
         publishers.push(p);
     }
     tokio::time::sleep(Duration::from_millis(800)).await; // tracks go live with their first packets

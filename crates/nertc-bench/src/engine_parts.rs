@@ -257,7 +257,9 @@ pub async fn streams(url: &str, clip: Arc<Clip>, k: usize, seconds: u64) -> Resu
     let mut publishers = Vec::new();
     for uid in 0..k {
         let times = SendTimes::new(&clip);
-        publishers.push(loadgen::PublisherThread::start(&target, &room, 10 + uid as u64, clip.clone(), times).await?);
+        publishers.push(
+            loadgen::PublisherThread::start(&target, &room, 10 + uid as u64, clip.clone(), times, loadgen::simulcast_from_env()).await?,
+        );
     }
     let warmup = 4;
     let child = spawn_role(&["subscribe-all".into(), url.into(), room, (seconds + warmup + 2).to_string()])?;

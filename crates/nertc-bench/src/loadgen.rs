@@ -96,8 +96,20 @@ fn local_track(kind: RtpCodecKind, mime: &str, ssrc: u32, id: &str) -> Result<Ar
     Ok(Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track("bench".into(), id, kind, codec, ssrc))))
 }
 
+/// `NERTC_BENCH_SIMULCAST=1`: the load parts' publishers send simulcast (see [`PublisherThread::start`]).
+pub fn simulcast_from_env() -> bool {
+    std::env::var("NERTC_BENCH_SIMULCAST").is_ok_and(|v| v == "1")
+}
+
 /// Starts a publisher of `clip` on `target` in room `room` (as `uid` on our server).
-async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: Arc<SendTimes>) -> Result<Publisher, String> {
+async fn publish(
+    target: &Target,
+    room: &str,
+    uid: Uid,
+    clip: Arc<Clip>,
+    times: Arc<SendTimes>,
+    simulcast: bool,
+) -> Result<Publisher, String> {
     let e = |e: webrtc::error::Error| e.to_string();
     let (pc, _events) = target.pc().build().await.map_err(e)?;
     let (audio_ssrc, video_ssrc) = (rand::random(), rand::random());
@@ -109,7 +121,7 @@ async fn publish(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: 
         low: None,
     };
     // Simulcast on our server: a second video m-line as the low layer (the same packets).
-    let simulcast = matches!(target, Target::Nertc { .. }) && std::env::var("NERTC_BENCH_SIMULCAST").is_ok_and(|v| v == "1");
+    let simulcast = simulcast && matches!(target, Target::Nertc { .. });
     let mut tracks = tracks;
     if simulcast {
         let ssrc = rand::random();
@@ -174,7 +186,16 @@ pub struct PublisherThread {
 }
 
 impl PublisherThread {
-    pub async fn start(target: &Target, room: &str, uid: Uid, clip: Arc<Clip>, times: Arc<SendTimes>) -> Result<PublisherThread, String> {
+    /// `simulcast`: on our server, the publisher also sends a low layer (rid `l`, the same
+    /// packets on a second SSRC), as a dual-stream engine does.
+    pub async fn start(
+        target: &Target,
+        room: &str,
+        uid: Uid,
+        clip: Arc<Clip>,
+        times: Arc<SendTimes>,
+        simulcast: bool,
+    ) -> Result<PublisherThread, String> {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (target, room) = (target.clone(), room.to_owned());
@@ -186,7 +207,7 @@ impl PublisherThread {
                     Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
                 };
                 rt.block_on(async move {
-                    match publish(&target, &room, uid, clip, times).await {
+                    match publish(&target, &room, uid, clip, times, simulcast).await {
                         Ok(p) => {
                             let _ = ready_tx.send(Ok(p.feed.clone()));
                             let _ = stop_rx.await;
@@ -362,12 +383,13 @@ async fn server_counter(target: &Target, name: &str) -> Option<u64> {
 }
 
 /// One step of the fan-out test: a fresh room, one publisher, `n` subscribers; after they all
-/// receive, a `secs` window measures the SFU process `server_pid` and this process.
-pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize, secs: u64) -> Value {
+/// receive, a `secs` window measures the SFU process `server_pid` and this process. `simulcast`:
+/// see [`PublisherThread::start`].
+pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize, secs: u64, simulcast: bool) -> Value {
     let room = format!("fanout-{n}-{}", rand::random::<u32>());
     let times = SendTimes::new(&clip);
     let rss_idle = rss_kb(server_pid);
-    let publisher = match PublisherThread::start(target, &room, 1, clip.clone(), times.clone()).await {
+    let publisher = match PublisherThread::start(target, &room, 1, clip.clone(), times.clone(), simulcast).await {
         Ok(p) => p,
         Err(e) => return json!({ "n": n, "error": format!("publisher: {e}") }),
     };

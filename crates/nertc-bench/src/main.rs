@@ -2,7 +2,7 @@
 //! machine.
 //!
 //! ```text
-//! nertc-bench [all|join|latency|cpu|network|streams|fanout|cluster] [--smoke] [--seconds S]
+//! nertc-bench [all|join|latency|cpu|network|streams|fanout|cluster|cap] [--smoke] [--seconds S]
 //!             [--n 10,50,100,200] [--sfu nertc,janus] [--out results.json]
 //! ```
 //! Run it inside a loopback-only network namespace (`scripts/netns.sh`). It prints Markdown
@@ -14,6 +14,7 @@
 //! (`publish`, `subscribe`, `subscribe-all`), Chromium as `node bench/chromium/run.mjs`, the
 //! SFUs under load as `nertc-server` / `janus` processes. CPU and memory come from `/proc`.
 
+mod cap;
 mod chromium;
 mod clip;
 mod cluster;
@@ -94,7 +95,7 @@ fn main() {
             .unwrap_or_else(|| if smoke { vec![4] } else { vec![10, 50, 100, 200] }),
         sfus: flag("--sfu").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_else(|| vec!["nertc".into(), "janus".into()]),
     };
-    let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout", "cluster"];
+    let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout", "cluster", "cap"];
     if !known.contains(&part.as_str()) {
         eprintln!("nertc-bench: unknown part {part:?}; one of {known:?}");
         std::process::exit(2);
@@ -195,7 +196,8 @@ fn main() {
         }
     }
     // The load parts share one pre-encoded clip: 640x360@30 H.264 (500 kbps target, ~230 as coded) + 32 kbps Opus.
-    let clip = (wants("streams") || wants("fanout") || wants("cluster")).then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
+    let clip = (wants("streams") || wants("fanout") || wants("cluster") || wants("cap"))
+        .then(|| clip::Clip::encode(640, 360, 30, 500, 2).map(Arc::new));
     let clip = match clip {
         Some(Ok(c)) => Some(c),
         Some(Err(e)) => {
@@ -264,6 +266,25 @@ fn main() {
         }
         rep.json.insert("cluster".into(), Value::Array(steps));
     }
+    let cap_started = std::time::Instant::now();
+    if wants("cap") {
+        cap_part(&mut rep, smoke);
+    }
+    if let (true, Some(clip)) = (wants("cap"), &clip) {
+        // Full: 50 subscribers, off/on twice; smoke: 4, once, 1 s windows.
+        let (n, rounds, secs) = if smoke { (4, 1, 1) } else { (50, 2, opts.seconds) };
+        match rt.block_on(cap::simulcast_cpu(clip.clone(), n, secs, rounds)) {
+            Ok(r) => {
+                let figure = format!("fan-out to {n}: server CPU per forwarded packet, simulcast on (µs); peer: simulcast off");
+                rep.row("cap", &figure, &r["on_us_per_packet"], Some(("simulcast off", &r["off_us_per_packet"])));
+                rep.json.insert("simulcast_cpu".into(), r);
+            }
+            Err(e) => rep.error("cap/simulcast", e),
+        }
+    }
+    if wants("cap") {
+        eprintln!("bench: the cap part took {:.1} s", cap_started.elapsed().as_secs_f64());
+    }
     rt.block_on(server.shutdown());
     rep.json.insert("elapsed_s".into(), json!(started.elapsed().as_secs()));
 
@@ -289,6 +310,50 @@ fn main() {
     }
 }
 
+/// The `cap` part's rows: the engine pair and the Chromium pair through the same capped link.
+fn cap_part(rep: &mut Report, smoke: bool) {
+    let r = match cap::run(smoke) {
+        Ok(r) => r,
+        Err(e) => return rep.error("cap", e),
+    };
+    let (ours, peer) = (&r["engine"], &r["chromium"]);
+    for (who, v) in [("cap/engine", ours), ("cap/chromium", peer)] {
+        if let Some(e) = v.get("error") {
+            rep.error(who, e.to_string());
+        }
+    }
+    if ours.get("error").is_none() && peer.get("error").is_none() {
+        let k = cap::CAP_KBPS;
+        let settle = ours["settle_s"].as_f64().unwrap_or(5.0);
+        let capped = ours["phases_s"][1].as_f64().unwrap_or(0.0);
+        let lifted = ours["phases_s"][2].as_f64().unwrap_or(0.0);
+        let rows = [
+            ("adapt_s", format!("{k} kbps cap: time until the sent rate (1 s at the link) is under the cap (s)")),
+            ("utilisation_pct", format!("{k} kbps cap: link utilisation from {settle} s on (%)")),
+            ("loss_adapting_pct", format!("{k} kbps cap: packets lost in the first {settle} s (%)")),
+            ("loss_settled_pct", format!("{k} kbps cap: packets lost from {settle} s on (%)")),
+            ("fps_capped", format!("{k} kbps cap: frames shown per second (of 15), 640x480")),
+            ("frozen_ms_capped", format!("{k} kbps cap: frozen time in {capped} s (ms)")),
+            ("climb_s", format!("cap lifted: time until the sent rate is over {} kbps (s)", 2 * k)),
+        ];
+        for (key, figure) in rows {
+            let (o, p) = (&ours[key], &peer[key]);
+            if (!o.is_null() && !p.is_null()) || !matches!(key, "adapt_s" | "climb_s") {
+                rep.row("cap", &figure, o, Some(("Chromium", p)));
+                continue;
+            }
+            // Never adapting (or climbing back) within the phase is a result, not a failed
+            // measurement.
+            let phase = if key == "adapt_s" { capped } else { lifted };
+            let text = |v: &Value| if v.is_null() { format!("none within {phase} s") } else { fmt(v) };
+            let row = ["cap".into(), figure, text(o), format!("Chromium: {}", text(p)), "—".into()];
+            eprintln!("bench: {}", row.join(" | "));
+            rep.rows.push(row);
+        }
+    }
+    rep.json.insert("cap".into(), r);
+}
+
 /// The 30 fps stream of the latency and CPU parts at `w` x `h`.
 fn video(w: u32, h: u32) -> chromium::Video {
     chromium::Video { width: w, height: h, fps: 30, kbps: engine_parts::bitrate_kbps(w) }
@@ -310,7 +375,7 @@ async fn fanout_sfu(sfu: &str, clip: Arc<clip::Clip>, opts: &Options) -> Result<
     };
     let mut steps = Vec::new();
     for &n in &opts.ns {
-        let r = loadgen::fanout(&target, pid, clip.clone(), n, opts.seconds).await;
+        let r = loadgen::fanout(&target, pid, clip.clone(), n, opts.seconds, loadgen::simulcast_from_env()).await;
         eprintln!("bench: fanout {sfu} {r}");
         steps.push(r);
     }

@@ -86,25 +86,31 @@ fn chromium_pair(url: &str, seconds: u64) -> Result<Value, String> {
     Ok(out)
 }
 
-/// Every condition: `{name, params, engine, chromium}`.
-pub fn run(seconds: u64, smoke: bool) -> Result<Vec<Value>, String> {
+/// A clean `nertc-netem` link with our server (this binary's `serve` role) on its far side,
+/// listening on 10.77.0.2:`port`; the link and the server's signaling URL.
+pub fn server_behind_link(port: u16) -> Result<(Link, String), String> {
     if std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun").is_err() {
         return Err("/dev/net/tun cannot be opened (needs root inside scripts/netns.sh)".into());
     }
     let netem = nertc_netem::binary_path().map_err(|e| e.to_string())?;
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let me = me.to_str().ok_or("the bench's path is not UTF-8")?;
-    let listen = format!("10.77.0.2:{PORT}");
+    let listen = format!("10.77.0.2:{port}");
     let link = Link::start(&netem, &Params::default(), Some(&[me, "serve", "--listen", &listen, "--bind", "10.77.0.2"]))
         .map_err(|e| format!("nertc-netem: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("10.77.0.2", PORT)).is_err() {
+    while std::net::TcpStream::connect(("10.77.0.2", port)).is_err() {
         if Instant::now() > deadline {
             return Err("the server on the far side never listened".into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let url = format!("ws://{listen}");
+    Ok((link, format!("ws://{listen}")))
+}
+
+/// Every condition: `{name, params, engine, chromium}`.
+pub fn run(seconds: u64, smoke: bool) -> Result<Vec<Value>, String> {
+    let (link, url) = server_behind_link(PORT)?;
     let mut out = Vec::new();
     for (i, (name, params)) in conditions(smoke).into_iter().enumerate() {
         link.set(&params).map_err(|e| format!("netem set: {e}"))?;
