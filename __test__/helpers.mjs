@@ -1,7 +1,10 @@
 // Shared helpers for the engine specs: load the addon through index.js, record events, wait
 // for events with a timeout, and build drawFrame canvases.
 
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
 
 const require = createRequire(import.meta.url);
 
@@ -12,6 +15,23 @@ export const { NERtcEngine, NERtcServer, ErrorCode } = sdk.default;
 export const { EVENT_NAMES } = sdk.default;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The engines' and the embedded server's log (info level, one file per test process): a
+ * `waitFor` that times out quotes its end, so that a failure on a CI machine says what the
+ * engines and the server did.
+ */
+export const LOG_DIR = path.join(os.tmpdir(), `nertc-test-log-${process.pid}`);
+
+function logTail(lines = 40) {
+  try {
+    const text = fs.readFileSync(path.join(LOG_DIR, 'nertc.log'), 'utf8');
+    // webrtc-rs' own warnings while a connection comes up say nothing about a failure.
+    return text.split('\n').filter((l) => l && !/ WARN rtc(_\w+)?::/.test(l)).slice(-lines).join('\n  ');
+  } catch {
+    return '(no log)';
+  }
+}
 
 /** Records every event of `engine` in order: `{name, args, at}`; `.waitFor(...)` on top. */
 export function record(engine) {
@@ -45,7 +65,7 @@ export function record(engine) {
         w.timer = setTimeout(() => {
           waiters.delete(w);
           const seen = events.map((e) => `${e.name}(${e.args.map(fmt).join(', ')})`).slice(-30);
-          reject(new Error(`timed out after ${ms} ms waiting for ${name}; last events:\n  ${seen.join('\n  ')}`));
+          reject(new Error(`timed out after ${ms} ms waiting for ${name}; last events:\n  ${seen.join('\n  ')}\nlog (${LOG_DIR}):\n  ${logTail()}`));
         }, ms);
         waiters.add(w);
       });
@@ -124,7 +144,7 @@ const live = new Set();
 
 export function makeEngine(url, extra = {}) {
   const engine = new NERtcEngine();
-  const code = engine.initialize({ app_key: 'nertc-test', log_level: 2, server_config: { channel_server: url }, ...extra });
+  const code = engine.initialize({ app_key: 'nertc-test', log_level: 3, log_dir_path: LOG_DIR, server_config: { channel_server: url }, ...extra });
   if (code !== 0) throw new Error(`initialize returned ${code}`);
   live.add(engine);
   return engine;

@@ -68,6 +68,29 @@ pub(crate) enum Cmd {
     },
 }
 
+impl Cmd {
+    /// For the log.
+    fn name(&self) -> &'static str {
+        match self {
+            Cmd::Join { .. } => "join",
+            Cmd::Leave => "leave",
+            Cmd::Switch { .. } => "switch",
+            Cmd::Republish => "republish",
+            Cmd::Mute { .. } => "mute",
+            Cmd::Subscribe { .. } => "subscribe",
+            Cmd::AudioList(_) => "audio list",
+            Cmd::AudioOnlyBy(_) => "audio only by",
+            Cmd::Data(_) => "data",
+            Cmd::VideoLayer { .. } => "video layer",
+            Cmd::SubscribeSubStream { .. } => "substream subscription",
+            Cmd::RenewToken { .. } => "token renewal",
+        }
+    }
+}
+
+/// A handler slower than this is logged (see the loop in [`run`]).
+const SLOW_HANDLER: Duration = Duration::from_millis(250);
+
 /// Results of work the actor spawned.
 pub(crate) enum Input {
     Connected { attempt: u64, result: Result<Connected, SignalError> },
@@ -130,26 +153,50 @@ pub(crate) async fn run(
     let mut ticks = 0u64;
     tokio::pin!(release);
     let done = loop {
-        tokio::select! {
+        // Every handler is synchronous: one that blocks stalls the whole session (signaling
+        // unread, commands queued), so a slow one is logged with what it handled.
+        let started = Instant::now();
+        let handled = tokio::select! {
             biased;
             r = &mut release => break r.ok(),
             cmd = cmds.recv() => match cmd {
-                Some(cmd) => a.command(cmd),
+                Some(cmd) => {
+                    let what = cmd.name();
+                    a.command(cmd);
+                    what
+                }
                 None => break None,
             },
-            Some(input) = inbox_rx.recv() => a.input(input),
+            Some(input) = inbox_rx.recv() => {
+                a.input(input);
+                "connect result"
+            }
             Some(ev) = from_session(&mut a.session) => match ev {
-                FromSession::Signal(ev) => a.signal_event(ev),
-                FromSession::Transport(ev) => a.transport_event(ev),
+                FromSession::Signal(ev) => {
+                    a.signal_event(ev);
+                    "signaling event"
+                }
+                FromSession::Transport(ev) => {
+                    a.transport_event(ev);
+                    "transport event"
+                }
             },
-            _ = stats_tick.tick() => a.report_stats(),
+            _ = stats_tick.tick() => {
+                a.report_stats();
+                "stats"
+            }
             _ = fast_tick.tick() => {
                 ticks += 1;
                 a.volume_indication(ticks);
                 a.reconnect_tick();
                 a.token_tick();
                 a.media_tick();
+                "tick"
             }
+        };
+        let took = started.elapsed();
+        if took > SLOW_HANDLER {
+            tracing::warn!(took_ms = took.as_millis() as u64, "engine actor: {handled} took long");
         }
     };
     let closing = a.end_session(End::Released);
