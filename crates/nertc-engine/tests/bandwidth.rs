@@ -296,8 +296,9 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         eprintln!("dual_stream: skipped (run it inside scripts/netns.sh)");
         return;
     }
-    // One port per server peer connection, handed out in order: A's publish connection,
-    // then B's subscribe connection, then C's (B and C publish nothing).
+    // One port per server peer connection, handed out in order. A session's subscribe
+    // connection is built when it joins, so B joins first: its subscribe connection is the
+    // server's first, on BASE.
     const BASE: u16 = 41_200;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut config = nertc_server::ServerConfig::embedded();
@@ -321,9 +322,10 @@ fn dual_stream_gives_each_subscriber_its_layer() {
     std::thread::scope(|scope| {
         scope.spawn(|| camera(&a, &stop));
         let _stop = StopOnDrop(&stop);
+        assert_eq!(b.join_channel(None, "dual", 2), error::OK);
+        wait(&b_rx, "B joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
         assert_eq!(a.join_channel(None, "dual", 1), error::OK);
         wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-        assert_eq!(b.join_channel(None, "dual", 2), error::OK);
         wait(&b_rx, "A's video at B", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
         assert_eq!(b.subscribe_remote_video_stream(1, 1, true), error::OK);
         wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
@@ -369,7 +371,7 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         assert!(low.2 == 0 && low.4 == 0, "A still encodes the low layer nobody receives: {low:?}");
 
         // B's downlink capped: B falls back to the low layer, C keeps the high one.
-        cap_sport(BASE + 1, CAP_KBPS);
+        cap_sport(BASE, CAP_KBPS);
         let capped = Instant::now();
         let (bf, cf) = std::thread::scope(|s| {
             let bf = s.spawn(|| watch(&b, Duration::from_secs(10)));
