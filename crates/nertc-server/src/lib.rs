@@ -109,6 +109,8 @@ pub struct RunningServer {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// The shared media socket (`rtc.udp_port`), closed at shutdown.
+    udp_mux: Option<Arc<sfu::udpmux::UdpMux>>,
 }
 
 impl RunningServer {
@@ -121,6 +123,9 @@ impl RunningServer {
     /// (and, in a cluster, releases this node's rooms and record in Redis).
     pub async fn shutdown(self) {
         self.directory.shutdown().await;
+        if let Some(mux) = &self.udp_mux {
+            mux.close();
+        }
         let _ = self.stop.send(true);
         if let Some(hb) = self.heartbeat
             && tokio::time::timeout(std::time::Duration::from_secs(3), hb).await.is_err()
@@ -180,11 +185,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let metrics = Arc::new(Metrics::default());
-    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone());
+    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone())
+        .map_err(|source| ServerError::Bind { addr: format!("udp {}:{}", config.rtc.bind_ip, config.rtc.udp_port), source })?;
     let cluster = match &config.cluster {
         Some(c) => Some(cluster::Cluster::new(c.clone(), addr, metrics.clone()).map_err(|e| ServerError::Redis(e.to_string()))?),
         None => None,
     };
+    let udp_mux = peer_env.udp_mux.clone();
     let shared = Arc::new(Shared { config, metrics: metrics.clone(), peer_env, cluster: cluster.clone() });
     let directory = Directory::spawn(shared.clone());
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -212,7 +219,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     });
     tracing::info!(%addr, "nertc-server listening");
-    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat })
+    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat, udp_mux })
 }
 
 async fn ws_upgrade(
