@@ -16,32 +16,40 @@ async fn three_users_exchange_audio_and_video() {
 }
 
 /// The shared media port (`rtc.udp_port`): the same exchange, with the server's six peer
-/// connections (a pub and a sub one per user) on one UDP socket. The
-/// server binds its media to 127.0.0.2, so that its sockets can be told from the clients'
-/// (127.0.0.1) in this process's socket table.
+/// connections (a pub and a sub one per user) on one UDP socket. The server binds its media to
+/// 127.0.0.2, so that its sockets can be told from the clients' (127.0.0.1) in this process's
+/// socket table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_peer_connections_share_the_configured_udp_port() {
-    const PORT: u16 = 47_891;
     let media_ip = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    // A port that was free a moment ago.
+    let probe = std::net::UdpSocket::bind((media_ip, 0)).expect("127.0.0.2 is on loopback");
+    let port = probe.local_addr().expect("bound").port();
+    drop(probe);
     let mut config = nertc_server::ServerConfig::embedded();
     config.rtc.bind_ip = media_ip.into();
-    config.rtc.udp_port = PORT;
+    config.rtc.udp_port = port;
     let server = server_with(config).await;
     let clients = three_users_exchange(&server, "media-mux").await;
     let sockets = udp_sockets_of_this_process();
     let server_side: Vec<_> = sockets.iter().filter(|a| *a.ip() == media_ip).collect();
-    assert_eq!(server_side, vec![&std::net::SocketAddrV4::new(media_ip, PORT)], "the server's UDP sockets; all: {sockets:?}");
+    assert_eq!(server_side, vec![&std::net::SocketAddrV4::new(media_ip, port)], "the server's UDP sockets; all: {sockets:?}");
     // The count sees the clients' sockets (a pub and a sub connection each), so it would see
-    // the server's too.
-    assert!(sockets.iter().filter(|a| a.ip().is_loopback() && *a.ip() != media_ip).count() >= 6, "{sockets:?}");
+    // the server's too. Every client connection also has a multicast DNS socket (bound to the
+    // wildcard address, listed by its group); the server's connections have none, so those
+    // are exactly the clients' too (without udp_port the server held 12 sockets here: a media
+    // and an mDNS one per connection).
+    let client_media = sockets.iter().filter(|a| *a.ip() == std::net::Ipv4Addr::LOCALHOST).count();
+    let mdns = sockets.iter().filter(|a| a.ip().is_multicast()).count();
+    assert!(client_media >= 6 && mdns == client_media, "{sockets:?}");
     let page = support::http_get(server.addr, "/metrics").await;
     assert!(page.contains("nertc_udp_unrouted_total"), "{page}");
     drop(clients);
     server.shutdown().await;
     // The port is free again once the server stopped (a restarted server can take it).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while let Err(e) = std::net::UdpSocket::bind((media_ip, PORT)) {
-        assert!(tokio::time::Instant::now() < deadline, "port {PORT} still taken 3 s after shutdown: {e}");
+    while let Err(e) = std::net::UdpSocket::bind((media_ip, port)) {
+        assert!(tokio::time::Instant::now() < deadline, "port {port} still taken 3 s after shutdown: {e}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -21,6 +21,11 @@
 //!    ICE, not ICE-lite);
 //! 3. the rest is dropped (counted in `nertc_udp_unrouted_total`).
 //!
+//! Two connections of one client must come from different addresses (a browser's or our
+//! engine's connections each have a socket of their own): after ICE, DTLS and SRTP are told
+//! apart by address alone. ICE-lite (`SettingEngineBuilder::with_lite`) exists in the stack
+//! but is not needed: rule 2 lets the server's own checks through.
+//!
 //! Connections are held weakly: a closed connection's routes die with it and are swept out
 //! as the tables grow. The socket is held by the [`UdpMux`] (and its two tasks) alone, the
 //! connections' views hold it weakly: [`UdpMux::close`] (at server shutdown) frees the port
@@ -498,6 +503,23 @@ mod tests {
             // Any prefix parses without panicking; only the complete one names the ufrag.
             let got = binding_request_ufrag(&whole[..cut]);
             assert!(got.is_none(), "prefix of {cut} bytes gave {got:?}");
+        }
+    }
+
+    #[test]
+    fn random_and_mangled_datagrams_never_panic_the_parser() {
+        let whole = binding_request("srvUfrag:cliUfrag");
+        for i in 0..50_000u32 {
+            let mut d = if i % 2 == 0 { whole.clone() } else { vec![0u8; (i % 97) as usize] };
+            for b in d.iter_mut().skip(if i % 2 == 0 { 2 } else { 0 }) {
+                if rand::random::<u8>() < 32 {
+                    *b = rand::random();
+                }
+            }
+            if i % 3 == 0 && d.len() > 8 {
+                d[4..8].copy_from_slice(&STUN_MAGIC_COOKIE);
+            }
+            let _ = binding_request_ufrag(&d);
         }
     }
 
