@@ -18,11 +18,16 @@
 //! not become a WebSocket within `connections.handshake_timeout_ms`, and closes every connection
 //! with a lingering close so that close frames reach clients that are still sending.
 //!
+//! Each peer connection binds a UDP port of its own, unless `rtc.udp_port` is set: then all
+//! of them share one socket, demultiplexed by ICE ufrag and remote address
+//! ([`sfu::udpmux`]).
+//!
 //! In cluster mode (a `[cluster]` table) the [`cluster`] module places each room on one node
 //! through Redis: a join for a room owned elsewhere is answered with a redirect, and a
 //! heartbeat task renews this node's record and its rooms' leases.
 //!
-//! No state is shared behind locks (but for the listener's per-IP connection counts): each actor
+//! No state is shared behind locks (but for the listener's per-IP connection counts and the
+//! shared media socket's routing table): each actor
 //! owns its part, and the only shared values are
 //! the immutable config and the atomic [`metrics::Metrics`].
 //!

@@ -3,14 +3,14 @@
 //! webrtc-rs 0.21 has no UDP mux (the `SettingEngine`'s `with_udp_network` is a commented-out
 //! todo): its driver binds a socket of its own for each connection and hands it to the
 //! connection's [`Runtime`] to wrap. That wrap is the seam used here. Each connection gets a
-//! [`MuxRuntime`] (tokio for everything else) whose `wrap_udp_socket` closes the socket the
+//! `MuxRuntime` (tokio for everything else) whose `wrap_udp_socket` closes the socket the
 //! driver bound — an ephemeral port on `rtc.bind_ip`, open for microseconds — and returns a
-//! [`MuxSocket`]: a view of the one shared socket that sends through it and receives what the
+//! `MuxSocket`: a view of the one shared socket that sends through it and receives what the
 //! demultiplexer routes to its connection. The connection keeps calling its host candidate by
 //! the closed socket's address (only it sees that); [`MuxPort::rewrite_local_sdp`] writes the
 //! shared port into the candidates of every local description before it leaves the server.
 //!
-//! Routing of a datagram received on the shared socket ([`Routes::route`]):
+//! Routing of a datagram received on the shared socket (`Routes::route`):
 //! 1. a STUN binding request carries `USERNAME = <server ufrag>:<client ufrag>`: the server's
 //!    ufrag names the connection (learned from its local SDP), and the sender's address is
 //!    (re)bound to it — the authoritative rule, it also follows an ICE restart or a client
