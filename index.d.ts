@@ -1407,9 +1407,11 @@ export declare class NERtcEngine extends EventEmitter {
   /** 30020 without a running share. */
   resumeScreenCapture(): number;
   /**
-   * SEI data (1-4096 bytes) in the next picture of the main stream, as an H.264 SEI NAL unit
-   * (user_data_unregistered); receivers get onRecvSEIMsg. 30005 while the main stream is not
-   * sent, 30003 for empty or larger data, 30901 when 5 messages already wait for pictures.
+   * SEI data (1-4096 bytes) in the next picture of the main stream (both layers in dual stream
+   * mode), as an H.264 SEI NAL unit (user_data_unregistered), and again in the keyframes of the
+   * next second, so that a subscriber starting at one gets it too; receivers get onRecvSEIMsg
+   * once per message. 30005 while the main stream is not sent, 30003 for empty or larger data,
+   * 30901 when 5 messages already wait for pictures.
    */
   sendSEIMsg(data: ArrayBuffer | ArrayBufferView): number;
   /** sendSEIMsg on the main stream (0) or the substream (1, the screen share). */
