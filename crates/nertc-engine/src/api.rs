@@ -312,7 +312,8 @@ impl Engine {
 
     /// `sendSEIMsg` / `sendSEIMsgWithType`: `data` (1..=4096 bytes) goes with the next encoded
     /// picture of the main stream (`stream_type` 0) or the substream (1) as an H.264 SEI NAL
-    /// unit (`user_data_unregistered`); receivers get `onRecvSEIMsg`. The stream must be being
+    /// unit (`user_data_unregistered`), and with the keyframes of the next second
+    /// ([`crate::codec::sei`]); receivers get `onRecvSEIMsg` once. The stream must be being
     /// sent (30005 otherwise); at most [`SEI_QUEUE`] messages wait for pictures (30901 beyond:
     /// NERTC advises at most 10 a second, at most the frame rate).
     pub fn send_sei_msg(&self, data: &[u8], stream_type: i32) -> Code {
