@@ -39,6 +39,14 @@ const CAP_KBPS: u64 = 300;
 const SAMPLE: Duration = Duration::from_millis(250);
 
 /// Pushes the noisy test pattern into `engine` at 15 fps until `stop`.
+/// The tests here measure the rates and frame timings of real encoders and estimators: one at
+/// a time (two at once on two cores starve each other, and a starved receiver's late packets
+/// read as queueing delay).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn camera(engine: &Engine, stop: &AtomicBool) {
     let (w, h) = (640u32, 480u32);
     let mut pattern = TestPattern::new();
@@ -147,6 +155,7 @@ fn local_video_stats(rx: &crossbeam_channel::Receiver<EngineEvent>) -> Vec<(u32,
 
 #[test]
 fn the_sender_adapts_to_a_300_kbps_uplink_and_recovers() {
+    let _serial = one_at_a_time();
     let Some((link, url)) = server_behind_link("bandwidth", PORT) else { return };
     let opts = || EngineOptions { app_key: "bandwidth".into(), server_url: url.clone() };
     let (a, a_rx) = Engine::new(opts()).expect("engine A");
@@ -292,6 +301,7 @@ fn phases(
 /// layer, which A encodes again, while C keeps the high one.
 #[test]
 fn dual_stream_gives_each_subscriber_its_layer() {
+    let _serial = one_at_a_time();
     if !common::in_private_netns() {
         eprintln!("dual_stream: skipped (run it inside scripts/netns.sh)");
         return;
