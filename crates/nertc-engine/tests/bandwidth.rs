@@ -38,7 +38,6 @@ const CAP_KBPS: u64 = 300;
 /// How often the link's counters are read.
 const SAMPLE: Duration = Duration::from_millis(250);
 
-/// Pushes the noisy test pattern into `engine` at 15 fps until `stop`.
 /// The tests here measure the rates and frame timings of real encoders and estimators: one at
 /// a time (two at once on two cores starve each other, and a starved receiver's late packets
 /// read as queueing delay).
@@ -47,6 +46,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Pushes the noisy test pattern into `engine` at 15 fps until `stop`.
 fn camera(engine: &Engine, stop: &AtomicBool) {
     let (w, h) = (640u32, 480u32);
     let mut pattern = TestPattern::new();
