@@ -950,3 +950,46 @@ impl Drop for DownTrack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(seq: u16, ts: u32, marker: bool) -> rtc::rtp::Packet {
+        let header = rtc::rtp::header::Header { ssrc: 5, sequence_number: seq, timestamp: ts, marker, ..Default::default() };
+        rtc::rtp::Packet { header, ..Default::default() }
+    }
+
+    /// Offers packets `seqs` (3 per picture, the last with the marker; `key`: the pictures
+    /// starting at these sequence numbers are keyframes) of the high layer to `s`.
+    fn offer(s: &mut Sink, seqs: std::ops::Range<u16>, key: &[u16], metrics: &Metrics) {
+        for seq in seqs {
+            let p = pkt(seq, u32::from(seq / 3) * 6000, seq % 3 == 2);
+            let starts = key.contains(&seq);
+            assert!(s.offer(HIGH, &p, HIGH, &mut || starts, true, metrics));
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Out>) -> Vec<(u16, bool)> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|o| (o.pkt.header.sequence_number, o.resync)).collect()
+    }
+
+    #[test]
+    fn a_paused_subscription_finishes_its_picture_and_resumes_at_a_keyframe_as_a_new_run() {
+        let metrics = Metrics::default();
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut s = Sink::new(tx, HIGH, true);
+        offer(&mut s, 0..4, &[0], &metrics);
+        assert_eq!(drain(&mut rx).len(), 4);
+        // Paused in the middle of the picture 3..6: it is finished, then nothing goes out.
+        assert!(!s.set_want(Want { layer: HIGH, paused: true }));
+        offer(&mut s, 4..12, &[6], &metrics);
+        assert_eq!(drain(&mut rx), vec![(4, false), (5, false)]);
+        // Resumed: nothing until a keyframe, which starts a new run.
+        assert!(s.set_want(Want { layer: HIGH, paused: false }));
+        offer(&mut s, 12..18, &[15], &metrics);
+        assert_eq!(drain(&mut rx), vec![(15, true), (16, false), (17, false)]);
+        offer(&mut s, 18..19, &[], &metrics);
+        assert_eq!(drain(&mut rx), vec![(18, false)]);
+    }
+}
