@@ -1593,6 +1593,8 @@ export interface NERtcServerOptions {
     advertised_ip?: string;
     udp_port_min?: number;
     udp_port_max?: number;
+    /** One UDP port for every peer connection (not with `udp_port_min`/`udp_port_max`); 0 = off. */
+    udp_port?: number;
   };
   timeouts?: { join_ms?: number; ping_interval_ms?: number; ping_timeout_ms?: number; resume_window_ms?: number };
   limits?: { max_frame_bytes?: number; max_frames_per_sec?: number; outbound_queue?: number; replay_events?: number };

@@ -2143,7 +2143,7 @@ class NERtcServer {
   /**
    * `options` mirrors the server's TOML config (snake_case): `{listen = '127.0.0.1:0', apps:
    * {APP_KEY: {secret, debug}}, allow_unknown_apps, rtc: {bind_ip, advertised_ip,
-   * udp_port_min, udp_port_max}, timeouts: {...}, limits: {...}}`. Without `apps` every app
+   * udp_port_min, udp_port_max, udp_port}, timeouts: {...}, limits: {...}}`. Without `apps` every app
    * key is accepted in debug mode (null token). Throws on unknown keys.
    */
   constructor(options) {

@@ -380,8 +380,10 @@ test.serial("NERTC's demo flow runs: enableDualStreamMode → setVideoConfig →
   t.is(b.joinChannel('', channel, 62), 0);
   t.is(a.joinChannel('', channel, 61), 0);
   t.is((await ra.waitFor('onJoinChannel'))[2], 0);
-  const frame = await remote.waitFor((f) => f.width > 0);
-  t.true(frame.width > 0 && frame.height > 0);
+  // max_profile 2 (kNERtcVideoProfileStandard) is 640x480. The low layer may stand in for the
+  // first frames, while the high one is not flowing yet.
+  const frame = await remote.waitFor((f) => f.width === 640);
+  t.is(frame.height, 480);
   // The low stream: half the width and height, announced by onRemoteVideoReceiveSizeChanged.
   t.is(b.subscribeRemoteVideoStream(61, 1, true), 0);
   const low = await remote.waitFor((f) => f.width === frame.width / 2);

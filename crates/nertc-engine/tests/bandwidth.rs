@@ -299,10 +299,10 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         eprintln!("dual_stream: skipped (run it inside scripts/netns.sh)");
         return;
     }
-    // The server's peer connections (each user's subscribe connection, A's publish one) take
-    // ports from BASE on, in an order that depends on timing. Each port is shaped on its own
-    // from the start (unshaped until capped); B's is the one that carries the low stream
-    // (less than C's high stream, more than A's RTCP).
+    // The server's peer connections (each user's subscribe connection, built when it joins,
+    // and A's publish one) take ports from BASE on. Each port is shaped on its own from the
+    // start (unshaped until capped), and B's is found by what it carries: the low stream, less
+    // than C's high stream and more than A's RTCP (whatever order the connections were built).
     const BASE: u16 = 41_200;
     const PORTS: u16 = 5;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -329,9 +329,10 @@ fn dual_stream_gives_each_subscriber_its_layer() {
     std::thread::scope(|scope| {
         scope.spawn(|| camera(&a, &stop));
         let _stop = StopOnDrop(&stop);
+        assert_eq!(b.join_channel(None, "dual", 2), error::OK);
+        wait(&b_rx, "B joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
         assert_eq!(a.join_channel(None, "dual", 1), error::OK);
         wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
-        assert_eq!(b.join_channel(None, "dual", 2), error::OK);
         wait(&b_rx, "A's video at B", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
         assert_eq!(b.subscribe_remote_video_stream(1, 1, true), error::OK);
         wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));

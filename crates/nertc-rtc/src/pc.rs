@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::interceptor_registry::{
@@ -15,6 +16,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType, RTCIceGatheringState,
     RTCPeerConnectionState, SettingEngineBuilder,
 };
+use webrtc::runtime::Runtime;
 
 use crate::codecs::media_engine;
 use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
@@ -100,6 +102,22 @@ pub struct PcBuilder {
     /// we send, the remote's feedback estimated into this, video paced by it. Without it the
     /// connection only reports on what it receives.
     pub congestion: Option<Arc<crate::cc::Bwe>>,
+    /// Run the connection's UDP over a socket shared with other connections instead of a
+    /// socket of its own (the room server's one media port).
+    pub shared_udp: Option<SharedUdp>,
+}
+
+/// A UDP socket shared by several peer connections, as one connection sees it. webrtc-rs
+/// binds a socket of its own for every connection and hands it to its [`Runtime`] to wrap:
+/// `runtime` wraps it into a view of the shared socket instead (and closes the real one), so
+/// the connection still names its candidate after the socket it bound; `local_sdp` gets every
+/// local description before it leaves and writes the shared socket's port into its candidates
+/// (and learns the ICE username fragment the shared socket's demultiplexer routes by).
+/// Multicast DNS is off for such a connection (its socket would be a second one).
+#[derive(Clone)]
+pub struct SharedUdp {
+    pub runtime: Arc<dyn Runtime>,
+    pub local_sdp: Arc<dyn Fn(String) -> String + Send + Sync>,
 }
 
 /// A peer connection plus the signal that ICE gathering finished.
@@ -107,6 +125,8 @@ pub struct Pc {
     pub pc: Arc<dyn PeerConnection>,
     gathered_tx: Arc<watch::Sender<bool>>,
     gathered: watch::Receiver<bool>,
+    /// [`SharedUdp::local_sdp`] of a connection on a shared socket.
+    sdp_filter: Option<Arc<dyn Fn(String) -> String + Send + Sync>>,
 }
 
 impl PcBuilder {
@@ -145,11 +165,18 @@ impl PcBuilder {
         if let Some(ip) = self.advertised_ip {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
+        if self.shared_udp.is_some() {
+            settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
+        }
         let (gtx, grx) = watch::channel(false);
         let gtx = Arc::new(gtx);
         let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
         let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
-        let pc = PeerConnectionBuilder::new()
+        let mut builder = PeerConnectionBuilder::new();
+        if let Some(shared) = &self.shared_udp {
+            builder = builder.with_runtime(shared.runtime.clone());
+        }
+        let pc = builder
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(me)
             .with_interceptor_registry(registry)
@@ -158,7 +185,8 @@ impl PcBuilder {
             .with_udp_addrs(vec![bind])
             .build()
             .await?;
-        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx }, erx))
+        let sdp_filter = self.shared_udp.map(|s| s.local_sdp);
+        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx, sdp_filter }, erx))
     }
 }
 
@@ -176,7 +204,11 @@ impl Pc {
     pub async fn local_sdp(&self) -> Option<String> {
         let mut g = self.gathered.clone();
         let _ = tokio::time::timeout(Duration::from_secs(3), g.wait_for(|v| *v)).await;
-        self.pc.local_description().await.map(|d| d.sdp)
+        let sdp = self.pc.local_description().await.map(|d| d.sdp)?;
+        Some(match &self.sdp_filter {
+            Some(filter) => filter(sdp),
+            None => sdp,
+        })
     }
 
     /// The mid of the transceiver whose receiver carries `track`.

@@ -88,6 +88,20 @@ impl ServerConfig {
         if rtc.udp_port_min > rtc.udp_port_max {
             return invalid("rtc.udp_port_max", &rtc.udp_port_max, &format!("must be at least udp_port_min ({})", rtc.udp_port_min));
         }
+        if rtc.udp_port != 0 && rtc.udp_port_min != 0 {
+            return invalid(
+                "rtc.udp_port",
+                &rtc.udp_port,
+                "one port for every connection excludes a port range: set udp_port or udp_port_min/udp_port_max, not both",
+            );
+        }
+        if rtc.udp_port != 0 && rtc.bind_ip.is_unspecified() {
+            return invalid(
+                "rtc.udp_port",
+                &format!("{} (bind_ip = {})", rtc.udp_port, rtc.bind_ip),
+                "needs a concrete rtc.bind_ip (the shared socket cannot tell which local address a datagram came to)",
+            );
+        }
         let t = &self.timeouts;
         let ms_range = |key: &str, v: u64, min: u64, max: u64| {
             if (min..=max).contains(&v) { Ok(()) } else { invalid(key, &v, &format!("must be between {min} and {max} (milliseconds)")) }
@@ -246,11 +260,14 @@ pub struct RtcConfig {
     /// UDP port range for media sockets, one port per peer connection; 0/0 = ephemeral.
     pub udp_port_min: u16,
     pub udp_port_max: u16,
+    /// One UDP port for every peer connection (demultiplexed by ICE ufrag, then by remote
+    /// address: [`crate::sfu::udpmux`]); 0 = off (a port per connection, as above).
+    pub udp_port: u16,
 }
 
 impl Default for RtcConfig {
     fn default() -> Self {
-        RtcConfig { bind_ip: IpAddr::from([127, 0, 0, 1]), advertised_ip: None, udp_port_min: 0, udp_port_max: 0 }
+        RtcConfig { bind_ip: IpAddr::from([127, 0, 0, 1]), advertised_ip: None, udp_port_min: 0, udp_port_max: 0, udp_port: 0 }
     }
 }
 
@@ -358,6 +375,8 @@ mod tests {
             ("rtc.udp_port_max", "[rtc]\nudp_port_min = 5000\nudp_port_max = 4000"),
             ("rtc.udp_port_min", "[rtc]\nudp_port_min = 5000"),
             ("rtc.advertised_ip", "[rtc]\nadvertised_ip = \"my host\""),
+            ("rtc.udp_port", "[rtc]\nudp_port = 5000\nudp_port_min = 6000\nudp_port_max = 6001"),
+            ("rtc.udp_port", "[rtc]\nudp_port = 5000\nbind_ip = \"0.0.0.0\""),
             ("connections.max_per_ip", "[connections]\nmax_per_ip = 0"),
             ("connections.handshake_timeout_ms", "[connections]\nhandshake_timeout_ms = 0"),
             ("listen", "listen = \"8480\""),
@@ -377,6 +396,7 @@ mod tests {
         // A debug app may have an empty secret: it accepts null tokens and cannot check others.
         ServerConfig::from_toml("[apps.dev]\nsecret = \"\"\ndebug = true").unwrap();
         ServerConfig::from_toml("[rtc]\nudp_port_min = 5000\nudp_port_max = 5000").unwrap();
+        assert_eq!(ServerConfig::from_toml("[rtc]\nudp_port = 5000").unwrap().rtc.udp_port, 5000);
         let c = ServerConfig::from_toml("[cluster]\nredis_url = \"redis://127.0.0.1:7000\"\nnode_id = \"n1\"").unwrap();
         let cl = c.cluster.expect("[cluster] read");
         assert_eq!((cl.node_id.as_deref(), cl.heartbeat_ms, cl.lease_ms), (Some("n1"), 500, 2000));

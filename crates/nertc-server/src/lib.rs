@@ -18,11 +18,16 @@
 //! not become a WebSocket within `connections.handshake_timeout_ms`, and closes every connection
 //! with a lingering close so that close frames reach clients that are still sending.
 //!
+//! Each peer connection binds a UDP port of its own, unless `rtc.udp_port` is set: then all
+//! of them share one socket, demultiplexed by ICE ufrag and remote address
+//! ([`sfu::udpmux`]).
+//!
 //! In cluster mode (a `[cluster]` table) the [`cluster`] module places each room on one node
 //! through Redis: a join for a room owned elsewhere is answered with a redirect, and a
 //! heartbeat task renews this node's record and its rooms' leases.
 //!
-//! No state is shared behind locks (but for the listener's per-IP connection counts): each actor
+//! No state is shared behind locks (but for the listener's per-IP connection counts and the
+//! shared media socket's routing table): each actor
 //! owns its part, and the only shared values are
 //! the immutable config and the atomic [`metrics::Metrics`].
 //!
@@ -109,6 +114,8 @@ pub struct RunningServer {
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// The shared media socket (`rtc.udp_port`), closed at shutdown.
+    udp_mux: Option<Arc<sfu::udpmux::UdpMux>>,
 }
 
 impl RunningServer {
@@ -121,6 +128,9 @@ impl RunningServer {
     /// (and, in a cluster, releases this node's rooms and record in Redis).
     pub async fn shutdown(self) {
         self.directory.shutdown().await;
+        if let Some(mux) = &self.udp_mux {
+            mux.close();
+        }
         let _ = self.stop.send(true);
         if let Some(hb) = self.heartbeat
             && tokio::time::timeout(std::time::Duration::from_secs(3), hb).await.is_err()
@@ -180,11 +190,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let metrics = Arc::new(Metrics::default());
-    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone());
+    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone())
+        .map_err(|source| ServerError::Bind { addr: format!("udp {}:{}", config.rtc.bind_ip, config.rtc.udp_port), source })?;
     let cluster = match &config.cluster {
         Some(c) => Some(cluster::Cluster::new(c.clone(), addr, metrics.clone()).map_err(|e| ServerError::Redis(e.to_string()))?),
         None => None,
     };
+    let udp_mux = peer_env.udp_mux.clone();
     let shared = Arc::new(Shared { config, metrics: metrics.clone(), peer_env, cluster: cluster.clone() });
     let directory = Directory::spawn(shared.clone());
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -212,7 +224,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     });
     tracing::info!(%addr, "nertc-server listening");
-    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat })
+    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat, udp_mux })
 }
 
 async fn ws_upgrade(

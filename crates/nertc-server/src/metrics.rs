@@ -54,6 +54,9 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// TCP connections closed because they did not complete a WebSocket upgrade in time.
     pub handshake_timeouts: AtomicU64,
+    /// Datagrams on the shared media socket (`rtc.udp_port`) for no connection, or dropped
+    /// because their connection had [`crate::sfu::udpmux::PORT_QUEUE`] unread.
+    pub udp_unrouted: AtomicU64,
     pub cluster: ClusterMetrics,
 }
 
@@ -75,6 +78,7 @@ impl Default for Metrics {
             keyframes_from_cache: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
+            udp_unrouted: AtomicU64::new(0),
             cluster: ClusterMetrics::default(),
         }
     }
@@ -126,6 +130,12 @@ impl Metrics {
             "counter",
             "TCP connections closed for not completing a WebSocket upgrade in time.",
             c(&self.handshake_timeouts),
+        );
+        metric(
+            "udp_unrouted_total",
+            "counter",
+            "Datagrams on the shared media UDP port dropped: for no connection, or its queue full.",
+            c(&self.udp_unrouted),
         );
         let cl = &self.cluster;
         if cl.enabled.load(Relaxed) {

@@ -11,11 +11,92 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_users_exchange_audio_and_video() {
     let server = server().await;
-    let ch = "media-3";
+    three_users_exchange(&server, "media-3").await;
+    server.shutdown().await;
+}
+
+/// The shared media port (`rtc.udp_port`): the same exchange, with the server's six peer
+/// connections (a pub and a sub one per user) on one UDP socket. The server binds its media to
+/// 127.0.0.2, so that its sockets can be told from the clients' (127.0.0.1) in this process's
+/// socket table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_peer_connections_share_the_configured_udp_port() {
+    let media_ip = std::net::Ipv4Addr::new(127, 0, 0, 2);
+    // A port that was free a moment ago.
+    let probe = std::net::UdpSocket::bind((media_ip, 0)).expect("127.0.0.2 is on loopback");
+    let port = probe.local_addr().expect("bound").port();
+    drop(probe);
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.bind_ip = media_ip.into();
+    config.rtc.udp_port = port;
+    let server = server_with(config).await;
+    let clients = three_users_exchange(&server, "media-mux").await;
+    let sockets = udp_sockets_of_this_process();
+    let server_side: Vec<_> = sockets.iter().filter(|a| *a.ip() == media_ip).collect();
+    assert_eq!(server_side, vec![&std::net::SocketAddrV4::new(media_ip, port)], "the server's UDP sockets; all: {sockets:?}");
+    // The count sees the clients' sockets (a pub and a sub connection each), so it would see
+    // the server's too. Every client connection also has a multicast DNS socket (bound to the
+    // wildcard address, listed by its group); the server's connections have none, so there
+    // are as many as client media sockets on 127.0.0.1 (without udp_port the server held 12
+    // sockets here: a media and an mDNS one per connection). The other tests of this file
+    // run alongside, each connection with its two sockets: a snapshot taken while one is
+    // being opened or closed may split a pair, so a few are taken.
+    let mut tries = 0;
+    loop {
+        let sockets = udp_sockets_of_this_process();
+        let client_media = sockets.iter().filter(|a| *a.ip() == std::net::Ipv4Addr::LOCALHOST).count();
+        let mdns = sockets.iter().filter(|a| a.ip().is_multicast()).count();
+        if client_media >= 6 && mdns == client_media {
+            break;
+        }
+        tries += 1;
+        assert!(tries < 50, "{client_media} client media sockets, {mdns} mDNS sockets: {sockets:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let page = support::http_get(server.addr, "/metrics").await;
+    assert!(page.contains("nertc_udp_unrouted_total"), "{page}");
+    drop(clients);
+    server.shutdown().await;
+    // The port is free again once the server stopped (a restarted server can take it).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Err(e) = std::net::UdpSocket::bind((media_ip, port)) {
+        assert!(tokio::time::Instant::now() < deadline, "port {port} still taken 3 s after shutdown: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Local addresses of the IPv4 UDP sockets this process holds (its descriptors' socket inodes
+/// looked up in /proc/net/udp).
+fn udp_sockets_of_this_process() -> Vec<std::net::SocketAddrV4> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if !inodes.contains(*f.get(9)?) {
+                return None;
+            }
+            let (ip, port) = f.get(1)?.split_once(':')?;
+            // The kernel prints the address as the native-endian u32 of its network-order bytes.
+            let ip = std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
+            Some(std::net::SocketAddrV4::new(ip, u16::from_str_radix(port, 16).ok()?))
+        })
+        .collect()
+}
+
+/// Three users join `ch`, publish audio and video, subscribe to each other; every track arrives
+/// intact at both others. Returns the clients, still connected.
+async fn three_users_exchange(server: &nertc_server::RunningServer, ch: &str) -> Vec<Client> {
     let uids = [11u64, 12, 13];
     let mut clients = Vec::new();
     for uid in uids {
-        clients.push(Client::joined(&server, ch, uid).await);
+        clients.push(Client::joined(server, ch, uid).await);
     }
     // Presence: user 11 saw 12 then 13 join, in order.
     let (s1, e1) = clients[0].wait_event("user_joined 12", |e| matches!(e, RoomEvent::UserJoined { uid: 12, .. })).await;
@@ -91,7 +172,7 @@ async fn three_users_exchange_audio_and_video() {
     let page = support::http_get(server.addr, "/metrics").await;
     assert!(page.contains("nertc_published_tracks 6"), "{page}");
     assert!(page.contains("nertc_users 3"), "{page}");
-    server.shutdown().await;
+    clients
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

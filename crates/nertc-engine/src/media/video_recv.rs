@@ -319,6 +319,7 @@ pub async fn run(
             let mut playout = Playout::default();
             let mut waiting: VecDeque<(Instant, VideoFrame)> = VecDeque::new();
             let mut mismatch = crate::crypto::Mismatch::default();
+            let mut sei_seen = crate::codec::sei::Dedup::default();
             loop {
                 let next = match waiting.front() {
                     Some((at, _)) => au_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
@@ -338,8 +339,11 @@ pub async fn run(
                 };
                 if let Ok(unit) = &next {
                     // `sendSEIMsg` data travels in the unit as SEI NAL units.
-                    for data in crate::codec::sei::messages(&unit.data) {
-                        events.send(EngineEvent::RecvSEIMsg { uid, data });
+                    // A message comes again on the keyframes of the next second: once each.
+                    for (seq, data) in crate::codec::sei::messages(&unit.data) {
+                        if sei_seen.fresh(seq) {
+                            events.send(EngineEvent::RecvSEIMsg { uid, data });
+                        }
                     }
                 }
                 match next {

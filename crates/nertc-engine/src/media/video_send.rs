@@ -288,6 +288,9 @@ pub struct VideoCtl {
     pub mirror: AtomicBool,
     /// `sendSEIMsg` data waiting for the next encoded picture (one per picture, oldest first).
     pub sei: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    /// The next SEI message's sequence number (for the engine's life: a receiver keeps the
+    /// last one it saw across a restart of the sending pipeline).
+    pub sei_seq: AtomicU32,
     // Stats.
     pub captured: AtomicU64,
     pub encoded: AtomicU64,
@@ -317,6 +320,7 @@ pub struct LowStats {
 #[derive(Default)]
 struct LowLayer {
     encoder: Option<(H264Encoder, EncoderConfig)>,
+    sei: crate::codec::sei::Carrier,
     scaler: crate::device::convert::Converter,
     last_ts: Option<u64>,
 }
@@ -363,10 +367,11 @@ impl LowLayer {
         ctl.low.encoded.fetch_add(1, Relaxed);
         ctl.low.width.store(w, Relaxed);
         ctl.low.height.store(h, Relaxed);
+        let data = crate::codec::sei::insert(encoded.data, &self.sei.take(encoded.keyframe, Instant::now()));
         // enableEncryption: sealed with the high layer's key.
         let data = match &high.key {
-            Some(key) => key.seal_video(&encoded.data),
-            None => encoded.data,
+            Some(key) => key.seal_video(&data),
+            None => data,
         };
         let bytes = data.len() as u64;
         let sample = Sample {
@@ -429,6 +434,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut shaped_for: Option<EncodeParams> = None;
     let mut sending = Sending { uplink: &ctl.uplink, on: false };
     let mut low = LowLayer::default();
+    let mut sei = crate::codec::sei::Carrier::default();
     while let Ok(frame) = rx.recv() {
         let frame =
             match crate::frame::crop_rect(frame.width, frame.height, ctl.crop_mode.load(Relaxed), ctl.orientation_mode.load(Relaxed)) {
@@ -446,10 +452,18 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             low.last_ts = None;
             // Not sent: SEI data waits for no later publication.
             ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            sei.clear();
+            low.sei.clear();
             continue;
         };
         if !sending.on {
             continue;
+        }
+        // One `sendSEIMsg` message a picture, for both layers.
+        if let Some(data) = ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).pop_front() {
+            let m: crate::codec::sei::Message = (ctl.sei_seq.fetch_add(1, Relaxed), data.into());
+            low.sei.push(m.clone());
+            sei.push(m);
         }
         let frame = if ctl.mirror.load(Relaxed) { Arc::new(frame.mirrored()) } else { frame };
         let params = *ctl.params.lock().unwrap_or_else(|p| p.into_inner());
@@ -534,16 +548,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             _ => frame_us,
         };
         last_ts = Some(frame.timestamp_us);
-        let sei = ctl.sei.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-        let data = match sei {
-            // The SEI unit goes before the picture's slices (and parameter sets).
-            Some(msg) => {
-                let mut d = crate::codec::sei::nal(&msg);
-                d.extend_from_slice(&encoded.data);
-                d
-            }
-            None => encoded.data,
-        };
+        let data = crate::codec::sei::insert(encoded.data, &sei.take(encoded.keyframe, Instant::now()));
         // enableEncryption: sealed whole, SEI included.
         let data = match &sink.key {
             Some(key) => key.seal_video(&data),

@@ -62,6 +62,11 @@ const TICK: Duration = Duration::from_millis(250);
 /// client, which installs its SRTP keys on the server's last handshake flight) is up a moment
 /// later; a packet sent at once is lost. A live keyframe that comes first starts it instead.
 const CACHE_START_DELAY: Duration = Duration::from_millis(10);
+/// A subscription that got the cached keyframe and waits for a live one asks again this often:
+/// libwebrtc's encoders ignore a keyframe request that comes within 300 ms of their last
+/// keyframe, which the first request usually does (the cached picture was often the answer to
+/// the request that filled the cache).
+const AWAIT_KEY_RETRY: Duration = Duration::from_millis(400);
 /// A keyframe of more packets than this is not cached (about 1.2 MB of payload).
 const KEY_CACHE_MAX_PACKETS: usize = 1024;
 
@@ -576,6 +581,7 @@ impl Fwd {
         tracing::debug!(track_id = %self.track_id, sink = id, layer, packets = key.pkts.len(), "subscription started with the cached keyframe");
         s.cur = Some(layer);
         s.await_key = true;
+        s.asked_at = Some(Instant::now());
         s.resync_next = true;
         self.metrics.keyframes_from_cache.fetch_add(1, Relaxed);
         for p in &key.pkts {
@@ -693,6 +699,14 @@ impl Fwd {
             if !s.paused && waits && live[target] && s.asked_at.is_none_or(|t| now.duration_since(t) >= SWITCH_RETRY) {
                 s.asked_at = Some(now);
                 self.layers[target].pli_pending = true;
+            }
+            // Started at the cached keyframe, waiting for a live one: ask again.
+            if s.await_key
+                && let Some(cur) = s.cur
+                && s.asked_at.is_none_or(|t| now.duration_since(t) >= AWAIT_KEY_RETRY)
+            {
+                s.asked_at = Some(now);
+                self.layers[cur].pli_pending = true;
             }
         }
         if !self.simulcast || !self.ever_had_sink {

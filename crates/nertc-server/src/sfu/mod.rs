@@ -1,12 +1,15 @@
 //! The SFU: per-session peer connections ([`peer`]), per-published-track fan-out
 //! ([`forwarder`]), per-subscriber rewriting ([`munger`]) and simulcast layer choice
 //! ([`simulcast`]). Codecs, peer connection setup and
-//! the RTCP tap come from `nertc-rtc`, shared with the engine.
+//! the RTCP tap come from `nertc-rtc`, shared with the engine. With `rtc.udp_port` set, every
+//! peer connection's UDP goes through one shared socket ([`udpmux`]: webrtc-rs's runtime seam,
+//! demultiplexed by ICE ufrag, then by remote address).
 
 pub mod forwarder;
 pub mod munger;
 pub mod peer;
 pub mod simulcast;
+pub mod udpmux;
 
 pub use forwarder::ForwarderHandle;
 pub use peer::{PeerCmd, PeerHandle};

@@ -33,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::sfu::forwarder::{self, DownTrack, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Fallback, LayerChoice};
+use crate::sfu::udpmux::UdpMux;
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
@@ -128,6 +129,8 @@ pub struct PeerEnv {
     pub rtc: RtcConfig,
     pub metrics: Arc<Metrics>,
     pub next_port: Arc<AtomicU32>,
+    /// The shared media socket, when `rtc.udp_port` is set.
+    pub udp_mux: Option<Arc<UdpMux>>,
     /// Subscribers' reception reports, to the down track of the stream they are about.
     pub reports: Arc<ReportRouter>,
 }
@@ -154,11 +157,17 @@ impl ReportRouter {
 }
 
 impl PeerEnv {
-    pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> Self {
-        PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), reports: Arc::default() }
+    /// With `rtc.udp_port` set, binds the shared media socket (on the current tokio runtime).
+    pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+        let udp_mux = match rtc.udp_port {
+            0 => None,
+            port => Some(UdpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())?),
+        };
+        Ok(PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), udp_mux, reports: Arc::default() })
     }
 
-    /// Builds a peer connection on the next free port of the configured range.
+    /// Builds a peer connection on the shared socket, or on the next free port of the
+    /// configured range.
     async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let metrics = self.metrics.clone();
         let reports = self.reports.clone();
@@ -176,7 +185,12 @@ impl PeerEnv {
             advertised_ip: self.rtc.advertised_ip.clone(),
             feedback_counter: Some(counter.clone()),
             congestion: None,
+            shared_udp: None,
         };
+        if let Some(mux) = &self.udp_mux {
+            // The driver binds (and the mux closes at once) an ephemeral port: see udpmux.
+            return PcBuilder { shared_udp: Some(mux.port().shared_udp()), ..builder(0) }.build().await;
+        }
         let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
         if min == 0 || max < min {
             return builder(0).build().await;

@@ -459,19 +459,32 @@ impl Drop for Client {
 /// keyframes sent.
 type Gop = (Arc<AtomicU64>, Arc<std::sync::Mutex<Vec<u32>>>);
 
+/// How long an [`Client::h264_gop`] stream takes to answer a keyframe request: a camera's next
+/// picture and its encoding (a real encoder is rarely faster).
+const PLI_ANSWER_DELAY: Duration = Duration::from_millis(100);
+
 /// `gop`: shape the video as H.264 pictures ([`Client::h264_gop`]).
 async fn send_rtp(local: Arc<TrackLocalStaticRTP>, ssrc: u32, uid: Uid, video: bool, gop: Option<Gop>) {
     let (pt, clock, period) = if video { (nertc_rtc::codecs::PT_H264, 90_000u32, 33u64) } else { (nertc_rtc::codecs::PT_OPUS, 48_000, 20) };
     let mut tick = tokio::time::interval(Duration::from_millis(period));
     let mut counter = 0u32;
-    let mut plis_answered = None;
+    let mut plis_seen = 0;
+    // A keyframe request waiting for its answer, since when.
+    let mut asked_at: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         let mut payload = make_payload(uid, video, counter);
         if let Some((plis, sent)) = &gop {
             let asked = plis.load(Relaxed);
-            let key = plis_answered != Some(asked) || counter.is_multiple_of(GOP);
-            plis_answered = Some(asked);
+            if asked != plis_seen {
+                plis_seen = asked;
+                asked_at.get_or_insert_with(tokio::time::Instant::now);
+            }
+            let answer = asked_at.is_some_and(|t| t.elapsed() >= PLI_ANSWER_DELAY);
+            let key = answer || counter.is_multiple_of(GOP);
+            if key {
+                asked_at = None;
+            }
             payload.insert(0, if key { NAL_SPS } else { NAL_DELTA });
             if key {
                 sent.lock().expect("not poisoned").push(counter);
