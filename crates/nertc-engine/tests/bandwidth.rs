@@ -468,47 +468,72 @@ fn audio_only_fallback_stops_the_video_and_resumes_it() {
         let fell_at = fell_at.expect("B never got onRemoteSubscribeFallbackToAudioOnly(1, true, 0) under the cap");
         assert!(!events.iter().any(|e| fallback(false)(&e.1)), "B was told of a resume before the fallback");
 
-        // Audio only: no picture (after what was queued at the switch), A still heard.
-        std::thread::sleep(Duration::from_millis(500));
+        // Audio only: no picture (after what was queued or being retransmitted at the pause,
+        // and decoded late on a busy machine), A still heard. The cap is lifted before the
+        // server's first try, 5 s after the pause; on a machine so slow that the try comes
+        // first (and fails: paused again), only the time before it counts.
+        std::thread::sleep(Duration::from_secs(1));
         let (bf, events) = std::thread::scope(|s| {
-            let bf = s.spawn(|| watch(&b, Duration::from_secs(3)));
-            let events = until(&b_rx, Duration::from_secs(3), |_| false);
+            let bf = s.spawn(|| watch(&b, Duration::from_millis(2500)));
+            let events = until(&b_rx, Duration::from_millis(2500), fallback(false));
             (bf.join().expect("watch B"), events)
         });
+        let tried = events.last().filter(|e| fallback(false)(&e.1)).map(|e| e.0);
+        let bf: Vec<&Seen> = bf.iter().filter(|f| tried.is_none_or(|t| f.at < t)).collect();
         let levels: Vec<u32> = events.iter().filter_map(|e| heard(&e.1)).collect();
         let heard_share = levels.iter().filter(|v| **v > HEARD).count() as f64 / levels.len().max(1) as f64;
         println!(
-            "audio_only_fallback: audio only for 3 s: {} video frames, A heard in {:.0} % of {} reports",
+            "audio_only_fallback: audio only, from 1 s after the pause (a try under the cap after {:?}): {} video frames, A heard in {:.0} % of {} reports: {levels:?}",
+            tried.map(|t| t.duration_since(fell_at)),
             bf.len(),
             heard_share * 100.0,
             levels.len()
         );
-        assert!(bf.is_empty(), "B got video while fallen back to audio only: {:?}", sizes(&bf));
-        assert!(levels.len() >= 20 && heard_share >= 0.9, "B stopped hearing A while audio only: {levels:?}");
-        assert!(!events.iter().any(|e| fallback(false)(&e.1)), "the video resumed under the cap");
+        assert!(bf.is_empty(), "B got {} video frames while fallen back to audio only", bf.len());
+        // The queue and the NACKed retransmissions of the last pictures take up to about a
+        // second to drain (the audio may break up meanwhile); from then on A is heard.
+        let tail = &levels[levels.len().saturating_sub(10)..];
+        assert!(
+            levels.len() >= 10 && heard_share >= 0.75 && tail.iter().all(|v| *v > HEARD),
+            "B stopped hearing A while audio only: {levels:?}"
+        );
 
-        // The cap lifted: the next try holds.
+        // The cap lifted: the next try holds (the first one after the cap, or the one after a
+        // try that failed under it).
         uncap();
         let lifted = Instant::now();
+        let done = AtomicBool::new(false);
         let (bf, events) = std::thread::scope(|s| {
-            let bf = s.spawn(|| watch(&b, Duration::from_secs(6)));
-            let events = until(&b_rx, Duration::from_secs(6), |_| false);
+            let bf = s.spawn(|| watch_until(&b, &done, Duration::from_secs(16)));
+            let _done = StopOnDrop(&done);
+            // Until the video has been back for 3 s.
+            let end = Instant::now() + Duration::from_secs(16);
+            let mut events: Vec<(Instant, EngineEvent)> = Vec::new();
+            while let Ok(e) = b_rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+                events.push((Instant::now(), e));
+                let back = events.iter().rev().find(|e| fallback(true)(&e.1) || fallback(false)(&e.1));
+                if back.is_some_and(|e| fallback(false)(&e.1) && e.0.elapsed() >= Duration::from_secs(3)) {
+                    break;
+                }
+            }
+            drop(_done);
             (bf.join().expect("watch B"), events)
         });
-        let resumed_at = events.iter().find(|e| fallback(false)(&e.1)).map(|e| e.0);
-        let first = bf.first().map(|f| f.at.duration_since(lifted));
+        let resumed_at = events.iter().rev().find(|e| fallback(false)(&e.1)).map(|e| e.0);
+        let after: Vec<&Seen> = bf.iter().filter(|f| resumed_at.is_some_and(|t| f.at >= t)).collect();
+        let gap = after.first().map(|f| longest_gap(&bf, f.at));
         println!(
-            "audio_only_fallback: cap lifted: resumed {:?} after it ({:?} after the fallback), first frame after {first:?}, sizes {:?}",
+            "audio_only_fallback: cap lifted: resumed {:?} after it ({:?} after the fallback), first frame {:?} after the resume, sizes {:?}, longest gap {gap:?}",
             resumed_at.map(|t| t.duration_since(lifted)),
             resumed_at.map(|t| t.duration_since(fell_at)),
+            resumed_at.and_then(|t| after.first().map(|f| f.at.duration_since(t))),
             sizes(&bf)
         );
         let resumed_at = resumed_at.expect("B never got onRemoteSubscribeFallbackToAudioOnly(1, false, 0) after the cap");
-        assert!(!events.iter().any(|e| fallback(true)(&e.1)), "B fell back again on a clear link");
-        let after: Vec<&Seen> = bf.iter().filter(|f| f.at >= resumed_at).collect();
+        assert!(!events.iter().any(|e| fallback(true)(&e.1) && e.0 > resumed_at), "B fell back again on a clear link");
         assert!(after.len() >= 20, "B shows {} frames after the resume: {:?}", after.len(), sizes(&bf));
         assert!(bf.iter().all(|f| f.pattern), "a frame that is not the picture (gray or broken) at the resume");
-        assert!(longest_gap(&bf, bf.first().expect("checked above").at) <= Duration::from_millis(400), "a gap after the resume");
+        assert!(gap.is_some_and(|g| g <= Duration::from_millis(400)), "a {gap:?} gap in B's pictures after the resume");
     });
     for e in [a, b] {
         e.release();
@@ -556,11 +581,16 @@ struct Seen {
 
 /// Every new frame of uid 1's main stream at `engine` for `window` (polled every 5 ms).
 fn watch(engine: &Engine, window: Duration) -> Vec<Seen> {
+    watch_until(engine, &AtomicBool::new(false), window)
+}
+
+/// [`watch`] until `done` (or `max`).
+fn watch_until(engine: &Engine, done: &AtomicBool, max: Duration) -> Vec<Seen> {
     let slot = engine.slot(StreamKey::Remote(1));
     let start = Instant::now();
     let mut seen = slot.count();
     let mut out = Vec::new();
-    while start.elapsed() < window {
+    while !done.load(Relaxed) && start.elapsed() < max {
         if let Some((n, f)) = slot.newer_than(seen) {
             seen = n;
             out.push(Seen {

@@ -138,6 +138,10 @@ pub struct LayerChoice {
     pause_retry: Duration,
     /// When the current try (of the high layer, or of the video after a pause) started.
     trying_since: Option<Instant>,
+    /// The current try is of the video after a pause: it fails on [`LOSSY_REPORTS`] lossy
+    /// reports, not on one (the first report after a resume counts the packets lost just
+    /// before the pause, which the resumed stream's sequence numbers follow).
+    resume_try: bool,
 }
 
 impl LayerChoice {
@@ -152,6 +156,7 @@ impl LayerChoice {
             retry_after: RETRY_FIRST,
             pause_retry: PAUSE_RETRY_FIRST,
             trying_since: None,
+            resume_try: false,
         }
     }
 
@@ -220,7 +225,7 @@ impl LayerChoice {
             self.fallen = false;
         }
         let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
-        if self.lossy_run >= LOSSY_REPORTS || (failed_try && fraction_lost >= LOSSY) {
+        if self.lossy_run >= LOSSY_REPORTS || (failed_try && !self.resume_try && fraction_lost >= LOSSY) {
             if may_fall && !self.fallen {
                 // High -> low.
                 if failed_try {
@@ -249,6 +254,7 @@ impl LayerChoice {
         {
             self.fallen = false;
             self.trying_since = Some(now);
+            self.resume_try = false;
             self.clean_since = None;
         }
         (self.layer(), self.paused()) != before
@@ -264,6 +270,7 @@ impl LayerChoice {
         self.paused = None;
         self.fallen = self.fallback != Fallback::Disabled && self.requested == HIGH && has_low;
         self.trying_since = Some(now);
+        self.resume_try = true;
         self.lossy_run = 0;
         self.clean_since = None;
         true
@@ -375,7 +382,9 @@ mod tests {
         assert!(!c.tick(true, s(8500)));
         assert!(c.tick(true, s(9000)), "5 s of audio only: the video is tried again");
         assert_eq!((c.layer(), c.paused()), (LOW, false));
-        // The try fails at once: paused again, and the next try waits twice as long.
+        // The try fails (two lossy reports: the first alone may count what was lost just
+        // before the pause): paused again, and the next try waits twice as long.
+        assert!(!c.report(60, true, s(9_500)));
         assert!(c.report(60, true, s(10_000)));
         assert!(c.paused());
         assert!(!c.tick(true, s(19_900)));
