@@ -13,7 +13,9 @@
 //! layer (set by its down track: what the subscriber asked for, lowered while its downlink
 //! cannot carry it); it is switched only at the first packet of a keyframe of the new layer
 //! (asked for with a PLI on that layer), and keeps the old layer until then. A wanted layer
-//! that is not flowing (the publisher paused it) is stood in for by the other one. The layers
+//! that is not flowing (the publisher paused it) is stood in for by the other one. A
+//! subscription fallen back to audio only gets no video: the picture being sent is finished,
+//! and the resume waits for a keyframe that starts a new run ([`Out::resync`]). The layers
 //! someone wants are reported to the room ([`MediaEvent::LayerDemand`]), which tells the
 //! publisher to pause the others.
 //!

@@ -1,6 +1,8 @@
 //! Simulcast: which layer a packet belongs to, where a subscriber may switch layers (the first
 //! packet of a keyframe), and the per-subscriber downlink fallback that picks the layer a
-//! subscriber gets from the one it asked for.
+//! subscriber gets from the one it asked for — or, with NERTC's audio-only option, no video
+//! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
+//! nothing comes back about a stream that is not sent).
 //!
 //! Layers are indexed [`HIGH`] (0) and [`LOW`] (1), NERTC's `NERtcRemoteVideoStreamType`.
 //! A publisher sends them either as one m-line per layer (our engine: the layer comes from the
