@@ -1012,6 +1012,12 @@ export interface NERtcEvents {
    * or the downlink fallback). `type`: 0 main stream, 1 substream.
    */
   onRemoteVideoReceiveSizeChanged: (uid: Uid, type: number, width: number, height: number) => void;
+  /**
+   * After setRemoteSubscribeFallbackOption(2): `isFallback` true when the server stopped
+   * forwarding `uid`'s video because this client's downlink cannot carry even its low stream
+   * (the audio continues), false when the video resumed. `streamType` 0 (the main stream).
+   */
+  onRemoteSubscribeFallbackToAudioOnly: (uid: Uid, isFallback: boolean, streamType: number) => void;
   onFirstVideoFrameDecoded: (uid: Uid, width: number, height: number, streamType: number) => void;
   /** A remote user started sharing; subscribeRemoteVideoSubStream(uid, true) to receive it. */
   onUserSubStreamVideoStart: (uid: Uid, maxProfile: number) => void;
@@ -1464,8 +1470,10 @@ export declare class NERtcEngine extends EventEmitter {
   /**
    * 0 disabled, 1 (default) the publisher's low stream while this client's downlink cannot
    * carry the high one (judged by the server from this client's loss reports; tried again
-   * after 10 s clean, then 20, 40, 80 s), 2 audio only: not built, taken as 1
-   * (onRemoteSubscribeFallbackToAudioOnly is never emitted). Applies to subscriptions made
+   * after 10 s clean, then 20, 40, 80 s), 2 as 1, then audio only while the downlink cannot
+   * carry the low stream either (or the only stream of a publisher without a low one):
+   * onRemoteSubscribeFallbackToAudioOnly(uid, true, 0), and (uid, false, 0) when the video
+   * resumes (tried again after 5 s, then 10, 20, 40, 80 s). Applies to subscriptions made
    * after it.
    */
   setRemoteSubscribeFallbackOption(option: number): number;

@@ -293,6 +293,7 @@ impl Actor {
                 s.rtt_ms = Some(nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32);
             }
             SignalEvent::Transport(TransportMsg::Layers(m)) => self.layers_wanted(m),
+            SignalEvent::Transport(TransportMsg::Fallback(m)) => self.subscribe_fallback(m),
             SignalEvent::Transport(TransportMsg::Leave { reason }) => {
                 tracing::warn!(?reason, "the server ended the session");
                 self.end_session(End::Server(reason));

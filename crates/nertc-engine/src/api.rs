@@ -793,9 +793,10 @@ impl Engine {
     }
 
     /// `setRemoteSubscribeFallbackOption`: 0 disabled, 1 the low layer while the downlink
-    /// cannot carry the high one (default), 2 audio only (not built: taken as 1, and
-    /// `onRemoteSubscribeFallbackToAudioOnly` is never emitted). Applies to subscriptions made
-    /// from then on.
+    /// cannot carry the high one (default), 2 as 1 and then audio only while the downlink
+    /// cannot carry the low layer either (the server stops the video and says so:
+    /// [`EngineEvent::RemoteSubscribeFallbackToAudioOnly`]). Applies to subscriptions made from
+    /// then on.
     pub fn set_remote_subscribe_fallback_option(&self, option: i32) -> Code {
         self.call("setRemoteSubscribeFallbackOption", || {
             if !(0..=2).contains(&option) {

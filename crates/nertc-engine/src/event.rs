@@ -280,6 +280,16 @@ pub enum EngineEvent {
         width: u32,
         height: u32,
     },
+    /// `onRemoteSubscribeFallbackToAudioOnly(uid, is_fallback, stream_type)`: with
+    /// `setRemoteSubscribeFallbackOption(2)`, the server stopped forwarding this user's video
+    /// because our downlink cannot carry even its low layer (`is_fallback` true; its audio
+    /// continues), or resumed it (false).
+    RemoteSubscribeFallbackToAudioOnly {
+        uid: Uid,
+        is_fallback: bool,
+        /// NERTC's `NERtcVideoStreamType`: [`STREAM_MAIN`] or [`STREAM_SUB`].
+        stream_type: i32,
+    },
     FirstVideoFrameDecoded {
         uid: Uid,
         width: u32,
@@ -390,6 +400,7 @@ impl EngineEvent {
             EngineEvent::FirstVideoDataReceived { .. } => "onFirstVideoDataReceived",
             EngineEvent::FirstAudioFrameDecoded { .. } => "onFirstAudioFrameDecoded",
             EngineEvent::RemoteVideoReceiveSizeChanged { .. } => "onRemoteVideoReceiveSizeChanged",
+            EngineEvent::RemoteSubscribeFallbackToAudioOnly { .. } => "onRemoteSubscribeFallbackToAudioOnly",
             EngineEvent::FirstVideoFrameDecoded { .. } => "onFirstVideoFrameDecoded",
             EngineEvent::UserSubStreamVideoStart { .. } => "onUserSubStreamVideoStart",
             EngineEvent::UserSubStreamVideoStop { .. } => "onUserSubStreamVideoStop",

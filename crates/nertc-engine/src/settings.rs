@@ -78,7 +78,7 @@ pub struct Settings {
     /// publication).
     pub dual_stream: bool,
     /// `setRemoteSubscribeFallbackOption` (NERTC's `NERtcStreamFallbackOption`): 0 disabled, 1
-    /// the low layer on a poor downlink (default), 2 audio only (not built: taken as 1).
+    /// the low layer on a poor downlink (default), 2 as 1 and then audio only.
     pub remote_fallback: i32,
     /// `setLocalPublishFallbackOption`: 0 disabled (default), 2 audio only (not built: the
     /// uplink estimate lowers the video instead, and video is never dropped).

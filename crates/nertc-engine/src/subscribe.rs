@@ -360,6 +360,22 @@ impl Actor {
         self.session = Some(s);
     }
 
+    /// The server's [`nertc_protocol::TransportMsg::Fallback`]: a video subscription of ours
+    /// stopped (audio only, `setRemoteSubscribeFallbackOption(2)` on a downlink too narrow
+    /// for its low layer) or resumed.
+    pub(crate) fn subscribe_fallback(&mut self, m: nertc_protocol::FallbackMsg) {
+        let Some(s) = &self.session else { return };
+        let Some((uid, t)) = s.remote.users.iter().find_map(|(uid, u)| {
+            let t = u.tracks.get(&m.track_id).filter(|t| t.kind == MediaKind::Video && u.subscribed.contains(&m.track_id))?;
+            Some((*uid, t))
+        }) else {
+            return;
+        };
+        let stream_type = if t.source == TrackSource::Screen { STREAM_SUB } else { STREAM_MAIN };
+        tracing::info!(uid, track_id = %m.track_id, audio_only = m.audio_only, "subscription fallback to audio only");
+        self.shared.emit(EngineEvent::RemoteSubscribeFallbackToAudioOnly { uid, is_fallback: m.audio_only, stream_type });
+    }
+
     pub(crate) fn stop_receiving(&self, s: &mut Session, track_id: &str) {
         if let Some(r) = s.remote.receiving.remove(track_id) {
             if r.video.is_some() {

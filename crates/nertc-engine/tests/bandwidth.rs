@@ -19,6 +19,9 @@
 //! Then `degradation_preference` under the cap again: 1 halves the picture (B decodes 320x240
 //! at full rate), 2 keeps the size and lowers the frame rate.
 //!
+//! The dual-stream tests cap a subscriber's downlink with `tc` on `lo` instead (they run
+//! one after the other: [`lo_shaper`]).
+//!
 //! Runs only inside `scripts/netns.sh` with the `nertc-netem` and `nertc-server` binaries built
 //! (`cargo build --workspace --bins`).
 
@@ -306,10 +309,12 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         eprintln!("dual_stream: skipped (run it inside scripts/netns.sh)");
         return;
     }
-    // One port per server peer connection, handed out in order. A session's subscribe
-    // connection is built when it joins, so B joins first: its subscribe connection is the
-    // server's first, on BASE.
+    // The server's peer connections (each user's subscribe connection, built when it joins,
+    // and A's publish one) take ports from BASE on. Each port is shaped on its own from the
+    // start (unshaped until capped), and B's is found by what it carries: the low stream, less
+    // than C's high stream and more than A's RTCP (whatever order the connections were built).
     const BASE: u16 = 41_200;
+    const PORTS: u16 = 5;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut config = nertc_server::ServerConfig::embedded();
     config.rtc.udp_port_min = BASE;
@@ -328,7 +333,9 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         assert_eq!(e.enable_local_audio(false), error::OK);
     }
     let stop = AtomicBool::new(false);
+    let _lo = lo_shaper();
     let _uncap = Uncap;
+    shape_each_sport(BASE..BASE + PORTS, None, CAP_KBPS);
     std::thread::scope(|scope| {
         scope.spawn(|| camera(&a, &stop));
         let _stop = StopOnDrop(&stop);
@@ -345,10 +352,16 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         wait(&c_rx, "C decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
 
         // Each gets its layer.
+        let before = shaped_bytes();
         let (bf, cf) = std::thread::scope(|s| {
             let bf = s.spawn(|| watch(&b, Duration::from_secs(3)));
             (bf.join().expect("watch B"), watch(&c, Duration::from_secs(3)))
         });
+        let mut sent: Vec<(u64, usize)> =
+            shaped_bytes().into_iter().map(|(i, n)| (n.saturating_sub(before.get(&i).copied().unwrap_or(0)), i)).collect();
+        sent.sort_unstable();
+        let b_port = sent.iter().rev().nth(1).map(|s| s.1).expect("the server's ports are shaped");
+        println!("dual_stream: bytes per server port over 3 s (bytes, index): {sent:?}; B's is {}", BASE as usize + b_port);
         println!("dual_stream: B (low) sizes {:?}, C (high) sizes {:?}", sizes(&bf), sizes(&cf));
         assert!(bf.len() >= 20 && bf.iter().all(|f| (f.w, f.h) == (320, 240) && f.pattern), "B's low stream: {:?}", sizes(&bf));
         assert!(cf.len() >= 20 && cf.iter().all(|f| (f.w, f.h) == (640, 480) && f.pattern), "C's high stream: {:?}", sizes(&cf));
@@ -381,7 +394,7 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         assert!(low.2 == 0 && low.4 == 0, "A still encodes the low layer nobody receives: {low:?}");
 
         // B's downlink capped: B falls back to the low layer, C keeps the high one.
-        cap_sport(BASE, CAP_KBPS);
+        cap_shaped(b_port, CAP_KBPS);
         let capped = Instant::now();
         let (bf, cf) = std::thread::scope(|s| {
             let bf = s.spawn(|| watch(&b, Duration::from_secs(10)));
@@ -405,6 +418,169 @@ fn dual_stream_gives_each_subscriber_its_layer() {
     drop(server);
 }
 
+/// `setRemoteSubscribeFallbackOption(2)` through the embedded server on loopback. A publishes
+/// the noisy test pattern (640x480, 800 kbps, with the low stream) and its tone microphone; B
+/// (fallback option 2, volume indication on) subscribes to the high stream. B's downlink is
+/// capped at 100 kbps (`htb` on `lo`, 200 ms of queue): room for A's audio, not for the low
+/// stream. The server falls B back to the low stream, then to audio only: B gets
+/// `onRemoteSubscribeFallbackToAudioOnly(1, true, 0)`, shows no new video frame while it
+/// keeps hearing A. The cap lifted, the server's next try (5 s after the pause) holds: B gets
+/// `(1, false, 0)` and the picture again.
+#[test]
+fn audio_only_fallback_stops_the_video_and_resumes_it() {
+    if !common::in_private_netns() {
+        eprintln!("audio_only_fallback: skipped (run it inside scripts/netns.sh)");
+        return;
+    }
+    // The server's peer connections (A's and B's subscribe connections, A's publish one; B
+    // publishes nothing) take ports from BASE on. Each is capped on its own: B's subscribe
+    // connection carries A's media to B, A's carry only RTCP (and nothing else goes through
+    // those ports).
+    const BASE: u16 = 41_300;
+    const NARROW_KBPS: u64 = 100;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.udp_port_min = BASE;
+    config.rtc.udp_port_max = BASE + 40;
+    let server = rt.block_on(nertc_server::start(config)).expect("server");
+    let url = server.url();
+    let (a, a_rx) = common::engine(&url);
+    let (b, b_rx) = common::engine(&url);
+    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg), error::OK);
+    assert_eq!(a.set_external_video_source(true), error::OK);
+    assert_eq!(a.enable_dual_stream_mode(true), error::OK);
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(b.enable_local_audio(false), error::OK);
+    assert_eq!(b.set_remote_subscribe_fallback_option(2), error::OK);
+    assert_eq!(b.enable_audio_volume_indication(true, 100), error::OK);
+    let stop = AtomicBool::new(false);
+    let _lo = lo_shaper();
+    let _uncap = Uncap;
+    let fallback = |is: bool| move |e: &EngineEvent| matches!(e, EngineEvent::RemoteSubscribeFallbackToAudioOnly { uid: 1, is_fallback, stream_type: 0 } if *is_fallback == is);
+    std::thread::scope(|scope| {
+        scope.spawn(|| camera(&a, &stop));
+        let _stop = StopOnDrop(&stop);
+        assert_eq!(a.join_channel(None, "fallback", 1), error::OK);
+        wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+        assert_eq!(b.join_channel(None, "fallback", 2), error::OK);
+        wait(&b_rx, "A's video at B", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+        assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+        wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+        wait(&b_rx, "B hears A", Duration::from_secs(5), |e| heard(e).is_some_and(|v| v > HEARD));
+
+        // The narrow cap: low stream, then audio only.
+        shape_each_sport(BASE..BASE + 4, Some(NARROW_KBPS), NARROW_KBPS);
+        let capped = Instant::now();
+        let events = until(&b_rx, Duration::from_secs(12), fallback(true));
+        let fell_at = events.last().filter(|e| fallback(true)(&e.1)).map(|e| e.0);
+        println!("audio_only_fallback: {NARROW_KBPS} kbps cap: audio only after {:?}", fell_at.map(|t| t.duration_since(capped)));
+        let fell_at = fell_at.expect("B never got onRemoteSubscribeFallbackToAudioOnly(1, true, 0) under the cap");
+        assert!(!events.iter().any(|e| fallback(false)(&e.1)), "B was told of a resume before the fallback");
+
+        // Audio only: no picture (after what was queued or being retransmitted at the pause,
+        // and decoded late on a busy machine), A still heard. The cap is lifted before the
+        // server's first try, 5 s after the pause; on a machine so slow that the try comes
+        // first (and fails: paused again), only the time before it counts.
+        std::thread::sleep(Duration::from_secs(1));
+        let (bf, events) = std::thread::scope(|s| {
+            let bf = s.spawn(|| watch(&b, Duration::from_millis(2500)));
+            let events = until(&b_rx, Duration::from_millis(2500), fallback(false));
+            (bf.join().expect("watch B"), events)
+        });
+        let tried = events.last().filter(|e| fallback(false)(&e.1)).map(|e| e.0);
+        let bf: Vec<&Seen> = bf.iter().filter(|f| tried.is_none_or(|t| f.at < t)).collect();
+        let levels: Vec<u32> = events.iter().filter_map(|e| heard(&e.1)).collect();
+        let heard_share = levels.iter().filter(|v| **v > HEARD).count() as f64 / levels.len().max(1) as f64;
+        println!(
+            "audio_only_fallback: audio only, from 1 s after the pause (a try under the cap after {:?}): {} video frames, A heard in {:.0} % of {} reports: {levels:?}",
+            tried.map(|t| t.duration_since(fell_at)),
+            bf.len(),
+            heard_share * 100.0,
+            levels.len()
+        );
+        assert!(bf.is_empty(), "B got {} video frames while fallen back to audio only", bf.len());
+        // The queue and the NACKed retransmissions of the last pictures take up to about a
+        // second to drain (the audio may break up meanwhile); from then on A is heard.
+        let tail = &levels[levels.len().saturating_sub(10)..];
+        assert!(
+            levels.len() >= 10 && heard_share >= 0.75 && tail.iter().all(|v| *v > HEARD),
+            "B stopped hearing A while audio only: {levels:?}"
+        );
+
+        // The cap lifted: the next try holds (the first one after the cap, or the one after a
+        // try that failed under it).
+        uncap();
+        let lifted = Instant::now();
+        let done = AtomicBool::new(false);
+        let (bf, events) = std::thread::scope(|s| {
+            let bf = s.spawn(|| watch_until(&b, &done, Duration::from_secs(16)));
+            let _done = StopOnDrop(&done);
+            // Until the video has been back for 3 s.
+            let end = Instant::now() + Duration::from_secs(16);
+            let mut events: Vec<(Instant, EngineEvent)> = Vec::new();
+            while let Ok(e) = b_rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+                events.push((Instant::now(), e));
+                let back = events.iter().rev().find(|e| fallback(true)(&e.1) || fallback(false)(&e.1));
+                if back.is_some_and(|e| fallback(false)(&e.1) && e.0.elapsed() >= Duration::from_secs(3)) {
+                    break;
+                }
+            }
+            drop(_done);
+            (bf.join().expect("watch B"), events)
+        });
+        let resumed_at = events.iter().rev().find(|e| fallback(false)(&e.1)).map(|e| e.0);
+        let after: Vec<&Seen> = bf.iter().filter(|f| resumed_at.is_some_and(|t| f.at >= t)).collect();
+        let gap = after.first().map(|f| longest_gap(&bf, f.at));
+        println!(
+            "audio_only_fallback: cap lifted: resumed {:?} after it ({:?} after the fallback), first frame {:?} after the resume, sizes {:?}, longest gap {gap:?}",
+            resumed_at.map(|t| t.duration_since(lifted)),
+            resumed_at.map(|t| t.duration_since(fell_at)),
+            resumed_at.and_then(|t| after.first().map(|f| f.at.duration_since(t))),
+            sizes(&bf)
+        );
+        let resumed_at = resumed_at.expect("B never got onRemoteSubscribeFallbackToAudioOnly(1, false, 0) after the cap");
+        assert!(!events.iter().any(|e| fallback(true)(&e.1) && e.0 > resumed_at), "B fell back again on a clear link");
+        assert!(after.len() >= 20, "B shows {} frames after the resume: {:?}", after.len(), sizes(&bf));
+        assert!(bf.iter().all(|f| f.pattern), "a frame that is not the picture (gray or broken) at the resume");
+        assert!(gap.is_some_and(|g| g <= Duration::from_millis(400)), "a {gap:?} gap in B's pictures after the resume");
+    });
+    for e in [a, b] {
+        e.release();
+    }
+    drop(server);
+}
+
+/// Level above which A's tone counts as heard in B's volume indication (0-100; it plays at
+/// about 35).
+const HEARD: u32 = 8;
+
+/// A's level in a volume indication.
+fn heard(e: &EngineEvent) -> Option<u32> {
+    match e {
+        EngineEvent::RemoteAudioVolumeIndication { speakers, .. } => Some(speakers.iter().find(|(u, _)| *u == 1).map_or(0, |(_, v)| *v)),
+        _ => None,
+    }
+}
+
+/// Events (with their arrival time) for `window`, or until one matches `stop`.
+fn until(
+    rx: &crossbeam_channel::Receiver<EngineEvent>,
+    window: Duration,
+    stop: impl Fn(&EngineEvent) -> bool,
+) -> Vec<(Instant, EngineEvent)> {
+    let end = Instant::now() + window;
+    let mut out = Vec::new();
+    while let Ok(e) = rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        let done = stop(&e);
+        out.push((Instant::now(), e));
+        if done {
+            break;
+        }
+    }
+    out
+}
+
 /// A frame seen in a remote slot: when, its size, and whether it shows the test pattern.
 struct Seen {
     at: Instant,
@@ -415,11 +591,16 @@ struct Seen {
 
 /// Every new frame of uid 1's main stream at `engine` for `window` (polled every 5 ms).
 fn watch(engine: &Engine, window: Duration) -> Vec<Seen> {
+    watch_until(engine, &AtomicBool::new(false), window)
+}
+
+/// [`watch`] until `done` (or `max`).
+fn watch_until(engine: &Engine, done: &AtomicBool, max: Duration) -> Vec<Seen> {
     let slot = engine.slot(StreamKey::Remote(1));
     let start = Instant::now();
     let mut seen = slot.count();
     let mut out = Vec::new();
-    while start.elapsed() < window {
+    while !done.load(Relaxed) && start.elapsed() < max {
         if let Some((n, f)) = slot.newer_than(seen) {
             seen = n;
             out.push(Seen {
@@ -475,19 +656,61 @@ fn tc(args: &str) -> bool {
     std::process::Command::new("tc").args(args.split_whitespace()).status().is_ok_and(|s| s.success())
 }
 
-/// Caps UDP packets leaving `lo` from source port `sport` at `kbps` with a 200 ms tail-drop
-/// queue (an htb class with a bfifo; everything else passes unshaped).
-fn cap_sport(sport: u16, kbps: u64) {
-    let queue_bytes = kbps * 1000 / 8 / 5;
-    for cmd in [
+/// Shapes UDP packets leaving `lo` from each source port of `sports` (the server's peer
+/// connections), each port on its own: an htb class at `kbps` (None: unshaped, 10 Gbit/s)
+/// with a 200 ms (at `queue_kbps`) tail-drop bfifo. Everything else passes unshaped.
+fn shape_each_sport(sports: std::ops::Range<u16>, kbps: Option<u64>, queue_kbps: u64) {
+    let queue_bytes = queue_kbps * 1000 / 8 / 5;
+    let rate = kbps.map_or("10gbit".to_owned(), |k| format!("{k}kbit"));
+    let mut cmds = vec![
         "qdisc add dev lo root handle 1: htb default 10 r2q 100".to_owned(),
         "class add dev lo parent 1: classid 1:10 htb rate 10gbit".to_owned(),
-        format!("class add dev lo parent 1: classid 1:1 htb rate {kbps}kbit ceil {kbps}kbit"),
-        format!("qdisc add dev lo parent 1:1 handle 20: bfifo limit {queue_bytes}"),
-        format!("filter add dev lo parent 1: protocol ip u32 match ip protocol 17 0xff match ip sport {sport} 0xffff flowid 1:1"),
-    ] {
+    ];
+    for (i, sport) in sports.enumerate() {
+        let (class, qdisc) = (0x100 + i, 0x200 + i);
+        cmds.push(format!("class add dev lo parent 1: classid 1:{class:x} htb rate {rate} ceil {rate}"));
+        cmds.push(format!("qdisc add dev lo parent 1:{class:x} handle {qdisc:x}: bfifo limit {queue_bytes}"));
+        cmds.push(format!(
+            "filter add dev lo parent 1: protocol ip u32 match ip protocol 17 0xff match ip sport {sport} 0xffff flowid 1:{class:x}"
+        ));
+    }
+    for cmd in cmds {
         assert!(tc(&cmd), "tc {cmd}");
     }
+}
+
+/// Caps the `index`th port of [`shape_each_sport`]'s at `kbps`.
+fn cap_shaped(index: usize, kbps: u64) {
+    let cmd = format!("class change dev lo parent 1: classid 1:{:x} htb rate {kbps}kbit ceil {kbps}kbit", 0x100 + index);
+    assert!(tc(&cmd), "tc {cmd}");
+}
+
+/// Bytes sent so far by each of [`shape_each_sport`]'s classes, by index.
+fn shaped_bytes() -> std::collections::BTreeMap<usize, u64> {
+    let out = std::process::Command::new("tc").args(["-s", "class", "show", "dev", "lo"]).output().expect("tc runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut bytes = std::collections::BTreeMap::new();
+    let mut class = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["class", "htb", id, ..] => {
+                class = id.strip_prefix("1:").and_then(|h| usize::from_str_radix(h, 16).ok()).and_then(|c| c.checked_sub(0x100));
+            }
+            ["Sent", n, "bytes", ..] => {
+                if let (Some(c), Ok(n)) = (class.take(), n.parse()) {
+                    bytes.insert(c, n);
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+/// Removes the cap (quietly: it may be gone already).
+fn uncap() {
+    let _ = std::process::Command::new("tc").args(["qdisc", "del", "dev", "lo", "root"]).stderr(std::process::Stdio::null()).status();
 }
 
 /// Removes the cap at the end, passing or failing.
@@ -495,6 +718,12 @@ struct Uncap;
 
 impl Drop for Uncap {
     fn drop(&mut self) {
-        let _ = tc("qdisc del dev lo root");
+        uncap();
     }
+}
+
+/// One test at a time shapes `lo` (each installs the root qdisc and removes it at its end).
+fn lo_shaper() -> std::sync::MutexGuard<'static, ()> {
+    static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LO.lock().unwrap_or_else(|p| p.into_inner())
 }

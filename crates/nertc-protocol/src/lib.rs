@@ -45,7 +45,10 @@ use std::fmt;
 ///   one m-line; [`SubscribeRequest::layer`] is honoured (the SFU forwards that layer, lower when
 ///   the subscriber's downlink cannot carry it), and a `subscribe` for a track already
 ///   subscribed changes the layer; the transport message [`TransportMsg::Layers`] tells a
-///   publisher which layers of its track someone receives, so that it stops encoding the others.
+///   publisher which layers of its track someone receives, so that it stops encoding the others;
+///   with [`SubscribeRequest::fallback`] 2 the SFU may stop a video subscription altogether while
+///   the downlink cannot carry its lowest layer, and tells the subscriber with the transport
+///   message [`TransportMsg::Fallback`].
 ///
 /// A version-2 server refuses a version-3 join (`unsupported_protocol`).
 pub const PROTOCOL_VERSION: u32 = 3;
@@ -409,7 +412,8 @@ pub struct SubscribeRequest {
     pub layer: Option<String>,
     /// Version 3: NERTC's `NERtcStreamFallbackOption` for this subscription: 0 keeps the
     /// layer asked for whatever the downlink, 1 (the default) falls back to the low layer while
-    /// the downlink cannot carry the high one, 2 (audio only) is taken as 1.
+    /// the downlink cannot carry the high one, 2 (audio only) as 1 and then stops the video
+    /// while the downlink cannot carry the low layer either ([`TransportMsg::Fallback`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<u8>,
 }
@@ -701,6 +705,17 @@ pub enum TransportMsg {
     /// others; sent whenever the set changes, and not before the track has a subscriber (a
     /// publisher encodes every layer until told).
     Layers(LayersMsg),
+    /// Version 3, to a subscriber whose `subscribe` asked for `fallback` 2 (audio only): the
+    /// server stopped forwarding this video track because the subscriber's downlink cannot
+    /// carry even its lowest layer (`audio_only: true`), or resumed it (`false`).
+    Fallback(FallbackMsg),
+}
+
+/// [`TransportMsg::Fallback`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FallbackMsg {
+    pub track_id: TrackId,
+    pub audio_only: bool,
 }
 
 /// [`TransportMsg::Layers`].
@@ -958,6 +973,7 @@ mod tests {
             ServerFrame::Event { seq: 5, event: RoomEvent::UserJoined { uid: 7, name: "a".into() } },
             ServerFrame::Transport(TransportMsg::Leave { reason: LeaveReason::Replaced }),
             ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 12 })),
+            ServerFrame::Transport(TransportMsg::Fallback(FallbackMsg { track_id: "1-1".into(), audio_only: true })),
         ];
         for f in frames {
             let json = f.to_json();
@@ -965,6 +981,9 @@ mod tests {
         }
         let ev = ServerFrame::Event { seq: 9, event: RoomEvent::UserLeft { uid: 1, reason: LeaveReason::Timeout } };
         assert_eq!(ev.to_json(), r#"{"d":{"reason":"timeout","uid":1},"seq":9,"t":"user_left"}"#);
+        let fb = ServerFrame::Transport(TransportMsg::Fallback(FallbackMsg { track_id: "1-1".into(), audio_only: false }));
+        let wire: Value = serde_json::from_str(&fb.to_json()).unwrap();
+        assert_eq!(wire, serde_json::json!({"t": "fallback", "d": {"track_id": "1-1", "audio_only": false}}));
     }
 
     #[test]

@@ -632,7 +632,7 @@ impl Room {
                 let (owner, live, allowed) = (t.owner, t.live.clone(), self.may_receive(uid, t));
                 let s = self.sessions.get_mut(&uid).expect("checked above");
                 let layer = simulcast::layer_of_request(r.layer.as_deref());
-                let fallback = if r.fallback == Some(0) { Fallback::Disabled } else { Fallback::VideoLow };
+                let fallback = Fallback::of_request(r.fallback);
                 s.sub_layers.insert(r.track_id.clone(), (layer, fallback));
                 if s.subs.insert(r.track_id.clone()) {
                     if allowed && let Some(forwarder) = live {
@@ -774,7 +774,8 @@ impl Room {
             | MediaEvent::SubActive { key, .. }
             | MediaEvent::TrackLive { key, .. }
             | MediaEvent::TrackEnded { key, .. }
-            | MediaEvent::LayerDemand { key, .. } => key,
+            | MediaEvent::LayerDemand { key, .. }
+            | MediaEvent::SubFallback { key, .. } => key,
         };
         // Ignore what a replaced session's peer says.
         if self.sessions.get(&key.uid).is_none_or(|s| s.key != *key) {
@@ -836,6 +837,14 @@ impl Room {
                 if let Some(s) = self.sessions.get_mut(&key.uid) {
                     tracing::debug!(uid = key.uid, %track_id, ?active, "layers wanted");
                     if !s.push(&ServerFrame::Transport(TransportMsg::Layers(nertc_protocol::LayersMsg { track_id, active }))) {
+                        self.overflowed.push(key.uid);
+                    }
+                }
+            }
+            MediaEvent::SubFallback { key, track_id, audio_only } => {
+                if let Some(s) = self.sessions.get_mut(&key.uid).filter(|s| s.subs.contains(&track_id)) {
+                    let msg = nertc_protocol::FallbackMsg { track_id, audio_only };
+                    if !s.push(&ServerFrame::Transport(TransportMsg::Fallback(msg))) {
                         self.overflowed.push(key.uid);
                     }
                 }

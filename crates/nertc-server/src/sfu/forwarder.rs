@@ -13,7 +13,9 @@
 //! layer (set by its down track: what the subscriber asked for, lowered while its downlink
 //! cannot carry it); it is switched only at the first packet of a keyframe of the new layer
 //! (asked for with a PLI on that layer), and keeps the old layer until then. A wanted layer
-//! that is not flowing (the publisher paused it) is stood in for by the other one. The layers
+//! that is not flowing (the publisher paused it) is stood in for by the other one. A
+//! subscription fallen back to audio only gets no video: the picture being sent is finished,
+//! and the resume waits for a keyframe that starts a new run ([`Out::resync`]). The layers
 //! someone wants are reported to the room ([`MediaEvent::LayerDemand`]), which tells the
 //! publisher to pause the others.
 //!
@@ -87,13 +89,28 @@ struct KeyPicture {
     pkts: Vec<rtc::rtp::Packet>,
 }
 
+/// What a subscription wants: a layer, and whether its video is paused (fallen back to audio
+/// only; the layer is then the one it resumes with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Want {
+    layer: usize,
+    paused: bool,
+}
+
+impl Want {
+    fn of(c: &LayerChoice) -> Self {
+        Want { layer: c.layer(), paused: c.paused() }
+    }
+}
+
 enum FwdCmd {
-    /// A subscription: its queue, its wanted layer, and whether it is started (video
-    /// subscriptions start at their first keyframe request, see [`Sink::started`]).
-    AddSink(u64, mpsc::Sender<Out>, usize, bool),
+    /// A subscription: its queue, its wanted layer (and whether its video is paused), and
+    /// whether it is started (video subscriptions start at their first keyframe request, see
+    /// [`Sink::started`]).
+    AddSink(u64, mpsc::Sender<Out>, Want, bool),
     RemoveSink(u64),
-    /// A subscription's wanted layer.
-    SetLayer(u64, usize),
+    /// A subscription's wanted layer, or its pause.
+    SetLayer(u64, Want),
     /// A keyframe for one subscription (the layer it gets, and the one it waits for; the
     /// first one starts the subscription), or for every layer someone gets.
     Keyframe(Option<u64>),
@@ -143,14 +160,14 @@ impl ForwarderHandle {
     pub fn close(&self) {
         let _ = self.ctl.send(FwdCmd::Close);
     }
-    fn add_sink(&self, id: u64, tx: mpsc::Sender<Out>, layer: usize, started: bool) {
-        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, layer, started));
+    fn add_sink(&self, id: u64, tx: mpsc::Sender<Out>, want: Want, started: bool) {
+        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, want, started));
     }
     fn remove_sink(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::RemoveSink(id));
     }
-    fn set_layer(&self, id: u64, layer: usize) {
-        let _ = self.ctl.send(FwdCmd::SetLayer(id, layer));
+    fn set_layer(&self, id: u64, want: Want) {
+        let _ = self.ctl.send(FwdCmd::SetLayer(id, want));
     }
     fn simulcast(&self) -> bool {
         self.simulcast.load(Relaxed)
@@ -217,6 +234,11 @@ struct Sink {
     /// glued to the new one's keyframe: the subscriber sees continuous sequence numbers).
     switch_to: Option<(usize, Instant)>,
     held: Vec<rtc::rtp::Packet>,
+    /// No video goes out (fallen back to audio only); the picture being sent is finished.
+    paused: bool,
+    /// Back from a pause: nothing goes out until a keyframe of the wanted layer, which starts
+    /// a new run ([`Out::resync`]: the subscriber sees no gap in sequence numbers).
+    resuming: bool,
 }
 
 /// Packets held for one switch at most; more (the old layer stalled mid-picture) switch at once.
@@ -238,7 +260,29 @@ impl Sink {
             open: false,
             switch_to: None,
             held: Vec::new(),
+            paused: false,
+            resuming: false,
         }
+    }
+
+    /// Applies a new want. Returns whether the wanted layer changed or the video resumed (a
+    /// keyframe is to be asked for).
+    fn set_want(&mut self, want: Want) -> bool {
+        let resumed = self.paused && !want.paused;
+        if want.paused && !self.paused {
+            // A held switch is dropped; the current picture is finished in `offer`.
+            self.switch_to = None;
+            self.held.clear();
+        }
+        if resumed {
+            self.cur = None;
+            self.resuming = true;
+            self.resync_next = true;
+        }
+        self.paused = want.paused;
+        let changed = self.want != want.layer;
+        self.want = want.layer;
+        changed || resumed
     }
 
     /// Queues `pkt` for the subscriber; false when the subscription is gone.
@@ -283,6 +327,16 @@ impl Sink {
             }
             self.started = true;
         }
+        if self.paused {
+            // Audio only: the picture being sent is finished, then nothing.
+            if self.cur == Some(layer) && self.open {
+                return self.send(pkt.clone(), metrics);
+            }
+            if !self.open {
+                self.cur = None;
+            }
+            return true;
+        }
         if self.cur == Some(layer) {
             if self.await_key {
                 if !keyframe() {
@@ -314,14 +368,16 @@ impl Sink {
                 return true;
             }
             self.cur = Some(layer);
+            self.resuming = false;
             if std::mem::take(&mut self.await_key) {
                 self.resync_next = true;
             }
             return self.send(pkt.clone(), metrics);
         }
         // Before its first keyframe a subscription of a single-layer track takes what comes
-        // (the decoder asks for a keyframe itself), as without simulcast.
-        if single && self.cur.is_none() {
+        // (the decoder asks for a keyframe itself), as without simulcast; not on a resume
+        // (the subscriber's decoder has a picture, and waits for the keyframe).
+        if single && self.cur.is_none() && !self.resuming {
             self.cur = Some(layer);
             return self.send(pkt.clone(), metrics);
         }
@@ -456,7 +512,9 @@ impl Fwd {
             // subscriber can receive (transport connected, or its answer applied on a
             // connected transport).
             FwdCmd::AddSink(id, tx, want, started) => {
-                self.sinks.insert(id, Sink::new(tx, want, started || self.kind != MediaKind::Video));
+                let mut sink = Sink::new(tx, want.layer, started || self.kind != MediaKind::Video);
+                sink.paused = want.paused;
+                self.sinks.insert(id, sink);
                 self.ever_had_sink = true;
             }
             FwdCmd::RemoveSink(id) => {
@@ -464,17 +522,17 @@ impl Fwd {
             }
             FwdCmd::SetLayer(id, want) => {
                 if let Some(s) = self.sinks.get_mut(&id)
-                    && s.want != want
+                    && s.set_want(want)
                 {
-                    s.want = want;
                     s.asked_at = None;
-                    self.layers[want].wanted_at = Some(Instant::now());
+                    self.layers[want.layer].wanted_at = Some(Instant::now());
                     self.tick(Instant::now());
                 }
             }
             FwdCmd::Keyframe(Some(id)) => {
                 let live = self.live(Instant::now());
-                let Some(s) = self.sinks.get(&id) else { return };
+                // Audio only: nothing to ask for (the subscriber's decoder may ask).
+                let Some(s) = self.sinks.get(&id).filter(|s| !s.paused) else { return };
                 let target = effective(s.want, live);
                 self.layers[target].pli_pending = true;
                 if let Some(cur) = s.cur {
@@ -487,7 +545,7 @@ impl Fwd {
             FwdCmd::Keyframe(None) => {
                 let live = self.live(Instant::now());
                 let mut any = false;
-                for s in self.sinks.values() {
+                for s in self.sinks.values().filter(|s| !s.paused) {
                     self.layers[effective(s.want, live)].pli_pending = true;
                     any = true;
                 }
@@ -636,8 +694,11 @@ impl Fwd {
                 self.layers[cur].wanted_at = Some(now);
             }
             self.layers[s.want].wanted_at = Some(now);
-            // Waiting to switch to a flowing layer: ask it for a keyframe (again).
-            if s.cur.is_some_and(|c| c != target) && live[target] && s.asked_at.is_none_or(|t| now.duration_since(t) >= SWITCH_RETRY) {
+            // Waiting to switch to a flowing layer, or to resume after a pause: ask it for a
+            // keyframe (again). (A paused subscription keeps wanting its layer, so that the
+            // publisher keeps it ready for the resume.)
+            let waits = s.cur.is_some_and(|c| c != target) || (s.resuming && s.cur.is_none());
+            if !s.paused && waits && live[target] && s.asked_at.is_none_or(|t| now.duration_since(t) >= SWITCH_RETRY) {
                 s.asked_at = Some(now);
                 self.layers[target].pli_pending = true;
             }
@@ -710,13 +771,15 @@ fn effective(want: usize, live: [bool; LAYERS]) -> usize {
 /// publisher's connection was replaced); the subscriber sees one continuous stream.
 ///
 /// Its layer ([`LayerChoice`]): what the subscriber asked for, lowered while the receiver
-/// reports of `local`'s stream show a lossy downlink.
+/// reports of `local`'s stream show a lossy downlink, down to no video at all with
+/// [`Fallback::AudioOnly`] (the subscriber is told through `notice`).
 pub struct DownTrack {
     sink_id: u64,
     /// This subscription's queue, kept so that it outlives a forwarder.
     sink: mpsc::Sender<Out>,
     forwarder: Arc<tokio::sync::watch::Sender<ForwarderHandle>>,
     choice: Arc<Mutex<LayerChoice>>,
+    notice: FallbackNotice,
     /// A keyframe was asked for it: the subscriber can receive (see [`Sink::started`]).
     started: std::sync::atomic::AtomicBool,
     tasks: [tokio::task::AbortHandle; 2],
@@ -724,6 +787,25 @@ pub struct DownTrack {
 
 fn lock(c: &Mutex<LayerChoice>) -> std::sync::MutexGuard<'_, LayerChoice> {
     c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How often a down track looks whether a pause (audio only) has lasted long enough.
+const PAUSE_TICK: Duration = Duration::from_millis(250);
+
+/// Where a down track tells that its video stopped (audio only) or resumed: the subscriber's
+/// session, through the room ([`MediaEvent::SubFallback`]).
+#[derive(Clone, Debug)]
+pub struct FallbackNotice {
+    pub events: mpsc::UnboundedSender<MediaEvent>,
+    pub key: SessionKey,
+    pub track_id: TrackId,
+}
+
+impl FallbackNotice {
+    fn tell(&self, audio_only: bool) {
+        tracing::info!(uid = self.key.uid, track_id = %self.track_id, audio_only, "downlink: subscription's video fallback");
+        let _ = self.events.send(MediaEvent::SubFallback { key: self.key.clone(), track_id: self.track_id.clone(), audio_only });
+    }
 }
 
 impl DownTrack {
@@ -734,11 +816,12 @@ impl DownTrack {
         choice: LayerChoice,
         mut reports: mpsc::UnboundedReceiver<u8>,
         metrics: Arc<Metrics>,
+        notice: FallbackNotice,
     ) -> Self {
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let (sink, mut rx) = mpsc::channel::<Out>(SINK_QUEUE);
-        forwarder.add_sink(sink_id, sink.clone(), choice.layer(), false);
+        forwarder.add_sink(sink_id, sink.clone(), Want::of(&choice), false);
 
         let writer = {
             let local = local.clone();
@@ -767,8 +850,19 @@ impl DownTrack {
         let forwarder = Arc::new(tokio::sync::watch::channel(forwarder).0);
         let choice = Arc::new(Mutex::new(choice));
         let feedback = {
-            let (fwd, choice) = (forwarder.clone(), choice.clone());
+            let (fwd, choice, notice) = (forwarder.clone(), choice.clone(), notice.clone());
             tokio::spawn(async move {
+                let mut pause_tick = tokio::time::interval(PAUSE_TICK);
+                pause_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // Applies a changed choice: the forwarder's want, and the subscriber hears of
+                // a pause or a resume.
+                let apply = |c: &LayerChoice, was_paused: bool, why: &str| {
+                    tracing::info!(sink_id, layer = c.layer(), paused = c.paused(), why, "downlink: subscription switches layer");
+                    fwd.borrow().set_layer(sink_id, Want::of(c));
+                    if c.paused() != was_paused {
+                        notice.tell(c.paused());
+                    }
+                };
                 loop {
                     tokio::select! {
                         ev = local.poll() => match ev {
@@ -781,22 +875,39 @@ impl DownTrack {
                             // Unbound until the subscriber's answer is applied.
                             None => tokio::time::sleep(Duration::from_millis(50)).await,
                         },
-                        // Only a track with a low layer has anything to fall back to.
+                        // Only a track with a low layer has another layer to fall back to; any video
+                        // track can fall back to audio only.
                         Some(lost) = reports.recv() => {
-                            if !fwd.borrow().simulcast() {
+                            let (has_low, video) = { let f = fwd.borrow(); (f.simulcast(), f.kind == MediaKind::Video) };
+                            let mut c = lock(&choice);
+                            if !video || !(has_low || c.fallback() == Fallback::AudioOnly) {
                                 continue;
                             }
+                            let was_paused = c.paused();
+                            if c.report(lost, has_low, Instant::now()) {
+                                apply(&c, was_paused, "receiver reports");
+                            }
+                        }
+                        _ = pause_tick.tick() => {
+                            let has_low = fwd.borrow().simulcast();
                             let mut c = lock(&choice);
-                            if c.report(lost, Instant::now()) {
-                                tracing::info!(sink_id, layer = c.layer(), lost, "downlink: subscription switches layer");
-                                fwd.borrow().set_layer(sink_id, c.layer());
+                            if c.tick(has_low, Instant::now()) {
+                                apply(&c, true, "retry after audio only");
                             }
                         }
                     }
                 }
             })
         };
-        DownTrack { sink_id, sink, forwarder, choice, started: false.into(), tasks: [writer.abort_handle(), feedback.abort_handle()] }
+        DownTrack {
+            sink_id,
+            sink,
+            forwarder,
+            choice,
+            notice,
+            started: false.into(),
+            tasks: [writer.abort_handle(), feedback.abort_handle()],
+        }
     }
 
     pub fn forwarder(&self) -> ForwarderHandle {
@@ -820,8 +931,12 @@ impl DownTrack {
     /// The subscriber asked for another layer or fallback option.
     pub fn request_layer(&self, layer: usize, fallback: Fallback) {
         let mut c = lock(&self.choice);
+        let was_paused = c.paused();
         c.request(layer, fallback);
-        self.forwarder.borrow().set_layer(self.sink_id, c.layer());
+        self.forwarder.borrow().set_layer(self.sink_id, Want::of(&c));
+        if c.paused() != was_paused {
+            self.notice.tell(c.paused());
+        }
     }
 
     /// What the subscriber asked for.
@@ -838,7 +953,7 @@ impl DownTrack {
         }
         // A started subscription continues at once on the new forwarder (from its first
         // keyframe, asked for by the peer); one not started yet waits for its start there.
-        to.add_sink(self.sink_id, self.sink.clone(), lock(&self.choice).layer(), self.started.load(Relaxed));
+        to.add_sink(self.sink_id, self.sink.clone(), Want::of(&lock(&self.choice)), self.started.load(Relaxed));
         self.forwarder.send_replace(to).remove_sink(self.sink_id);
     }
 }
@@ -849,5 +964,48 @@ impl Drop for DownTrack {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkt(seq: u16, ts: u32, marker: bool) -> rtc::rtp::Packet {
+        let header = rtc::rtp::header::Header { ssrc: 5, sequence_number: seq, timestamp: ts, marker, ..Default::default() };
+        rtc::rtp::Packet { header, ..Default::default() }
+    }
+
+    /// Offers packets `seqs` (3 per picture, the last with the marker; `key`: the pictures
+    /// starting at these sequence numbers are keyframes) of the high layer to `s`.
+    fn offer(s: &mut Sink, seqs: std::ops::Range<u16>, key: &[u16], metrics: &Metrics) {
+        for seq in seqs {
+            let p = pkt(seq, u32::from(seq / 3) * 6000, seq % 3 == 2);
+            let starts = key.contains(&seq);
+            assert!(s.offer(HIGH, &p, HIGH, &mut || starts, true, metrics));
+        }
+    }
+
+    fn drain(rx: &mut mpsc::Receiver<Out>) -> Vec<(u16, bool)> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|o| (o.pkt.header.sequence_number, o.resync)).collect()
+    }
+
+    #[test]
+    fn a_paused_subscription_finishes_its_picture_and_resumes_at_a_keyframe_as_a_new_run() {
+        let metrics = Metrics::default();
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut s = Sink::new(tx, HIGH, true);
+        offer(&mut s, 0..4, &[0], &metrics);
+        assert_eq!(drain(&mut rx).len(), 4);
+        // Paused in the middle of the picture 3..6: it is finished, then nothing goes out.
+        assert!(!s.set_want(Want { layer: HIGH, paused: true }));
+        offer(&mut s, 4..12, &[6], &metrics);
+        assert_eq!(drain(&mut rx), vec![(4, false), (5, false)]);
+        // Resumed: nothing until a keyframe, which starts a new run.
+        assert!(s.set_want(Want { layer: HIGH, paused: false }));
+        offer(&mut s, 12..18, &[15], &metrics);
+        assert_eq!(drain(&mut rx), vec![(15, true), (16, false), (17, false)]);
+        offer(&mut s, 18..19, &[], &metrics);
+        assert_eq!(drain(&mut rx), vec![(18, false)]);
     }
 }

@@ -30,7 +30,7 @@ use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, S
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use crate::sfu::forwarder::{self, DownTrack, ForwarderHandle, LayerFeed};
+use crate::sfu::forwarder::{self, DownTrack, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Fallback, LayerChoice};
 use crate::sfu::udpmux::UdpMux;
@@ -60,6 +60,9 @@ pub enum MediaEvent {
     TrackEnded { key: SessionKey, track_id: TrackId },
     /// The layers (rids) of a simulcast track that someone receives changed.
     LayerDemand { key: SessionKey, track_id: TrackId, active: Vec<String> },
+    /// A subscription's video stopped because of the subscriber's downlink (audio only), or
+    /// resumed.
+    SubFallback { key: SessionKey, track_id: TrackId, audio_only: bool },
 }
 
 /// Room -> peer.
@@ -588,7 +591,8 @@ impl Peer {
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("add_track: {e}")))?;
         let info = MidInfo { track_id: track_id.clone(), uid: owner, kind: fwd.kind };
         let reports = self.env.reports.register(ssrc);
-        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, choice, reports, self.env.metrics.clone());
+        let notice = FallbackNotice { events: self.events.clone(), key: self.key.clone(), track_id: track_id.clone() };
+        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, choice, reports, self.env.metrics.clone(), notice);
         self.downs.insert(track_id.clone(), Down { sender, info, track });
         self.sub_added.push(track_id);
         self.sub_dirty = true;

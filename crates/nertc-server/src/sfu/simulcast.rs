@@ -1,6 +1,8 @@
 //! Simulcast: which layer a packet belongs to, where a subscriber may switch layers (the first
 //! packet of a keyframe), and the per-subscriber downlink fallback that picks the layer a
-//! subscriber gets from the one it asked for.
+//! subscriber gets from the one it asked for — or, with NERTC's audio-only option, no video
+//! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
+//! nothing comes back about a stream that is not sent).
 //!
 //! Layers are indexed [`HIGH`] (0) and [`LOW`] (1), NERTC's `NERtcRemoteVideoStreamType`.
 //! A publisher sends them either as one m-line per layer (our engine: the layer comes from the
@@ -86,6 +88,20 @@ pub enum Fallback {
     Disabled,
     /// Fall back to the low layer when the downlink cannot carry the high one.
     VideoLow,
+    /// As [`Fallback::VideoLow`], then stop the video (audio only) when the downlink cannot
+    /// carry the low layer either (or the only layer of a track without one).
+    AudioOnly,
+}
+
+impl Fallback {
+    /// A `subscribe`'s `fallback` (absent: 1, NERTC's default).
+    pub fn of_request(option: Option<u8>) -> Self {
+        match option {
+            Some(0) => Fallback::Disabled,
+            Some(2) => Fallback::AudioOnly,
+            _ => Fallback::VideoLow,
+        }
+    }
 }
 
 /// Loss (RTCP receiver report's fraction lost, of 256) over which the downlink counts as
@@ -93,38 +109,68 @@ pub enum Fallback {
 const LOSSY: u8 = 26; // ~10 %
 /// ... and under which it counts as clean.
 const CLEAN: u8 = 5; // ~2 %
-/// Consecutive lossy reports that make a subscriber fall back.
+/// Consecutive lossy reports that make a subscriber fall back (a layer, or to audio only).
 const LOSSY_REPORTS: u32 = 2;
 /// How long the low layer must be clean before the high one is tried again; doubled each time
 /// the try fails, up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(10);
 const RETRY_MAX: Duration = Duration::from_secs(80);
-/// A try of the high layer that sees loss this soon after it started failed.
+/// How long a subscription stays audio only before its video is tried again (nothing comes
+/// back about a stream that is not sent, so the try is the probe); doubled each time the try
+/// fails, up to [`RETRY_MAX`].
+const PAUSE_RETRY_FIRST: Duration = Duration::from_secs(5);
+/// A try (of the high layer, or of the video after audio only) that sees loss this soon after
+/// it started failed.
 const TRY_WINDOW: Duration = Duration::from_secs(6);
 
 /// One subscription's layer choice: what it asked for, lowered while its downlink (judged from
-/// its receiver reports: no bandwidth estimate comes back from subscribers) cannot carry it.
+/// its receiver reports: no bandwidth estimate comes back from subscribers) cannot carry it —
+/// to the low layer, then (with [`Fallback::AudioOnly`]) to no video at all.
 #[derive(Debug)]
 pub struct LayerChoice {
     requested: usize,
     fallback: Fallback,
     /// Fallen back to the low layer because of the downlink.
     fallen: bool,
+    /// The video is not forwarded (audio only) since then.
+    paused: Option<Instant>,
     lossy_run: u32,
     clean_since: Option<Instant>,
     retry_after: Duration,
-    /// When the current try of the high layer started.
+    pause_retry: Duration,
+    /// When the current try (of the high layer, or of the video after a pause) started.
     trying_since: Option<Instant>,
+    /// The current try is of the video after a pause: it fails on [`LOSSY_REPORTS`] lossy
+    /// reports, not on one (the first report after a resume counts the packets lost just
+    /// before the pause, which the resumed stream's sequence numbers follow).
+    resume_try: bool,
 }
 
 impl LayerChoice {
     pub fn new(requested: usize, fallback: Fallback) -> Self {
-        LayerChoice { requested, fallback, fallen: false, lossy_run: 0, clean_since: None, retry_after: RETRY_FIRST, trying_since: None }
+        LayerChoice {
+            requested,
+            fallback,
+            fallen: false,
+            paused: None,
+            lossy_run: 0,
+            clean_since: None,
+            retry_after: RETRY_FIRST,
+            pause_retry: PAUSE_RETRY_FIRST,
+            trying_since: None,
+            resume_try: false,
+        }
     }
 
-    /// The layer to forward now.
+    /// The layer to forward now (while [`LayerChoice::paused`], the one the video resumes
+    /// with).
     pub fn layer(&self) -> usize {
         if self.fallen { LOW } else { self.requested }
+    }
+
+    /// No video is forwarded (fallen back to audio only).
+    pub fn paused(&self) -> bool {
+        self.paused.is_some()
     }
 
     pub fn requested(&self) -> usize {
@@ -146,14 +192,24 @@ impl LayerChoice {
         self.fallback = fallback;
         if fallback == Fallback::Disabled || requested == LOW {
             self.fallen = false;
+        }
+        if fallback != Fallback::AudioOnly {
+            self.paused = None;
+        }
+        if !self.fallen && self.paused.is_none() {
             self.trying_since = None;
         }
     }
 
-    /// A receiver report's fraction lost (of 256) for the forwarded stream. Returns whether the
-    /// layer to forward changed.
-    pub fn report(&mut self, fraction_lost: u8, now: Instant) -> bool {
-        let before = self.layer();
+    /// A receiver report's fraction lost (of 256) for the forwarded stream; `has_low`: the
+    /// track has a low layer. Returns whether the layer to forward or the pause changed.
+    pub fn report(&mut self, fraction_lost: u8, has_low: bool, now: Instant) -> bool {
+        let before = (self.layer(), self.paused());
+        if self.paused.is_some() {
+            // About the last packets before the pause, or about nothing: the resume is timed
+            // ([`LayerChoice::tick`]).
+            return false;
+        }
         if fraction_lost >= LOSSY {
             self.lossy_run += 1;
             self.clean_since = None;
@@ -165,32 +221,61 @@ impl LayerChoice {
                 self.clean_since = None;
             }
         }
-        let may_fall = self.fallback == Fallback::VideoLow && self.requested == HIGH;
+        let may_fall = self.fallback != Fallback::Disabled && self.requested == HIGH && has_low;
+        let may_pause = self.fallback == Fallback::AudioOnly;
         if !may_fall {
             self.fallen = false;
-            return self.layer() != before;
         }
-        if !self.fallen {
-            let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
-            if self.lossy_run >= LOSSY_REPORTS || (failed_try && fraction_lost >= LOSSY) {
+        let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
+        if self.lossy_run >= LOSSY_REPORTS || (failed_try && !self.resume_try && fraction_lost >= LOSSY) {
+            if may_fall && !self.fallen {
+                // High -> low.
                 if failed_try {
                     self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
                 } else if self.trying_since.is_none() {
                     self.retry_after = RETRY_FIRST;
                 }
                 self.fallen = true;
+            } else if may_pause {
+                // The lowest layer there is -> audio only.
+                if failed_try {
+                    self.pause_retry = (self.pause_retry * 2).min(RETRY_MAX);
+                } else if self.trying_since.is_none() {
+                    self.pause_retry = PAUSE_RETRY_FIRST;
+                }
+                self.paused = Some(now);
+            }
+            if (self.layer(), self.paused()) != before {
                 self.trying_since = None;
                 self.lossy_run = 0;
                 self.clean_since = None;
-            } else if self.trying_since.is_some_and(|t| now.duration_since(t) >= TRY_WINDOW) {
-                self.trying_since = None; // the try held
             }
-        } else if self.clean_since.is_some_and(|t| now.duration_since(t) >= self.retry_after) {
+        } else if self.trying_since.is_some_and(|t| now.duration_since(t) >= TRY_WINDOW) {
+            self.trying_since = None; // the try held
+        } else if self.fallen && self.trying_since.is_none() && self.clean_since.is_some_and(|t| now.duration_since(t) >= self.retry_after)
+        {
             self.fallen = false;
             self.trying_since = Some(now);
+            self.resume_try = false;
             self.clean_since = None;
         }
-        self.layer() != before
+        (self.layer(), self.paused()) != before
+    }
+
+    /// Time passing: a pause that has lasted its retry delay ends (the video is tried again,
+    /// at the low layer when there is one). Returns whether it did.
+    pub fn tick(&mut self, has_low: bool, now: Instant) -> bool {
+        let Some(since) = self.paused else { return false };
+        if now.duration_since(since) < self.pause_retry {
+            return false;
+        }
+        self.paused = None;
+        self.fallen = self.fallback != Fallback::Disabled && self.requested == HIGH && has_low;
+        self.trying_since = Some(now);
+        self.resume_try = true;
+        self.lossy_run = 0;
+        self.clean_since = None;
+        true
     }
 }
 
@@ -242,23 +327,23 @@ mod tests {
         let t0 = Instant::now();
         let s = |n: u64| t0 + Duration::from_secs(n);
         let mut c = LayerChoice::new(HIGH, Fallback::VideoLow);
-        assert!(!c.report(60, s(1)), "one lossy report is not enough");
-        assert!(c.report(60, s(2)));
+        assert!(!c.report(60, true, s(1)), "one lossy report is not enough");
+        assert!(c.report(60, true, s(2)));
         assert_eq!(c.layer(), LOW);
         assert!(c.fallen_back());
         // Clean for less than the retry delay: stays low.
         for n in 3..12 {
-            assert!(!c.report(0, s(n)));
+            assert!(!c.report(0, true, s(n)));
         }
-        assert!(c.report(0, s(13)), "10 s clean: the high layer is tried");
+        assert!(c.report(0, true, s(13)), "10 s clean: the high layer is tried");
         assert_eq!(c.layer(), HIGH);
         // The try fails at once: low again, and the next try waits twice as long.
-        assert!(c.report(80, s(14)));
+        assert!(c.report(80, true, s(14)));
         assert_eq!(c.layer(), LOW);
         for n in 15..34 {
-            assert!(!c.report(0, s(n)), "retry at {n} s is too early");
+            assert!(!c.report(0, true, s(n)), "retry at {n} s is too early");
         }
-        assert!(c.report(0, s(36)));
+        assert!(c.report(0, true, s(36)));
         assert_eq!(c.layer(), HIGH);
     }
 
@@ -267,17 +352,76 @@ mod tests {
         let t0 = Instant::now();
         let mut c = LayerChoice::new(HIGH, Fallback::Disabled);
         for n in 0..5 {
-            assert!(!c.report(200, t0 + Duration::from_secs(n)));
+            assert!(!c.report(200, true, t0 + Duration::from_secs(n)));
         }
         assert_eq!(c.layer(), HIGH);
         let mut c = LayerChoice::new(LOW, Fallback::VideoLow);
         for n in 0..5 {
-            c.report(200, t0 + Duration::from_secs(n));
+            c.report(200, true, t0 + Duration::from_secs(n));
         }
         assert_eq!(c.layer(), LOW);
         assert!(!c.fallen_back());
         // Asking for high starts from high.
         c.request(HIGH, Fallback::VideoLow);
         assert_eq!(c.layer(), HIGH);
+    }
+
+    #[test]
+    fn audio_only_pauses_below_the_low_layer_and_retries_on_a_timer() {
+        let t0 = Instant::now();
+        let s = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut c = LayerChoice::new(HIGH, Fallback::AudioOnly);
+        // Lossy on the high layer: the low one first.
+        assert!(!c.report(60, true, s(1000)));
+        assert!(c.report(60, true, s(2000)));
+        assert_eq!((c.layer(), c.paused()), (LOW, false));
+        // Still lossy on the low layer: audio only.
+        assert!(!c.report(60, true, s(3000)));
+        assert!(c.report(60, true, s(4000)));
+        assert!(c.paused());
+        // Reports while paused change nothing; the pause ends on the timer, at the low layer.
+        assert!(!c.report(200, true, s(5000)));
+        assert!(!c.tick(true, s(8500)));
+        assert!(c.tick(true, s(9000)), "5 s of audio only: the video is tried again");
+        assert_eq!((c.layer(), c.paused()), (LOW, false));
+        // The try fails (two lossy reports: the first alone may count what was lost just
+        // before the pause): paused again, and the next try waits twice as long.
+        assert!(!c.report(60, true, s(9_500)));
+        assert!(c.report(60, true, s(10_000)));
+        assert!(c.paused());
+        assert!(!c.tick(true, s(19_900)));
+        assert!(c.tick(true, s(20_000)));
+        assert!(!c.paused());
+        // This try holds (clean reports for the try window), and 10 s after the reports
+        // turned clean the high layer is tried again.
+        for n in 21..31 {
+            assert!(!c.report(0, true, s(n * 1000)), "at {n} s");
+        }
+        assert!(c.report(0, true, s(31_000)));
+        assert_eq!((c.layer(), c.paused()), (HIGH, false));
+    }
+
+    #[test]
+    fn audio_only_on_a_single_layer_track_and_leaving_the_option_resumes() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut c = LayerChoice::new(HIGH, Fallback::AudioOnly);
+        // No low layer: straight to audio only.
+        assert!(!c.report(60, false, s(1)));
+        assert!(c.report(60, false, s(2)));
+        assert!(c.paused());
+        assert_eq!(c.layer(), HIGH);
+        // Option 1 instead: the video comes back at once.
+        c.request(HIGH, Fallback::VideoLow);
+        assert!(!c.paused());
+        // Option 1 never pauses.
+        for n in 3..10 {
+            c.report(200, true, s(n));
+        }
+        assert!(!c.paused());
+        assert_eq!(c.layer(), LOW);
+        assert_eq!(Fallback::of_request(Some(2)), Fallback::AudioOnly);
+        assert_eq!(Fallback::of_request(None), Fallback::VideoLow);
+        assert_eq!(Fallback::of_request(Some(0)), Fallback::Disabled);
     }
 }
