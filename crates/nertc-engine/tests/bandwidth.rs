@@ -20,7 +20,7 @@
 //! at full rate), 2 keeps the size and lowers the frame rate.
 //!
 //! The dual-stream tests cap a subscriber's downlink with `tc` on `lo` instead (they run
-//! one after the other: [`lo_shaper`]).
+//! one after the other, as all tests here do: [`one_at_a_time`]).
 //!
 //! Runs only inside `scripts/netns.sh` with the `nertc-netem` and `nertc-server` binaries built
 //! (`cargo build --workspace --bins`).
@@ -41,9 +41,10 @@ const CAP_KBPS: u64 = 300;
 /// How often the link's counters are read.
 const SAMPLE: Duration = Duration::from_millis(250);
 
-/// The tests here measure the rates and frame timings of real encoders and estimators: one at
-/// a time (two at once on two cores starve each other, and a starved receiver's late packets
-/// read as queueing delay).
+/// The tests here measure the rates and frame timings of real encoders and estimators, and two
+/// of them shape `lo` (each installs the root qdisc and removes it at its end): one at a time
+/// (two at once on two cores starve each other, and a starved receiver's late packets read as
+/// queueing delay).
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
@@ -333,7 +334,6 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         assert_eq!(e.enable_local_audio(false), error::OK);
     }
     let stop = AtomicBool::new(false);
-    let _lo = lo_shaper();
     let _uncap = Uncap;
     shape_each_sport(BASE..BASE + PORTS, None, CAP_KBPS);
     std::thread::scope(|scope| {
@@ -428,6 +428,7 @@ fn dual_stream_gives_each_subscriber_its_layer() {
 /// `(1, false, 0)` and the picture again.
 #[test]
 fn audio_only_fallback_stops_the_video_and_resumes_it() {
+    let _serial = one_at_a_time();
     if !common::in_private_netns() {
         eprintln!("audio_only_fallback: skipped (run it inside scripts/netns.sh)");
         return;
@@ -455,7 +456,6 @@ fn audio_only_fallback_stops_the_video_and_resumes_it() {
     assert_eq!(b.set_remote_subscribe_fallback_option(2), error::OK);
     assert_eq!(b.enable_audio_volume_indication(true, 100), error::OK);
     let stop = AtomicBool::new(false);
-    let _lo = lo_shaper();
     let _uncap = Uncap;
     let fallback = |is: bool| move |e: &EngineEvent| matches!(e, EngineEvent::RemoteSubscribeFallbackToAudioOnly { uid: 1, is_fallback, stream_type: 0 } if *is_fallback == is);
     std::thread::scope(|scope| {
@@ -720,10 +720,4 @@ impl Drop for Uncap {
     fn drop(&mut self) {
         uncap();
     }
-}
-
-/// One test at a time shapes `lo` (each installs the root qdisc and removes it at its end).
-fn lo_shaper() -> std::sync::MutexGuard<'static, ()> {
-    static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LO.lock().unwrap_or_else(|p| p.into_inner())
 }
