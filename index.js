@@ -2233,6 +2233,7 @@ const EVENT_NAMES = Object.freeze([
   'onFirstVideoDataReceived',
   'onFirstAudioFrameDecoded',
   'onRemoteVideoReceiveSizeChanged',
+  'onRemoteSubscribeFallbackToAudioOnly',
   'onFirstVideoFrameDecoded',
   'onUserSubStreamVideoStart',
   'onUserSubStreamVideoStop',
