@@ -41,6 +41,7 @@ use bytes::Bytes;
 
 use nertc_protocol::Uid;
 
+use crate::codec::h264::{escape, unescape};
 use crate::error::{self, EngineError};
 use crate::event::{EngineEvent, Events};
 
@@ -303,34 +304,6 @@ fn nal_units(au: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Where the next `00 00 01` begins.
 fn find_start_code(b: &[u8]) -> Option<usize> {
     b.windows(3).position(|w| w == [0, 0, 1])
-}
-
-/// H.264 emulation prevention: a 3 goes in before any byte 0-3 that follows two zeros.
-fn escape(src: &[u8], out: &mut Vec<u8>) {
-    let mut zeros = 0;
-    for &b in src {
-        if zeros >= 2 && b <= 3 {
-            out.push(3);
-            zeros = 0;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-}
-
-/// Undoes [`escape`].
-fn unescape(src: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(src.len());
-    let mut zeros = 0;
-    for &b in src {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-    out
 }
 
 #[cfg(test)]

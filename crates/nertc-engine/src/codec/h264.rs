@@ -306,6 +306,35 @@ fn copy_plane(src: &[u8], stride: usize, width: usize, rows: usize) -> Option<Ve
     Some(out)
 }
 
+/// H.264 emulation prevention (§7.4.1): a 3 goes in before any byte 0-3 that follows two
+/// zeros, so that no start code appears inside a NAL unit.
+pub fn escape(rbsp: &[u8], out: &mut Vec<u8>) {
+    let mut zeros = 0;
+    for &b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            out.push(3);
+            zeros = 0;
+        }
+        out.push(b);
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+}
+
+/// Undoes [`escape`].
+pub fn unescape(ebsp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ebsp.len());
+    let mut zeros = 0;
+    for &b in ebsp {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        out.push(b);
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
 /// Splits an Annex-B byte stream into NAL units (without start codes).
 pub fn nal_units(annexb: &[u8]) -> Vec<&[u8]> {
     let mut starts = Vec::new();

@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::h264::{escape, nal_units, unescape};
+
 /// Identifies our `user_data_unregistered` messages (other encoders write their own, e.g. an
 /// encoder's version string, which are not the application's).
 pub const UUID: [u8; 16] = [0x6e, 0x65, 0x72, 0x74, 0x63, 0x2d, 0x73, 0x65, 0x69, 0x9b, 0x3f, 0x1c, 0x5a, 0xd2, 0x47, 0x81];
@@ -51,56 +53,6 @@ fn put_ff_coded(out: &mut Vec<u8>, mut v: u32) {
         v -= 255;
     }
     out.push(v as u8);
-}
-
-/// Emulation prevention: a 0x03 after two zeros when the next byte is 0..=3.
-fn escape(rbsp: &[u8], out: &mut Vec<u8>) {
-    let mut zeros = 0;
-    for &b in rbsp {
-        if zeros >= 2 && b <= 3 {
-            out.push(3);
-            zeros = 0;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-}
-
-fn unescape(ebsp: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ebsp.len());
-    let mut zeros = 0;
-    for &b in ebsp {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-    out
-}
-
-/// The NAL units of an Annex B byte stream (without start codes).
-fn nal_units(au: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= au.len() {
-        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s - 3).chain(std::iter::once(au.len())).collect();
-    starts.into_iter().zip(ends).map(move |(s, e)| {
-        // A four-byte start code leaves one zero at the end of the previous unit.
-        let mut e = e;
-        while e > s && au[e - 1] == 0 {
-            e -= 1;
-        }
-        &au[s..e]
-    })
 }
 
 /// `au` with `units` (SEI NAL units with start codes) before its first slice, so after its
