@@ -152,6 +152,8 @@ fn until_heard(rx: &crossbeam_channel::Receiver<EngineEvent>, what: &str, pred: 
 /// brings it back.
 #[test]
 fn audio_subscription_controls_and_playback_volumes() {
+    // RUST_LOG=nertc_server::sfu::peer=debug,nertc_engine::transport::subscriber=debug shows the sub offers.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server starts");
     let url = server.url();
