@@ -50,6 +50,28 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The embedded server with its peer connections on ports from `base` on, handed out in order.
+fn server_on_ports(base: u16) -> (tokio::runtime::Runtime, nertc_server::RunningServer) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.udp_port_min = base;
+    config.rtc.udp_port_max = base + 40;
+    let server = rt.block_on(nertc_server::start(config)).expect("server");
+    (rt, server)
+}
+
+/// The dual-stream tests' publisher: 640x480 at 15 fps and 800 kbps from an external source
+/// ([`camera`]), with the low stream.
+fn dual_stream_publisher(url: &str) -> (Engine, crossbeam_channel::Receiver<EngineEvent>) {
+    let (a, a_rx) = common::engine(url);
+    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg), error::OK);
+    assert_eq!(a.set_external_video_source(true), error::OK);
+    assert_eq!(a.enable_dual_stream_mode(true), error::OK);
+    assert_eq!(a.enable_local_video(true), error::OK);
+    (a, a_rx)
+}
+
 /// Pushes the noisy test pattern into `engine` at 15 fps until `stop`.
 fn camera(engine: &Engine, stop: &AtomicBool) {
     let (w, h) = (640u32, 480u32);
@@ -319,20 +341,11 @@ fn dual_stream_gives_each_subscriber_its_layer() {
     // than C's high stream and more than A's RTCP (whatever order the connections were built).
     const BASE: u16 = 41_200;
     const PORTS: u16 = 5;
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut config = nertc_server::ServerConfig::embedded();
-    config.rtc.udp_port_min = BASE;
-    config.rtc.udp_port_max = BASE + 40;
-    let server = rt.block_on(nertc_server::start(config)).expect("server");
+    let (_rt, server) = server_on_ports(BASE);
     let url = server.url();
-    let (a, a_rx) = common::engine(&url);
+    let (a, a_rx) = dual_stream_publisher(&url);
     let (b, b_rx) = common::engine(&url);
     let (c, c_rx) = common::engine(&url);
-    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
-    assert_eq!(a.set_video_config(&cfg), error::OK);
-    assert_eq!(a.set_external_video_source(true), error::OK);
-    assert_eq!(a.enable_dual_stream_mode(true), error::OK);
-    assert_eq!(a.enable_local_video(true), error::OK);
     for e in [&b, &c] {
         assert_eq!(e.enable_local_audio(false), error::OK);
     }
@@ -442,19 +455,10 @@ fn audio_only_fallback_stops_the_video_and_resumes_it() {
     // those ports).
     const BASE: u16 = 41_300;
     const NARROW_KBPS: u64 = 100;
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut config = nertc_server::ServerConfig::embedded();
-    config.rtc.udp_port_min = BASE;
-    config.rtc.udp_port_max = BASE + 40;
-    let server = rt.block_on(nertc_server::start(config)).expect("server");
+    let (_rt, server) = server_on_ports(BASE);
     let url = server.url();
-    let (a, a_rx) = common::engine(&url);
+    let (a, a_rx) = dual_stream_publisher(&url);
     let (b, b_rx) = common::engine(&url);
-    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
-    assert_eq!(a.set_video_config(&cfg), error::OK);
-    assert_eq!(a.set_external_video_source(true), error::OK);
-    assert_eq!(a.enable_dual_stream_mode(true), error::OK);
-    assert_eq!(a.enable_local_video(true), error::OK);
     assert_eq!(b.enable_local_audio(false), error::OK);
     assert_eq!(b.set_remote_subscribe_fallback_option(2), error::OK);
     assert_eq!(b.enable_audio_volume_indication(true, 100), error::OK);
