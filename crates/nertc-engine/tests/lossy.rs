@@ -118,11 +118,16 @@ fn video_survives_20_percent_random_loss() {
     let frozen_after = frozen_after.expect("remote video stats every 2 s");
     assert!(recovered_q.last().is_some_and(|(_, rx)| (1..=2).contains(rx)), "quality recovers: {recovered_q:?}");
     let grew = Duration::from_millis(frozen_after - frozen_before);
-    println!("lossy: 2 s blackout: {after:?} fps, observed freeze {gap:?}, total_frozen_time +{grew:?}");
+    // The stat counts every freeze (a gap over 500 ms at 15 fps), and recovery can add a short
+    // one after the blackout's: compare it with all the freezes B's slot saw (the first from
+    // the blackout's start: a frame came at most one interval before it).
+    let frames: Vec<Instant> = std::iter::once(start).chain(sampler.iter().copied()).collect();
+    let observed: Duration = frames.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > Duration::from_millis(500)).sum();
+    println!("lossy: 2 s blackout: {after:?} fps, longest freeze {gap:?}, all freezes {observed:?}, total_frozen_time +{grew:?}");
     // (The freeze seen can be a little shorter than the blackout: pictures from before it may
     // still be held by the playout delay when it starts.)
     assert!(gap >= Duration::from_millis(1600), "the blackout stopped the video ({gap:?})");
-    assert!(grew.abs_diff(gap) <= Duration::from_millis(300), "frozen-time stat +{grew:?}, observed {gap:?}");
+    assert!(grew.abs_diff(observed) <= Duration::from_millis(300), "frozen-time stat +{grew:?}, observed freezes {observed:?}");
     a.release();
     b.release();
 }

@@ -28,13 +28,15 @@ struct Subscriber {
     bind: SocketAddr,
     pc: Option<Pc>,
     pc_events: Option<mpsc::Receiver<PcEvent>>,
-    /// Every mid the server has described, to name arriving tracks.
-    mids: BTreeMap<String, MidInfo>,
-    /// The remote track of each mid that had one. A transceiver the server stopped sending on
-    /// (an unsubscribe) and reuses for a later subscription keeps its track, and webrtc-rs
-    /// fires no new `on_track` for it: the track is handed out again (see [`Subscriber::answer`]).
+    /// Every track the server has described, by track id, to name arriving tracks.
+    described: BTreeMap<String, MidInfo>,
+    /// Every remote track webrtc-rs has handed us, by its track id (the server's `msid` track
+    /// id: our track id). webrtc-rs routes packets to a remote track object by that id, not by
+    /// transceiver: after an unsubscribe the server may put a track on another (reused)
+    /// transceiver, and its packets then arrive on the object first made for that track id,
+    /// with no new `on_track`. So that object is handed out again (see [`Subscriber::answer`]).
     tracks: BTreeMap<String, Arc<dyn TrackRemote>>,
-    /// The mids the last offer sent media on (its `sub_mids`).
+    /// The track ids the last offer sent media for (its `sub_mids`).
     active: BTreeSet<String>,
     started: std::time::Instant,
 }
@@ -53,7 +55,7 @@ pub(super) async fn run(
         bind,
         pc: None,
         pc_events: None,
-        mids: BTreeMap::new(),
+        described: BTreeMap::new(),
         tracks: BTreeMap::new(),
         active: BTreeSet::new(),
         started: std::time::Instant::now(),
@@ -74,14 +76,13 @@ pub(super) async fn run(
             },
             ev = super::next_pc_event(&mut s.pc_events) => match ev {
                 Some(PcEvent::Track(track)) => {
-                    let Some(pc) = &s.pc else { continue };
-                    let mid = pc.mid_of_remote(&track).await;
-                    match mid.as_ref().and_then(|m| s.mids.get(m).cloned()) {
+                    let id = track.track_id().await;
+                    match s.described.get(&id).cloned() {
                         Some(info) => {
-                            s.tracks.insert(mid.expect("a mid was found"), track.clone());
+                            s.tracks.insert(id, track.clone());
                             let _ = s.events.send(TransportEvent::RemoteTrack { info, track }).await;
                         }
-                        None => tracing::warn!("a remote track without a known mid"),
+                        None => tracing::warn!(track = %id, "a remote track the server did not describe"),
                     }
                 }
                 Some(PcEvent::State(state)) => {
@@ -115,7 +116,7 @@ impl Subscriber {
             tracing::info!("sub offer for a new connection: replacing ours");
             let _ = old.pc.close().await;
             self.pc_events = None;
-            self.mids.clear();
+            self.described.clear();
             self.tracks.clear();
             self.active.clear();
         }
@@ -123,15 +124,19 @@ impl Subscriber {
             self.build_pc().await?;
         }
         let pc = self.pc.as_ref().expect("created just above when missing");
-        self.mids.extend(offer.sub_mids.clone());
-        // Mids that carry media again on a transceiver that had a track: hand it out again.
-        let reused: Vec<(MidInfo, Arc<dyn TrackRemote>)> = offer
-            .sub_mids
-            .iter()
-            .filter(|(mid, _)| !self.active.contains(*mid))
-            .filter_map(|(mid, info)| self.tracks.get(mid).map(|t| (info.clone(), t.clone())))
-            .collect();
-        self.active = offer.sub_mids.keys().cloned().collect();
+        // Tracks that carry media again after a pause, whose packets webrtc-rs will route to
+        // the object it made for them the first time: hand that out again.
+        let mut reused: Vec<(MidInfo, Arc<dyn TrackRemote>)> = Vec::new();
+        for (mid, info) in &offer.sub_mids {
+            self.described.insert(info.track_id.clone(), info.clone());
+            if !self.active.contains(&info.track_id)
+                && let Some(track) = self.tracks.get(&info.track_id)
+            {
+                tracing::debug!(%mid, track = %info.track_id, "a track carries media again");
+                reused.push((info.clone(), track.clone()));
+            }
+        }
+        self.active = offer.sub_mids.values().map(|i| i.track_id.clone()).collect();
         let desc = RTCSessionDescription::offer(offer.sdp).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
@@ -141,7 +146,6 @@ impl Subscriber {
         tracing::debug!(neg = offer.neg, ms = self.started.elapsed().as_millis(), "sub answer sent");
         self.signal.call(ClientMsg::Sdp(msg)).await?;
         for (info, track) in reused {
-            tracing::debug!(track = %info.track_id, "a reused transceiver carries media again");
             let _ = self.events.send(TransportEvent::RemoteTrack { info, track }).await;
         }
         Ok(())
