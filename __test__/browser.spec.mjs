@@ -13,6 +13,7 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../scripts/chromium.mjs';
@@ -351,5 +352,71 @@ test('through a cluster: pages entering through two nodes are redirected into on
     throw e;
   } finally {
     for (const c of children.reverse()) c.kill('SIGKILL');
+  }
+});
+
+/** The transport of `pc`'s ('pub' | 'sub') selected candidate pair: local and remote candidate. */
+const selectedPair = (page, which) => page.evaluate(async (which) => {
+  const report = (await window.nertcClient.getStats())[which];
+  if (!report) return null;
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId);
+  });
+  if (!pair) return null;
+  const c = (id) => {
+    const x = report.get(id);
+    return { protocol: x.protocol, type: x.candidateType, tcpType: x.tcpType ?? null, address: x.address, port: x.port };
+  };
+  return { state: pair.state, local: c(pair.localCandidateId), remote: c(pair.remoteCandidateId) };
+}, which);
+
+test('ICE over TCP only: a server that offers just its one tcptype-passive port carries A to B', async (t) => {
+  const logs = [];
+  const out = [];
+  let child;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nertc-icetcp-'));
+  try {
+    const tcpPort = await freePort();
+    const config = path.join(dir, 'server.toml');
+    fs.writeFileSync(config, `[rtc]\nbind_ip = "127.0.0.1"\ntcp_port = ${tcpPort}\ntcp_only = true\n`);
+    const node = await spawnListening(SERVER_BIN, ['--listen', '127.0.0.1:0', '--config', config],
+      /nertc-server listening on http:\/\/127\.0\.0\.1:(\d+)/, out);
+    child = node.child;
+    const channel = `icetcp-${randomBytes(4).toString('hex')}`;
+    const common = { url: `ws://127.0.0.1:${node.port}/rtc/v1`, appKey: 'demo', channel, token: null };
+    const pageB = await openPage('tcp-B', logs);
+    await pageB.evaluate((o) => window.runSubscriber(o), { ...common, uid: 3002, name: 'B', subscribeUid: 3001 });
+    const pageA = await openPage('tcp-A', logs);
+    await pageA.evaluate((o) => window.runPublisher(o), { ...common, uid: 3001, name: 'A' });
+    const started = Date.now();
+    const v = await until(async () => {
+      const s = inbound(await rtpStats(pageB), 'video')[0];
+      return s && s.framesDecoded > 30 ? s : null;
+    }, 20_000, "B's inbound video framesDecoded > 30 over ICE-TCP");
+    t.log(`B decoded ${v.framesDecoded} frames ${v.frameWidth}x${v.frameHeight} (${Date.now() - started} ms after A published)`);
+    const a = await until(async () => {
+      const s = inbound(await rtpStats(pageB), 'audio')[0];
+      return s && s.packets > 20 ? s : null;
+    }, 10_000, "B's inbound audio packets over ICE-TCP");
+    t.log(`B audio: ${a.packets} packets`);
+    // Every connection's selected pair is TCP to the server's one port, the server's side passive.
+    for (const [name, page, which] of [['A', pageA, 'pub'], ['B', pageB, 'sub']]) {
+      const p = await until(() => selectedPair(page, which), 5_000, `${name}'s ${which} selected pair`);
+      t.log(`${name} ${which}: ${JSON.stringify(p)}`);
+      t.is(p.local.protocol, 'tcp', `${name} ${which}: local candidate over TCP`);
+      t.is(p.remote.protocol, 'tcp', `${name} ${which}: remote candidate over TCP`);
+      t.is(p.remote.port, tcpPort, `${name} ${which}: to the server's tcp_port`);
+      t.is(p.remote.tcpType, 'passive', `${name} ${which}: the server's candidate is passive`);
+    }
+    const unrouted = await metricOf(node.port, 'nertc_tcp_unrouted_total');
+    t.is(unrouted, 0, 'every stream on the TCP port reached its connection');
+  } catch (e) {
+    t.log(`--- page logs ---\n${logs.join('\n')}`);
+    t.log(`--- server (tail) ---\n${out.slice(-60).join('\n')}`);
+    throw e;
+  } finally {
+    child?.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -105,6 +105,12 @@ pub struct PcBuilder {
     /// Run the connection's UDP over a socket shared with other connections instead of a
     /// socket of its own (the room server's one media port).
     pub shared_udp: Option<SharedUdp>,
+    /// Also listen for ICE over TCP here (RFC 6544: a passive host candidate, and an active
+    /// one on port 9 that webrtc-rs adds; the room server leaves that one out of its SDP).
+    pub tcp_bind: Option<SocketAddr>,
+    /// No UDP socket at all: ICE over `tcp_bind` only (the remote's UDP candidates pair with
+    /// nothing). For testing the TCP fallback as a UDP-less client would meet it.
+    pub tcp_only: bool,
 }
 
 /// A UDP socket shared by several peer connections, as one connection sees it. webrtc-rs
@@ -176,13 +182,15 @@ impl PcBuilder {
         if let Some(shared) = &self.shared_udp {
             builder = builder.with_runtime(shared.runtime.clone());
         }
+        let udp_addrs = if self.tcp_only && self.tcp_bind.is_some() { vec![] } else { vec![bind] };
         let pc = builder
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(me)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings.build())
             .with_handler(Arc::new(Handler { gathered: gtx.clone(), events: etx }))
-            .with_udp_addrs(vec![bind])
+            .with_udp_addrs(udp_addrs)
+            .with_tcp_addrs(self.tcp_bind.into_iter().collect())
             .build()
             .await?;
         let sdp_filter = self.shared_udp.map(|s| s.local_sdp);
@@ -209,6 +217,39 @@ impl Pc {
             Some(filter) => filter(sdp),
             None => sdp,
         })
+    }
+
+    /// ICE over TCP, active side: connects to every passive TCP candidate of the remote
+    /// description `sdp` (once each). webrtc-rs dials a passive candidate only when it comes
+    /// through `add_ice_candidate` (trickle), not in a description, so a connection built
+    /// with [`PcBuilder::tcp_bind`] calls this after applying the remote's description.
+    /// Returns how many candidates were handed over.
+    pub async fn dial_tcp_candidates(&self, sdp: &str) -> webrtc::error::Result<usize> {
+        let mut mid = None;
+        let mut seen = std::collections::HashSet::new();
+        for line in sdp.lines() {
+            if line.starts_with("m=") {
+                mid = None;
+            } else if let Some(m) = line.strip_prefix("a=mid:") {
+                mid = Some(m.trim().to_owned());
+            } else if let Some(c) = line.strip_prefix("a=") {
+                let fields: Vec<&str> = c.split(' ').collect();
+                let passive_tcp = fields.len() >= 6
+                    && c.starts_with("candidate:")
+                    && fields.get(2).is_some_and(|t| t.eq_ignore_ascii_case("tcp"))
+                    && fields.windows(2).any(|w| w == ["tcptype", "passive"]);
+                // Address and port: one dial per listening socket, whichever m-line lists it.
+                if passive_tcp && seen.insert((fields[4].to_owned(), fields[5].to_owned())) {
+                    let init = webrtc::peer_connection::RTCIceCandidateInit {
+                        candidate: c.trim().to_owned(),
+                        sdp_mid: mid.clone(),
+                        ..Default::default()
+                    };
+                    self.pc.add_ice_candidate(init).await?;
+                }
+            }
+        }
+        Ok(seen.len())
     }
 
     /// The mid of the transceiver whose receiver carries `track`.

@@ -102,6 +102,19 @@ impl ServerConfig {
                 "needs a concrete rtc.bind_ip (the shared socket cannot tell which local address a datagram came to)",
             );
         }
+        if rtc.tcp_port != 0 && rtc.bind_ip.is_unspecified() {
+            return invalid(
+                "rtc.tcp_port",
+                &format!("{} (bind_ip = {})", rtc.tcp_port, rtc.bind_ip),
+                "needs a concrete rtc.bind_ip (the address written into the TCP candidates)",
+            );
+        }
+        if rtc.tcp_port != 0 && rtc.udp_port_min != 0 {
+            return invalid("rtc.tcp_port", &rtc.tcp_port, "goes with udp_port or ephemeral UDP ports, not with udp_port_min/udp_port_max");
+        }
+        if rtc.tcp_only && rtc.tcp_port == 0 {
+            return invalid("rtc.tcp_only", &rtc.tcp_only, "needs rtc.tcp_port (media over TCP only)");
+        }
         let t = &self.timeouts;
         let ms_range = |key: &str, v: u64, min: u64, max: u64| {
             if (min..=max).contains(&v) { Ok(()) } else { invalid(key, &v, &format!("must be between {min} and {max} (milliseconds)")) }
@@ -263,11 +276,27 @@ pub struct RtcConfig {
     /// One UDP port for every peer connection (demultiplexed by ICE ufrag, then by remote
     /// address: [`crate::sfu::udpmux`]); 0 = off (a port per connection, as above).
     pub udp_port: u16,
+    /// One TCP port for ICE over TCP (RFC 6544 passive candidates of every peer connection,
+    /// next to the UDP ones; streams routed by the ICE ufrag of their first binding request:
+    /// [`crate::sfu::tcpmux`]); 0 = off (no TCP candidates).
+    pub tcp_port: u16,
+    /// Media over `tcp_port` only: the server's connections have no UDP socket and offer no UDP
+    /// candidate. A test switch (what a client that cannot send UDP meets, on a network that
+    /// has UDP); needs `tcp_port`.
+    pub tcp_only: bool,
 }
 
 impl Default for RtcConfig {
     fn default() -> Self {
-        RtcConfig { bind_ip: IpAddr::from([127, 0, 0, 1]), advertised_ip: None, udp_port_min: 0, udp_port_max: 0, udp_port: 0 }
+        RtcConfig {
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            advertised_ip: None,
+            udp_port_min: 0,
+            udp_port_max: 0,
+            udp_port: 0,
+            tcp_port: 0,
+            tcp_only: false,
+        }
     }
 }
 
@@ -377,6 +406,9 @@ mod tests {
             ("rtc.advertised_ip", "[rtc]\nadvertised_ip = \"my host\""),
             ("rtc.udp_port", "[rtc]\nudp_port = 5000\nudp_port_min = 6000\nudp_port_max = 6001"),
             ("rtc.udp_port", "[rtc]\nudp_port = 5000\nbind_ip = \"0.0.0.0\""),
+            ("rtc.tcp_port", "[rtc]\ntcp_port = 5000\nbind_ip = \"0.0.0.0\""),
+            ("rtc.tcp_port", "[rtc]\ntcp_port = 5000\nudp_port_min = 6000\nudp_port_max = 6001"),
+            ("rtc.tcp_only", "[rtc]\ntcp_only = true"),
             ("connections.max_per_ip", "[connections]\nmax_per_ip = 0"),
             ("connections.handshake_timeout_ms", "[connections]\nhandshake_timeout_ms = 0"),
             ("listen", "listen = \"8480\""),
@@ -397,6 +429,8 @@ mod tests {
         ServerConfig::from_toml("[apps.dev]\nsecret = \"\"\ndebug = true").unwrap();
         ServerConfig::from_toml("[rtc]\nudp_port_min = 5000\nudp_port_max = 5000").unwrap();
         assert_eq!(ServerConfig::from_toml("[rtc]\nudp_port = 5000").unwrap().rtc.udp_port, 5000);
+        let tcp = ServerConfig::from_toml("[rtc]\nudp_port = 5000\ntcp_port = 5000\ntcp_only = true").unwrap().rtc;
+        assert_eq!((tcp.tcp_port, tcp.tcp_only), (5000, true));
         let c = ServerConfig::from_toml("[cluster]\nredis_url = \"redis://127.0.0.1:7000\"\nnode_id = \"n1\"").unwrap();
         let cl = c.cluster.expect("[cluster] read");
         assert_eq!((cl.node_id.as_deref(), cl.heartbeat_ms, cl.lease_ms), (Some("n1"), 500, 2000));

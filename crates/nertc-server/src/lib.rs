@@ -20,7 +20,8 @@
 //!
 //! Each peer connection binds a UDP port of its own, unless `rtc.udp_port` is set: then all
 //! of them share one socket, demultiplexed by ICE ufrag and remote address
-//! ([`sfu::udpmux`]).
+//! ([`sfu::udpmux`]). With `rtc.tcp_port` set, every connection also offers an ICE-TCP passive
+//! candidate on that one TCP port ([`sfu::tcpmux`]), the fallback for clients without UDP.
 //!
 //! In cluster mode (a `[cluster]` table) the [`cluster`] module places each room on one node
 //! through Redis: a join for a room owned elsewhere is answered with a redirect, and a
@@ -116,6 +117,8 @@ pub struct RunningServer {
     heartbeat: Option<tokio::task::JoinHandle<()>>,
     /// The shared media socket (`rtc.udp_port`), closed at shutdown.
     udp_mux: Option<Arc<sfu::udpmux::UdpMux>>,
+    /// The shared ICE-TCP listener (`rtc.tcp_port`), closed at shutdown.
+    tcp_mux: Option<Arc<sfu::tcpmux::TcpMux>>,
 }
 
 impl RunningServer {
@@ -129,6 +132,9 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.directory.shutdown().await;
         if let Some(mux) = &self.udp_mux {
+            mux.close();
+        }
+        if let Some(mux) = &self.tcp_mux {
             mux.close();
         }
         let _ = self.stop.send(true);
@@ -190,13 +196,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tokio::net::TcpListener::bind(&config.listen).await.map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
     let metrics = Arc::new(Metrics::default());
-    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone())
-        .map_err(|source| ServerError::Bind { addr: format!("udp {}:{}", config.rtc.bind_ip, config.rtc.udp_port), source })?;
+    let peer_env = PeerEnv::new(config.rtc.clone(), metrics.clone()).map_err(|(addr, source)| ServerError::Bind { addr, source })?;
     let cluster = match &config.cluster {
         Some(c) => Some(cluster::Cluster::new(c.clone(), addr, metrics.clone()).map_err(|e| ServerError::Redis(e.to_string()))?),
         None => None,
     };
-    let udp_mux = peer_env.udp_mux.clone();
+    let (udp_mux, tcp_mux) = (peer_env.udp_mux.clone(), peer_env.tcp_mux.clone());
     let shared = Arc::new(Shared { config, metrics: metrics.clone(), peer_env, cluster: cluster.clone() });
     let directory = Directory::spawn(shared.clone());
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
@@ -224,7 +229,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         }
     });
     tracing::info!(%addr, "nertc-server listening");
-    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat, udp_mux })
+    Ok(RunningServer { addr, metrics, directory, cluster, stop, task, heartbeat, udp_mux, tcp_mux })
 }
 
 async fn ws_upgrade(

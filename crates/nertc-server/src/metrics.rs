@@ -57,6 +57,9 @@ pub struct Metrics {
     /// Datagrams on the shared media socket (`rtc.udp_port`) for no connection, or dropped
     /// because their connection had [`crate::sfu::udpmux::PORT_QUEUE`] unread.
     pub udp_unrouted: AtomicU64,
+    /// Streams on the shared ICE-TCP port (`rtc.tcp_port`) closed before they reached a
+    /// connection: no binding request for a known ufrag first, too slow, or too many waiting.
+    pub tcp_unrouted: AtomicU64,
     pub cluster: ClusterMetrics,
 }
 
@@ -79,6 +82,7 @@ impl Default for Metrics {
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
             udp_unrouted: AtomicU64::new(0),
+            tcp_unrouted: AtomicU64::new(0),
             cluster: ClusterMetrics::default(),
         }
     }
@@ -136,6 +140,12 @@ impl Metrics {
             "counter",
             "Datagrams on the shared media UDP port dropped: for no connection, or its queue full.",
             c(&self.udp_unrouted),
+        );
+        metric(
+            "tcp_unrouted_total",
+            "counter",
+            "Streams on the shared ICE-TCP port closed unrouted: no binding request for a known ufrag first, or too slow.",
+            c(&self.tcp_unrouted),
         );
         let cl = &self.cluster;
         if cl.enabled.load(Relaxed) {

@@ -11,7 +11,7 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_users_exchange_audio_and_video() {
     let server = server().await;
-    three_users_exchange(&server, "media-3").await;
+    three_users_exchange(&server, "media-3", false).await;
     server.shutdown().await;
 }
 
@@ -30,7 +30,7 @@ async fn all_peer_connections_share_the_configured_udp_port() {
     config.rtc.bind_ip = media_ip.into();
     config.rtc.udp_port = port;
     let server = server_with(config).await;
-    let clients = three_users_exchange(&server, "media-mux").await;
+    let clients = three_users_exchange(&server, "media-mux", false).await;
     let sockets = udp_sockets_of_this_process();
     let server_side: Vec<_> = sockets.iter().filter(|a| *a.ip() == media_ip).collect();
     assert_eq!(server_side, vec![&std::net::SocketAddrV4::new(media_ip, port)], "the server's UDP sockets; all: {sockets:?}");
@@ -65,15 +65,70 @@ async fn all_peer_connections_share_the_configured_udp_port() {
     }
 }
 
+/// ICE over TCP only (`rtc.tcp_port` with `rtc.tcp_only`): the same exchange, every client
+/// connection an ICE-TCP active one (webrtc-rs dialling the server's passive candidate, no UDP
+/// socket). The server's six connections hold no UDP socket: each took one stream accepted on
+/// the one TCP port (media on 127.0.0.3, to be told apart in this process's socket table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_tcp_only_carries_every_track_through_one_tcp_port() {
+    let media_ip = std::net::Ipv4Addr::new(127, 0, 0, 3);
+    let probe = std::net::TcpListener::bind((media_ip, 0)).expect("127.0.0.3 is on loopback");
+    let port = probe.local_addr().expect("bound").port();
+    drop(probe);
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.bind_ip = media_ip.into();
+    config.rtc.tcp_port = port;
+    config.rtc.tcp_only = true;
+    let server = server_with(config).await;
+    let clients = three_users_exchange(&server, "media-tcp", true).await;
+    let server_udp: Vec<_> = udp_sockets_of_this_process().into_iter().filter(|a| *a.ip() == media_ip).collect();
+    assert!(server_udp.is_empty(), "the server's UDP sockets: {server_udp:?}");
+    let shared = std::net::SocketAddrV4::new(media_ip, port);
+    let server_tcp: Vec<_> = sockets_of_this_process("/proc/net/tcp").into_iter().filter(|(a, _)| *a.ip() == media_ip).collect();
+    // One listener, and one established stream per server connection (a pub and a sub per
+    // user), all on the shared port.
+    assert!(server_tcp.iter().all(|(a, _)| *a == shared), "{server_tcp:?}");
+    assert_eq!(server_tcp.iter().filter(|(_, st)| *st == TCP_LISTEN).count(), 1, "{server_tcp:?}");
+    assert_eq!(server_tcp.iter().filter(|(_, st)| *st == TCP_ESTABLISHED).count(), 6, "{server_tcp:?}");
+    let page = support::http_get(server.addr, "/metrics").await;
+    assert!(page.contains("nertc_tcp_unrouted_total 0"), "{page}");
+    // A stream that does not start with a binding request for a known ufrag is closed.
+    let mut stray = tokio::net::TcpStream::connect((media_ip, port)).await.expect("the TCP port accepts");
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stray.write_all(&[0, 4, 0x80, 0, 0, 0]).await.expect("a frame written");
+        let n = tokio::time::timeout(Duration::from_secs(3), stray.read(&mut [0u8; 16])).await.expect("closed at once");
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    let page = support::http_get(server.addr, "/metrics").await;
+    assert!(page.contains("nertc_tcp_unrouted_total 1"), "{page}");
+    drop(clients);
+    server.shutdown().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while let Err(e) = std::net::TcpListener::bind((media_ip, port)) {
+        assert!(tokio::time::Instant::now() < deadline, "port {port} still taken 3 s after shutdown: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const TCP_ESTABLISHED: u8 = 0x01;
+const TCP_LISTEN: u8 = 0x0A;
+
 /// Local addresses of the IPv4 UDP sockets this process holds (its descriptors' socket inodes
 /// looked up in /proc/net/udp).
 fn udp_sockets_of_this_process() -> Vec<std::net::SocketAddrV4> {
+    sockets_of_this_process("/proc/net/udp").into_iter().map(|(a, _)| a).collect()
+}
+
+/// Local address and state of the IPv4 sockets of `table` (/proc/net/udp or tcp) this process
+/// holds (its descriptors' socket inodes looked up there).
+fn sockets_of_this_process(table: &str) -> Vec<(std::net::SocketAddrV4, u8)> {
     let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
         .filter_map(|l| l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_owned))
         .collect();
-    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    let table = std::fs::read_to_string(table).expect("the kernel's socket table");
     table
         .lines()
         .skip(1)
@@ -85,18 +140,22 @@ fn udp_sockets_of_this_process() -> Vec<std::net::SocketAddrV4> {
             let (ip, port) = f.get(1)?.split_once(':')?;
             // The kernel prints the address as the native-endian u32 of its network-order bytes.
             let ip = std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes());
-            Some(std::net::SocketAddrV4::new(ip, u16::from_str_radix(port, 16).ok()?))
+            Some((std::net::SocketAddrV4::new(ip, u16::from_str_radix(port, 16).ok()?), u8::from_str_radix(f.get(3)?, 16).ok()?))
         })
         .collect()
 }
 
 /// Three users join `ch`, publish audio and video, subscribe to each other; every track arrives
 /// intact at both others. Returns the clients, still connected.
-async fn three_users_exchange(server: &nertc_server::RunningServer, ch: &str) -> Vec<Client> {
+/// `ice_tcp`: the clients' connections run over ICE-TCP only.
+async fn three_users_exchange(server: &nertc_server::RunningServer, ch: &str, ice_tcp: bool) -> Vec<Client> {
     let uids = [11u64, 12, 13];
     let mut clients = Vec::new();
     for uid in uids {
-        clients.push(Client::joined(server, ch, uid).await);
+        let mut c = Client::connect(server, uid).await;
+        c.ice_tcp.store(ice_tcp, std::sync::atomic::Ordering::Relaxed);
+        c.join(join_req(ch, uid)).await.expect("join succeeds");
+        clients.push(c);
     }
     // Presence: user 11 saw 12 then 13 join, in order.
     let (s1, e1) = clients[0].wait_event("user_joined 12", |e| matches!(e, RoomEvent::UserJoined { uid: 12, .. })).await;

@@ -3,12 +3,15 @@
 //! ([`simulcast`]). Codecs, peer connection setup and
 //! the RTCP tap come from `nertc-rtc`, shared with the engine. With `rtc.udp_port` set, every
 //! peer connection's UDP goes through one shared socket ([`udpmux`]: webrtc-rs's runtime seam,
-//! demultiplexed by ICE ufrag, then by remote address).
+//! demultiplexed by ICE ufrag, then by remote address); with `rtc.tcp_port`, ICE-TCP passive
+//! candidates of every connection share one TCP port ([`tcpmux`]: streams routed by the ufrag
+//! of their first binding request).
 
 pub mod forwarder;
 pub mod munger;
 pub mod peer;
 pub mod simulcast;
+pub mod tcpmux;
 pub mod udpmux;
 
 pub use forwarder::ForwarderHandle;

@@ -33,7 +33,8 @@ use crate::metrics::Metrics;
 use crate::sfu::forwarder::{self, DownTrack, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Fallback, LayerChoice};
-use crate::sfu::udpmux::UdpMux;
+use crate::sfu::tcpmux::TcpMux;
+use crate::sfu::udpmux::{self, UdpMux};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
@@ -131,6 +132,8 @@ pub struct PeerEnv {
     pub next_port: Arc<AtomicU32>,
     /// The shared media socket, when `rtc.udp_port` is set.
     pub udp_mux: Option<Arc<UdpMux>>,
+    /// The shared ICE-TCP listener, when `rtc.tcp_port` is set.
+    pub tcp_mux: Option<Arc<TcpMux>>,
     /// Subscribers' reception reports, to the down track of the stream they are about.
     pub reports: Arc<ReportRouter>,
 }
@@ -157,13 +160,24 @@ impl ReportRouter {
 }
 
 impl PeerEnv {
-    /// With `rtc.udp_port` set, binds the shared media socket (on the current tokio runtime).
-    pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> std::io::Result<Self> {
+    /// With `rtc.udp_port` / `rtc.tcp_port` set, binds the shared media socket / ICE-TCP
+    /// listener (on the current tokio runtime); an error names what failed to bind.
+    pub fn new(rtc: RtcConfig, metrics: Arc<Metrics>) -> Result<Self, (String, std::io::Error)> {
         let udp_mux = match rtc.udp_port {
             0 => None,
-            port => Some(UdpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())?),
+            port => Some(
+                UdpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())
+                    .map_err(|e| (format!("udp {}:{port}", rtc.bind_ip), e))?,
+            ),
         };
-        Ok(PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), udp_mux, reports: Arc::default() })
+        let tcp_mux = match rtc.tcp_port {
+            0 => None,
+            port => Some(
+                TcpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())
+                    .map_err(|e| (format!("tcp {}:{port}", rtc.bind_ip), e))?,
+            ),
+        };
+        Ok(PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), udp_mux, tcp_mux, reports: Arc::default() })
     }
 
     /// Builds a peer connection on the shared socket, or on the next free port of the
@@ -186,10 +200,21 @@ impl PeerEnv {
             feedback_counter: Some(counter.clone()),
             congestion: None,
             shared_udp: None,
+            tcp_bind: None,
+            tcp_only: false,
         };
-        if let Some(mux) = &self.udp_mux {
-            // The driver binds (and the mux closes at once) an ephemeral port: see udpmux.
-            return PcBuilder { shared_udp: Some(mux.port().shared_udp()), ..builder(0) }.build().await;
+        if self.udp_mux.is_some() || self.tcp_mux.is_some() {
+            // The driver binds (and the muxes close at once) an ephemeral port / listener: see
+            // udpmux and tcpmux.
+            let tcp = self.tcp_mux.as_ref().map(|m| m.port());
+            return PcBuilder {
+                shared_udp: Some(udpmux::shared_sockets(self.udp_mux.as_ref().map(|m| m.port()), tcp.clone())),
+                tcp_bind: tcp.map(|_| std::net::SocketAddr::new(self.rtc.bind_ip, 0)),
+                tcp_only: self.rtc.tcp_only,
+                ..builder(0)
+            }
+            .build()
+            .await;
         }
         let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
         if min == 0 || max < min {

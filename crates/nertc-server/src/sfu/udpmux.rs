@@ -46,6 +46,7 @@ use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime, TokioRuntime, Transmit,
 };
 
+use super::tcpmux::TcpPort;
 use crate::metrics::Metrics;
 
 /// Datagrams held for one connection whose driver has not read them yet; more are dropped
@@ -229,7 +230,7 @@ fn is_stun(d: &[u8]) -> bool {
 
 /// The recipient's ufrag of a STUN binding request: the part of its USERNAME before the
 /// colon (RFC 8445 §7.2.2: `<receiver's ufrag>:<sender's ufrag>`).
-fn binding_request_ufrag(d: &[u8]) -> Option<&str> {
+pub(super) fn binding_request_ufrag(d: &[u8]) -> Option<&str> {
     if !is_stun(d) || d[0..2] != STUN_BINDING_REQUEST {
         return None;
     }
@@ -282,11 +283,7 @@ impl MuxPort {
 
     /// What [`nertc_rtc::pc::PcBuilder::shared_udp`] takes for this connection.
     pub fn shared_udp(self: &Arc<Self>) -> nertc_rtc::pc::SharedUdp {
-        let port = self.clone();
-        nertc_rtc::pc::SharedUdp {
-            runtime: Arc::new(MuxRuntime { port: self.clone() }),
-            local_sdp: Arc::new(move |sdp| port.rewrite_local_sdp(&sdp)),
-        }
+        shared_sockets(Some(self.clone()), None)
     }
 
     /// Registers the description's ICE ufrag(s) for this connection and writes the shared
@@ -329,9 +326,31 @@ fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16) -> Option<String>
     Some(fields.join(" "))
 }
 
-/// A connection's runtime: tokio, except that its UDP sockets are views of the shared one.
+/// What [`nertc_rtc::pc::PcBuilder::shared_udp`] takes for a connection on the shared UDP
+/// socket, the shared ICE-TCP port ([`super::tcpmux`]), or both: a runtime whose sockets and
+/// listeners are views of the shared ones, and the rewrite of its local descriptions.
+pub fn shared_sockets(udp: Option<Arc<MuxPort>>, tcp: Option<Arc<TcpPort>>) -> nertc_rtc::pc::SharedUdp {
+    let (u, t) = (udp.clone(), tcp.clone());
+    nertc_rtc::pc::SharedUdp {
+        runtime: Arc::new(MuxRuntime { udp, tcp }),
+        local_sdp: Arc::new(move |sdp| {
+            let sdp = match &u {
+                Some(u) => u.rewrite_local_sdp(&sdp),
+                None => sdp,
+            };
+            match &t {
+                Some(t) => t.rewrite_local_sdp(&sdp),
+                None => sdp,
+            }
+        }),
+    }
+}
+
+/// A connection's runtime: tokio, except that its UDP sockets (with `udp`) and TCP listeners
+/// (with `tcp`) are views of the shared ones.
 struct MuxRuntime {
-    port: Arc<MuxPort>,
+    udp: Option<Arc<MuxPort>>,
+    tcp: Option<Arc<TcpPort>>,
 }
 
 impl fmt::Debug for MuxRuntime {
@@ -348,15 +367,19 @@ impl Runtime for MuxRuntime {
         TokioRuntime.spawn_reactor(pool, future)
     }
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let Some(port) = &self.udp else { return TokioRuntime.wrap_udp_socket(socket) };
         let local = socket.local_addr()?;
         // The driver names its host candidate after this address; the socket itself is not
         // needed (the shared one carries the traffic), so it is closed here.
         drop(socket);
-        lock(&self.port.state).bound_ports.push(local.port());
-        Ok(Arc::new(MuxSocket { port: self.port.clone(), local }))
+        lock(&port.state).bound_ports.push(local.port());
+        Ok(Arc::new(MuxSocket { port: port.clone(), local }))
     }
     fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
-        TokioRuntime.wrap_tcp_listener(listener)
+        match &self.tcp {
+            Some(port) => port.listener(listener),
+            None => TokioRuntime.wrap_tcp_listener(listener),
+        }
     }
     fn connect_tcp<'a>(&'a self, remote: SocketAddr) -> Pin<Box<dyn Future<Output = io::Result<Arc<dyn AsyncTcpStream>>> + Send + 'a>> {
         TokioRuntime.connect_tcp(remote)

@@ -110,8 +110,15 @@ pub const GOP: u32 = 30;
 
 pub use nertc_rtc::pc::Pc as TestPc;
 
-async fn test_pc() -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
-    let (pc, mut events) = nertc_rtc::pc::PcBuilder::default().build().await.expect("client peer connection");
+/// `ice_tcp`: the connection has no UDP socket, only ICE over TCP (active: it dials the
+/// server's passive candidates, see [`apply_remote`]).
+async fn test_pc(ice_tcp: bool) -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
+    let builder = nertc_rtc::pc::PcBuilder {
+        tcp_bind: ice_tcp.then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        tcp_only: ice_tcp,
+        ..Default::default()
+    };
+    let (pc, mut events) = builder.build().await.expect("client peer connection");
     let (ttx, trx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -121,6 +128,20 @@ async fn test_pc() -> (TestPc, mpsc::UnboundedReceiver<Arc<dyn TrackRemote>>) {
         }
     });
     (pc, trx)
+}
+
+/// Applies the server's description; over ICE-TCP, then dials its passive candidates when
+/// its ICE credentials are new (the first description, an ICE restart: a renegotiation keeps
+/// the streams it has).
+async fn apply_remote(pc: &TestPc, sdp: RTCSessionDescription, ice_tcp: bool) {
+    let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).map(str::to_owned);
+    let before = pc.pc.remote_description().await.and_then(|d| ufrag(&d.sdp));
+    let text = sdp.sdp.clone();
+    pc.pc.set_remote_description(sdp).await.expect("the server's description applies");
+    if ice_tcp && ufrag(&text) != before {
+        let n = pc.dial_tcp_candidates(&text).await.expect("the server's TCP candidates are dialled");
+        assert!(n > 0, "the server offered no passive TCP candidate:\n{text}");
+    }
 }
 
 /// One test participant.
@@ -143,6 +164,9 @@ pub struct Client {
     /// each, the NAL header before the synthetic payload): a keyframe every [`GOP`] pictures
     /// and after each keyframe request, as an encoder does, delta pictures otherwise.
     pub h264_gop: bool,
+    /// Set before joining: both connections run over ICE-TCP only (the server needs
+    /// `rtc.tcp_port`).
+    pub ice_tcp: Arc<std::sync::atomic::AtomicBool>,
     /// The counters of the keyframes sent (an `h264_gop` stream).
     pub keyframes_sent: Arc<std::sync::Mutex<Vec<u32>>>,
     pub last_seq: u64,
@@ -166,7 +190,15 @@ impl Client {
         let received = Arc::new(Mutex::new(HashMap::new()));
         let sub_tracks = Arc::new(Mutex::new(HashMap::new()));
         let (closed_tx, closed_rx) = watch::channel(None);
-        let pump = Pump { uid, signal: signal.clone(), frames: frames_tx, received: received.clone(), sub_tracks: sub_tracks.clone() };
+        let ice_tcp = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pump = Pump {
+            uid,
+            signal: signal.clone(),
+            frames: frames_tx,
+            received: received.clone(),
+            sub_tracks: sub_tracks.clone(),
+            ice_tcp: ice_tcp.clone(),
+        };
         let pump = tokio::spawn(pump.run(events, closed_tx));
         Ok(Client {
             uid,
@@ -179,6 +211,7 @@ impl Client {
             sub_tracks,
             plis_received: Arc::new(AtomicU64::new(0)),
             h264_gop: false,
+            ice_tcp,
             keyframes_sent: Arc::default(),
             last_seq: 0,
             pub_pc: None,
@@ -357,7 +390,7 @@ impl Client {
     pub async fn publish_av(&mut self) -> (TrackId, TrackId) {
         let audio = self.publish_req(MediaKind::Audio, TrackSource::Mic).await;
         let video = self.publish_req(MediaKind::Video, TrackSource::Camera).await;
-        let (pc, _) = test_pc().await;
+        let (pc, _) = test_pc(self.ice_tcp.load(Relaxed)).await;
         let mut locals = Vec::new();
         for (tid, kind, mime) in [(&audio, RtpCodecKind::Audio, "audio/opus"), (&video, RtpCodecKind::Video, "video/H264")] {
             let (codec, _, _) = nertc_rtc::codecs::canonical(mime).expect("known codec");
@@ -390,7 +423,8 @@ impl Client {
             .expect("pub offer answered");
         let Reply::PubAnswer(answer) = reply else { panic!("a pub offer answered with {reply:?}") };
         assert_eq!((answer.pc, answer.kind), (PcKind::Pub, SdpType::Answer));
-        pc.pc.set_remote_description(RTCSessionDescription::answer(answer.sdp).expect("answer sdp")).await.expect("set remote answer");
+        let answer = RTCSessionDescription::answer(answer.sdp).expect("answer sdp");
+        apply_remote(&pc, answer, self.ice_tcp.load(Relaxed)).await;
         let uid = self.uid;
         for (_, _, local, ssrc, video) in locals {
             let gop = (video && self.h264_gop).then(|| (self.plis_received.clone(), self.keyframes_sent.clone()));
@@ -516,6 +550,7 @@ struct Pump {
     frames: mpsc::UnboundedSender<ServerFrame>,
     received: Arc<Mutex<HashMap<TrackId, Received>>>,
     sub_tracks: Arc<Mutex<HashMap<TrackId, Arc<dyn TrackRemote>>>>,
+    ice_tcp: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Pump {
@@ -551,7 +586,7 @@ impl Pump {
                     let pc = match sub.as_ref() {
                         Some(pc) => pc,
                         None => {
-                            let (pc, mut tracks) = test_pc().await;
+                            let (pc, mut tracks) = test_pc(self.ice_tcp.load(Relaxed)).await;
                             let fwd = sub_tracks_tx.clone();
                             tokio::spawn(async move {
                                 while let Some(t) = tracks.recv().await {
@@ -563,7 +598,7 @@ impl Pump {
                     };
                     sub_mids.extend(offer.sub_mids.clone());
                     let sdp = RTCSessionDescription::offer(offer.sdp.clone()).expect("the server's sub offer is SDP");
-                    pc.pc.set_remote_description(sdp).await.expect("the server's sub offer applies");
+                    apply_remote(pc, sdp, self.ice_tcp.load(Relaxed)).await;
                     let answer = pc.pc.create_answer(None).await.expect("a sub answer");
                     pc.pc.set_local_description(answer).await.expect("our sub answer applies locally");
                     let sdp = pc.local_sdp().await.expect("a local description was just set");
