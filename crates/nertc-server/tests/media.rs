@@ -15,7 +15,7 @@ async fn three_users_exchange_audio_and_video() {
     server.shutdown().await;
 }
 
-/// The shared media port (`rtc.udp_port`): the same exchange, with the server's six peer
+/// The shared media port (`rtc.udp_port`, with `rtc.tcp_port` too): the same exchange, with the server's six peer
 /// connections (a pub and a sub one per user) on one UDP socket. The server binds its media to
 /// 127.0.0.2, so that its sockets can be told from the clients' (127.0.0.1) in this process's
 /// socket table.
@@ -29,8 +29,13 @@ async fn all_peer_connections_share_the_configured_udp_port() {
     let mut config = nertc_server::ServerConfig::embedded();
     config.rtc.bind_ip = media_ip.into();
     config.rtc.udp_port = port;
+    // ICE-TCP next to it, on the same number (a TCP port is another port): the clients
+    // (UDP only) ignore the passive candidates and go on as before.
+    config.rtc.tcp_port = port;
     let server = server_with(config).await;
     let clients = three_users_exchange(&server, "media-mux", false).await;
+    let tcp = sockets_of_this_process("/proc/net/tcp").into_iter().filter(|(a, _)| *a.ip() == media_ip).collect::<Vec<_>>();
+    assert_eq!(tcp, vec![(std::net::SocketAddrV4::new(media_ip, port), TCP_LISTEN)], "the server's TCP sockets: only the listener");
     let sockets = udp_sockets_of_this_process();
     let server_side: Vec<_> = sockets.iter().filter(|a| *a.ip() == media_ip).collect();
     assert_eq!(server_side, vec![&std::net::SocketAddrV4::new(media_ip, port)], "the server's UDP sockets; all: {sockets:?}");
