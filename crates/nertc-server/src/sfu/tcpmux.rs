@@ -399,4 +399,62 @@ mod tests {
         assert_eq!(rewrite_candidate("1 1 udp 2130706431 127.0.0.2 40001 typ host", &[40001], 5000), Rewrite::Keep);
         assert_eq!(rewrite_candidate("garbage", &[40001], 5000), Rewrite::Keep);
     }
+
+    /// A stream is handed to the connection named by its first frame, that frame read again
+    /// first; a stream for an unknown ufrag, and one that starts with something else, are closed.
+    #[tokio::test]
+    async fn streams_go_to_the_connection_their_first_binding_request_names() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let metrics = Arc::new(Metrics::default());
+        let mux = TcpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)), metrics.clone()).expect("bind the shared listener");
+        let (a, b) = (mux.port(), mux.port());
+        // The driver's own listeners: closed by the mux, their ports rewritten.
+        let la = a.listener(std::net::TcpListener::bind("127.0.0.1:0").expect("a listener")).expect("wrapped");
+        let lb = b.listener(std::net::TcpListener::bind("127.0.0.1:0").expect("a listener")).expect("wrapped");
+        let pa = la.local_addr().expect("its address").port();
+        let sdp = a.rewrite_local_sdp(&format!(
+            "a=ice-ufrag:ufragA\r\na=candidate:1 1 tcp 1 127.0.0.1 {pa} typ host tcptype passive\r\na=candidate:2 1 tcp 1 127.0.0.1 9 typ host tcptype active\r\n"
+        ));
+        assert_eq!(
+            sdp,
+            format!("a=ice-ufrag:ufragA\r\na=candidate:1 1 tcp 1 127.0.0.1 {} typ host tcptype passive\r\n", mux.local_addr().port())
+        );
+        b.rewrite_local_sdp("a=ice-ufrag:ufragB\r\n");
+
+        let frame = |d: &[u8]| [&(d.len() as u16).to_be_bytes()[..], d].concat();
+        let request = frame(&super::super::udpmux::tests::binding_request("ufragB:cli"));
+        let mut client = tokio::net::TcpStream::connect(mux.local_addr()).await.expect("connect");
+        // The frame in two writes, then a second frame behind it.
+        client.write_all(&request[..7]).await.expect("write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(&request[7..]).await.expect("write");
+        client.write_all(&frame(&[0x80; 12])).await.expect("write");
+        let (stream, peer) = tokio::time::timeout(Duration::from_secs(3), lb.accept()).await.expect("B accepts").expect("a stream");
+        assert_eq!(peer, client.local_addr().expect("client address"));
+        assert_eq!(stream.local_addr().expect("local"), lb.local_addr().expect("B's listener"), "named after B's listener");
+        let mut got = Vec::new();
+        while got.len() < request.len() + 14 {
+            let mut buf = [0u8; 4096];
+            let n = stream.read(&mut buf).await.expect("read");
+            assert!(n > 0, "EOF after {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, [request.clone(), frame(&[0x80; 12])].concat(), "the first frame again, then the rest");
+        // Both ways: what B's connection writes reaches the client.
+        stream.write_all(&frame(b"answer")).await.expect("write");
+        let mut back = [0u8; 8];
+        client.read_exact(&mut back).await.expect("read the answer");
+        assert_eq!(&back[2..], b"answer");
+
+        // Unknown ufrag, and not STUN: closed, counted; A got nothing.
+        for first in [frame(&super::super::udpmux::tests::binding_request("nobody:cli")), frame(&[0x80; 40])] {
+            let mut c = tokio::net::TcpStream::connect(mux.local_addr()).await.expect("connect");
+            c.write_all(&first).await.expect("write");
+            let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut [0u8; 8])).await.expect("closed at once");
+            assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+        }
+        assert_eq!(metrics.tcp_unrouted.load(Relaxed), 2);
+        assert!(tokio::time::timeout(Duration::from_millis(100), la.accept()).await.is_err(), "A accepted a stream");
+        mux.close();
+    }
 }

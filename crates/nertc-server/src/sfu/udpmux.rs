@@ -483,11 +483,11 @@ impl AsyncUdpSocket for MuxSocket {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A binding request as RFC 8445 builds it: USERNAME, then attributes we skip.
-    fn binding_request(username: &str) -> Vec<u8> {
+    pub(in crate::sfu) fn binding_request(username: &str) -> Vec<u8> {
         let mut attrs = Vec::new();
         // PRIORITY first, to be skipped.
         attrs.extend_from_slice(&[0x00, 0x24, 0x00, 0x04, 1, 2, 3, 4]);
