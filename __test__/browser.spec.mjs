@@ -409,6 +409,10 @@ test('ICE over TCP only: a server that offers just its one tcptype-passive port 
       t.is(p.remote.port, tcpPort, `${name} ${which}: to the server's tcp_port`);
       t.is(p.remote.tcpType, 'passive', `${name} ${which}: the server's candidate is passive`);
     }
+    // The server's description offered that one candidate: no UDP, no tcptype active.
+    const candidates = await pageA.evaluate(() => window.nertcClient.pubPc.remoteDescription.sdp.split('\r\n').filter((l) => l.startsWith('a=candidate:')));
+    t.true(candidates.length > 0, 'the server offered candidates');
+    for (const c of candidates) t.regex(c, new RegExp(` tcp \\d+ 127\\.0\\.0\\.1 ${tcpPort} typ host tcptype passive`), c);
     const unrouted = await metricOf(node.port, 'nertc_tcp_unrouted_total');
     t.is(unrouted, 0, 'every stream on the TCP port reached its connection');
   } catch (e) {
