@@ -11,7 +11,7 @@ use support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_users_exchange_audio_and_video() {
     let server = server().await;
-    three_users_exchange(&server, "media-3", false).await;
+    three_users_exchange(&server, "media-3", [false; 3]).await;
     server.shutdown().await;
 }
 
@@ -33,7 +33,7 @@ async fn all_peer_connections_share_the_configured_udp_port() {
     // (UDP only) ignore the passive candidates and go on as before.
     config.rtc.tcp_port = port;
     let server = server_with(config).await;
-    let clients = three_users_exchange(&server, "media-mux", false).await;
+    let clients = three_users_exchange(&server, "media-mux", [false; 3]).await;
     let tcp = sockets_of_this_process("/proc/net/tcp").into_iter().filter(|(a, _)| *a.ip() == media_ip).collect::<Vec<_>>();
     assert_eq!(tcp, vec![(std::net::SocketAddrV4::new(media_ip, port), TCP_LISTEN)], "the server's TCP sockets: only the listener");
     let sockets = udp_sockets_of_this_process();
@@ -85,7 +85,7 @@ async fn ice_tcp_only_carries_every_track_through_one_tcp_port() {
     config.rtc.tcp_port = port;
     config.rtc.tcp_only = true;
     let server = server_with(config).await;
-    let clients = three_users_exchange(&server, "media-tcp", true).await;
+    let clients = three_users_exchange(&server, "media-tcp", [true; 3]).await;
     let server_udp: Vec<_> = udp_sockets_of_this_process().into_iter().filter(|a| *a.ip() == media_ip).collect();
     assert!(server_udp.is_empty(), "the server's UDP sockets: {server_udp:?}");
     let shared = std::net::SocketAddrV4::new(media_ip, port);
@@ -114,6 +114,29 @@ async fn ice_tcp_only_carries_every_track_through_one_tcp_port() {
         assert!(tokio::time::Instant::now() < deadline, "port {port} still taken 3 s after shutdown: {e}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// ICE-TCP as the fallback next to UDP (`rtc.tcp_port` alone: each connection has its own
+/// UDP port as well): clients 11 and 13 have no UDP and come in over the TCP port, 12 uses UDP
+/// (media on 127.0.0.4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_udp_fall_back_to_the_tcp_port() {
+    let media_ip = std::net::Ipv4Addr::new(127, 0, 0, 4);
+    let probe = std::net::TcpListener::bind((media_ip, 0)).expect("127.0.0.4 is on loopback");
+    let port = probe.local_addr().expect("bound").port();
+    drop(probe);
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.bind_ip = media_ip.into();
+    config.rtc.tcp_port = port;
+    let server = server_with(config).await;
+    let clients = three_users_exchange(&server, "media-tcp-fallback", [true, false, true]).await;
+    let server_tcp: Vec<_> = sockets_of_this_process("/proc/net/tcp").into_iter().filter(|(a, _)| *a.ip() == media_ip).collect();
+    // A stream for each connection of 11 and 13; 12's go over UDP.
+    assert_eq!(server_tcp.iter().filter(|(_, st)| *st == TCP_ESTABLISHED).count(), 4, "{server_tcp:?}");
+    let server_udp = udp_sockets_of_this_process().into_iter().filter(|a| *a.ip() == media_ip).count();
+    assert!(server_udp >= 6, "a UDP port per server connection, {server_udp} seen");
+    drop(clients);
+    server.shutdown().await;
 }
 
 const TCP_ESTABLISHED: u8 = 0x01;
@@ -152,11 +175,11 @@ fn sockets_of_this_process(table: &str) -> Vec<(std::net::SocketAddrV4, u8)> {
 
 /// Three users join `ch`, publish audio and video, subscribe to each other; every track arrives
 /// intact at both others. Returns the clients, still connected.
-/// `ice_tcp`: the clients' connections run over ICE-TCP only.
-async fn three_users_exchange(server: &nertc_server::RunningServer, ch: &str, ice_tcp: bool) -> Vec<Client> {
+/// `ice_tcp[i]`: client i's connections run over ICE-TCP only.
+async fn three_users_exchange(server: &nertc_server::RunningServer, ch: &str, ice_tcp: [bool; 3]) -> Vec<Client> {
     let uids = [11u64, 12, 13];
     let mut clients = Vec::new();
-    for uid in uids {
+    for (uid, ice_tcp) in uids.into_iter().zip(ice_tcp) {
         let mut c = Client::connect(server, uid).await;
         c.ice_tcp.store(ice_tcp, std::sync::atomic::Ordering::Relaxed);
         c.join(join_req(ch, uid)).await.expect("join succeeds");
