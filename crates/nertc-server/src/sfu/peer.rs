@@ -166,14 +166,14 @@ impl PeerEnv {
         let udp_mux = match rtc.udp_port {
             0 => None,
             port => Some(
-                UdpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())
+                UdpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), rtc.advertised_ip.clone(), metrics.clone())
                     .map_err(|e| (format!("udp {}:{port}", rtc.bind_ip), e))?,
             ),
         };
         let tcp_mux = match rtc.tcp_port {
             0 => None,
             port => Some(
-                TcpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), metrics.clone())
+                TcpMux::bind(std::net::SocketAddr::new(rtc.bind_ip, port), rtc.advertised_ip.clone(), metrics.clone())
                     .map_err(|e| (format!("tcp {}:{port}", rtc.bind_ip), e))?,
             ),
         };

@@ -12,8 +12,8 @@
 //! bound and returns a [`MuxTcpListener`], which "accepts" the streams this module routes to
 //! the connection. The connection keeps calling its candidate by the closed listener's
 //! address (its streams say that is their local address, so the ICE agent finds its
-//! candidate); [`TcpPort::rewrite_local_sdp`] writes the shared port into the passive
-//! candidates of every local description and leaves out the active ones (the server never
+//! candidate); [`TcpPort::rewrite_local_sdp`] writes the shared port (and `rtc.advertised_ip`)
+//! into the passive candidates of every local description and leaves out the active ones (the server never
 //! connects out).
 //!
 //! Routing: a stream accepted on the shared port belongs to nobody until its first frame
@@ -60,6 +60,8 @@ pub struct TcpMux {
     shared: Weak<Shared>,
     owner: Mutex<Option<Arc<Shared>>>,
     local: SocketAddr,
+    /// `rtc.advertised_ip`: written into the candidates instead of the bound address.
+    advertised_ip: Option<String>,
     task: tokio::task::AbortHandle,
 }
 
@@ -89,7 +91,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl TcpMux {
     /// Binds the shared listener and starts accepting on the current tokio runtime.
-    pub fn bind(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<Arc<TcpMux>> {
+    pub fn bind(addr: SocketAddr, advertised_ip: Option<String>, metrics: Arc<Metrics>) -> io::Result<Arc<TcpMux>> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
@@ -102,7 +104,7 @@ impl TcpMux {
         });
         let task = tokio::spawn(accept_loop(listener, Arc::downgrade(&shared))).abort_handle();
         tracing::info!(%local, "ICE-TCP on one TCP port");
-        Ok(Arc::new(TcpMux { shared: Arc::downgrade(&shared), owner: Mutex::new(Some(shared)), local, task }))
+        Ok(Arc::new(TcpMux { shared: Arc::downgrade(&shared), owner: Mutex::new(Some(shared)), local, advertised_ip, task }))
     }
 
     /// Stops accepting and frees the port; streams already handed over stay with their
@@ -118,7 +120,12 @@ impl TcpMux {
 
     /// The shared port as one new connection will use it.
     pub fn port(&self) -> Arc<TcpPort> {
-        Arc::new(TcpPort { shared: self.shared.clone(), public_port: self.local.port(), state: Mutex::default() })
+        Arc::new(TcpPort {
+            shared: self.shared.clone(),
+            public_port: self.local.port(),
+            advertised_ip: self.advertised_ip.clone(),
+            state: Mutex::default(),
+        })
     }
 }
 
@@ -177,6 +184,7 @@ struct Pending {
 pub struct TcpPort {
     shared: Weak<Shared>,
     public_port: u16,
+    advertised_ip: Option<String>,
     state: Mutex<PortState>,
 }
 
@@ -215,7 +223,7 @@ impl TcpPort {
             if let (Some(ufrag), Some(shared)) = (body.strip_prefix("a=ice-ufrag:"), &shared) {
                 shared.learn_ufrag(ufrag.trim(), self);
             }
-            match body.strip_prefix("a=candidate:").map(|c| rewrite_candidate(c, &bound, self.public_port)) {
+            match body.strip_prefix("a=candidate:").map(|c| rewrite_candidate(c, &bound, self.public_port, self.advertised_ip.as_deref())) {
                 Some(Rewrite::Drop) => {}
                 Some(Rewrite::To(c)) => {
                     out.push_str("a=candidate:");
@@ -258,7 +266,7 @@ enum Rewrite {
 
 /// `foundation component transport priority address port typ host ... tcptype T`: a TCP
 /// candidate on one of the `bound` ports gets `public_port`; an active one is dropped.
-fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16) -> Rewrite {
+fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16, advertised_ip: Option<&str>) -> Rewrite {
     let mut fields: Vec<&str> = c.split(' ').collect();
     if fields.len() < 6 || !fields[2].eq_ignore_ascii_case("tcp") {
         return Rewrite::Keep;
@@ -271,6 +279,9 @@ fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16) -> Rewrite {
         Ok(port) if bound.contains(&port) => {
             let public = public_port.to_string();
             fields[5] = &public;
+            if let Some(ip) = advertised_ip {
+                fields[4] = ip;
+            }
             Rewrite::To(fields.join(" "))
         }
         _ => Rewrite::Keep,
@@ -391,13 +402,18 @@ mod tests {
     fn passive_candidates_get_the_shared_port_and_active_ones_go() {
         let passive = "2 1 tcp 1671430143 127.0.0.2 40001 typ host tcptype passive";
         assert_eq!(
-            rewrite_candidate(passive, &[40001], 5000),
+            rewrite_candidate(passive, &[40001], 5000, None),
             Rewrite::To("2 1 tcp 1671430143 127.0.0.2 5000 typ host tcptype passive".into())
         );
-        assert_eq!(rewrite_candidate(passive, &[1], 5000), Rewrite::Keep);
-        assert_eq!(rewrite_candidate("3 1 tcp 1 127.0.0.2 9 typ host tcptype active", &[40001], 5000), Rewrite::Drop);
-        assert_eq!(rewrite_candidate("1 1 udp 2130706431 127.0.0.2 40001 typ host", &[40001], 5000), Rewrite::Keep);
-        assert_eq!(rewrite_candidate("garbage", &[40001], 5000), Rewrite::Keep);
+        assert_eq!(rewrite_candidate(passive, &[1], 5000, None), Rewrite::Keep);
+        // rtc.advertised_ip (webrtc-rs 0.21 keeps its 1:1 NAT setting but never applies it).
+        assert_eq!(
+            rewrite_candidate(passive, &[40001], 443, Some("203.0.113.7")),
+            Rewrite::To("2 1 tcp 1671430143 203.0.113.7 443 typ host tcptype passive".into())
+        );
+        assert_eq!(rewrite_candidate("3 1 tcp 1 127.0.0.2 9 typ host tcptype active", &[40001], 5000, None), Rewrite::Drop);
+        assert_eq!(rewrite_candidate("1 1 udp 2130706431 127.0.0.2 40001 typ host", &[40001], 5000, None), Rewrite::Keep);
+        assert_eq!(rewrite_candidate("garbage", &[40001], 5000, None), Rewrite::Keep);
     }
 
     /// A stream is handed to the connection named by its first frame, that frame read again
@@ -406,7 +422,7 @@ mod tests {
     async fn streams_go_to_the_connection_their_first_binding_request_names() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let metrics = Arc::new(Metrics::default());
-        let mux = TcpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)), metrics.clone()).expect("bind the shared listener");
+        let mux = TcpMux::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None, metrics.clone()).expect("bind the shared listener");
         let (a, b) = (mux.port(), mux.port());
         // The driver's own listeners: closed by the mux, their ports rewritten.
         let la = a.listener(std::net::TcpListener::bind("127.0.0.1:0").expect("a listener")).expect("wrapped");

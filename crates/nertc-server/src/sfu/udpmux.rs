@@ -8,7 +8,8 @@
 //! `MuxSocket`: a view of the one shared socket that sends through it and receives what the
 //! demultiplexer routes to its connection. The connection keeps calling its host candidate by
 //! the closed socket's address (only it sees that); [`MuxPort::rewrite_local_sdp`] writes the
-//! shared port into the candidates of every local description before it leaves the server.
+//! shared port (and `rtc.advertised_ip`, if set: webrtc-rs 0.21 ignores its own 1:1 NAT
+//! setting) into the candidates of every local description before it leaves the server.
 //!
 //! Routing of a datagram received on the shared socket (`Routes::route`):
 //! 1. a STUN binding request carries `USERNAME = <server ufrag>:<client ufrag>`: the server's
@@ -62,6 +63,8 @@ pub struct UdpMux {
     /// The strong reference, until [`UdpMux::close`].
     owner: Mutex<Option<Arc<Shared>>>,
     local: SocketAddr,
+    /// `rtc.advertised_ip`: written into the candidates instead of the bound address.
+    advertised_ip: Option<String>,
     tasks: [tokio::task::AbortHandle; 2],
 }
 
@@ -88,7 +91,7 @@ impl Drop for UdpMux {
 
 impl UdpMux {
     /// Binds the shared socket and starts its receive loop on the current tokio runtime.
-    pub fn bind(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<Arc<UdpMux>> {
+    pub fn bind(addr: SocketAddr, advertised_ip: Option<String>, metrics: Arc<Metrics>) -> io::Result<Arc<UdpMux>> {
         let socket = std::net::UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
@@ -102,7 +105,13 @@ impl UdpMux {
         let recv = tokio::spawn(receive_loop(shared.clone())).abort_handle();
         let writable = tokio::spawn(wake_senders(shared.clone())).abort_handle();
         tracing::info!(%local, "media on one UDP socket");
-        Ok(Arc::new(UdpMux { shared: Arc::downgrade(&shared), owner: Mutex::new(Some(shared)), local, tasks: [recv, writable] }))
+        Ok(Arc::new(UdpMux {
+            shared: Arc::downgrade(&shared),
+            owner: Mutex::new(Some(shared)),
+            local,
+            advertised_ip,
+            tasks: [recv, writable],
+        }))
     }
 
     /// Closes the socket (once its tasks have stopped, at their next poll): connections still
@@ -120,7 +129,12 @@ impl UdpMux {
 
     /// The shared socket as one new connection will use it.
     pub fn port(&self) -> Arc<MuxPort> {
-        Arc::new(MuxPort { shared: self.shared.clone(), public_port: self.local.port(), state: Mutex::default() })
+        Arc::new(MuxPort {
+            shared: self.shared.clone(),
+            public_port: self.local.port(),
+            advertised_ip: self.advertised_ip.clone(),
+            state: Mutex::default(),
+        })
     }
 }
 
@@ -254,6 +268,7 @@ pub struct MuxPort {
     shared: Weak<Shared>,
     /// The port written into the connection's candidates.
     public_port: u16,
+    advertised_ip: Option<String>,
     state: Mutex<PortState>,
 }
 
@@ -297,7 +312,10 @@ impl MuxPort {
             if let (Some(ufrag), Some(shared)) = (body.strip_prefix("a=ice-ufrag:"), &shared) {
                 lock(&shared.routes).learn_ufrag(ufrag.trim(), self);
             }
-            match body.strip_prefix("a=candidate:").and_then(|c| rewrite_candidate(c, &bound, self.public_port)) {
+            match body
+                .strip_prefix("a=candidate:")
+                .and_then(|c| rewrite_candidate(c, &bound, self.public_port, self.advertised_ip.as_deref()))
+            {
                 Some(c) => {
                     out.push_str("a=candidate:");
                     out.push_str(&c);
@@ -312,7 +330,7 @@ impl MuxPort {
 
 /// `foundation component transport priority address port typ ...` with `port` replaced when
 /// the transport is UDP and the port one of `bound`; None when nothing changes.
-fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16) -> Option<String> {
+fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16, advertised_ip: Option<&str>) -> Option<String> {
     let mut fields: Vec<&str> = c.split(' ').collect();
     if fields.len() < 6 || !fields[2].eq_ignore_ascii_case("udp") {
         return None;
@@ -323,6 +341,9 @@ fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16) -> Option<String>
     }
     let public = public_port.to_string();
     fields[5] = &public;
+    if let Some(ip) = advertised_ip {
+        fields[4] = ip;
+    }
     Some(fields.join(" "))
 }
 
@@ -549,10 +570,15 @@ pub(super) mod tests {
     #[test]
     fn candidates_on_a_bound_port_get_the_shared_port() {
         let c = "1 1 udp 2130706431 127.0.0.1 54321 typ host";
-        assert_eq!(rewrite_candidate(c, &[54321], 5000).as_deref(), Some("1 1 udp 2130706431 127.0.0.1 5000 typ host"));
-        assert_eq!(rewrite_candidate(c, &[1], 5000), None);
-        assert_eq!(rewrite_candidate("1 1 tcp 1 127.0.0.1 54321 typ host tcptype passive", &[54321], 5000), None);
-        assert_eq!(rewrite_candidate("garbage", &[54321], 5000), None);
+        assert_eq!(rewrite_candidate(c, &[54321], 5000, None).as_deref(), Some("1 1 udp 2130706431 127.0.0.1 5000 typ host"));
+        assert_eq!(rewrite_candidate(c, &[1], 5000, None), None);
+        // rtc.advertised_ip (webrtc-rs 0.21 keeps its 1:1 NAT setting but never applies it).
+        assert_eq!(
+            rewrite_candidate(c, &[54321], 5000, Some("203.0.113.7")).as_deref(),
+            Some("1 1 udp 2130706431 203.0.113.7 5000 typ host")
+        );
+        assert_eq!(rewrite_candidate("1 1 tcp 1 127.0.0.1 54321 typ host tcptype passive", &[54321], 5000, None), None);
+        assert_eq!(rewrite_candidate("garbage", &[54321], 5000, None), None);
     }
 
     fn addr(port: u16) -> SocketAddr {
@@ -561,7 +587,7 @@ pub(super) mod tests {
 
     #[tokio::test]
     async fn datagrams_are_routed_by_ufrag_then_by_address() {
-        let mux = UdpMux::bind(addr(0), Arc::default()).expect("bind the shared socket");
+        let mux = UdpMux::bind(addr(0), None, Arc::default()).expect("bind the shared socket");
         let (a, b) = (mux.port(), mux.port());
         let sdp =
             |ufrag: &str, port: u16| format!("v=0\r\na=ice-ufrag:{ufrag}\r\na=candidate:1 1 udp 2130706431 127.0.0.1 {port} typ host\r\n");
