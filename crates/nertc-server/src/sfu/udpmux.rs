@@ -296,11 +296,6 @@ impl MuxPort {
         }
     }
 
-    /// What [`nertc_rtc::pc::PcBuilder::shared_udp`] takes for this connection.
-    pub fn shared_udp(self: &Arc<Self>) -> nertc_rtc::pc::SharedUdp {
-        shared_sockets(Some(self.clone()), None)
-    }
-
     /// Registers the description's ICE ufrag(s) for this connection and writes the shared
     /// port into its UDP candidates (those on a socket the driver bound).
     pub fn rewrite_local_sdp(self: &Arc<Self>, sdp: &str) -> String {
