@@ -119,7 +119,9 @@ pub struct PcBuilder {
 /// the connection still names its candidate after the socket it bound; `local_sdp` gets every
 /// local description before it leaves and writes the shared socket's port into its candidates
 /// (and learns the ICE username fragment the shared socket's demultiplexer routes by).
-/// Multicast DNS is off for such a connection (its socket would be a second one).
+/// Multicast DNS is off for such a connection (its socket would be a second one). The room
+/// server's `runtime` may also wrap the TCP listener of [`PcBuilder::tcp_bind`] the same way
+/// (one ICE-TCP port for every connection); `local_sdp` then rewrites those candidates too.
 #[derive(Clone)]
 pub struct SharedUdp {
     pub runtime: Arc<dyn Runtime>,
