@@ -103,6 +103,44 @@ fn two_engines_call_with_video_and_audio() {
     rt.block_on(server.shutdown());
 }
 
+/// ICE over TCP, for networks that let no UDP through: the server offers media only on its
+/// one TCP port (`rtc.tcp_port` with `rtc.tcp_only`: it holds no UDP socket and advertises no
+/// UDP candidate), and the engines' connections reach it there: B decodes A's video and hears
+/// A's tone.
+#[test]
+fn a_call_crosses_a_server_that_offers_media_over_tcp_only() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback");
+    let port = probe.local_addr().expect("bound").port();
+    drop(probe);
+    let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.tcp_port = port;
+    config.rtc.tcp_only = true;
+    let server = rt.block_on(nertc_server::start(config)).expect("server starts");
+    let url = server.url();
+    let (a, a_rx) = engine(&url);
+    let (b, b_rx) = engine(&url);
+    let (mut a_log, mut b_log) = (Vec::new(), Vec::new());
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(a.join_channel(None, "engine-tcp", 1), error::OK);
+    wait(&a_rx, &mut a_log, "A joined", |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b.enable_audio_volume_indication(true, 200), error::OK);
+    assert_eq!(b.join_channel(None, "engine-tcp", 2), error::OK);
+    wait(&b_rx, &mut b_log, "A's video starts", |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+    assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+    wait(&b_rx, &mut b_log, "first frame over TCP", |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, width: 640, .. }));
+    wait(
+        &b_rx,
+        &mut b_log,
+        "A heard over TCP",
+        |e| matches!(e, EngineEvent::RemoteAudioVolumeIndication { speakers, .. } if speakers.iter().any(|(u, v)| *u == 1 && *v > 20)),
+    );
+    for e in [a, b] {
+        e.release();
+    }
+    rt.block_on(server.shutdown());
+}
+
 /// A join keeps trying a server it cannot reach yet (as on a network that loses the first
 /// SYNs): the server comes up 2 s after `joinChannel`, and the join succeeds.
 #[test]

@@ -197,6 +197,31 @@ fn bind_ip(url: &str) -> std::net::IpAddr {
     }
 }
 
+/// ICE over TCP, the fallback for networks that let no UDP through: every connection also
+/// gathers TCP candidates, and connects to the server's passive TCP candidate (a server with
+/// `[rtc] tcp_port`) once per remote ICE session. ICE prefers the UDP pair where UDP works.
+#[derive(Default)]
+struct TcpDialer {
+    /// The remote ICE username fragment last dialed for.
+    ufrag: Option<String>,
+}
+
+impl TcpDialer {
+    /// After a remote description `sdp` and our local one are applied.
+    async fn dial(&mut self, pc: &nertc_rtc::pc::Pc, sdp: &str) {
+        let ufrag = sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).map(|u| u.trim().to_owned());
+        if ufrag.is_none() || ufrag == self.ufrag {
+            return;
+        }
+        match pc.dial_tcp_candidates(sdp).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(candidates = n, "ICE over TCP: dialing the server's passive candidates"),
+            Err(e) => tracing::warn!("ICE over TCP: the server's candidates were refused: {e}"),
+        }
+        self.ufrag = ufrag;
+    }
+}
+
 impl Transport {
     pub fn start(
         rt: &tokio::runtime::Handle,

@@ -69,6 +69,7 @@ struct Publisher {
     setup: FirstConnect,
     tracks: HashMap<TrackSource, LocalTrack>,
     neg: u64,
+    tcp: super::TcpDialer,
 }
 
 /// What an offer is for.
@@ -102,6 +103,7 @@ pub(super) async fn run(
         setup: FirstConnect::default(),
         tracks: HashMap::new(),
         neg: 0,
+        tcp: super::TcpDialer::default(),
     };
     loop {
         tokio::select! {
@@ -190,6 +192,7 @@ impl Publisher {
             });
             let builder = PcBuilder {
                 bind: Some(self.bind),
+                tcp_bind: Some(SocketAddr::new(self.bind.ip(), 0)),
                 feedback_counter: Some(feedback),
                 congestion: Some(self.video[0].uplink.bwe.clone()), // one estimate for the camera and the screen
                 ..Default::default()
@@ -198,6 +201,7 @@ impl Publisher {
             self.pc = Some(pc);
             self.pc_events = Some(events);
             self.setup = FirstConnect::default();
+            self.tcp = super::TcpDialer::default();
         }
         let pc = self.pc.as_ref().expect("created just above when missing");
         let (mime, rtc_kind) = match kind {
@@ -314,8 +318,9 @@ impl Publisher {
             Reply::PubAnswer(a) => a,
             other => return Err(EngineError::Transport(format!("pub offer answered with {other:?}"))),
         };
-        let desc = RTCSessionDescription::answer(answer.sdp).map_err(transport)?;
+        let desc = RTCSessionDescription::answer(answer.sdp.clone()).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
+        self.tcp.dial(pc, &answer.sdp).await;
         tracing::debug!(restart_ice, total_ms = started.elapsed().as_millis() as u64, "pub answer applied");
         for v in &self.video {
             v.force_keyframe.store(true, Relaxed);

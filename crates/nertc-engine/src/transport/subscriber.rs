@@ -39,6 +39,7 @@ struct Subscriber {
     /// The track ids the last offer sent media for (its `sub_mids`).
     active: BTreeSet<String>,
     started: std::time::Instant,
+    tcp: super::TcpDialer,
 }
 
 pub(super) async fn run(
@@ -59,6 +60,7 @@ pub(super) async fn run(
         tracks: BTreeMap::new(),
         active: BTreeSet::new(),
         started: std::time::Instant::now(),
+        tcp: super::TcpDialer::default(),
     };
     if let Err(e) = s.build_pc().await {
         tracing::warn!("sub connection not built at join (built at the first offer): {e:?}");
@@ -101,9 +103,11 @@ pub(super) async fn run(
 
 impl Subscriber {
     async fn build_pc(&mut self) -> Result<()> {
-        let (pc, events) = PcBuilder { bind: Some(self.bind), ..Default::default() }.build().await.map_err(transport)?;
+        let tcp_bind = Some(SocketAddr::new(self.bind.ip(), 0));
+        let (pc, events) = PcBuilder { bind: Some(self.bind), tcp_bind, ..Default::default() }.build().await.map_err(transport)?;
         self.pc = Some(pc);
         self.pc_events = Some(events);
+        self.tcp = super::TcpDialer::default();
         Ok(())
     }
 
@@ -137,10 +141,11 @@ impl Subscriber {
             }
         }
         self.active = offer.sub_mids.values().map(|i| i.track_id.clone()).collect();
-        let desc = RTCSessionDescription::offer(offer.sdp).map_err(transport)?;
+        let desc = RTCSessionDescription::offer(offer.sdp.clone()).map_err(transport)?;
         pc.pc.set_remote_description(desc).await.map_err(transport)?;
         let answer = pc.pc.create_answer(None).await.map_err(transport)?;
         pc.pc.set_local_description(answer).await.map_err(transport)?;
+        self.tcp.dial(pc, &offer.sdp).await;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
         let msg = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
         tracing::debug!(neg = offer.neg, ms = self.started.elapsed().as_millis(), "sub answer sent");
