@@ -394,6 +394,7 @@ mod tests {
             let pcm = crate::audio_mixing::decode::decode_file(&aac_path).expect("the .aac decodes");
             let secs = pcm.len() as f32 / 48_000.0;
             // The encoder's priming and last frame add up to ~3 frames of 1024 samples.
+            println!("AAC cycle 10 s: decoded {secs:.3} s");
             assert!((10.0..10.15).contains(&secs), "10 s kept: {secs} s");
             let (first, last) = (&pcm[48_000..96_000], &pcm[pcm.len() - 96_000..pcm.len() - 48_000]);
             assert!(tone_power(first, 48_000, 1, 1000.0) > tone_power(first, 48_000, 1, 1500.0) + 20.0, "starts with 1 kHz");

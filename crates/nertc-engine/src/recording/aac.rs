@@ -218,6 +218,7 @@ mod tests {
             // Roughly the asked bit rate (CBR): bytes over 1 s ± the flush's frames.
             let kbps = (file.len() * 8) as f64 / (frames as f64 * 1024.0 / f64::from(rate)) / 1000.0;
             let want = f64::from(bitrate(quality, rate)) / 1000.0;
+            println!("{rate} Hz quality {quality}: {frames} frames for 1 s, {kbps:.1} kb/s (asked {want})");
             assert!((kbps - want).abs() < want * 0.25, "{rate} Hz q{quality}: {kbps:.1} kb/s for {want}");
         }
     }
