@@ -714,12 +714,15 @@ export interface NERtcCreateAudioMixingOption {
 export type NERtcCreateAudioEffectOption = NERtcCreateAudioMixingOption;
 export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
 export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
-/** WAV only: `filePath` ends in .wav (.aac: 30004 and onAudioRecording(1)). */
+/**
+ * `filePath` ends in .wav (16-bit PCM, mono) or .aac (mono AAC-LC in ADTS frames; 30004 and
+ * onAudioRecording(1) in a build without the `aac` cargo feature, such as the Windows release).
+ */
 export interface NERtcAudioRecordingConfiguration {
   filePath: string;
   /** 16000, 32000, 44100 or 48000. */
   sampleRate: number;
-  /** NERtcAudioRecordingQuality (AAC's bit rate; a WAV is 16-bit PCM whatever it says). */
+  /** NERtcAudioRecordingQuality: AAC's bit rate, 0 low 32 kb/s, 1 medium 64 kb/s, 2 high 96 kb/s (a WAV is 16-bit PCM whatever it says). */
   quality?: number;
   /** NERtcAudioRecordingPosition: 0 sent and played mixed (default), 1 sent, 2 played. */
   position?: number;
@@ -1051,7 +1054,7 @@ export interface NERtcEvents {
   onAudioMixingTimestampUpdate: (timestampMs: number) => void;
   onAudioEffectFinished: (effectId: number) => void;
   onAudioEffectTimestampUpdate: (effectId: number, timestampMs: number) => void;
-  /** NERtcAudioRecordingCode: 3 started, 5 finished, 1 unsupported type (.aac), 2 cannot create the file, 4 write error. */
+  /** NERtcAudioRecordingCode: 3 started, 5 finished, 1 unsupported type (.aac in a build without AAC), 2 cannot create the file, 4 write error. */
   onAudioRecording: (code: number, filePath: string) => void;
 }
 
@@ -1450,9 +1453,9 @@ export declare class NERtcEngine extends EventEmitter {
   setExcludeWindowList(param: NERtcScreenCaptureWindowParam): number;
   /** As setExcludeWindowList. */
   updateScreenCaptureParameters(param: NERtcScreenCaptureWindowParam): number;
-  /** WAV only (.aac: 30004); sent and played audio mixed; onAudioRecording(3) then (5). */
+  /** .wav or .aac (quality: AAC's 32/64/96 kb/s); sent and played audio mixed; onAudioRecording(3) then (5). */
   startAudioRecording(filePath: string, sampleRate: number, quality: NERtcAudioRecordingQuality): number;
-  /** WAV only (.aac: 30004); position 0 mixed, 1 sent, 2 played; onAudioRecording(3) then (5). */
+  /** .wav or .aac (mono AAC-LC, ADTS); position 0 mixed, 1 sent, 2 played; onAudioRecording(3) then (5). */
   startAudioRecordingWithConfig(config: NERtcAudioRecordingConfiguration): number;
   stopAudioRecording(): number;
   /** Not supported: returns 30004. */

@@ -159,7 +159,7 @@ test.serial('A mixes a file, B hears it in its recording; codes and events', asy
   t.true(tonePower(sent.subarray(sent.length / 4), 48000, 700) > 0.1, "A's own recording (position 1) holds what it sent");
 });
 
-test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {
+test.serial('voice effects, earback, AAC recording, audio dump', async (t) => {
   const logDir = path.join(dir, 'logs');
   const e = makeEngine(url, { log_dir_path: logDir });
   const r = record(e);
@@ -180,10 +180,8 @@ test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {
   t.is(e.setEarbackVolume(50), 0);
   t.is(e.enableEarback(false, 0), 0);
 
-  const aac = path.join(dir, 'x.aac');
-  t.is(e.startAudioRecording(aac, 32000, 1), ErrorCode.ERR_NOT_SUPPORTED, 'AAC: not supported');
-  await r.waitFor('onAudioRecording', (code, p) => code === 1 && p === aac);
   t.is(e.startAudioRecording(path.join(dir, 'x.wav'), 22050, 1), ErrorCode.ERR_INVALID_PARAM, 'sample rate');
+  t.is(e.startAudioRecording(path.join(dir, 'x.mp3'), 32000, 1), ErrorCode.ERR_INVALID_PARAM, 'WAV or AAC only');
   t.is(e.stopAudioRecording(), ErrorCode.ERR_INVALID_STATE);
 
   // A dump with nothing flowing (outside a channel) leaves no file.
@@ -200,6 +198,24 @@ test.serial('voice effects, earback, AAC refused, audio dump', async (t) => {
   t.is(e.setVoiceBeautifierPreset(0), 0);
   t.is(e.setLocalVoicePitch(1), 0);
   t.is(e.setLocalVoiceEqualization(5, 0), 0);
+  // AAC (32 kHz, high quality: 96 kb/s) of what is sent: ADTS frames of 1024 samples, end to end.
+  const aac = path.join(dir, 'x.aac');
+  t.is(e.startAudioRecording(aac, 32000, 2), 0);
+  await r.waitFor('onAudioRecording', (code, p) => code === 3 && p === aac);
+  await sleep(1500);
+  t.is(e.stopAudioRecording(), 0);
+  await r.waitFor('onAudioRecording', (code, p) => code === 5 && p === aac);
+  const adts = fs.readFileSync(aac);
+  let frames = 0;
+  for (let at = 0; at < adts.length; frames++) {
+    t.true(adts[at] === 0xff && adts[at + 1] === 0xf1, `ADTS sync at byte ${at}`);
+    t.is((adts[at + 2] >> 2) & 0xf, 5, '32 kHz');
+    at += ((adts[at + 3] & 3) << 11) | (adts[at + 4] << 3) | (adts[at + 5] >> 5);
+  }
+  const aacSecs = (frames * 1024) / 32000;
+  t.log(`AAC: ${frames} frames (${aacSecs.toFixed(2)} s), ${((adts.length * 8) / aacSecs / 1000).toFixed(1)} kb/s`);
+  t.true(aacSecs > 1.2 && aacSecs < 2.0, `about 1.5 s: ${aacSecs}`);
+
   t.is(e.startAudioDump(), 0);
   await sleep(1500);
   t.is(e.stopAudioDump(), 0);

@@ -82,7 +82,7 @@ fn mix_error(e: MixError) -> EngineError {
 fn record_error(e: RecordError) -> EngineError {
     match e {
         RecordError::InvalidParam(m) => EngineError::InvalidParam(m),
-        RecordError::Unsupported(_) => EngineError::NotSupported("AAC recording (WAV only)"),
+        RecordError::Unsupported(_) => EngineError::NotSupported("AAC recording (built without the `aac` feature)"),
         RecordError::NotRecording => EngineError::WrongState("not recording"),
     }
 }

@@ -7,7 +7,8 @@
 //!    1, its tone microphone turned down to 0) mixes a 700 Hz file into what it sends; engine
 //!    B records what it plays (`startAudioRecordingWithConfig`, position 2) to a WAV and the
 //!    test finds 700 Hz in it; after `setAudioMixingPitch(4)` it finds 700·2^(4/12) Hz; an
-//!    effect (1 200 Hz) plays alongside; before mixing B's recording is silent.
+//!    effect (1 200 Hz) plays alongside; before mixing B's recording is silent. Last, B
+//!    records to `.aac` (44.1 kHz, 32 kb/s) and the decoded file holds A's 660 Hz voice.
 //!
 //! Run it inside `scripts/netns.sh` (it opens sockets).
 
@@ -109,8 +110,16 @@ fn record_playback(b: &Engine, b_rx: &Receiver<EngineEvent>, path: &Path, secs: 
 
 /// Records `position` (0 both, 1 sent, 2 played) for `secs`; the samples (48 kHz mono).
 fn record(b: &Engine, b_rx: &Receiver<EngineEvent>, path: &Path, secs: u64, position: i32) -> Vec<i16> {
-    let path_s = path.to_string_lossy().into_owned();
-    let cfg = RecordingConfig { file_path: path_s.clone(), sample_rate: 48_000, quality: 1, position, cycle_time: 0 };
+    let cfg = RecordingConfig { file_path: path.to_string_lossy().into_owned(), sample_rate: 48_000, quality: 1, position, cycle_time: 0 };
+    record_with(b, b_rx, cfg, secs);
+    let mut r = hound::WavReader::open(path).expect("open recording");
+    assert_eq!((r.spec().sample_rate, r.spec().channels), (48_000, 1));
+    r.samples::<i16>().map(|s| s.expect("sample")).collect()
+}
+
+/// Starts a recording, waits `secs`, stops it and waits for the finished file.
+fn record_with(b: &Engine, b_rx: &Receiver<EngineEvent>, cfg: RecordingConfig, secs: u64) {
+    let path_s = cfg.file_path.clone();
     assert_eq!(b.start_audio_recording(cfg), error::OK);
     wait(
         b_rx,
@@ -126,9 +135,6 @@ fn record(b: &Engine, b_rx: &Receiver<EngineEvent>, path: &Path, secs: u64, posi
         Duration::from_secs(5),
         |e| matches!(e, EngineEvent::AudioRecording { code: 5, file_path } if *file_path == path_s),
     );
-    let mut r = hound::WavReader::open(path).expect("open recording");
-    assert_eq!((r.spec().sample_rate, r.spec().channels), (48_000, 1));
-    r.samples::<i16>().map(|s| s.expect("sample")).collect()
 }
 
 #[test]
@@ -239,6 +245,30 @@ fn the_remote_side_hears_the_mixed_file() {
     println!("voice pitch x1.5: A sends {f_sent} Hz, B hears {f} Hz at {level:.1} dBFS (exact 660)");
     assert!((f_sent / 660.0 - 1.0).abs() <= 0.01 && (f / 660.0 - 1.0).abs() <= 0.01, "440 Hz x 1.5: {f_sent} / {f}");
     assert!(tone_power(tail, 48_000, 1, 440.0) < level - 20.0, "the dry 440 Hz is gone");
+
+    // The same to an AAC file (44.1 kHz, low quality: 32 kb/s), decoded back with symphonia:
+    // ADTS frames at 44.1 kHz mono, the 660 Hz tone at the WAV's level, 2 s long.
+    let aac = dir.join("voice.aac");
+    let cfg =
+        RecordingConfig { file_path: aac.to_string_lossy().into_owned(), sample_rate: 44_100, quality: 0, position: 2, cycle_time: 0 };
+    record_with(&b, &b_rx, cfg, 2);
+    let bytes = std::fs::read(&aac).expect("read the .aac");
+    assert_eq!(&bytes[..2], &[0xff, 0xf1], "an ADTS sync word, MPEG-4, no CRC");
+    assert_eq!(((bytes[2] >> 2) & 0xf, ((bytes[2] & 1) << 2) | (bytes[3] >> 6)), (4, 1), "44.1 kHz mono");
+    let decoded = decode_file(&aac).expect("the .aac decodes");
+    let secs = decoded.len() as f32 / 48_000.0;
+    let tail = &decoded[decoded.len().saturating_sub(48_000)..];
+    let (f_aac, level_aac) = peak(tail, 660.0);
+    let kbps = bytes.len() as f32 * 8.0 / secs / 1000.0;
+    println!(
+        "AAC recording: {secs:.3} s, {} bytes ({kbps:.1} kb/s), B hears {f_aac} Hz at {level_aac:.1} dBFS (WAV: {level:.1})",
+        bytes.len()
+    );
+    assert!((f_aac / 660.0 - 1.0).abs() <= 0.01, "the AAC file holds 660 Hz: {f_aac}");
+    assert!((level_aac - level).abs() < 2.0, "at the WAV's level: {level_aac} vs {level} dBFS");
+    assert!(level_aac > rms_dbfs(tail) - 1.5, "a clean tone: {level_aac} vs rms {}", rms_dbfs(tail));
+    assert!((1.9..2.4).contains(&secs), "about 2 s: {secs}");
+    assert!((20.0..45.0).contains(&kbps), "32 kb/s asked: {kbps:.1}");
 
     a.release();
     b.release();
