@@ -35,7 +35,8 @@ const OVERUSE_TIME: Duration = Duration::from_millis(10);
 const OVERUSE_MIN_QUEUE_MS: f64 = 25.0;
 /// Packets waiting this much longer than the fastest seen are overuse at once.
 const OVERUSE_QUEUE_MS: f64 = 80.0;
-/// Backing off: this fraction of what the receiver is getting.
+/// Backing off: this fraction of what the link carries (its [`BusyRate`] while it queues, else
+/// what the receiver is getting).
 const BACKOFF: f64 = 0.85;
 /// At most one backoff per this: the next one must see the first one's effect.
 const BACKOFF_INTERVAL: Duration = Duration::from_millis(500);
@@ -252,10 +253,11 @@ impl BusyRate {
 ///
 /// Delay: packets are grouped by departure burst (5 ms, webrtc-rs's
 /// [`ArrivalGroupAccumulator`]); each group's inter-arrival minus inter-departure time feeds a
-/// [`Trendline`] whose scaled slope goes to a [`Detector`] with an adaptive threshold. Rate control is AIMD: overuse cuts the target to [`BACKOFF`] × the received
-/// rate and remembers that rate as the ceiling; normal usage grows the target by
-/// [`PROBE_GROWTH`] per second far from a ceiling and by one packet per
-/// [`ADDITIVE_STEP_EVERY`] near it; a ceiling is forgotten after [`CEILING_TTL`] or when the
+/// [`Trendline`] whose scaled slope goes to a [`Detector`] with an adaptive threshold. Rate control is AIMD: overuse cuts the target to [`BACKOFF`] × what the link
+/// carries (the [`BusyRate`] of the packets that queued, measured within [`BUSY_TTL`], else the
+/// received rate) and remembers that rate as the ceiling; normal usage grows the target by
+/// [`PROBE_GROWTH`] per second far from a ceiling, by one packet per [`ADDITIVE_STEP_EVERY`]
+/// near it, and by [`START_GROWTH`] while far under the busy rate; a ceiling is forgotten after [`CEILING_TTL`] or when the
 /// receiver gets more than [`CEILING_BREAK`] × it (probing back up after a cap lifts).
 /// Overuse needs a queue ([`OVERUSE_MIN_QUEUE_MS`]: a trend without one is jitter) and a deep
 /// queue ([`OVERUSE_QUEUE_MS`]) is overuse whatever the trend. Loss: above [`LOSS_HIGH`] with
