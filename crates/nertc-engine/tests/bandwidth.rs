@@ -261,9 +261,10 @@ fn phases(
     let settled = capped[five].at;
     let (per_s_settled, longest_settled) = smoothness(&frames, settled, end);
     println!("bandwidth: freeze at the switch {longest:?}; from 5 s on: {per_s_settled:?} fps, longest gap {longest_settled:?}");
-    // Measured 82-87 % on a quiet machine and 74-80 % on a loaded one (Chromium: ~89 %, bench
-    // part `cap`): after its backoff the estimator stays under the cap (the next thing to mend
-    // in it); the bound catches a regression without failing on a busy CI machine.
+    // Measured 79-89 % on a loaded machine since the estimator backs off to the link's busy
+    // rate, not the received rate (was 74-80 %; bench part `cap`: 81.8 %, Chromium 84.1 %);
+    // B's audio shares the link. The bound catches a regression without failing on a busy CI
+    // machine (57 % once at load average 14, when this process's own samples stalled for 1 s).
     assert!(kbps >= 0.7 * CAP_KBPS as f64, "{kbps:.0} kbps carried is under 70 % of the {CAP_KBPS} kbps cap");
     assert!(loss < 0.02, "{:.2} % of A's uplink packets dropped at the cap", loss * 100.0);
     assert!(per_s_settled.iter().all(|f| *f >= 10), "B's frame rate fell under 10 fps after 5 s under the cap: {per_s_settled:?}");

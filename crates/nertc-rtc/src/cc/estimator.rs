@@ -35,7 +35,8 @@ const OVERUSE_TIME: Duration = Duration::from_millis(10);
 const OVERUSE_MIN_QUEUE_MS: f64 = 25.0;
 /// Packets waiting this much longer than the fastest seen are overuse at once.
 const OVERUSE_QUEUE_MS: f64 = 80.0;
-/// Backing off: this fraction of what the receiver is getting.
+/// Backing off: this fraction of what the link carries (its [`BusyRate`] while it queues, else
+/// what the receiver is getting).
 const BACKOFF: f64 = 0.85;
 /// At most one backoff per this: the next one must see the first one's effect.
 const BACKOFF_INTERVAL: Duration = Duration::from_millis(500);
@@ -52,6 +53,19 @@ const ADDITIVE_STEP_EVERY: Duration = Duration::from_millis(200);
 /// a backoff, or when the receiver gets [`CEILING_BREAK`] × it: the path has changed.
 const CEILING_TTL: Duration = Duration::from_secs(3);
 const CEILING_BREAK: f64 = 1.3;
+/// A packet sent at least this long before the packet ahead of it arrived (less the path's
+/// delay without a queue) found the bottleneck busy with it: the time between the two
+/// arrivals is what the link took to serve it (and any other flow's packets that went
+/// between), so bytes over those gaps measure the link's rate for us whatever the encoder
+/// sends on average (see [`BusyRate`]). The margin is the receiver's clock jitter.
+const BUSY_MARGIN_MS: f64 = 3.0;
+/// Busy arrivals (receiver's clock) kept for the link rate.
+const BUSY_WINDOW: Duration = Duration::from_secs(1);
+/// The link rate is read once the window holds this much busy time.
+const BUSY_MIN: Duration = Duration::from_millis(60);
+/// A link rate not measured again for this long is not used: the queue is gone, the path
+/// may have changed.
+const BUSY_TTL: Duration = Duration::from_secs(2);
 /// Loss below this lets the estimate grow; above [`LOSS_HIGH`] it is cut by half the loss.
 const LOSS_LOW: f64 = 0.02;
 const LOSS_HIGH: f64 = 0.10;
@@ -179,14 +193,71 @@ impl ArrivalRate {
     }
 }
 
+/// The bottleneck's rate, measured while it is busy: bytes over arrival gaps of the packets that
+/// waited in its queue. The received rate (what the receiver got over the last half second)
+/// is what the encoder sent, not what the link carries: an encoder that undershoots its
+/// target (openh264 makes ~75 % of it at 200 kbps) makes the received rate half the link's,
+/// and a backoff to a share of it left a 300 kbps link at 120-185 kbps. At a sudden cap the
+/// received rate still holds the faster past for half a second; the busy rate is the new
+/// link's from its first queued packets.
+#[derive(Default)]
+struct BusyRate {
+    /// (arrival, bytes, gap since the previous arrival) of packets that waited.
+    samples: VecDeque<(Duration, usize, Duration)>,
+    bytes: usize,
+    busy: Duration,
+    last_arrival: Option<Duration>,
+    /// The last reading (bps) and when it was taken.
+    reading: Option<(f64, Instant)>,
+}
+
+impl BusyRate {
+    /// A packet that left at `departure_ms` and arrived at `arrival`, where the path without
+    /// a queue takes `base_ms` (both offsets on the same clocks as [`Estimator`]'s).
+    fn add(&mut self, arrival: Duration, departure_ms: f64, size: usize, base_ms: f64) {
+        let arrival = self.last_arrival.map_or(arrival, |last| arrival.max(last));
+        let previous = self.last_arrival.replace(arrival);
+        // A gap this long is not one packet's service time on any link we would cap at.
+        if let Some(previous) = previous
+            && previous.as_secs_f64() * 1000.0 - (departure_ms + base_ms) >= BUSY_MARGIN_MS
+            && arrival - previous <= Duration::from_millis(200)
+        {
+            let gap = arrival - previous;
+            self.samples.push_back((arrival, size, gap));
+            self.bytes += size;
+            self.busy += gap;
+        }
+        while let Some((first, bytes, gap)) = self.samples.front().copied()
+            && arrival.saturating_sub(first) > BUSY_WINDOW
+        {
+            self.samples.pop_front();
+            self.bytes -= bytes;
+            self.busy -= gap;
+        }
+    }
+
+    /// Takes a reading at `now` if the window holds enough busy time.
+    fn update(&mut self, now: Instant) {
+        if self.busy >= BUSY_MIN {
+            self.reading = Some(((self.bytes * 8) as f64 / self.busy.as_secs_f64(), now));
+        }
+    }
+
+    /// The link's rate, if measured within [`BUSY_TTL`].
+    fn bps(&self, now: Instant) -> Option<f64> {
+        self.reading.filter(|(_, at)| now.saturating_duration_since(*at) < BUSY_TTL).map(|(bps, _)| bps)
+    }
+}
+
 /// The bandwidth estimator of the engine's uplink (and the SFU's downlinks).
 ///
 /// Delay: packets are grouped by departure burst (5 ms, webrtc-rs's
 /// [`ArrivalGroupAccumulator`]); each group's inter-arrival minus inter-departure time feeds a
-/// [`Trendline`] whose scaled slope goes to a [`Detector`] with an adaptive threshold. Rate control is AIMD: overuse cuts the target to [`BACKOFF`] × the received
-/// rate and remembers that rate as the ceiling; normal usage grows the target by
-/// [`PROBE_GROWTH`] per second far from a ceiling and by one packet per
-/// [`ADDITIVE_STEP_EVERY`] near it; a ceiling is forgotten after [`CEILING_TTL`] or when the
+/// [`Trendline`] whose scaled slope goes to a [`Detector`] with an adaptive threshold. Rate control is AIMD: overuse cuts the target to [`BACKOFF`] × what the link
+/// carries (the [`BusyRate`] of the packets that queued, measured within [`BUSY_TTL`], else the
+/// received rate) and remembers that rate as the ceiling; normal usage grows the target by
+/// [`PROBE_GROWTH`] per second far from a ceiling, by one packet per [`ADDITIVE_STEP_EVERY`]
+/// near it, and by [`START_GROWTH`] while far under the busy rate; a ceiling is forgotten after [`CEILING_TTL`] or when the
 /// receiver gets more than [`CEILING_BREAK`] × it (probing back up after a cap lifts).
 /// Overuse needs a queue ([`OVERUSE_MIN_QUEUE_MS`]: a trend without one is jitter) and a deep
 /// queue ([`OVERUSE_QUEUE_MS`]) is overuse whatever the trend. Loss: above [`LOSS_HIGH`] with
@@ -201,6 +272,7 @@ pub struct Estimator {
     detector: Detector,
     state: RateControlState,
     received: ArrivalRate,
+    link: BusyRate,
     target: f64,
     ceiling: Option<(f64, Instant)>,
     /// No backoff or loss cut yet: growth is [`START_GROWTH`].
@@ -226,6 +298,7 @@ impl Estimator {
             detector: Detector::default(),
             state: RateControlState::default(),
             received: ArrivalRate::default(),
+            link: BusyRate::default(),
             target: INITIAL_BPS,
             ceiling: None,
             starting: true,
@@ -260,9 +333,11 @@ impl Estimator {
         }
         let loss = self.loss.unwrap_or(0.0);
         let before = self.target;
+        // What the link carries: its busy rate while it queues, else what the receiver gets.
+        let through = self.link.bps(now).or(received);
         match self.state {
             RateControlState::Decrease => {
-                if let Some(r) = received
+                if let Some(r) = through
                     && self.last_backoff.is_none_or(|t| now.saturating_duration_since(t) >= BACKOFF_INTERVAL)
                 {
                     self.target = self.target.min(r * BACKOFF);
@@ -275,8 +350,11 @@ impl Estimator {
             RateControlState::Hold => self.last_increase = Some(now),
             RateControlState::Increase if loss.max(batch_loss) < LOSS_LOW || loss < LOSS_LOW => {
                 let dt = self.last_increase.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)).min(Duration::from_secs(1));
-                let near = self.ceiling.is_some_and(|(c, _)| self.target > c * 0.8);
-                let growth = if self.starting { START_GROWTH } else { PROBE_GROWTH };
+                // Far under what the link carried while it queued (a cut for the loss of a
+                // sudden cap went too deep): back there at the start's pace.
+                let under_link = self.link.bps(now).is_some_and(|l| self.target < l * BACKOFF);
+                let near = self.ceiling.is_some_and(|(c, _)| self.target > c * 0.8) && !under_link;
+                let growth = if self.starting || under_link { START_GROWTH } else { PROBE_GROWTH };
                 self.target = if near {
                     self.target + 1200.0 * 8.0 * dt.as_secs_f64() / ADDITIVE_STEP_EVERY.as_secs_f64()
                 } else {
@@ -291,13 +369,13 @@ impl Estimator {
                 // Never far under what the path delivered meanwhile: the loss that follows a
                 // sudden cap (a queue full of packets sent at the old rate) is not a measure of
                 // the new capacity.
-                let floor = received.map_or(MIN_BPS, |r| r * LOSS_FLOOR);
+                let floor = through.map_or(MIN_BPS, |r| r * LOSS_FLOOR);
                 self.target = (self.target * (1.0 - 0.5 * loss)).max(floor.min(self.target));
                 self.last_loss_cut = Some(now);
                 self.starting = false;
             } else if loss > LOSS_LOW
                 && queue_ms > QUEUE_LOSS_DELAY_MS
-                && let Some(r) = received
+                && let Some(r) = through
             {
                 self.target = self.target.min(r * BACKOFF.max(1.0 - loss));
                 self.last_loss_cut = Some(now);
@@ -334,11 +412,13 @@ impl BandwidthEstimator for Estimator {
                 continue;
             };
             let epoch = *self.epoch.get_or_insert(r.departure);
-            let offset = arrival.as_secs_f64() * 1000.0 - r.departure.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
-            self.base_offset_ms = Some(self.base_offset_ms.map_or(offset, |b| b.min(offset)));
+            let departure_ms = r.departure.saturating_duration_since(epoch).as_secs_f64() * 1000.0;
+            let offset = arrival.as_secs_f64() * 1000.0 - departure_ms;
+            let base = *self.base_offset_ms.insert(self.base_offset_ms.map_or(offset, |b| b.min(offset)));
             offset_sum += offset;
             arrived += 1;
             self.received.add(arrival, r.size);
+            self.link.add(arrival, departure_ms, r.size, base);
             if let Some(d) = self.groups.accumulate(r)
                 && let Some(trend) = self.trend.update(d.at, d.delta_ms)
             {
@@ -348,11 +428,24 @@ impl BandwidthEstimator for Estimator {
         let batch_loss = lost as f64 / reports.len() as f64;
         self.loss = Some(self.loss.map_or(batch_loss, |l| 0.8 * l + 0.2 * batch_loss));
         let received = self.received.bps();
+        self.link.update(now);
         let queue_ms = match (arrived, self.base_offset_ms) {
             (1.., Some(base)) => offset_sum / arrived as f64 - base,
             _ => 0.0,
         };
         self.control(now, usage, received, batch_loss, queue_ms);
+        tracing::trace!(
+            target = self.target as u64,
+            received = received.unwrap_or(0.0) as u64,
+            link = self.link.bps(now).unwrap_or(0.0) as u64,
+            ?usage,
+            state = ?self.state,
+            threshold = self.detector.threshold,
+            loss = self.loss.unwrap_or(0.0),
+            batch_loss,
+            queue_ms,
+            "uplink estimate"
+        );
         let o = &self.out;
         o.target_bps.store(self.target as u64, Relaxed);
         o.acked_bps.store(received.unwrap_or(0.0) as u64, Relaxed);
@@ -496,6 +589,40 @@ mod tests {
         let (sent, lost) = tail.iter().fold((0, 0), |(s, l), x| (s + x.2, l + x.3));
         assert!(delivered >= 0.8 * 300_000.0, "uses {delivered} bps of 300 kbps");
         assert!((lost as f64) < 0.02 * sent as f64, "lost {lost} of {sent}");
+    }
+
+    #[test]
+    fn the_busy_rate_is_the_links_while_the_received_rate_is_the_senders() {
+        // 300 kbps; audio (120 bytes every 20 ms) and video frames of two 1200-byte packets
+        // sent back to back every 133 ms: the link is busy a third of the time.
+        let t0 = Instant::now();
+        let mut link =
+            Bottleneck { rate_bps: 300_000.0, max_queue: Duration::from_millis(250), prop: Duration::from_millis(20), busy_until: t0 };
+        let (mut busy, mut received) = (BusyRate::default(), ArrivalRate::default());
+        let mut sent = Vec::new();
+        for ms in 0..3000u64 {
+            let t = t0 + Duration::from_millis(ms);
+            if ms % 20 == 0 {
+                sent.push((t, 120));
+            }
+            if ms % 133 == 0 {
+                sent.extend([(t, PACKET), (t, PACKET)]);
+            }
+        }
+        let mut base: Option<f64> = None;
+        for (t, size) in sent {
+            let arrival = link.send(t, size).expect("the queue never fills") - t0;
+            let departure_ms = (t - t0).as_secs_f64() * 1000.0;
+            let offset = arrival.as_secs_f64() * 1000.0 - departure_ms;
+            let b = *base.insert(base.map_or(offset, |b: f64| b.min(offset)));
+            busy.add(arrival, departure_ms, size, b);
+            received.add(arrival, size);
+        }
+        busy.update(t0);
+        let (link_bps, got) = (busy.bps(t0).expect("a reading"), received.bps().expect("a rate"));
+        println!("busy rate {link_bps:.0}, received rate {got:.0}");
+        assert!((link_bps - 300_000.0).abs() < 0.05 * 300_000.0, "busy rate {link_bps:.0} on a 300 kbps link");
+        assert!(got < 0.7 * 300_000.0, "received {got:.0}: the sender does not fill the link");
     }
 
     #[test]
