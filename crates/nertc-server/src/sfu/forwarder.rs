@@ -807,6 +807,13 @@ fn lock(c: &Mutex<LayerChoice>) -> std::sync::MutexGuard<'_, LayerChoice> {
 /// How often a down track looks whether a pause (audio only) has lasted long enough.
 const PAUSE_TICK: Duration = Duration::from_millis(250);
 
+/// What a down track learns about its subscriber's downlink: the receiver reports' fraction
+/// lost for its stream, and the subscriber's downlink estimate.
+pub struct DownlinkSignals {
+    pub reports: mpsc::UnboundedReceiver<u8>,
+    pub downlink: Arc<Downlink>,
+}
+
 /// Where a down track tells that its video stopped (audio only) or resumed: the subscriber's
 /// session, through the room ([`MediaEvent::SubFallback`]).
 #[derive(Clone, Debug)]
@@ -829,11 +836,11 @@ impl DownTrack {
         munger: Munger,
         forwarder: ForwarderHandle,
         choice: LayerChoice,
-        mut reports: mpsc::UnboundedReceiver<u8>,
-        downlink: Arc<Downlink>,
+        signals: DownlinkSignals,
         metrics: Arc<Metrics>,
         notice: FallbackNotice,
     ) -> Self {
+        let DownlinkSignals { mut reports, downlink } = signals;
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let (sink, mut rx) = mpsc::channel::<Out>(SINK_QUEUE);

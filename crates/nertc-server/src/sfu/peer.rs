@@ -30,7 +30,7 @@ use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, S
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use crate::sfu::forwarder::{self, DownTrack, FallbackNotice, ForwarderHandle, LayerFeed};
+use crate::sfu::forwarder::{self, DownTrack, DownlinkSignals, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Downlink, Fallback, LayerChoice};
 use crate::sfu::udpmux::UdpMux;
@@ -599,8 +599,8 @@ impl Peer {
         let reports = self.env.reports.register(ssrc);
         let notice = FallbackNotice { events: self.events.clone(), key: self.key.clone(), track_id: track_id.clone() };
         let munger = Munger::new(ssrc, pt, clock_rate);
-        let downlink = self.downlink.clone();
-        let track = DownTrack::spawn(local, munger, fwd, choice, reports, downlink, self.env.metrics.clone(), notice);
+        let signals = DownlinkSignals { reports, downlink: self.downlink.clone() };
+        let track = DownTrack::spawn(local, munger, fwd, choice, signals, self.env.metrics.clone(), notice);
         self.downs.insert(track_id.clone(), Down { sender, info, track });
         self.sub_added.push(track_id);
         self.sub_dirty = true;
