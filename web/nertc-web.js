@@ -11,6 +11,10 @@
 // Roles (protocol §8.10): join({ ..., role: 'audience' }) joins unseen and unable to publish;
 // setRole('broadcaster' | 'audience') switches (turning audience unpublishes every local track).
 //
+// Simulcast (protocol §8.12): publish(stream, { simulcast: true }) sends the camera video as two
+// encodings on one m-line, rids `h` (the track's size) and `l` (half the width and height, a
+// fifth of the bitrate), and pauses a layer the server says nobody receives (transport `layers`).
+//
 // Data channel (protocol §13, relayed by the server): enableData(true), sendData(bytes) (a
 // Uint8Array/ArrayBuffer of 1-32768 bytes), subscribeData(uid, false); others get `user_data`
 // and `data`.
@@ -24,6 +28,8 @@
 //   server_leave       {reason}       the server ended the session (transport `leave`)
 //   server_error       {code, msg}    a transport `error`
 //   pub_replaced       {}             the `pub` connection did not come up and was replaced
+//   layers             {track_id, active}  which simulcast layers someone receives (the others
+//                      are paused: their encodings set inactive)
 //   pong               {ts, rtt_ms}
 //   user_data          {uid, enabled, seq}  a user's data channel went on or off (a room event)
 //   data               {uid, data}    a data message (data: Uint8Array), in the order sent
@@ -34,6 +40,30 @@ const PROTOCOL_VERSION = 3;
 /** Redirects followed for one join (protocol §12.2); more means the cluster is confused. */
 const MAX_REDIRECTS = 3;
 const WS_PATH = '/rtc/v1';
+
+/** The high layer's bitrate cap; the low layer gets a fifth (protocol §8.12: as the engine). */
+const SIMULCAST_HIGH_BPS = 1_000_000;
+
+/** addTransceiver's init for a published track: with `simulcast`, rids `l` and `h`. */
+function sendInit(stream, simulcast) {
+  const init = { direction: 'sendonly', streams: [stream] };
+  if (simulcast) {
+    init.sendEncodings = [
+      { rid: 'l', scaleResolutionDownBy: 2, maxBitrate: SIMULCAST_HIGH_BPS / 5 },
+      { rid: 'h', maxBitrate: SIMULCAST_HIGH_BPS },
+    ];
+  }
+  return init;
+}
+
+/** The `layers` of a simulcast publish request (high first), from the track's size. */
+function simulcastLayers(track) {
+  const { width = 0, height = 0 } = track.getSettings?.() ?? {};
+  return [
+    { rid: 'h', width, height, max_bps: SIMULCAST_HIGH_BPS },
+    { rid: 'l', width: Math.round(width / 2), height: Math.round(height / 2), max_bps: SIMULCAST_HIGH_BPS / 5 },
+  ];
+}
 
 /** `ws://host:port` (a redirect's `url`) or the full URL → the signaling endpoint's URL. */
 function signalingUrl(url) {
@@ -200,7 +230,22 @@ export class NertcWebClient extends EventTarget {
       case 'data':
         this._emit('data', { uid: d.uid, data: Uint8Array.from(atob(d.data), (c) => c.charCodeAt(0)) });
         break;
+      case 'layers':
+        this._setActiveLayers(d.track_id, d.active ?? []).catch(() => {});
+        this._emit('layers', { track_id: d.track_id, active: d.active ?? [] });
+        break;
     }
+  }
+
+  /** Encodes only the rids in `active` of a simulcast track (the server's transport `layers`). */
+  async _setActiveLayers(trackId, active) {
+    const lt = this.localTracks.get(trackId);
+    if (!lt?.simulcast) return;
+    const sender = lt.transceiver.sender;
+    const params = sender.getParameters();
+    if (!params.encodings?.length) return;
+    for (const enc of params.encodings) enc.active = active.includes(enc.rid);
+    await sender.setParameters(params);
   }
 
   // ------------------------------------------------------------------ data channel
@@ -366,7 +411,7 @@ export class NertcWebClient extends EventTarget {
     this.pubPc = null;
     const pc = this._ensurePubPc();
     for (const lt of this.localTracks.values()) {
-      lt.transceiver = pc.addTransceiver(lt.track, { direction: 'sendonly', streams: [lt.stream] });
+      lt.transceiver = pc.addTransceiver(lt.track, sendInit(lt.stream, lt.simulcast));
       if (lt.kind === 'video') this._preferVideoCodec(lt.transceiver);
     }
     this._emit('pub_replaced', {});
@@ -377,7 +422,8 @@ export class NertcWebClient extends EventTarget {
    * Publishes every track of `stream`: one `publish` request per track, then one `pub` offer
    * with `pub_mids`. Resolves with [{track_id, kind, track}].
    * @param {MediaStream} stream
-   * @param {{videoSource?: string, audioSource?: string}} [opts]
+   * @param {{videoSource?: string, audioSource?: string, simulcast?: boolean}} [opts] simulcast:
+   *   the video as a high and a low layer (protocol §8.12)
    */
   publish(stream, opts = {}) {
     const run = async () => {
@@ -387,10 +433,13 @@ export class NertcWebClient extends EventTarget {
         const kind = track.kind;
         const source = kind === 'audio' ? (opts.audioSource ?? 'mic') : (opts.videoSource ?? 'camera');
         const codec = kind === 'audio' ? 'opus' : this.opts.videoCodec ?? null;
-        const { track_id } = await this.request('publish', { kind, source, codec, muted: !track.enabled });
-        const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        const simulcast = kind === 'video' && !!opts.simulcast;
+        const req = { kind, source, codec, muted: !track.enabled };
+        if (simulcast) req.layers = simulcastLayers(track);
+        const { track_id } = await this.request('publish', req);
+        const transceiver = pc.addTransceiver(track, sendInit(stream, simulcast));
         if (kind === 'video') this._preferVideoCodec(transceiver);
-        this.localTracks.set(track_id, { track, kind, transceiver, stream });
+        this.localTracks.set(track_id, { track, kind, transceiver, stream, simulcast });
         published.push({ track_id, kind, track });
       }
       await this._negotiatePub();

@@ -328,7 +328,8 @@ fn phases(
 /// every frame the pattern, no gap over 400 ms), and with nobody wanting the low layer A stops
 /// encoding it. Then B's downlink (the server's port of B's subscribe connection) is capped at
 /// 300 kbps with an `htb` class on `lo` (200 ms of queue): the server falls B back to the low
-/// layer, which A encodes again, while C keeps the high one.
+/// layer because B's downlink estimate (from B's TWCC feedback; the server's metrics say what it
+/// was) cannot carry the high one, A encodes the low layer again, and C keeps the high one.
 #[test]
 fn dual_stream_gives_each_subscriber_its_layer() {
     let _serial = one_at_a_time();
@@ -421,6 +422,18 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         println!("dual_stream: B capped at {CAP_KBPS} kbps: low stream after {fell:?}; B sizes {:?}", sizes(&bf));
         println!("dual_stream: C meanwhile: {:?}", sizes(&cf));
         assert!(fell.is_some_and(|t| t < Duration::from_secs(8)), "B never fell back to the low stream: {:?}", sizes(&bf));
+        // Because of B's downlink estimate (the server's estimator on B's TWCC feedback), not
+        // only its receiver reports: the estimate was under the high layer's bitrate, near the cap.
+        let m = &server.metrics;
+        let (downgrades, estimate, need) = (
+            m.downlink_downgrades.load(Relaxed),
+            m.downlink_downgrade_estimate_bps.load(Relaxed),
+            m.downlink_downgrade_need_bps.load(Relaxed),
+        );
+        println!("dual_stream: downgrades by the downlink estimate: {downgrades}, at the last one {estimate} bps for a {need} bps layer");
+        assert!(downgrades >= 1, "B fell back, but not on its downlink estimate");
+        assert!(estimate < need, "the estimate {estimate} bps could carry the {need} bps high layer");
+        assert!(estimate as f64 <= 1.5 * CAP_KBPS as f64 * 1000.0, "the estimate {estimate} bps is far over the {CAP_KBPS} kbps cap");
         let fell_at = capped + fell.expect("checked above");
         let settled: Vec<&Seen> = bf.iter().filter(|f| f.at > fell_at).collect();
         assert!(settled.len() >= 10, "B shows {} frames after falling back", settled.len());

@@ -102,6 +102,10 @@ pub struct PcBuilder {
     /// we send, the remote's feedback estimated into this, video paced by it. Without it the
     /// connection only reports on what it receives.
     pub congestion: Option<Arc<crate::cc::Bwe>>,
+    /// Estimate only ([`crate::cc::configure_estimate_only`]): transport-wide sequence numbers
+    /// on what we send and the remote's feedback estimated into this, nothing paced (a server
+    /// forwarding to a subscriber). Ignored with `congestion`.
+    pub estimate: Option<Arc<crate::cc::Bwe>>,
     /// Run the connection's UDP over a socket shared with other connections instead of a
     /// socket of its own (the room server's one media port).
     pub shared_udp: Option<SharedUdp>,
@@ -150,9 +154,10 @@ impl PcBuilder {
                 NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
             );
         configure_simulcast_extension_headers(&mut me)?;
-        let registry = match self.congestion {
-            Some(bwe) => crate::cc::configure(registry, &mut me, bwe)?,
-            None => configure_twcc_receiver_only(registry, &mut me)?,
+        let registry = match (self.congestion, self.estimate) {
+            (Some(bwe), _) => crate::cc::configure(registry, &mut me, bwe)?,
+            (None, Some(bwe)) => crate::cc::configure_estimate_only(registry, &mut me, bwe)?,
+            (None, None) => configure_twcc_receiver_only(registry, &mut me)?,
         };
         let registry = configure_rtcp_reports(registry)
             .with(Slot::from(500), RtcpTap::new(TapMode::Count, self.feedback_counter))

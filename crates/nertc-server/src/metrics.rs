@@ -60,6 +60,12 @@ pub struct Metrics {
     /// Streams on the shared ICE-TCP port (`rtc.tcp_port`) closed before they reached a
     /// connection: no binding request for a known ufrag first, too slow, or too many waiting.
     pub tcp_unrouted: AtomicU64,
+    /// Subscriptions stepped down (a layer, or to audio only) because their subscriber's
+    /// downlink estimate could not carry what they got; at the last one, the estimate and the
+    /// bitrate of the layer it left (bps).
+    pub downlink_downgrades: AtomicU64,
+    pub downlink_downgrade_estimate_bps: AtomicU64,
+    pub downlink_downgrade_need_bps: AtomicU64,
     pub cluster: ClusterMetrics,
 }
 
@@ -83,6 +89,9 @@ impl Default for Metrics {
             handshake_timeouts: AtomicU64::new(0),
             udp_unrouted: AtomicU64::new(0),
             tcp_unrouted: AtomicU64::new(0),
+            downlink_downgrades: AtomicU64::new(0),
+            downlink_downgrade_estimate_bps: AtomicU64::new(0),
+            downlink_downgrade_need_bps: AtomicU64::new(0),
             cluster: ClusterMetrics::default(),
         }
     }
@@ -114,6 +123,12 @@ impl Metrics {
         metric("rtp_forwarded_packets_total", "counter", "RTP packets forwarded to subscribers.", c(&self.rtp_forwarded));
         metric("rtp_forwarded_bytes_total", "counter", "RTP payload bytes forwarded to subscribers.", c(&self.rtp_forwarded_bytes));
         metric("rtp_dropped_packets_total", "counter", "RTP packets dropped towards slow or unready subscribers.", c(&self.rtp_dropped));
+        metric(
+            "downlink_downgrades_total",
+            "counter",
+            "Subscriptions stepped down because the subscriber's downlink estimate could not carry them.",
+            c(&self.downlink_downgrades),
+        );
         metric("nacks_total", "counter", "NACK feedback packets received from subscribers.", c(&self.nacks));
         metric("keyframe_requests_received_total", "counter", "PLI/FIR received from subscribers.", c(&self.keyframe_requests_in));
         metric("keyframe_requests_sent_total", "counter", "PLI sent to publishers after throttling.", c(&self.keyframe_requests_out));

@@ -12,7 +12,9 @@
 //! - [`PriorityPacer`]: paces video at [`PACING_FACTOR`] × the estimate while audio and RTCP
 //!   pass at once (webrtc-rs's pacer is one FIFO: a keyframe would hold audio behind it).
 //!
-//! [`configure`] puts them into a chain at the slots webrtc-rs reserves for them.
+//! [`configure`] puts them into a chain at the slots webrtc-rs reserves for them;
+//! [`configure_estimate_only`] leaves the pacer out (a forwarding server's estimate of a
+//! subscriber's downlink).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -115,16 +117,35 @@ impl Bwe {
 }
 
 /// Negotiates transport-wide CC for audio and video and adds the sending half (TWCC sequence
-/// numbers, send history + [`SharedGcc`] into `bwe`, [`PriorityPacer`]) and the receiving half
+/// numbers, send history + [`Estimator`] into `bwe`, [`PriorityPacer`]) and the receiving half
 /// (feedback on what arrives) to `registry`.
 pub fn configure(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc::shared::error::Result<Registry> {
-    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-        me.register_feedback(RTCPFeedback { typ: TYPE_RTCP_FB_TRANSPORT_CC.into(), parameter: String::new() }, kind);
-        me.register_header_extension(RTCRtpHeaderExtensionCapability { uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned() }, kind, None)?;
-    }
+    negotiate(me)?;
     Ok(registry
         .with(Slot::CongestionControl, CongestionControlBuilder::new(Estimator::new(bwe.clone())).build())
         .with(Slot::TwccSender, TwccSenderBuilder::new().build())
         .with(Slot::Pacer, PriorityPacer::new(bwe))
         .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
+}
+
+/// As [`configure`] without the pacer: an estimate of the path for a connection that sends
+/// media it does not encode (the SFU's connection to a subscriber, which forwards what
+/// publishers send as it comes and picks a layer by the estimate). What it sends gets TWCC
+/// sequence numbers, the remote's feedback drives an [`Estimator`] into `bwe`; nothing is
+/// delayed.
+pub fn configure_estimate_only(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc::shared::error::Result<Registry> {
+    negotiate(me)?;
+    Ok(registry
+        .with(Slot::CongestionControl, CongestionControlBuilder::new(Estimator::new(bwe)).build())
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
+        .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
+}
+
+/// Transport-wide CC feedback and its header extension, for audio and video.
+fn negotiate(me: &mut MediaEngine) -> rtc::shared::error::Result<()> {
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        me.register_feedback(RTCPFeedback { typ: TYPE_RTCP_FB_TRANSPORT_CC.into(), parameter: String::new() }, kind);
+        me.register_header_extension(RTCRtpHeaderExtensionCapability { uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned() }, kind, None)?;
+    }
+    Ok(())
 }

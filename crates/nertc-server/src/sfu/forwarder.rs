@@ -29,7 +29,7 @@
 //! of one continuous stream ([`Out::resync`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ use nertc_protocol::{MediaKind, TrackId};
 use crate::metrics::Metrics;
 use crate::sfu::munger::Munger;
 use crate::sfu::peer::{MediaEvent, SessionKey};
-use crate::sfu::simulcast::{self, Fallback, HIGH, LAYERS, LOW, LayerChoice};
+use crate::sfu::simulcast::{self, Downlink, DownlinkMeter, Fallback, HIGH, LAYERS, LOW, LayerChoice, PACKET_OVERHEAD};
 use nertc_rtc::tap::is_keyframe_request;
 
 /// At most one keyframe request per this interval reaches a publisher (per layer).
@@ -132,6 +132,8 @@ pub struct ForwarderHandle {
     pub clock_rate: u32,
     /// The track has a low layer: a subscription's layer choice matters.
     simulcast: Arc<std::sync::atomic::AtomicBool>,
+    /// Bytes received per layer (payload + [`PACKET_OVERHEAD`]): each layer's bitrate.
+    layer_bytes: Arc<[AtomicU64; LAYERS]>,
 }
 
 impl std::fmt::Debug for FwdCmd {
@@ -171,6 +173,9 @@ impl ForwarderHandle {
     }
     fn simulcast(&self) -> bool {
         self.simulcast.load(Relaxed)
+    }
+    fn layer_bytes(&self) -> [u64; LAYERS] {
+        std::array::from_fn(|l| self.layer_bytes[l].load(Relaxed))
     }
     fn keyframe_for(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::Keyframe(Some(id)));
@@ -407,6 +412,7 @@ struct Fwd {
     /// Both layers seen: the demand is reported (and the handle says so).
     simulcast: bool,
     simulcast_flag: Arc<std::sync::atomic::AtomicBool>,
+    layer_bytes: Arc<[AtomicU64; LAYERS]>,
     ever_had_sink: bool,
     reported: Option<[bool; LAYERS]>,
     /// Per layer: its latest complete keyframe, and the one being received.
@@ -457,6 +463,7 @@ pub fn spawn(
             announced: false,
             simulcast: false,
             simulcast_flag: Arc::default(),
+            layer_bytes: Arc::default(),
             ever_had_sink: false,
             reported: None,
             keyframe: Default::default(),
@@ -656,14 +663,21 @@ impl Fwd {
     async fn packet(&mut self, i: usize, pkt: rtc::rtp::Packet) {
         self.metrics.rtp_received.fetch_add(1, Relaxed);
         let Some(layer) = self.layer_of(i, pkt.header.ssrc).await else { return };
+        self.layer_bytes[layer].fetch_add(pkt.payload.len() as u64 + PACKET_OVERHEAD, Relaxed);
         if !self.announced {
             self.announced = true;
             let codec = self.inputs[i].track.codec(pkt.header.ssrc).await;
             let (codec, clock_rate) = codec.map(|c| (c.mime_type, c.clock_rate)).unwrap_or_default();
             tracing::debug!(track_id = %self.track_id, %codec, "track live");
             self.codec = codec.clone();
-            let handle =
-                ForwarderHandle { ctl: self.ctl_tx.clone(), kind: self.kind, codec, clock_rate, simulcast: self.simulcast_flag.clone() };
+            let handle = ForwarderHandle {
+                ctl: self.ctl_tx.clone(),
+                kind: self.kind,
+                codec,
+                clock_rate,
+                simulcast: self.simulcast_flag.clone(),
+                layer_bytes: self.layer_bytes.clone(),
+            };
             let _ = self.events.send(MediaEvent::TrackLive { key: self.owner.clone(), track_id: self.track_id.clone(), forwarder: handle });
         }
         let live = if self.simulcast { self.live(Instant::now()) } else { [true, false] };
@@ -770,9 +784,10 @@ fn effective(want: usize, live: [bool; LAYERS]) -> usize {
 /// It can be moved to another forwarder of the same track ([`DownTrack::rebind`]: the
 /// publisher's connection was replaced); the subscriber sees one continuous stream.
 ///
-/// Its layer ([`LayerChoice`]): what the subscriber asked for, lowered while the receiver
-/// reports of `local`'s stream show a lossy downlink, down to no video at all with
-/// [`Fallback::AudioOnly`] (the subscriber is told through `notice`).
+/// Its layer ([`LayerChoice`]): what the subscriber asked for, lowered while the subscriber's
+/// downlink estimate ([`Downlink`]) or the receiver reports of `local`'s stream say the
+/// downlink cannot carry it, down to no video at all with [`Fallback::AudioOnly`] (the
+/// subscriber is told through `notice`).
 pub struct DownTrack {
     sink_id: u64,
     /// This subscription's queue, kept so that it outlives a forwarder.
@@ -791,6 +806,13 @@ fn lock(c: &Mutex<LayerChoice>) -> std::sync::MutexGuard<'_, LayerChoice> {
 
 /// How often a down track looks whether a pause (audio only) has lasted long enough.
 const PAUSE_TICK: Duration = Duration::from_millis(250);
+
+/// What a down track learns about its subscriber's downlink: the receiver reports' fraction
+/// lost for its stream, and the subscriber's downlink estimate.
+pub struct DownlinkSignals {
+    pub reports: mpsc::UnboundedReceiver<u8>,
+    pub downlink: Arc<Downlink>,
+}
 
 /// Where a down track tells that its video stopped (audio only) or resumed: the subscriber's
 /// session, through the room ([`MediaEvent::SubFallback`]).
@@ -814,17 +836,20 @@ impl DownTrack {
         munger: Munger,
         forwarder: ForwarderHandle,
         choice: LayerChoice,
-        mut reports: mpsc::UnboundedReceiver<u8>,
+        signals: DownlinkSignals,
         metrics: Arc<Metrics>,
         notice: FallbackNotice,
     ) -> Self {
+        let DownlinkSignals { mut reports, downlink } = signals;
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let (sink, mut rx) = mpsc::channel::<Out>(SINK_QUEUE);
         forwarder.add_sink(sink_id, sink.clone(), Want::of(&choice), false);
 
+        // Bytes this subscription sent (its share of the downlink).
+        let mine = Arc::new(AtomicU64::new(0));
         let writer = {
-            let local = local.clone();
+            let (local, downlink, mine, metrics) = (local.clone(), downlink.clone(), mine.clone(), metrics.clone());
             let mut munger = munger;
             tokio::spawn(async move {
                 while let Some(Out { mut pkt, resync }) = rx.recv().await {
@@ -835,6 +860,8 @@ impl DownTrack {
                     let bytes = pkt.payload.len() as u64;
                     match local.write_rtp(pkt).await {
                         Ok(()) => {
+                            downlink.sent(bytes as usize);
+                            mine.fetch_add(bytes + PACKET_OVERHEAD, Relaxed);
                             metrics.rtp_forwarded.fetch_add(1, Relaxed);
                             metrics.rtp_forwarded_bytes.fetch_add(bytes, Relaxed);
                         }
@@ -854,6 +881,9 @@ impl DownTrack {
             tokio::spawn(async move {
                 let mut pause_tick = tokio::time::interval(PAUSE_TICK);
                 pause_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut estimate_tick = tokio::time::interval(simulcast::ESTIMATE_EVERY);
+                estimate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut meter = DownlinkMeter::default();
                 // Applies a changed choice: the forwarder's want, and the subscriber hears of
                 // a pause or a resume.
                 let apply = |c: &LayerChoice, was_paused: bool, why: &str| {
@@ -886,6 +916,32 @@ impl DownTrack {
                             let was_paused = c.paused();
                             if c.report(lost, has_low, Instant::now()) {
                                 apply(&c, was_paused, "receiver reports");
+                            }
+                        }
+                        _ = estimate_tick.tick() => {
+                            let now = Instant::now();
+                            let (has_low, video, layers) = { let f = fwd.borrow(); (f.simulcast(), f.kind == MediaKind::Video, f.layer_bytes()) };
+                            let view = meter.view(now, downlink.bwe.snapshot(), downlink.sent_bytes(), mine.load(Relaxed), layers);
+                            let mut c = lock(&choice);
+                            let Some(view) = view.filter(|_| video && (has_low || c.fallback() == Fallback::AudioOnly)) else { continue };
+                            let was_paused = c.paused();
+                            let was_layer = c.layer();
+                            if c.estimate(&view, has_low, now) {
+                                if c.paused() || c.layer() > was_layer {
+                                    metrics.downlink_downgrades.fetch_add(1, Relaxed);
+                                    metrics.downlink_downgrade_estimate_bps.store(view.estimate_bps as u64, Relaxed);
+                                    metrics.downlink_downgrade_need_bps.store(view.layer_bps[was_layer] as u64, Relaxed);
+                                }
+                                tracing::info!(
+                                    sink_id,
+                                    estimate_bps = view.estimate_bps as u64,
+                                    budget_bps = view.budget_bps as u64,
+                                    high_bps = view.layer_bps[HIGH] as u64,
+                                    low_bps = view.layer_bps[LOW] as u64,
+                                    congested = view.congested,
+                                    "downlink estimate"
+                                );
+                                apply(&c, was_paused, "downlink estimate");
                             }
                         }
                         _ = pause_tick.tick() => {

@@ -55,6 +55,9 @@ impl Munger {
         header.extension = false;
         header.extensions.clear();
         header.extension_profile = 0;
+        // The padding the parser found after the publisher's extensions: a stale value would
+        // misalign an extension added on this leg (the TWCC sequence number).
+        header.extensions_padding = 0;
         self.last_seq = header.sequence_number;
         self.last_ts = header.timestamp;
         self.last_at = Some(now);

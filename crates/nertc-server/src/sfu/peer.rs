@@ -30,9 +30,9 @@ use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, S
 
 use crate::config::RtcConfig;
 use crate::metrics::Metrics;
-use crate::sfu::forwarder::{self, DownTrack, FallbackNotice, ForwarderHandle, LayerFeed};
+use crate::sfu::forwarder::{self, DownTrack, DownlinkSignals, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
-use crate::sfu::simulcast::{self, Fallback, LayerChoice};
+use crate::sfu::simulcast::{self, Downlink, Fallback, LayerChoice};
 use crate::sfu::tcpmux::TcpMux;
 use crate::sfu::udpmux::{self, UdpMux};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
@@ -181,8 +181,9 @@ impl PeerEnv {
     }
 
     /// Builds a peer connection on the shared socket, or on the next free port of the
-    /// configured range.
-    async fn build_pc(&self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
+    /// configured range; with `estimate` (a `sub` connection), what it sends is estimated
+    /// from the remote's transport-wide feedback into it.
+    async fn build_pc(&self, estimate: Option<Arc<nertc_rtc::cc::Bwe>>) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let metrics = self.metrics.clone();
         let reports = self.reports.clone();
         let counter: FeedbackCounter = Arc::new(move |f| {
@@ -199,6 +200,7 @@ impl PeerEnv {
             advertised_ip: self.rtc.advertised_ip.clone(),
             feedback_counter: Some(counter.clone()),
             congestion: None,
+            estimate: estimate.clone(),
             shared_udp: None,
             tcp_bind: None,
             tcp_only: false,
@@ -266,6 +268,8 @@ struct Peer {
     pub_mids: BTreeMap<String, TrackId>,
     /// mid -> layer, for tracks sent as one m-line per layer.
     pub_rids: BTreeMap<String, String>,
+    /// The subscriber's downlink: the `sub` connection's estimate, shared by the down tracks.
+    downlink: Arc<Downlink>,
     published: HashMap<TrackId, (tokio::task::JoinHandle<()>, LayerFeed)>,
     downs: HashMap<TrackId, Down>,
     /// Sub negotiation: last offer number, whether it awaits an answer, changes since it.
@@ -300,6 +304,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_first_neg: 0,
         pub_mids: BTreeMap::new(),
         pub_rids: BTreeMap::new(),
+        downlink: Arc::default(),
         published: HashMap::new(),
         downs: HashMap::new(),
         sub_neg: 0,
@@ -526,8 +531,13 @@ impl Peer {
         if let Some(p) = slot {
             return Ok(p.pc.clone());
         }
+        // A `sub` connection estimates the subscriber's downlink from its TWCC feedback.
+        // NERTC_NO_DOWNLINK_ESTIMATE set: it does not (no transport-wide numbers on what it
+        // forwards; layers follow receiver reports only) — the fan-out bench's "before", to
+        // measure what the estimate costs per forwarded packet.
+        let estimate = (kind == PcKind::Sub && std::env::var_os("NERTC_NO_DOWNLINK_ESTIMATE").is_none()).then(|| self.downlink.bwe.clone());
         let (made, mut events) =
-            self.env.build_pc().await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+            self.env.build_pc(estimate).await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
         self.last_gen += 1;
         let generation = self.last_gen;
         let tagged = self.pc_events.clone();
@@ -617,7 +627,9 @@ impl Peer {
         let info = MidInfo { track_id: track_id.clone(), uid: owner, kind: fwd.kind };
         let reports = self.env.reports.register(ssrc);
         let notice = FallbackNotice { events: self.events.clone(), key: self.key.clone(), track_id: track_id.clone() };
-        let track = DownTrack::spawn(local, Munger::new(ssrc, pt, clock_rate), fwd, choice, reports, self.env.metrics.clone(), notice);
+        let munger = Munger::new(ssrc, pt, clock_rate);
+        let signals = DownlinkSignals { reports, downlink: self.downlink.clone() };
+        let track = DownTrack::spawn(local, munger, fwd, choice, signals, self.env.metrics.clone(), notice);
         self.downs.insert(track_id.clone(), Down { sender, info, track });
         self.sub_added.push(track_id);
         self.sub_dirty = true;

@@ -4,12 +4,28 @@
 //! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
 //! nothing comes back about a stream that is not sent).
 //!
+//! The downlink is judged first by its estimate ([`Downlink`]): the server's `sub` connection
+//! to each subscriber puts transport-wide sequence numbers on what it forwards, and the
+//! subscriber's TWCC feedback drives an estimate-only congestion controller
+//! ([`nertc_rtc::cc::configure_estimate_only`]: the engine's trendline/AIMD/loss estimator,
+//! nothing paced). A subscription falls a step when the link is congested (the delay detector
+//! sees a queue, the feedback shows loss, or less arrives than is sent) and the estimate, less
+//! what the subscriber's other subscriptions get, cannot carry its layer's measured bitrate +
+//! [`NEED_MARGIN`] for [`SHORT_HOLD`]; it goes back up when the estimate can carry the high
+//! layer + [`ROOM_MARGIN`] for [`ROOM_HOLD`], or (since an estimate never runs far ahead of
+//! what is sent: see `ACKED_HEADROOM`) by a timed try as before. Receiver-report loss stays
+//! the second signal ([`LayerChoice::report`]).
+//!
 //! Layers are indexed [`HIGH`] (0) and [`LOW`] (1), NERTC's `NERtcRemoteVideoStreamType`.
 //! A publisher sends them either as one m-line per layer (our engine: the layer comes from the
 //! offer's `pub_rids`) or as rids on one m-line (browsers: the layer comes from the rid of each
 //! SSRC, `f`/`h`/empty high, `l`/`q` low; with three layers `h` is the middle one and ignored).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use nertc_rtc::cc::{Bwe, BweSnapshot};
 
 /// The high (full size) layer.
 pub const HIGH: usize = 0;
@@ -123,9 +139,113 @@ const PAUSE_RETRY_FIRST: Duration = Duration::from_secs(5);
 /// it started failed.
 const TRY_WINDOW: Duration = Duration::from_secs(6);
 
-/// One subscription's layer choice: what it asked for, lowered while its downlink (judged from
-/// its receiver reports: no bandwidth estimate comes back from subscribers) cannot carry it —
-/// to the low layer, then (with [`Fallback::AudioOnly`]) to no video at all.
+/// The estimate must exceed the forwarded layer's bitrate by this factor ...
+pub const NEED_MARGIN: f64 = 1.15;
+/// ... or, for this long on a congested link, the subscription steps down.
+pub const SHORT_HOLD: Duration = Duration::from_millis(1000);
+/// The estimate must exceed the high layer's bitrate by this factor ...
+pub const ROOM_MARGIN: f64 = 1.3;
+/// ... for this long on an uncongested link before the high layer is tried again.
+pub const ROOM_HOLD: Duration = Duration::from_secs(4);
+/// How often a subscription looks at its downlink's estimate.
+pub const ESTIMATE_EVERY: Duration = Duration::from_millis(250);
+/// Bytes a forwarded packet takes besides its payload (RTP header and extensions, SRTP tag,
+/// UDP, IPv4): rates are compared with an estimate of what crosses the link.
+pub const PACKET_OVERHEAD: u64 = 50;
+/// The link counts as congested when less than this share of what is sent arrives ...
+const DELIVERED_SHARE: f64 = 0.8;
+/// ... or the feedback shows this much loss (per mille), or the delay detector sees overuse.
+const CONGESTED_LOSS_PERMILLE: u32 = 50;
+
+/// One subscriber's downlink as the server sees it: the estimate from its TWCC feedback on the
+/// `sub` connection (kept across a replaced connection: a new estimator starts it afresh), and
+/// what its subscriptions send on it. Shared by the subscriber's down tracks.
+#[derive(Debug, Default)]
+pub struct Downlink {
+    pub bwe: Arc<Bwe>,
+    sent_bytes: AtomicU64,
+}
+
+impl Downlink {
+    /// A packet of `payload` bytes was sent towards the subscriber.
+    pub fn sent(&self, payload: usize) {
+        self.sent_bytes.fetch_add(payload as u64 + PACKET_OVERHEAD, Relaxed);
+    }
+
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Relaxed)
+    }
+}
+
+/// What a subscription knows of its downlink at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DownlinkView {
+    /// The estimate (bps).
+    pub estimate_bps: f64,
+    /// The estimate less what the subscriber's other subscriptions get.
+    pub budget_bps: f64,
+    /// The estimate is the path's, not just what was offered: the delay detector sees a
+    /// queue, the feedback shows loss, or less arrives than is sent.
+    pub congested: bool,
+    /// Each layer's bitrate as it arrives from the publisher, with packet overhead (0: not
+    /// flowing).
+    pub layer_bps: [f64; LAYERS],
+}
+
+/// The rate of a byte counter, smoothed over its last readings.
+#[derive(Debug, Default)]
+struct Rate {
+    last: Option<(Instant, u64)>,
+    bps: f64,
+}
+
+impl Rate {
+    /// Reads `total` at `now`; a counter that went back (a new source) starts over.
+    fn update(&mut self, now: Instant, total: u64) -> f64 {
+        if let Some((at, before)) = self.last
+            && total >= before
+        {
+            let dt = now.duration_since(at).as_secs_f64();
+            if dt > 0.0 {
+                let bps = (total - before) as f64 * 8.0 / dt;
+                self.bps = if self.bps == 0.0 { bps } else { 0.7 * self.bps + 0.3 * bps };
+            }
+        }
+        self.last = Some((now, total));
+        self.bps
+    }
+}
+
+/// Turns a subscription's counters into a [`DownlinkView`] (call it every [`ESTIMATE_EVERY`]).
+#[derive(Debug, Default)]
+pub struct DownlinkMeter {
+    total: Rate,
+    mine: Rate,
+    layers: [Rate; LAYERS],
+}
+
+impl DownlinkMeter {
+    /// `bwe`: the downlink's estimate; `total`: bytes sent on the downlink; `mine`: bytes this
+    /// subscription sent; `layers`: bytes the publisher sent per layer. None before feedback.
+    pub fn view(&mut self, now: Instant, bwe: BweSnapshot, total: u64, mine: u64, layers: [u64; LAYERS]) -> Option<DownlinkView> {
+        let sent = self.total.update(now, total);
+        let mine = self.mine.update(now, mine);
+        let layer_bps = std::array::from_fn(|l| self.layers[l].update(now, layers[l]));
+        if bwe.feedbacks == 0 {
+            return None;
+        }
+        let estimate = bwe.target_bps as f64;
+        let others = (sent - mine).max(0.0);
+        let congested = bwe.overuse
+            || bwe.loss_permille >= CONGESTED_LOSS_PERMILLE
+            || (sent > 0.0 && bwe.acked_bps > 0 && (bwe.acked_bps as f64) < DELIVERED_SHARE * sent);
+        Some(DownlinkView { estimate_bps: estimate, budget_bps: estimate - others, congested, layer_bps })
+    }
+}
+
+/// One subscription's layer choice: what it asked for, lowered while its downlink (judged by
+/// its estimate, [`LayerChoice::estimate`], and its receiver reports, [`LayerChoice::report`])
+/// cannot carry it — to the low layer, then (with [`Fallback::AudioOnly`]) to no video at all.
 #[derive(Debug)]
 pub struct LayerChoice {
     requested: usize,
@@ -144,6 +264,10 @@ pub struct LayerChoice {
     /// reports, not on one (the first report after a resume counts the packets lost just
     /// before the pause, which the resumed stream's sequence numbers follow).
     resume_try: bool,
+    /// Since when the downlink estimate cannot carry the current layer / can carry the high
+    /// one ([`LayerChoice::estimate`]).
+    short_since: Option<Instant>,
+    roomy_since: Option<Instant>,
 }
 
 impl LayerChoice {
@@ -159,6 +283,8 @@ impl LayerChoice {
             pause_retry: PAUSE_RETRY_FIRST,
             trying_since: None,
             resume_try: false,
+            short_since: None,
+            roomy_since: None,
         }
     }
 
@@ -228,28 +354,7 @@ impl LayerChoice {
         }
         let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
         if self.lossy_run >= LOSSY_REPORTS || (failed_try && !self.resume_try && fraction_lost >= LOSSY) {
-            if may_fall && !self.fallen {
-                // High -> low.
-                if failed_try {
-                    self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
-                } else if self.trying_since.is_none() {
-                    self.retry_after = RETRY_FIRST;
-                }
-                self.fallen = true;
-            } else if may_pause {
-                // The lowest layer there is -> audio only.
-                if failed_try {
-                    self.pause_retry = (self.pause_retry * 2).min(RETRY_MAX);
-                } else if self.trying_since.is_none() {
-                    self.pause_retry = PAUSE_RETRY_FIRST;
-                }
-                self.paused = Some(now);
-            }
-            if (self.layer(), self.paused()) != before {
-                self.trying_since = None;
-                self.lossy_run = 0;
-                self.clean_since = None;
-            }
+            self.step_down(may_fall, may_pause, failed_try, now);
         } else if self.trying_since.is_some_and(|t| now.duration_since(t) >= TRY_WINDOW) {
             self.trying_since = None; // the try held
         } else if self.fallen && self.trying_since.is_none() && self.clean_since.is_some_and(|t| now.duration_since(t) >= self.retry_after)
@@ -258,6 +363,75 @@ impl LayerChoice {
             self.trying_since = Some(now);
             self.resume_try = false;
             self.clean_since = None;
+        }
+        (self.layer(), self.paused()) != before
+    }
+
+    /// One step down (high -> low, or the lowest layer -> audio only) if the options allow;
+    /// `failed_try`: the step ends a try, whose next one then waits twice as long.
+    fn step_down(&mut self, may_fall: bool, may_pause: bool, failed_try: bool, now: Instant) {
+        let before = (self.layer(), self.paused());
+        if may_fall && !self.fallen {
+            // High -> low.
+            if failed_try {
+                self.retry_after = (self.retry_after * 2).min(RETRY_MAX);
+            } else if self.trying_since.is_none() {
+                self.retry_after = RETRY_FIRST;
+            }
+            self.fallen = true;
+        } else if may_pause {
+            // The lowest layer there is -> audio only.
+            if failed_try {
+                self.pause_retry = (self.pause_retry * 2).min(RETRY_MAX);
+            } else if self.trying_since.is_none() {
+                self.pause_retry = PAUSE_RETRY_FIRST;
+            }
+            self.paused = Some(now);
+        }
+        if (self.layer(), self.paused()) != before {
+            self.trying_since = None;
+            self.lossy_run = 0;
+            self.clean_since = None;
+            self.short_since = None;
+            self.roomy_since = None;
+        }
+    }
+
+    /// The downlink estimate at `now` (every [`ESTIMATE_EVERY`]); `has_low`: the track has a
+    /// low layer. Steps down when the link is congested and the budget cannot carry the layer
+    /// forwarded now (+ [`NEED_MARGIN`]) for [`SHORT_HOLD`] (at once during a try of the high
+    /// layer); tries the high layer again when the budget carries it (+ [`ROOM_MARGIN`]) on an
+    /// uncongested link for [`ROOM_HOLD`]. Returns whether the layer or the pause changed.
+    pub fn estimate(&mut self, v: &DownlinkView, has_low: bool, now: Instant) -> bool {
+        if self.paused.is_some() {
+            return false; // nothing is learnt about a stream not sent: the resume is timed
+        }
+        let before = (self.layer(), self.paused());
+        let cur = if has_low { self.layer() } else { HIGH };
+        let need = v.layer_bps[cur] * NEED_MARGIN;
+        let short = v.congested && need > 0.0 && v.budget_bps < need;
+        if short {
+            self.short_since.get_or_insert(now);
+        } else {
+            self.short_since = None;
+        }
+        let may_fall = self.fallback != Fallback::Disabled && self.requested == HIGH && has_low;
+        let may_pause = self.fallback == Fallback::AudioOnly;
+        let failed_try = self.trying_since.is_some_and(|t| now.duration_since(t) < TRY_WINDOW);
+        let held = self.short_since.is_some_and(|t| now.duration_since(t) >= SHORT_HOLD);
+        if held || (short && failed_try && !self.resume_try) {
+            self.step_down(may_fall, may_pause, failed_try, now);
+            return (self.layer(), self.paused()) != before;
+        }
+        let room = self.fallen && may_fall && !v.congested && v.layer_bps[HIGH] > 0.0 && v.budget_bps >= v.layer_bps[HIGH] * ROOM_MARGIN;
+        if !room {
+            self.roomy_since = None;
+        } else if self.trying_since.is_none() && now.duration_since(*self.roomy_since.get_or_insert(now)) >= ROOM_HOLD {
+            self.fallen = false;
+            self.trying_since = Some(now);
+            self.resume_try = false;
+            self.clean_since = None;
+            self.roomy_since = None;
         }
         (self.layer(), self.paused()) != before
     }
@@ -423,5 +597,82 @@ mod tests {
         assert_eq!(Fallback::of_request(Some(2)), Fallback::AudioOnly);
         assert_eq!(Fallback::of_request(None), Fallback::VideoLow);
         assert_eq!(Fallback::of_request(Some(0)), Fallback::Disabled);
+    }
+
+    fn view(budget_kbps: f64, congested: bool) -> DownlinkView {
+        let budget_bps = budget_kbps * 1000.0;
+        DownlinkView { estimate_bps: budget_bps, budget_bps, congested, layer_bps: [800_000.0, 160_000.0] }
+    }
+
+    #[test]
+    fn an_estimate_under_the_layer_on_a_congested_link_steps_down_and_room_brings_the_high_layer_back() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = LayerChoice::new(HIGH, Fallback::VideoLow);
+        // An estimate still climbing from its start (nothing congested) is no reason to fall.
+        for n in 0..20 {
+            assert!(!c.estimate(&view(300.0, false), true, ms(n * 250)));
+        }
+        assert_eq!(c.layer(), HIGH);
+        // Congested and under 800 kbps + margin for a second: low.
+        assert!(!c.estimate(&view(400.0, true), true, ms(5000)));
+        assert!(!c.estimate(&view(950.0, true), true, ms(5250)), "950 kbps carries 800 + 15 %: the hold restarts");
+        for n in 0..4 {
+            assert!(!c.estimate(&view(400.0, true), true, ms(5500 + n * 250)));
+        }
+        assert!(c.estimate(&view(400.0, true), true, ms(6500)));
+        assert_eq!(c.layer(), LOW);
+        // Room for the high layer (+ 30 %) on a clean link for 4 s: tried again.
+        for n in 0..16 {
+            assert!(!c.estimate(&view(1100.0, false), true, ms(7000 + n * 250)), "at {n}");
+        }
+        assert!(c.estimate(&view(1100.0, false), true, ms(11_000)));
+        assert_eq!(c.layer(), HIGH);
+        // The try meets a congested link at once: low again without waiting for the hold.
+        assert!(c.estimate(&view(500.0, true), true, ms(11_250)));
+        assert_eq!(c.layer(), LOW);
+        // Disabled: the estimate changes nothing.
+        let mut c = LayerChoice::new(HIGH, Fallback::Disabled);
+        for n in 0..20 {
+            assert!(!c.estimate(&view(100.0, true), true, ms(n * 250)));
+        }
+        assert_eq!((c.layer(), c.paused()), (HIGH, false));
+    }
+
+    #[test]
+    fn an_estimate_under_the_low_layer_pauses_with_the_audio_only_option() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut c = LayerChoice::new(HIGH, Fallback::AudioOnly);
+        let mut changed = vec![];
+        for n in 0..20 {
+            if c.estimate(&view(90.0, true), true, ms(n * 250)) {
+                changed.push((n, c.layer(), c.paused()));
+            }
+        }
+        assert_eq!(changed, vec![(4, LOW, false), (9, LOW, true)], "one step per hold (the next starts after a step)");
+        // Paused: the estimate says nothing; the timer resumes.
+        assert!(!c.estimate(&view(90.0, true), true, ms(6000)));
+        assert!(!c.tick(true, ms(2250 + 4900)));
+        assert!(c.tick(true, ms(2250 + 5000)));
+    }
+
+    #[test]
+    fn the_meter_measures_rates_and_the_budget_leaves_out_other_subscriptions() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut m = DownlinkMeter::default();
+        let bwe = BweSnapshot { target_bps: 1_000_000, acked_bps: 500_000, feedbacks: 1, ..Default::default() };
+        assert!(m.view(s(0), BweSnapshot::default(), 0, 0, [0, 0]).is_none(), "no feedback yet");
+        // 1 s: 100 kB sent in all, 25 kB of them by this subscription; layers 100 kB and 20 kB.
+        let v = m.view(s(1), bwe, 100_000, 25_000, [100_000, 20_000]).expect("feedback");
+        assert_eq!(v.layer_bps, [800_000.0, 160_000.0]);
+        assert_eq!(v.budget_bps, 1_000_000.0 - 600_000.0);
+        assert!(v.congested, "500 kbps arrive of 800 kbps sent");
+        let v = m.view(s(2), BweSnapshot { acked_bps: 790_000, ..bwe }, 200_000, 50_000, [200_000, 40_000]).expect("feedback");
+        assert!(!v.congested);
+        let v =
+            m.view(s(3), BweSnapshot { acked_bps: 790_000, overuse: true, ..bwe }, 300_000, 75_000, [300_000, 60_000]).expect("feedback");
+        assert!(v.congested, "the delay detector's overuse");
     }
 }
