@@ -78,12 +78,13 @@ fn video_survives_20_percent_random_loss() {
     // (The first report of a session has no interval yet: unknown; the first under loss may
     // straddle the change.) Per 2 s report the rate is a sample of ~150 packets: it reads
     // 10-34 % for 20 % loss on the way up, 15-22 % on average on a quiet machine; a loaded one
-    // (CI) read 21-38 %, mean 30 (probably packets delayed past the NACK timer, not lost).
+    // (CI) read 21-38 %, mean 30, and single reports up to 47 (probably packets delayed past
+    // the NACK timer, not lost).
     assert!(clean_up.len() >= 2 && clean_up[1..].iter().all(|(r, q)| *r <= 1 && (1..=2).contains(q)), "clean uplink: {clean_up:?}");
     let under: Vec<u32> = lossy_up.iter().skip(1).map(|(r, _)| *r).collect();
     let mean = under.iter().sum::<u32>() as f64 / under.len().max(1) as f64;
     assert!(under.len() >= 3 && (12.0..=35.0).contains(&mean), "lossy uplink: {lossy_up:?}");
-    assert!(lossy_up[1..].iter().all(|(r, q)| (5..=45).contains(r) && *q >= 3), "lossy uplink: {lossy_up:?}");
+    assert!(lossy_up[1..].iter().all(|(r, q)| (5..=60).contains(r) && *q >= 3), "lossy uplink: {lossy_up:?}");
     let ((_, lossy_q), lossy_rate) = reports_and_loss(&b_rx, 1);
     // onRtcStats's rx loss rate: 20 % on each of the two lo crossings is ~36 % before repair.
     println!("lossy: B's rx_video_packet_loss_rate under loss {lossy_rate:?}");
