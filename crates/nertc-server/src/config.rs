@@ -284,6 +284,11 @@ pub struct RtcConfig {
     /// candidate. A test switch (what a client that cannot send UDP meets, on a network that
     /// has UDP); needs `tcp_port`.
     pub tcp_only: bool,
+    /// Estimate each subscriber's downlink from its transport-wide congestion control feedback
+    /// and let that pick its layers ([`crate::sfu::simulcast`]). Off: no transport-wide
+    /// sequence numbers on what the server forwards, layers follow receiver reports only (what
+    /// the fan-out bench compares against to price the estimate).
+    pub downlink_estimate: bool,
 }
 
 impl Default for RtcConfig {
@@ -296,6 +301,7 @@ impl Default for RtcConfig {
             udp_port: 0,
             tcp_port: 0,
             tcp_only: false,
+            downlink_estimate: true,
         }
     }
 }

@@ -531,11 +531,9 @@ impl Peer {
         if let Some(p) = slot {
             return Ok(p.pc.clone());
         }
-        // A `sub` connection estimates the subscriber's downlink from its TWCC feedback.
-        // NERTC_NO_DOWNLINK_ESTIMATE set: it does not (no transport-wide numbers on what it
-        // forwards; layers follow receiver reports only) — the fan-out bench's "before", to
-        // measure what the estimate costs per forwarded packet.
-        let estimate = (kind == PcKind::Sub && std::env::var_os("NERTC_NO_DOWNLINK_ESTIMATE").is_none()).then(|| self.downlink.bwe.clone());
+        // A `sub` connection estimates the subscriber's downlink from its TWCC feedback
+        // (`rtc.downlink_estimate`).
+        let estimate = (kind == PcKind::Sub && self.env.rtc.downlink_estimate).then(|| self.downlink.bwe.clone());
         let (made, mut events) =
             self.env.build_pc(estimate).await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
         self.last_gen += 1;
