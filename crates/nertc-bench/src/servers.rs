@@ -88,9 +88,9 @@ pub fn serve(args: &[String]) {
     if let Some(ip) = flag("--bind").and_then(|ip| ip.parse().ok()) {
         config.rtc.bind_ip = ip;
     }
-    // `NERTC_BENCH_NO_DOWNLINK_ESTIMATE=1`: the server without its per-subscriber downlink
-    // estimate, to price it in the fan-out part.
-    config.rtc.downlink_estimate = std::env::var("NERTC_BENCH_NO_DOWNLINK_ESTIMATE").map_or(true, |v| v != "1");
+    // `NERTC_BENCH_DOWNLINK_ESTIMATE=1`: the server with its per-subscriber downlink estimate
+    // (`rtc.downlink_estimate`), to price it in the fan-out part.
+    config.rtc.downlink_estimate = std::env::var("NERTC_BENCH_DOWNLINK_ESTIMATE").is_ok_and(|v| v == "1");
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
     rt.block_on(async {
         match nertc_server::start(config).await {

@@ -54,6 +54,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 fn server_on_ports(base: u16) -> (tokio::runtime::Runtime, nertc_server::RunningServer) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mut config = nertc_server::ServerConfig::embedded();
+    config.rtc.downlink_estimate = true; // the dual-stream test checks the estimate's decisions
     config.rtc.udp_port_min = base;
     config.rtc.udp_port_max = base + 40;
     let server = rt.block_on(nertc_server::start(config)).expect("server");

@@ -285,9 +285,10 @@ pub struct RtcConfig {
     /// has UDP); needs `tcp_port`.
     pub tcp_only: bool,
     /// Estimate each subscriber's downlink from its transport-wide congestion control feedback
-    /// and let that pick its layers ([`crate::sfu::simulcast`]). Off: no transport-wide
-    /// sequence numbers on what the server forwards, layers follow receiver reports only (what
-    /// the fan-out bench compares against to price the estimate).
+    /// and let that pick its layers ([`crate::sfu::simulcast`]). Off by default: it costs
+    /// 14-21 % more server CPU per forwarded packet in a 50-subscriber fan-out (every
+    /// subscriber's feedback is decrypted, parsed and estimated), and layers then follow
+    /// receiver-report loss, as they did before it.
     pub downlink_estimate: bool,
 }
 
@@ -301,7 +302,7 @@ impl Default for RtcConfig {
             udp_port: 0,
             tcp_port: 0,
             tcp_only: false,
-            downlink_estimate: true,
+            downlink_estimate: false,
         }
     }
 }
