@@ -1623,7 +1623,9 @@ export declare const CHANNEL_EVENT_NAMES: readonly [
  * session of its own (its own server connection, capture, decoders and canvases) on the
  * engine's app key and server; the engine's own channel neither sees its events nor is
  * affected by it. Its methods are NERtcEngine's with the channel name filled in (same
- * arguments, codes and behaviour); devices it uses (camera, microphone) are opened by it. After
+ * arguments, codes and behaviour). It shares the engine's camera, microphone and speaker (one
+ * device opened for both; each session gets frames at its own size and rate, and its own
+ * volume and mute). After
  * release() (or the engine's), every method returns 30005 like a released engine's.
  */
 export declare class NERtcChannel extends EventEmitter {

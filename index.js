@@ -668,11 +668,15 @@ class NERtcEngine extends EventEmitter {
   }
 
   /** Creates the native engine (logging is configured); initialize's code. */
-  _start(appKey, serverUrl, logDir) {
+  _start(appKey, serverUrl, logDir, parent = null) {
     try {
       const engine = new native.NativeEngine();
       const gen = this._gen + 1;
-      const code = engine.initialize(appKey, serverUrl, (name, args) => this._onNativeEvent(name, args, gen));
+      const onEvent = (name, args) => this._onNativeEvent(name, args, gen);
+      // A channel's engine shares its parent's camera, microphone and speaker.
+      const code = parent
+        ? engine.initializeChannel(parent, appKey, serverUrl, onEvent)
+        : engine.initialize(appKey, serverUrl, onEvent);
       if (code !== 0) return code;
       this._gen = gen;
       this._native = engine;
@@ -729,7 +733,7 @@ class NERtcEngine extends EventEmitter {
     if (!this._native || typeof channelName !== 'string' || channelName.length === 0) return null;
     for (const c of this._channels) if (c._name === channelName) return null;
     const session = new NERtcEngine();
-    if (session._start(this._appKey, this._serverUrl, this._logDir) !== 0) return null;
+    if (session._start(this._appKey, this._serverUrl, this._logDir, this._native) !== 0) return null;
     const channel = new NERtcChannel(channelName, session, this);
     this._channels.add(channel);
     return channel;

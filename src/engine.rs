@@ -117,6 +117,28 @@ impl NativeEngine {
     /// Creates the engine; `on_event(name, args)` receives every event on the JS thread.
     #[napi]
     pub fn initialize(&mut self, app_key: String, server_url: String, on_event: Function<'_, (), ()>) -> napi::Result<i32> {
+        self.start(on_event, || Engine::new(EngineOptions { app_key, server_url }))
+    }
+
+    /// Creates the engine of a `NERtcChannel` made from `parent` (`createChannel`): it shares
+    /// the parent's camera, microphone and speaker. 30005 when the parent has no engine.
+    #[napi]
+    pub fn initialize_channel(
+        &mut self,
+        parent: &NativeEngine,
+        app_key: String,
+        server_url: String,
+        on_event: Function<'_, (), ()>,
+    ) -> napi::Result<i32> {
+        let Some(parent) = parent.engine.as_ref() else { return Ok(error::ERR_INVALID_STATE) };
+        self.start(on_event, || parent.new_channel(EngineOptions { app_key, server_url }))
+    }
+
+    fn start(
+        &mut self,
+        on_event: Function<'_, (), ()>,
+        create: impl FnOnce() -> Result<(Engine, crossbeam_channel::Receiver<EngineEvent>), Code>,
+    ) -> napi::Result<i32> {
         if self.engine.is_some() {
             return Ok(error::ERR_INVALID_STATE);
         }
@@ -125,7 +147,7 @@ impl NativeEngine {
             .callee_handled::<false>()
             .weak::<true>()
             .build_callback(|ctx| Ok(FnArgs::from(ctx.value)))?;
-        let (engine, rx) = match Engine::new(EngineOptions { app_key, server_url }) {
+        let (engine, rx) = match create() {
             Ok(pair) => pair,
             Err(code) => return Ok(code),
         };

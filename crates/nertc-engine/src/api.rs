@@ -124,6 +124,20 @@ pub fn not_supported(method: &str, first: bool) -> Code {
 
 impl Engine {
     pub fn new(opts: EngineOptions) -> std::result::Result<(Engine, crossbeam_channel::Receiver<EngineEvent>), Code> {
+        Self::with_devices(opts, crate::device::hub::DeviceHub::new())
+    }
+
+    /// An engine for a `NERtcChannel` made from this one (`createChannel`): its own session,
+    /// settings and events, this engine's camera, microphone and speaker
+    /// ([`crate::device::hub`]).
+    pub fn new_channel(&self, opts: EngineOptions) -> std::result::Result<(Engine, crossbeam_channel::Receiver<EngineEvent>), Code> {
+        Self::with_devices(opts, self.shared.devices.clone())
+    }
+
+    fn with_devices(
+        opts: EngineOptions,
+        devices: Arc<crate::device::hub::DeviceHub>,
+    ) -> std::result::Result<(Engine, crossbeam_channel::Receiver<EngineEvent>), Code> {
         if opts.app_key.is_empty() {
             tracing::error!("initialize: app_key is empty");
             return Err(error::ERR_INVALID_PARAM);
@@ -137,7 +151,7 @@ impl Engine {
             )?;
         let (events, rx) = Events::channel();
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        let shared = Arc::new(Shared::new(opts.app_key, events, Settings::new(opts.server_url), wake_tx));
+        let shared = Arc::new(Shared::new(opts.app_key, events, Settings::new(opts.server_url), devices, wake_tx));
         let devices = crate::local::start(shared.clone(), wake_rx).map_err(|e| {
             tracing::error!("cannot start the device thread: {e}");
             error::ERR_FATAL

@@ -3,7 +3,9 @@
 //! runs on the JS thread or the actor. Anyone changes the settings or the presence, then
 //! wakes the thread ([`Shared::refresh_devices`]); it computes a [`Plan`] from the current
 //! state and applies it. Wake-ups coalesce (a bounded(1) queue), so a burst of calls costs
-//! one pass. Open failures are reported as `onError`.
+//! one pass. Open failures are reported as `onError`. Camera, microphone and speaker are
+//! opened through the engine's [`crate::device::hub::DeviceHub`], which its channels
+//! (`createChannel`) share.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -71,15 +73,15 @@ pub fn plan(s: &Settings, in_channel: bool) -> Plan {
 /// which exit only once every sender is gone, so sources drop first.
 #[derive(Default)]
 struct LocalMedia {
-    camera: Option<((String, u32, u32, u32), device::VideoCapture)>,
+    camera: Option<((String, u32, u32, u32), device::hub::Lease)>,
     screen: Option<(device::screen::ScreenParams, device::screen::ScreenCapture)>,
     /// Keyed by (id, feeds the encoder): the encoder's input is bound when the mic opens.
-    mic: Option<((String, bool), device::AudioCapture)>,
+    mic: Option<((String, bool), device::hub::Lease)>,
     /// Reports the microphone's level for a device test (interval, thread).
     meter: Option<(u32, device::PacedThread)>,
     /// The file the playout test plays (its PCM is in `AudioCtl::playout_test`).
     playout_test: Option<String>,
-    playout: Option<(String, device::AudioPlayout)>,
+    playout: Option<(String, device::hub::Lease)>,
     video: Option<VideoSender>,
     screen_video: Option<VideoSender>,
     audio: Option<AudioSender>,
@@ -275,7 +277,7 @@ impl LocalMedia {
                 tracing::error!("camera {lost_id} lost: {e}");
                 target.emit(EngineEvent::Error { code: e.camera_code(), msg: format!("camera: {e}") });
             });
-            match device::open_camera_with(id, *w, *h, *fps, Box::new(move |f| input.push(f)), on_lost) {
+            match shared.devices.open_camera(id, (*w, *h, *fps), Box::new(move |f| input.push(f)), on_lost) {
                 Ok(c) => self.camera = Some((key.clone(), c)),
                 Err(source) => {
                     tracing::error!("camera {id}: {source}");
@@ -304,7 +306,7 @@ impl LocalMedia {
                 }
             };
             let on_lost = audio_lost_hook(shared, &self.mic_lost, &key.0, AUDIO_RECORD);
-            match device::open_record_with(&key.0, 48_000, 1, shared.audio.record_gain.clone(), Box::new(on_frame), on_lost) {
+            match shared.devices.open_record(&key.0, (48_000, 1), shared.audio.record_gain.clone(), Box::new(on_frame), on_lost) {
                 Ok(m) => self.mic = Some((key.clone(), m)),
                 Err(source) => fail("microphone", EngineError::Device { what: "microphone", source }),
             }
@@ -343,19 +345,22 @@ impl LocalMedia {
         );
         if let (Some(id), None) = (&plan.playout, &self.playout) {
             let (mixer, hook) = (shared.mixer.clone(), shared.audio_hook());
-            let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| shared.audio.clone());
+            // The echo canceller hears what the speaker plays: this engine's audio and that of
+            // the channels sharing the speaker.
+            let echo_reference = (id.as_str() != device::SYNTHETIC_PLAYOUT_DEVICE_ID).then(|| {
+                let audio = shared.audio.clone();
+                Box::new(move |out: &[i16]| audio.apm.analyze_render(out, 2)) as device::hub::OnRender
+            });
             let ctl = shared.audio.clone();
             let pull = move |out: &mut [i16]| {
                 mixer.pull(out, 2);
                 hook.playout(out, 2);
                 ctl.mix_loopback(out, 2);
                 ctl.mix_playout_test(out);
-                if let Some(audio) = &echo_reference {
-                    audio.apm.analyze_render(out, 2);
-                }
             };
             let on_lost = audio_lost_hook(shared, &self.playout_lost, id, AUDIO_PLAYOUT);
-            match device::open_playout_with(id, 48_000, 2, shared.audio.playout_gain.clone(), Box::new(pull), on_lost) {
+            let gain = shared.audio.playout_gain.clone();
+            match shared.devices.open_playout(id, (48_000, 2), gain, Box::new(pull), echo_reference, on_lost) {
                 Ok(p) => self.playout = Some((id.clone(), p)),
                 Err(source) => fail("speaker", EngineError::Device { what: "speaker", source }),
             }

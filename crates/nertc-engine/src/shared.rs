@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
     /// `enableLocalData` / `sendData`'s limits.
     pub data: crate::data::DataCtl,
+    /// Camera, microphone and speaker, shared with the channels made from this engine.
+    pub devices: Arc<crate::device::hub::DeviceHub>,
     /// Wakes the device thread to bring local media in line (bounded 1: coalesces).
     wake_devices: Sender<()>,
 }
@@ -57,7 +59,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    pub fn new(app_key: String, events: Events, settings: Settings, wake_devices: Sender<()>) -> Self {
+    pub fn new(
+        app_key: String,
+        events: Events,
+        settings: Settings,
+        devices: Arc<crate::device::hub::DeviceHub>,
+        wake_devices: Sender<()>,
+    ) -> Self {
         let uplink = Arc::new(Uplink::default());
         Shared {
             app_key,
@@ -78,6 +86,7 @@ impl Shared {
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
             data: crate::data::DataCtl::default(),
+            devices,
             wake_devices,
             events,
         }

@@ -140,6 +140,13 @@ impl Pulse {
         c
     }
 
+    /// How many streams `pactl list short KIND` lists (`source-outputs`: recordings,
+    /// `sink-inputs`: playbacks).
+    fn streams(&self, kind: &str) -> usize {
+        let out = self.command("pactl").args(["list", "short", kind]).output().expect("pactl list");
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+    }
+
     fn pactl(&self, args: &[&str]) -> bool {
         self.command("pactl").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
     }
@@ -515,6 +522,44 @@ fn pulse_devices_carry_a_call() {
     assert!((call.rms_dbfs - FEED_DBFS).abs() < 6.0, "played at about the level fed in: {call:?}");
     no_errors(&a_rx, "A");
     no_errors(&b_rx, "B");
+
+    // --- NERtcChannel: a second channel of A and of B (`createChannel`) shares their devices.
+    // A2 sends the same microphone in room 2, B2 plays room 2 on B's speaker: the sound server
+    // still sees one recording and one playback stream.
+    let (one_rec, one_play) = (pulse.streams("source-outputs"), pulse.streams("sink-inputs"));
+    let (a2, a2_rx) = a.new_channel(opts()).expect("A's channel engine");
+    let (b2, b2_rx) = b.new_channel(opts()).expect("B's channel engine");
+    assert_eq!(a2.set_record_device(PULSE_DEVICE), error::OK);
+    assert_eq!(a2.set_parameters(off), error::OK);
+    assert_eq!(a2.set_playout_device(device::SYNTHETIC_PLAYOUT_DEVICE_ID), error::OK);
+    assert_eq!(b2.set_playout_device(PULSE_DEVICE), error::OK);
+    assert_eq!(b2.enable_local_audio(false), error::OK);
+    assert_eq!(b2.enable_audio_volume_indication(true, 200), error::OK);
+    assert_eq!(a2.join_channel(None, "pulse-audio-2", 3), error::OK);
+    wait(&a2_rx, "A2 joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+    assert_eq!(b2.join_channel(None, "pulse-audio-2", 4), error::OK);
+    wait(
+        &b2_rx,
+        "B2 hears A2's microphone",
+        Duration::from_secs(15),
+        |e| matches!(e, EngineEvent::RemoteAudioVolumeIndication { speakers, .. } if speakers.iter().any(|(u, v)| *u == 3 && *v > 20)),
+    );
+    let shared = (pulse.streams("source-outputs"), pulse.streams("sink-inputs"));
+    println!(
+        "pulse_audio: recording/playback streams with one channel each: {:?}; with A2 and B2 as well: {shared:?}",
+        (one_rec, one_play)
+    );
+    // (The test's own recorder of spk.monitor and its player into mic are streams too.)
+    assert!(one_rec >= 2 && one_play >= 2, "A records and B plays: {:?}", (one_rec, one_play));
+    assert_eq!(shared, (one_rec, one_play), "the channels share A's microphone and B's speaker");
+    spk.until("440 Hz on spk from both rooms", FEED_HZ, Duration::from_secs(5), |m| m.is_tone(FEED_HZ));
+    no_errors(&a2_rx, "A2");
+    no_errors(&b2_rx, "B2");
+    a2.release();
+    b2.release();
+    assert_eq!((pulse.streams("source-outputs"), pulse.streams("sink-inputs")), (one_rec, one_play), "A and B keep their devices");
+    let after = spk.until("440 Hz from room 1 alone", FEED_HZ, Duration::from_secs(5), |m| m.is_tone(FEED_HZ));
+    println!("pulse_audio: after A2 and B2 left: {after:?}");
 
     // --- It can fail: B's playback at 0 is silence at spk, at 100 the tone is back.
     assert_eq!(b.adjust_playback_signal_volume(0), error::OK);

@@ -421,7 +421,7 @@ impl DeviceGain {
         self.0.1.load(Relaxed)
     }
 
-    fn apply(&self, pcm: &mut [i16]) {
+    pub(crate) fn apply(&self, pcm: &mut [i16]) {
         let volume = self.volume();
         if self.muted() || volume == 0 {
             pcm.fill(0);

@@ -23,6 +23,7 @@ pub mod audio;
 pub mod audio_watch;
 pub mod camera;
 pub mod convert;
+pub mod hub;
 pub mod screen;
 pub mod test_pattern;
 pub mod tone;
@@ -119,6 +120,19 @@ impl DeviceError {
             DeviceError::InvalidArgument(_) => ERR_INVALID_PARAM,
             DeviceError::PermissionDenied(_) => ERR_NO_PERMISSION,
             DeviceError::Busy(_) | DeviceError::Backend(_) | DeviceError::Thread(_) => ERR_DEVICE_CREATION,
+        }
+    }
+
+    /// The same failure again (one device's loss is reported to each of its holders).
+    pub fn duplicate(&self) -> DeviceError {
+        match self {
+            DeviceError::NotFound(m) => DeviceError::NotFound(m.clone()),
+            DeviceError::Unavailable(m) => DeviceError::Unavailable(m.clone()),
+            DeviceError::Busy(m) => DeviceError::Busy(m.clone()),
+            DeviceError::InvalidArgument(m) => DeviceError::InvalidArgument(m.clone()),
+            DeviceError::PermissionDenied(m) => DeviceError::PermissionDenied(m.clone()),
+            DeviceError::Backend(m) => DeviceError::Backend(m.clone()),
+            DeviceError::Thread(e) => DeviceError::Thread(std::io::Error::new(e.kind(), e.to_string())),
         }
     }
 
