@@ -1021,6 +1021,12 @@ export interface NERtcEvents {
    * (the audio continues), false when the video resumed. `streamType` 0 (the main stream).
    */
   onRemoteSubscribeFallbackToAudioOnly: (uid: Uid, isFallback: boolean, streamType: number) => void;
+  /**
+   * After setLocalPublishFallbackOption(2): true when this client's camera video stopped
+   * because the uplink cannot carry it (the audio continues), false when it is sent again.
+   * `streamType` 0 (the main stream).
+   */
+  onLocalPublishFallbackToAudioOnly: (isFallback: boolean, streamType: number) => void;
   onFirstVideoFrameDecoded: (uid: Uid, width: number, height: number, streamType: number) => void;
   /** A remote user started sharing; subscribeRemoteVideoSubStream(uid, true) to receive it. */
   onUserSubStreamVideoStart: (uid: Uid, maxProfile: number) => void;
@@ -1465,9 +1471,11 @@ export declare class NERtcEngine extends EventEmitter {
   /** Not supported: returns 30004. */
   stopChannelMediaRelay(): number;
   /**
-   * 0 disabled (default), 2 audio only. The option is kept but the audio-only fallback is not
-   * built: on a poor uplink the video's bitrate, then frame rate / size, go down instead, and
-   * onLocalPublishFallbackToAudioOnly is never emitted. Other values: 30005.
+   * 0 disabled (default), 2 audio only: while the uplink estimate cannot carry the least video
+   * next to the audio (under 111 kbps for 2 s) the camera's video stops and
+   * onLocalPublishFallbackToAudioOnly(true, 0) fires; it is tried again after 5 s (then 10,
+   * 20, 40 s while tries fail): onLocalPublishFallbackToAudioOnly(false, 0). With 0 the video's
+   * bitrate, then frame rate / size, go down and it is never stopped. Other values: 30003.
    */
   setLocalPublishFallbackOption(option: number): number;
   /**

@@ -2238,6 +2238,7 @@ const EVENT_NAMES = Object.freeze([
   'onFirstAudioFrameDecoded',
   'onRemoteVideoReceiveSizeChanged',
   'onRemoteSubscribeFallbackToAudioOnly',
+  'onLocalPublishFallbackToAudioOnly',
   'onFirstVideoFrameDecoded',
   'onUserSubStreamVideoStart',
   'onUserSubStreamVideoStop',

@@ -114,6 +114,7 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::RemoteSubscribeFallbackToAudioOnly { uid: u, is_fallback, stream_type } => {
             vec![uid(*u), Arg::Bool(*is_fallback), int(*stream_type)]
         }
+        E::LocalPublishFallbackToAudioOnly { is_fallback, stream_type } => vec![Arg::Bool(*is_fallback), int(*stream_type)],
         // NERTC's (uid, width, height), then the stream type (0 main, 1 substream).
         E::FirstVideoFrameDecoded { uid: u, width, height, stream_type } => {
             vec![uid(*u), int(*width), int(*height), int(*stream_type)]
@@ -194,6 +195,7 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         FirstAudioFrameDecoded => E::FirstAudioFrameDecoded { uid: 1 },
         RemoteVideoReceiveSizeChanged => E::RemoteVideoReceiveSizeChanged { uid: 1, stream_type: 0, width: 2, height: 2 },
         RemoteSubscribeFallbackToAudioOnly => E::RemoteSubscribeFallbackToAudioOnly { uid: 1, is_fallback: true, stream_type: 0 },
+        LocalPublishFallbackToAudioOnly => E::LocalPublishFallbackToAudioOnly { is_fallback: true, stream_type: 0 },
         FirstVideoFrameDecoded => E::FirstVideoFrameDecoded { uid: 1, width: 2, height: 2, stream_type: 0 },
         UserSubStreamVideoStart => E::UserSubStreamVideoStart { uid: 1, max_profile: 4 },
         UserSubStreamVideoStop => E::UserSubStreamVideoStop { uid: 1 },

@@ -191,6 +191,7 @@ pub(crate) async fn run(
                 a.reconnect_tick();
                 a.token_tick();
                 a.media_tick();
+                a.publish_fallback_tick();
                 "tick"
             }
         };

@@ -793,9 +793,10 @@ impl Engine {
         })
     }
 
-    /// `setLocalPublishFallbackOption`: 0 disabled, 2 audio only. The audio-only fallback is
-    /// not built: the option is kept, the uplink estimate lowers the video's bitrate, frame rate
-    /// and size instead, and `onLocalPublishFallbackToAudioOnly` is never emitted.
+    /// `setLocalPublishFallbackOption`: 0 disabled (the uplink estimate lowers the video's
+    /// bitrate, frame rate and size, and never stops it), 2 audio only: the camera's video also
+    /// stops while the uplink cannot carry it ([`crate::media::publish_fallback`],
+    /// [`EngineEvent::LocalPublishFallbackToAudioOnly`]). Takes effect at once.
     pub fn set_local_publish_fallback_option(&self, option: i32) -> Code {
         self.call("setLocalPublishFallbackOption", || {
             if option != 0 && option != 2 {

@@ -290,6 +290,14 @@ pub enum EngineEvent {
         /// NERTC's `NERtcVideoStreamType`: [`STREAM_MAIN`] or [`STREAM_SUB`].
         stream_type: i32,
     },
+    /// `onLocalPublishFallbackToAudioOnly(is_fallback, stream_type)`: with
+    /// `setLocalPublishFallbackOption(2)`, our camera's video stopped because the uplink cannot
+    /// carry it (true; the audio continues), or was tried again (false).
+    LocalPublishFallbackToAudioOnly {
+        is_fallback: bool,
+        /// NERTC's `NERtcVideoStreamType`: [`STREAM_MAIN`].
+        stream_type: i32,
+    },
     FirstVideoFrameDecoded {
         uid: Uid,
         width: u32,
@@ -401,6 +409,7 @@ impl EngineEvent {
             EngineEvent::FirstAudioFrameDecoded { .. } => "onFirstAudioFrameDecoded",
             EngineEvent::RemoteVideoReceiveSizeChanged { .. } => "onRemoteVideoReceiveSizeChanged",
             EngineEvent::RemoteSubscribeFallbackToAudioOnly { .. } => "onRemoteSubscribeFallbackToAudioOnly",
+            EngineEvent::LocalPublishFallbackToAudioOnly { .. } => "onLocalPublishFallbackToAudioOnly",
             EngineEvent::FirstVideoFrameDecoded { .. } => "onFirstVideoFrameDecoded",
             EngineEvent::UserSubStreamVideoStart { .. } => "onUserSubStreamVideoStart",
             EngineEvent::UserSubStreamVideoStop { .. } => "onUserSubStreamVideoStop",

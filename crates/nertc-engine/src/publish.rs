@@ -253,6 +253,31 @@ pub(crate) fn is_live(s: &Session, source: TrackSource) -> bool {
     matches!(s.publish.tracks.get(&source), Some(PubState::Live(_)))
 }
 
+impl Actor {
+    /// Every 100 ms: `setLocalPublishFallbackOption(2)` stops the camera's video while the
+    /// uplink cannot carry it and tries it again later ([`crate::media::publish_fallback`]).
+    pub(crate) fn publish_fallback_tick(&mut self) {
+        let video = &self.shared.video;
+        let Some(s) = self.session.as_mut() else {
+            video.audio_only.store(false, Relaxed);
+            return;
+        };
+        let enabled = self.shared.settings().local_fallback == 2 && lock(&video.sink).is_some() && !video.muted.load(Relaxed);
+        let estimate = video.uplink.bwe.target_bps();
+        if let Some(audio_only) = s.publish_fallback.tick(std::time::Instant::now(), enabled, estimate) {
+            tracing::info!(
+                audio_only,
+                ?estimate,
+                "local publish fallback: the camera's video {}",
+                if audio_only { "stops" } else { "resumes" }
+            );
+            video.audio_only.store(audio_only, Relaxed);
+            self.shared
+                .emit(EngineEvent::LocalPublishFallbackToAudioOnly { is_fallback: audio_only, stream_type: crate::event::STREAM_MAIN });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,8 @@ pub(crate) struct Session {
     /// whether `onPermissionKeyWillExpire` was fired for it.
     pub token_exp: Option<u64>,
     pub token_warned: bool,
+    /// `setLocalPublishFallbackOption(2)`'s state for the camera's video.
+    pub publish_fallback: crate::media::publish_fallback::PublishFallback,
     /// The data channel (ours and the others').
     pub data: crate::data::DataState,
 }
@@ -229,6 +231,7 @@ impl Session {
             media: MediaLink::default(),
             token_exp: token_exp(params.token.as_deref()),
             token_warned: false,
+            publish_fallback: Default::default(),
             data: Default::default(),
             params,
         }

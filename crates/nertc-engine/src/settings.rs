@@ -80,8 +80,8 @@ pub struct Settings {
     /// `setRemoteSubscribeFallbackOption` (NERTC's `NERtcStreamFallbackOption`): 0 disabled, 1
     /// the low layer on a poor downlink (default), 2 as 1 and then audio only.
     pub remote_fallback: i32,
-    /// `setLocalPublishFallbackOption`: 0 disabled (default), 2 audio only (not built: the
-    /// uplink estimate lowers the video instead, and video is never dropped).
+    /// `setLocalPublishFallbackOption`: 0 disabled (default), 2 audio only
+    /// ([`crate::media::publish_fallback`]).
     pub local_fallback: i32,
     /// The local preview's mirror mode (`setLocalVideoMirrorMode`): 0 auto (mirror the
     /// preview), 1 mirror, 2 never.

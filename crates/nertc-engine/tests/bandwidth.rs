@@ -323,6 +323,83 @@ fn phases(
     assert!(longest <= Duration::from_millis(400), "maintain quality: a {longest:?} gap");
 }
 
+/// `setLocalPublishFallbackOption(2)`: A's uplink capped at 100 kbps (netem, 200 ms of queue),
+/// room for A's audio (~57 kbps on the wire) and not for the least video next to it. With the default
+/// option 0 A keeps sending video for 6 s; with 2 (set in the call) A gets
+/// `onLocalPublishFallbackToAudioOnly(true, 0)`, B sees no new picture and still hears A. The
+/// cap lifted, A's next try (5 s after the fallback) holds: `(false, 0)`, and B decodes the
+/// picture again.
+#[test]
+fn the_publisher_falls_back_to_audio_only_and_back() {
+    const NARROW_KBPS: u64 = 100;
+    let _serial = one_at_a_time();
+    let Some((link, url)) = server_behind_link("publish_fallback", PORT + 1) else { return };
+    let (a, a_rx) = common::engine(&url);
+    let (b, b_rx) = common::engine(&url);
+    let cfg = VideoConfig { max_profile: -1, width: 640, height: 480, framerate: 15, bitrate_kbps: 800, ..Default::default() };
+    assert_eq!(a.set_video_config(&cfg), error::OK);
+    assert_eq!(a.set_external_video_source(true), error::OK);
+    assert_eq!(a.enable_local_video(true), error::OK);
+    assert_eq!(a.set_local_publish_fallback_option(1), error::ERR_INVALID_PARAM, "NERTC's publish options are 0 and 2");
+    assert_eq!(b.enable_local_audio(false), error::OK);
+    assert_eq!(b.enable_audio_volume_indication(true, 100), error::OK);
+    let stop = AtomicBool::new(false);
+    let fallback = |e: &EngineEvent| match e {
+        EngineEvent::LocalPublishFallbackToAudioOnly { is_fallback, stream_type: 0 } => Some(*is_fallback),
+        _ => None,
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| camera(&a, &stop));
+        let _stop = StopOnDrop(&stop);
+        assert_eq!(a.join_channel(None, "publish-fallback", 1), error::OK);
+        wait(&a_rx, "A joined", Duration::from_secs(10), |e| matches!(e, EngineEvent::JoinChannel { result: 0, .. }));
+        assert_eq!(b.join_channel(None, "publish-fallback", 2), error::OK);
+        wait(&b_rx, "A's video", Duration::from_secs(10), |e| matches!(e, EngineEvent::UserVideoStart { uid: 1, .. }));
+        assert_eq!(b.subscribe_remote_video_stream(1, 0, true), error::OK);
+        wait(&b_rx, "B decodes A", Duration::from_secs(15), |e| matches!(e, EngineEvent::FirstVideoFrameDecoded { uid: 1, .. }));
+
+        link.set(&Params { rate_kbps: NARROW_KBPS, queue_ms: 200.0, ..Params::default() }).expect("set the cap");
+        let off = until(&a_rx, Duration::from_secs(6), |e| fallback(e).is_some());
+        assert!(off.iter().all(|(_, e)| fallback(e).is_none()), "option 0 fell back");
+        let frames = watch(&b, Duration::from_secs(1));
+        let before: Vec<u32> = b_rx.try_iter().filter_map(|e| heard(&e)).collect();
+        println!(
+            "publish_fallback: option 0 under a {NARROW_KBPS} kbps cap: B gets {} frames a second, hears A at {before:?}",
+            frames.len()
+        );
+
+        assert_eq!(a.set_local_publish_fallback_option(2), error::OK);
+        let set_at = Instant::now();
+        let events = until(&a_rx, Duration::from_secs(10), |e| fallback(e).is_some());
+        let (fell_at, _) = events.iter().find(|(_, e)| fallback(e) == Some(true)).expect("onLocalPublishFallbackToAudioOnly(true, 0)");
+        println!("publish_fallback: option 2: fell back after {:?}", fell_at.duration_since(set_at));
+        // What was queued drains within the link's 200 ms (and B's jitter buffer); then no
+        // picture, and A's audio comes through whole.
+        std::thread::sleep(Duration::from_millis(800));
+        let _ = b_rx.try_iter().count();
+        let frames = watch(&b, Duration::from_millis(3000));
+        let levels: Vec<u32> = b_rx.try_iter().filter_map(|e| heard(&e)).collect();
+        println!("publish_fallback: audio only: B got {} frames in 3 s, heard A at {levels:?}", frames.len());
+        assert!(frames.is_empty(), "B still got {} pictures of A after the fallback", frames.len());
+        // (Most of the last second: a busy machine's late packets are a gap too.)
+        let last_second = &levels[levels.len().saturating_sub(10)..];
+        let heard_last = last_second.iter().filter(|v| **v >= HEARD).count();
+        assert!(last_second.len() == 10 && heard_last >= 8, "B does not hear A on audio alone: {levels:?}");
+
+        link.set(&Params::default()).expect("lift the cap");
+        let events = until(&a_rx, Duration::from_secs(10), |e| fallback(e) == Some(false));
+        let (back_at, _) = events.iter().find(|(_, e)| fallback(e) == Some(false)).expect("onLocalPublishFallbackToAudioOnly(false, 0)");
+        println!("publish_fallback: resumed {:?} after the fallback", back_at.duration_since(*fell_at));
+        let frames = watch(&b, Duration::from_secs(3));
+        println!("publish_fallback: B decodes {} frames in the 3 s after the resume", frames.len());
+        assert!(frames.len() >= 20 && frames.iter().all(|f| f.pattern), "B did not get A's picture back: {} frames", frames.len());
+        let again = until(&a_rx, Duration::from_secs(6), |e| fallback(e).is_some());
+        assert!(again.iter().all(|(_, e)| fallback(e).is_none()), "fell back again on a clear link");
+    });
+    a.release();
+    b.release();
+}
+
 /// Dual stream through the embedded server on loopback. A publishes the noisy test pattern at
 /// 640x480 with `enableDualStreamMode(true)`; B subscribes to the low stream, C to the high one:
 /// each decodes its layer's size. B then asks for the high stream: it switches (at a keyframe,

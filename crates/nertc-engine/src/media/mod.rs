@@ -15,6 +15,7 @@ pub mod audio_jitter;
 pub mod audio_recv;
 pub mod audio_send;
 pub mod freeze;
+pub mod publish_fallback;
 pub mod reorder;
 pub mod video_playout;
 pub mod video_recv;

@@ -323,6 +323,9 @@ pub struct VideoCtl {
     pub sink: Mutex<Option<VideoSink>>,
     pub force_keyframe: AtomicBool,
     pub muted: AtomicBool,
+    /// `setLocalPublishFallbackOption(2)` stopped the video: the uplink cannot carry it
+    /// ([`super::publish_fallback`]). Nothing is encoded; the next picture after is a keyframe.
+    pub audio_only: AtomicBool,
     /// Put captured frames into the local preview slot.
     pub preview: AtomicBool,
     pub params: Mutex<EncodeParams>,
@@ -486,6 +489,7 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
     let mut sending = Sending { uplink: &ctl.uplink, on: false };
     let mut low = LowLayer::default();
     let mut sei = crate::codec::sei::Carrier::default();
+    let mut was_audio_only = false;
     while let Ok(frame) = rx.recv() {
         let frame =
             match crate::frame::crop_rect(frame.width, frame.height, ctl.crop_mode.load(Relaxed), ctl.orientation_mode.load(Relaxed)) {
@@ -497,7 +501,16 @@ fn encode_loop(rx: Receiver<VideoFrame>, ctl: Arc<VideoCtl>, preview: Arc<FrameS
             preview.put(frame.clone());
         }
         let sink = ctl.sink.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        sending.set(sink.is_some() && !ctl.muted.load(Relaxed));
+        let audio_only = ctl.audio_only.load(Relaxed);
+        if audio_only != was_audio_only {
+            was_audio_only = audio_only;
+            if !audio_only {
+                // The subscribers' decoders start again from a keyframe of each layer.
+                ctl.force_keyframe.store(true, Relaxed);
+                ctl.low_force_keyframe.store(true, Relaxed);
+            }
+        }
+        sending.set(sink.is_some() && !ctl.muted.load(Relaxed) && !audio_only);
         let Some(sink) = sink else {
             last_ts = None;
             low.last_ts = None;
