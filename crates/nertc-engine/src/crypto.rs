@@ -215,9 +215,11 @@ impl std::fmt::Display for OpenError {
 }
 
 /// A received Opus packet as the decoder may take it: opened with `key`, or as it came when
-/// there is no key and it is not sealed.
+/// there is no key and it is not sealed. An empty payload (a padding-only RTP packet, which
+/// Chromium sends on its audio stream) carries no media and passes as it is either way.
 pub fn open_audio<'a>(key: Option<&MediaKey>, packet: &'a [u8]) -> Result<Cow<'a, [u8]>, OpenError> {
     match key {
+        _ if packet.is_empty() => Ok(Cow::Borrowed(packet)),
         Some(k) => k.open_audio(packet).map(Cow::Owned),
         None if packet.starts_with(&AUDIO_MAGIC) => Err(OpenError::Sealed),
         None => Ok(Cow::Borrowed(packet)),
@@ -401,6 +403,7 @@ mod tests {
         assert_eq!(key.open_audio(&packet), Err(OpenError::NotSealed));
         assert_eq!(open_audio(None, &sealed), Err(OpenError::Sealed));
         assert_eq!(open_audio(None, &packet).as_deref(), Ok(&packet[..]));
+        assert_eq!(open_audio(Some(&key), &[]).as_deref(), Ok(&[][..]), "a padding-only packet is no mismatch");
         // A real decoder refuses a sealed packet (FF 00: code 3, zero frames).
         let mut dec = crate::codec::opus::OpusDecoder::new(48_000, 1).expect("an Opus decoder");
         assert!(dec.decode(&sealed).is_err(), "a sealed packet is not Opus");
