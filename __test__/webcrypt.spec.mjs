@@ -93,19 +93,25 @@ test('throughput: sealing and opening 640x480 frames takes well under a frame in
     return au;
   };
   const sizes = { keyframe: 40_000, pframe: 4_000 };
+  // CPU time of this process (other processes on the cores do not count), after a warm-up.
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  for (let i = 0; i < 20; i++) cipher.openVideo(cipher.sealVideo(frame(4000)));
   const ms = {};
   for (const [name, size] of Object.entries(sizes)) {
     const au = frame(size);
-    const n = name === 'keyframe' ? 20 : 200;
+    const n = name === 'keyframe' ? 30 : 300;
     let sealed;
-    const t0 = performance.now();
+    const t0 = cpuMs();
     for (let i = 0; i < n; i++) sealed = cipher.sealVideo(au);
-    const t1 = performance.now();
+    const t1 = cpuMs();
     for (let i = 0; i < n; i++) cipher.openVideo(sealed);
-    const t2 = performance.now();
+    const t2 = cpuMs();
     ms[name] = { seal: +((t1 - t0) / n).toFixed(3), open: +((t2 - t1) / n).toFixed(3), mbytes_per_s: +((size * n) / 1000 / (t1 - t0)).toFixed(1) };
   }
-  t.log('ms per frame (Node):', JSON.stringify(ms));
-  // 30 fps leaves 33 ms a frame; a keyframe sealed in under 15 ms even on a loaded CI core.
+  t.log('CPU ms per frame (Node):', JSON.stringify(ms));
+  // 30 fps leaves 33 ms a frame; a keyframe takes a few ms of CPU.
   t.true(ms.keyframe.seal < 15 && ms.keyframe.open < 15, JSON.stringify(ms));
 });

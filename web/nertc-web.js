@@ -25,9 +25,11 @@
 // by HKDF-SHA256) by WebRTC encoded transforms (RTCRtpScriptTransform) in a worker
 // (nertc-e2ee-worker.js), so the room server forwards ciphertext. Video must be H.264. A
 // received frame that does not open (another key, or a sender that does not encrypt) is dropped
-// and reported once per stream as `error` {code: 30113}. Needs WebCrypto (a secure context:
-// https, or http on localhost) and RTCRtpScriptTransform (tested: Debian's Chromium 156). A client that has not enabled it applies no transform:
-// sealed media from others reaches its decoders (which refuse or garble it) unreported.
+// and reported once per stream as `error` {code: 30113}; encryptionStats() gives the cipher's
+// cost. Needs WebCrypto (a secure context: https, or http on localhost) and
+// RTCRtpScriptTransform (tested: Debian's Chromium 156). A client that has not enabled it
+// applies no transform: sealed media from others reaches its decoders (which refuse or garble
+// it) unreported.
 //
 // Events (CustomEvent, payload in `detail`):
 //   room events, with `detail` = the event's `d` plus `seq`:
@@ -288,7 +290,8 @@ export class NertcWebClient extends EventTarget {
 
   /**
    * End-to-end media encryption, NERTC's `enableEncryption(enable, {mode, key})`: before
-   * joining (or after leaving); applies to the tracks published and subscribed from then on.
+   * joining (at the latest before the first publish or subscription), or after leaving;
+   * applies to the tracks published and subscribed from then on.
    * Mode 0 (kNERtcGMCryptoSM4ECB) only, run as SM4-GCM like the engine; the custom mode (1)
    * has no web form. Resolves once the key is derived; rejects with a TypeError for a bad
    * config, an Error when joined or when the browser lacks WebCrypto / encoded transforms.
@@ -296,7 +299,7 @@ export class NertcWebClient extends EventTarget {
    * @param {{mode?: number, key: string}} [config]
    */
   async enableEncryption(enable, config = {}) {
-    if (this.pubPc || this.subPc) throw new Error('enableEncryption: before joining only (or after leaving)');
+    if (this.pubPc || this.subPc) throw new Error('enableEncryption: before publishing or subscribing only (or after leaving)');
     if (!enable) {
       this._e2ee?.worker.terminate();
       this._e2ee = null;
