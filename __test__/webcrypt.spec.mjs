@@ -44,7 +44,7 @@ test('SM4-GCM: RFC 8998 appendix A.1, and a flipped bit or another key does not 
 });
 
 test('the engine\'s sealed frames open here, and sealing with its nonces gives its bytes', async (t) => {
-  t.true(vectors.length >= 5);
+  t.true(vectors.length >= 20);
   for (const v of vectors) {
     const key = await deriveMediaKey(v.key);
     const plain = unhex(v.plain);

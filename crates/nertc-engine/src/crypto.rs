@@ -434,13 +434,24 @@ mod tests {
             let mut p_frame = vec![0, 0, 0, 1, 0x06, 0x05, 0x10, 0, 0, 3, 1, 0x80, 0, 0, 0, 1, 0x41, 0x9a];
             p_frame.extend((0..300u32).map(|i| if i % 5 == 0 { 0 } else { (i * 13 % 256) as u8 }));
             p_frame.extend_from_slice(&[0, 0, 0, 1, 0x41, 0x9b, 0, 0, 3, 0, 2, 0x40]);
-            let vectors: Vec<(&str, &str, Vec<u8>)> = vec![
+            let mut vectors: Vec<(&str, &str, Vec<u8>)> = vec![
                 ("video", "the right key", keyframe(700)),
                 ("video", "the right key", p_frame),
                 ("video", "\u{5bc6}\u{94a5} key", vec![0, 0, 0, 1, 0x09, 0x10, 0, 0, 0, 1, 0x41, 0x9a]),
                 ("audio", "the right key", vec![0xfc, 0xff, 0xfe, 0, 0, 0, 1, 2, 3]),
                 ("audio", "k", (0..200u32).map(|i| (i * 7 % 256) as u8).collect()),
             ];
+            // Random bytes (no zero, so no start code) at lengths around the block size and of
+            // real keyframes: every GHASH and counter path.
+            let noise = |n: usize| (0..n).map(|_| rand::random::<u8>() | 1).collect::<Vec<u8>>();
+            for n in [0, 1, 14, 15, 16, 17, 31, 33, 5326, 6542] {
+                let mut au = vec![0, 0, 0, 1, 0x65, 0x88];
+                au.extend(noise(n));
+                vectors.push(("video", "random", au));
+            }
+            for n in [1, 15, 16, 17, 255] {
+                vectors.push(("audio", "random", noise(n)));
+            }
             let entries: Vec<serde_json::Value> = vectors
                 .into_iter()
                 .map(|(kind, key_str, plain)| {
@@ -460,7 +471,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
         let unhex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect::<Vec<u8>>();
         let vectors = json["vectors"].as_array().expect("a vectors array");
-        assert!(vectors.len() >= 5);
+        assert!(vectors.len() >= 20);
         for v in vectors {
             let key = MediaKey::new(0, v["key"].as_str().expect("a key string")).expect("a valid key");
             let (plain, sealed) = (unhex(v["plain"].as_str().expect("hex")), unhex(v["sealed"].as_str().expect("hex")));
