@@ -19,6 +19,18 @@
 // Uint8Array/ArrayBuffer of 1-32768 bytes), subscribeData(uid, false); others get `user_data`
 // and `data`.
 //
+// Encryption (end to end, as the engine's enableEncryption; web/nertc-e2ee.js): before joining,
+// `await enableEncryption(true, { mode: 0, key: 'the channel key' })`; every track published or
+// subscribed from then on is sealed / opened in the engine's format (SM4-GCM, key from the string
+// by HKDF-SHA256) by WebRTC encoded transforms (RTCRtpScriptTransform) in a worker
+// (nertc-e2ee-worker.js), so the room server forwards ciphertext. Video must be H.264. A
+// received frame that does not open (another key, or a sender that does not encrypt) is dropped
+// and reported once per stream as `error` {code: 30113}; encryptionStats() gives the cipher's
+// cost. Needs WebCrypto (a secure context: https, or http on localhost) and
+// RTCRtpScriptTransform (tested: Debian's Chromium 156). A client that has not enabled it
+// applies no transform: sealed media from others reaches its decoders (which refuse or garble
+// it) unreported.
+//
 // Events (CustomEvent, payload in `detail`):
 //   room events, with `detail` = the event's `d` plus `seq`:
 //     user_joined, user_left, track_published, track_unpublished, track_muted, subscription
@@ -34,6 +46,8 @@
 //   user_data          {uid, enabled, seq}  a user's data channel went on or off (a room event)
 //   data               {uid, data}    a data message (data: Uint8Array), in the order sent
 //   close              {code, reason} the socket closed
+//   error              {code: 30113, msg, uid, track_id, kind, why}  a subscribed stream's media
+//                      does not decrypt (why: 'wrong_key' | 'not_sealed'); once per stream
 //   message            the raw parsed frame, for every frame received (debugging)
 
 const PROTOCOL_VERSION = 3;
@@ -81,6 +95,9 @@ function isStopped(tr) {
   return tr.stopped === true || tr.direction === 'stopped' || tr.currentDirection === 'stopped';
 }
 
+/** NERTC's kNERtcErrEncryptNotSuitable: received media that does not decrypt with our key. */
+export const ERR_ENCRYPT_NOT_SUITABLE = 30113;
+
 /** An error response from the server; `code` is the protocol's error code. */
 export class NertcError extends Error {
   constructor(code, msg, request, url) {
@@ -122,6 +139,7 @@ export class NertcWebClient extends EventTarget {
     this.subMids = new Map(); // mid -> {track_id, uid, kind}
     this.remoteTracks = new Map(); // track_id -> {track_id, uid, kind, source, mid, track, stream}
     this.trackSources = new Map(); // track_id -> 'mic' | 'camera' | 'screen' | 'screen_audio' (room events)
+    this._e2ee = null; // enableEncryption's state: {key, worker, stats, reported}
   }
 
   // ------------------------------------------------------------------ socket
@@ -266,6 +284,102 @@ export class NertcWebClient extends EventTarget {
     let bin = '';
     for (let i = 0; i < u8.length; i += 0x8000) bin += String.fromCharCode(...u8.subarray(i, i + 0x8000));
     this.send('data', { data: btoa(bin) });
+  }
+
+  // ------------------------------------------------------------------ encryption
+
+  /**
+   * End-to-end media encryption, NERTC's `enableEncryption(enable, {mode, key})`: before
+   * joining (at the latest before the first publish or subscription), or after leaving;
+   * applies to the tracks published and subscribed from then on.
+   * Mode 0 (kNERtcGMCryptoSM4ECB) only, run as SM4-GCM like the engine; the custom mode (1)
+   * has no web form. Resolves once the key is derived; rejects with a TypeError for a bad
+   * config, an Error when joined or when the browser lacks WebCrypto / encoded transforms.
+   * @param {boolean} enable
+   * @param {{mode?: number, key: string}} [config]
+   */
+  async enableEncryption(enable, config = {}) {
+    if (this.pubPc || this.subPc) throw new Error('enableEncryption: before publishing or subscribing only (or after leaving)');
+    if (!enable) {
+      this._e2ee?.worker.terminate();
+      this._e2ee = null;
+      return;
+    }
+    const { mode = 0, key } = config ?? {};
+    if (mode === 1) throw new Error('enableEncryption: the custom mode (1) needs a native packet observer; not supported here');
+    if (mode !== 0) throw new TypeError(`enableEncryption: unknown mode ${mode}`);
+    if (typeof key !== 'string' || key === '') throw new TypeError('enableEncryption: the key is a non-empty string');
+    if (typeof RTCRtpScriptTransform !== 'function') throw new Error('enableEncryption: this browser has no RTCRtpScriptTransform');
+    const { deriveMediaKey } = await import('./sm4gcm.js');
+    const derived = await deriveMediaKey(key);
+    this._e2ee?.worker.terminate();
+    const worker = new Worker(new URL('./nertc-e2ee-worker.js', import.meta.url), { type: 'module', name: 'nertc-e2ee' });
+    const e2ee = { key: derived, worker, stats: new Map(), reported: new Set() };
+    worker.onmessage = (ev) => this._onE2eeMessage(e2ee, ev.data);
+    this._e2ee = e2ee;
+  }
+
+  /** Whether enableEncryption is on. */
+  get encryptionEnabled() {
+    return this._e2ee !== null;
+  }
+
+  /**
+   * The transforms' figures, one entry per stream (`send:<track_id>`, `recv:<mid>`): frames,
+   * dropped (did not open), empty (passed as they were), ms and maxMs (the cipher's mean and
+   * longest time per frame), bytes (before sealing / opening), since enableEncryption; the
+   * worker reports about once a second, so the last second may be missing.
+   */
+  encryptionStats() {
+    return this._e2ee ? Object.fromEntries(this._e2ee.stats) : {};
+  }
+
+  /** A published track under encryption must be H.264 video (the engine's format) or Opus. */
+  _e2eeCheckPublish(stream) {
+    if (this._e2ee && stream.getVideoTracks().length && this.opts.videoCodec !== 'h264') {
+      throw new Error(`publish: encryption seals H.264 only (videoCodec is ${this.opts.videoCodec})`);
+    }
+  }
+
+  _e2eeOptions(side, kind, id) {
+    return { side, kind, id: `${side}:${id}`, key: this._e2ee.key };
+  }
+
+  /** Seals what `transceiver` sends, when encrypting. */
+  _e2eeSender(transceiver, kind, trackId) {
+    if (!this._e2ee) return;
+    transceiver.sender.transform = new RTCRtpScriptTransform(this._e2ee.worker, this._e2eeOptions('send', kind, trackId));
+  }
+
+  /** Opens what the sub connection's receivers get (each once, before it answers). */
+  _e2eeReceivers(pc) {
+    if (!this._e2ee) return;
+    for (const tr of pc.getTransceivers()) {
+      if (isStopped(tr) || tr.mid == null || tr.receiver.transform) continue;
+      tr.receiver.transform = new RTCRtpScriptTransform(this._e2ee.worker, this._e2eeOptions('recv', tr.receiver.track.kind, tr.mid));
+    }
+  }
+
+  _onE2eeMessage(e2ee, m) {
+    if (m?.type !== 'stats') return;
+    const prev = e2ee.stats.get(m.id) ?? { frames: 0, dropped: 0, empty: 0, ms: 0, maxMs: 0, bytes: 0 };
+    const frames = prev.frames + m.frames;
+    e2ee.stats.set(m.id, {
+      side: m.side, kind: m.kind, frames, dropped: prev.dropped + m.dropped, empty: prev.empty + m.empty, why: m.why ?? prev.why,
+      ms: frames ? (prev.ms * prev.frames + m.ms * m.frames) / frames : 0, maxMs: Math.max(prev.maxMs, m.maxMs), bytes: prev.bytes + m.bytes,
+    });
+    if (m.side !== 'recv' || !m.dropped || e2ee !== this._e2ee) return;
+    // The stream now on that m-line (the server reuses m-lines): reported once per track.
+    const mid = m.id.slice('recv:'.length);
+    const info = this.subMids.get(mid);
+    const trackId = info?.track_id ?? `mid ${mid}`;
+    if (e2ee.reported.has(trackId)) return;
+    e2ee.reported.add(trackId);
+    const why = m.why === 'not_sealed' ? 'the sender does not encrypt its media' : 'it does not decrypt with this key: the sender uses another key';
+    this._emit('error', {
+      code: ERR_ENCRYPT_NOT_SUITABLE, msg: `${m.kind} of user ${info?.uid} dropped: ${why}`,
+      uid: info?.uid ?? null, track_id: info?.track_id ?? null, kind: m.kind, why: m.why,
+    });
   }
 
   // ------------------------------------------------------------------ session
@@ -414,6 +528,7 @@ export class NertcWebClient extends EventTarget {
       lt.transceiver = pc.addTransceiver(lt.track, sendInit(lt.stream, lt.simulcast));
       if (lt.kind === 'video') this._preferVideoCodec(lt.transceiver);
     }
+    for (const [trackId, lt] of this.localTracks) this._e2eeSender(lt.transceiver, lt.kind, trackId);
     this._emit('pub_replaced', {});
     await this._negotiatePub({ fresh: true });
   }
@@ -427,6 +542,7 @@ export class NertcWebClient extends EventTarget {
    */
   publish(stream, opts = {}) {
     const run = async () => {
+      this._e2eeCheckPublish(stream);
       const pc = this._ensurePubPc();
       const published = [];
       for (const track of stream.getTracks()) {
@@ -439,6 +555,7 @@ export class NertcWebClient extends EventTarget {
         const { track_id } = await this.request('publish', req);
         const transceiver = pc.addTransceiver(track, sendInit(stream, simulcast));
         if (kind === 'video') this._preferVideoCodec(transceiver);
+        this._e2eeSender(transceiver, kind, track_id);
         this.localTracks.set(track_id, { track, kind, transceiver, stream, simulcast });
         published.push({ track_id, kind, track });
       }
@@ -551,6 +668,7 @@ export class NertcWebClient extends EventTarget {
     const pc = this._ensureSubPc();
     this.subMids = new Map(Object.entries(d.sub_mids ?? {}));
     await pc.setRemoteDescription({ type: 'offer', sdp: d.sdp });
+    this._e2eeReceivers(pc);
     const answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
     await this._waitGathering(pc);

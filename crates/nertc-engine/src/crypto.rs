@@ -215,9 +215,11 @@ impl std::fmt::Display for OpenError {
 }
 
 /// A received Opus packet as the decoder may take it: opened with `key`, or as it came when
-/// there is no key and it is not sealed.
+/// there is no key and it is not sealed. An empty payload (a padding-only RTP packet, which
+/// Chromium sends on its audio stream) carries no media and passes as it is either way.
 pub fn open_audio<'a>(key: Option<&MediaKey>, packet: &'a [u8]) -> Result<Cow<'a, [u8]>, OpenError> {
     match key {
+        _ if packet.is_empty() => Ok(Cow::Borrowed(packet)),
         Some(k) => k.open_audio(packet).map(Cow::Owned),
         None if packet.starts_with(&AUDIO_MAGIC) => Err(OpenError::Sealed),
         None => Ok(Cow::Borrowed(packet)),
@@ -401,6 +403,7 @@ mod tests {
         assert_eq!(key.open_audio(&packet), Err(OpenError::NotSealed));
         assert_eq!(open_audio(None, &sealed), Err(OpenError::Sealed));
         assert_eq!(open_audio(None, &packet).as_deref(), Ok(&packet[..]));
+        assert_eq!(open_audio(Some(&key), &[]).as_deref(), Ok(&[][..]), "a padding-only packet is no mismatch");
         // A real decoder refuses a sealed packet (FF 00: code 3, zero frames).
         let mut dec = crate::codec::opus::OpusDecoder::new(48_000, 1).expect("an Opus decoder");
         assert!(dec.decode(&sealed).is_err(), "a sealed packet is not Opus");
@@ -414,6 +417,66 @@ mod tests {
             escape(c, &mut e);
             assert!(!e.windows(3).any(|w| w[0] == 0 && w[1] == 0 && w[2] <= 2), "{e:?}");
             assert_eq!(unescape(&e), c);
+        }
+    }
+
+    /// The vectors the web client's SM4-GCM and frame formats are checked against
+    /// (`web/nertc-e2ee.js`, `__test__/webcrypt.spec.mjs`): frames sealed here, with their key
+    /// strings and plaintexts. This test opens the committed file's frames (so it always holds
+    /// this format); `NERTC_WRITE_E2EE_VECTORS=1` writes it afresh.
+    #[test]
+    fn web_client_vectors() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../__test__/fixtures/e2ee-vectors.json");
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        if std::env::var_os("NERTC_WRITE_E2EE_VECTORS").is_some() {
+            // A keyframe (SPS, PPS, IDR slice with zero runs), a P frame of two slices and an SEI,
+            // a short slice (header and first byte only), Opus packets.
+            let mut p_frame = vec![0, 0, 0, 1, 0x06, 0x05, 0x10, 0, 0, 3, 1, 0x80, 0, 0, 0, 1, 0x41, 0x9a];
+            p_frame.extend((0..300u32).map(|i| if i % 5 == 0 { 0 } else { (i * 13 % 256) as u8 }));
+            p_frame.extend_from_slice(&[0, 0, 0, 1, 0x41, 0x9b, 0, 0, 3, 0, 2, 0x40]);
+            let mut vectors: Vec<(&str, &str, Vec<u8>)> = vec![
+                ("video", "the right key", keyframe(700)),
+                ("video", "the right key", p_frame),
+                ("video", "\u{5bc6}\u{94a5} key", vec![0, 0, 0, 1, 0x09, 0x10, 0, 0, 0, 1, 0x41, 0x9a]),
+                ("audio", "the right key", vec![0xfc, 0xff, 0xfe, 0, 0, 0, 1, 2, 3]),
+                ("audio", "k", (0..200u32).map(|i| (i * 7 % 256) as u8).collect()),
+            ];
+            // Random bytes (no zero, so no start code) at lengths around the block size and of
+            // real keyframes: every GHASH and counter path.
+            let noise = |n: usize| (0..n).map(|_| rand::random::<u8>() | 1).collect::<Vec<u8>>();
+            for n in [0, 1, 14, 15, 16, 17, 31, 33, 5326, 6542] {
+                let mut au = vec![0, 0, 0, 1, 0x65, 0x88];
+                au.extend(noise(n));
+                vectors.push(("video", "random", au));
+            }
+            for n in [1, 15, 16, 17, 255] {
+                vectors.push(("audio", "random", noise(n)));
+            }
+            let entries: Vec<serde_json::Value> = vectors
+                .into_iter()
+                .map(|(kind, key_str, plain)| {
+                    let key = MediaKey::new(0, key_str).expect("a valid key");
+                    let sealed = if kind == "video" { key.seal_video(&plain) } else { key.seal_audio(&plain) };
+                    serde_json::json!({ "kind": kind, "key": key_str, "plain": hex(&plain), "sealed": hex(&sealed) })
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&serde_json::json!({
+                "about": "frames sealed by crates/nertc-engine/src/crypto.rs (test web_client_vectors); hex",
+                "vectors": entries,
+            }))
+            .expect("JSON values serialise");
+            std::fs::write(path, text + "\n").expect("the fixture directory is writable");
+        }
+        let text = std::fs::read_to_string(path).expect("the committed vectors file");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        let unhex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect::<Vec<u8>>();
+        let vectors = json["vectors"].as_array().expect("a vectors array");
+        assert!(vectors.len() >= 20);
+        for v in vectors {
+            let key = MediaKey::new(0, v["key"].as_str().expect("a key string")).expect("a valid key");
+            let (plain, sealed) = (unhex(v["plain"].as_str().expect("hex")), unhex(v["sealed"].as_str().expect("hex")));
+            let opened = if v["kind"] == "video" { key.open_video(&sealed) } else { key.open_audio(&sealed) };
+            assert_eq!(opened.as_deref(), Ok(&plain[..]), "{v}");
         }
     }
 
