@@ -676,3 +676,146 @@ pub fn recording_simple(path: String, sample_rate: f64, quality: f64) -> Convert
 pub fn u32_arg(v: f64) -> Converted<u32> {
     u32_or(Some(v), 0)
 }
+
+// ---- live streaming: NERTC's NERtcLiveStreamTaskInfo (snake_case, as NERTC's defs.ts) ----
+
+/// `NERtcLiveStreamUserTranscoding`.
+#[napi(object)]
+pub struct LiveStreamUserArgs {
+    pub uid: Option<JsUid>,
+    #[napi(js_name = "video_push")]
+    pub video_push: Option<bool>,
+    pub adaption: Option<f64>,
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+    #[napi(js_name = "audio_push")]
+    pub audio_push: Option<bool>,
+}
+
+/// `NERtcLiveStreamImageInfo`.
+#[napi(object)]
+pub struct LiveStreamImageArgs {
+    pub url: Option<String>,
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+}
+
+/// `NERtcLiveStreamLayout` (`user_count`, when given, takes the first that many users).
+#[napi(object)]
+pub struct LiveStreamLayoutArgs {
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+    #[napi(js_name = "background_color")]
+    pub background_color: Option<f64>,
+    #[napi(js_name = "user_count")]
+    pub user_count: Option<f64>,
+    pub users: Option<Vec<LiveStreamUserArgs>>,
+    #[napi(js_name = "bg_image")]
+    pub bg_image: Option<LiveStreamImageArgs>,
+}
+
+/// `NERtcLiveConfig`.
+#[napi(object)]
+pub struct LiveConfigArgs {
+    #[napi(js_name = "single_video_passthrough")]
+    pub single_video_passthrough: Option<bool>,
+    #[napi(js_name = "audio_bitrate")]
+    pub audio_bitrate: Option<f64>,
+    #[napi(js_name = "sample_rate")]
+    pub sample_rate: Option<f64>,
+    pub channels: Option<f64>,
+    #[napi(js_name = "audio_codec_profile")]
+    pub audio_codec_profile: Option<f64>,
+}
+
+/// `NERtcLiveStreamTaskInfo`.
+#[napi(object)]
+pub struct LiveStreamTaskArgs {
+    #[napi(js_name = "task_id")]
+    pub task_id: Option<String>,
+    #[napi(js_name = "stream_url")]
+    pub stream_url: Option<String>,
+    #[napi(js_name = "server_record_enabled")]
+    pub server_record_enabled: Option<bool>,
+    #[napi(js_name = "ls_mode")]
+    pub ls_mode: Option<f64>,
+    pub layout: Option<LiveStreamLayoutArgs>,
+    pub config: Option<LiveConfigArgs>,
+}
+
+/// An integral coordinate or size (may be negative: the engine says where it falls out).
+fn coord(v: Option<f64>) -> Converted<i64> {
+    match v {
+        None => Ok(0),
+        Some(v) if is_integral(v) && v.abs() < 1e9 => Ok(v as i64),
+        Some(_) => Err(INVALID),
+    }
+}
+
+pub fn live_task(a: &LiveStreamTaskArgs) -> Converted<nertc_engine::live::LiveTaskInfo> {
+    use nertc_engine::live::{LiveConfig, LiveImage, LiveLayout, LiveTaskInfo, LiveUser};
+    let layout = match &a.layout {
+        None => LiveLayout::default(),
+        Some(l) => {
+            let users = l.users.as_deref().unwrap_or_default();
+            let count = match l.user_count {
+                None => users.len(),
+                Some(n) if is_integral(n) && (0.0..=users.len() as f64).contains(&n) => n as usize,
+                Some(_) => return Err(INVALID),
+            };
+            LiveLayout {
+                width: u32_or(l.width, 0)?,
+                height: u32_or(l.height, 0)?,
+                background_color: u32_or(l.background_color, 0)?,
+                users: users[..count]
+                    .iter()
+                    .map(|u| {
+                        Ok(LiveUser {
+                            uid: uid(u.uid.as_ref().ok_or(INVALID)?)?,
+                            video_push: u.video_push.unwrap_or(true),
+                            adaption: u.adaption.map_or(Ok(0), int32)?,
+                            x: coord(u.x)?,
+                            y: coord(u.y)?,
+                            width: coord(u.width)?,
+                            height: coord(u.height)?,
+                            audio_push: u.audio_push.unwrap_or(true),
+                        })
+                    })
+                    .collect::<Converted<Vec<_>>>()?,
+                bg_image: match &l.bg_image {
+                    None => None,
+                    Some(i) => Some(LiveImage {
+                        url: i.url.clone().unwrap_or_default(),
+                        x: coord(i.x)?,
+                        y: coord(i.y)?,
+                        width: coord(i.width)?,
+                        height: coord(i.height)?,
+                    }),
+                },
+            }
+        }
+    };
+    let d = LiveConfig::default();
+    let config = match &a.config {
+        None => d,
+        Some(c) => LiveConfig {
+            single_video_passthrough: c.single_video_passthrough.unwrap_or(false),
+            audio_bitrate: u32_or(c.audio_bitrate, d.audio_bitrate)?,
+            sample_rate: u32_or(c.sample_rate, d.sample_rate)?,
+            channels: u32_or(c.channels, d.channels)?,
+            audio_codec_profile: c.audio_codec_profile.map_or(Ok(0), int32)?,
+        },
+    };
+    Ok(LiveTaskInfo {
+        task_id: a.task_id.clone().unwrap_or_default(),
+        stream_url: a.stream_url.clone().unwrap_or_default(),
+        server_record_enabled: a.server_record_enabled.unwrap_or(false),
+        ls_mode: a.ls_mode.map_or(Ok(0), int32)?,
+        layout,
+        config,
+    })
+}

@@ -21,8 +21,8 @@ use nertc_engine::error::{self, Code};
 use nertc_engine::{Engine, EngineEvent, EngineOptions};
 
 use crate::convert::{
-    self, Converted, EncryptionConfigArgs, JsPixelFormat, JsUid, MixOptionArgs, RecordingConfigArgs, RectArgs, ReverbArgs,
-    ScreenCaptureParamsArgs, VideoConfigArgs,
+    self, Converted, EncryptionConfigArgs, JsPixelFormat, JsUid, LiveStreamTaskArgs, MixOptionArgs, RecordingConfigArgs, RectArgs,
+    ReverbArgs, ScreenCaptureParamsArgs, VideoConfigArgs,
 };
 use crate::events::{self, Arg};
 use nertc_engine::device::screen::ScreenSource;
@@ -471,6 +471,21 @@ impl NativeEngine {
     #[napi]
     pub fn set_earback_volume(&self, volume: f64) -> i32 {
         self.call(convert::u32_arg(volume), |e, v| e.set_earback_volume(v))
+    }
+
+    // ---- live streaming ----
+
+    #[napi]
+    pub fn add_live_stream_task(&self, info: LiveStreamTaskArgs) -> i32 {
+        self.call(convert::live_task(&info), |e, t| e.add_live_stream_task(t))
+    }
+    #[napi]
+    pub fn update_live_stream_task(&self, info: LiveStreamTaskArgs) -> i32 {
+        self.call(convert::live_task(&info), |e, t| e.update_live_stream_task(t))
+    }
+    #[napi]
+    pub fn remove_live_stream_task(&self, task_id: String) -> i32 {
+        self.with(|e| e.remove_live_stream_task(&task_id))
     }
 
     // ---- recording and dumps ----

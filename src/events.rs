@@ -141,6 +141,11 @@ pub fn to_js(ev: &EngineEvent) -> (&'static str, Vec<Arg>) {
         E::AudioEffectFinished { effect_id } => vec![int(*effect_id)],
         E::AudioEffectTimestampUpdate { effect_id, timestamp_ms } => vec![int(*effect_id), Arg::U64(*timestamp_ms)],
         E::AudioRecording { code, file_path } => vec![int(*code), Arg::Str(file_path.clone())],
+        E::AddLiveStreamTask { task_id, url, error } | E::UpdateLiveStreamTask { task_id, url, error } => {
+            vec![Arg::Str(task_id.clone()), Arg::Str(url.clone()), int(*error)]
+        }
+        E::RemoveLiveStreamTask { task_id, error } => vec![Arg::Str(task_id.clone()), int(*error)],
+        E::LiveStreamState { task_id, url, state } => vec![Arg::Str(task_id.clone()), Arg::Str(url.clone()), int(*state)],
         // No wildcard arm: an event added to the engine does not compile until converted here
         // (and listed in `every_event` below).
     };
@@ -215,6 +220,10 @@ pub fn event_samples() -> Vec<(&'static str, EngineEvent)> {
         AudioEffectFinished => E::AudioEffectFinished { effect_id: 1 },
         AudioEffectTimestampUpdate => E::AudioEffectTimestampUpdate { effect_id: 1, timestamp_ms: 0 },
         AudioRecording => E::AudioRecording { code: 3, file_path: String::new() },
+        AddLiveStreamTask => E::AddLiveStreamTask { task_id: String::new(), url: String::new(), error: 0 },
+        UpdateLiveStreamTask => E::UpdateLiveStreamTask { task_id: String::new(), url: String::new(), error: 0 },
+        RemoveLiveStreamTask => E::RemoveLiveStreamTask { task_id: String::new(), error: 0 },
+        LiveStreamState => E::LiveStreamState { task_id: String::new(), url: String::new(), state: 505 },
     }
 }
 

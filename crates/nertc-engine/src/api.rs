@@ -20,6 +20,7 @@ use crate::error::{ERR_SCREEN_NOT_READY, ERR_SCREEN_PARAM, ERR_SCREEN_STATE};
 use crate::event::screen_status;
 use crate::event::{EngineEvent, Events};
 use crate::frame::{AudioFrame, VideoFrame};
+use crate::live::{LiveError, LiveTaskInfo};
 use crate::media::video_send::{Degradation, EncodeParams};
 use crate::recording::{RecordError, RecordingConfig};
 use crate::render::{FrameSlot, StreamKey};
@@ -84,6 +85,15 @@ fn record_error(e: RecordError) -> EngineError {
         RecordError::InvalidParam(m) => EngineError::InvalidParam(m),
         RecordError::Unsupported(_) => EngineError::NotSupported("AAC recording (built without the `aac` feature)"),
         RecordError::NotRecording => EngineError::WrongState("not recording"),
+    }
+}
+
+fn live_error(e: LiveError) -> EngineError {
+    match e {
+        LiveError::NotJoined => EngineError::WrongState("live streaming needs a channel"),
+        LiveError::TooMany => EngineError::WrongState("too many live stream tasks"),
+        LiveError::Unsupported => EngineError::NotSupported("live streaming (built without the `aac` feature)"),
+        e => EngineError::InvalidParam(e.to_string()),
     }
 }
 
@@ -203,6 +213,7 @@ impl Engine {
         self.shared.recording.release();
         self.shared.dump.release();
         self.shared.dump_raw.release();
+        self.shared.live.release();
         self.shared.refresh_devices();
         if let Some(devices) = lock(&self.devices).take() {
             let _ = devices.join();
@@ -319,6 +330,7 @@ impl Engine {
                 return Err(e);
             }
             *lock(&self.current_channel) = Some(channel.to_owned());
+            self.shared.live.set_local_uid(uid);
             self.shared.refresh_devices();
             Ok(())
         })
@@ -386,6 +398,8 @@ impl Engine {
         // effects; the recording fires onAudioRecording(5) once its file is complete).
         self.shared.local_mix.stop_all();
         let _ = self.shared.recording.stop();
+        // Live streams end with the channel (each fires onLiveStreamState(511)).
+        self.shared.live.stop_all();
         // A screen share ends with the channel.
         if self.shared.settings().screen.take().is_some() {
             self.shared.emit(EngineEvent::ScreenCaptureStatus { status: screen_status::STOP });
@@ -1356,6 +1370,25 @@ impl Engine {
             let (wav, raw) = (self.shared.dump.stop(), self.shared.dump_raw.stop());
             wav.or(raw).map_err(record_error)
         })
+    }
+
+    // ---- live streaming (live/) ----
+
+    /// `addLiveStreamTask`: composes `info.layout` and pushes it to `info.stream_url` over
+    /// RTMP (see [`crate::live`]). In a channel only (30005); a malformed task 30003.
+    pub fn add_live_stream_task(&self, info: LiveTaskInfo) -> Code {
+        self.call("addLiveStreamTask", || {
+            let rt = lock(&self.runtime).as_ref().map(|r| r.handle().clone()).ok_or(EngineError::Released)?;
+            self.shared.live.add(&self.shared, &rt, info).map_err(live_error)
+        })
+    }
+    /// `updateLiveStreamTask`: a new layout for a running task.
+    pub fn update_live_stream_task(&self, info: LiveTaskInfo) -> Code {
+        self.call("updateLiveStreamTask", || self.shared.live.update(&self.shared, info).map_err(live_error))
+    }
+    /// `removeLiveStreamTask`.
+    pub fn remove_live_stream_task(&self, task_id: &str) -> Code {
+        self.call("removeLiveStreamTask", || self.shared.live.remove(&self.shared, task_id).map_err(live_error))
     }
 
     /// The latest-frame slot of a stream (for renderers).

@@ -374,6 +374,30 @@ pub enum EngineEvent {
         code: i32,
         file_path: String,
     },
+    /// `addLiveStreamTask`'s outcome: 0, or a NERTC live-stream code (1402, 1403, 1501).
+    AddLiveStreamTask {
+        task_id: String,
+        url: String,
+        error: i32,
+    },
+    /// `updateLiveStreamTask`'s outcome: 0, or 1404 / 1501.
+    UpdateLiveStreamTask {
+        task_id: String,
+        url: String,
+        error: i32,
+    },
+    /// `removeLiveStreamTask`'s outcome: 0, or 1404.
+    RemoveLiveStreamTask {
+        task_id: String,
+        error: i32,
+    },
+    /// A task's stream: `NERtcLiveStreamStateCode` 505 pushing, 506 failed, 511 stopped, 512
+    /// background image not drawn.
+    LiveStreamState {
+        task_id: String,
+        url: String,
+        state: i32,
+    },
 }
 
 impl EngineEvent {
@@ -429,6 +453,10 @@ impl EngineEvent {
             EngineEvent::AudioEffectFinished { .. } => "onAudioEffectFinished",
             EngineEvent::AudioEffectTimestampUpdate { .. } => "onAudioEffectTimestampUpdate",
             EngineEvent::AudioRecording { .. } => "onAudioRecording",
+            EngineEvent::AddLiveStreamTask { .. } => "onAddLiveStreamTask",
+            EngineEvent::UpdateLiveStreamTask { .. } => "onUpdateLiveStreamTask",
+            EngineEvent::RemoveLiveStreamTask { .. } => "onRemoveLiveStreamTask",
+            EngineEvent::LiveStreamState { .. } => "onLiveStreamState",
         }
     }
 }

@@ -62,7 +62,10 @@
 //! synthetic devices, [`render`] frame slots, [`event`] events, [`error`] codes,
 //! [`logging`] log files, [`audio_mixing`] mixing/effects/voice effects/earback (symphonia
 //! decodes the files), [`recording`] `startAudioRecording` and dumps (WAV via hound),
-//! [`crypto`] `enableEncryption`: frames sealed (SM4-GCM) before packetisation, opened after.
+//! [`crypto`] `enableEncryption`: frames sealed (SM4-GCM) before packetisation, opened after,
+//! [`live`] `addLiveStreamTask`: the engine composes the layout (its preview and the frames it
+//! decodes), encodes H.264 + AAC and pushes FLV over RTMP (`rml_rtmp`) on a thread and a task
+//! of its own per stream (the server has no decoders: composing is the engine's).
 //!
 //! # The substream (screen share)
 //! `startScreenCapture*` puts a `ScreenShare` in the settings; the device thread
@@ -81,6 +84,7 @@ pub mod device;
 pub mod error;
 pub mod event;
 pub mod frame;
+pub mod live;
 pub mod logging;
 mod media;
 pub mod render;

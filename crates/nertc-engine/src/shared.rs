@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub dump: Arc<Recording>,
     /// The raw PCM side of `startAudioDumpWithType` (kNERtcAudioDumpTypePCM / All).
     pub dump_raw: Arc<Recording>,
+    /// `addLiveStreamTask`'s tasks.
+    pub live: Arc<crate::live::LiveStreams>,
     /// Where pushed external frames go while an encoder runs (set by the device thread).
     pub video_input: Mutex<Option<FrameInput>>,
     pub audio_input: Mutex<Option<Sender<AudioFrame>>>,
@@ -83,6 +85,7 @@ impl Shared {
             recording: Arc::new(Recording::new(Some(events.clone()))),
             dump: Arc::new(Recording::new(None)),
             dump_raw: Arc::new(Recording::new(None)),
+            live: Arc::default(),
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
             data: crate::data::DataCtl::default(),
@@ -98,6 +101,7 @@ impl Shared {
             mix: self.local_mix.clone(),
             recording: self.recording.clone(),
             dumps: [self.dump.clone(), self.dump_raw.clone()],
+            live: self.live.clone(),
         })
     }
 

@@ -734,6 +734,8 @@ pub struct LocalAudioHook {
     pub recording: Arc<crate::recording::Recording>,
     /// `startAudioDump(WithType)`: the WAV and the raw PCM dump.
     pub dumps: [Arc<crate::recording::Recording>; 2],
+    /// Live stream tasks (their audio).
+    pub live: Arc<crate::live::LiveStreams>,
 }
 
 impl SendHook for LocalAudioHook {
@@ -750,6 +752,7 @@ impl SendHook for LocalAudioHook {
         self.mix.send.add_into(pcm, 1, 1.0);
         self.recording.tap_local(pcm);
         self.dumps.iter().for_each(|d| d.tap_local(pcm));
+        self.live.tap_local(pcm);
     }
 }
 
@@ -758,6 +761,7 @@ impl LocalAudioHook {
     pub fn playout(&self, out: &mut [i16], channels: usize) {
         self.recording.tap_remote(out, channels);
         self.dumps.iter().for_each(|d| d.tap_remote(out, channels));
+        self.live.tap_remote(out, channels);
         self.mix.playout.add_into(out, channels, 1.0);
         let earback = lock(&self.mix.state).earback_volume;
         if let Some(v) = earback {
@@ -780,6 +784,7 @@ mod tests {
                 mix,
                 recording: Arc::new(Recording::new(None)),
                 dumps: [Arc::new(Recording::new(None)), Arc::new(Recording::new(None))],
+                live: Arc::default(),
             },
             rx,
         )
