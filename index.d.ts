@@ -712,7 +712,72 @@ export interface NERtcCreateAudioMixingOption {
   send_type?: number;
 }
 export type NERtcCreateAudioEffectOption = NERtcCreateAudioMixingOption;
-export interface NERtcLiveStreamTaskInfo { [field: string]: unknown }
+/** NERTC's `NERtcLiveStreamUserTranscoding`: where a user goes on the live canvas. */
+export interface NERtcLiveStreamUserTranscoding {
+  uid: Uid;
+  /** Draw this user's video (default true; ignored in audio-only mode). Our uid: the local
+   * preview; another uid: the frames this engine decodes (subscribe to them), background until one arrives. */
+  video_push?: boolean;
+  /** NERtcLiveStreamVideoScaleMode: 0 fit (letterboxed in the background colour), 1 crop-fill. */
+  adaption?: NERtcLiveStreamVideoScaleMode;
+  /** The rectangle on the canvas; it must lie inside it (else 30003 and onAddLiveStreamTask(1501)). */
+  x?: number;
+  y?: number;
+  width?: number;
+  height?: number;
+  /** Mix this user's audio (default true). Our uid: what we send; another uid: its audio as
+   * this engine decodes it for the speaker (after adjustUserPlaybackSignalVolume). */
+  audio_push?: boolean;
+}
+/** NERTC's `NERtcLiveStreamImageInfo`: not drawn (onLiveStreamState(512) when a url is set). */
+export interface NERtcLiveStreamImageInfo {
+  url?: string;
+  x?: number;
+  y?: number;
+  width?: number;
+  height?: number;
+}
+/** NERTC's `NERtcLiveStreamLayout`. */
+export interface NERtcLiveStreamLayout {
+  /** Canvas size, 16-1920 each (odd sizes are coded one pixel smaller); unused in audio-only mode. */
+  width?: number;
+  height?: number;
+  /** `R << 16 | G << 8 | B`. */
+  background_color?: number;
+  /** The first `user_count` of `users` (default: all; at most 16). */
+  user_count?: number;
+  users?: NERtcLiveStreamUserTranscoding[];
+  bg_image?: NERtcLiveStreamImageInfo;
+}
+/** NERTC's `NERtcLiveConfig` (the video is 15 fps H.264 constrained baseline at ~0.1 bit per pixel, an IDR each second). */
+export interface NERtcLiveConfig {
+  /** No effect (NERTC's server-side passthrough; the engine always composes). */
+  single_video_passthrough?: boolean;
+  /** kb/s, 10-192 (default 64). */
+  audio_bitrate?: number;
+  /** 32000, 44100 or 48000 (default). */
+  sample_rate?: NERtcLiveStreamAudioSampleRate;
+  /** 1 or 2 (default). */
+  channels?: number;
+  /** 0 LC-AAC (default); 1 HE-AAC is sent as LC-AAC. */
+  audio_codec_profile?: NERtcLiveStreamAudioCodecProfile;
+}
+/**
+ * NERTC's `NERtcLiveStreamTaskInfo`. The engine composes the layout itself (the server has no
+ * decoders) and pushes FLV (H.264 + AAC) over RTMP to `stream_url`.
+ */
+export interface NERtcLiveStreamTaskInfo {
+  /** 1-63 characters, unique among this engine's tasks (a duplicate: 30003 and onAddLiveStreamTask(1403)). */
+  task_id: string;
+  /** `rtmp://host[:port]/app/key`, under 256 characters. */
+  stream_url: string;
+  /** No effect (no server-side recording). */
+  server_record_enabled?: boolean;
+  /** NERtcLiveStreamMode: 0 video and audio (default), 1 audio only. */
+  ls_mode?: NERtcLiveStreamMode;
+  layout?: NERtcLiveStreamLayout;
+  config?: NERtcLiveConfig;
+}
 export interface NERtcJoinChannelOptionsEx { [field: string]: unknown }
 /**
  * `filePath` ends in .wav (16-bit PCM, mono) or .aac (mono AAC-LC in ADTS frames; 30004 and
@@ -1062,6 +1127,16 @@ export interface NERtcEvents {
   onAudioEffectTimestampUpdate: (effectId: number, timestampMs: number) => void;
   /** NERtcAudioRecordingCode: 3 started, 5 finished, 1 unsupported type (.aac in a build without AAC), 2 cannot create the file, 4 write error. */
   onAudioRecording: (code: number, filePath: string) => void;
+  /** addLiveStreamTask's outcome: 0, or 1402 too many tasks / 1403 duplicate id / 1501 layout out of the canvas. */
+  onAddLiveStreamTask: (taskId: string, url: string, error: number) => void;
+  /** updateLiveStreamTask's outcome: 0, or 1404 unknown task / 1501 layout out of the canvas. */
+  onUpdateLiveStreamTask: (taskId: string, url: string, error: number) => void;
+  /** removeLiveStreamTask's outcome: 0, or 1404 unknown task. */
+  onRemoveLiveStreamTask: (taskId: string, error: number) => void;
+  /** NERtcLiveStreamStateCode: 505 pushing (the RTMP server took the stream), 506 failed (cannot
+   * connect, refused, or the connection broke: the task is gone), 511 stopped (removed, or
+   * leaveChannel), 512 the background image is not drawn. */
+  onLiveStreamState: (taskId: string, url: string, state: number) => void;
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1433,11 +1508,16 @@ export declare class NERtcEngine extends EventEmitter {
   sendSEIMsgWithType(data: ArrayBuffer | ArrayBufferView, type: NERtcStreamChannelType): number;
   /** Not supported: returns 30004. */
   uploadSdkInfo(): number;
-  /** Not supported: returns 30004. */
+  /**
+   * Composes `info.layout` in the engine and pushes it over RTMP (see NERtcLiveStreamTaskInfo);
+   * in a channel only (30005), a malformed task 30003. onAddLiveStreamTask(id, url, 0), then
+   * onLiveStreamState 505 / 506. leaveChannel stops every task (511).
+   */
   addLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
-  /** Not supported: returns 30004. */
+  /** A new layout (size, background, users) for a running task from its next picture; the URL,
+   * mode and audio settings stay those of the add. onUpdateLiveStreamTask. */
   updateLiveStreamTask(info: NERtcLiveStreamTaskInfo): number;
-  /** Not supported: returns 30004. */
+  /** Stops the task: onRemoveLiveStreamTask(id, 0), then onLiveStreamState(511) once the stream is closed. */
   removeLiveStreamTask(taskId: string): number;
   /** Displays then windows (X11); [] where screen capture is missing. */
   enumerateScreenCaptureSourceInfo(thumbWidth: number, thumbHeight: number, iconWidth: number, iconHeight: number): NERtcScreenCaptureSourceInfo[];

@@ -539,6 +539,60 @@ function mixOptionArg(o) {
 }
 const isOptObject = (v) => v == null || typeof v === 'object';
 
+/** NERTC's `NERtcLiveStreamTaskInfo` for the addon (known fields; numbers stay numbers, flags
+ * become booleans); null when a field has the wrong type (the call returns 30003). */
+function liveTaskArg(t) {
+  if (!isObject(t)) return null;
+  const nums = (src, keys, out) => {
+    for (const k of keys) {
+      if (src[k] == null) continue;
+      if (typeof src[k] !== 'number') return false;
+      out[k] = src[k];
+    }
+    return true;
+  };
+  const flags = (src, keys, out) => { for (const k of keys) if (src[k] != null) out[k] = !!src[k]; };
+  const out = {};
+  for (const k of ['task_id', 'stream_url']) {
+    if (t[k] == null) continue;
+    if (typeof t[k] !== 'string') return null;
+    out[k] = t[k];
+  }
+  flags(t, ['server_record_enabled'], out);
+  if (!nums(t, ['ls_mode'], out)) return null;
+  if (t.layout != null) {
+    const l = t.layout;
+    if (!isObject(l)) return null;
+    out.layout = {};
+    if (!nums(l, ['width', 'height', 'background_color', 'user_count'], out.layout)) return null;
+    if (l.users != null) {
+      if (!Array.isArray(l.users)) return null;
+      out.layout.users = [];
+      for (const u of l.users) {
+        if (!isObject(u) || !isUidType(u.uid)) return null;
+        const o = { uid: u.uid };
+        if (!nums(u, ['adaption', 'x', 'y', 'width', 'height'], o)) return null;
+        flags(u, ['video_push', 'audio_push'], o);
+        out.layout.users.push(o);
+      }
+    }
+    if (l.bg_image != null) {
+      if (!isObject(l.bg_image)) return null;
+      const i = {};
+      if (l.bg_image.url != null) i.url = String(l.bg_image.url);
+      if (!nums(l.bg_image, ['x', 'y', 'width', 'height'], i)) return null;
+      out.layout.bg_image = i;
+    }
+  }
+  if (t.config != null) {
+    if (!isObject(t.config)) return null;
+    out.config = {};
+    if (!nums(t.config, ['audio_bitrate', 'sample_rate', 'channels', 'audio_codec_profile'], out.config)) return null;
+    flags(t.config, ['single_video_passthrough'], out.config);
+  }
+  return out;
+}
+
 /** NERTC's `NERtcRectangle` for the addon (numbers only; the addon checks the values). */
 function rectArg(r) {
   if (r == null) return null;
@@ -1556,6 +1610,27 @@ class NERtcEngine extends EventEmitter {
     return this._callIf(isNumber(volume), (n) => n.setEarbackVolume(volume));
   }
 
+  // ----- live streaming (the engine composes and pushes RTMP) ---------------------------------
+
+  /** Composes `info.layout` (our preview, the remote users' video this engine receives) and
+   * pushes H.264 + AAC over RTMP to `info.stream_url`; in a channel only (30005); a malformed
+   * task 30003. onAddLiveStreamTask, then onLiveStreamState(505 pushing / 506 failed / 511 stopped). */
+  addLiveStreamTask(info) {
+    const arg = liveTaskArg(info);
+    return this._callIf(arg !== null, (n) => n.addLiveStreamTask(arg));
+  }
+
+  /** A new layout for a running task (its URL, mode and audio settings stay); onUpdateLiveStreamTask. */
+  updateLiveStreamTask(info) {
+    const arg = liveTaskArg(info);
+    return this._callIf(arg !== null, (n) => n.updateLiveStreamTask(arg));
+  }
+
+  /** Stops the task: onRemoveLiveStreamTask, then onLiveStreamState(511). */
+  removeLiveStreamTask(taskId) {
+    return this._callIf(typeof taskId === 'string', (n) => n.removeLiveStreamTask(taskId));
+  }
+
   // ----- recording and dumps ----------------------------------------------------------------
 
   /** WAV only (`.wav`; `.aac` returns 30004 and fires onAudioRecording(1)); both sides mixed. */
@@ -1939,7 +2014,7 @@ const UNSUPPORTED_RETURNING_CODE = Object.freeze([
   'enableLocalSubStreamAudio', 'muteLocalSubStreamAudio', 'subscribeRemoteSubStreamAudio',
   'setStreamAlignmentProperty', 'setCameraCaptureConfig', 'setCameraCaptureConfigWithType',
   'enableAudioVolumeIndicationEx',
-  'uploadSdkInfo', 'addLiveStreamTask', 'updateLiveStreamTask', 'removeLiveStreamTask',
+  'uploadSdkInfo',
   'enableLoopbackRecording', 'adjustLoopbackRecordingSignalVolume',
   'setLocalMediaPriority',
   'startChannelMediaRelay',
@@ -2258,6 +2333,10 @@ const EVENT_NAMES = Object.freeze([
   'onAudioEffectFinished',
   'onAudioEffectTimestampUpdate',
   'onAudioRecording',
+  'onAddLiveStreamTask',
+  'onUpdateLiveStreamTask',
+  'onRemoveLiveStreamTask',
+  'onLiveStreamState',
   ...JS_ONLY_EVENT_NAMES,
 ]);
 

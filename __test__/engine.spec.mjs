@@ -428,6 +428,24 @@ test.serial('values the addon checks (src/convert.rs): fractional, out-of-range,
   t.is(e.pushExternalAudioFrame(audio({ sample_rate: 48000.5 })), P, 'fractional rate');
   t.is(e.pushExternalAudioFrame(audio({ channels: 0 })), P, 'zero channels');
 
+  // Live streaming (the push itself: crates/nertc-engine/tests/live_stream.rs).
+  const live = (extra, layout) => ({
+    task_id: 't', stream_url: 'rtmp://127.0.0.1:1935/live/k', ls_mode: 0,
+    layout: { width: 640, height: 360, background_color: 0, users: [{ uid: 1, x: 0, y: 0, width: 320, height: 360, video_push: true, audio_push: true }], ...layout },
+    config: { sample_rate: 48000, channels: 2, audio_bitrate: 64 },
+    ...extra,
+  });
+  t.is(e.addLiveStreamTask(live()), ErrorCode.ERR_INVALID_STATE, 'well-formed, but not in a channel');
+  t.is(e.addLiveStreamTask(live({ stream_url: 'http://127.0.0.1/live/k' })), P, 'not an RTMP URL');
+  t.is(e.addLiveStreamTask(live({ task_id: 5 })), P, 'task_id of the wrong type');
+  t.is(e.addLiveStreamTask(live({}, { users: [{ uid: '1', width: 10, height: 10 }] })), P, 'uid of the wrong type');
+  t.is(e.addLiveStreamTask(live({}, { users: [{ uid: 1, x: 0.5, width: 10, height: 10 }] })), P, 'fractional x');
+  t.is(e.addLiveStreamTask(live({}, { users: [{ uid: 1, x: 400, width: 320, height: 10 }] })), P, 'past the canvas');
+  t.is(e.addLiveStreamTask(live({}, { user_count: 2 })), P, 'user_count beyond users');
+  t.is(e.addLiveStreamTask(live({ config: { sample_rate: 16000 } })), P, 'a rate NERTC does not list');
+  t.is(e.updateLiveStreamTask(live()), ErrorCode.ERR_INVALID_STATE, 'no task, not in a channel');
+  t.is(e.removeLiveStreamTask(7), P, 'task id of the wrong type');
+
   t.is(e.getErrorDescription(30003.5), e.getErrorDescription(123456), 'not an int32: an unknown code');
   t.is(e.getErrorDescription('30003'), e.getErrorDescription(123456), 'not a number: an unknown code');
   for (const [what, call] of [

@@ -13,6 +13,10 @@ APT_PACKAGES=(pkg-config g++ cmake nasm libclang-dev libasound2-dev chromium jan
 # libwebrtc-audio-processing-dev: WebRTC's AudioProcessing module (echo cancellation, noise
 # suppression, gain control) that nertc-engine's default `apm` feature links (pkg-config).
 APT_PACKAGES+=(libwebrtc-audio-processing-dev)
+# nginx, libnginx-mod-rtmp: the RTMP server crates/nertc-engine/tests/live_stream.rs pushes a
+# live stream to (started there on a loopback port with its own config; the test needs no
+# nginx service: where apt starts one, on port 80, it may be stopped).
+APT_PACKAGES+=(nginx libnginx-mod-rtmp)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

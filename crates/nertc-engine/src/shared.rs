@@ -69,6 +69,9 @@ impl Shared {
         wake_devices: Sender<()>,
     ) -> Self {
         let uplink = Arc::new(Uplink::default());
+        let live: Arc<crate::live::LiveStreams> = Arc::default();
+        let mixer = Mixer::new();
+        let _ = mixer.live.set(live.clone());
         Shared {
             app_key,
             state: AtomicI32::new(ConnectionState::Disconnected as i32),
@@ -80,12 +83,12 @@ impl Shared {
             screen: Arc::new(VideoCtl { uplink, ..VideoCtl::default() }),
             screen_paused: Arc::new(AtomicBool::new(false)),
             audio: Arc::new(AudioCtl::default()),
-            mixer: Mixer::new(),
+            mixer,
             local_mix: LocalMix::new(events.clone()),
             recording: Arc::new(Recording::new(Some(events.clone()))),
             dump: Arc::new(Recording::new(None)),
             dump_raw: Arc::new(Recording::new(None)),
-            live: Arc::default(),
+            live,
             video_input: Mutex::new(None),
             audio_input: Mutex::new(None),
             data: crate::data::DataCtl::default(),

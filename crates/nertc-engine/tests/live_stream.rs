@@ -7,7 +7,8 @@
 //! adds a task: a 640x360 canvas, A's picture on the left, B's (as A decodes it) on the right,
 //! 44.1 kHz stereo AAC. Pulled back: H.264 640x360 and AAC 44.1 kHz stereo; each half shows
 //! the colour bars, the strip above them is the background colour; the sound holds A's 440 Hz
-//! and B's 660 Hz. An update leaves only B, on the left: the right half turns to background.
+//! and B's 660 Hz. An update puts B's picture on the left without its sound and keeps A's
+//! sound without its picture: the right half turns to background, 660 Hz leaves the stream.
 //! Removing the task ends the stream (the pull ends on its own) with onRemoveLiveStreamTask and
 //! onLiveStreamState(511). Refusals: a non-RTMP URL and a rectangle past the canvas (30003,
 //! the latter with onAddLiveStreamTask(1501)), a duplicate id (30003 + 1403), an unknown id
@@ -284,10 +285,12 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     assert!(p660 > p1000 + 20.0, "B's 660 Hz is in the stream");
     assert!(p440 > p1000 + 20.0, "A's own 440 Hz is in the stream");
 
-    // Only B, on the left: the right half becomes background.
+    // B's picture on the left without its sound, A's sound without its picture: the right half
+    // becomes background, 660 Hz leaves the stream.
     assert_eq!(a.update_live_stream_task(task("nope", &url, vec![])), error::ERR_INVALID_PARAM);
     wait(&a_rx, "unknown id", Duration::from_secs(2), |e| matches!(e, EngineEvent::UpdateLiveStreamTask { error: 1404, .. }));
-    assert_eq!(a.update_live_stream_task(task("call", &url, vec![user(2, 0)])), error::OK);
+    let moved = vec![LiveUser { audio_push: false, ..user(2, 0) }, LiveUser { video_push: false, ..user(1, 320) }];
+    assert_eq!(a.update_live_stream_task(task("call", &url, moved)), error::OK);
     wait(
         &a_rx,
         "updated",
@@ -315,6 +318,12 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     println!("after the update: left bars {}, right half Y {right_luma:.1}", looks_like_pattern(&left));
     assert!(looks_like_pattern(&left), "B moved to the left");
     assert!(!looks_like_pattern(&right) && (right_luma - bg_luma).abs() < 4.0, "the right half is background");
+    let pcm = sound(&second);
+    let tail = &pcm[pcm.len() / 2..];
+    let (p440, p660, p1000) = (tone_power(tail, 48_000, 1, 440.0), tone_power(tail, 48_000, 1, 660.0), tone_power(tail, 48_000, 1, 1000.0));
+    println!("sound after the update: 440 Hz (A) {p440:.1} dBFS, 660 Hz (B) {p660:.1} dBFS, 1 kHz (none) {p1000:.1} dBFS");
+    assert!(p440 > p1000 + 20.0, "A's sound stays");
+    assert!(p660 < p440 - 30.0, "B's sound left with its audio_push");
     assert_eq!(a.remove_live_stream_task("call"), error::ERR_INVALID_PARAM, "already removed");
     wait(&a_rx, "unknown id", Duration::from_secs(2), |e| matches!(e, EngineEvent::RemoveLiveStreamTask { error: 1404, .. }));
 

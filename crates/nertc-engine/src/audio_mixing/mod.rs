@@ -734,7 +734,7 @@ pub struct LocalAudioHook {
     pub recording: Arc<crate::recording::Recording>,
     /// `startAudioDump(WithType)`: the WAV and the raw PCM dump.
     pub dumps: [Arc<crate::recording::Recording>; 2],
-    /// Live stream tasks (their audio).
+    /// Live stream tasks (what is sent; the remote users come from the mixer).
     pub live: Arc<crate::live::LiveStreams>,
 }
 
@@ -761,7 +761,6 @@ impl LocalAudioHook {
     pub fn playout(&self, out: &mut [i16], channels: usize) {
         self.recording.tap_remote(out, channels);
         self.dumps.iter().for_each(|d| d.tap_remote(out, channels));
-        self.live.tap_remote(out, channels);
         self.mix.playout.add_into(out, channels, 1.0);
         let earback = lock(&self.mix.state).earback_volume;
         if let Some(v) = earback {

@@ -9,18 +9,18 @@
 //!    every 1/15 s: compose (compose.rs) the newest frame of each listed user — the local
 //!      preview slot for our uid, the remote users' decoded frames for the others, nothing
 //!      (background) for a user without one — and encode H.264 (openh264; an IDR each second)
-//!    every 10 ms of audio: what we send (if our uid is listed with audio_push) + what the
-//!      speaker plays (the remote users' playout mix) → the task's rate and channels → AAC-LC
-//!      (Fraunhofer FDK)
+//!    every 10 ms of audio: the listed users with `audio_push` — what we send for our uid,
+//!      each remote user's decoded audio for the others — mixed → the task's rate and
+//!      channels → AAC-LC (Fraunhofer FDK)
 //!    FLV tag bodies (flv.rs) ─[bounded 256; full → dropped, the next picture is an IDR]─▶
 //!  RTMP task (rtmp.rs, tokio): TCP, handshake, connect, publish, metadata, messages
 //! ```
-//! Audio comes from two taps the audio pipeline calls (the encoder's hook: what is sent;
-//! the speaker's pull: what is played), as for `startAudioRecording`; a queue of 2 s per task,
-//! full → the block is dropped, never waited for. Remote audio is the playout mix: every
-//! remote user heard, whether or not listed (a listed remote user's `audio_push` false does
-//! not take it out). Remote video is what this engine receives: subscribe to the listed
-//! users' video (`subscribeRemoteVideoStream`), else they stay background.
+//! Audio comes from taps the audio pipeline calls: the encoder's hook (what is sent, as for
+//! `startAudioRecording`) and the playout mixer, once per remote user per 10 ms block (decoded
+//! when the speaker pulls: a remote user is in the stream as it is in the speaker, after its
+//! `adjustUserPlaybackSignalVolume`); a queue per task, full → the block is dropped, never
+//! waited for. Remote video is what this engine receives: subscribe to the listed users'
+//! video (`subscribeRemoteVideoStream`), else they stay background.
 //!
 //! States: the call returns 0 and `onAddLiveStreamTask(id, url, 0)` follows; once the RTMP
 //! server accepts the publish `onLiveStreamState(id, url, 505)`; a connection that cannot be
@@ -258,12 +258,14 @@ fn check_layout(l: &LiveLayout, mode: i32) -> Result<(), LiveError> {
 
 /// Audio blocks handed to a task's thread (48 kHz mono).
 enum Tap {
+    /// What we send (20 ms blocks).
     Sent(Vec<i16>),
-    Played(Vec<i16>),
+    /// A remote user's decoded audio (10 ms blocks, as the speaker's mix takes it).
+    User(Uid, Vec<i16>),
 }
 
-/// 10 ms blocks a task's audio queue holds (2 s).
-const TAP_QUEUE: usize = 200;
+/// Blocks a task's audio queue holds (2 s of us and 8 remote users).
+const TAP_QUEUE: usize = 2000;
 
 struct Task {
     serial: u64,
@@ -450,10 +452,10 @@ impl LiveStreams {
     /// A task whose stream failed leaves the list (if it is still that task).
     fn forget(&self, task_id: &str, serial: u64) {
         let mut tasks = lock(&self.tasks);
-        if tasks.get(task_id).is_some_and(|t| t.serial == serial) {
-            if let Some(t) = tasks.remove(task_id) {
-                t.stop.store(true, Relaxed);
-            }
+        if tasks.get(task_id).is_some_and(|t| t.serial == serial)
+            && let Some(t) = tasks.remove(task_id)
+        {
+            t.stop.store(true, Relaxed);
         }
         self.running.store(tasks.len(), Relaxed);
     }
@@ -473,14 +475,10 @@ impl LiveStreams {
         self.tap(|| Tap::Sent(pcm.to_vec()));
     }
 
-    /// What is played: interleaved 48 kHz `channels` (averaged to mono).
-    pub fn tap_remote(&self, pcm: &[i16], channels: usize) {
-        if self.running.load(Relaxed) == 0 {
-            return;
-        }
-        let ch = channels.max(1);
-        let mono: Vec<i16> = pcm.chunks_exact(ch).map(|f| (f.iter().map(|&s| i32::from(s)).sum::<i32>() / ch as i32) as i16).collect();
-        self.tap(|| Tap::Played(mono.clone()));
+    /// A remote user's block of the playout mix (48 kHz mono, after its per-user volume);
+    /// each task's thread keeps the users it lists.
+    pub fn tap_user(&self, uid: Uid, pcm: &[i16]) {
+        self.tap(|| Tap::User(uid, pcm.to_vec()));
     }
 }
 
@@ -630,7 +628,8 @@ impl Work {
         let mut pcm_out: Vec<i16> = Vec::new();
         let mut au = vec![0u8; 8192];
         let mut aac_frames = 0u64;
-        let (mut sent, mut played) = (Side::default(), Side::default());
+        let mut sent = Side::default();
+        let mut remote: HashMap<Uid, Side> = HashMap::new();
         let mut mix = vec![0i32; BLOCK];
 
         let video = self.info.ls_mode == MODE_VIDEO;
@@ -646,12 +645,13 @@ impl Work {
         let local_slot = self.shared.slots.get(StreamKey::Local);
         while !self.stop.load(Relaxed) {
             let layout = lock(&self.layout).clone();
-            let local_audio = layout.users.iter().any(|u| u.uid == self.local_uid && u.audio_push);
-            let remote_audio = layout.users.iter().any(|u| u.uid != self.local_uid && u.audio_push);
+            let heard = |uid: Uid| layout.users.iter().any(|u| u.uid == uid && u.audio_push);
+            let local_audio = heard(self.local_uid);
+            remote.retain(|uid, _| heard(*uid));
             for tap in self.taps.try_iter() {
                 match tap {
                     Tap::Sent(p) if local_audio => sent.push(p),
-                    Tap::Played(p) if remote_audio => played.push(p),
+                    Tap::User(uid, p) if uid != self.local_uid && heard(uid) => remote.entry(uid).or_default().push(p),
                     _ => {}
                 }
             }
@@ -661,7 +661,7 @@ impl Work {
                 blocks += 1;
                 mix.fill(0);
                 sent.add_into(&mut mix);
-                played.add_into(&mut mix);
+                remote.values_mut().for_each(|side| side.add_into(&mut mix));
                 let block: Vec<i16> = mix.iter().map(|&s| s.clamp(-32768, 32767) as i16).collect();
                 conv.push_i16(&block);
                 pcm_out.extend(conv.take_i16());
@@ -724,18 +724,17 @@ impl Work {
                     ),
                 };
                 // An IDR every second: players joining the stream start within one.
-                let key = force_key || frames % u64::from(FPS) == 0;
+                let key = force_key || frames.is_multiple_of(u64::from(FPS));
                 frames += 1;
                 let Some(pic) = enc.encode(&canvas, key).map_err(|e| format!("H.264 encoder: {e}"))? else { continue };
-                if pic.keyframe {
-                    if let Some((sps, pps)) = flv::parameter_sets(&pic.data) {
-                        if sps != last_sps.as_slice() {
-                            let Some(header) = flv::avc_sequence_header(sps, pps) else { return Err("unusable SPS".into()) };
-                            last_sps = sps.to_vec();
-                            if !self.send(rtmp::Media::Video { ts_ms, body: Bytes::from(header) }, &mut dropped) {
-                                return Ok(());
-                            }
-                        }
+                if pic.keyframe
+                    && let Some((sps, pps)) = flv::parameter_sets(&pic.data)
+                    && sps != last_sps.as_slice()
+                {
+                    let Some(header) = flv::avc_sequence_header(sps, pps) else { return Err("unusable SPS".into()) };
+                    last_sps = sps.to_vec();
+                    if !self.send(rtmp::Media::Video { ts_ms, body: Bytes::from(header) }, &mut dropped) {
+                        return Ok(());
                     }
                 }
                 if last_sps.is_empty() {

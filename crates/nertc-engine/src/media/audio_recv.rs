@@ -120,6 +120,8 @@ pub struct Mixer {
     /// Blocks a playing user could not fill from real audio: its jitter buffer was empty (the
     /// frame was concealed) or its pushed PCM ran out.
     pub underruns: AtomicU64,
+    /// Live stream tasks: each user's block, as mixed (set once, by `Shared`).
+    pub live: std::sync::OnceLock<Arc<crate::live::LiveStreams>>,
 }
 
 impl Mixer {
@@ -204,6 +206,9 @@ impl Mixer {
                     super::apply_gain(user, super::gain(*v));
                 }
                 s.level = super::level_0_255(user);
+                if let Some(live) = self.live.get() {
+                    live.tap_user(*uid, user);
+                }
                 for (m, v) in mix.iter_mut().zip(user.iter()) {
                     *m += i32::from(*v);
                 }
