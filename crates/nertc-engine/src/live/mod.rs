@@ -355,6 +355,8 @@ impl LiveStreams {
             }
         };
         let stop_rtmp = stop.clone();
+        // Before the RTMP task starts: onAddLiveStreamTask always comes before its 505 / 506.
+        shared.emit(EngineEvent::AddLiveStreamTask { task_id: info.task_id.clone(), url: info.stream_url.clone(), error: 0 });
         rt.spawn(async move {
             let r = rtmp::publish(target, meta, media_rx, on_pushing).await;
             stop_rtmp.store(true, Relaxed);
@@ -375,7 +377,6 @@ impl LiveStreams {
         tasks.insert(info.task_id.clone(), Task { serial, url: info.stream_url.clone(), layout, taps, stop });
         self.running.store(tasks.len(), Relaxed);
         drop(tasks);
-        shared.emit(EngineEvent::AddLiveStreamTask { task_id: info.task_id.clone(), url: info.stream_url.clone(), error: 0 });
         if info.layout.bg_image.as_ref().is_some_and(|i| !i.url.is_empty()) {
             tracing::warn!(task = %info.task_id, "live stream: background images are not drawn");
             shared.emit(EngineEvent::LiveStreamState { task_id: info.task_id, url: info.stream_url, state: state::IMAGE_ERROR });
