@@ -34,6 +34,11 @@
 //! ```
 //! Renderers read the newest frame of each stream from its [`render::FrameSlot`] (latest wins:
 //! slow readers skip frames, memory stays bounded).
+//! A live stream task ([`live`], `addLiveStreamTask`) is one more reader: its "nertc-live"
+//! thread composes the newest frames of the users it lists at 15 fps, takes audio from the
+//! send hook and the mixer (per remote user) through a bounded queue, encodes H.264 + AAC, and
+//! hands FLV tag bodies [bounded 256; full → dropped, next picture an IDR] to its RTMP task on
+//! the actor's runtime (network only, no encoding there).
 //! With `enableEncryption` each encoded access unit and Opus packet is sealed right before it
 //! goes to its track, and opened by the decoder thread (video) or the receive task (audio)
 //! before anything reads it ([`crypto`]).

@@ -303,13 +303,16 @@ impl LiveStreams {
         if let Err(e) = check_task(&info) {
             return fail(e);
         }
-        if !shared.presence.in_channel() {
-            return fail(LiveError::NotJoined);
-        }
         if !cfg!(feature = "aac") {
             return fail(LiveError::Unsupported);
         }
         let mut tasks = lock(&self.tasks);
+        // Checked under the lock: leaving marks the presence first, then stops every task
+        // under it, so no task can slip in after a leave.
+        if !shared.presence.in_channel() {
+            drop(tasks);
+            return fail(LiveError::NotJoined);
+        }
         if tasks.contains_key(&info.task_id) {
             drop(tasks);
             return fail(LiveError::Duplicate(info.task_id.clone()));
