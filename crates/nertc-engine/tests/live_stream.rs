@@ -12,8 +12,8 @@
 //! Removing the task ends the stream (the pull ends on its own) with onRemoveLiveStreamTask and
 //! onLiveStreamState(511). Refusals: a non-RTMP URL and a rectangle past the canvas (30003,
 //! the latter with onAddLiveStreamTask(1501)), a duplicate id (30003 + 1403), an unknown id
-//! (30003 + 1404), outside a channel (30005); an unreachable server: 506. leaveChannel stops a
-//! running task (511).
+//! (30003 + 1404), outside a channel (30005); an unreachable server: 506. An audio-only task
+//! (32 kHz mono) carries AAC only, with B's tone; leaveChannel stops it (511).
 //!
 //! Skips (with a message) when nginx or its RTMP module is missing. Run it inside
 //! `scripts/netns.sh` (it opens sockets).
@@ -69,7 +69,8 @@ impl Nginx {
                  pid {d}/nginx.pid; error_log {d}/error.log info;\n\
                  events {{ worker_connections 64; }}\n\
                  rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-                   application live {{ live on; record off; wait_key on; wait_video on; idle_streams off; }} }} }}\n"
+                   application live {{ live on; record off; wait_key on; wait_video on; idle_streams off; }}\n\
+                   application sound {{ live on; record off; idle_streams off; }} }} }}\n"
             ),
         )
         .expect("write nginx.conf");
@@ -332,9 +333,24 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     live_state(&a_rx, "nowhere", 506, Duration::from_secs(7));
     assert_eq!(a.remove_live_stream_task("nowhere"), error::ERR_INVALID_PARAM, "a failed task is gone");
 
-    // leaveChannel stops what runs.
-    assert_eq!(a.add_live_stream_task(task("again", &url, vec![user(1, 0)])), error::OK);
+    // Audio only (ls_mode 1, mono 32 kHz, no canvas); leaveChannel stops it.
+    let sound_url = format!("rtmp://127.0.0.1:{}/sound/call", nginx.port);
+    let mut audio_only = task("again", &sound_url, vec![user(2, 0)]);
+    audio_only.ls_mode = 1;
+    audio_only.layout.width = 0;
+    audio_only.config = LiveConfig { sample_rate: 32_000, channels: 1, audio_bitrate: 48, ..Default::default() };
+    assert_eq!(a.add_live_stream_task(audio_only), error::OK);
     live_state(&a_rx, "again", 505, Duration::from_secs(5));
+    let third = dir.join("third.flv");
+    finish(pull(&sound_url, &third, Some(1)), Duration::from_secs(10), "audio-only pull");
+    let streams = probe(&third);
+    println!("audio only: {}", streams.replace('\n', " | "));
+    assert!(!streams.contains("h264"), "no video: {streams}");
+    assert!(streams.contains("codec_name=aac|profile=LC|sample_rate=32000|channels=1"), "AAC-LC 32 kHz mono: {streams}");
+    let pcm = sound(&third);
+    let (p660, p1000) = (tone_power(&pcm, 48_000, 1, 660.0), tone_power(&pcm, 48_000, 1, 1000.0));
+    println!("audio only: {:.2} s, 660 Hz (B) {p660:.1} dBFS, 1 kHz {p1000:.1} dBFS", pcm.len() as f32 / 48_000.0);
+    assert!(p660 > p1000 + 20.0, "B's sound");
     assert_eq!(a.leave_channel(), error::OK);
     live_state(&a_rx, "again", 511, Duration::from_secs(3));
     println!("live stream test: {:?}", started.elapsed());
