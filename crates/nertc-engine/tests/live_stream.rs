@@ -259,7 +259,7 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
 
     let first = dir.join("first.flv");
     let pulled_at = Instant::now();
-    finish(pull(&url, &first, Some(2)), Duration::from_secs(15), "first pull");
+    finish(pull(&url, &first, Some(2)), Duration::from_secs(30), "first pull");
     println!("pulled 2 s in {:?}", pulled_at.elapsed());
     let streams = probe(&first);
     println!("ffprobe: {}", streams.replace('\n', " | "));
@@ -300,7 +300,12 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     );
     let second = dir.join("second.flv");
     let ffmpeg = pull(&url, &second, None);
-    std::thread::sleep(Duration::from_millis(2500));
+    // ~1.5 s of the stream (~55 kB/s) in the file, however long ffmpeg takes to start.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&second).map_or(0, |m| m.len()) < 80_000 {
+        assert!(Instant::now() < deadline, "the second pull receives nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // Removing it ends the stream: the pull ends by itself.
     assert_eq!(a.remove_live_stream_task("call"), error::OK);
     wait(
@@ -342,7 +347,7 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     assert_eq!(a.add_live_stream_task(audio_only), error::OK);
     live_state(&a_rx, "again", 505, Duration::from_secs(5));
     let third = dir.join("third.flv");
-    finish(pull(&sound_url, &third, Some(1)), Duration::from_secs(10), "audio-only pull");
+    finish(pull(&sound_url, &third, Some(1)), Duration::from_secs(30), "audio-only pull");
     let streams = probe(&third);
     println!("audio only: {}", streams.replace('\n', " | "));
     assert!(!streams.contains("h264"), "no video: {streams}");
