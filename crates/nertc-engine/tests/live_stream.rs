@@ -200,14 +200,23 @@ fn live_state(rx: &Receiver<EngineEvent>, id: &str, want: i32, within: Duration)
     );
 }
 
+/// The test's directory (nginx's files, the pulled streams), removed when dropped, also when
+/// the test fails.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
-    let dir = std::env::temp_dir().join(format!("nertc-live-{}", std::process::id()));
+    let tmp = TempDir(std::env::temp_dir().join(format!("nertc-live-{}", std::process::id())));
+    let dir = tmp.0.clone();
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let Some(nginx) = Nginx::start(&dir) else {
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    };
+    // Declared after `tmp`: nginx stops before its directory goes.
+    let Some(nginx) = Nginx::start(&dir) else { return };
     let started = Instant::now();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let server = rt.block_on(nertc_server::start(nertc_server::ServerConfig::embedded())).expect("server");
@@ -363,5 +372,4 @@ fn a_task_composes_the_call_and_pushes_it_over_rtmp() {
     a.release();
     b.release();
     drop(nginx);
-    let _ = std::fs::remove_dir_all(&dir);
 }
