@@ -143,6 +143,12 @@ impl Actor {
                 s.data.sent_sctp += 1;
                 return;
             }
+            if !tx.is_closed() {
+                // Seconds of messages the server has not taken: going around them over
+                // signaling would reorder them.
+                tracing::warn!("data channel queue full; sendData message dropped");
+                return;
+            }
             tracing::info!("data channel closed: data messages go over signaling");
             s.data.channel = None;
         }

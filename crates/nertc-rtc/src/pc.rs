@@ -101,15 +101,20 @@ pub enum DataEvent {
     Closed,
 }
 
+/// Messages a data channel's task may have queued for sending (about 10 s of the engine's
+/// 100 messages a second): a fuller queue is a remote that does not read.
+pub const DATA_SEND_QUEUE: usize = 1024;
+
 /// The sending side of an open data channel. Cheap to clone; [`DataSender::send`] never waits
 /// (the channel's task does the awaiting, one message after the other).
 #[derive(Debug, Clone)]
-pub struct DataSender(mpsc::UnboundedSender<Bytes>);
+pub struct DataSender(mpsc::Sender<Bytes>);
 
 impl DataSender {
-    /// Queues a message; false when the channel is closed (the message was not sent).
+    /// Queues a message; false when the channel is closed ([`DataSender::is_closed`]) or
+    /// [`DATA_SEND_QUEUE`] messages are waiting (the message was not sent).
     pub fn send(&self, msg: Bytes) -> bool {
-        self.0.send(msg).is_ok()
+        self.0.try_send(msg).is_ok()
     }
 
     /// The channel's task has ended: nothing sent now would go anywhere.
@@ -129,7 +134,7 @@ impl DataLink {
     pub fn spawn(dc: Arc<dyn DataChannel>) -> mpsc::Receiver<DataEvent> {
         let (events, rx) = mpsc::channel(DATA_EVENT_QUEUE);
         tokio::spawn(async move {
-            let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
+            let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(DATA_SEND_QUEUE);
             let mut out_tx = Some(out_tx);
             let mut open = false;
             loop {

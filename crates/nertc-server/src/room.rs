@@ -381,6 +381,11 @@ impl Room {
                     m.data_out(DataPath::Sctp);
                     continue;
                 }
+                if !tx.is_closed() {
+                    // Like a full socket queue, a receiver that does not read loses out.
+                    tracing::warn!(uid = *to, "data channel queue full; data message dropped");
+                    continue;
+                }
                 // Its connection is gone (a new one is being set up): signaling meanwhile.
                 s.data_tx = None;
             }

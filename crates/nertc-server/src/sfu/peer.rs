@@ -45,6 +45,11 @@ use nertc_rtc::pc::{DataEvent, DataLink, DataSender, Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
+/// Data channel messages a second the peer passes on from one client, with a burst of as many:
+/// beyond it, it stops reading the channel for a while (SCTP's flow control then slows the
+/// sender down), as `limits.max_frames_per_sec` (200 by default) bounds signaling frames.
+pub const DATA_MESSAGES_PER_SEC: u32 = 200;
+
 /// Identifies a session across replacements: events from a replaced session's peer are ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionKey {
@@ -367,6 +372,32 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
     PeerHandle { tx }
 }
 
+/// A token bucket of `rate` a second (and as many at once).
+struct Pacer {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    fn new(rate: u32) -> Self {
+        Pacer { rate: f64::from(rate), tokens: f64::from(rate), at: Instant::now() }
+    }
+
+    /// Takes a token, waiting for one when there is none.
+    async fn take(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        if self.tokens < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.rate)).await;
+            self.tokens = 1.0;
+            self.at = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}
+
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -470,6 +501,7 @@ impl Peer {
         let (events, key, metrics) = (self.events.clone(), self.key.clone(), self.env.metrics.clone());
         tokio::spawn(async move {
             let mut opened = false;
+            let mut pace = Pacer::new(DATA_MESSAGES_PER_SEC);
             while let Some(ev) = link.recv().await {
                 let ev = match ev {
                     DataEvent::Open(sender) => {
@@ -477,7 +509,10 @@ impl Peer {
                         metrics.data_channels.fetch_add(1, Relaxed);
                         MediaEvent::DataOpen { key: key.clone(), sender }
                     }
-                    DataEvent::Message(data) => MediaEvent::Data { key: key.clone(), data },
+                    DataEvent::Message(data) => {
+                        pace.take().await;
+                        MediaEvent::Data { key: key.clone(), data }
+                    }
                     // The room notices a closed sender when it next writes to it.
                     DataEvent::Closed => break,
                 };
