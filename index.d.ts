@@ -1343,9 +1343,9 @@ export declare class NERtcEngine extends EventEmitter {
   switchChannelWithOptionsEx(token: string | null | undefined, channelName: string, channelOptions?: NERtcJoinChannelOptionsEx | null): number;
 
   /**
-   * Our data channel on or off; the others get onUserDataStart / onUserDataStop. Relayed by
-   * the room server (docs/protocol.md §13). In a channel only (30101); an audience member has
-   * none (30005).
+   * Our data channel on or off; the others get onUserDataStart / onUserDataStop. The messages
+   * go through the room server's SFU over an ordered, reliable SCTP data channel
+   * (docs/protocol.md §13.2). In a channel only (30101); an audience member has none (30005).
    */
   enableLocalData(enable: boolean): number;
   /** `uid`'s data messages on or off (all are on when a call starts). In a channel only. */

@@ -154,7 +154,7 @@ test('browser publishes camera+mic through the SFU; others subscribe, decode, an
     // B joins first so that it sees user_joined and track_published as events.
     const pageB = await openPage('B', logs);
     const joinB = await pageB.evaluate((o) => window.runSubscriber(o), { ...common, uid: 1002, name: 'B', subscribeUid: 1001 });
-    t.is(joinB.protocol, 3);
+    t.is(joinB.protocol, 4);
     t.is(joinB.uid, 1002);
     t.is(joinB.channel, channel);
     t.true(joinB.can_publish && joinB.can_subscribe, 'debug app grants publish and subscribe');
@@ -335,7 +335,7 @@ test('through a cluster: pages entering through two nodes are redirected into on
     t.is(urlA, urlB, 'both clients ended on the same node');
     t.is(joinA.cid, joinB.cid, 'one room');
     t.true(joinA.users.some((u) => u.uid === 2002), "A's join result lists B");
-    t.is(joinB.protocol, 3);
+    t.is(joinB.protocol, 4);
     t.is(joinB.nodes.length, 1, "the join result lists the cluster's other node");
     t.false(joinB.nodes.includes(urlB));
     const redirects = (await metricOf(nodes[0], 'nertc_cluster_redirects_total')) + (await metricOf(nodes[1], 'nertc_cluster_redirects_total'));

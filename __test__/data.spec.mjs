@@ -2,7 +2,9 @@
 // client (web/nertc-web.js) on the other end (docs/protocol.md §13): enableLocalData shows as
 // user_data in Chromium and Chromium's as onUserDataStart; sendData (ArrayBuffer and typed
 // array) arrives in order in Chromium, Chromium's sendData as onUserDataReceiveMessage(uid,
-// ArrayBuffer); the argument codes of the uid-list methods and switchChannel.
+// ArrayBuffer); once both SCTP data channels are open, 60 messages of mixed sizes each way
+// arrive in order through Chromium's RTCDataChannel (its own stats count them, the server's
+// metrics say SCTP); the argument codes of the uid-list methods and switchChannel.
 import test from 'ava';
 import { NERtcEngine, until, useBrowserRoom } from './helpers.mjs';
 
@@ -77,6 +79,61 @@ test('data messages both ways between the engine and Chromium; argument codes', 
   t.true(got[0][2] instanceof ArrayBuffer, 'data is an ArrayBuffer');
   t.is(Buffer.from(got[0][2]).toString(), 'hello');
   t.deepEqual([...new Uint8Array(got[1][2])], [0, 128, 255]);
+
+  // Both data channels open (the engine's and Chromium's): mixed sizes each way, all over SCTP.
+  const metricsUrl = `${state.url.replace(/^ws/, 'http').replace(/\/rtc\/v1$/, '')}/metrics`;
+  const metric = async (line) => {
+    const body = await (await fetch(metricsUrl)).text();
+    return Number(body.split('\n').find((l) => l.startsWith(`${line} `))?.split(' ')[1] ?? NaN);
+  };
+  const sctp = async () => [await metric('nertc_data_messages_total{path="sctp",dir="in"}'), await metric('nertc_data_messages_total{path="sctp",dir="out"}')];
+  const signaling = async () => [await metric('nertc_data_messages_total{path="signaling",dir="in"}'), await metric('nertc_data_messages_total{path="signaling",dir="out"}')];
+  await until('two data channels open at the server', async () => (await metric('nertc_data_channels')) === 2);
+  await until('Chromium sends on its data channel', () => page.evaluate(() => window.nertcClient.dataChannel?.readyState === 'open'));
+  const [sctp0, signaling0] = [await sctp(), await signaling()];
+  const mixed = (i, salt) => {
+    const n = [1, 100, 1200, 16384, 16385, 32768][i % 6];
+    return Array.from({ length: n }, (_, j) => (i * 7 + j * salt) & 255);
+  };
+  const chromiumBefore = (await seen('data')).length;
+  for (let i = 0; i < 60; i++) t.is(engine.sendData(new Uint8Array(mixed(i, 31))), 0);
+  const dataCount = () => page.evaluate(() => window.nertcEvents.filter((e) => e.t === 'data').length);
+  await until('60 messages in Chromium', async () => (await dataCount()) >= chromiumBefore + 60);
+  // Compared by a digest of each message: moving 1 MB of byte arrays out of the page is slow.
+  const digest = (bytes) => bytes.reduce((h, b, j) => (h * 31 + b + j) % 1000000007, 0);
+  const toChromium = await page.evaluate((from) => {
+    const d = (bytes) => bytes.reduce((h, b, j) => (h * 31 + b + j) % 1000000007, 0); // = digest
+    return window.nertcEvents.filter((e) => e.t === 'data').slice(from).map((e) => [e.d.uid, e.d.bytes.length, d(e.d.bytes)]);
+  }, chromiumBefore);
+  t.deepEqual(toChromium.slice(0, 60), Array.from({ length: 60 }, (_, i) => [3001, mixed(i, 31).length, digest(mixed(i, 31))]),
+    'engine -> Chromium: in order and intact');
+  const engineBefore = events.filter((e) => e[0] === 'onUserDataReceiveMessage').length;
+  await page.evaluate((n) => {
+    for (let i = 0; i < n; i++) {
+      const len = [1, 100, 1200, 16384, 16385, 32768][i % 6];
+      window.nertcClient.sendData(Uint8Array.from({ length: len }, (_, j) => (i * 7 + j * 13) & 255));
+    }
+  }, 60);
+  const toEngine = await until('60 messages at the engine', () => {
+    const m = events.filter((e) => e[0] === 'onUserDataReceiveMessage').slice(engineBefore);
+    return m.length >= 60 && m;
+  });
+  t.true(toEngine.every((e, i) => {
+    const want = mixed(i, 13);
+    const got = new Uint8Array(e[2]);
+    return e[1] === 2001 && got.length === want.length && got.every((b, j) => b === want[j]);
+  }), 'Chromium -> engine: in order and intact');
+  const [sctp1, signaling1] = [await sctp(), await signaling()];
+  t.deepEqual([sctp1[0] - sctp0[0], sctp1[1] - sctp0[1]], [120, 120], 'in and out over SCTP');
+  t.deepEqual(signaling1, signaling0, 'none over signaling');
+  const dcStats = await page.evaluate(async () => {
+    const report = await window.nertcClient.subPc.getStats();
+    return [...report.values()].filter((r) => r.type === 'data-channel').map((r) => [r.label, r.state, r.messagesSent, r.messagesReceived]);
+  });
+  const [label, dcState, messagesSent, messagesReceived] = dcStats.find((r) => r[1] === 'open') ?? [];
+  t.is(label, 'nertc-data');
+  t.true(messagesSent >= 60 && messagesReceived >= 60, `Chromium's RTCDataChannel stats: sent ${messagesSent}, received ${messagesReceived} (${dcState})`);
+
   await page.evaluate(() => window.nertcClient.enableData(false));
   await until('onUserDataStop(2001)', () => events.find((e) => e[0] === 'onUserDataStop' && e[1] === 2001));
 

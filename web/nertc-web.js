@@ -1,4 +1,4 @@
-// nertc-web.js: a small browser client for the nertc signaling protocol v3 (docs/protocol.md).
+// nertc-web.js: a small browser client for the nertc signaling protocol v4 (docs/protocol.md).
 // ES module, no dependencies, no build step.
 //
 //   const c = new NertcWebClient();
@@ -15,9 +15,10 @@
 // encodings on one m-line, rids `h` (the track's size) and `l` (half the width and height, a
 // fifth of the bitrate), and pauses a layer the server says nobody receives (transport `layers`).
 //
-// Data channel (protocol §13, relayed by the server): enableData(true), sendData(bytes) (a
-// Uint8Array/ArrayBuffer of 1-32768 bytes), subscribeData(uid, false); others get `user_data`
-// and `data`.
+// Data channel (protocol §13.2): enableData(true), sendData(bytes) (a Uint8Array/ArrayBuffer of
+// 1-32768 bytes), subscribeData(uid, false); others get `user_data` and `data`. The messages
+// travel on the RTCDataChannel the server opens on the `sub` connection (protocol 4), over
+// signaling until it is open; the switch keeps their order (see `_onDataChannel`).
 //
 // Encryption (end to end, as the engine's enableEncryption; web/nertc-e2ee.js): before joining,
 // `await enableEncryption(true, { mode: 0, key: 'the channel key' })`; every track published or
@@ -50,7 +51,11 @@
 //                      does not decrypt (why: 'wrong_key' | 'not_sealed'); once per stream
 //   message            the raw parsed frame, for every frame received (debugging)
 
-const PROTOCOL_VERSION = 3;
+const PROTOCOL_VERSION = 4;
+/** The label of the server's data channel (protocol §13.2). */
+const DATA_CHANNEL_LABEL = 'nertc-data';
+/** Longest a switch to the data channel holds messages (the engine's SWITCH_WAIT). */
+const DATA_SWITCH_WAIT_MS = 2000;
 /** Redirects followed for one join (protocol §12.2); more means the cluster is confused. */
 const MAX_REDIRECTS = 3;
 const WS_PATH = '/rtc/v1';
@@ -140,6 +145,18 @@ export class NertcWebClient extends EventTarget {
     this.remoteTracks = new Map(); // track_id -> {track_id, uid, kind, source, mid, track, stream}
     this.trackSources = new Map(); // track_id -> 'mic' | 'camera' | 'screen' | 'screen_audio' (room events)
     this._e2ee = null; // enableEncryption's state: {key, worker, stats, reported}
+    this._resetData();
+  }
+
+  /** Data channel state (protocol §13.2); a new sub connection brings a new channel. */
+  _resetData() {
+    this.dataChannel = null; // the RTCDataChannel we send on
+    this._dataFencing = null; // {dc, held: [Uint8Array], timer}: switching, our messages held
+    this._dataSignalingSent = false; // a message went over signaling since the last switch
+    this._dataOpened = 0; // channels opened / `data_channel` messages seen
+    this._dataSwitched = 0;
+    this._dataHeldIn = []; // [{uid, data}] the channel brought before `data_channel`
+    clearTimeout(this._dataHeldTimer);
   }
 
   // ------------------------------------------------------------------ socket
@@ -248,6 +265,10 @@ export class NertcWebClient extends EventTarget {
       case 'data':
         this._emit('data', { uid: d.uid, data: Uint8Array.from(atob(d.data), (c) => c.charCodeAt(0)) });
         break;
+      case 'data_channel':
+        this._dataSwitched += 1;
+        if (this._dataSwitched >= this._dataOpened) this._releaseHeldData();
+        break;
       case 'layers':
         this._setActiveLayers(d.track_id, d.active ?? []).catch(() => {});
         this._emit('layers', { track_id: d.track_id, active: d.active ?? [] });
@@ -278,9 +299,23 @@ export class NertcWebClient extends EventTarget {
     await this.request('subscribe_data', { uid, subscribe: !!subscribe });
   }
 
-  /** A data message (ArrayBuffer or typed array, 1-32768 bytes); no response (errors come as `server_error`). */
+  /**
+   * A data message (ArrayBuffer or typed array, 1-32768 bytes); no response (errors come as
+   * `server_error`). On the data channel when it is open, else over signaling.
+   */
   sendData(bytes) {
-    const u8 = bytes instanceof Uint8Array ? bytes : ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+    const view = bytes instanceof Uint8Array ? bytes : ArrayBuffer.isView(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes);
+    const u8 = view.slice(); // ours: the caller may reuse its buffer before a held message goes
+    if (this._dataFencing) {
+      this._dataFencing.held.push(u8);
+      return;
+    }
+    if (this.dataChannel?.readyState === 'open') {
+      this.dataChannel.send(u8);
+      return;
+    }
+    this.dataChannel = null;
+    this._dataSignalingSent = true;
     let bin = '';
     for (let i = 0; i < u8.length; i += 0x8000) bin += String.fromCharCode(...u8.subarray(i, i + 0x8000));
     this.send('data', { data: btoa(bin) });
@@ -380,6 +415,64 @@ export class NertcWebClient extends EventTarget {
       code: ERR_ENCRYPT_NOT_SUITABLE, msg: `${m.kind} of user ${info?.uid} dropped: ${why}`,
       uid: info?.uid ?? null, track_id: info?.track_id ?? null, kind: m.kind, why: m.why,
     });
+  }
+
+  /**
+   * The server's data channel on `sub`. Switching to it keeps the order of the messages both
+   * ways (protocol §13.2): what we sent over signaling before is fenced by a request the room
+   * answers after relaying it (`subscribe_data` for our own uid, a no-op), our new messages
+   * held until then; what the channel brings before the server's transport `data_channel`
+   * (sent after its last `data` on the socket) is held until that arrives.
+   */
+  _onDataChannel(dc) {
+    if (dc.label !== DATA_CHANNEL_LABEL) {
+      dc.close();
+      return;
+    }
+    dc.binaryType = 'arraybuffer';
+    dc.onmessage = (e) => {
+      const buf = new Uint8Array(e.data);
+      if (buf.length < 9) return;
+      const uid = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0));
+      const data = buf.slice(8);
+      if (this._dataSwitched < this._dataOpened) {
+        this._dataHeldIn.push({ uid, data });
+        if (this._dataHeldIn.length === 1) {
+          this._dataHeldTimer = setTimeout(() => {
+            this._dataSwitched = this._dataOpened;
+            this._releaseHeldData();
+          }, DATA_SWITCH_WAIT_MS);
+        }
+      } else {
+        this._emit('data', { uid, data });
+      }
+    };
+    const opened = () => {
+      this._dataOpened += 1;
+      if (!this._dataSignalingSent) {
+        this.dataChannel = dc;
+        return;
+      }
+      this._dataSignalingSent = false;
+      const fencing = { dc, held: [], timer: null };
+      const done = () => {
+        if (this._dataFencing !== fencing) return;
+        clearTimeout(fencing.timer);
+        this._dataFencing = null;
+        this.dataChannel = dc;
+        for (const m of fencing.held) this.sendData(m);
+      };
+      this._dataFencing = fencing;
+      fencing.timer = setTimeout(done, DATA_SWITCH_WAIT_MS);
+      this.request('subscribe_data', { uid: this.joinResult?.uid, subscribe: true }).then(done, done);
+    };
+    if (dc.readyState === 'open') opened();
+    else dc.onopen = opened;
+  }
+
+  _releaseHeldData() {
+    clearTimeout(this._dataHeldTimer);
+    for (const m of this._dataHeldIn.splice(0)) this._emit('data', m);
   }
 
   // ------------------------------------------------------------------ session
@@ -490,6 +583,8 @@ export class NertcWebClient extends EventTarget {
     this.subPc?.close();
     this.pubPc = null;
     this.subPc = null;
+    clearTimeout(this._dataFencing?.timer);
+    this._resetData();
   }
 
   // ------------------------------------------------------------------ publish
@@ -655,6 +750,9 @@ export class NertcWebClient extends EventTarget {
     if (this.subPc) return this.subPc;
     const pc = new RTCPeerConnection({ iceServers: this.opts.iceServers, bundlePolicy: 'max-bundle' });
     pc.onicecandidate = (e) => this._trickle('sub', pc, e);
+    pc.ondatachannel = (e) => {
+      if (this.subPc === pc) this._onDataChannel(e.channel);
+    };
     this.subPc = pc;
     return pc;
   }

@@ -192,6 +192,7 @@ pub(crate) async fn run(
                 a.token_tick();
                 a.media_tick();
                 a.publish_fallback_tick();
+                a.data_tick();
                 "tick"
             }
         };
@@ -290,6 +291,7 @@ impl Actor {
                     self.shared.emit(EngineEvent::UserDataReceiveMessage { uid, data });
                 }
             }
+            SignalEvent::Transport(TransportMsg::DataChannel {}) => self.data_switched(),
             SignalEvent::Transport(TransportMsg::Pong(p)) => {
                 s.rtt_ms = Some(nertc_signal::now_ms().saturating_sub(p.ts).min(60_000) as u32);
             }
@@ -321,6 +323,7 @@ impl Actor {
             }
             TransportEvent::RemoteTrack { info, track } => self.start_receiving(info, track),
             TransportEvent::State { pc, state } => self.pc_state(pc, state),
+            TransportEvent::Data(ev) => self.data_channel_event(ev),
             TransportEvent::Failed { pc, error } => {
                 tracing::error!(?pc, "{error}");
                 self.shared.emit(EngineEvent::Error { code: error.code(), msg: format!("{pc:?} connection: {error}") });
@@ -340,6 +343,7 @@ impl Actor {
                     tracing::warn!(request = what, "{}", EngineError::from(e));
                 }
             }
+            Pending::DataFence => self.data_fenced(),
         }
     }
 }

@@ -280,7 +280,7 @@ impl Actor {
         }
         fresh.remote.remembered.extend(old_remembered);
         let remote_on = data.remote_on.iter().filter(|u| present.contains(u)).copied().collect();
-        fresh.data = crate::data::DataState { remote_on, ..data };
+        fresh.data = crate::data::DataState { remote_on, enabled: data.enabled, unsub: data.unsub, ..Default::default() };
         Actor::resend_data_state(&mut fresh);
         fresh.remote.all_audio = lists.0;
         fresh.remote.audio_allow = lists.1;

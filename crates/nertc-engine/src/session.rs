@@ -143,6 +143,9 @@ pub(crate) enum Pending {
     },
     /// Only logged when it fails (unpublish, mute, unsubscribe).
     Other(&'static str),
+    /// The room has handled every data message we sent over signaling before this request
+    /// (see [`crate::data`]).
+    DataFence,
 }
 
 pub(crate) struct Session {

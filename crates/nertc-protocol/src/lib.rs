@@ -50,8 +50,18 @@ use std::fmt;
 ///   the downlink cannot carry its lowest layer, and tells the subscriber with the transport
 ///   message [`TransportMsg::Fallback`].
 ///
-/// A version-2 server refuses a version-3 join (`unsupported_protocol`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// Version 4 added (additive: version 1 to 3 clients are unaffected)
+/// - the SCTP data channel (docs/protocol.md §13.2): for a version-4 session that sends data or
+///   may receive someone's, the server adds a data channel labelled [`DATA_CHANNEL_LABEL`]
+///   (ordered, reliable, opened in-band) to its `sub` offer — an `m=application` section that
+///   [`SdpMsg::sub_mids`] does not name. The client sends its data messages on it as they are
+///   (one message per SCTP message) and receives everyone's framed by [`data_frame`]; `data`
+///   over signaling keeps working both ways while the channel is not open.
+///
+/// A version-3 server refuses a version-4 join (`unsupported_protocol`).
+pub const PROTOCOL_VERSION: u32 = 4;
+/// The first version whose sessions may get the SCTP data channel.
+pub const DATA_CHANNEL_VERSION: u32 = 4;
 /// The rid of a track's high (full size) layer.
 pub const RID_HIGH: &str = "h";
 /// The rid of a track's low layer (NERTC's low stream: a quarter of the pixels).
@@ -308,6 +318,25 @@ pub struct SubscribeDataRequest {
 /// Largest data message (bytes before base64): NERTC's `sendData` limit is not published; this
 /// keeps a relayed message (base64, 4/3) well inside one [`MAX_FRAME_BYTES`] frame.
 pub const MAX_DATA_BYTES: usize = 32 * 1024;
+
+/// The label of the data channel the server opens on a version-4 `sub` connection.
+pub const DATA_CHANNEL_LABEL: &str = "nertc-data";
+
+/// A data message from `uid` as the server sends it on a data channel: the sender's uid as 8
+/// bytes big-endian, then the message (1 to [`MAX_DATA_BYTES`] bytes). What a client sends on
+/// its data channel is the message alone: the server knows whose connection it came in on.
+pub fn data_frame(uid: Uid, data: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(8 + data.len());
+    frame.extend_from_slice(&uid.to_be_bytes());
+    frame.extend_from_slice(data);
+    frame
+}
+
+/// The sender and the message of a [`data_frame`]; None when it is too short to be one.
+pub fn parse_data_frame(frame: &[u8]) -> Option<(Uid, &[u8])> {
+    let (uid, data) = frame.split_first_chunk::<8>()?;
+    (!data.is_empty()).then(|| (Uid::from_be_bytes(*uid), data))
+}
 
 /// The `d` of a client's `data`: the bytes, base64 (standard alphabet, padded) on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -709,6 +738,10 @@ pub enum TransportMsg {
     /// server stopped forwarding this video track because the subscriber's downlink cannot
     /// carry even its lowest layer (`audio_only: true`), or resumed it (`false`).
     Fallback(FallbackMsg),
+    /// Version 4, to a session whose data channel the server has just started to use: the
+    /// data messages to it come on the channel from now on, and every one sent on the socket
+    /// came before this (a client holds what the channel brings until it has seen this).
+    DataChannel {},
 }
 
 /// [`TransportMsg::Fallback`].
@@ -910,6 +943,15 @@ impl ServerFrame {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn data_frames_round_trip() {
+        let frame = super::data_frame(0x0102_0304_0506_0708, b"hi");
+        assert_eq!(frame, [1, 2, 3, 4, 5, 6, 7, 8, b'h', b'i']);
+        assert_eq!(super::parse_data_frame(&frame), Some((0x0102_0304_0506_0708, &b"hi"[..])));
+        assert_eq!(super::parse_data_frame(&frame[..8]), None, "no message");
+        assert_eq!(super::parse_data_frame(&frame[..5]), None, "no uid");
+    }
+
     use super::*;
 
     /// Protocol 3's data messages carry bytes as standard padded base64, both ways; bad base64
@@ -974,6 +1016,7 @@ mod tests {
             ServerFrame::Transport(TransportMsg::Leave { reason: LeaveReason::Replaced }),
             ServerFrame::Transport(TransportMsg::Pong(Ping { ts: 12 })),
             ServerFrame::Transport(TransportMsg::Fallback(FallbackMsg { track_id: "1-1".into(), audio_only: true })),
+            ServerFrame::Transport(TransportMsg::DataChannel {}),
         ];
         for f in frames {
             let json = f.to_json();

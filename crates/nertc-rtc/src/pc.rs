@@ -1,9 +1,11 @@
-//! Building a peer connection the way both sides need it, and waiting for its local SDP.
+//! Building a peer connection the way both sides need it, and waiting for its local SDP; the
+//! data channel that carries NERTC's data messages ([`DataLink`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCOfferOptions;
@@ -11,6 +13,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
 };
 use tokio::sync::{mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType, RTCIceGatheringState,
@@ -48,6 +51,8 @@ pub const PC_EVENT_QUEUE: usize = 64;
 pub enum PcEvent {
     Track(Arc<dyn TrackRemote>),
     State(RTCPeerConnectionState),
+    /// The remote opened a data channel (in-band, DCEP); see [`DataLink::spawn`].
+    DataChannel(Arc<dyn DataChannel>),
 }
 
 struct Handler {
@@ -75,6 +80,97 @@ impl PeerConnectionEventHandler for Handler {
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         self.report(PcEvent::Track(track));
+    }
+    async fn on_data_channel(&self, dc: Arc<dyn DataChannel>) {
+        self.report(PcEvent::DataChannel(dc));
+    }
+}
+
+/// Messages a data channel's task may hold for its owner before it stops reading the channel
+/// (SCTP then buffers, and its receive window pushes back on the sender).
+pub const DATA_EVENT_QUEUE: usize = 256;
+
+/// What a data channel's task reports, in order.
+#[derive(Debug)]
+pub enum DataEvent {
+    /// The channel is open: what goes into this sender is sent on it, in order.
+    Open(DataSender),
+    /// A message from the remote.
+    Message(Bytes),
+    /// The channel closed (or its connection did); the sender now refuses messages.
+    Closed,
+}
+
+/// Messages a data channel's task may have queued for sending (about 10 s of the engine's
+/// 100 messages a second): a fuller queue is a remote that does not read.
+pub const DATA_SEND_QUEUE: usize = 1024;
+
+/// The sending side of an open data channel. Cheap to clone; [`DataSender::send`] never waits
+/// (the channel's task does the awaiting, one message after the other).
+#[derive(Debug, Clone)]
+pub struct DataSender(mpsc::Sender<Bytes>);
+
+impl DataSender {
+    /// Queues a message; false when the channel is closed ([`DataSender::is_closed`]) or
+    /// [`DATA_SEND_QUEUE`] messages are waiting (the message was not sent).
+    pub fn send(&self, msg: Bytes) -> bool {
+        self.0.try_send(msg).is_ok()
+    }
+
+    /// The channel's task has ended: nothing sent now would go anywhere.
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// A data channel driven by a task of its own: it reads the channel into a queue of
+/// [`DataEvent`]s and writes what its [`DataSender`] is given.
+pub struct DataLink;
+
+impl DataLink {
+    /// Starts the task for `dc` (created here with [`Pc::create_data_channel`] or handed over
+    /// by [`PcEvent::DataChannel`]); the task ends when the channel closes or the receiver is
+    /// dropped.
+    pub fn spawn(dc: Arc<dyn DataChannel>) -> mpsc::Receiver<DataEvent> {
+        let (events, rx) = mpsc::channel(DATA_EVENT_QUEUE);
+        tokio::spawn(async move {
+            let (out_tx, mut out_rx) = mpsc::channel::<Bytes>(DATA_SEND_QUEUE);
+            let mut out_tx = Some(out_tx);
+            let mut open = false;
+            loop {
+                tokio::select! {
+                    // Sends first: a message queued before a close still goes out.
+                    biased;
+                    Some(msg) = out_rx.recv(), if open => {
+                        if let Err(e) = dc.send(BytesMut::from(&msg[..])).await {
+                            tracing::debug!("data channel send failed: {e}");
+                            break;
+                        }
+                    }
+                    ev = dc.poll() => match ev {
+                        Some(DataChannelEvent::OnOpen) => {
+                            if let Some(tx) = out_tx.take() {
+                                open = true;
+                                if events.send(DataEvent::Open(DataSender(tx))).await.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                        Some(DataChannelEvent::OnMessage(m)) => {
+                            if events.send(DataEvent::Message(m.data.freeze())).await.is_err() {
+                                break;
+                            }
+                        }
+                        Some(DataChannelEvent::OnClose) | None => break,
+                        Some(_) => {}
+                    },
+                }
+            }
+            out_rx.close();
+            let _ = events.send(DataEvent::Closed).await;
+            let _ = dc.close().await;
+        });
+        rx
     }
 }
 
@@ -206,6 +302,13 @@ impl PcBuilder {
 }
 
 impl Pc {
+    /// Creates an ordered, reliable data channel labelled `label`, opened in-band (DCEP) once
+    /// the connection's SCTP association is up; adding it needs a renegotiation (an
+    /// `m=application` section) when the connection has none yet.
+    pub async fn create_data_channel(&self, label: &str) -> webrtc::error::Result<Arc<dyn DataChannel>> {
+        self.pc.create_data_channel(label, Some(RTCDataChannelInit { ordered: true, ..Default::default() })).await
+    }
+
     /// Creates an offer that restarts ICE (new credentials, sockets re-bound, candidates
     /// gathered again) and applies it; [`Pc::local_sdp`] then waits for the new candidates.
     /// The other side applies it as an ordinary renegotiation; DTLS, SRTP and the tracks stay.

@@ -13,6 +13,8 @@
 //! publisher RTP ─> forwarder task (one per published track) ─try_send─> down track task
 //!                  (one per subscription: rewrite SSRC/seq/ts/PT) ─> subscriber's peer connection
 //! subscriber PLI/FIR ─> down track ─> forwarder (throttled) ─> publisher
+//! data message (socket `data`, or the sender's SCTP data channel ─> peer actor ─MediaEvent─>)
+//!   ─> room actor ─> each receiver's SCTP data channel task (DataSender), else its socket
 //! ```
 //! Under axum, the `listener` module caps TCP connections per IP address, closes connections that do
 //! not become a WebSocket within `connections.handshake_timeout_ms`, and closes every connection

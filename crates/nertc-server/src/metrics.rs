@@ -29,6 +29,15 @@ pub struct ClusterMetrics {
     pub lease_failures: AtomicU64,
 }
 
+/// How a data message travelled (`nertc_data_messages_total{path}`).
+#[derive(Debug, Clone, Copy)]
+pub enum DataPath {
+    /// The session's SCTP data channel on its `sub` connection.
+    Sctp = 0,
+    /// A `data` message on the signaling socket.
+    Signaling = 1,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     pub rooms: AtomicI64,
@@ -50,6 +59,11 @@ pub struct Metrics {
     pub keyframe_requests_out: AtomicU64,
     /// Video subscriptions that started with their track's cached keyframe.
     pub keyframes_from_cache: AtomicU64,
+    /// Sessions' SCTP data channels open now.
+    pub data_channels: AtomicI64,
+    /// Data messages received from senders / written to receivers, by [`DataPath`].
+    data_in: [AtomicU64; 2],
+    data_out: [AtomicU64; 2],
     /// TCP connections refused at accept: their address had `connections.max_per_ip` open.
     pub connections_refused: AtomicU64,
     /// TCP connections closed because they did not complete a WebSocket upgrade in time.
@@ -85,6 +99,9 @@ impl Default for Metrics {
             keyframe_requests_in: AtomicU64::new(0),
             keyframe_requests_out: AtomicU64::new(0),
             keyframes_from_cache: AtomicU64::new(0),
+            data_channels: AtomicI64::new(0),
+            data_in: Default::default(),
+            data_out: Default::default(),
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
             udp_unrouted: AtomicU64::new(0),
@@ -108,6 +125,21 @@ impl Metrics {
         ErrorCode::ALL.iter().position(|c| *c == code).map_or(0, |i| self.joins_failed[i].load(Relaxed))
     }
 
+    /// A data message came in over `path`.
+    pub fn data_in(&self, path: DataPath) {
+        self.data_in[path as usize].fetch_add(1, Relaxed);
+    }
+
+    /// A data message went to one receiver over `path`.
+    pub fn data_out(&self, path: DataPath) {
+        self.data_out[path as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Data messages received from senders over `path`, and written to receivers over it.
+    pub fn data_messages(&self, path: DataPath) -> (u64, u64) {
+        (self.data_in[path as usize].load(Relaxed), self.data_out[path as usize].load(Relaxed))
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
@@ -119,6 +151,7 @@ impl Metrics {
         metric("users", "gauge", "Sessions in rooms (attached or awaiting resume).", g(&self.users));
         metric("published_tracks", "gauge", "Live published tracks.", g(&self.published_tracks));
         metric("joins_total", "counter", "Successful joins.", c(&self.joins));
+        metric("data_channels", "gauge", "Open SCTP data channels (one per session that sends or receives data).", g(&self.data_channels));
         metric("rtp_received_packets_total", "counter", "RTP packets received from publishers.", c(&self.rtp_received));
         metric("rtp_forwarded_packets_total", "counter", "RTP packets forwarded to subscribers.", c(&self.rtp_forwarded));
         metric("rtp_forwarded_bytes_total", "counter", "RTP payload bytes forwarded to subscribers.", c(&self.rtp_forwarded_bytes));
@@ -174,6 +207,15 @@ impl Metrics {
             metric("cluster_rooms_migrated_total", "counter", "Rooms moved off this node (split settled, drain).", c(&cl.rooms_migrated));
             metric("cluster_lease_renewals_total", "counter", "Heartbeats that renewed this node's leases.", c(&cl.lease_renewals));
             metric("cluster_lease_failures_total", "counter", "Heartbeats Redis did not answer.", c(&cl.lease_failures));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP nertc_data_messages_total Data messages received from senders (dir=\"in\") and written to receivers (dir=\"out\"), by path.\n# TYPE nertc_data_messages_total counter"
+        );
+        for (path, i) in [("sctp", DataPath::Sctp as usize), ("signaling", DataPath::Signaling as usize)] {
+            for (dir, a) in [("in", &self.data_in[i]), ("out", &self.data_out[i])] {
+                let _ = writeln!(out, "nertc_data_messages_total{{path=\"{path}\",dir=\"{dir}\"}} {}", a.load(Relaxed));
+            }
         }
         let _ = writeln!(out, "# HELP nertc_joins_failed_total Failed joins by reason.\n# TYPE nertc_joins_failed_total counter");
         for (i, code) in ErrorCode::ALL.iter().enumerate() {

@@ -1,6 +1,13 @@
 //! The room actor: one task per room owns all of its state (sessions, tracks, subscriptions,
 //! event rings). Connections talk to it with [`RoomCmd`]s; peer actors report [`MediaEvent`]s;
 //! it writes frames into each session's bounded outbound queue and never awaits a client.
+//!
+//! Data messages (docs/protocol.md §13.2) come in over signaling (`data`) or a session's SCTP
+//! data channel ([`MediaEvent::Data`]); the room decides who gets each one (`subscribe_data`,
+//! audience members included) and writes it to every receiver's data channel when that is open,
+//! else to its socket. The room asks a version-4 session's peer for the channel
+//! ([`PeerCmd::OpenData`]) once the session sends data or someone it would receive from does:
+//! a room where nobody uses data has no SCTP association at all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -18,9 +25,11 @@ use nertc_protocol::{
 
 use crate::Shared;
 use crate::directory::{DirCmd, RoomKey};
+use crate::metrics::DataPath;
 use crate::sfu::peer::{self, MediaEvent, PeerEnv, SessionKey};
 use crate::sfu::simulcast::{self, Fallback};
 use crate::sfu::{ForwarderHandle, PeerCmd, PeerHandle};
+use nertc_rtc::pc::DataSender;
 
 /// Most tracks one session may publish.
 const MAX_TRACKS_PER_SESSION: usize = 8;
@@ -97,6 +106,11 @@ struct Session {
     data: bool,
     /// Users whose data messages this session does not want (`subscribe_data`).
     data_unsub: BTreeSet<Uid>,
+    /// The client's protocol version (the data channel needs [`nertc_protocol::DATA_CHANNEL_VERSION`]).
+    protocol: u32,
+    /// The data channel was asked of the peer ([`PeerCmd::OpenData`]) / is open.
+    data_asked: bool,
+    data_tx: Option<DataSender>,
 }
 
 impl Session {
@@ -349,12 +363,68 @@ impl Room {
         }
     }
 
-    /// A `data` message goes to every other session that has not unsubscribed from `uid`'s.
-    fn relay_data(&mut self, uid: Uid, data: Vec<u8>) {
-        let frame = ServerFrame::Transport(TransportMsg::Data { uid, data });
+    /// A data message from `uid` (in over `path`) goes to every other session that has not
+    /// unsubscribed from `uid`'s: on its data channel when that is open, else on its socket
+    /// (the JSON frame is made once, for the first receiver that needs it).
+    fn relay_data(&mut self, uid: Uid, data: &[u8], path: DataPath) {
+        let m = &self.shared.metrics;
+        m.data_in(path);
+        let mut sctp: Option<bytes::Bytes> = None;
+        let mut json: Option<ServerFrame> = None;
         for (to, s) in self.sessions.iter_mut() {
-            if *to != uid && !s.data_unsub.contains(&uid) && !s.push(&frame) {
+            if *to == uid || s.data_unsub.contains(&uid) {
+                continue;
+            }
+            if let Some(tx) = &s.data_tx {
+                let frame = sctp.get_or_insert_with(|| nertc_protocol::data_frame(uid, data).into());
+                if tx.send(frame.clone()) {
+                    m.data_out(DataPath::Sctp);
+                    continue;
+                }
+                if !tx.is_closed() {
+                    // Like a full socket queue, a receiver that does not read loses out.
+                    tracing::warn!(uid = *to, "data channel queue full; data message dropped");
+                    continue;
+                }
+                // Its connection is gone (a new one is being set up): signaling meanwhile.
+                s.data_tx = None;
+            }
+            let frame = json.get_or_insert_with(|| ServerFrame::Transport(TransportMsg::Data { uid, data: data.to_vec() }));
+            m.data_out(DataPath::Signaling);
+            if !s.push(frame) {
                 self.overflowed.push(*to);
+            }
+        }
+    }
+
+    /// A data message from `uid` over either path: refused (as an `error` transport message)
+    /// beyond the size limit or before `enable_data`.
+    fn data_in(&mut self, uid: Uid, data: &[u8], path: DataPath) -> Result<(), ErrorBody> {
+        if data.is_empty() || data.len() > nertc_protocol::MAX_DATA_BYTES {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("data of {} bytes (1 to {})", data.len(), nertc_protocol::MAX_DATA_BYTES),
+            ));
+        }
+        if !self.sessions[&uid].data {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "data before enable_data"));
+        }
+        self.relay_data(uid, data, path);
+        Ok(())
+    }
+
+    /// Asks for the data channel of every version-4 session that needs one and has none: one
+    /// that sends data, or that would receive from someone who does.
+    fn open_data_channels(&mut self) {
+        let senders: Vec<Uid> = self.sessions.values().filter(|s| s.data).map(|s| s.key.uid).collect();
+        if senders.is_empty() {
+            return;
+        }
+        for (uid, s) in self.sessions.iter_mut() {
+            let needs = s.data || senders.iter().any(|from| from != uid && !s.data_unsub.contains(from));
+            if needs && !s.data_asked && s.protocol >= nertc_protocol::DATA_CHANNEL_VERSION && s.perms.subscribe {
+                s.data_asked = true;
+                s.peer.send(PeerCmd::OpenData);
             }
         }
     }
@@ -458,8 +528,12 @@ impl Room {
                 audio_only_by: None,
                 data: false,
                 data_unsub: BTreeSet::new(),
+                protocol: req.protocol,
+                data_asked: false,
+                data_tx: None,
             },
         );
+        self.open_data_channels();
         self.had_session = true;
         self.shared.metrics.users.fetch_add(1, Relaxed);
         self.shared.metrics.joins.fetch_add(1, Relaxed);
@@ -741,6 +815,7 @@ impl Room {
                 let changed = std::mem::replace(&mut s.data, r.enabled) != r.enabled;
                 if changed {
                     self.broadcast(uid, RoomEvent::UserData { uid, enabled: r.enabled });
+                    self.open_data_channels();
                 }
                 Ok(Some(serde_json::json!({})))
             }
@@ -748,19 +823,14 @@ impl Room {
                 let s = self.sessions.get_mut(&uid).expect("requests come only from sessions in the room");
                 if r.subscribe {
                     s.data_unsub.remove(&r.uid);
+                    self.open_data_channels();
                 } else {
                     s.data_unsub.insert(r.uid);
                 }
                 Ok(Some(serde_json::json!({})))
             }
             ClientMsg::Data(m) => {
-                if m.data.len() > nertc_protocol::MAX_DATA_BYTES {
-                    return Err(bad(format!("data of {} bytes (at most {})", m.data.len(), nertc_protocol::MAX_DATA_BYTES)));
-                }
-                if !self.sessions[&uid].data {
-                    return Err(bad("data before enable_data".into()));
-                }
-                self.relay_data(uid, m.data);
+                self.data_in(uid, &m.data, DataPath::Signaling)?;
                 Ok(Some(serde_json::json!({})))
             }
             _ => Err(ErrorBody::new(ErrorCode::UnknownType, "unsupported message")),
@@ -775,7 +845,9 @@ impl Room {
             | MediaEvent::TrackLive { key, .. }
             | MediaEvent::TrackEnded { key, .. }
             | MediaEvent::LayerDemand { key, .. }
-            | MediaEvent::SubFallback { key, .. } => key,
+            | MediaEvent::SubFallback { key, .. }
+            | MediaEvent::DataOpen { key, .. }
+            | MediaEvent::Data { key, .. } => key,
         };
         // Ignore what a replaced session's peer says.
         if self.sessions.get(&key.uid).is_none_or(|s| s.key != *key) {
@@ -847,6 +919,23 @@ impl Room {
                     if !s.push(&ServerFrame::Transport(TransportMsg::Fallback(msg))) {
                         self.overflowed.push(key.uid);
                     }
+                }
+            }
+            MediaEvent::DataOpen { key, sender } => {
+                if let Some(s) = self.sessions.get_mut(&key.uid) {
+                    tracing::debug!(uid = key.uid, channel = %self.key.channel, "data channel open");
+                    s.data_tx = Some(sender);
+                    // After every `data` sent on the socket so far: the client holds what the
+                    // channel brings until it sees this.
+                    if !s.push(&ServerFrame::Transport(TransportMsg::DataChannel {})) {
+                        self.overflowed.push(key.uid);
+                    }
+                }
+            }
+            MediaEvent::Data { key, data } => {
+                if let Err(e) = self.data_in(key.uid, &data, DataPath::Sctp) {
+                    tracing::debug!(uid = key.uid, "data channel message refused: {}", e.msg);
+                    self.respond(key.uid, None, Err(e));
                 }
             }
             MediaEvent::TrackEnded { key, track_id } => {

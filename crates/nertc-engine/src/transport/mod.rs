@@ -65,6 +65,8 @@ pub(crate) enum TransportEvent {
         pc: PcKind,
         error: EngineError,
     },
+    /// The server's data channel on `sub` opened, brought a message, or closed.
+    Data(nertc_rtc::pc::DataEvent),
 }
 
 /// What the transport tasks measure of the media paths, read by the stats report: each

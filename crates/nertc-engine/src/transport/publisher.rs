@@ -130,6 +130,10 @@ pub(super) async fn run(
                     p.report(TransportEvent::State { pc: PcKind::Pub, state }).await;
                 }
                 Some(PcEvent::Track(_)) => {}
+                // The server opens the data channel on `sub`, never here.
+                Some(PcEvent::DataChannel(dc)) => {
+                    let _ = dc.close().await;
+                }
                 None => p.pc_events = None,
             },
             _ = measure_tick.tick() => {

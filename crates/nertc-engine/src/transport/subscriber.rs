@@ -1,6 +1,8 @@
 //! The `sub` peer connection's task: answers the server's offers and names each arriving track.
 //! The connection is built when the task starts (at join), so that the first offer, which the
-//! first subscription brings, finds it ready; an offer marked `fresh` replaces it.
+//! first subscription brings, finds it ready; an offer marked `fresh` replaces it. The data
+//! channel the server opens on it (protocol 4, [`crate::data`]) is handed to a task of its own,
+//! whose events go to the actor.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -87,6 +89,7 @@ pub(super) async fn run(
                         None => tracing::warn!(track = %id, "a remote track the server did not describe"),
                     }
                 }
+                Some(PcEvent::DataChannel(dc)) => s.data_channel(dc).await,
                 Some(PcEvent::State(state)) => {
                     tracing::debug!(%state, ms = s.started.elapsed().as_millis(), "sub connection state");
                     let _ = s.events.send(TransportEvent::State { pc: PcKind::Sub, state }).await;
@@ -102,6 +105,25 @@ pub(super) async fn run(
 }
 
 impl Subscriber {
+    /// The server's data channel: its events go to the actor, in order, from a task of its own
+    /// (so that a slow actor holds up the channel, not this connection's negotiation).
+    async fn data_channel(&mut self, dc: Arc<dyn webrtc::data_channel::DataChannel>) {
+        if dc.label().await.ok().as_deref() != Some(nertc_protocol::DATA_CHANNEL_LABEL) {
+            tracing::debug!("a data channel we do not know; closed");
+            let _ = dc.close().await;
+            return;
+        }
+        let mut link = nertc_rtc::pc::DataLink::spawn(dc);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = link.recv().await {
+                if events.send(TransportEvent::Data(ev)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     async fn build_pc(&mut self) -> Result<()> {
         let tcp_bind = Some(SocketAddr::new(self.bind.ip(), 0));
         let (pc, events) = PcBuilder { bind: Some(self.bind), tcp_bind, ..Default::default() }.build().await.map_err(transport)?;

@@ -10,6 +10,12 @@
 //! A new video subscription is started (its first keyframe asked for, the cached one sent:
 //! see the forwarder) once its m-line is negotiated and the `sub` transport connected.
 //!
+//! The data channel (protocol 4, docs/protocol.md §13.2): when the room asks
+//! ([`PeerCmd::OpenData`]), an ordered, reliable channel is added to `sub` (the next offer
+//! carries an `m=application` section) and stays for the session's life — rebuilt with `sub`
+//! when that is replaced. Its messages go to the room ([`MediaEvent::Data`]); once it is open
+//! the room holds its [`DataSender`] and writes the others' messages into it directly.
+//!
 //! Commands arrive from the room actor ([`PeerCmd`]); results and SDP go back to the room as
 //! [`MediaEvent`]s, which it relays to the client over the session's current socket.
 
@@ -35,9 +41,14 @@ use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Downlink, Fallback, LayerChoice};
 use crate::sfu::tcpmux::TcpMux;
 use crate::sfu::udpmux::{self, UdpMux};
-use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::pc::{DataEvent, DataLink, DataSender, Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
+
+/// Data channel messages a second the peer passes on from one client, with a burst of as many:
+/// beyond it, it stops reading the channel for a while (SCTP's flow control then slows the
+/// sender down), as `limits.max_frames_per_sec` (200 by default) bounds signaling frames.
+pub const DATA_MESSAGES_PER_SEC: u32 = 200;
 
 /// Identifies a session across replacements: events from a replaced session's peer are ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +75,10 @@ pub enum MediaEvent {
     /// A subscription's video stopped because of the subscriber's downlink (audio only), or
     /// resumed.
     SubFallback { key: SessionKey, track_id: TrackId, audio_only: bool },
+    /// The session's data channel opened: the room sends its data messages here from now on.
+    DataOpen { key: SessionKey, sender: DataSender },
+    /// A data message the client sent on its data channel.
+    Data { key: SessionKey, data: bytes::Bytes },
 }
 
 /// Room -> peer.
@@ -110,6 +125,8 @@ pub enum PeerCmd {
     },
     /// The client resumed its session: restart ICE on `sub` if it is down.
     Resumed,
+    /// Add the data channel to `sub` (once; later ones are no-ops).
+    OpenData,
 }
 
 /// The room's handle on a peer actor; dropping it closes both peer connections.
@@ -278,6 +295,10 @@ struct Peer {
     sub_dirty: bool,
     /// Tracks added since the last offer (activated by the answer to the next one).
     sub_added: Vec<TrackId>,
+    /// The room asked for the data channel ([`PeerCmd::OpenData`]); it is on `sub` when
+    /// `data_on_sub` is that connection's generation.
+    data_wanted: bool,
+    data_on_sub: u64,
     joined_at: Instant,
 }
 
@@ -311,6 +332,8 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_outstanding: None,
         sub_dirty: false,
         sub_added: Vec::new(),
+        data_wanted: false,
+        data_on_sub: 0,
         joined_at: Instant::now(),
     };
     tokio::spawn(async move {
@@ -347,6 +370,32 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         peer.close().await;
     });
     PeerHandle { tx }
+}
+
+/// A token bucket of `rate` a second (and as many at once).
+struct Pacer {
+    rate: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    fn new(rate: u32) -> Self {
+        Pacer { rate: f64::from(rate), tokens: f64::from(rate), at: Instant::now() }
+    }
+
+    /// Takes a token, waiting for one when there is none.
+    async fn take(&mut self) {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        if self.tokens < 1.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64((1.0 - self.tokens) / self.rate)).await;
+            self.tokens = 1.0;
+            self.at = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
@@ -416,7 +465,67 @@ impl Peer {
                 }
             }
             PeerCmd::Resumed => self.restart_sub_if_down(true).await,
+            PeerCmd::OpenData => {
+                self.data_wanted = true;
+                if !self.add_data_channel().await {
+                    tracing::info!(uid = self.key.uid, "data channel wanted on a negotiated sub connection: replacing it");
+                    self.replace_sub().await;
+                }
+            }
         }
+    }
+
+    /// Puts the data channel on the current `sub` (when wanted and not there yet); its events
+    /// go to the room. A session that may not subscribe has no `sub` and keeps signaling.
+    /// False when `sub` has been negotiated already: webrtc-rs starts an SCTP association only
+    /// as DTLS completes, so a data channel added to a connection that is up would never open;
+    /// the caller replaces the connection instead (once per session).
+    async fn add_data_channel(&mut self) -> bool {
+        if !self.data_wanted || self.data_on_sub == self.sub_gen {
+            return true;
+        }
+        let Some(sub) = self.sub_pc.as_ref() else { return true };
+        if sub.pc.local_description().await.is_some() {
+            return false;
+        }
+        let dc = match sub.create_data_channel(nertc_protocol::DATA_CHANNEL_LABEL).await {
+            Ok(dc) => dc,
+            Err(e) => {
+                tracing::warn!(uid = self.key.uid, "data channel not created: {e}");
+                return true;
+            }
+        };
+        self.data_on_sub = self.sub_gen;
+        self.sub_dirty = true;
+        let mut link = DataLink::spawn(dc);
+        let (events, key, metrics) = (self.events.clone(), self.key.clone(), self.env.metrics.clone());
+        tokio::spawn(async move {
+            let mut opened = false;
+            let mut pace = Pacer::new(DATA_MESSAGES_PER_SEC);
+            while let Some(ev) = link.recv().await {
+                let ev = match ev {
+                    DataEvent::Open(sender) => {
+                        opened = true;
+                        metrics.data_channels.fetch_add(1, Relaxed);
+                        MediaEvent::DataOpen { key: key.clone(), sender }
+                    }
+                    DataEvent::Message(data) => {
+                        pace.take().await;
+                        MediaEvent::Data { key: key.clone(), data }
+                    }
+                    // The room notices a closed sender when it next writes to it.
+                    DataEvent::Closed => break,
+                };
+                if events.send(ev).is_err() {
+                    break;
+                }
+            }
+            if opened {
+                metrics.data_channels.fetch_sub(1, Relaxed);
+            }
+        });
+        tracing::debug!(uid = self.key.uid, "data channel added to sub");
+        true
     }
 
     /// Restarts ICE on `sub` when it is down ([`PcLink::restart_at`]; `now` after a resume).
@@ -455,6 +564,12 @@ impl Peer {
             failed = self.sub_setup.failed,
             "sub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it"
         );
+        self.replace_sub().await;
+    }
+
+    /// Replaces `sub`: a new connection with every subscription on it (new senders, same
+    /// forwarders) and the data channel when wanted, offered `fresh`.
+    async fn replace_sub(&mut self) {
         let subs: Vec<(TrackId, Uid, ForwarderHandle, (usize, Fallback))> =
             self.downs.drain().map(|(track_id, d)| (track_id, d.info.uid, d.track.forwarder(), d.track.choice())).collect();
         if let Some(old) = self.sub_pc.take() {
@@ -471,6 +586,9 @@ impl Peer {
             if let Err(e) = self.add_down(track_id.clone(), owner, forwarder, LayerChoice::new(layer, fallback)).await {
                 tracing::warn!(uid = self.key.uid, %track_id, "subscription lost replacing sub: {}", e.msg);
             }
+        }
+        if self.data_wanted && self.ensure_pc(PcKind::Sub).await.is_ok() {
+            self.add_data_channel().await;
         }
         self.negotiate_sub_if_needed().await;
     }
@@ -494,6 +612,11 @@ impl Peer {
         match ev {
             PcEvent::Track(track) if pc == PcKind::Pub => self.on_remote_track(track).await,
             PcEvent::Track(_) => {}
+            // Only this side opens data channels.
+            PcEvent::DataChannel(dc) => {
+                tracing::debug!(uid = self.key.uid, ?pc, "data channel opened by the client; closed");
+                let _ = dc.close().await;
+            }
             PcEvent::State(state) => {
                 tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
                 // Keyframes sent before the subscriber's transport is up are lost: ask the
