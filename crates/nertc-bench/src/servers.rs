@@ -25,9 +25,17 @@ impl ServerProcess {
     pub fn nertc() -> Result<ServerProcess, String> {
         let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let sibling = me.with_file_name("nertc-server");
+        let mut config_file = None;
         let mut cmd = if sibling.exists() {
             let mut c = Command::new(&sibling);
             c.args(["--listen", "127.0.0.1:0"]);
+            if let Some(on) = downlink_estimate_from_env() {
+                // The binary reads its configuration from a file only.
+                let path = std::env::temp_dir().join(format!("nertc-bench-server-{}.toml", std::process::id()));
+                std::fs::write(&path, format!("[rtc]\ndownlink_estimate = {on}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+                c.arg("--config").arg(&path);
+                config_file = Some(path);
+            }
             c
         } else {
             let mut c = Command::new(&me);
@@ -46,7 +54,11 @@ impl ServerProcess {
                 }
             }
         });
-        match rx.recv_timeout(Duration::from_secs(15)) {
+        let listening = rx.recv_timeout(Duration::from_secs(15));
+        if let Some(path) = config_file {
+            let _ = std::fs::remove_file(path); // read at start-up
+        }
+        match listening {
             Ok(addr) => Ok(ServerProcess { child, url: format!("ws://{addr}"), what }),
             Err(_) => {
                 let _ = child.kill();
@@ -72,6 +84,16 @@ impl Drop for ServerProcess {
     }
 }
 
+/// `NERTC_BENCH_DOWNLINK_ESTIMATE=0` / `=1`: the server without / with its per-subscriber
+/// downlink estimate (`rtc.downlink_estimate`, on by default), to price it in the fan-out part.
+fn downlink_estimate_from_env() -> Option<bool> {
+    match std::env::var("NERTC_BENCH_DOWNLINK_ESTIMATE").ok()?.as_str() {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
 /// The repository root (this crate lives in `crates/nertc-bench`).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
@@ -88,9 +110,9 @@ pub fn serve(args: &[String]) {
     if let Some(ip) = flag("--bind").and_then(|ip| ip.parse().ok()) {
         config.rtc.bind_ip = ip;
     }
-    // `NERTC_BENCH_DOWNLINK_ESTIMATE=1`: the server with its per-subscriber downlink estimate
-    // (`rtc.downlink_estimate`), to price it in the fan-out part.
-    config.rtc.downlink_estimate = std::env::var("NERTC_BENCH_DOWNLINK_ESTIMATE").is_ok_and(|v| v == "1");
+    if let Some(on) = downlink_estimate_from_env() {
+        config.rtc.downlink_estimate = on;
+    }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
     rt.block_on(async {
         match nertc_server::start(config).await {

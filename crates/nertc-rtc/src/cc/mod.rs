@@ -12,21 +12,25 @@
 //! - [`PriorityPacer`]: paces video at [`PACING_FACTOR`] × the estimate while audio and RTCP
 //!   pass at once (webrtc-rs's pacer is one FIFO: a keyframe would hold audio behind it).
 //!
-//! [`configure`] puts them into a chain at the slots webrtc-rs reserves for them;
-//! [`configure_estimate_only`] leaves the pacer out (a forwarding server's estimate of a
-//! subscriber's downlink).
+//! [`configure`] puts them into a chain at the slots webrtc-rs reserves for them.
+//! [`configure_estimate_only`] is the estimate of a path a forwarding server sends on (its
+//! estimate of a subscriber's downlink): no pacer, and instead of webrtc-rs's numbering and send
+//! history one light interceptor, [`EstimateOnly`], that numbers packets only while someone
+//! [demands](Bwe::demand) the estimate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use rtc::interceptor::{CongestionControlBuilder, Registry, Slot, TwccReceiverBuilder, TwccSenderBuilder};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind, TYPE_RTCP_FB_TRANSPORT_CC};
 
+mod estimate_only;
 mod estimator;
 mod pacer;
 
+pub use estimate_only::{EstimateOnly, SendHistory};
 pub use estimator::Estimator;
 pub use pacer::PriorityPacer;
 
@@ -64,6 +68,19 @@ pub struct Bwe {
     feedbacks: AtomicU64,
     /// Video bytes waiting in the pacer.
     queued_bytes: AtomicU64,
+    /// Users of an estimate-only connection's estimate ([`Bwe::demand`]).
+    demand: AtomicUsize,
+}
+
+/// One user of an estimate-only connection's estimate ([`Bwe::demand`]); dropping it ends
+/// the demand.
+#[derive(Debug)]
+pub struct EstimateDemand(Arc<Bwe>);
+
+impl Drop for EstimateDemand {
+    fn drop(&mut self) {
+        self.0.demand.fetch_sub(1, Relaxed);
+    }
 }
 
 /// A copy of [`Bwe`] at one instant.
@@ -106,7 +123,22 @@ impl Bwe {
         Duration::from_secs_f64(self.queued_bytes.load(Relaxed) as f64 * 8.0 / (self.pacing_target() * PACING_FACTOR))
     }
 
-    /// Forgets everything (a new connection starts from scratch).
+    /// Someone uses the estimate (until the returned guard drops). An estimate-only connection
+    /// ([`configure_estimate_only`]) numbers what it sends, and so gets feedback to estimate
+    /// from, only while someone does: a server that forwards a stream with no layer to choose
+    /// pays nothing for an estimate nobody reads. A demand after a pause longer than the
+    /// feedback horizon starts the estimate afresh.
+    pub fn demand(self: &Arc<Self>) -> EstimateDemand {
+        self.demand.fetch_add(1, Relaxed);
+        EstimateDemand(self.clone())
+    }
+
+    /// Whether anyone [demands](Bwe::demand) the estimate.
+    pub fn demanded(&self) -> bool {
+        self.demand.load(Relaxed) > 0
+    }
+
+    /// Forgets the estimate (a new connection starts from scratch); the demand stays.
     pub fn reset(&self) {
         for a in [&self.target_bps, &self.acked_bps, &self.feedbacks, &self.queued_bytes] {
             a.store(0, Relaxed);
@@ -128,17 +160,14 @@ pub fn configure(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc
         .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
 }
 
-/// As [`configure`] without the pacer: an estimate of the path for a connection that sends
-/// media it does not encode (the SFU's connection to a subscriber, which forwards what
-/// publishers send as it comes and picks a layer by the estimate). What it sends gets TWCC
-/// sequence numbers, the remote's feedback drives an [`Estimator`] into `bwe`; nothing is
-/// delayed.
+/// An estimate of the path for a connection that sends media it does not encode (the SFU's
+/// connection to a subscriber, which forwards what publishers send as it comes and picks a
+/// layer by the estimate): while `bwe` is [demanded](Bwe::demand), what it sends gets TWCC
+/// sequence numbers and the remote's feedback drives an [`Estimator`] into `bwe`
+/// ([`EstimateOnly`]); nothing is delayed. Feedback on what arrives, as [`configure`].
 pub fn configure_estimate_only(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc::shared::error::Result<Registry> {
     negotiate(me)?;
-    Ok(registry
-        .with(Slot::CongestionControl, CongestionControlBuilder::new(Estimator::new(bwe)).build())
-        .with(Slot::TwccSender, TwccSenderBuilder::new().build())
-        .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
+    Ok(registry.with(Slot::CongestionControl, EstimateOnly::new(bwe)).with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
 }
 
 /// Transport-wide CC feedback and its header extension, for audio and video.

@@ -884,6 +884,9 @@ impl DownTrack {
                 let mut estimate_tick = tokio::time::interval(simulcast::ESTIMATE_EVERY);
                 estimate_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut meter = DownlinkMeter::default();
+                // This subscription reads the downlink estimate: the `sub` connection numbers
+                // packets (and the subscriber reports on them) only while some subscription does.
+                let mut demand = None;
                 // Applies a changed choice: the forwarder's want, and the subscriber hears of
                 // a pause or a resume.
                 let apply = |c: &LayerChoice, was_paused: bool, why: &str| {
@@ -923,7 +926,13 @@ impl DownTrack {
                             let (has_low, video, layers) = { let f = fwd.borrow(); (f.simulcast(), f.kind == MediaKind::Video, f.layer_bytes()) };
                             let view = meter.view(now, downlink.bwe.snapshot(), downlink.sent_bytes(), mine.load(Relaxed), layers);
                             let mut c = lock(&choice);
-                            let Some(view) = view.filter(|_| video && (has_low || c.fallback() == Fallback::AudioOnly)) else { continue };
+                            // Only a video subscription with a layer to choose, or one that may fall
+                            // back to audio only, has a use for the estimate.
+                            let needs = video && (has_low || c.fallback() == Fallback::AudioOnly);
+                            if needs != demand.is_some() {
+                                demand = needs.then(|| downlink.bwe.demand());
+                            }
+                            let Some(view) = view.filter(|_| needs) else { continue };
                             let was_paused = c.paused();
                             let was_layer = c.layer();
                             if c.estimate(&view, has_low, now) {

@@ -4,12 +4,14 @@
 //! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
 //! nothing comes back about a stream that is not sent).
 //!
-//! With `rtc.downlink_estimate` (off by default: it costs server CPU per forwarded packet),
-//! the downlink is judged first by its estimate ([`Downlink`]): the server's `sub` connection
-//! to each subscriber puts transport-wide sequence numbers on what it forwards, and the
-//! subscriber's TWCC feedback drives an estimate-only congestion controller
-//! ([`nertc_rtc::cc::configure_estimate_only`]: the engine's trendline/AIMD/loss estimator,
-//! nothing paced). A subscription falls a step when the link is congested (the delay detector
+//! With `rtc.downlink_estimate` (on by default), the downlink is judged first by its estimate
+//! ([`Downlink`]): the server's `sub` connection to each subscriber puts transport-wide
+//! sequence numbers on what it forwards, and the subscriber's TWCC feedback drives an
+//! estimate-only congestion controller ([`nertc_rtc::cc::configure_estimate_only`]: the
+//! engine's trendline/AIMD/loss estimator, nothing paced). Only while one of the subscriber's
+//! video subscriptions has a use for it (a layer to choose, or the audio-only option) does
+//! a down track [demand](nertc_rtc::cc::Bwe::demand) it: otherwise packets go unnumbered and
+//! no feedback comes. A subscription falls a step when the link is congested (the delay detector
 //! sees a queue, the feedback shows loss, or less arrives than is sent) and the estimate, less
 //! what the subscriber's other subscriptions get, cannot carry its layer's measured bitrate +
 //! [`NEED_MARGIN`] for [`SHORT_HOLD`]; it goes back up when the estimate can carry the high
