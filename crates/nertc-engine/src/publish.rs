@@ -264,14 +264,16 @@ impl Actor {
         };
         let enabled = self.shared.settings().local_fallback == 2 && lock(&video.sink).is_some() && !video.muted.load(Relaxed);
         let estimate = video.uplink.bwe.target_bps();
-        if let Some(audio_only) = s.publish_fallback.tick(std::time::Instant::now(), enabled, estimate) {
+        s.publish_fallback.tick(std::time::Instant::now(), enabled, estimate);
+        // The flag follows the state whatever changed it (a new session starts with video on).
+        let audio_only = s.publish_fallback.audio_only();
+        if video.audio_only.swap(audio_only, Relaxed) != audio_only {
             tracing::info!(
                 audio_only,
                 ?estimate,
                 "local publish fallback: the camera's video {}",
                 if audio_only { "stops" } else { "resumes" }
             );
-            video.audio_only.store(audio_only, Relaxed);
             self.shared
                 .emit(EngineEvent::LocalPublishFallbackToAudioOnly { is_fallback: audio_only, stream_type: crate::event::STREAM_MAIN });
         }

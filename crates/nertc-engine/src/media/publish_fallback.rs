@@ -43,6 +43,10 @@ pub struct PublishFallback {
 }
 
 impl PublishFallback {
+    pub fn audio_only(&self) -> bool {
+        self.audio_only
+    }
+
     /// Called often (every 100 ms): `enabled` is option 2 with the camera's video published,
     /// `estimate_bps` the uplink estimate. Returns the new state when it changes (true: audio
     /// only).
