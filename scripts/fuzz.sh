@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh sdp -max_total_time=600        # 10 minutes
 #   scripts/fuzz.sh sdp target/fuzz/crash-...      # re-run one input (a crash found earlier)
 #
-# Targets: signaling, sdp (fuzz/src/lib.rs says what each covers). A crash leaves
+# Targets: signaling, sdp (fuzz/src/lib.rs says what each covers). fuzz/found/TARGET (what
+# earlier runs found, minimised) is read too. A crash leaves
 # target/fuzz/crash-* and a non-zero exit. No AddressSanitizer: that needs nightly
 # `-Z sanitizer` (what cargo-fuzz uses), and the code under test is safe Rust.
 set -euo pipefail
@@ -24,5 +25,6 @@ cargo build --quiet --profile ci --target "$host" --target-dir target/fuzz -p ne
 mkdir -p "target/fuzz/corpus/$target"
 # Inputs given on the command line are re-run instead of fuzzed.
 corpus=("target/fuzz/corpus/$target" "fuzz/corpus/$target")
+[[ -d "fuzz/found/$target" ]] && corpus+=("fuzz/found/$target")
 for a in "$@"; do [[ $a == -* ]] || corpus=(); done
 exec "target/fuzz/$host/ci/$target" -artifact_prefix=target/fuzz/ -max_len=65536 -timeout=10 -rss_limit_mb=4096 "$@" "${corpus[@]}"
