@@ -305,7 +305,7 @@ impl Default for RtcConfig {
             udp_port: 0,
             tcp_port: 0,
             tcp_only: false,
-            downlink_estimate: true,
+            downlink_estimate: false,
         }
     }
 }

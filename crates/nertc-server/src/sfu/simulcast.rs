@@ -4,7 +4,7 @@
 //! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
 //! nothing comes back about a stream that is not sent).
 //!
-//! With `rtc.downlink_estimate` (on by default), the downlink is judged first by its estimate
+//! With `rtc.downlink_estimate` (off by default), the downlink is judged first by its estimate
 //! ([`Downlink`]): the server's `sub` connection to each subscriber puts transport-wide
 //! sequence numbers on what it forwards, and the subscriber's TWCC feedback drives an
 //! estimate-only congestion controller ([`nertc_rtc::cc::configure_estimate_only`]: the
