@@ -263,7 +263,7 @@ fn us_per_packet(step: &Value) -> Option<f64> {
 /// Fan-out steps of `n` subscribers against one `nertc-server` process, simulcast off then on,
 /// `rounds` times: `{n, off_us_per_packet, on_us_per_packet, steps}`.
 pub async fn simulcast_cpu(clip: Arc<Clip>, n: usize, secs: u64, rounds: usize) -> Result<Value, String> {
-    let server = ServerProcess::nertc()?;
+    let server = ServerProcess::nertc(None)?;
     let target = Target::Nertc { url: server.url.clone() };
     let (mut off, mut on, mut steps) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {

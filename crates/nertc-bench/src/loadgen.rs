@@ -428,12 +428,20 @@ pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize,
     ctx.recording.store(true, Relaxed);
     let sent0 = times.sent.load(Relaxed);
     let dropped0 = server_counter(target, "nertc_rtp_dropped_packets_total").await;
+    // On one shared UDP port: datagrams sent, and the sendmmsg calls that sent them.
+    let (out_datagrams, out_calls) = (r#"nertc_udp_datagrams_total{dir="out"}"#, r#"nertc_udp_syscalls_total{dir="out"}"#);
+    let udp0 = server_counter(target, out_datagrams).await.zip(server_counter(target, out_calls).await);
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     ctx.recording.store(false, Relaxed);
     let window = t0.elapsed().as_secs_f64();
     let sent = times.sent.load(Relaxed) - sent0;
     let dropped = server_counter(target, "nertc_rtp_dropped_packets_total").await.zip(dropped0).map(|(b, a)| b - a);
+    let udp = server_counter(target, out_datagrams).await.zip(server_counter(target, out_calls).await);
+    let datagrams_per_send = udp0
+        .zip(udp)
+        .filter(|((_, c0), (_, c))| c > c0)
+        .map(|((d0, c0), (d, c))| ((d - d0) as f64 / (c - c0) as f64 * 10.0).round() / 10.0);
     let (server_pct, own_pct) = (server_cpu.percent(), own_cpu.percent());
     let rss_loaded = rss_kb(server_pid);
     let (mut received, mut expected, mut corrupt) = (0u64, 0u64, 0u64);
@@ -467,6 +475,7 @@ pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize,
         "seq_gap_pct": if expected > 0 { json!((expected.saturating_sub(received) as f64 / expected as f64 * 1e4).round() / 100.0) } else { Value::Null },
         "corrupt_packets": corrupt,
         "server_dropped_packets": dropped,
+        "server_datagrams_per_sendmmsg": datagrams_per_send,
         "latency_ms": summary(latency),
         "server_cpu_pct": server_pct,
         "pps_per_server_core": server_pct.filter(|p| *p > 0.0).map(|p| (pps / (p / 100.0)).round()),

@@ -93,7 +93,9 @@ fn main() {
         ns: flag("--n")
             .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
             .unwrap_or_else(|| if smoke { vec![4] } else { vec![10, 50, 100, 200] }),
-        sfus: flag("--sfu").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_else(|| vec!["nertc".into(), "janus".into()]),
+        sfus: flag("--sfu")
+            .map(|s| s.split(',').map(str::to_owned).collect())
+            .unwrap_or_else(|| vec!["nertc".into(), "nertc-1port".into(), "janus".into()]),
     };
     let known = ["all", "join", "latency", "cpu", "network", "streams", "fanout", "cluster", "cap"];
     if !known.contains(&part.as_str()) {
@@ -363,15 +365,15 @@ fn video(w: u32, h: u32) -> chromium::Video {
 async fn fanout_sfu(sfu: &str, clip: Arc<clip::Clip>, opts: &Options) -> Result<(String, Vec<Value>), String> {
     // Keep the process handle alive for the whole run (dropping it kills the server).
     let (target, pid, what, _guard): (loadgen::Target, u32, String, Box<dyn std::any::Any>) = match sfu {
-        "nertc" => {
-            let s = servers::ServerProcess::nertc()?;
+        "nertc" | "nertc-1port" => {
+            let s = servers::ServerProcess::nertc((sfu == "nertc-1port").then_some(18_300))?;
             (loadgen::Target::Nertc { url: s.url.clone() }, s.pid(), s.what.clone(), Box::new(s))
         }
         "janus" => {
             let (j, what) = servers::ServerProcess::janus(18_188)?;
             (loadgen::Target::Janus { url: j.url() }, j.pid(), what, Box::new(j))
         }
-        other => return Err(format!("unknown SFU {other:?} (nertc or janus)")),
+        other => return Err(format!("unknown SFU {other:?} (nertc, nertc-1port or janus)")),
     };
     let mut steps = Vec::new();
     for &n in &opts.ns {
@@ -407,11 +409,11 @@ fn fanout_table(rows: &[(String, Value)]) -> String {
     // Ours / Janus at each N for the figures where both ran.
     let by = |sfu: &str, n: &Value| rows.iter().find(|(s, v)| s == sfu && &v["n"] == n).map(|(_, v)| v);
     let mut ratios = String::new();
-    for (_, s) in rows.iter().filter(|(sfu, _)| sfu == "nertc") {
+    for (sfu, s) in rows.iter().filter(|(sfu, _)| sfu != "janus") {
         if let Some(j) = by("janus", &s["n"]) {
             let f = |a: &Value, b: &Value| ratio(a.as_f64(), b.as_f64());
             ratios += &format!(
-                "| {} | {} | {} | {} | {} |\n",
+                "| {sfu} | {} | {} | {} | {} | {} |\n",
                 s["n"],
                 f(&s["pps_per_server_core"], &j["pps_per_server_core"]),
                 f(&s["server_cpu_pct"], &j["server_cpu_pct"]),
@@ -421,7 +423,7 @@ fn fanout_table(rows: &[(String, Value)]) -> String {
         }
     }
     if !ratios.is_empty() {
-        t += "\n| N | pkt/s per core, ours / Janus | server CPU, ours / Janus | RSS, ours / Janus | latency median, ours / Janus |\n|---|---|---|---|---|\n";
+        t += "\n| SFU | N | pkt/s per core, ours / Janus | server CPU, ours / Janus | RSS, ours / Janus | latency median, ours / Janus |\n|---|---|---|---|---|---|\n";
         t += &ratios;
     }
     t

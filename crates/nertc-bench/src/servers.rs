@@ -21,18 +21,27 @@ impl ServerProcess {
 
     /// Our room server: the `nertc-server` binary next to this one (build both:
     /// `cargo build --release -p nertc-server -p nertc-bench`), else this binary's `serve` role
-    /// (the same server library and default configuration, in its own process).
-    pub fn nertc() -> Result<ServerProcess, String> {
+    /// (the same server library and default configuration, in its own process). With
+    /// `udp_port`, every peer connection shares that one UDP port on 127.0.0.1
+    /// (`rtc.udp_port`); without, each has its own (the default).
+    pub fn nertc(udp_port: Option<u16>) -> Result<ServerProcess, String> {
         let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let sibling = me.with_file_name("nertc-server");
+        let mut rtc = String::new();
+        if let Some(on) = downlink_estimate_from_env() {
+            rtc += &format!("downlink_estimate = {on}\n");
+        }
+        if let Some(port) = udp_port {
+            rtc += &format!("bind_ip = \"127.0.0.1\"\nudp_port = {port}\n");
+        }
         let mut config_file = None;
         let mut cmd = if sibling.exists() {
             let mut c = Command::new(&sibling);
             c.args(["--listen", "127.0.0.1:0"]);
-            if let Some(on) = downlink_estimate_from_env() {
+            if !rtc.is_empty() {
                 // The binary reads its configuration from a file only.
                 let path = std::env::temp_dir().join(format!("nertc-bench-server-{}.toml", std::process::id()));
-                std::fs::write(&path, format!("[rtc]\ndownlink_estimate = {on}\n")).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::write(&path, format!("[rtc]\n{rtc}")).map_err(|e| format!("{}: {e}", path.display()))?;
                 c.arg("--config").arg(&path);
                 config_file = Some(path);
             }
@@ -40,6 +49,9 @@ impl ServerProcess {
         } else {
             let mut c = Command::new(&me);
             c.arg("serve");
+            if let Some(port) = udp_port {
+                c.args(["--bind", "127.0.0.1", "--udp-port", &port.to_string()]);
+            }
             c
         };
         let what = format!("{cmd:?}").replace('"', "");
@@ -100,7 +112,8 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The `serve` role: our server library in this process until it is killed.
-/// `serve [--listen ADDR] [--bind IP]` (defaults 127.0.0.1:0 and the default media address).
+/// `serve [--listen ADDR] [--bind IP] [--udp-port PORT]` (defaults 127.0.0.1:0, the default
+/// media address, a UDP port per connection).
 pub fn serve(args: &[String]) {
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let mut config = nertc_server::ServerConfig {
@@ -109,6 +122,9 @@ pub fn serve(args: &[String]) {
     };
     if let Some(ip) = flag("--bind").and_then(|ip| ip.parse().ok()) {
         config.rtc.bind_ip = ip;
+    }
+    if let Some(port) = flag("--udp-port").and_then(|p| p.parse().ok()) {
+        config.rtc.udp_port = port;
     }
     if let Some(on) = downlink_estimate_from_env() {
         config.rtc.downlink_estimate = on;

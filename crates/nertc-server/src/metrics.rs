@@ -71,6 +71,13 @@ pub struct Metrics {
     /// Datagrams on the shared media socket (`rtc.udp_port`) for no connection, or dropped
     /// because their connection had [`crate::sfu::udpmux::PORT_QUEUE`] unread.
     pub udp_unrouted: AtomicU64,
+    /// The shared media socket's datagrams sent and `sendmmsg` calls that sent them, datagrams
+    /// the kernel refused; datagrams received and `recvmmsg` calls that read them.
+    pub udp_sent: AtomicU64,
+    pub udp_send_calls: AtomicU64,
+    pub udp_send_errors: AtomicU64,
+    pub udp_received: AtomicU64,
+    pub udp_recv_calls: AtomicU64,
     /// Streams on the shared ICE-TCP port (`rtc.tcp_port`) closed before they reached a
     /// connection: no binding request for a known ufrag first, too slow, or too many waiting.
     pub tcp_unrouted: AtomicU64,
@@ -105,6 +112,11 @@ impl Default for Metrics {
             connections_refused: AtomicU64::new(0),
             handshake_timeouts: AtomicU64::new(0),
             udp_unrouted: AtomicU64::new(0),
+            udp_sent: AtomicU64::new(0),
+            udp_send_calls: AtomicU64::new(0),
+            udp_send_errors: AtomicU64::new(0),
+            udp_received: AtomicU64::new(0),
+            udp_recv_calls: AtomicU64::new(0),
             tcp_unrouted: AtomicU64::new(0),
             downlink_downgrades: AtomicU64::new(0),
             downlink_downgrade_estimate_bps: AtomicU64::new(0),
@@ -190,6 +202,12 @@ impl Metrics {
             c(&self.udp_unrouted),
         );
         metric(
+            "udp_send_errors_total",
+            "counter",
+            "Datagrams the kernel refused to send on the shared media UDP port (dropped).",
+            c(&self.udp_send_errors),
+        );
+        metric(
             "tcp_unrouted_total",
             "counter",
             "Streams on the shared ICE-TCP port closed unrouted: no binding request for a known ufrag first, or too slow.",
@@ -216,6 +234,18 @@ impl Metrics {
             for (dir, a) in [("in", &self.data_in[i]), ("out", &self.data_out[i])] {
                 let _ = writeln!(out, "nertc_data_messages_total{{path=\"{path}\",dir=\"{dir}\"}} {}", a.load(Relaxed));
             }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP nertc_udp_datagrams_total Datagrams sent (dir=\"out\") and received (dir=\"in\") on the shared media UDP port.\n# TYPE nertc_udp_datagrams_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP nertc_udp_syscalls_total sendmmsg (dir=\"out\") and recvmmsg (dir=\"in\") calls on the shared media UDP port.\n# TYPE nertc_udp_syscalls_total counter"
+        );
+        for (dir, datagrams, calls) in [("out", &self.udp_sent, &self.udp_send_calls), ("in", &self.udp_received, &self.udp_recv_calls)] {
+            let _ = writeln!(out, "nertc_udp_datagrams_total{{dir=\"{dir}\"}} {}", datagrams.load(Relaxed));
+            let _ = writeln!(out, "nertc_udp_syscalls_total{{dir=\"{dir}\"}} {}", calls.load(Relaxed));
         }
         let _ = writeln!(out, "# HELP nertc_joins_failed_total Failed joins by reason.\n# TYPE nertc_joins_failed_total counter");
         for (i, code) in ErrorCode::ALL.iter().enumerate() {

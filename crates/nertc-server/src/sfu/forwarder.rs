@@ -1,10 +1,13 @@
 //! Fan-out of one published track to its subscribers.
 //!
-//! One task per published track reads the publisher's RTP (`TrackRemote::poll`) and offers each
-//! packet to every subscriber's bounded queue (`try_send`: a slow subscriber loses packets, it
-//! never slows the publisher or the others). One task per subscription ("down track") rewrites
-//! the packet for its subscriber ([`Munger`]) and writes it to the subscriber's peer connection,
-//! whose NACK responder keeps the send cache that retransmissions are served from. Keyframe
+//! One task per published track reads the publisher's RTP (`TrackRemote::poll`) and, for each
+//! packet, every subscription's [`Writer`] rewrites it for its subscriber ([`Munger`]) and
+//! hands it to the subscriber's peer connection without waiting: no task hop per packet and
+//! subscriber. When the connection's queue is full (a burst such as a cached keyframe, or a
+//! connection behind), the packets wait in the writer's backlog, which a task of the down
+//! track drains; a full backlog loses packets (a slow subscriber never slows the publisher or
+//! the others). The connection's NACK responder keeps the send cache that retransmissions are
+//! served from. Keyframe
 //! requests travel the other way: subscriber RTCP -> down track -> forwarder, which throttles
 //! them to one PLI per [`KEYFRAME_MIN_INTERVAL`] and layer towards the publisher.
 //!
@@ -29,9 +32,12 @@
 //! of one continuous stream ([`Out::resync`]).
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
@@ -47,10 +53,10 @@ use crate::sfu::peer::{MediaEvent, SessionKey};
 use crate::sfu::simulcast::{self, Downlink, DownlinkMeter, Fallback, HIGH, LAYERS, LOW, LayerChoice, PACKET_OVERHEAD};
 use nertc_rtc::tap::is_keyframe_request;
 
+/// Packets a subscription's writer holds while its connection's queue is full; more are lost.
+const BACKLOG_MAX: usize = 512;
 /// At most one keyframe request per this interval reaches a publisher (per layer).
 pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(100);
-/// Packets queued per subscription before the forwarder starts dropping for it.
-const SINK_QUEUE: usize = 512;
 /// A layer with no packet for this long counts as paused.
 const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// A layer nobody has wanted for this long is reported unwanted (paused by the publisher).
@@ -72,7 +78,7 @@ const AWAIT_KEY_RETRY: Duration = Duration::from_millis(400);
 /// A keyframe of more packets than this is not cached (about 1.2 MB of payload).
 const KEY_CACHE_MAX_PACKETS: usize = 1024;
 
-/// What a down track gets from its forwarder: a packet, and whether it starts a new run of the
+/// What a subscription's writer gets from its forwarder: a packet, and whether it starts a new run of the
 /// stream (a cached keyframe, or the live stream after one): the munger then numbers it right
 /// after what it sent last instead of keeping the source's offsets.
 #[derive(Debug)]
@@ -104,10 +110,10 @@ impl Want {
 }
 
 enum FwdCmd {
-    /// A subscription: its queue, its wanted layer (and whether its video is paused), and
+    /// A subscription: its writer, its wanted layer (and whether its video is paused), and
     /// whether it is started (video subscriptions start at their first keyframe request, see
     /// [`Sink::started`]).
-    AddSink(u64, mpsc::Sender<Out>, Want, bool),
+    AddSink(u64, SinkOut, Want, bool),
     RemoveSink(u64),
     /// A subscription's wanted layer, or its pause.
     SetLayer(u64, Want),
@@ -162,8 +168,8 @@ impl ForwarderHandle {
     pub fn close(&self) {
         let _ = self.ctl.send(FwdCmd::Close);
     }
-    fn add_sink(&self, id: u64, tx: mpsc::Sender<Out>, want: Want, started: bool) {
-        let _ = self.ctl.send(FwdCmd::AddSink(id, tx, want, started));
+    fn add_sink(&self, id: u64, out: SinkOut, want: Want, started: bool) {
+        let _ = self.ctl.send(FwdCmd::AddSink(id, out, want, started));
     }
     fn remove_sink(&self, id: u64) {
         let _ = self.ctl.send(FwdCmd::RemoveSink(id));
@@ -213,9 +219,108 @@ struct LayerState {
     cache_asked: u32,
 }
 
+/// Where a subscription's packets go.
+enum SinkOut {
+    /// Its down track's writer (gone with the down track).
+    Writer(Weak<Mutex<Writer>>),
+    /// A queue the tests read.
+    #[cfg(test)]
+    Queue(mpsc::Sender<Out>),
+}
+
+/// Rewrites a subscription's packets and writes them to its subscriber's connection. Owned by
+/// its down track, so that the numbering continues when the down track moves to another
+/// forwarder ([`DownTrack::rebind`]).
+pub(crate) struct Writer {
+    local: Arc<TrackLocalStaticRTP>,
+    munger: Munger,
+    downlink: Arc<Downlink>,
+    /// Bytes this subscription sent (its share of the downlink).
+    mine: Arc<AtomicU64>,
+    sink_id: u64,
+    /// Rewritten packets waiting for room in the connection's queue, in order.
+    backlog: VecDeque<rtc::rtp::Packet>,
+    /// The drain task has taken a packet of the backlog and is writing it: later packets
+    /// queue behind it.
+    draining: bool,
+    /// Wakes the drain task ([`DownTrack::spawn`]).
+    drain: Arc<tokio::sync::Notify>,
+}
+
+impl Writer {
+    fn write(&mut self, Out { mut pkt, resync }: Out, now: Instant, metrics: &Metrics) {
+        if resync {
+            self.munger.resync();
+        }
+        self.munger.rewrite(&mut pkt.header, now);
+        if self.backlog.is_empty() && !self.draining {
+            // The write takes the track's lock and puts the packet in the connection's queue:
+            // both free at once unless the connection is far behind or being negotiated. The
+            // clone is cheap (the payload is shared, the rewrite emptied the extensions) and
+            // goes to the backlog when the write would have to wait.
+            if let Some(written) = self.local.write_rtp(pkt.clone()).now_or_never() {
+                self.written(written, pkt.payload.len(), metrics);
+                return;
+            }
+        }
+        if self.backlog.len() >= BACKLOG_MAX {
+            metrics.rtp_dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        self.backlog.push_back(pkt);
+        self.drain.notify_one();
+    }
+
+    fn written(&self, result: webrtc::error::Result<()>, bytes: usize, metrics: &Metrics) {
+        match result {
+            Ok(()) => {
+                self.downlink.sent(bytes);
+                self.mine.fetch_add(bytes as u64 + PACKET_OVERHEAD, Relaxed);
+                metrics.rtp_forwarded.fetch_add(1, Relaxed);
+                metrics.rtp_forwarded_bytes.fetch_add(bytes as u64, Relaxed);
+            }
+            // Not yet bound (negotiation in flight) or closing.
+            Err(e) => {
+                tracing::trace!(sink_id = self.sink_id, "packet not written: {e}");
+                metrics.rtp_dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// The drain task of a writer's backlog: writes its packets in order, waiting for room.
+async fn drain_backlog(writer: Weak<Mutex<Writer>>, notify: Arc<tokio::sync::Notify>, metrics: Arc<Metrics>) {
+    loop {
+        notify.notified().await;
+        loop {
+            let Some(w) = writer.upgrade() else { return };
+            let (pkt, local) = {
+                let mut g = lock_writer(&w);
+                match g.backlog.pop_front() {
+                    Some(p) => {
+                        g.draining = true;
+                        (p, g.local.clone())
+                    }
+                    None => {
+                        g.draining = false;
+                        break;
+                    }
+                }
+            };
+            let bytes = pkt.payload.len();
+            let written = local.write_rtp(pkt).await;
+            lock_writer(&w).written(written, bytes, &metrics);
+        }
+    }
+}
+
+fn lock_writer(w: &Mutex<Writer>) -> std::sync::MutexGuard<'_, Writer> {
+    w.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// One subscription as the forwarder sees it.
 struct Sink {
-    tx: mpsc::Sender<Out>,
+    out: SinkOut,
     /// Packets go out. A video subscription starts with its first keyframe request, which the
     /// peer makes once the subscriber can receive: what would go out before is lost (the
     /// track is not negotiated or its transport not up), and its first picture should be a
@@ -252,9 +357,9 @@ const HELD_MAX: usize = 256;
 const HELD_WAIT: Duration = Duration::from_millis(150);
 
 impl Sink {
-    fn new(tx: mpsc::Sender<Out>, want: usize, started: bool) -> Self {
+    fn new(out: SinkOut, want: usize, started: bool) -> Self {
         Sink {
-            tx,
+            out,
             started,
             armed: false,
             await_key: false,
@@ -290,17 +395,23 @@ impl Sink {
         changed || resumed
     }
 
-    /// Queues `pkt` for the subscriber; false when the subscription is gone.
+    /// Sends `pkt` to the subscriber; false when the subscription is gone.
     fn send(&mut self, pkt: rtc::rtp::Packet, metrics: &Metrics) -> bool {
         self.open = !pkt.header.marker;
-        let resync = std::mem::take(&mut self.resync_next);
-        match self.tx.try_send(Out { pkt, resync }) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                metrics.rtp_dropped.fetch_add(1, Relaxed);
+        let out = Out { pkt, resync: std::mem::take(&mut self.resync_next) };
+        match &self.out {
+            SinkOut::Writer(w) => match w.upgrade() {
+                Some(w) => {
+                    lock_writer(&w).write(out, Instant::now(), metrics);
+                    true
+                }
+                None => false,
+            },
+            #[cfg(test)]
+            SinkOut::Queue(tx) => {
+                tx.try_send(out).expect("the test's queue has room");
                 true
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -518,8 +629,8 @@ impl Fwd {
             // would be lost and start the throttle window. The peer asks once the
             // subscriber can receive (transport connected, or its answer applied on a
             // connected transport).
-            FwdCmd::AddSink(id, tx, want, started) => {
-                let mut sink = Sink::new(tx, want.layer, started || self.kind != MediaKind::Video);
+            FwdCmd::AddSink(id, out, want, started) => {
+                let mut sink = Sink::new(out, want.layer, started || self.kind != MediaKind::Video);
                 sink.paused = want.paused;
                 self.sinks.insert(id, sink);
                 self.ever_had_sink = true;
@@ -790,13 +901,14 @@ fn effective(want: usize, live: [bool; LAYERS]) -> usize {
 /// subscriber is told through `notice`).
 pub struct DownTrack {
     sink_id: u64,
-    /// This subscription's queue, kept so that it outlives a forwarder.
-    sink: mpsc::Sender<Out>,
+    /// This subscription's writer, kept here so that it outlives a forwarder.
+    writer: Arc<Mutex<Writer>>,
     forwarder: Arc<tokio::sync::watch::Sender<ForwarderHandle>>,
     choice: Arc<Mutex<LayerChoice>>,
     notice: FallbackNotice,
     /// A keyframe was asked for it: the subscriber can receive (see [`Sink::started`]).
     started: std::sync::atomic::AtomicBool,
+    /// The backlog's drain task and the feedback task.
     tasks: [tokio::task::AbortHandle; 2],
 }
 
@@ -843,37 +955,20 @@ impl DownTrack {
         let DownlinkSignals { mut reports, downlink } = signals;
         static NEXT_SINK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
-        let (sink, mut rx) = mpsc::channel::<Out>(SINK_QUEUE);
-        forwarder.add_sink(sink_id, sink.clone(), Want::of(&choice), false);
-
-        // Bytes this subscription sent (its share of the downlink).
         let mine = Arc::new(AtomicU64::new(0));
-        let writer = {
-            let (local, downlink, mine, metrics) = (local.clone(), downlink.clone(), mine.clone(), metrics.clone());
-            let mut munger = munger;
-            tokio::spawn(async move {
-                while let Some(Out { mut pkt, resync }) = rx.recv().await {
-                    if resync {
-                        munger.resync();
-                    }
-                    munger.rewrite(&mut pkt.header, Instant::now());
-                    let bytes = pkt.payload.len() as u64;
-                    match local.write_rtp(pkt).await {
-                        Ok(()) => {
-                            downlink.sent(bytes as usize);
-                            mine.fetch_add(bytes + PACKET_OVERHEAD, Relaxed);
-                            metrics.rtp_forwarded.fetch_add(1, Relaxed);
-                            metrics.rtp_forwarded_bytes.fetch_add(bytes, Relaxed);
-                        }
-                        // Not yet bound (negotiation in flight) or closing.
-                        Err(e) => {
-                            tracing::trace!(sink_id, resync, "packet not written: {e}");
-                            metrics.rtp_dropped.fetch_add(1, Relaxed);
-                        }
-                    }
-                }
-            })
-        };
+        let drain = Arc::new(tokio::sync::Notify::new());
+        let writer = Arc::new(Mutex::new(Writer {
+            local: local.clone(),
+            munger,
+            downlink: downlink.clone(),
+            mine: mine.clone(),
+            sink_id,
+            backlog: VecDeque::new(),
+            draining: false,
+            drain: drain.clone(),
+        }));
+        let drainer = tokio::spawn(drain_backlog(Arc::downgrade(&writer), drain, metrics.clone())).abort_handle();
+        forwarder.add_sink(sink_id, SinkOut::Writer(Arc::downgrade(&writer)), Want::of(&choice), false);
         let forwarder = Arc::new(tokio::sync::watch::channel(forwarder).0);
         let choice = Arc::new(Mutex::new(choice));
         let feedback = {
@@ -964,15 +1059,7 @@ impl DownTrack {
                 }
             })
         };
-        DownTrack {
-            sink_id,
-            sink,
-            forwarder,
-            choice,
-            notice,
-            started: false.into(),
-            tasks: [writer.abort_handle(), feedback.abort_handle()],
-        }
+        DownTrack { sink_id, writer, forwarder, choice, notice, started: false.into(), tasks: [drainer, feedback.abort_handle()] }
     }
 
     pub fn forwarder(&self) -> ForwarderHandle {
@@ -1018,7 +1105,7 @@ impl DownTrack {
         }
         // A started subscription continues at once on the new forwarder (from its first
         // keyframe, asked for by the peer); one not started yet waits for its start there.
-        to.add_sink(self.sink_id, self.sink.clone(), Want::of(&lock(&self.choice)), self.started.load(Relaxed));
+        to.add_sink(self.sink_id, SinkOut::Writer(Arc::downgrade(&self.writer)), Want::of(&lock(&self.choice)), self.started.load(Relaxed));
         self.forwarder.send_replace(to).remove_sink(self.sink_id);
     }
 }
@@ -1059,7 +1146,7 @@ mod tests {
     fn a_paused_subscription_finishes_its_picture_and_resumes_at_a_keyframe_as_a_new_run() {
         let metrics = Metrics::default();
         let (tx, mut rx) = mpsc::channel(64);
-        let mut s = Sink::new(tx, HIGH, true);
+        let mut s = Sink::new(SinkOut::Queue(tx), HIGH, true);
         offer(&mut s, 0..4, &[0], &metrics);
         assert_eq!(drain(&mut rx).len(), 4);
         // Paused in the middle of the picture 3..6: it is finished, then nothing goes out.

@@ -48,14 +48,12 @@ use webrtc::runtime::{
 };
 
 use super::tcpmux::TcpPort;
+use super::udpbatch::{self, Outbox, Receiver};
 use crate::metrics::Metrics;
 
 /// Datagrams held for one connection whose driver has not read them yet; more are dropped
 /// (a driver that far behind is stuck, and UDP may drop).
 pub const PORT_QUEUE: usize = 1024;
-/// Largest datagram read from the shared socket; a longer one is truncated and then fails
-/// its integrity check (the stack's own receive MTU is 1460).
-const MAX_DATAGRAM: usize = 2048;
 
 /// The shared socket and its routing tables; owned by the server, one per process.
 pub struct UdpMux {
@@ -68,13 +66,16 @@ pub struct UdpMux {
     tasks: [tokio::task::AbortHandle; 2],
 }
 
-struct Shared {
-    socket: tokio::net::UdpSocket,
+pub(super) struct Shared {
+    pub(super) socket: tokio::net::UdpSocket,
     routes: Mutex<Routes>,
-    /// Senders that found the socket's send buffer full, woken when it drains.
-    send_waiters: Mutex<Vec<Waker>>,
-    send_blocked: tokio::sync::Notify,
-    metrics: Arc<Metrics>,
+    /// Datagrams sent by the connections, for the flusher ([`udpbatch::flush_loop`]).
+    pub(super) outbox: Mutex<Outbox>,
+    /// Notified when the outbox stops being empty.
+    pub(super) outbox_ready: tokio::sync::Notify,
+    /// Senders that found the outbox full, woken when it drains.
+    pub(super) send_waiters: Mutex<Vec<Waker>>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl fmt::Debug for UdpMux {
@@ -95,22 +96,25 @@ impl UdpMux {
         let socket = std::net::UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        let receiver = Receiver::new(&socket)?;
         let shared = Arc::new(Shared {
-            socket: tokio::net::UdpSocket::from_std(socket)?,
+            socket,
             routes: Mutex::default(),
+            outbox: Mutex::default(),
+            outbox_ready: tokio::sync::Notify::new(),
             send_waiters: Mutex::default(),
-            send_blocked: tokio::sync::Notify::new(),
             metrics,
         });
-        let recv = tokio::spawn(receive_loop(shared.clone())).abort_handle();
-        let writable = tokio::spawn(wake_senders(shared.clone())).abort_handle();
+        let recv = tokio::spawn(receive_loop(shared.clone(), receiver)).abort_handle();
+        let flush = tokio::spawn(udpbatch::flush_loop(shared.clone())).abort_handle();
         tracing::info!(%local, "media on one UDP socket");
         Ok(Arc::new(UdpMux {
             shared: Arc::downgrade(&shared),
             owner: Mutex::new(Some(shared)),
             local,
             advertised_ip,
-            tasks: [recv, writable],
+            tasks: [recv, flush],
         }))
     }
 
@@ -138,11 +142,20 @@ impl UdpMux {
     }
 }
 
-async fn receive_loop(shared: Arc<Shared>) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+async fn receive_loop(shared: Arc<Shared>, mut receiver: Receiver) {
     loop {
-        let (n, from) = match shared.socket.recv_from(&mut buf).await {
-            Ok(r) => r,
+        let read = receiver.recv(&shared.socket, |from, datagram| {
+            shared.metrics.udp_received.fetch_add(1, Relaxed);
+            let port = lock(&shared.routes).route(datagram, from);
+            match port {
+                Some(port) => port.deliver(from, datagram, &shared.metrics),
+                None => {
+                    shared.metrics.udp_unrouted.fetch_add(1, Relaxed);
+                }
+            }
+        });
+        match read.await {
+            Ok(()) => shared.metrics.udp_recv_calls.fetch_add(1, Relaxed),
             // An ICMP unreachable for something one connection sent, or a signal: not the
             // socket's end.
             Err(e) if is_transient(&e) => continue,
@@ -151,29 +164,6 @@ async fn receive_loop(shared: Arc<Shared>) {
                 return;
             }
         };
-        let datagram = &buf[..n];
-        let port = lock(&shared.routes).route(datagram, from);
-        match port {
-            Some(port) => port.deliver(from, datagram, &shared.metrics),
-            None => {
-                shared.metrics.udp_unrouted.fetch_add(1, Relaxed);
-            }
-        }
-    }
-}
-
-/// Wakes the senders parked on a full send buffer once the socket is writable again. One task
-/// does the waiting: tokio's `poll_send_to` keeps only the last caller's waker, and several
-/// connections' drivers send on this socket.
-async fn wake_senders(shared: Arc<Shared>) {
-    loop {
-        shared.send_blocked.notified().await;
-        if shared.socket.writable().await.is_err() {
-            return;
-        }
-        for w in std::mem::take(&mut *lock(&shared.send_waiters)) {
-            w.wake();
-        }
     }
 }
 
@@ -182,7 +172,7 @@ fn is_transient(e: &io::Error) -> bool {
     matches!(e.kind(), ConnectionRefused | ConnectionReset | Interrupted | WouldBlock | TimedOut)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -453,19 +443,20 @@ impl AsyncUdpSocket for MuxSocket {
         // max_gso_segments is 1, so a transmit is one datagram; split one anyway rather than
         // send an oversized datagram.
         let size = transmit.segment_size.filter(|s| *s > 0).unwrap_or(transmit.contents.len().max(1));
-        let mut sent = 0;
+        let mut outbox = lock(&shared.outbox);
+        if outbox.is_full() {
+            // Registered under the outbox's lock: the flusher, which has work (the outbox is
+            // not empty), wakes the waiters after it has taken the outbox.
+            lock(&shared.send_waiters).push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let was_empty = outbox.is_empty();
         for chunk in transmit.contents.chunks(size) {
-            match shared.socket.try_send_to(chunk, to) {
-                Ok(_) => sent += chunk.len(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && sent == 0 => {
-                    lock(&shared.send_waiters).push(cx.waker().clone());
-                    shared.send_blocked.notify_one();
-                    return Poll::Pending;
-                }
-                // The rest of a split batch, when the buffer filled midway: lost, as UDP may.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+            outbox.push(to, chunk);
+        }
+        drop(outbox);
+        if was_empty {
+            shared.outbox_ready.notify_one();
         }
         Poll::Ready(Ok(transmit.contents.len()))
     }
@@ -630,5 +621,70 @@ pub(super) mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("{local} still bound after close; b is alive: {}", Arc::strong_count(&b));
+    }
+
+    async fn send(socket: &MuxSocket, to: SocketAddr, datagram: &[u8]) {
+        let transmit = Transmit { destination: to, ecn: None, contents: datagram, segment_size: None, src_ip: None };
+        let sent = futures_util::future::poll_fn(|cx| socket.poll_send(cx, &transmit)).await.expect("a queued send succeeds");
+        assert_eq!(sent, datagram.len());
+    }
+
+    /// A fan-out queued by connections before the flusher runs leaves in `sendmmsg` calls of
+    /// 64, every datagram whole and in order; on a full outbox a sender waits, then goes on.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fan_out_leaves_in_batches_whole_and_in_order() {
+        let metrics = Arc::new(Metrics::default());
+        let mux = UdpMux::bind(addr(0), None, metrics.clone()).expect("bind the shared socket");
+        let views: Vec<MuxSocket> = (0..2).map(|i| MuxSocket { port: mux.port(), local: addr(40_000 + i) }).collect();
+        let sinks = [tokio::net::UdpSocket::bind(addr(0)).await.unwrap(), tokio::net::UdpSocket::bind(addr(0)).await.unwrap()];
+        let to: Vec<SocketAddr> = sinks.iter().map(|s| s.local_addr().unwrap()).collect();
+
+        // 100 "packets" to each of two subscribers (within the sinks' receive buffers),
+        // queued without yielding, as one fan-out's drivers do on this one thread.
+        for seq in 0u16..100 {
+            for (i, view) in views.iter().enumerate() {
+                let mut d = vec![i as u8; 100 + usize::from(seq)];
+                d[1..3].copy_from_slice(&seq.to_be_bytes());
+                send(view, to[i], &d).await;
+            }
+        }
+        assert_eq!(metrics.udp_send_calls.load(Relaxed), 0, "nothing leaves before the flusher runs");
+        let mut buf = vec![0u8; 2048];
+        for (i, sink) in sinks.iter().enumerate() {
+            for seq in 0u16..100 {
+                let n = tokio::time::timeout(Duration::from_secs(5), sink.recv(&mut buf)).await.expect("datagram in time").unwrap();
+                assert_eq!(n, 100 + usize::from(seq), "sink {i} datagram {seq} whole");
+                assert_eq!((buf[0], u16::from_be_bytes([buf[1], buf[2]])), (i as u8, seq), "sink {i} in order");
+            }
+        }
+        assert_eq!(metrics.udp_sent.load(Relaxed), 200);
+        assert_eq!(metrics.udp_send_calls.load(Relaxed), 200usize.div_ceil(udpbatch::SEND_BATCH) as u64);
+
+        // A full outbox parks the next sender until the flusher has taken it.
+        for _ in 0..udpbatch::OUTBOX_MAX {
+            send(&views[0], to[0], &[0; 20]).await;
+        }
+        let transmit = Transmit { destination: to[0], ecn: None, contents: &[1; 20], segment_size: None, src_ip: None };
+        let first = futures_util::future::poll_fn(|cx| Poll::Ready(views[0].poll_send(cx, &transmit))).await;
+        assert!(first.is_pending(), "a sender waits on a full outbox");
+        tokio::time::timeout(Duration::from_secs(5), send(&views[0], to[0], &[1; 20])).await.expect("the flusher drains the outbox");
+        assert_eq!(metrics.udp_send_errors.load(Relaxed), 0);
+    }
+
+    /// IPv6 destinations get a sockaddr_in6 of their own.
+    #[tokio::test(flavor = "current_thread")]
+    async fn ipv6_destinations_are_reached() {
+        let v6 = |port: u16| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        let Ok(sink) = tokio::net::UdpSocket::bind(v6(0)).await else {
+            eprintln!("no IPv6 loopback here: nothing to test");
+            return;
+        };
+        let metrics = Arc::new(Metrics::default());
+        let mux = UdpMux::bind(v6(0), None, metrics.clone()).expect("bind the shared socket on ::1");
+        let view = MuxSocket { port: mux.port(), local: v6(40_000) };
+        send(&view, sink.local_addr().unwrap(), b"over six").await;
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(5), sink.recv_from(&mut buf)).await.expect("in time").unwrap();
+        assert_eq!((&buf[..n], from), (&b"over six"[..], mux.local_addr()));
     }
 }
