@@ -97,7 +97,7 @@ impl Drop for ServerProcess {
 }
 
 /// `NERTC_BENCH_DOWNLINK_ESTIMATE=0` / `=1`: the server without / with its per-subscriber
-/// downlink estimate (`rtc.downlink_estimate`, off by default), to price it in the fan-out part.
+/// downlink estimate (`rtc.downlink_estimate`, on by default), to price it in the fan-out part.
 fn downlink_estimate_from_env() -> Option<bool> {
     match std::env::var("NERTC_BENCH_DOWNLINK_ESTIMATE").ok()?.as_str() {
         "0" => Some(false),

@@ -519,6 +519,29 @@ fn dual_stream_gives_each_subscriber_its_layer() {
         assert!(cf.len() >= 100 && cf.iter().all(|f| (f.w, f.h) == (640, 480) && f.pattern), "C lost the high stream: {:?}", sizes(&cf));
         let low = last_low_stats(&a_rx).expect("A reports its low layer");
         assert!(low.2 >= 10, "A encodes the low layer again for B: {low:?}");
+
+        // The cap lifted: B gets the high stream back. The estimate cannot show room for a
+        // layer that is not sent, so this is the timed try (after 10 s of clean receiver
+        // reports), which must hold although the acknowledged rate trails the new one at first.
+        cap_shaped(b_port, 1_000_000);
+        let lifted = Instant::now();
+        let mut seen = Vec::new();
+        let back = loop {
+            let chunk = watch(&b, Duration::from_secs(1));
+            let hit = chunk.iter().find(|f| (f.w, f.h) == (640, 480)).map(|f| f.at.duration_since(lifted));
+            seen.extend(chunk);
+            if hit.is_some() || lifted.elapsed() > Duration::from_secs(25) {
+                break hit;
+            }
+        };
+        println!("dual_stream: cap lifted: B back on the high stream after {back:?}");
+        assert!(back.is_some(), "B never got the high stream back: {:?}", sizes(&seen));
+        let held = watch(&b, Duration::from_secs(8));
+        assert!(
+            held.len() >= 50 && held.iter().all(|f| (f.w, f.h) == (640, 480) && f.pattern),
+            "B's try of the high stream did not hold: {:?}",
+            sizes(&held)
+        );
     });
     for e in [a, b, c] {
         e.release();

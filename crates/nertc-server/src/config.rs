@@ -290,8 +290,9 @@ pub struct RtcConfig {
     /// has a layer to choose or may fall back to audio only, through one light interceptor
     /// ([`nertc_rtc::cc::EstimateOnly`]). What it costs is mostly webrtc-rs reading each
     /// subscriber's feedback (about ten datagrams a second): in a 50-subscriber fan-out of a
-    /// simulcast publisher 15 % more server CPU per forwarded packet, none measurable at 200
-    /// subscribers, none for single-layer tracks. Off: layers follow receiver-report loss alone.
+    /// simulcast publisher about 3 % more server CPU (four alternating runs each way,
+    /// `bench/RESULTS.md`), none for single-layer tracks. Off: layers follow receiver-report
+    /// loss alone.
     pub downlink_estimate: bool,
 }
 
@@ -305,7 +306,7 @@ impl Default for RtcConfig {
             udp_port: 0,
             tcp_port: 0,
             tcp_only: false,
-            downlink_estimate: false,
+            downlink_estimate: true,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! at all while its downlink cannot carry the lowest layer (retried on a doubling timer, since
 //! nothing comes back about a stream that is not sent).
 //!
-//! With `rtc.downlink_estimate` (off by default), the downlink is judged first by its estimate
+//! With `rtc.downlink_estimate` (on by default), the downlink is judged first by its estimate
 //! ([`Downlink`]): the server's `sub` connection to each subscriber puts transport-wide
 //! sequence numbers on what it forwards, and the subscriber's TWCC feedback drives an
 //! estimate-only congestion controller ([`nertc_rtc::cc::configure_estimate_only`]: the
@@ -155,6 +155,10 @@ pub const ESTIMATE_EVERY: Duration = Duration::from_millis(250);
 /// Bytes a forwarded packet takes besides its payload (RTP header and extensions, SRTP tag,
 /// UDP, IPv4): rates are compared with an estimate of what crosses the link.
 pub const PACKET_OVERHEAD: u64 = 50;
+/// How long after a subscription's first estimate, or the start of a try, an under-delivery
+/// is not taken for congestion: the acknowledged rate needs a feedback round and its half-second
+/// window to catch up with a new sending rate.
+pub const DELIVERY_SETTLE: Duration = Duration::from_secs(2);
 /// The link counts as congested when less than this share of what is sent arrives ...
 const DELIVERED_SHARE: f64 = 0.8;
 /// ... or the feedback shows this much loss (per mille), or the delay detector sees overuse.
@@ -187,9 +191,12 @@ pub struct DownlinkView {
     pub estimate_bps: f64,
     /// The estimate less what the subscriber's other subscriptions get.
     pub budget_bps: f64,
-    /// The estimate is the path's, not just what was offered: the delay detector sees a
-    /// queue, the feedback shows loss, or less arrives than is sent.
-    pub congested: bool,
+    /// The delay detector sees a queue, or the feedback shows loss.
+    pub queue_or_loss: bool,
+    /// Less arrives than is sent. Also what a rise of the sending rate looks like for a while
+    /// (acknowledgements trail what is sent): [`LayerChoice::estimate`] ignores it for
+    /// [`DELIVERY_SETTLE`] after the subscription starts or tries a higher layer.
+    pub under_delivered: bool,
     /// Each layer's bitrate as it arrives from the publisher, with packet overhead (0: not
     /// flowing).
     pub layer_bps: [f64; LAYERS],
@@ -239,10 +246,17 @@ impl DownlinkMeter {
         }
         let estimate = bwe.target_bps as f64;
         let others = (sent - mine).max(0.0);
-        let congested = bwe.overuse
-            || bwe.loss_permille >= CONGESTED_LOSS_PERMILLE
-            || (sent > 0.0 && bwe.acked_bps > 0 && (bwe.acked_bps as f64) < DELIVERED_SHARE * sent);
-        Some(DownlinkView { estimate_bps: estimate, budget_bps: estimate - others, congested, layer_bps })
+        let queue_or_loss = bwe.overuse || bwe.loss_permille >= CONGESTED_LOSS_PERMILLE;
+        let under_delivered = sent > 0.0 && bwe.acked_bps > 0 && (bwe.acked_bps as f64) < DELIVERED_SHARE * sent;
+        Some(DownlinkView { estimate_bps: estimate, budget_bps: estimate - others, queue_or_loss, under_delivered, layer_bps })
+    }
+}
+
+impl DownlinkView {
+    /// The estimate is the path's, not just what was offered: the delay detector sees a queue,
+    /// the feedback shows loss, or less arrives than is sent.
+    pub fn congested(&self) -> bool {
+        self.queue_or_loss || self.under_delivered
     }
 }
 
@@ -271,6 +285,8 @@ pub struct LayerChoice {
     /// one ([`LayerChoice::estimate`]).
     short_since: Option<Instant>,
     roomy_since: Option<Instant>,
+    /// The first downlink estimate this subscription saw.
+    first_estimate: Option<Instant>,
 }
 
 impl LayerChoice {
@@ -288,6 +304,7 @@ impl LayerChoice {
             resume_try: false,
             short_since: None,
             roomy_since: None,
+            first_estimate: None,
         }
     }
 
@@ -401,7 +418,8 @@ impl LayerChoice {
     }
 
     /// The downlink estimate at `now` (every [`ESTIMATE_EVERY`]); `has_low`: the track has a
-    /// low layer. Steps down when the link is congested and the budget cannot carry the layer
+    /// low layer. Steps down when the link is congested (an under-delivery counts only once
+    /// settled, see [`DELIVERY_SETTLE`]) and the budget cannot carry the layer
     /// forwarded now (+ [`NEED_MARGIN`]) for [`SHORT_HOLD`] (at once during a try of the high
     /// layer); tries the high layer again when the budget carries it (+ [`ROOM_MARGIN`]) on an
     /// uncongested link for [`ROOM_HOLD`]. Returns whether the layer or the pause changed.
@@ -410,9 +428,12 @@ impl LayerChoice {
             return false; // nothing is learnt about a stream not sent: the resume is timed
         }
         let before = (self.layer(), self.paused());
+        let started = *self.first_estimate.get_or_insert(now);
+        let settling = [Some(started), self.trying_since].into_iter().flatten().any(|t| now.duration_since(t) < DELIVERY_SETTLE);
+        let congested = v.queue_or_loss || (v.under_delivered && !settling);
         let cur = if has_low { self.layer() } else { HIGH };
         let need = v.layer_bps[cur] * NEED_MARGIN;
-        let short = v.congested && need > 0.0 && v.budget_bps < need;
+        let short = congested && need > 0.0 && v.budget_bps < need;
         if short {
             self.short_since.get_or_insert(now);
         } else {
@@ -426,7 +447,7 @@ impl LayerChoice {
             self.step_down(may_fall, may_pause, failed_try, now);
             return (self.layer(), self.paused()) != before;
         }
-        let room = self.fallen && may_fall && !v.congested && v.layer_bps[HIGH] > 0.0 && v.budget_bps >= v.layer_bps[HIGH] * ROOM_MARGIN;
+        let room = self.fallen && may_fall && !congested && v.layer_bps[HIGH] > 0.0 && v.budget_bps >= v.layer_bps[HIGH] * ROOM_MARGIN;
         if !room {
             self.roomy_since = None;
         } else if self.trying_since.is_none() && now.duration_since(*self.roomy_since.get_or_insert(now)) >= ROOM_HOLD {
@@ -604,7 +625,47 @@ mod tests {
 
     fn view(budget_kbps: f64, congested: bool) -> DownlinkView {
         let budget_bps = budget_kbps * 1000.0;
-        DownlinkView { estimate_bps: budget_bps, budget_bps, congested, layer_bps: [800_000.0, 160_000.0] }
+        DownlinkView {
+            estimate_bps: budget_bps,
+            budget_bps,
+            queue_or_loss: congested,
+            under_delivered: false,
+            layer_bps: [800_000.0, 160_000.0],
+        }
+    }
+
+    /// Acknowledgements trail a rise of the sending rate: an under-delivery in the first
+    /// [`DELIVERY_SETTLE`] of a subscription or of a try is no congestion; later, or with a
+    /// queue, it is.
+    #[test]
+    fn an_under_delivery_right_after_a_rise_in_rate_is_not_congestion() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let lagging = |budget_kbps: f64| DownlinkView { under_delivered: true, ..view(budget_kbps, false) };
+        let mut c = LayerChoice::new(HIGH, Fallback::VideoLow);
+        // The start: 2 s of acknowledgements trailing the new stream keep the high layer.
+        for n in 0..8 {
+            assert!(!c.estimate(&lagging(300.0), true, ms(n * 250)), "at {n}");
+        }
+        // Settled: an under-delivery that holds a second is congestion.
+        for n in 8..12 {
+            assert!(!c.estimate(&lagging(300.0), true, ms(n * 250)), "at {n}");
+        }
+        assert!(c.estimate(&lagging(300.0), true, ms(3000)));
+        assert_eq!(c.layer(), LOW);
+        // Room again: the try starts; acknowledgements trailing it do not end it ...
+        for n in 0..16 {
+            assert!(!c.estimate(&view(1100.0, false), true, ms(3250 + n * 250)));
+        }
+        assert!(c.estimate(&view(1100.0, false), true, ms(7250)));
+        assert_eq!(c.layer(), HIGH);
+        for n in 1..8 {
+            assert!(!c.estimate(&lagging(400.0), true, ms(7250 + n * 250)), "at {n}");
+        }
+        assert_eq!(c.layer(), HIGH);
+        // ... a queue does, at once.
+        assert!(c.estimate(&view(400.0, true), true, ms(9000)));
+        assert_eq!(c.layer(), LOW);
     }
 
     #[test]
@@ -671,11 +732,11 @@ mod tests {
         let v = m.view(s(1), bwe, 100_000, 25_000, [100_000, 20_000]).expect("feedback");
         assert_eq!(v.layer_bps, [800_000.0, 160_000.0]);
         assert_eq!(v.budget_bps, 1_000_000.0 - 600_000.0);
-        assert!(v.congested, "500 kbps arrive of 800 kbps sent");
+        assert!(v.under_delivered && !v.queue_or_loss && v.congested(), "500 kbps arrive of 800 kbps sent");
         let v = m.view(s(2), BweSnapshot { acked_bps: 790_000, ..bwe }, 200_000, 50_000, [200_000, 40_000]).expect("feedback");
-        assert!(!v.congested);
+        assert!(!v.congested());
         let v =
             m.view(s(3), BweSnapshot { acked_bps: 790_000, overuse: true, ..bwe }, 300_000, 75_000, [300_000, 60_000]).expect("feedback");
-        assert!(v.congested, "the delay detector's overuse");
+        assert!(v.queue_or_loss && v.congested(), "the delay detector's overuse");
     }
 }
