@@ -723,8 +723,10 @@ fn pulse_devices_carry_a_call() {
     // NERTC's default: echo cancellation, noise suppression and gain control together.
     let all_on = r#"{"audio_processing_aec_enable":true,"audio_processing_ns_enable":true,"audio_processing_agc_enable":true}"#;
     assert_eq!(b.set_parameters(all_on), error::OK);
-    std::thread::sleep(Duration::from_secs(3));
-    let (default_residual, default_levels) = power(4);
+    // Time for the gain control to settle and a longer window: over 3 s and 4 s, 2 of 11 CI
+    // runs read 18.8-19.7 dB, the mean pulled up by a few reports of level 5-8 in the window.
+    std::thread::sleep(Duration::from_secs(6));
+    let (default_residual, default_levels) = power(8);
     let reduction = 10.0 * (echo / default_residual.max(0.25)).log10();
     println!(
         "pulse_audio: echo through PulseAudio (B's speaker -> spk.monitor -> B's mic), mean level²: {echo:.0} unprocessed, {residual:.1} with AEC alone (ERLE {erle:.1} dB), {default_residual:.1} with the default AEC+NS+AGC ({reduction:.1} dB); levels off {:?}.., AEC {:?}.., default {:?}..",
@@ -734,7 +736,8 @@ fn pulse_devices_carry_a_call() {
     );
     assert!(echo > 100.0, "no echo reached B's microphone: {echo_levels:?}");
     // The canceller alone acts on the real path (measured 18.7-27.2 dB over runs here); the
-    // processing a user gets by default takes the echo down by the issue's 20 dB (25.1-33.2).
+    // processing a user gets by default takes the echo down by the issue's 20 dB (18.8-33.1
+    // over CI runs when it was measured 3 s after switching on, over 4 s).
     assert!(erle >= 10.0, "AEC alone on the real echo path: {erle:.1} dB");
     assert!(reduction >= 20.0, "the default processing on the real echo path: {reduction:.1} dB < 20 dB");
     no_errors(&b_rx, "B2");
