@@ -290,7 +290,7 @@ pub struct RtcConfig {
     /// has a layer to choose or may fall back to audio only, through one light interceptor
     /// ([`nertc_rtc::cc::EstimateOnly`]). What it costs is mostly webrtc-rs reading each
     /// subscriber's feedback (about ten datagrams a second): in a 50-subscriber fan-out of a
-    /// simulcast publisher about 3 % more server CPU (four alternating runs each way,
+    /// simulcast publisher about 5 % more server CPU (eight alternating pairs of runs,
     /// `bench/RESULTS.md`), none for single-layer tracks. Off: layers follow receiver-report
     /// loss alone.
     pub downlink_estimate: bool,
