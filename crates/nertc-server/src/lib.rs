@@ -10,8 +10,9 @@
 //! directory actor: (app key, channel) -> room actor; rooms are created on first join
 //! room actor ──PeerCmd──> peer actor (one per session: pub + sub peer connections)
 //!            <──MediaEvent── peer actors, forwarders
-//! publisher RTP ─> forwarder task (one per published track) ─try_send─> down track task
-//!                  (one per subscription: rewrite SSRC/seq/ts/PT) ─> subscriber's peer connection
+//! publisher RTP ─> forwarder task (one per published track) ─> each subscription's writer
+//!                  (rewrite SSRC/seq/ts/PT, then write without waiting; a full connection
+//!                  queue: backlog, drained by the down track's task) ─> subscriber's connection
 //! subscriber PLI/FIR ─> down track ─> forwarder (throttled) ─> publisher
 //! data message (socket `data`, or the sender's SCTP data channel ─> peer actor ─MediaEvent─>)
 //!   ─> room actor ─> each receiver's SCTP data channel task (DataSender), else its socket
@@ -22,7 +23,8 @@
 //!
 //! Each peer connection binds a UDP port of its own, unless `rtc.udp_port` is set: then all
 //! of them share one socket, demultiplexed by ICE ufrag and remote address
-//! ([`sfu::udpmux`]). With `rtc.tcp_port` set, every connection also offers an ICE-TCP passive
+//! ([`sfu::udpmux`]): one task reads it with `recvmmsg`, one flusher task sends every
+//! connection's datagrams with `sendmmsg`. With `rtc.tcp_port` set, every connection also offers an ICE-TCP passive
 //! candidate on that one TCP port ([`sfu::tcpmux`]), the fallback for clients without UDP.
 //!
 //! In cluster mode (a `[cluster]` table) the [`cluster`] module places each room on one node

@@ -1,7 +1,7 @@
 //! Fan-out of one published track to its subscribers.
 //!
 //! One task per published track reads the publisher's RTP (`TrackRemote::poll`) and, for each
-//! packet, every subscription's [`Writer`] rewrites it for its subscriber ([`Munger`]) and
+//! packet, every subscription's `Writer` rewrites it for its subscriber ([`Munger`]) and
 //! hands it to the subscriber's peer connection without waiting: no task hop per packet and
 //! subscriber. When the connection's queue is full (a burst such as a cached keyframe, or a
 //! connection behind), the packets wait in the writer's backlog, which a task of the down

@@ -3,7 +3,7 @@
 //! ([`simulcast`]). Codecs, peer connection setup and
 //! the RTCP tap come from `nertc-rtc`, shared with the engine. With `rtc.udp_port` set, every
 //! peer connection's UDP goes through one shared socket ([`udpmux`]: webrtc-rs's runtime seam,
-//! demultiplexed by ICE ufrag, then by remote address; [`udpbatch`] sends with `sendmmsg` and
+//! demultiplexed by ICE ufrag, then by remote address; `udpbatch` sends with `sendmmsg` and
 //! receives with `recvmmsg`); with `rtc.tcp_port`, ICE-TCP passive
 //! candidates of every connection share one TCP port ([`tcpmux`]: streams routed by the ufrag
 //! of their first binding request).
