@@ -370,8 +370,14 @@ pub async fn subscribe(target: &Target, feed: &Feed, uid: Uid, ctx: RxContext) -
     Ok((Peer { pc, sig, tasks }, stats))
 }
 
-/// A counter from our server's Prometheus page (`/metrics`); None for Janus or on failure.
-async fn server_counter(target: &Target, name: &str) -> Option<u64> {
+/// Counters from one read of our server's Prometheus page (`/metrics`), in the order of
+/// `names`; None for Janus or on failure, and for a counter the page lacks.
+async fn server_counters<const N: usize>(target: &Target, names: [&str; N]) -> [Option<u64>; N] {
+    let page = metrics_page(target).await;
+    names.map(|name| page.as_deref()?.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()))
+}
+
+async fn metrics_page(target: &Target) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Target::Nertc { url } = target else { return None };
     let addr = url.strip_prefix("ws://")?;
@@ -379,7 +385,7 @@ async fn server_counter(target: &Target, name: &str) -> Option<u64> {
     s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await.ok()?;
     let mut page = String::new();
     s.read_to_string(&mut page).await.ok()?;
-    page.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    Some(page)
 }
 
 /// One step of the fan-out test: a fresh room, one publisher, `n` subscribers; after they all
@@ -427,21 +433,22 @@ pub async fn fanout(target: &Target, server_pid: u32, clip: Arc<Clip>, n: usize,
     let (server_cpu, own_cpu) = (CpuWindow::start(server_pid), CpuWindow::start(std::process::id()));
     ctx.recording.store(true, Relaxed);
     let sent0 = times.sent.load(Relaxed);
-    let dropped0 = server_counter(target, "nertc_rtp_dropped_packets_total").await;
-    // On one shared UDP port: datagrams sent, and the sendmmsg calls that sent them.
-    let (out_datagrams, out_calls) = (r#"nertc_udp_datagrams_total{dir="out"}"#, r#"nertc_udp_syscalls_total{dir="out"}"#);
-    let udp0 = server_counter(target, out_datagrams).await.zip(server_counter(target, out_calls).await);
+    // Packets dropped towards subscribers; on one shared UDP port, datagrams sent and the
+    // sendmmsg calls that sent them.
+    let counters = ["nertc_rtp_dropped_packets_total", r#"nertc_udp_datagrams_total{dir="out"}"#, r#"nertc_udp_syscalls_total{dir="out"}"#];
+    let [dropped0, datagrams0, calls0] = server_counters(target, counters).await;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
     ctx.recording.store(false, Relaxed);
     let window = t0.elapsed().as_secs_f64();
     let sent = times.sent.load(Relaxed) - sent0;
-    let dropped = server_counter(target, "nertc_rtp_dropped_packets_total").await.zip(dropped0).map(|(b, a)| b - a);
-    let udp = server_counter(target, out_datagrams).await.zip(server_counter(target, out_calls).await);
-    let datagrams_per_send = udp0
-        .zip(udp)
-        .filter(|((_, c0), (_, c))| c > c0)
-        .map(|((d0, c0), (d, c))| ((d - d0) as f64 / (c - c0) as f64 * 10.0).round() / 10.0);
+    let [dropped1, datagrams1, calls1] = server_counters(target, counters).await;
+    let dropped = dropped1.zip(dropped0).map(|(b, a)| b - a);
+    let datagrams_per_send = datagrams1
+        .zip(datagrams0)
+        .zip(calls1.zip(calls0))
+        .filter(|(_, (c1, c0))| c1 > c0)
+        .map(|((d1, d0), (c1, c0))| ((d1 - d0) as f64 / (c1 - c0) as f64 * 10.0).round() / 10.0);
     let (server_pct, own_pct) = (server_cpu.percent(), own_cpu.percent());
     let rss_loaded = rss_kb(server_pid);
     let (mut received, mut expected, mut corrupt) = (0u64, 0u64, 0u64);

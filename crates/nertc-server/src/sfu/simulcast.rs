@@ -252,14 +252,6 @@ impl DownlinkMeter {
     }
 }
 
-impl DownlinkView {
-    /// The estimate is the path's, not just what was offered: the delay detector sees a queue,
-    /// the feedback shows loss, or less arrives than is sent.
-    pub fn congested(&self) -> bool {
-        self.queue_or_loss || self.under_delivered
-    }
-}
-
 /// One subscription's layer choice: what it asked for, lowered while its downlink (judged by
 /// its estimate, [`LayerChoice::estimate`], and its receiver reports, [`LayerChoice::report`])
 /// cannot carry it — to the low layer, then (with [`Fallback::AudioOnly`]) to no video at all.
@@ -429,7 +421,8 @@ impl LayerChoice {
         }
         let before = (self.layer(), self.paused());
         let started = *self.first_estimate.get_or_insert(now);
-        let settling = [Some(started), self.trying_since].into_iter().flatten().any(|t| now.duration_since(t) < DELIVERY_SETTLE);
+        let recent = |t: Instant| now.duration_since(t) < DELIVERY_SETTLE;
+        let settling = recent(started) || self.trying_since.is_some_and(recent);
         let congested = v.queue_or_loss || (v.under_delivered && !settling);
         let cur = if has_low { self.layer() } else { HIGH };
         let need = v.layer_bps[cur] * NEED_MARGIN;
@@ -732,11 +725,11 @@ mod tests {
         let v = m.view(s(1), bwe, 100_000, 25_000, [100_000, 20_000]).expect("feedback");
         assert_eq!(v.layer_bps, [800_000.0, 160_000.0]);
         assert_eq!(v.budget_bps, 1_000_000.0 - 600_000.0);
-        assert!(v.under_delivered && !v.queue_or_loss && v.congested(), "500 kbps arrive of 800 kbps sent");
+        assert!(v.under_delivered && !v.queue_or_loss, "500 kbps arrive of 800 kbps sent");
         let v = m.view(s(2), BweSnapshot { acked_bps: 790_000, ..bwe }, 200_000, 50_000, [200_000, 40_000]).expect("feedback");
-        assert!(!v.congested());
+        assert!(!v.under_delivered && !v.queue_or_loss);
         let v =
             m.view(s(3), BweSnapshot { acked_bps: 790_000, overuse: true, ..bwe }, 300_000, 75_000, [300_000, 60_000]).expect("feedback");
-        assert!(v.queue_or_loss && v.congested(), "the delay detector's overuse");
+        assert!(v.queue_or_loss, "the delay detector's overuse");
     }
 }
