@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::{NackGeneratorBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -22,6 +22,7 @@ use webrtc::peer_connection::{
 use webrtc::runtime::Runtime;
 
 use crate::codecs::media_engine;
+use crate::nack::NackResponderBuilder;
 use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
 
 /// Sent packets kept per outgoing stream to answer NACKs. webrtc-rs keeps 1024; a
@@ -238,17 +239,16 @@ pub struct Pc {
 }
 
 impl PcBuilder {
-    /// Builds the peer connection: our codecs, webrtc-rs's default interceptors (NACK
-    /// responder with a [`NACK_SEND_BUFFER_PACKETS`] send cache, NACK generator, TWCC receiver,
-    /// RTCP reports), congestion control when asked, the RTCP taps, loopback candidates.
+    /// Builds the peer connection: our codecs, our NACK responder ([`crate::nack`], with a
+    /// [`NACK_SEND_BUFFER_PACKETS`] send cache), webrtc-rs's NACK generator, TWCC receiver and
+    /// RTCP reports, congestion control when asked, the RTCP taps, loopback candidates.
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
-        let registry =
-            Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_SEND_BUFFER_PACKETS).build()).with(
-                Slot::NackGenerator,
-                NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
-            );
+        let registry = Registry::new().with(Slot::NackResponder, NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).build()).with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
+        );
         configure_simulcast_extension_headers(&mut me)?;
         let registry = match (self.congestion, self.estimate) {
             (Some(bwe), _) => crate::cc::configure(registry, &mut me, bwe)?,
