@@ -1042,7 +1042,8 @@ impl DownTrack {
                                     budget_bps = view.budget_bps as u64,
                                     high_bps = view.layer_bps[HIGH] as u64,
                                     low_bps = view.layer_bps[LOW] as u64,
-                                    queue_or_loss = view.queue_or_loss,
+                                    loss = view.loss,
+                                    queue = view.queue,
                                     under_delivered = view.under_delivered,
                                     "downlink estimate"
                                 );

@@ -191,11 +191,15 @@ pub struct DownlinkView {
     pub estimate_bps: f64,
     /// The estimate less what the subscriber's other subscriptions get.
     pub budget_bps: f64,
-    /// The delay detector sees a queue, or the feedback shows loss.
-    pub queue_or_loss: bool,
+    /// The feedback shows loss.
+    pub loss: bool,
+    /// The delay detector sees a queue. Also what the keyframe that starts a subscription or a
+    /// switch to a higher layer looks like (a burst of a few hundred milliseconds' worth):
+    /// [`LayerChoice::estimate`] ignores it for [`DELIVERY_SETTLE`] after the subscription
+    /// starts or tries a higher layer.
+    pub queue: bool,
     /// Less arrives than is sent. Also what a rise of the sending rate looks like for a while
-    /// (acknowledgements trail what is sent): [`LayerChoice::estimate`] ignores it for
-    /// [`DELIVERY_SETTLE`] after the subscription starts or tries a higher layer.
+    /// (acknowledgements trail what is sent): ignored like [`DownlinkView::queue`].
     pub under_delivered: bool,
     /// Each layer's bitrate as it arrives from the publisher, with packet overhead (0: not
     /// flowing).
@@ -246,9 +250,9 @@ impl DownlinkMeter {
         }
         let estimate = bwe.target_bps as f64;
         let others = (sent - mine).max(0.0);
-        let queue_or_loss = bwe.overuse || bwe.loss_permille >= CONGESTED_LOSS_PERMILLE;
+        let loss = bwe.loss_permille >= CONGESTED_LOSS_PERMILLE;
         let under_delivered = sent > 0.0 && bwe.acked_bps > 0 && (bwe.acked_bps as f64) < DELIVERED_SHARE * sent;
-        Some(DownlinkView { estimate_bps: estimate, budget_bps: estimate - others, queue_or_loss, under_delivered, layer_bps })
+        Some(DownlinkView { estimate_bps: estimate, budget_bps: estimate - others, loss, queue: bwe.overuse, under_delivered, layer_bps })
     }
 }
 
@@ -410,8 +414,8 @@ impl LayerChoice {
     }
 
     /// The downlink estimate at `now` (every [`ESTIMATE_EVERY`]); `has_low`: the track has a
-    /// low layer. Steps down when the link is congested (an under-delivery counts only once
-    /// settled, see [`DELIVERY_SETTLE`]) and the budget cannot carry the layer
+    /// low layer. Steps down when the link is congested (a queue or an under-delivery counts
+    /// only once settled, see [`DELIVERY_SETTLE`]) and the budget cannot carry the layer
     /// forwarded now (+ [`NEED_MARGIN`]) for [`SHORT_HOLD`] (at once during a try of the high
     /// layer); tries the high layer again when the budget carries it (+ [`ROOM_MARGIN`]) on an
     /// uncongested link for [`ROOM_HOLD`]. Returns whether the layer or the pause changed.
@@ -423,7 +427,7 @@ impl LayerChoice {
         let started = *self.first_estimate.get_or_insert(now);
         let recent = |t: Instant| now.duration_since(t) < DELIVERY_SETTLE;
         let settling = recent(started) || self.trying_since.is_some_and(recent);
-        let congested = v.queue_or_loss || (v.under_delivered && !settling);
+        let congested = v.loss || ((v.queue || v.under_delivered) && !settling);
         let cur = if has_low { self.layer() } else { HIGH };
         let need = v.layer_bps[cur] * NEED_MARGIN;
         let short = congested && need > 0.0 && v.budget_bps < need;
@@ -621,20 +625,21 @@ mod tests {
         DownlinkView {
             estimate_bps: budget_bps,
             budget_bps,
-            queue_or_loss: congested,
+            loss: congested,
+            queue: false,
             under_delivered: false,
             layer_bps: [800_000.0, 160_000.0],
         }
     }
 
-    /// Acknowledgements trail a rise of the sending rate: an under-delivery in the first
-    /// [`DELIVERY_SETTLE`] of a subscription or of a try is no congestion; later, or with a
-    /// queue, it is.
+    /// Acknowledgements trail a rise of the sending rate, and the keyframe that starts it is a
+    /// burst: an under-delivery or a queue in the first [`DELIVERY_SETTLE`] of a subscription or
+    /// of a try is no congestion; later, or with loss, it is.
     #[test]
-    fn an_under_delivery_right_after_a_rise_in_rate_is_not_congestion() {
+    fn an_under_delivery_or_a_queue_right_after_a_rise_in_rate_is_not_congestion() {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
-        let lagging = |budget_kbps: f64| DownlinkView { under_delivered: true, ..view(budget_kbps, false) };
+        let lagging = |budget_kbps: f64| DownlinkView { under_delivered: true, queue: true, ..view(budget_kbps, false) };
         let mut c = LayerChoice::new(HIGH, Fallback::VideoLow);
         // The start: 2 s of acknowledgements trailing the new stream keep the high layer.
         for n in 0..8 {
@@ -656,7 +661,7 @@ mod tests {
             assert!(!c.estimate(&lagging(400.0), true, ms(7250 + n * 250)), "at {n}");
         }
         assert_eq!(c.layer(), HIGH);
-        // ... a queue does, at once.
+        // ... loss does, at once.
         assert!(c.estimate(&view(400.0, true), true, ms(9000)));
         assert_eq!(c.layer(), LOW);
     }
@@ -725,11 +730,15 @@ mod tests {
         let v = m.view(s(1), bwe, 100_000, 25_000, [100_000, 20_000]).expect("feedback");
         assert_eq!(v.layer_bps, [800_000.0, 160_000.0]);
         assert_eq!(v.budget_bps, 1_000_000.0 - 600_000.0);
-        assert!(v.under_delivered && !v.queue_or_loss, "500 kbps arrive of 800 kbps sent");
+        assert!(v.under_delivered && !v.queue && !v.loss, "500 kbps arrive of 800 kbps sent");
         let v = m.view(s(2), BweSnapshot { acked_bps: 790_000, ..bwe }, 200_000, 50_000, [200_000, 40_000]).expect("feedback");
-        assert!(!v.under_delivered && !v.queue_or_loss);
+        assert!(!v.under_delivered && !v.queue && !v.loss);
         let v =
             m.view(s(3), BweSnapshot { acked_bps: 790_000, overuse: true, ..bwe }, 300_000, 75_000, [300_000, 60_000]).expect("feedback");
-        assert!(v.queue_or_loss, "the delay detector's overuse");
+        assert!(v.queue && !v.loss, "the delay detector's overuse");
+        let v = m
+            .view(s(4), BweSnapshot { acked_bps: 790_000, loss_permille: 80, ..bwe }, 400_000, 100_000, [400_000, 80_000])
+            .expect("feedback");
+        assert!(v.loss && !v.queue, "8 % lost");
     }
 }
