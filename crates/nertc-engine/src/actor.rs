@@ -297,6 +297,9 @@ impl Actor {
             }
             SignalEvent::Transport(TransportMsg::Layers(m)) => self.layers_wanted(m),
             SignalEvent::Transport(TransportMsg::Fallback(m)) => self.subscribe_fallback(m),
+            SignalEvent::Transport(TransportMsg::Replace(m)) if m.pc == PcKind::Pub => {
+                s.transport.publish(crate::transport::PubCmd::Replace { neg: m.neg });
+            }
             SignalEvent::Transport(TransportMsg::Leave { reason }) => {
                 tracing::warn!(?reason, "the server ended the session");
                 self.end_session(End::Server(reason));

@@ -20,9 +20,10 @@ use nertc_engine::{Engine, EngineEvent, EngineOptions, VideoConfig, error};
 /// Calls set up in a row; with 1 in 3 failing before, all 4 succeeding by chance is ~20 %.
 const CALLS: usize = 4;
 /// Join to first decoded frame, per call. A stalled connection is replaced 10 s after its
-/// offer, and a replacement can stall too (each about 1 in 4 here); `pub` and then `sub` set
-/// up in turn, a few seconds each. This allows about four stalls in one call.
-const WITHIN: Duration = Duration::from_secs(60);
+/// offer, and a replacement can stall too (each about 1 in 4 here, two in a row seen on a quiet
+/// machine); `pub` and then `sub` set up in turn, a few seconds each. This allows about seven
+/// stalls in one call (a CI run on a slow machine failed this test at 60 s).
+const WITHIN: Duration = Duration::from_secs(90);
 
 #[test]
 fn calls_set_up_through_20_percent_loss() {

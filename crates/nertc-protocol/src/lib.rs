@@ -193,6 +193,9 @@ pub enum ClientMsg {
     /// Protocol 3: a data message for the users subscribed to ours; sent without an id
     /// (no response; a refusal comes as an `error` transport message).
     Data(DataMsg),
+    /// Protocol 4: the client's side of its `sub` connection did not come up; the server
+    /// replaces the connection (sent without an id, no response).
+    Replace(ReplaceMsg),
 }
 
 impl ClientMsg {
@@ -214,6 +217,7 @@ impl ClientMsg {
         "enable_data",
         "subscribe_data",
         "data",
+        "replace",
     ];
 
     pub fn type_name(&self) -> &'static str {
@@ -234,6 +238,7 @@ impl ClientMsg {
             ClientMsg::EnableData(_) => "enable_data",
             ClientMsg::SubscribeData(_) => "subscribe_data",
             ClientMsg::Data(_) => "data",
+            ClientMsg::Replace(_) => "replace",
         }
     }
 }
@@ -742,6 +747,19 @@ pub enum TransportMsg {
     /// data messages to it come on the channel from now on, and every one sent on the socket
     /// came before this (a client holds what the channel brings until it has seen this).
     DataChannel {},
+    /// Protocol 4: the server's side of the client's `pub` connection did not come up; the
+    /// client replaces the connection (a `fresh` offer).
+    Replace(ReplaceMsg),
+}
+
+/// The answerer's side of a peer connection did not come up 10 s after it
+/// applied the connection's first offer, although the offerer's may have: the offerer replaces
+/// the connection (docs/protocol.md §8.8b). `neg`: the last offer of that connection the
+/// answerer applied (an offerer that has replaced it since ignores the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplaceMsg {
+    pub pc: PcKind,
+    pub neg: u64,
 }
 
 /// [`TransportMsg::Fallback`].

@@ -784,6 +784,13 @@ impl Room {
             }
             // Answered by the connection task; never reaches the room.
             ClientMsg::Ping(_) => Ok(None),
+            ClientMsg::Replace(r) => {
+                if r.pc != PcKind::Sub {
+                    return Err(bad("replace: only the sub connection (the server offers on it) can be asked for".into()));
+                }
+                self.sessions[&uid].peer.send(PeerCmd::ReplaceSub { neg: r.neg });
+                Ok(None)
+            }
             ClientMsg::RenewToken(r) => {
                 let now = nertc_protocol::token::now_secs();
                 let (perms, exp) = crate::auth::renew(&self.shared.config, &self.key.app_key, &self.key.channel, uid, &r.token, now)?;
@@ -847,6 +854,7 @@ impl Room {
             | MediaEvent::LayerDemand { key, .. }
             | MediaEvent::SubFallback { key, .. }
             | MediaEvent::DataOpen { key, .. }
+            | MediaEvent::Replace { key, .. }
             | MediaEvent::Data { key, .. } => key,
         };
         // Ignore what a replaced session's peer says.
@@ -911,6 +919,14 @@ impl Room {
                     if !s.push(&ServerFrame::Transport(TransportMsg::Layers(nertc_protocol::LayersMsg { track_id, active }))) {
                         self.overflowed.push(key.uid);
                     }
+                }
+            }
+            MediaEvent::Replace { key, pc, neg } => {
+                // Version 4 (earlier clients may not know the message).
+                if let Some(s) = self.sessions.get_mut(&key.uid).filter(|s| s.protocol >= nertc_protocol::DATA_CHANNEL_VERSION)
+                    && !s.push(&ServerFrame::Transport(TransportMsg::Replace(nertc_protocol::ReplaceMsg { pc, neg })))
+                {
+                    self.overflowed.push(key.uid);
                 }
             }
             MediaEvent::SubFallback { key, track_id, audio_only } => {

@@ -391,6 +391,86 @@ async fn pub_offers_must_name_every_sending_mid_and_increase_neg() {
     server.shutdown().await;
 }
 
+/// The server's side of a client's `pub` connection that does not come up (here the client
+/// never applies the answer, so its side starts neither ICE nor DTLS) is the client's to
+/// replace: the server asks with `replace {pc: "pub", neg}` (the last offer it applied) once,
+/// 10 s after that connection's first offer, whatever the client's side looks like.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_asks_the_client_to_replace_a_pub_connection_not_up_on_its_side() {
+    let server = server().await;
+    let mut c = Client::joined(&server, "stuck-pub", 1).await;
+    let audio = c.publish_req(MediaKind::Audio, TrackSource::Mic).await;
+    let video = c.publish_req(MediaKind::Video, TrackSource::Camera).await;
+    let (pc, mids) = pub_pc(&audio, &video).await;
+    let sdp = pc.local_sdp().await.expect("local sdp");
+    drop(pc);
+    let offer = SdpMsg {
+        pc: PcKind::Pub,
+        kind: SdpType::Offer,
+        sdp,
+        neg: 3,
+        pub_mids: mids,
+        sub_mids: BTreeMap::new(),
+        pub_rids: BTreeMap::new(),
+        fresh: false,
+    };
+    let offered = Instant::now();
+    let reply = c.request(ClientMsg::Sdp(offer)).await.expect("the offer is answered");
+    assert!(matches!(reply, Reply::PubAnswer(ref a) if a.neg == 3), "{reply:?}");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let is_replace = |f: &ServerFrame| matches!(f, ServerFrame::Transport(TransportMsg::Replace(_)));
+    let f = c.wait_frame("replace", is_replace).await;
+    let waited = offered.elapsed();
+    assert_eq!(f, ServerFrame::Transport(TransportMsg::Replace(ReplaceMsg { pc: PcKind::Pub, neg: 3 })));
+    // Its ICE cannot fail sooner (nothing answers its checks, and that takes longer to decide).
+    assert!(waited >= Duration::from_secs(10) && waited < Duration::from_secs(15), "asked after {waited:?}");
+    // Once per connection.
+    let again = tokio::time::timeout(Duration::from_secs(3), c.wait_frame("another replace", is_replace)).await;
+    assert!(again.is_err(), "asked again: {again:?}");
+    server.shutdown().await;
+}
+
+/// A client whose side of `sub` did not come up asks the server to replace it (`replace {pc:
+/// "sub", neg}`): the server answers with a `fresh` sub offer from a new connection carrying the
+/// subscriptions, whose media flows. A request about a connection replaced since is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_replaces_a_sub_connection_the_client_says_is_not_up() {
+    let server = server().await;
+    let mut a = Client::joined(&server, "stuck-sub", 1).await;
+    let mut b = Client::joined(&server, "stuck-sub", 2).await;
+    let (_, video) = a.publish_av().await;
+    b.wait_event("A's video published", |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == video)).await;
+    b.subscribe(&video).await.expect("subscribe accepted");
+    let sub_offer = |fresh: bool| {
+        move |f: &ServerFrame| matches!(f, ServerFrame::Transport(TransportMsg::Sdp(o)) if o.pc == PcKind::Sub && o.fresh == fresh)
+    };
+    let ServerFrame::Transport(TransportMsg::Sdp(first)) = b.wait_frame("the sub offer", sub_offer(false)).await else {
+        unreachable!("matched a sub offer")
+    };
+    let replace = |neg: u64| format!(r#"{{"t":"replace","d":{{"pc":"sub","neg":{neg}}}}}"#);
+    b.send_raw(replace(first.neg)).await;
+    let ServerFrame::Transport(TransportMsg::Sdp(fresh)) = b.wait_frame("a fresh sub offer", sub_offer(true)).await else {
+        unreachable!("matched a sub offer")
+    };
+    assert!(fresh.neg > first.neg, "neg {} after {}", fresh.neg, first.neg);
+    assert!(fresh.sub_mids.values().any(|m| m.track_id == video), "the subscription is on the new connection: {:?}", fresh.sub_mids);
+    // About the replaced connection: ignored.
+    b.send_raw(replace(first.neg)).await;
+    let again = tokio::time::timeout(Duration::from_secs(2), b.wait_frame("another fresh offer", sub_offer(true))).await;
+    assert!(again.is_err(), "replaced again: {again:?}");
+    // Media on the new connection.
+    let before = b.received(&video).await.intact;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.received(&video).await.intact < before + 30 {
+        assert!(Instant::now() < deadline, "no video on the new sub connection: {} packets intact", b.received(&video).await.intact);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // `pub` is the client's to replace: refused.
+    let e = b.request(ClientMsg::Replace(ReplaceMsg { pc: PcKind::Pub, neg: 1 })).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::BadRequest, "{e:?}");
+    server.shutdown().await;
+}
+
 /// Reads frames until one matches `pred`, returning it.
 async fn raw_until(ws: &mut RawWs, what: &str, pred: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
     let deadline = tokio::time::Instant::now() + SOON;

@@ -35,6 +35,11 @@ pub(crate) enum PubCmd {
     Signal(nertc_signal::Signal),
     /// Offer an ICE restart (the connection is disconnected or failed).
     RestartIce,
+    /// The server's side of the connection did not come up (its last offer applied there was
+    /// `neg`; [`nertc_protocol::TransportMsg::Replace`]): replace it unless done since.
+    Replace {
+        neg: u64,
+    },
 }
 
 /// What the commands applied since the last offer ask of the next one (the larger wins).
@@ -65,8 +70,10 @@ struct Publisher {
     path: Arc<super::PathStats>,
     pc: Option<Pc>,
     pc_events: Option<mpsc::Receiver<PcEvent>>,
-    /// The current connection's set-up: replaced when it does not come up.
+    /// The current connection's set-up: replaced when it does not come up; and its first
+    /// offer's `neg`.
     setup: FirstConnect,
+    first_neg: u64,
     tracks: HashMap<TrackSource, LocalTrack>,
     neg: u64,
     tcp: super::TcpDialer,
@@ -101,6 +108,7 @@ pub(super) async fn run(
         pc: None,
         pc_events: None,
         setup: FirstConnect::default(),
+        first_neg: 0,
         tracks: HashMap::new(),
         neg: 0,
         tcp: super::TcpDialer::default(),
@@ -139,6 +147,7 @@ pub(super) async fn run(
             _ = measure_tick.tick() => {
                 super::measure(p.pc.as_ref(), &path.publisher_rtt, Some(&path)).await;
                 if p.setup.replace_due(Instant::now()) {
+                    tracing::warn!(failed = p.setup.failed, "pub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it");
                     p.replace().await;
                 }
             }
@@ -164,6 +173,13 @@ impl Publisher {
                 Change::None
             }
             PubCmd::RestartIce => Change::RestartIce,
+            PubCmd::Replace { neg } => {
+                if self.pc.is_some() && neg >= self.first_neg {
+                    tracing::warn!(neg, "pub connection not up on the server: replacing it");
+                    self.replace().await;
+                }
+                Change::None
+            }
             PubCmd::Add { source, track_id, dual } => match self.add(source, track_id, dual).await {
                 Ok(()) => Change::Tracks,
                 Err(error) => {
@@ -256,7 +272,6 @@ impl Publisher {
     /// the same tracks (each re-announced to the actor as added, so media flows into the new
     /// one), offered `fresh`. On failure the next try is [`CONNECT_TIMEOUT`] later.
     async fn replace(&mut self) {
-        tracing::warn!(failed = self.setup.failed, "pub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it");
         let published: Vec<(TrackSource, TrackId, bool)> =
             self.tracks.drain().map(|(source, t)| (source, t.track_id, t.low.is_some())).collect();
         if let Some(old) = self.pc.take() {
@@ -280,6 +295,9 @@ impl Publisher {
 
     async fn negotiate(&mut self, offer: Offer) -> Result<()> {
         let restart_ice = offer == Offer::RestartIce;
+        if self.setup.offered_at.is_none() {
+            self.first_neg = self.neg + 1;
+        }
         self.setup.offered(Instant::now());
         let pc = self.pc.as_ref().ok_or_else(|| transport("no publish connection"))?;
         if restart_ice {

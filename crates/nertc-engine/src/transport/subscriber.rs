@@ -2,14 +2,18 @@
 //! The connection is built when the task starts (at join), so that the first offer, which the
 //! first subscription brings, finds it ready; an offer marked `fresh` replaces it. The data
 //! channel the server opens on it (protocol 4, [`crate::data`]) is handed to a task of its own,
-//! whose events go to the actor.
+//! whose events go to the actor. A connection not up on this side 10 s after its first offer
+//! was applied is reported to the server, which replaces it ([`ClientMsg::Replace`]): under loss
+//! the DTLS handshake can end done on the server's side only, and the server, seeing its side
+//! connected, would not replace it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use nertc_protocol::{ClientMsg, MidInfo, PcKind, SdpMsg};
+use nertc_protocol::{ClientMsg, MidInfo, PcKind, ReplaceMsg, SdpMsg};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
+use nertc_rtc::recovery::FirstConnect;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::RTCSessionDescription;
@@ -42,6 +46,11 @@ struct Subscriber {
     active: BTreeSet<String>,
     started: std::time::Instant,
     tcp: super::TcpDialer,
+    /// The current connection's set-up on this side (from its first offer applied), the last
+    /// offer applied to it, and whether the server was asked to replace it.
+    setup: FirstConnect,
+    last_neg: u64,
+    replace_asked: bool,
 }
 
 pub(super) async fn run(
@@ -63,6 +72,9 @@ pub(super) async fn run(
         active: BTreeSet::new(),
         started: std::time::Instant::now(),
         tcp: super::TcpDialer::default(),
+        setup: FirstConnect::default(),
+        last_neg: 0,
+        replace_asked: false,
     };
     if let Err(e) = s.build_pc().await {
         tracing::warn!("sub connection not built at join (built at the first offer): {e:?}");
@@ -92,11 +104,15 @@ pub(super) async fn run(
                 Some(PcEvent::DataChannel(dc)) => s.data_channel(dc).await,
                 Some(PcEvent::State(state)) => {
                     tracing::debug!(%state, ms = s.started.elapsed().as_millis(), "sub connection state");
+                    s.setup.set(state);
                     let _ = s.events.send(TransportEvent::State { pc: PcKind::Sub, state }).await;
                 }
                 None => s.pc_events = None,
             },
-            _ = measure_tick.tick() => super::measure(s.pc.as_ref(), &path.subscriber_rtt, None).await,
+            _ = measure_tick.tick() => {
+                super::measure(s.pc.as_ref(), &path.subscriber_rtt, None).await;
+                s.ask_replacement_if_stuck();
+            }
         }
     }
     if let Some(pc) = s.pc.take() {
@@ -130,7 +146,22 @@ impl Subscriber {
         self.pc = Some(pc);
         self.pc_events = Some(events);
         self.tcp = super::TcpDialer::default();
+        self.setup = FirstConnect::default();
+        self.replace_asked = false;
         Ok(())
+    }
+
+    /// Asks the server to replace the connection when this side has not come up in time
+    /// (once per connection; the server's `fresh` offer builds the next one).
+    fn ask_replacement_if_stuck(&mut self) {
+        if self.replace_asked || !self.setup.replace_due(std::time::Instant::now()) {
+            return;
+        }
+        tracing::warn!(failed = self.setup.failed, neg = self.last_neg, "sub connection not up here after its first offer: asking the server to replace it");
+        self.replace_asked = true;
+        if let Err(e) = self.signal.send(ClientMsg::Replace(ReplaceMsg { pc: PcKind::Sub, neg: self.last_neg })) {
+            tracing::debug!("sub replacement not asked for: {e}");
+        }
     }
 
     async fn answer(&mut self, offer: SdpMsg) -> Result<()> {
@@ -169,6 +200,8 @@ impl Subscriber {
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         self.tcp.dial(pc, &offer.sdp).await;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
+        self.last_neg = offer.neg;
+        self.setup.offered(std::time::Instant::now());
         let msg = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
         tracing::debug!(neg = offer.neg, ms = self.started.elapsed().as_millis(), "sub answer sent");
         self.signal.call(ClientMsg::Sdp(msg)).await?;

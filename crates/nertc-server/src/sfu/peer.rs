@@ -77,6 +77,8 @@ pub enum MediaEvent {
     SubFallback { key: SessionKey, track_id: TrackId, audio_only: bool },
     /// The session's data channel opened: the room sends its data messages here from now on.
     DataOpen { key: SessionKey, sender: DataSender },
+    /// The client is to replace its `pc` connection ([`TransportMsg::Replace`]).
+    Replace { key: SessionKey, pc: PcKind, neg: u64 },
     /// A data message the client sent on its data channel.
     Data { key: SessionKey, data: bytes::Bytes },
 }
@@ -125,6 +127,11 @@ pub enum PeerCmd {
     },
     /// The client resumed its session: restart ICE on `sub` if it is down.
     Resumed,
+    /// The client's side of `sub` did not come up (its last answer was to offer `neg`):
+    /// replace the connection unless that was done since.
+    ReplaceSub {
+        neg: u64,
+    },
     /// Add the data channel to `sub` (once; later ones are no-ops).
     OpenData,
 }
@@ -273,12 +280,19 @@ struct Peer {
     sub_gen: u64,
     /// The sub peer connection's transport is up: what is sent now reaches the client.
     sub_connected: bool,
-    /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`),
-    /// and when to look again (a grace or spacing period ends).
+    /// `sub` recovery: its ICE restarts (this side offers on `sub`; the client restarts `pub`).
     sub_link: PcLink,
-    sub_check_at: Option<Instant>,
+    /// When to look at the connections' recovery and set-up again (a grace or spacing period,
+    /// or a set-up's time, ends).
+    check_at: Option<Instant>,
     /// `sub` set-up: replaced (and offered `fresh`) when it does not come up.
     sub_setup: FirstConnect,
+    /// `pub` set-up on this side: the client is asked to replace the connection
+    /// ([`TransportMsg::Replace`]) when it does not come up here, however it looks there; and
+    /// the last offer applied to it. Asked once per connection.
+    pub_setup: FirstConnect,
+    pub_last_neg: u64,
+    pub_replace_asked: bool,
     sub_fresh: bool,
     /// Answers to offers below this `neg` were for a replaced connection: ignored.
     sub_first_neg: u64,
@@ -319,10 +333,13 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_gen: 0,
         sub_connected: false,
         sub_link: PcLink::default(),
-        sub_check_at: None,
+        check_at: None,
         sub_setup: FirstConnect::default(),
         sub_fresh: false,
         sub_first_neg: 0,
+        pub_setup: FirstConnect::default(),
+        pub_last_neg: 0,
+        pub_replace_asked: false,
         pub_mids: BTreeMap::new(),
         pub_rids: BTreeMap::new(),
         downlink: Arc::default(),
@@ -341,7 +358,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
             tracing::warn!(uid = peer.key.uid, "sub connection not built at join: {}", e.msg);
         }
         loop {
-            let check = peer.sub_check_at;
+            let check = peer.check_at;
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => {
@@ -361,9 +378,10 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
                     }
                 }
                 _ = sleep_until_some(check) => {
-                    peer.sub_check_at = None;
+                    peer.check_at = None;
                     peer.replace_sub_if_stuck().await;
                     peer.restart_sub_if_down(false).await;
+                    peer.ask_pub_replacement_if_stuck();
                 }
             }
         }
@@ -465,6 +483,14 @@ impl Peer {
                 }
             }
             PeerCmd::Resumed => self.restart_sub_if_down(true).await,
+            PeerCmd::ReplaceSub { neg } => {
+                if neg >= self.sub_first_neg && self.sub_pc.is_some() {
+                    tracing::warn!(uid = self.key.uid, neg, "sub connection not up on the client: replacing it");
+                    self.replace_sub().await;
+                } else {
+                    tracing::debug!(uid = self.key.uid, neg, first = self.sub_first_neg, "sub replacement asked for a replaced connection");
+                }
+            }
             PeerCmd::OpenData => {
                 self.data_wanted = true;
                 if !self.add_data_channel().await {
@@ -535,20 +561,20 @@ impl Peer {
         let Some(due) = self.sub_link.restart_at(now) else { return };
         let t = Instant::now();
         if due > t {
-            self.check_sub_at(due);
+            self.look_again_at(due);
             return;
         }
         tracing::info!(uid = self.key.uid, state = %self.sub_link.state, "sub connection down: restarting ICE");
         self.sub_link.last_restart = Some(t);
         self.sub_link.restart_pending = true;
-        self.sub_check_at = Some(t + RESTART_EVERY);
+        self.check_at = Some(t + RESTART_EVERY);
         self.sub_dirty = true;
         self.negotiate_sub_if_needed().await;
     }
 
-    /// Looks at `sub` again at `at` (or earlier, if already due then).
-    fn check_sub_at(&mut self, at: Instant) {
-        self.sub_check_at = Some(self.sub_check_at.map_or(at, |c| c.min(at)));
+    /// Looks at the connections again at `at` (or earlier, if already due then).
+    fn look_again_at(&mut self, at: Instant) {
+        self.check_at = Some(self.check_at.map_or(at, |c| c.min(at)));
     }
 
     /// Replaces `sub` when it has not come up ([`FirstConnect`]): a new connection with every
@@ -556,7 +582,7 @@ impl Peer {
     async fn replace_sub_if_stuck(&mut self) {
         match self.sub_setup.replace_at() {
             Some(at) if at <= Instant::now() => {}
-            Some(at) => return self.check_sub_at(at),
+            Some(at) => return self.look_again_at(at),
             None => return,
         }
         tracing::warn!(
@@ -565,6 +591,29 @@ impl Peer {
             "sub connection not up {CONNECT_TIMEOUT:?} after its offer: replacing it"
         );
         self.replace_sub().await;
+    }
+
+    /// Asks the client to replace `pub` when this side has not come up ([`FirstConnect`]):
+    /// under loss the DTLS handshake can end done on the client's side only (its last flight
+    /// lost, and not sent again when this side repeats its own), and the client, seeing a
+    /// connected `pub`, would not replace it.
+    fn ask_pub_replacement_if_stuck(&mut self) {
+        if self.pub_replace_asked {
+            return;
+        }
+        match self.pub_setup.replace_at() {
+            Some(at) if at <= Instant::now() => {}
+            Some(at) => return self.look_again_at(at),
+            None => return,
+        }
+        tracing::warn!(
+            uid = self.key.uid,
+            failed = self.pub_setup.failed,
+            neg = self.pub_last_neg,
+            "pub connection not up here {CONNECT_TIMEOUT:?} after its first offer: asking the client to replace it"
+        );
+        self.pub_replace_asked = true;
+        let _ = self.events.send(MediaEvent::Replace { key: self.key.clone(), pc: PcKind::Pub, neg: self.pub_last_neg });
     }
 
     /// Replaces `sub`: a new connection with every subscription on it (new senders, same
@@ -604,6 +653,8 @@ impl Peer {
         if let Some(old) = self.pub_pc.take() {
             let _ = old.pc.close().await;
         }
+        self.pub_setup = FirstConnect::default();
+        self.pub_replace_asked = false;
         self.pub_mids.clear();
         self.pub_rids.clear();
     }
@@ -619,6 +670,10 @@ impl Peer {
             }
             PcEvent::State(state) => {
                 tracing::debug!(uid = self.key.uid, ?pc, %state, "peer connection state");
+                if pc == PcKind::Pub {
+                    self.pub_setup.set(state);
+                    self.ask_pub_replacement_if_stuck();
+                }
                 // Keyframes sent before the subscriber's transport is up are lost: ask the
                 // moment it can receive.
                 if pc == PcKind::Sub {
@@ -694,6 +749,13 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
+        self.pub_last_neg = neg;
+        if self.pub_setup.offered_at.is_none() {
+            self.pub_setup.offered(Instant::now());
+            if let Some(at) = self.pub_setup.replace_at() {
+                self.look_again_at(at);
+            }
+        }
         Ok(SdpMsg::answer(PcKind::Pub, sdp, neg))
     }
 
@@ -802,7 +864,7 @@ impl Peer {
             Ok(msg) => {
                 self.sub_setup.offered(Instant::now());
                 if let Some(at) = self.sub_setup.replace_at() {
-                    self.check_sub_at(at);
+                    self.look_again_at(at);
                 }
                 self.sub_outstanding = Some((msg.neg, std::mem::take(&mut self.sub_added)));
                 tracing::debug!(uid = self.key.uid, neg = msg.neg, tracks = msg.sub_mids.len(), ms = self.since_join(), "sub offer sent");

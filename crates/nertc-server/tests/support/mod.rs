@@ -583,6 +583,12 @@ impl Pump {
                     continue;
                 }
                 SignalEvent::Transport(TransportMsg::Sdp(offer)) if offer.pc == PcKind::Sub && offer.kind == SdpType::Offer => {
+                    // A new server connection replaces the current one: answered from a new one.
+                    if offer.fresh
+                        && let Some(old) = sub.take()
+                    {
+                        let _ = old.pc.close().await;
+                    }
                     let pc = match sub.as_ref() {
                         Some(pc) => pc,
                         None => {
