@@ -29,6 +29,8 @@ use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use rtc::shared::error::Error;
 
+use crate::tap::{Feedback, FeedbackCounter};
+
 /// The round trip assumed until a receiver report measures it.
 pub const RTT_BEFORE_REPORTS: Duration = Duration::from_millis(50);
 /// A packet may go out again this soon at the earliest, however short the round trip.
@@ -42,15 +44,22 @@ const BUDGET_MAX: f64 = 150_000.0;
 const SENT_REPORTS: usize = 16;
 
 /// Builds [`NackResponder`]s.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct NackResponderBuilder {
     size: u16,
+    counter: Option<FeedbackCounter>,
 }
 
 impl NackResponderBuilder {
     /// `size`: packets kept per stream (rounded up to a power of two).
     pub fn new(size: u16) -> Self {
-        NackResponderBuilder { size }
+        NackResponderBuilder { size, counter: None }
+    }
+
+    /// Tells `counter` of each retransmission ([`Feedback::Resent`]).
+    pub fn with_counter(mut self, counter: Option<FeedbackCounter>) -> Self {
+        self.counter = counter;
+        self
     }
 
     pub fn build(self) -> NackResponder {
@@ -60,6 +69,7 @@ impl NackResponderBuilder {
             sent_reports: VecDeque::new(),
             rtt: None,
             budget: BUDGET_MAX / 4.0,
+            counter: self.counter,
             read_queue: VecDeque::new(),
             write_queue: VecDeque::new(),
         }
@@ -90,6 +100,7 @@ pub struct NackResponder {
     rtt: Option<Duration>,
     /// Bytes that may be retransmitted now.
     budget: f64,
+    counter: Option<FeedbackCounter>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
@@ -117,6 +128,9 @@ impl NackResponder {
             }
             self.budget -= bytes;
             kept.sent_at = now;
+            if let Some(count) = &self.counter {
+                count(Feedback::Resent { ssrc: nack.media_ssrc });
+            }
             let pkt = match stream.rtx {
                 Some((ssrc, payload_type)) => {
                     // RFC 4588: the original sequence number, then the original payload.

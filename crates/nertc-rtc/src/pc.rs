@@ -245,10 +245,15 @@ impl PcBuilder {
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
-        let registry = Registry::new().with(Slot::NackResponder, NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).build()).with(
-            Slot::NackGenerator,
-            NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
-        );
+        let registry = Registry::new()
+            .with(
+                Slot::NackResponder,
+                NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).with_counter(self.feedback_counter.clone()).build(),
+            )
+            .with(
+                Slot::NackGenerator,
+                NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
+            );
         configure_simulcast_extension_headers(&mut me)?;
         let registry = match (self.congestion, self.estimate) {
             (Some(bwe), _) => crate::cc::configure(registry, &mut me, bwe)?,

@@ -37,6 +37,11 @@ pub enum Feedback {
         seq: u16,
     },
     KeyframeRequest,
+    /// Our NACK responder sent a packet of the stream `ssrc` again ([`crate::nack`]; only
+    /// some of the sequence numbers asked for are: see there).
+    Resent {
+        ssrc: u32,
+    },
     /// One reception report block (of a receiver or sender report) about our stream `ssrc`:
     /// the share of its packets lost since the previous report, of 256.
     Report {

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub nacks: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from subscribers / sent to publishers.
     pub keyframe_requests_in: AtomicU64,
+    /// Packets sent again to subscribers on their NACKs (at most once per round trip each).
+    pub rtp_retransmitted: AtomicU64,
     pub keyframe_requests_out: AtomicU64,
     /// Video subscriptions that started with their track's cached keyframe.
     pub keyframes_from_cache: AtomicU64,
@@ -104,6 +106,7 @@ impl Default for Metrics {
             rtp_dropped: AtomicU64::new(0),
             nacks: AtomicU64::new(0),
             keyframe_requests_in: AtomicU64::new(0),
+            rtp_retransmitted: AtomicU64::new(0),
             keyframe_requests_out: AtomicU64::new(0),
             keyframes_from_cache: AtomicU64::new(0),
             data_channels: AtomicI64::new(0),
@@ -176,6 +179,12 @@ impl Metrics {
         );
         metric("nacks_total", "counter", "NACK feedback packets received from subscribers.", c(&self.nacks));
         metric("keyframe_requests_received_total", "counter", "PLI/FIR received from subscribers.", c(&self.keyframe_requests_in));
+        metric(
+            "rtp_retransmitted_total",
+            "counter",
+            "RTP packets sent again to subscribers on their NACKs (at most once per round trip each).",
+            c(&self.rtp_retransmitted),
+        );
         metric("keyframe_requests_sent_total", "counter", "PLI sent to publishers after throttling.", c(&self.keyframe_requests_out));
         metric(
             "keyframes_from_cache_total",

@@ -441,9 +441,7 @@ async fn the_server_replaces_a_sub_connection_the_client_says_is_not_up() {
     let (_, video) = a.publish_av().await;
     b.wait_event("A's video published", |e| matches!(e, RoomEvent::TrackPublished { track, .. } if track.track_id == video)).await;
     b.subscribe(&video).await.expect("subscribe accepted");
-    let sub_offer = |fresh: bool| {
-        move |f: &ServerFrame| matches!(f, ServerFrame::Transport(TransportMsg::Sdp(o)) if o.pc == PcKind::Sub && o.fresh == fresh)
-    };
+    let sub_offer = |fresh: bool| move |f: &ServerFrame| matches!(f, ServerFrame::Transport(TransportMsg::Sdp(o)) if o.pc == PcKind::Sub && o.fresh == fresh);
     let ServerFrame::Transport(TransportMsg::Sdp(first)) = b.wait_frame("the sub offer", sub_offer(false)).await else {
         unreachable!("matched a sub offer")
     };

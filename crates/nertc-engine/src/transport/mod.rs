@@ -87,10 +87,10 @@ struct Uplink {
     /// again every 40 ms for up to 400 ms: one loss is counted once).
     recent: HashSet<(u32, u16)>,
     older: HashSet<(u32, u16)>,
-    /// Per ssrc: distinct packets NACKed, and every sequence number NACKed (each is answered
-    /// with a retransmission from the send cache).
+    /// Per ssrc: distinct packets NACKed, and packets sent again (the NACK responder answers
+    /// a repeated request within a round trip, or over its budget, with nothing).
     lost: HashMap<u32, u64>,
-    requested: HashMap<u32, u64>,
+    resent: HashMap<u32, u64>,
     /// Per ssrc at the last measurement: (original packets sent, distinct packets NACKed),
     /// read together so that a rate between two of them compares like with like.
     snapshot: HashMap<u32, (u64, u64)>,
@@ -120,10 +120,14 @@ impl PathStats {
     /// The server NACKed `seq` of our stream `ssrc` (called on the connection's thread).
     fn nacked(&self, ssrc: u32, seq: u16) {
         let mut u = self.uplink();
-        *u.requested.entry(ssrc).or_default() += 1;
         if !u.older.contains(&(ssrc, seq)) && u.recent.insert((ssrc, seq)) {
             *u.lost.entry(ssrc).or_default() += 1;
         }
+    }
+
+    /// Our NACK responder sent a packet of our stream `ssrc` again.
+    fn resent(&self, ssrc: u32) {
+        *self.uplink().resent.entry(ssrc).or_default() += 1;
     }
 
     /// Original packets sent and distinct packets the server NACKed, of our stream `ssrc`, at
@@ -149,8 +153,8 @@ async fn measure(pc: Option<&nertc_rtc::pc::Pc>, rtt: &AtomicU32, uplink: Option
         for o in report.outbound_rtp_streams() {
             let ssrc = o.sent_rtp_stream_stats.rtp_stream_stats.ssrc;
             // webrtc-rs counts the NACK responder's resends in packets_sent and (without RTX)
-            // not in retransmitted_packets_sent: take out one resend per sequence number asked.
-            let resent = o.retransmitted_packets_sent.max(u.requested.get(&ssrc).copied().unwrap_or(0));
+            // not in retransmitted_packets_sent: take them out.
+            let resent = o.retransmitted_packets_sent.max(u.resent.get(&ssrc).copied().unwrap_or(0));
             let lost = u.lost.get(&ssrc).copied().unwrap_or(0);
             u.snapshot.insert(ssrc, (o.sent_rtp_stream_stats.packets_sent.saturating_sub(resent), lost));
         }

@@ -205,10 +205,10 @@ impl Publisher {
         let kind = crate::publish::kind_of(source);
         if self.pc.is_none() {
             let path = self.path.clone();
-            let feedback: nertc_rtc::tap::FeedbackCounter = Arc::new(move |f| {
-                if let nertc_rtc::tap::Feedback::Nacked { ssrc, seq } = f {
-                    path.nacked(ssrc, seq);
-                }
+            let feedback: nertc_rtc::tap::FeedbackCounter = Arc::new(move |f| match f {
+                nertc_rtc::tap::Feedback::Nacked { ssrc, seq } => path.nacked(ssrc, seq),
+                nertc_rtc::tap::Feedback::Resent { ssrc } => path.resent(ssrc),
+                _ => {}
             });
             let builder = PcBuilder {
                 bind: Some(self.bind),

@@ -157,7 +157,11 @@ impl Subscriber {
         if self.replace_asked || !self.setup.replace_due(std::time::Instant::now()) {
             return;
         }
-        tracing::warn!(failed = self.setup.failed, neg = self.last_neg, "sub connection not up here after its first offer: asking the server to replace it");
+        tracing::warn!(
+            failed = self.setup.failed,
+            neg = self.last_neg,
+            "sub connection not up here after its first offer: asking the server to replace it"
+        );
         self.replace_asked = true;
         if let Err(e) = self.signal.send(ClientMsg::Replace(ReplaceMsg { pc: PcKind::Sub, neg: self.last_neg })) {
             tracing::debug!("sub replacement not asked for: {e}");

@@ -214,6 +214,7 @@ impl PeerEnv {
             let c = match f {
                 Feedback::Nack => &metrics.nacks,
                 Feedback::KeyframeRequest => &metrics.keyframe_requests_in,
+                Feedback::Resent { .. } => &metrics.rtp_retransmitted,
                 Feedback::Nacked { .. } => return,
                 Feedback::Report { ssrc, fraction_lost } => return reports.deliver(ssrc, fraction_lost),
             };
