@@ -8,10 +8,13 @@
 //! retransmissions kept it overfull after the server had fallen back to the low layer (which
 //! fits), and the subscriber decoded 3 of its 15 frames a second. So, as libwebrtc's sender
 //! does, this one
-//! - does not send a packet again within one round trip of its last sending (the receiver
-//!   could not have seen it yet). The round trip is measured from the receiver's reports
-//!   (RFC 3550 §6.4.1: the sender report they echo, less the time they held it); before the
-//!   first, [`RTT_BEFORE_REPORTS`];
+//! - answers the first request for a packet at once, and does not send it again within one
+//!   round trip of its last retransmission (the receiver could not have seen that yet). The
+//!   round trip is measured from the receivers' reports (RFC 3550 §6.4.1: the sender report
+//!   they echo, less the time they held it); before the first, repeats are not held back.
+//!   (Counting from the original sending too, with a 5 ms floor, held back most first requests:
+//!   the engine asks the moment it sees a gap, a millisecond after the packet left on
+//!   loopback, and its next request came 40 ms later: +40 ms glass-to-glass at 5 % loss);
 //! - spends on retransmissions at most [`RETRANSMIT_SHARE`] of the bytes it sends new (a
 //!   budget that what it sends fills and retransmissions drain, up to [`BUDGET_MAX`]).
 //!
@@ -31,10 +34,6 @@ use rtc::shared::error::Error;
 
 use crate::tap::{Feedback, FeedbackCounter};
 
-/// The round trip assumed until a receiver report measures it.
-pub const RTT_BEFORE_REPORTS: Duration = Duration::from_millis(50);
-/// A packet may go out again this soon at the earliest, however short the round trip.
-const RESEND_MIN: Duration = Duration::from_millis(5);
 /// Retransmitted bytes at most, as a share of the bytes sent new.
 pub const RETRANSMIT_SHARE: f64 = 0.5;
 /// The retransmission budget saved up at most (bytes): a burst of losses (a keyframe's
@@ -79,8 +78,8 @@ impl NackResponderBuilder {
 /// A sent packet, kept for retransmission.
 struct Kept {
     pkt: rtc::rtp::Packet,
-    /// When it last went out (first sending or a retransmission).
-    sent_at: Instant,
+    /// When it was last sent again.
+    resent_at: Option<Instant>,
 }
 
 /// One outgoing stream that negotiated NACK.
@@ -108,26 +107,26 @@ pub struct NackResponder {
 impl NackResponder {
     /// The round trip retransmissions are spaced by.
     pub fn rtt(&self) -> Duration {
-        self.rtt.unwrap_or(RTT_BEFORE_REPORTS)
+        self.rtt.unwrap_or_default()
     }
 
     fn handle_nack(&mut self, now: Instant, nack: &TransportLayerNack) {
-        let spacing = self.rtt().max(RESEND_MIN);
+        let spacing = self.rtt();
         let Some(stream) = self.streams.get_mut(&nack.media_ssrc) else { return };
         let mask = stream.cache.len() - 1;
         for seq in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
             let Some(kept) = stream.cache[usize::from(seq) & mask].as_mut().filter(|k| k.pkt.header.sequence_number == seq) else {
                 continue; // older than the cache
             };
-            if now.duration_since(kept.sent_at) < spacing {
-                continue; // the last sending may still be on its way
+            if kept.resent_at.is_some_and(|t| now.duration_since(t) < spacing) {
+                continue; // the last retransmission may still be on its way
             }
             let bytes = kept.pkt.payload.len() as f64;
             if bytes > self.budget {
                 continue;
             }
             self.budget -= bytes;
-            kept.sent_at = now;
+            kept.resent_at = Some(now);
             if let Some(count) = &self.counter {
                 count(Feedback::Resent { ssrc: nack.media_ssrc });
             }
@@ -175,6 +174,7 @@ impl NackResponder {
             None => rtt,
             Some(old) => old.mul_f64(0.75) + rtt.mul_f64(0.25),
         });
+        tracing::trace!(sample_ms = rtt.as_secs_f64() * 1000.0, held_ms = held.as_secs_f64() * 1000.0, smoothed = ?self.rtt, "NACK responder: round trip");
     }
 }
 
@@ -218,7 +218,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackResponder {
             Packet::Rtp(pkt) => {
                 if let Some(stream) = self.streams.get_mut(&pkt.header.ssrc) {
                     let mask = stream.cache.len() - 1;
-                    stream.cache[usize::from(pkt.header.sequence_number) & mask] = Some(Kept { pkt: pkt.clone(), sent_at: msg.now });
+                    stream.cache[usize::from(pkt.header.sequence_number) & mask] = Some(Kept { pkt: pkt.clone(), resent_at: None });
                     self.budget = (self.budget + RETRANSMIT_SHARE * pkt.payload.len() as f64).min(BUDGET_MAX);
                 }
             }
@@ -334,25 +334,25 @@ mod tests {
             send(&mut r, t0 + Duration::from_millis(300), seq, 1000);
         }
         let at = |ms| t0 + Duration::from_millis(ms);
-        // Asked for before its first sending could have arrived: not yet.
-        assert_eq!(nack(&mut r, at(400), &[3, 4]), Vec::<u16>::new());
-        assert_eq!(nack(&mut r, at(520), &[3, 4]), vec![3, 4]);
+        // The first request is answered at once.
+        assert_eq!(nack(&mut r, at(301), &[3, 4]), vec![3, 4]);
         // The receiver asks again every 40 ms; the retransmission is still on its way.
-        for ms in [560, 600, 640, 680] {
+        for ms in [341, 381, 421, 461] {
             assert_eq!(nack(&mut r, at(ms), &[3, 4]), Vec::<u16>::new(), "at {ms} ms");
         }
-        assert_eq!(nack(&mut r, at(730), &[4]), vec![4]);
+        assert_eq!(nack(&mut r, at(511), &[4]), vec![4]);
         // Not in the cache (never sent, or long gone): nothing.
         assert_eq!(nack(&mut r, at(800), &[40]), Vec::<u16>::new());
     }
 
     #[test]
-    fn before_any_report_the_assumed_round_trip_spaces_retransmissions() {
+    fn before_any_report_every_request_is_answered() {
         let t0 = Instant::now();
         let mut r = responder();
         send(&mut r, t0, 7, 500);
-        assert_eq!(nack(&mut r, t0 + RTT_BEFORE_REPORTS, &[7]), vec![7]);
-        assert_eq!(nack(&mut r, t0 + RTT_BEFORE_REPORTS + Duration::from_millis(10), &[7]), Vec::<u16>::new());
+        for ms in [1, 41, 81] {
+            assert_eq!(nack(&mut r, t0 + Duration::from_millis(ms), &[7]), vec![7], "at {ms} ms");
+        }
     }
 
     #[test]

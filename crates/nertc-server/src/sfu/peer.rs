@@ -568,9 +568,22 @@ impl Peer {
         tracing::info!(uid = self.key.uid, state = %self.sub_link.state, "sub connection down: restarting ICE");
         self.sub_link.last_restart = Some(t);
         self.sub_link.restart_pending = true;
-        self.check_at = Some(t + RESTART_EVERY);
+        self.look_again_at(t + RESTART_EVERY);
         self.sub_dirty = true;
         self.negotiate_sub_if_needed().await;
+    }
+
+    /// Whether a connection's set-up has taken too long now ([`FirstConnect::replace_at`]); if
+    /// it may later, looks again then.
+    fn set_up_too_late(&mut self, setup: FirstConnect) -> bool {
+        match setup.replace_at() {
+            Some(at) if at <= Instant::now() => true,
+            Some(at) => {
+                self.look_again_at(at);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Looks at the connections again at `at` (or earlier, if already due then).
@@ -581,10 +594,8 @@ impl Peer {
     /// Replaces `sub` when it has not come up ([`FirstConnect`]): a new connection with every
     /// subscription on it (new senders, same forwarders), offered `fresh`.
     async fn replace_sub_if_stuck(&mut self) {
-        match self.sub_setup.replace_at() {
-            Some(at) if at <= Instant::now() => {}
-            Some(at) => return self.look_again_at(at),
-            None => return,
+        if !self.set_up_too_late(self.sub_setup) {
+            return;
         }
         tracing::warn!(
             uid = self.key.uid,
@@ -599,13 +610,8 @@ impl Peer {
     /// lost, and not sent again when this side repeats its own), and the client, seeing a
     /// connected `pub`, would not replace it.
     fn ask_pub_replacement_if_stuck(&mut self) {
-        if self.pub_replace_asked {
+        if self.pub_replace_asked || !self.set_up_too_late(self.pub_setup) {
             return;
-        }
-        match self.pub_setup.replace_at() {
-            Some(at) if at <= Instant::now() => {}
-            Some(at) => return self.look_again_at(at),
-            None => return,
         }
         tracing::warn!(
             uid = self.key.uid,
