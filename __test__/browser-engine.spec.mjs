@@ -108,7 +108,9 @@ test('a browser pub connection that never comes up is replaced, and its video ar
 // A browser publishing simulcast (protocol §8.12: rids `l` and `h` on one m-line): the engine
 // subscribes to the high stream and decodes Chromium's full 640x480, then asks for the low
 // stream (`subscribeRemoteVideoStream(uid, 1, true)`) and decodes 320x240 from then on, told
-// by onRemoteVideoReceiveSizeChanged.
+// by onRemoteVideoReceiveSizeChanged. The page's camera track has contentHint 'detail': on a
+// busy machine Chromium otherwise scales its high layer down to 320x240 ("limited by
+// bandwidth": its quality scaler, at a 1 Mbps target) and back up in steps, over more than 20 s.
 test('Chromium publishes simulcast: the engine gets the high layer, then the low one', async (t) => {
   const channel = `browser-simulcast-${process.pid}`;
   const engine = new NERtcEngine();
@@ -132,7 +134,7 @@ test('Chromium publishes simulcast: the engine gets the high layer, then the low
 
   const pub = await state.ctx.newPage();
   await pub.goto(`http://127.0.0.1:${state.web.address().port}/test.html`);
-  await pub.evaluate((o) => window.runPublisher(o), { url: `${state.url}/rtc/v1`, appKey: 'demo', channel, uid: 2201, name: 'simulcast-pub', simulcast: true });
+  await pub.evaluate((o) => window.runPublisher(o), { url: `${state.url}/rtc/v1`, appKey: 'demo', channel, uid: 2201, name: 'simulcast-pub', simulcast: true, contentHint: 'detail' });
   // Chromium sends both rids.
   let seen = [];
   const rids = await until('Chromium sends two layers', async () => {
@@ -148,7 +150,22 @@ test('Chromium publishes simulcast: the engine gets the high layer, then the low
 
   // The high layer: Chromium's full size (its encoder may start a layer smaller while its
   // estimate ramps up, so this waits for 640x480).
-  await until('engine decodes the high layer', () => frames.some((f) => f.width === 640 && f.height === 480), 20000);
+  // (Chromium's encoder and the engine's frames each second, printed if the high layer is late.)
+  const started = Date.now();
+  const timeline = [];
+  const track = setInterval(async () => {
+    const o = (await pub.evaluate(() => window.rtpStats()).catch(() => []))
+      .filter((x) => x.type === 'outbound-rtp' && x.kind === 'video')
+      .map((x) => `${x.rid}: ${x.frameWidth}x${x.frameHeight} at ${x.fps} fps, ${x.targetBitrate} bps, limited by ${x.limitation}`);
+    timeline.push(`${Date.now() - started} ms: Chromium ${o.join('; ')}; the engine's last frames ${frames.slice(-3).map((f) => `${f.width}x${f.height}`)}`);
+  }, 1000);
+  await until('engine decodes the high layer', () => frames.some((f) => f.width === 640 && f.height === 480), 20000)
+    .catch((e) => {
+      for (const line of timeline) t.log(line);
+      throw e;
+    })
+    .finally(() => clearInterval(track));
+  t.log(`high layer ${Date.now() - started} ms after Chromium encoded both`);
   t.true(frames.filter((f) => f.width === 640).some((f) => f.spread > 40), 'Chromium video is not flat');
 
   // The low layer.

@@ -8,6 +8,9 @@
 //!   help there: under heavy loss the DTLS handshake may give up (webrtc-rs retransmits a
 //!   flight every second, 7 times), and DTLS outlives ICE restarts. A new connection, offered
 //!   with `fresh` set, starts a new handshake.
+//! - [`AnswerSide`]: when the answering side asks the offerer for that replacement. Under loss
+//!   the handshake can end done on the offerer's side only (the answerer's last flight lost,
+//!   and not sent again), and the offerer, seeing its side connected, would never replace it.
 
 use std::time::{Duration, Instant};
 
@@ -98,6 +101,46 @@ impl FirstConnect {
     }
 }
 
+/// The answering side's watch over a connection's set-up: it asks the offerer once to replace
+/// a connection not up here [`CONNECT_TIMEOUT`] after the first offer it applied (at once if it
+/// failed). A new connection starts a new watch.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AnswerSide {
+    setup: FirstConnect,
+    /// The last offer applied: the `neg` the request names.
+    last_neg: u64,
+    asked: bool,
+}
+
+impl AnswerSide {
+    /// The offer `neg` was applied at `now`.
+    pub fn applied(&mut self, neg: u64, now: Instant) {
+        self.last_neg = neg;
+        self.setup.offered(now);
+    }
+
+    pub fn set(&mut self, state: RTCPeerConnectionState) {
+        self.setup.set(state);
+    }
+
+    /// When the request is due; None once the connection is up or the request was made.
+    pub fn ask_at(&self) -> Option<Instant> {
+        self.setup.replace_at().filter(|_| !self.asked)
+    }
+
+    /// The request, if due at `now` (once): the `neg` of the last offer applied.
+    pub fn ask(&mut self, now: Instant) -> Option<u64> {
+        let due = self.ask_at().is_some_and(|at| at <= now);
+        self.asked |= due;
+        due.then_some(self.last_neg)
+    }
+
+    /// The connection failed (rather than being still on its way).
+    pub fn failed(&self) -> bool {
+        self.setup.failed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +161,33 @@ mod tests {
         f.set(Connected);
         f.set(Failed);
         assert!(f.replace_at().is_none(), "a connection that was up is ICE-restarted instead");
+    }
+
+    #[test]
+    fn the_answerer_asks_once_for_a_connection_not_up_on_its_side() {
+        use RTCPeerConnectionState::*;
+        let t0 = Instant::now();
+        let mut a = AnswerSide::default();
+        assert_eq!(a.ask(t0 + CONNECT_TIMEOUT * 2), None, "nothing before an offer was applied");
+        a.applied(1, t0);
+        a.set(Connecting);
+        a.applied(2, t0 + CONNECT_TIMEOUT / 2);
+        assert_eq!(a.ask_at(), Some(t0 + CONNECT_TIMEOUT), "counted from the first offer");
+        assert_eq!(a.ask(t0 + CONNECT_TIMEOUT / 2), None);
+        assert_eq!(a.ask(t0 + CONNECT_TIMEOUT), Some(2), "names the last offer applied");
+        assert_eq!(a.ask(t0 + CONNECT_TIMEOUT * 2), None, "once");
+        assert_eq!(a.ask_at(), None);
+
+        let mut a = AnswerSide::default();
+        a.applied(1, t0);
+        a.set(Failed);
+        assert!(a.failed());
+        assert_eq!(a.ask(t0), Some(1), "at once when it failed");
+
+        let mut a = AnswerSide::default();
+        a.applied(1, t0);
+        a.set(Connected);
+        assert_eq!(a.ask(t0 + CONNECT_TIMEOUT), None, "up: nothing to ask");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use nertc_protocol::{ClientMsg, MidInfo, PcKind, ReplaceMsg, SdpMsg};
 use nertc_rtc::pc::{Pc, PcBuilder, PcEvent};
-use nertc_rtc::recovery::FirstConnect;
+use nertc_rtc::recovery::AnswerSide;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::RTCSessionDescription;
@@ -46,11 +46,9 @@ struct Subscriber {
     active: BTreeSet<String>,
     started: std::time::Instant,
     tcp: super::TcpDialer,
-    /// The current connection's set-up on this side (from its first offer applied), the last
-    /// offer applied to it, and whether the server was asked to replace it.
-    setup: FirstConnect,
-    last_neg: u64,
-    replace_asked: bool,
+    /// The current connection's set-up on this side: the server is asked to replace it when
+    /// it does not come up here, however it looks there.
+    setup: AnswerSide,
 }
 
 pub(super) async fn run(
@@ -72,9 +70,7 @@ pub(super) async fn run(
         active: BTreeSet::new(),
         started: std::time::Instant::now(),
         tcp: super::TcpDialer::default(),
-        setup: FirstConnect::default(),
-        last_neg: 0,
-        replace_asked: false,
+        setup: AnswerSide::default(),
     };
     if let Err(e) = s.build_pc().await {
         tracing::warn!("sub connection not built at join (built at the first offer): {e:?}");
@@ -146,24 +142,20 @@ impl Subscriber {
         self.pc = Some(pc);
         self.pc_events = Some(events);
         self.tcp = super::TcpDialer::default();
-        self.setup = FirstConnect::default();
-        self.replace_asked = false;
+        self.setup = AnswerSide::default();
         Ok(())
     }
 
     /// Asks the server to replace the connection when this side has not come up in time
     /// (once per connection; the server's `fresh` offer builds the next one).
     fn ask_replacement_if_stuck(&mut self) {
-        if self.replace_asked || !self.setup.replace_due(std::time::Instant::now()) {
-            return;
-        }
+        let Some(neg) = self.setup.ask(std::time::Instant::now()) else { return };
         tracing::warn!(
-            failed = self.setup.failed,
-            neg = self.last_neg,
+            failed = self.setup.failed(),
+            neg,
             "sub connection not up here after its first offer: asking the server to replace it"
         );
-        self.replace_asked = true;
-        if let Err(e) = self.signal.send(ClientMsg::Replace(ReplaceMsg { pc: PcKind::Sub, neg: self.last_neg })) {
+        if let Err(e) = self.signal.send(ClientMsg::Replace(ReplaceMsg { pc: PcKind::Sub, neg })) {
             tracing::debug!("sub replacement not asked for: {e}");
         }
     }
@@ -204,8 +196,7 @@ impl Subscriber {
         pc.pc.set_local_description(answer).await.map_err(transport)?;
         self.tcp.dial(pc, &offer.sdp).await;
         let sdp = pc.local_sdp().await.ok_or_else(|| transport("no local description"))?;
-        self.last_neg = offer.neg;
-        self.setup.offered(std::time::Instant::now());
+        self.setup.applied(offer.neg, std::time::Instant::now());
         let msg = SdpMsg::answer(PcKind::Sub, sdp, offer.neg);
         tracing::debug!(neg = offer.neg, ms = self.started.elapsed().as_millis(), "sub answer sent");
         self.signal.call(ClientMsg::Sdp(msg)).await?;

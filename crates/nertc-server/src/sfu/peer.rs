@@ -42,7 +42,7 @@ use crate::sfu::simulcast::{self, Downlink, Fallback, LayerChoice};
 use crate::sfu::tcpmux::TcpMux;
 use crate::sfu::udpmux::{self, UdpMux};
 use nertc_rtc::pc::{DataEvent, DataLink, DataSender, Pc, PcBuilder, PcEvent};
-use nertc_rtc::recovery::{CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
+use nertc_rtc::recovery::{AnswerSide, CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
 /// Data channel messages a second the peer passes on from one client, with a burst of as many:
@@ -289,11 +289,8 @@ struct Peer {
     /// `sub` set-up: replaced (and offered `fresh`) when it does not come up.
     sub_setup: FirstConnect,
     /// `pub` set-up on this side: the client is asked to replace the connection
-    /// ([`TransportMsg::Replace`]) when it does not come up here, however it looks there; and
-    /// the last offer applied to it. Asked once per connection.
-    pub_setup: FirstConnect,
-    pub_last_neg: u64,
-    pub_replace_asked: bool,
+    /// ([`TransportMsg::Replace`]) when it does not come up here, however it looks there.
+    pub_setup: AnswerSide,
     sub_fresh: bool,
     /// Answers to offers below this `neg` were for a replaced connection: ignored.
     sub_first_neg: u64,
@@ -338,9 +335,7 @@ pub fn spawn(key: SessionKey, env: PeerEnv, events: mpsc::UnboundedSender<MediaE
         sub_setup: FirstConnect::default(),
         sub_fresh: false,
         sub_first_neg: 0,
-        pub_setup: FirstConnect::default(),
-        pub_last_neg: 0,
-        pub_replace_asked: false,
+        pub_setup: AnswerSide::default(),
         pub_mids: BTreeMap::new(),
         pub_rids: BTreeMap::new(),
         downlink: Arc::default(),
@@ -573,19 +568,6 @@ impl Peer {
         self.negotiate_sub_if_needed().await;
     }
 
-    /// Whether a connection's set-up has taken too long now ([`FirstConnect::replace_at`]); if
-    /// it may later, looks again then.
-    fn set_up_too_late(&mut self, setup: FirstConnect) -> bool {
-        match setup.replace_at() {
-            Some(at) if at <= Instant::now() => true,
-            Some(at) => {
-                self.look_again_at(at);
-                false
-            }
-            None => false,
-        }
-    }
-
     /// Looks at the connections again at `at` (or earlier, if already due then).
     fn look_again_at(&mut self, at: Instant) {
         self.check_at = Some(self.check_at.map_or(at, |c| c.min(at)));
@@ -594,8 +576,10 @@ impl Peer {
     /// Replaces `sub` when it has not come up ([`FirstConnect`]): a new connection with every
     /// subscription on it (new senders, same forwarders), offered `fresh`.
     async fn replace_sub_if_stuck(&mut self) {
-        if !self.set_up_too_late(self.sub_setup) {
-            return;
+        match self.sub_setup.replace_at() {
+            Some(at) if at <= Instant::now() => {}
+            Some(at) => return self.look_again_at(at),
+            None => return,
         }
         tracing::warn!(
             uid = self.key.uid,
@@ -605,22 +589,21 @@ impl Peer {
         self.replace_sub().await;
     }
 
-    /// Asks the client to replace `pub` when this side has not come up ([`FirstConnect`]):
-    /// under loss the DTLS handshake can end done on the client's side only (its last flight
-    /// lost, and not sent again when this side repeats its own), and the client, seeing a
-    /// connected `pub`, would not replace it.
+    /// Asks the client to replace `pub` when this side has not come up ([`AnswerSide`]).
     fn ask_pub_replacement_if_stuck(&mut self) {
-        if self.pub_replace_asked || !self.set_up_too_late(self.pub_setup) {
+        let Some(neg) = self.pub_setup.ask(Instant::now()) else {
+            if let Some(at) = self.pub_setup.ask_at() {
+                self.look_again_at(at);
+            }
             return;
-        }
+        };
         tracing::warn!(
             uid = self.key.uid,
-            failed = self.pub_setup.failed,
-            neg = self.pub_last_neg,
+            failed = self.pub_setup.failed(),
+            neg,
             "pub connection not up here {CONNECT_TIMEOUT:?} after its first offer: asking the client to replace it"
         );
-        self.pub_replace_asked = true;
-        let _ = self.events.send(MediaEvent::Replace { key: self.key.clone(), pc: PcKind::Pub, neg: self.pub_last_neg });
+        let _ = self.events.send(MediaEvent::Replace { key: self.key.clone(), pc: PcKind::Pub, neg });
     }
 
     /// Replaces `sub`: a new connection with every subscription on it (new senders, same
@@ -660,8 +643,7 @@ impl Peer {
         if let Some(old) = self.pub_pc.take() {
             let _ = old.pc.close().await;
         }
-        self.pub_setup = FirstConnect::default();
-        self.pub_replace_asked = false;
+        self.pub_setup = AnswerSide::default();
         self.pub_mids.clear();
         self.pub_rids.clear();
     }
@@ -756,12 +738,9 @@ impl Peer {
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
         pc.set_local_description(answer).await.map_err(sdp_error)?;
         let sdp = self.local_sdp(PcKind::Pub).await?;
-        self.pub_last_neg = neg;
-        if self.pub_setup.offered_at.is_none() {
-            self.pub_setup.offered(Instant::now());
-            if let Some(at) = self.pub_setup.replace_at() {
-                self.look_again_at(at);
-            }
+        self.pub_setup.applied(neg, Instant::now());
+        if let Some(at) = self.pub_setup.ask_at() {
+            self.look_again_at(at);
         }
         Ok(SdpMsg::answer(PcKind::Pub, sdp, neg))
     }
