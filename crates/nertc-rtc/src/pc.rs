@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackGeneratorBuilder, Registry, Slot};
+use rtc::interceptor::{NackGeneratorBuilder, ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, TwccReceiverBuilder};
 use rtc::peer_connection::configuration::RTCOfferOptions;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
-};
+use rtc::peer_connection::configuration::interceptor_registry::{configure_simulcast_extension_headers, configure_twcc_receiver_only};
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -23,7 +21,7 @@ use webrtc::runtime::Runtime;
 
 use crate::codecs::media_engine;
 use crate::nack::NackResponderBuilder;
-use crate::tap::{FeedbackCounter, RtcpTap, TapMode};
+use crate::tap::{FeedbackCounter, RtcpTap};
 
 /// Sent packets kept per outgoing stream to answer NACKs. webrtc-rs keeps 1024; a
 /// retransmission older than about a second is useless to a real-time receiver, and 256
@@ -212,6 +210,10 @@ pub struct PcBuilder {
     /// No UDP socket at all: ICE over `tcp_bind` only (the remote's UDP candidates pair with
     /// nothing). For testing the TCP fallback as a UDP-less client would meet it.
     pub tcp_only: bool,
+    /// This side only sends media (the room server's `sub` connection): the interceptors that
+    /// report on received media (NACK generator, TWCC feedback, receiver reports) are left out
+    /// of the chain, which every packet sent walks through.
+    pub send_only: bool,
 }
 
 /// A UDP socket shared by several peer connections, as one connection sees it. webrtc-rs
@@ -240,29 +242,35 @@ pub struct Pc {
 
 impl PcBuilder {
     /// Builds the peer connection: our codecs, our NACK responder ([`crate::nack`], with a
-    /// [`NACK_SEND_BUFFER_PACKETS`] send cache), webrtc-rs's NACK generator, TWCC receiver and
-    /// RTCP reports, congestion control when asked, the RTCP taps, loopback candidates.
+    /// [`NACK_SEND_BUFFER_PACKETS`] send cache) and sender reports, webrtc-rs's NACK generator,
+    /// TWCC receiver and receiver reports (unless [`PcBuilder::send_only`]), congestion control
+    /// or the estimate when asked, the RTCP tap, loopback candidates.
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let mut me = media_engine()?;
-        // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
-        let registry = Registry::new()
-            .with(
-                Slot::NackResponder,
-                NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).with_counter(self.feedback_counter.clone()).build(),
-            )
-            .with(
-                Slot::NackGenerator,
-                NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
-            );
         configure_simulcast_extension_headers(&mut me)?;
+        // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
+        let mut registry = Registry::new()
+            .with(Slot::from(500), RtcpTap::new(self.feedback_counter.clone()))
+            .with(Slot::NackResponder, NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).with_counter(self.feedback_counter).build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build());
+        let receives = !self.send_only;
+        if receives {
+            registry = registry
+                .with(
+                    Slot::NackGenerator,
+                    NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).with_max_nacks_per_packet(MAX_NACKS_PER_PACKET).build(),
+                )
+                .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
+        }
         let registry = match (self.congestion, self.estimate) {
             (Some(bwe), _) => crate::cc::configure(registry, &mut me, bwe)?,
+            (None, Some(bwe)) if receives => {
+                crate::cc::configure_estimate_only(registry, &mut me, bwe)?.with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
+            }
             (None, Some(bwe)) => crate::cc::configure_estimate_only(registry, &mut me, bwe)?,
-            (None, None) => configure_twcc_receiver_only(registry, &mut me)?,
+            (None, None) if receives => configure_twcc_receiver_only(registry, &mut me)?,
+            (None, None) => registry,
         };
-        let registry = configure_rtcp_reports(registry)
-            .with(Slot::from(500), RtcpTap::new(TapMode::Count, self.feedback_counter))
-            .with(Slot::from(14_000), RtcpTap::new(TapMode::DeliverKeyframeRequests, None));
         let mut settings = SettingEngineBuilder::new()
             .with_include_loopback_candidate(true)
             .with_ice_timeouts(Some(Duration::from_secs(5)), Some(Duration::from_secs(15)), Some(Duration::from_secs(2)))

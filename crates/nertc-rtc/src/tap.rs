@@ -1,10 +1,9 @@
-//! An RTCP interceptor that observes feedback from the remote peer without consuming it.
-//!
-//! Two instances sit in each chain: one next to the wire ([`TapMode::Count`]) counts NACKs and
-//! keyframe requests for `/metrics` before the NACK responder answers them (and passes on
-//! reception reports, which the SFU's layer choice reads); one at the
-//! application end ([`TapMode::DeliverKeyframeRequests`]) marks PLI/FIR so webrtc-rs hands them
-//! to the local track, where the SFU relays them to the publisher.
+//! An RTCP interceptor that observes feedback from the remote peer without consuming it. It
+//! sits next to the wire: it counts NACKs and keyframe requests for `/metrics` before the NACK
+//! responder answers them (and passes on reception reports, which the SFU's layer choice
+//! reads), and marks the RTCP packets with a PLI or FIR for delivery, so that webrtc-rs hands
+//! them to the local track (where the SFU relays them to the publisher). The interceptors after
+//! it pass that mark on.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,12 +17,6 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TapMode {
-    Count,
-    DeliverKeyframeRequests,
-}
 
 /// What the counting tap saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +48,14 @@ pub enum Feedback {
 pub type FeedbackCounter = Arc<dyn Fn(Feedback) + Send + Sync>;
 
 pub struct RtcpTap {
-    mode: TapMode,
     counter: Option<FeedbackCounter>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl RtcpTap {
-    pub fn new(mode: TapMode, counter: Option<FeedbackCounter>) -> Self {
-        RtcpTap { mode, counter, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    pub fn new(counter: Option<FeedbackCounter>) -> Self {
+        RtcpTap { counter, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 }
 
@@ -82,36 +74,30 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            match self.mode {
-                TapMode::Count => {
-                    if let Some(count) = &self.counter {
-                        for p in packets {
-                            if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                                count(Feedback::Nack);
-                                for pair in &nack.nacks {
-                                    for seq in pair.packet_list() {
-                                        count(Feedback::Nacked { ssrc: nack.media_ssrc, seq });
-                                    }
-                                }
-                            } else if is_keyframe_request(p.as_ref()) {
-                                count(Feedback::KeyframeRequest);
-                            } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
-                                for r in &rr.reports {
-                                    count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
-                                }
-                            } else if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
-                                for r in &sr.reports {
-                                    count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
-                                }
+            if let Some(count) = &self.counter {
+                for p in packets {
+                    if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                        count(Feedback::Nack);
+                        for pair in &nack.nacks {
+                            for seq in pair.packet_list() {
+                                count(Feedback::Nacked { ssrc: nack.media_ssrc, seq });
                             }
+                        }
+                    } else if is_keyframe_request(p.as_ref()) {
+                        count(Feedback::KeyframeRequest);
+                    } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
+                        for r in &rr.reports {
+                            count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
+                        }
+                    } else if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                        for r in &sr.reports {
+                            count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
                         }
                     }
                 }
-                TapMode::DeliverKeyframeRequests => {
-                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                        msg.message.add(Attribute::DeliverToApplication);
-                    }
-                }
+            }
+            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                msg.message.add(Attribute::DeliverToApplication);
             }
         }
         self.read_queue.push_back(msg);

@@ -164,10 +164,11 @@ pub fn configure(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc
 /// connection to a subscriber, which forwards what publishers send as it comes and picks a
 /// layer by the estimate): while `bwe` is [demanded](Bwe::demand), what it sends gets TWCC
 /// sequence numbers and the remote's feedback drives an [`Estimator`] into `bwe`
-/// ([`EstimateOnly`]); nothing is delayed. Feedback on what arrives, as [`configure`].
+/// ([`EstimateOnly`]); nothing is delayed. Only the sending half: such a connection receives
+/// no media to give feedback on.
 pub fn configure_estimate_only(registry: Registry, me: &mut MediaEngine, bwe: Arc<Bwe>) -> rtc::shared::error::Result<Registry> {
     negotiate(me)?;
-    Ok(registry.with(Slot::CongestionControl, EstimateOnly::new(bwe)).with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
+    Ok(registry.with(Slot::CongestionControl, EstimateOnly::new(bwe)))
 }
 
 /// Transport-wide CC feedback and its header extension, for audio and video.

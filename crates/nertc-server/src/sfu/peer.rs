@@ -205,9 +205,13 @@ impl PeerEnv {
     }
 
     /// Builds a peer connection on the shared socket, or on the next free port of the
-    /// configured range; with `estimate` (a `sub` connection), what it sends is estimated
-    /// from the remote's transport-wide feedback into it.
-    async fn build_pc(&self, estimate: Option<Arc<nertc_rtc::cc::Bwe>>) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
+    /// configured range. `sub`: it only sends media; with `estimate`, what it sends is
+    /// estimated from the remote's transport-wide feedback into it.
+    async fn build_pc(
+        &self,
+        kind: PcKind,
+        estimate: Option<Arc<nertc_rtc::cc::Bwe>>,
+    ) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
         let metrics = self.metrics.clone();
         let reports = self.reports.clone();
         let counter: FeedbackCounter = Arc::new(move |f| {
@@ -229,6 +233,7 @@ impl PeerEnv {
             shared_udp: None,
             tcp_bind: None,
             tcp_only: false,
+            send_only: kind == PcKind::Sub,
         };
         if self.udp_mux.is_some() || self.tcp_mux.is_some() {
             // The driver binds (and the muxes close at once) an ephemeral port / listener: see
@@ -702,7 +707,7 @@ impl Peer {
         // (`rtc.downlink_estimate`).
         let estimate = (kind == PcKind::Sub && self.env.rtc.downlink_estimate).then(|| self.downlink.bwe.clone());
         let (made, mut events) =
-            self.env.build_pc(estimate).await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+            self.env.build_pc(kind, estimate).await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
         self.last_gen += 1;
         let generation = self.last_gen;
         let tagged = self.pc_events.clone();
