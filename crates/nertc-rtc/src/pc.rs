@@ -204,6 +204,9 @@ pub struct PcBuilder {
     /// Run the connection's UDP over a socket shared with other connections instead of a
     /// socket of its own (the room server's one media port).
     pub shared_udp: Option<SharedUdp>,
+    /// The runtime of a connection with sockets of its own (webrtc-rs's tokio one if None;
+    /// [`SharedUdp::runtime`] instead with `shared_udp`).
+    pub runtime: Option<Arc<dyn Runtime>>,
     /// Also listen for ICE over TCP here (RFC 6544: a passive host candidate, and an active
     /// one on port 9 that webrtc-rs adds; the room server leaves that one out of its SDP).
     pub tcp_bind: Option<SocketAddr>,
@@ -295,8 +298,8 @@ impl PcBuilder {
         let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
         let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
         let mut builder = PeerConnectionBuilder::new();
-        if let Some(shared) = &self.shared_udp {
-            builder = builder.with_runtime(shared.runtime.clone());
+        if let Some(runtime) = self.shared_udp.as_ref().map(|s| &s.runtime).or(self.runtime.as_ref()) {
+            builder = builder.with_runtime(runtime.clone());
         }
         let udp_addrs = if self.tcp_only && self.tcp_bind.is_some() { vec![] } else { vec![bind] };
         let pc = builder

@@ -231,6 +231,7 @@ impl PeerEnv {
             congestion: None,
             estimate: estimate.clone(),
             shared_udp: None,
+            runtime: Some(udpmux::own_sockets()),
             tcp_bind: None,
             tcp_only: false,
             send_only: kind == PcKind::Sub,

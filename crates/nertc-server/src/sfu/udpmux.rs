@@ -352,8 +352,14 @@ pub fn shared_sockets(udp: Option<Arc<MuxPort>>, tcp: Option<Arc<TcpPort>>) -> n
     }
 }
 
+/// The runtime of a connection on UDP sockets of its own (a port per connection): tokio's, with
+/// GRO off on each socket ([`OneDatagram`]).
+pub fn own_sockets() -> Arc<dyn Runtime> {
+    Arc::new(MuxRuntime { udp: None, tcp: None })
+}
+
 /// A connection's runtime: tokio, except that its UDP sockets (with `udp`) and TCP listeners
-/// (with `tcp`) are views of the shared ones.
+/// (with `tcp`) are views of the shared ones; UDP sockets of its own have GRO off.
 struct MuxRuntime {
     udp: Option<Arc<MuxPort>>,
     tcp: Option<Arc<TcpPort>>,
@@ -373,7 +379,7 @@ impl Runtime for MuxRuntime {
         TokioRuntime.spawn_reactor(pool, future)
     }
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        let Some(port) = &self.udp else { return TokioRuntime.wrap_udp_socket(socket) };
+        let Some(port) = &self.udp else { return OneDatagram::wrap(socket) };
         let local = socket.local_addr()?;
         // The driver names its host candidate after this address; the socket itself is not
         // needed (the shared one carries the traffic), so it is closed here.
@@ -410,6 +416,45 @@ impl Runtime for MuxRuntime {
     }
     fn name(&self) -> &'static str {
         "tokio+udpmux"
+    }
+}
+
+/// A connection's own UDP socket with GRO off: one datagram per read. webrtc-rs gives a socket
+/// that coalesces up to 64 datagrams two receive buffers of 64 KiB, zeroed, so 128 KiB per
+/// connection; a fresh heap hands that out untouched, but one that served earlier connections
+/// must clear it: after 100 subscribers had come and gone, 200 more took 110 MiB instead of
+/// 85. Reads here are a datagram or two at a time (a publisher's uplink, RTCP), which GRO does
+/// not speed up.
+#[derive(Debug)]
+struct OneDatagram(Arc<dyn AsyncUdpSocket>);
+
+impl OneDatagram {
+    fn wrap(socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let fd = socket.try_clone()?;
+        // tokio's wrapping (quinn-udp) switches GRO on where the kernel has it: off again after.
+        let inner = TokioRuntime.wrap_udp_socket(socket)?;
+        if inner.max_gro_segments() > 1 {
+            nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::UdpGroSegment, &false).map_err(io::Error::from)?;
+        }
+        Ok(Arc::new(OneDatagram(inner)))
+    }
+}
+
+impl AsyncUdpSocket for OneDatagram {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        self.0.poll_send(cx, transmit)
+    }
+    fn poll_recv(&self, cx: &mut Context<'_>, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> Poll<io::Result<usize>> {
+        self.0.poll_recv(cx, bufs, meta)
+    }
+    fn max_gso_segments(&self) -> usize {
+        self.0.max_gso_segments()
+    }
+    fn max_gro_segments(&self) -> usize {
+        1
     }
 }
 
