@@ -74,29 +74,34 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            if let Some(count) = &self.counter {
-                for p in packets {
-                    if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                        count(Feedback::Nack);
-                        for pair in &nack.nacks {
-                            for seq in pair.packet_list() {
-                                count(Feedback::Nacked { ssrc: nack.media_ssrc, seq });
-                            }
+            let count = |f| {
+                if let Some(count) = &self.counter {
+                    count(f);
+                }
+            };
+            let mut keyframe_request = false;
+            for p in packets {
+                if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
+                    count(Feedback::Nack);
+                    for pair in &nack.nacks {
+                        for seq in pair.packet_list() {
+                            count(Feedback::Nacked { ssrc: nack.media_ssrc, seq });
                         }
-                    } else if is_keyframe_request(p.as_ref()) {
-                        count(Feedback::KeyframeRequest);
-                    } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
-                        for r in &rr.reports {
-                            count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
-                        }
-                    } else if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
-                        for r in &sr.reports {
-                            count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
-                        }
+                    }
+                } else if is_keyframe_request(p.as_ref()) {
+                    keyframe_request = true;
+                    count(Feedback::KeyframeRequest);
+                } else if let Some(rr) = p.as_any().downcast_ref::<ReceiverReport>() {
+                    for r in &rr.reports {
+                        count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
+                    }
+                } else if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                    for r in &sr.reports {
+                        count(Feedback::Report { ssrc: r.ssrc, fraction_lost: r.fraction_lost });
                     }
                 }
             }
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            if keyframe_request {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
