@@ -157,21 +157,25 @@ test('Chromium publishes simulcast: the engine gets the high layer, then the low
     const o = (await pub.evaluate(() => window.rtpStats()).catch(() => []))
       .filter((x) => x.type === 'outbound-rtp' && x.kind === 'video')
       .map((x) => `${x.rid}: ${x.frameWidth}x${x.frameHeight} at ${x.fps} fps, ${x.targetBitrate} bps, limited by ${x.limitation}`);
-    timeline.push(`${Date.now() - started} ms: Chromium ${o.join('; ')}; the engine's last frames ${frames.slice(-3).map((f) => `${f.width}x${f.height}`)}`);
+    timeline.push(`${Date.now() - started} ms: Chromium ${o.join('; ')}; the engine's frames in the last second ${frames.filter((f) => f.at > Date.now() - 1000).map((f) => `${f.width}x${f.height}`)}`);
   }, 1000);
+  const printTimeline = (e) => {
+    clearInterval(track);
+    for (const line of timeline) t.log(line);
+    throw e;
+  };
   await until('engine decodes the high layer', () => frames.some((f) => f.width === 640 && f.height === 480), 20000)
-    .catch((e) => {
-      for (const line of timeline) t.log(line);
-      throw e;
-    })
-    .finally(() => clearInterval(track));
+    .catch(printTimeline);
   t.log(`high layer ${Date.now() - started} ms after Chromium encoded both`);
   t.true(frames.filter((f) => f.width === 640).some((f) => f.spread > 40), 'Chromium video is not flat');
 
   // The low layer.
   const asked = Date.now();
+  timeline.push(`${asked - started} ms: the engine asks for the low layer`);
   t.is(engine.subscribeRemoteVideoStream(2201, 1, true), 0);
-  await until('engine decodes the low layer', () => frames.filter((f) => f.at > asked && f.width === 320 && f.height === 240).length >= 10, 15000);
+  await until('engine decodes the low layer', () => frames.filter((f) => f.at > asked && f.width === 320 && f.height === 240).length >= 10, 15000)
+    .catch(printTimeline);
+  clearInterval(track);
   const low = frames.filter((f) => f.at > asked);
   const switched = low.find((f) => f.width === 320);
   t.log(`low layer ${switched.at - asked} ms after asking; sizes told: ${JSON.stringify(sizes.map(({ width, height }) => [width, height]))}`);
@@ -182,6 +186,33 @@ test('Chromium publishes simulcast: the engine gets the high layer, then the low
 
   engine.leaveChannel();
   engine.release();
+  await pub.close();
+});
+
+// The web client's layer updates (transport `layers`), two a moment apart (a layer turned
+// off, then wanted again), end as the second says: Chromium rejects a setParameters made while
+// another is in flight, which left the low layer off for good (and an engine asking for it
+// waiting, once in CI). A publisher alone in its room, so that the server sends none itself.
+test('nertc-web: simulcast layer updates a moment apart end as the last one says', async (t) => {
+  const pub = await state.ctx.newPage();
+  await pub.goto(`http://127.0.0.1:${state.web.address().port}/test.html`);
+  await pub.evaluate((o) => window.runPublisher(o), { url: `${state.url}/rtc/v1`, appKey: 'demo', channel: `browser-layers-${process.pid}`, uid: 2202, name: 'layers-pub', simulcast: true });
+  const ends = await pub.evaluate(async () => {
+    const c = window.nertcClient;
+    const id = [...c.localTracks.keys()].find((k) => c.localTracks.get(k).simulcast);
+    const encodings = () => c.localTracks.get(id).transceiver.sender.getParameters().encodings.map((e) => `${e.rid}:${e.active}`).sort().join();
+    const ends = [];
+    for (const gap of [0, 0, 1, 2, 5, 10]) {
+      const first = c._setActiveLayers(id, ['h']);
+      await new Promise((r) => setTimeout(r, gap));
+      await Promise.allSettled([first, c._setActiveLayers(id, ['h', 'l'])]);
+      ends.push(encodings());
+    }
+    await c._setActiveLayers(id, ['h']);
+    ends.push(encodings());
+    return ends;
+  });
+  t.deepEqual(ends, [...Array(6).fill('h:true,l:true'), 'h:true,l:false']);
   await pub.close();
 });
 

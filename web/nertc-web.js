@@ -75,6 +75,27 @@ function sendInit(stream, simulcast) {
   return init;
 }
 
+/**
+ * Sets the encodings of `lt`'s sender active as `lt.activeLayers` says, until they match it
+ * (it may change while a setParameters is in flight); a failed setParameters is tried again
+ * (three times, 50 ms apart).
+ */
+async function applyActiveLayers(lt) {
+  for (let failures = 0; ;) {
+    const sender = lt.transceiver.sender;
+    const params = sender.getParameters();
+    const want = lt.activeLayers;
+    if (!params.encodings?.length || params.encodings.every((e) => e.active === want.includes(e.rid))) return;
+    for (const enc of params.encodings) enc.active = want.includes(enc.rid);
+    try {
+      await sender.setParameters(params);
+    } catch (e) {
+      if (++failures > 3) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 /** The `layers` of a simulcast publish request (high first), from the track's size. */
 function simulcastLayers(track) {
   const { width = 0, height = 0 } = track.getSettings?.() ?? {};
@@ -270,21 +291,25 @@ export class NertcWebClient extends EventTarget {
         if (this._dataSwitched >= this._dataOpened) this._releaseHeldData();
         break;
       case 'layers':
-        this._setActiveLayers(d.track_id, d.active ?? []).catch(() => {});
+        this._setActiveLayers(d.track_id, d.active ?? [])
+          .catch((e) => console.warn(`nertc-web: layers ${d.active} of ${d.track_id} not applied: ${e}`));
         this._emit('layers', { track_id: d.track_id, active: d.active ?? [] });
         break;
     }
   }
 
-  /** Encodes only the rids in `active` of a simulcast track (the server's transport `layers`). */
-  async _setActiveLayers(trackId, active) {
+  /**
+   * Encodes only the rids in `active` of a simulcast track (the server's transport `layers`).
+   * One update runs at a time and applies the newest set: Chromium rejects a setParameters
+   * made while another is in flight, and two `layers` messages can come a few ms apart (a
+   * layer turned off, then wanted again), which left the layer off for good.
+   */
+  _setActiveLayers(trackId, active) {
     const lt = this.localTracks.get(trackId);
-    if (!lt?.simulcast) return;
-    const sender = lt.transceiver.sender;
-    const params = sender.getParameters();
-    if (!params.encodings?.length) return;
-    for (const enc of params.encodings) enc.active = active.includes(enc.rid);
-    await sender.setParameters(params);
+    if (!lt?.simulcast) return Promise.resolve();
+    lt.activeLayers = active;
+    lt.layersUpdate = (lt.layersUpdate ?? Promise.resolve()).catch(() => {}).then(() => applyActiveLayers(lt));
+    return lt.layersUpdate;
   }
 
   // ------------------------------------------------------------------ data channel

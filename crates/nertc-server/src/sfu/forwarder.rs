@@ -61,8 +61,10 @@ pub const KEYFRAME_MIN_INTERVAL: Duration = Duration::from_millis(100);
 const LAYER_IDLE: Duration = Duration::from_millis(1000);
 /// A layer nobody has wanted for this long is reported unwanted (paused by the publisher).
 const LAYER_LINGER: Duration = Duration::from_secs(2);
-/// A subscription waiting to switch layers asks for a keyframe again this often.
-const SWITCH_RETRY: Duration = Duration::from_millis(1000);
+/// A subscription waiting to switch layers asks for a keyframe again this often (libwebrtc's
+/// encoders ignore a request within 300 ms of their last keyframe: a layer the publisher has
+/// just turned on answers a later one).
+const SWITCH_RETRY: Duration = Duration::from_millis(500);
 /// Housekeeping: throttled PLIs, switch retries, the layer demand.
 const TICK: Duration = Duration::from_millis(250);
 /// A subscription gets the cached keyframe this long after its first keyframe request: the
@@ -393,6 +395,29 @@ impl Sink {
         let changed = self.want != want.layer;
         self.want = want.layer;
         changed || resumed
+    }
+
+    /// The layer to ask for a keyframe again, if any (`target`: the layer it should get, `live`:
+    /// whether that one flows). Waiting to switch to a flowing layer, or to resume after a
+    /// pause: the target, every [`SWITCH_RETRY`] (a paused subscription keeps wanting its
+    /// layer, so that the publisher keeps it ready for the resume, but asks for nothing).
+    /// Otherwise, started at the cached keyframe and waiting for a live one: the current layer,
+    /// every [`AWAIT_KEY_RETRY`] (a switch ends that wait too, so it is not asked for then:
+    /// its requests would hold back the switch's).
+    fn ask_again(&mut self, target: usize, live: bool, now: Instant) -> Option<usize> {
+        let due = |every| self.asked_at.is_none_or(|t| now.duration_since(t) >= every);
+        let waits = self.cur.is_some_and(|c| c != target) || (self.resuming && self.cur.is_none());
+        let layer = if waits {
+            (!self.paused && live && due(SWITCH_RETRY)).then_some(target)
+        } else if self.await_key {
+            self.cur.filter(|_| due(AWAIT_KEY_RETRY))
+        } else {
+            None
+        };
+        if layer.is_some() {
+            self.asked_at = Some(now);
+        }
+        layer
     }
 
     /// Sends `pkt` to the subscriber; false when the subscription is gone.
@@ -819,21 +844,8 @@ impl Fwd {
                 self.layers[cur].wanted_at = Some(now);
             }
             self.layers[s.want].wanted_at = Some(now);
-            // Waiting to switch to a flowing layer, or to resume after a pause: ask it for a
-            // keyframe (again). (A paused subscription keeps wanting its layer, so that the
-            // publisher keeps it ready for the resume.)
-            let waits = s.cur.is_some_and(|c| c != target) || (s.resuming && s.cur.is_none());
-            if !s.paused && waits && live[target] && s.asked_at.is_none_or(|t| now.duration_since(t) >= SWITCH_RETRY) {
-                s.asked_at = Some(now);
-                self.layers[target].pli_pending = true;
-            }
-            // Started at the cached keyframe, waiting for a live one: ask again.
-            if s.await_key
-                && let Some(cur) = s.cur
-                && s.asked_at.is_none_or(|t| now.duration_since(t) >= AWAIT_KEY_RETRY)
-            {
-                s.asked_at = Some(now);
-                self.layers[cur].pli_pending = true;
+            if let Some(layer) = s.ask_again(target, live[target], now) {
+                self.layers[layer].pli_pending = true;
             }
         }
         if !self.simulcast || !self.ever_had_sink {
@@ -1142,6 +1154,32 @@ mod tests {
 
     fn drain(rx: &mut mpsc::Receiver<Out>) -> Vec<(u16, bool)> {
         std::iter::from_fn(|| rx.try_recv().ok()).map(|o| (o.pkt.header.sequence_number, o.resync)).collect()
+    }
+
+    /// A subscription that started at the cached keyframe of the high layer and is asked to
+    /// switch before a live keyframe came: the switch's requests go on (they were held back
+    /// for good by the ones for the live keyframe, which shared their clock, so a switch whose
+    /// first request the encoder ignored never happened while the high layer sent none).
+    #[test]
+    fn a_switch_asks_again_while_a_live_keyframe_is_awaited() {
+        let (tx, _rx) = mpsc::channel(64);
+        let mut s = Sink::new(SinkOut::Queue(tx), HIGH, true);
+        s.cur = Some(HIGH);
+        s.await_key = true;
+        let t0 = Instant::now();
+        assert_eq!(s.ask_again(HIGH, true, t0), Some(HIGH));
+        assert_eq!(s.ask_again(HIGH, true, t0 + AWAIT_KEY_RETRY / 2), None);
+        assert_eq!(s.ask_again(HIGH, true, t0 + AWAIT_KEY_RETRY), Some(HIGH));
+        // The low layer is wanted now; it asks for nothing until the layer flows.
+        assert!(s.set_want(Want { layer: LOW, paused: false }));
+        s.asked_at = None;
+        let t1 = t0 + AWAIT_KEY_RETRY;
+        assert_eq!(s.ask_again(LOW, false, t1), None);
+        let asks: Vec<_> = (1..=40).filter_map(|i| s.ask_again(LOW, true, t1 + TICK * i)).collect();
+        assert_eq!(asks, vec![LOW; (40 * TICK.as_millis() / SWITCH_RETRY.as_millis()) as usize]);
+        // Paused (audio only): nothing is asked for.
+        s.set_want(Want { layer: LOW, paused: true });
+        assert_eq!(s.ask_again(LOW, true, t1 + TICK * 100), None);
     }
 
     #[test]
