@@ -201,12 +201,17 @@ pub struct PcBuilder {
     /// on what we send and the remote's feedback estimated into this, nothing paced (a server
     /// forwarding to a subscriber). Ignored with `congestion`.
     pub estimate: Option<Arc<crate::cc::Bwe>>,
-    /// Run the connection's UDP over a socket shared with other connections instead of a
-    /// socket of its own (the room server's one media port).
-    pub shared_udp: Option<SharedUdp>,
-    /// The runtime of a connection with sockets of its own (webrtc-rs's tokio one if None;
-    /// [`SharedUdp::runtime`] instead with `shared_udp`).
+    /// The runtime that wraps the sockets webrtc-rs binds (its tokio one if None). The room
+    /// server's wraps them into views of its one media port (and ICE-TCP port): see
+    /// [`PcBuilder::shared_sdp`].
     pub runtime: Option<Arc<dyn Runtime>>,
+    /// For a connection whose `runtime` runs it over sockets shared with other connections:
+    /// gets every local description before it leaves, and writes the shared sockets' ports
+    /// into its candidates (learning the ICE username fragment the shared UDP socket's
+    /// demultiplexer routes by). The connection still names its candidates after the sockets
+    /// it bound, which the runtime closed. Multicast DNS is off for such a connection (its
+    /// socket would be a second one).
+    pub shared_sdp: Option<SdpRewrite>,
     /// Also listen for ICE over TCP here (RFC 6544: a passive host candidate, and an active
     /// one on port 9 that webrtc-rs adds; the room server leaves that one out of its SDP).
     pub tcp_bind: Option<SocketAddr>,
@@ -219,28 +224,16 @@ pub struct PcBuilder {
     pub send_only: bool,
 }
 
-/// A UDP socket shared by several peer connections, as one connection sees it. webrtc-rs
-/// binds a socket of its own for every connection and hands it to its [`Runtime`] to wrap:
-/// `runtime` wraps it into a view of the shared socket instead (and closes the real one), so
-/// the connection still names its candidate after the socket it bound; `local_sdp` gets every
-/// local description before it leaves and writes the shared socket's port into its candidates
-/// (and learns the ICE username fragment the shared socket's demultiplexer routes by).
-/// Multicast DNS is off for such a connection (its socket would be a second one). The room
-/// server's `runtime` may also wrap the TCP listener of [`PcBuilder::tcp_bind`] the same way
-/// (one ICE-TCP port for every connection); `local_sdp` then rewrites those candidates too.
-#[derive(Clone)]
-pub struct SharedUdp {
-    pub runtime: Arc<dyn Runtime>,
-    pub local_sdp: Arc<dyn Fn(String) -> String + Send + Sync>,
-}
+/// Rewrites a local description ([`PcBuilder::shared_sdp`]).
+pub type SdpRewrite = Arc<dyn Fn(String) -> String + Send + Sync>;
 
 /// A peer connection plus the signal that ICE gathering finished.
 pub struct Pc {
     pub pc: Arc<dyn PeerConnection>,
     gathered_tx: Arc<watch::Sender<bool>>,
     gathered: watch::Receiver<bool>,
-    /// [`SharedUdp::local_sdp`] of a connection on a shared socket.
-    sdp_filter: Option<Arc<dyn Fn(String) -> String + Send + Sync>>,
+    /// [`PcBuilder::shared_sdp`].
+    sdp_filter: Option<SdpRewrite>,
 }
 
 impl PcBuilder {
@@ -290,7 +283,7 @@ impl PcBuilder {
         if let Some(ip) = self.advertised_ip {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
-        if self.shared_udp.is_some() {
+        if self.shared_sdp.is_some() {
             settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
         }
         let (gtx, grx) = watch::channel(false);
@@ -298,8 +291,8 @@ impl PcBuilder {
         let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
         let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
         let mut builder = PeerConnectionBuilder::new();
-        if let Some(runtime) = self.shared_udp.as_ref().map(|s| &s.runtime).or(self.runtime.as_ref()) {
-            builder = builder.with_runtime(runtime.clone());
+        if let Some(runtime) = self.runtime {
+            builder = builder.with_runtime(runtime);
         }
         let udp_addrs = if self.tcp_only && self.tcp_bind.is_some() { vec![] } else { vec![bind] };
         let pc = builder
@@ -312,8 +305,7 @@ impl PcBuilder {
             .with_tcp_addrs(self.tcp_bind.into_iter().collect())
             .build()
             .await?;
-        let sdp_filter = self.shared_udp.map(|s| s.local_sdp);
-        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx, sdp_filter }, erx))
+        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx, sdp_filter: self.shared_sdp }, erx))
     }
 }
 

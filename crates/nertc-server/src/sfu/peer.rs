@@ -230,8 +230,8 @@ impl PeerEnv {
             feedback_counter: Some(counter.clone()),
             congestion: None,
             estimate: estimate.clone(),
-            shared_udp: None,
             runtime: Some(udpmux::own_sockets()),
+            shared_sdp: None,
             tcp_bind: None,
             tcp_only: false,
             send_only: kind == PcKind::Sub,
@@ -240,8 +240,10 @@ impl PeerEnv {
             // The driver binds (and the muxes close at once) an ephemeral port / listener: see
             // udpmux and tcpmux.
             let tcp = self.tcp_mux.as_ref().map(|m| m.port());
+            let (runtime, rewrite) = udpmux::shared_sockets(self.udp_mux.as_ref().map(|m| m.port()), tcp.clone());
             return PcBuilder {
-                shared_udp: Some(udpmux::shared_sockets(self.udp_mux.as_ref().map(|m| m.port()), tcp.clone())),
+                runtime: Some(runtime),
+                shared_sdp: Some(rewrite),
                 tcp_bind: tcp.map(|_| std::net::SocketAddr::new(self.rtc.bind_ip, 0)),
                 tcp_only: self.rtc.tcp_only,
                 ..builder(0)

@@ -252,8 +252,8 @@ pub(super) fn binding_request_ufrag(d: &[u8]) -> Option<&str> {
     None
 }
 
-/// The shared socket as one connection sees it: its queue of received datagrams, and what
-/// [`nertc_rtc::pc::SharedUdp`] needs.
+/// The shared socket as one connection sees it: its queue of received datagrams, and the
+/// rewrite of its local descriptions ([`shared_sockets`]).
 pub struct MuxPort {
     shared: Weak<Shared>,
     /// The port written into the connection's candidates.
@@ -332,24 +332,23 @@ fn rewrite_candidate(c: &str, bound: &[u16], public_port: u16, advertised_ip: Op
     Some(fields.join(" "))
 }
 
-/// What [`nertc_rtc::pc::PcBuilder::shared_udp`] takes for a connection on the shared UDP
-/// socket, the shared ICE-TCP port ([`super::tcpmux`]), or both: a runtime whose sockets and
-/// listeners are views of the shared ones, and the rewrite of its local descriptions.
-pub fn shared_sockets(udp: Option<Arc<MuxPort>>, tcp: Option<Arc<TcpPort>>) -> nertc_rtc::pc::SharedUdp {
+/// For a connection on the shared UDP socket, the shared ICE-TCP port ([`super::tcpmux`]), or
+/// both: what [`nertc_rtc::pc::PcBuilder::runtime`] takes (a runtime whose sockets and
+/// listeners are views of the shared ones), and its [`nertc_rtc::pc::PcBuilder::shared_sdp`]
+/// (the rewrite of its local descriptions).
+pub fn shared_sockets(udp: Option<Arc<MuxPort>>, tcp: Option<Arc<TcpPort>>) -> (Arc<dyn Runtime>, nertc_rtc::pc::SdpRewrite) {
     let (u, t) = (udp.clone(), tcp.clone());
-    nertc_rtc::pc::SharedUdp {
-        runtime: Arc::new(MuxRuntime { udp, tcp }),
-        local_sdp: Arc::new(move |sdp| {
-            let sdp = match &u {
-                Some(u) => u.rewrite_local_sdp(&sdp),
-                None => sdp,
-            };
-            match &t {
-                Some(t) => t.rewrite_local_sdp(&sdp),
-                None => sdp,
-            }
-        }),
-    }
+    let rewrite = Arc::new(move |sdp: String| {
+        let sdp = match &u {
+            Some(u) => u.rewrite_local_sdp(&sdp),
+            None => sdp,
+        };
+        match &t {
+            Some(t) => t.rewrite_local_sdp(&sdp),
+            None => sdp,
+        }
+    });
+    (Arc::new(MuxRuntime { udp, tcp }), rewrite)
 }
 
 /// The runtime of a connection on UDP sockets of its own (a port per connection): tokio's, with
