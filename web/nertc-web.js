@@ -78,10 +78,11 @@ function sendInit(stream, simulcast) {
 /**
  * Sets the encodings of `lt`'s sender active as `lt.activeLayers` says, until they match it
  * (it may change while a setParameters is in flight); a failed setParameters is tried again
- * (three times, 50 ms apart).
+ * 50 ms later, five tries in all.
  */
 async function applyActiveLayers(lt) {
-  for (let failures = 0; ;) {
+  let error;
+  for (let tries = 0; tries < 5; tries++) {
     const sender = lt.transceiver.sender;
     const params = sender.getParameters();
     const want = lt.activeLayers;
@@ -90,10 +91,11 @@ async function applyActiveLayers(lt) {
     try {
       await sender.setParameters(params);
     } catch (e) {
-      if (++failures > 3) throw e;
+      error = e;
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  throw error ?? new Error('the encodings did not take the layers');
 }
 
 /** The `layers` of a simulcast publish request (high first), from the track's size. */
