@@ -28,8 +28,10 @@ impl ServerProcess {
         let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let sibling = me.with_file_name("nertc-server");
         let mut rtc = String::new();
-        if let Some(on) = downlink_estimate_from_env() {
-            rtc += &format!("downlink_estimate = {on}\n");
+        for (var, key) in [("NERTC_BENCH_DOWNLINK_ESTIMATE", "downlink_estimate"), ("NERTC_BENCH_DIRECT_SUB", "direct_sub")] {
+            if let Some(on) = switch_from_env(var) {
+                rtc += &format!("{key} = {on}\n");
+            }
         }
         if let Some(port) = udp_port {
             rtc += &format!("bind_ip = \"127.0.0.1\"\nudp_port = {port}\n");
@@ -96,10 +98,12 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `NERTC_BENCH_DOWNLINK_ESTIMATE=0` / `=1`: the server without / with its per-subscriber
-/// downlink estimate (`rtc.downlink_estimate`, on by default), to price it in the fan-out part.
-fn downlink_estimate_from_env() -> Option<bool> {
-    match std::env::var("NERTC_BENCH_DOWNLINK_ESTIMATE").ok()?.as_str() {
+/// A server switch from the environment, `0` or `1`, to price it in the fan-out part:
+/// `NERTC_BENCH_DOWNLINK_ESTIMATE` (`rtc.downlink_estimate`, the per-subscriber downlink
+/// estimate) and `NERTC_BENCH_DIRECT_SUB` (`rtc.direct_sub`, the `sub` connections' driver),
+/// both on by default.
+fn switch_from_env(var: &str) -> Option<bool> {
+    match std::env::var(var).ok()?.as_str() {
         "0" => Some(false),
         "1" => Some(true),
         _ => None,
@@ -126,8 +130,11 @@ pub fn serve(args: &[String]) {
     if let Some(port) = flag("--udp-port").and_then(|p| p.parse().ok()) {
         config.rtc.udp_port = port;
     }
-    if let Some(on) = downlink_estimate_from_env() {
+    if let Some(on) = switch_from_env("NERTC_BENCH_DOWNLINK_ESTIMATE") {
         config.rtc.downlink_estimate = on;
+    }
+    if let Some(on) = switch_from_env("NERTC_BENCH_DIRECT_SUB") {
+        config.rtc.direct_sub = on;
     }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime can be built at start-up");
     rt.block_on(async {

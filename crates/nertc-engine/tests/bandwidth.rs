@@ -384,7 +384,8 @@ fn the_publisher_falls_back_to_audio_only_and_back() {
         let frames = watch(&b, Duration::from_millis(3000));
         let levels: Vec<u32> = b_rx.try_iter().filter_map(|e| heard(&e)).collect();
         println!("publish_fallback: audio only: B got {} frames in 3 s, heard A at {levels:?}", frames.len());
-        assert!(frames.is_empty(), "B still got {} pictures of A after the fallback", frames.len());
+        let late: Vec<Duration> = frames.iter().map(|f| f.at.duration_since(*fell_at)).collect();
+        assert!(frames.is_empty(), "B still got {} pictures of A after the fallback, at {late:?} after it", frames.len());
         // (Most of the last second: a busy machine's late packets are a gap too.)
         let last_second = &levels[levels.len().saturating_sub(10)..];
         let heard_last = last_second.iter().filter(|v| **v >= HEARD).count();

@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType, RTCIceGatheringState,
-    RTCPeerConnectionState, SettingEngineBuilder,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateType,
+    RTCIceGatheringState, RTCPeerConnectionState, SettingEngine, SettingEngineBuilder,
 };
 use webrtc::runtime::Runtime;
 
@@ -107,7 +107,7 @@ pub const DATA_SEND_QUEUE: usize = 1024;
 /// The sending side of an open data channel. Cheap to clone; [`DataSender::send`] never waits
 /// (the channel's task does the awaiting, one message after the other).
 #[derive(Debug, Clone)]
-pub struct DataSender(mpsc::Sender<Bytes>);
+pub struct DataSender(pub(crate) mpsc::Sender<Bytes>);
 
 impl DataSender {
     /// Queues a message; false when the channel is closed ([`DataSender::is_closed`]) or
@@ -242,12 +242,41 @@ impl PcBuilder {
     /// TWCC receiver and receiver reports (unless [`PcBuilder::send_only`]), congestion control
     /// or the estimate when asked, the RTCP tap, loopback candidates.
     pub async fn build(self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
+        let (me, registry, settings) = self.parts()?;
+        let (gtx, grx) = watch::channel(false);
+        let gtx = Arc::new(gtx);
+        let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
+        let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
+        let mut builder = PeerConnectionBuilder::new();
+        if let Some(runtime) = self.runtime {
+            builder = builder.with_runtime(runtime);
+        }
+        let udp_addrs = if self.tcp_only && self.tcp_bind.is_some() { vec![] } else { vec![bind] };
+        let pc = builder
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(settings)
+            .with_handler(Arc::new(Handler { gathered: gtx.clone(), events: etx }))
+            .with_udp_addrs(udp_addrs)
+            .with_tcp_addrs(self.tcp_bind.into_iter().collect())
+            .build()
+            .await?;
+        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx, sdp_filter: self.shared_sdp }, erx))
+    }
+
+    /// What both drivers build a connection from: the media engine (our codecs, simulcast
+    /// header extensions, TWCC when estimating), the interceptor chain and the settings.
+    pub(crate) fn parts(&self) -> webrtc::error::Result<(MediaEngine, Registry, SettingEngine)> {
         let mut me = media_engine()?;
         configure_simulcast_extension_headers(&mut me)?;
         // Our codecs already carry the nack / nack pli feedback that configure_nack registers.
         let mut registry = Registry::new()
             .with(Slot::from(500), RtcpTap::new(self.feedback_counter.clone()))
-            .with(Slot::NackResponder, NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).with_counter(self.feedback_counter).build())
+            .with(
+                Slot::NackResponder,
+                NackResponderBuilder::new(NACK_SEND_BUFFER_PACKETS).with_counter(self.feedback_counter.clone()).build(),
+            )
             .with(Slot::SenderReport, SenderReportBuilder::new().build());
         let receives = !self.send_only;
         if receives {
@@ -258,7 +287,7 @@ impl PcBuilder {
                 )
                 .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build());
         }
-        let registry = match (self.congestion, self.estimate) {
+        let registry = match (self.congestion.clone(), self.estimate.clone()) {
             (Some(bwe), _) => crate::cc::configure(registry, &mut me, bwe)?,
             (None, Some(bwe)) if receives => {
                 crate::cc::configure_estimate_only(registry, &mut me, bwe)?.with(Slot::TwccReceiver, TwccReceiverBuilder::new().build())
@@ -280,32 +309,13 @@ impl PcBuilder {
             // was the whole 1 s the restarted connection took. Our candidates are host
             // candidates on both sides; there is nothing better to wait for.
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
-        if let Some(ip) = self.advertised_ip {
+        if let Some(ip) = self.advertised_ip.clone() {
             settings = settings.with_nat_1to1_ips(vec![ip], RTCIceCandidateType::Host);
         }
         if self.shared_sdp.is_some() {
             settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
         }
-        let (gtx, grx) = watch::channel(false);
-        let gtx = Arc::new(gtx);
-        let (etx, erx) = mpsc::channel(PC_EVENT_QUEUE);
-        let bind = self.bind.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 0));
-        let mut builder = PeerConnectionBuilder::new();
-        if let Some(runtime) = self.runtime {
-            builder = builder.with_runtime(runtime);
-        }
-        let udp_addrs = if self.tcp_only && self.tcp_bind.is_some() { vec![] } else { vec![bind] };
-        let pc = builder
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(me)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(settings.build())
-            .with_handler(Arc::new(Handler { gathered: gtx.clone(), events: etx }))
-            .with_udp_addrs(udp_addrs)
-            .with_tcp_addrs(self.tcp_bind.into_iter().collect())
-            .build()
-            .await?;
-        Ok((Pc { pc: Arc::new(pc), gathered_tx: gtx, gathered: grx, sdp_filter: self.shared_sdp }, erx))
+        Ok((me, registry, settings.build()))
     }
 }
 

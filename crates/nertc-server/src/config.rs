@@ -294,6 +294,12 @@ pub struct RtcConfig {
     /// `bench/RESULTS.md`), none for single-layer tracks. Off: layers follow receiver-report
     /// loss alone.
     pub downlink_estimate: bool,
+    /// Drive the `sub` connections (the ones the server sends media on) here, over webrtc-rs's
+    /// sans-IO core ([`nertc_rtc::direct`]): a forwarder writes each packet through the
+    /// connection's interceptors and SRTP onto the socket itself, instead of handing it to the
+    /// connection's task. On by default; connections with ICE over TCP (`tcp_port`) or a
+    /// wildcard `bind_ip` keep webrtc-rs's driver. Off: every connection uses it.
+    pub direct_sub: bool,
 }
 
 impl Default for RtcConfig {
@@ -307,6 +313,7 @@ impl Default for RtcConfig {
             tcp_port: 0,
             tcp_only: false,
             downlink_estimate: true,
+            direct_sub: true,
         }
     }
 }

@@ -2,14 +2,16 @@
 //!
 //! One task per published track reads the publisher's RTP (`TrackRemote::poll`) and, for each
 //! packet, every subscription's `Writer` rewrites it for its subscriber ([`Munger`]) and
-//! hands it to the subscriber's peer connection without waiting: no task hop per packet and
-//! subscriber. When the connection's queue is full (a burst such as a cached keyframe, or a
-//! connection behind), the packets wait in the writer's backlog, which a task of the down
-//! track drains; a full backlog loses packets (a slow subscriber never slows the publisher or
-//! the others). The connection's NACK responder keeps the send cache that retransmissions are
-//! served from. Keyframe
-//! requests travel the other way: subscriber RTCP -> down track -> forwarder, which throttles
-//! them to one PLI per [`KEYFRAME_MIN_INTERVAL`] and layer towards the publisher.
+//! writes it to the subscriber's peer connection without waiting: no task hop per packet and
+//! subscriber. On a connection driven in place ([`nertc_rtc::direct`], the default) the write
+//! goes through the connection's interceptors and SRTP onto the socket there and then. On one
+//! driven by webrtc-rs's task it goes into that task's queue; when the queue is full (a burst
+//! such as a cached keyframe, or a connection behind), the packets wait in the writer's
+//! backlog, which a task of the down track drains; a full backlog loses packets (a slow
+//! subscriber never slows the publisher or the others). The connection's NACK responder keeps
+//! the send cache that retransmissions are served from. Keyframe requests travel the other
+//! way: subscriber RTCP -> down track -> forwarder, which throttles them to one PLI per
+//! [`KEYFRAME_MIN_INTERVAL`] and layer towards the publisher.
 //!
 //! Simulcast ([`super::simulcast`]): a video track may have a high and a low layer, each from
 //! its own m-line (a `TrackRemote` per layer) or as rids of one. Each subscription has a wanted
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 
+use nertc_rtc::direct::DirectTrack;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -234,7 +237,7 @@ enum SinkOut {
 /// its down track, so that the numbering continues when the down track moves to another
 /// forwarder ([`DownTrack::rebind`]).
 pub(crate) struct Writer {
-    local: Arc<TrackLocalStaticRTP>,
+    out: DownOut,
     munger: Munger,
     downlink: Arc<Downlink>,
     /// Bytes this subscription sent (its share of the downlink).
@@ -249,18 +252,36 @@ pub(crate) struct Writer {
     drain: Arc<tokio::sync::Notify>,
 }
 
+/// Where a down track's writer puts its packets: the subscriber's connection, as its driver
+/// takes them.
+pub enum DownOut {
+    /// webrtc-rs's driver: into the connection's queue, for its task.
+    Webrtc(Arc<TrackLocalStaticRTP>),
+    /// Through the connection's interceptors and SRTP onto its socket, here and now
+    /// ([`nertc_rtc::direct`]).
+    Direct(DirectTrack),
+}
+
 impl Writer {
     fn write(&mut self, Out { mut pkt, resync }: Out, now: Instant, metrics: &Metrics) {
         if resync {
             self.munger.resync();
         }
         self.munger.rewrite(&mut pkt.header, now);
+        let local = match &mut self.out {
+            DownOut::Direct(track) => {
+                let bytes = pkt.payload.len();
+                let written = track.write(pkt);
+                return self.written(written, bytes, metrics);
+            }
+            DownOut::Webrtc(local) => local,
+        };
         if self.backlog.is_empty() && !self.draining {
             // The write takes the track's lock and puts the packet in the connection's queue:
             // both free at once unless the connection is far behind or being negotiated. The
             // clone is cheap (the payload is shared, the rewrite emptied the extensions) and
             // goes to the backlog when the write would have to wait.
-            if let Some(written) = self.local.write_rtp(pkt.clone()).now_or_never() {
+            if let Some(written) = local.write_rtp(pkt.clone()).now_or_never() {
                 self.written(written, pkt.payload.len(), metrics);
                 return;
             }
@@ -273,7 +294,7 @@ impl Writer {
         self.drain.notify_one();
     }
 
-    fn written(&self, result: webrtc::error::Result<()>, bytes: usize, metrics: &Metrics) {
+    fn written<E: std::fmt::Display>(&self, result: Result<(), E>, bytes: usize, metrics: &Metrics) {
         match result {
             Ok(()) => {
                 self.downlink.sent(bytes);
@@ -298,10 +319,15 @@ async fn drain_backlog(writer: Weak<Mutex<Writer>>, notify: Arc<tokio::sync::Not
             let Some(w) = writer.upgrade() else { return };
             let (pkt, local) = {
                 let mut g = lock_writer(&w);
+                let local = match &g.out {
+                    DownOut::Webrtc(local) => local.clone(),
+                    // Written at once: never a backlog.
+                    DownOut::Direct(_) => break,
+                };
                 match g.backlog.pop_front() {
                     Some(p) => {
                         g.draining = true;
-                        (p, g.local.clone())
+                        (p, local)
                     }
                     None => {
                         g.draining = false;
@@ -928,6 +954,34 @@ fn lock(c: &Mutex<LayerChoice>) -> std::sync::MutexGuard<'_, LayerChoice> {
     c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where a down track hears the RTCP its subscriber sends about it.
+enum RtcpIn {
+    Webrtc(Arc<TrackLocalStaticRTP>),
+    Direct(mpsc::Receiver<nertc_rtc::direct::Rtcp>),
+    None,
+}
+
+impl RtcpIn {
+    /// The next RTCP compound about the track; never, once its connection is gone.
+    async fn next(&mut self) -> nertc_rtc::direct::Rtcp {
+        match self {
+            RtcpIn::Webrtc(local) => loop {
+                match local.poll().await {
+                    Some(TrackLocalEvent::OnRtcpPacket(pkts)) => return pkts,
+                    Some(_) => {}
+                    // Unbound until the subscriber's answer is applied.
+                    None => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            },
+            RtcpIn::Direct(rx) => match rx.recv().await {
+                Some(pkts) => pkts,
+                None => std::future::pending().await,
+            },
+            RtcpIn::None => std::future::pending().await,
+        }
+    }
+}
+
 /// How often a down track looks whether a pause (audio only) has lasted long enough.
 const PAUSE_TICK: Duration = Duration::from_millis(250);
 
@@ -956,7 +1010,7 @@ impl FallbackNotice {
 
 impl DownTrack {
     pub fn spawn(
-        local: Arc<TrackLocalStaticRTP>,
+        out: DownOut,
         munger: Munger,
         forwarder: ForwarderHandle,
         choice: LayerChoice,
@@ -969,8 +1023,15 @@ impl DownTrack {
         let sink_id = NEXT_SINK.fetch_add(1, Relaxed);
         let mine = Arc::new(AtomicU64::new(0));
         let drain = Arc::new(tokio::sync::Notify::new());
+        let (out, mut rtcp) = match out {
+            DownOut::Webrtc(local) => (DownOut::Webrtc(local.clone()), RtcpIn::Webrtc(local)),
+            DownOut::Direct(mut track) => {
+                let rtcp = track.take_rtcp().map_or(RtcpIn::None, RtcpIn::Direct);
+                (DownOut::Direct(track), rtcp)
+            }
+        };
         let writer = Arc::new(Mutex::new(Writer {
-            local: local.clone(),
+            out,
             munger,
             downlink: downlink.clone(),
             mine: mine.clone(),
@@ -1005,16 +1066,11 @@ impl DownTrack {
                 };
                 loop {
                     tokio::select! {
-                        ev = local.poll() => match ev {
-                            Some(TrackLocalEvent::OnRtcpPacket(pkts)) => {
-                                if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                                    fwd.borrow().keyframe_for(sink_id);
-                                }
+                        pkts = rtcp.next() => {
+                            if pkts.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                                fwd.borrow().keyframe_for(sink_id);
                             }
-                            Some(_) => {}
-                            // Unbound until the subscriber's answer is applied.
-                            None => tokio::time::sleep(Duration::from_millis(50)).await,
-                        },
+                        }
                         // Only a track with a low layer has another layer to fall back to; any video
                         // track can fall back to audio only.
                         Some(lost) = reports.recv() => {

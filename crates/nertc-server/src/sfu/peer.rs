@@ -3,7 +3,8 @@
 //! `pub` (client -> server): the client offers, this answers; each incoming track is mapped to
 //! its `track_id` through the offer's `pub_mids` and handed to a forwarder. `sub` (server ->
 //! client): created when the session joins (when it may subscribe), so that the first
-//! subscription finds it built; this offers, the client answers. At most one sub offer is
+//! subscription finds it built; this offers, the client answers. `sub` is driven in place
+//! (`rtc.direct_sub`, `subpc`) unless it needs ICE over TCP. At most one sub offer is
 //! outstanding; changes made meanwhile, and the commands already queued when one is handled,
 //! are batched into the next offer.
 //!
@@ -26,11 +27,8 @@ use std::time::Instant;
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::mpsc;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
-use webrtc::rtp_transceiver::RtpSender;
+use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
 
 use nertc_protocol::{ErrorBody, ErrorCode, MediaKind, MidInfo, PcKind, SdpMsg, SdpType, TrackId, Uid};
 
@@ -39,9 +37,11 @@ use crate::metrics::Metrics;
 use crate::sfu::forwarder::{self, DownTrack, DownlinkSignals, FallbackNotice, ForwarderHandle, LayerFeed};
 use crate::sfu::munger::Munger;
 use crate::sfu::simulcast::{self, Downlink, Fallback, LayerChoice};
+use crate::sfu::subpc::{SubPc, SubSender};
 use crate::sfu::tcpmux::TcpMux;
 use crate::sfu::udpmux::{self, UdpMux};
-use nertc_rtc::pc::{DataEvent, DataLink, DataSender, Pc, PcBuilder, PcEvent};
+use nertc_rtc::direct::DirectPc;
+use nertc_rtc::pc::{DataEvent, DataSender, Pc, PcBuilder, PcEvent};
 use nertc_rtc::recovery::{AnswerSide, CONNECT_TIMEOUT, FirstConnect, PcLink, RESTART_EVERY};
 use nertc_rtc::tap::{Feedback, FeedbackCounter};
 
@@ -204,14 +204,9 @@ impl PeerEnv {
         Ok(PeerEnv { rtc, metrics, next_port: Arc::new(AtomicU32::new(0)), udp_mux, tcp_mux, reports: Arc::default() })
     }
 
-    /// Builds a peer connection on the shared socket, or on the next free port of the
-    /// configured range. `sub`: it only sends media; with `estimate`, what it sends is
-    /// estimated from the remote's transport-wide feedback into it.
-    async fn build_pc(
-        &self,
-        kind: PcKind,
-        estimate: Option<Arc<nertc_rtc::cc::Bwe>>,
-    ) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
+    /// How a connection of `kind` is built on local `port` (0: ephemeral); with `estimate`,
+    /// what it sends is estimated from the remote's transport-wide feedback into it.
+    fn pc_builder(&self, kind: PcKind, estimate: Option<Arc<nertc_rtc::cc::Bwe>>, port: u16) -> PcBuilder {
         let metrics = self.metrics.clone();
         let reports = self.reports.clone();
         let counter: FeedbackCounter = Arc::new(move |f| {
@@ -224,12 +219,12 @@ impl PeerEnv {
             };
             c.fetch_add(1, Relaxed);
         });
-        let builder = |port| PcBuilder {
+        let mut b = PcBuilder {
             bind: Some(std::net::SocketAddr::new(self.rtc.bind_ip, port)),
             advertised_ip: self.rtc.advertised_ip.clone(),
-            feedback_counter: Some(counter.clone()),
+            feedback_counter: Some(counter),
             congestion: None,
-            estimate: estimate.clone(),
+            estimate,
             runtime: Some(udpmux::own_sockets()),
             shared_sdp: None,
             tcp_bind: None,
@@ -241,35 +236,62 @@ impl PeerEnv {
             // udpmux and tcpmux.
             let tcp = self.tcp_mux.as_ref().map(|m| m.port());
             let (runtime, rewrite) = udpmux::shared_sockets(self.udp_mux.as_ref().map(|m| m.port()), tcp.clone());
-            return PcBuilder {
-                runtime: Some(runtime),
-                shared_sdp: Some(rewrite),
-                tcp_bind: tcp.map(|_| std::net::SocketAddr::new(self.rtc.bind_ip, 0)),
-                tcp_only: self.rtc.tcp_only,
-                ..builder(0)
-            }
-            .build()
-            .await;
+            b.bind = Some(std::net::SocketAddr::new(self.rtc.bind_ip, 0));
+            b.runtime = Some(runtime);
+            b.shared_sdp = Some(rewrite);
+            b.tcp_bind = tcp.map(|_| std::net::SocketAddr::new(self.rtc.bind_ip, 0));
+            b.tcp_only = self.rtc.tcp_only;
         }
+        b
+    }
+
+    /// Builds a connection with `build` on the shared socket, or on the next free port of the
+    /// configured range, or an ephemeral one.
+    async fn build_on_port<T, E, F>(
+        &self,
+        kind: PcKind,
+        estimate: Option<Arc<nertc_rtc::cc::Bwe>>,
+        build: impl Fn(PcBuilder) -> F,
+    ) -> Result<T, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
         let (min, max) = (self.rtc.udp_port_min, self.rtc.udp_port_max);
-        if min == 0 || max < min {
-            return builder(0).build().await;
+        if self.udp_mux.is_some() || self.tcp_mux.is_some() || min == 0 || max < min {
+            return build(self.pc_builder(kind, estimate, 0)).await;
         }
         let span = u32::from(max - min) + 1;
         let mut last_err = None;
         for _ in 0..span {
             let port = min + (self.next_port.fetch_add(1, Relaxed) % span) as u16;
-            match builder(port).build().await {
+            match build(self.pc_builder(kind, estimate.clone(), port)).await {
                 Ok(pc) => return Ok(pc),
                 Err(e) => last_err = Some(e),
             }
         }
         Err(last_err.expect("the port range has at least one port"))
     }
+
+    /// Builds the `pub` connection (webrtc-rs's driver).
+    async fn build_pub(&self) -> webrtc::error::Result<(Pc, mpsc::Receiver<PcEvent>)> {
+        self.build_on_port(PcKind::Pub, None, |b| b.build()).await
+    }
+
+    /// Builds a `sub` connection: driven here ([`DirectPc`]) unless `rtc.direct_sub` is off or it
+    /// needs ICE over TCP or a wildcard address's candidates ([`super::subpc`]).
+    async fn build_sub(&self, estimate: Option<Arc<nertc_rtc::cc::Bwe>>) -> Result<(SubPc, mpsc::Receiver<PcEvent>), String> {
+        if self.rtc.direct_sub && self.tcp_mux.is_none() && !self.rtc.bind_ip.is_unspecified() {
+            let (pc, events) =
+                self.build_on_port(PcKind::Sub, estimate, |b| async move { DirectPc::build(b) }).await.map_err(|e| e.to_string())?;
+            return Ok((SubPc::Direct(pc), events));
+        }
+        let (pc, events) = self.build_on_port(PcKind::Sub, estimate, |b| b.build()).await.map_err(|e| e.to_string())?;
+        Ok((SubPc::Webrtc(pc), events))
+    }
 }
 
 struct Down {
-    sender: Arc<dyn RtpSender>,
+    sender: SubSender,
     info: MidInfo,
     track: DownTrack,
 }
@@ -282,7 +304,7 @@ struct Peer {
     /// replaced connection are ignored).
     pc_events: mpsc::UnboundedSender<(PcKind, u64, PcEvent)>,
     pub_pc: Option<Pc>,
-    sub_pc: Option<Pc>,
+    sub_pc: Option<SubPc>,
     /// Generations: of the last connection built, and of the current `pub` and `sub`.
     last_gen: u64,
     pub_gen: u64,
@@ -451,13 +473,12 @@ impl Peer {
                 self.respond(id, result.map(|()| serde_json::json!({})));
             }
             PeerCmd::Ice { pc, candidate } => {
-                let target = match pc {
-                    PcKind::Pub => self.pub_pc.as_ref(),
-                    PcKind::Sub => self.sub_pc.as_ref(),
+                let result = match (pc, &self.pub_pc, &self.sub_pc) {
+                    (PcKind::Pub, Some(p), _) => p.pc.add_ice_candidate(candidate).await.map_err(|e| e.to_string()),
+                    (PcKind::Sub, _, Some(s)) => s.add_ice_candidate(candidate).await,
+                    _ => Ok(()),
                 };
-                if let Some(t) = target
-                    && let Err(e) = t.pc.add_ice_candidate(candidate).await
-                {
+                if let Err(e) = result {
                     tracing::debug!(uid = self.key.uid, "ice candidate refused: {e}");
                 }
             }
@@ -470,7 +491,7 @@ impl Peer {
             PeerCmd::RemoveDown { track_id } => {
                 if let Some(down) = self.downs.remove(&track_id) {
                     if let Some(sub) = &self.sub_pc {
-                        let _ = sub.pc.remove_track(&down.sender).await;
+                        sub.remove_track(&down.sender).await;
                     }
                     self.sub_added.retain(|t| *t != track_id);
                     self.sub_dirty = true;
@@ -515,11 +536,11 @@ impl Peer {
             return true;
         }
         let Some(sub) = self.sub_pc.as_ref() else { return true };
-        if sub.pc.local_description().await.is_some() {
+        if sub.offered().await {
             return false;
         }
-        let dc = match sub.create_data_channel(nertc_protocol::DATA_CHANNEL_LABEL).await {
-            Ok(dc) => dc,
+        let mut link = match sub.create_data_channel(nertc_protocol::DATA_CHANNEL_LABEL).await {
+            Ok(link) => link,
             Err(e) => {
                 tracing::warn!(uid = self.key.uid, "data channel not created: {e}");
                 return true;
@@ -527,7 +548,6 @@ impl Peer {
         };
         self.data_on_sub = self.sub_gen;
         self.sub_dirty = true;
-        let mut link = DataLink::spawn(dc);
         let (events, key, metrics) = (self.events.clone(), self.key.clone(), self.env.metrics.clone());
         tokio::spawn(async move {
             let mut opened = false;
@@ -620,7 +640,7 @@ impl Peer {
         let subs: Vec<(TrackId, Uid, ForwarderHandle, (usize, Fallback))> =
             self.downs.drain().map(|(track_id, d)| (track_id, d.info.uid, d.track.forwarder(), d.track.choice())).collect();
         if let Some(old) = self.sub_pc.take() {
-            let _ = old.pc.close().await;
+            old.close().await;
         }
         self.sub_connected = false;
         self.sub_link = PcLink::default();
@@ -698,21 +718,38 @@ impl Peer {
         let _ = self.events.send(MediaEvent::Respond { key: self.key.clone(), id, result });
     }
 
-    async fn ensure_pc(&mut self, kind: PcKind) -> Result<Arc<dyn PeerConnection>, ErrorBody> {
-        let slot = match kind {
-            PcKind::Pub => &self.pub_pc,
-            PcKind::Sub => &self.sub_pc,
+    /// Builds the `kind` connection if there is none; its events are tagged with a new
+    /// generation.
+    async fn ensure_pc(&mut self, kind: PcKind) -> Result<(), ErrorBody> {
+        let exists = match kind {
+            PcKind::Pub => self.pub_pc.is_some(),
+            PcKind::Sub => self.sub_pc.is_some(),
         };
-        if let Some(p) = slot {
-            return Ok(p.pc.clone());
+        if exists {
+            return Ok(());
         }
-        // A `sub` connection estimates the subscriber's downlink from its TWCC feedback
-        // (`rtc.downlink_estimate`).
-        let estimate = (kind == PcKind::Sub && self.env.rtc.downlink_estimate).then(|| self.downlink.bwe.clone());
-        let (made, mut events) =
-            self.env.build_pc(kind, estimate).await.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}")))?;
+        let internal = |e: String| ErrorBody::new(ErrorCode::Internal, format!("peer connection: {e}"));
+        let mut events = match kind {
+            PcKind::Pub => {
+                let (made, events) = self.env.build_pub().await.map_err(|e| internal(e.to_string()))?;
+                self.pub_pc = Some(made);
+                events
+            }
+            PcKind::Sub => {
+                // A `sub` connection estimates the subscriber's downlink from its TWCC feedback
+                // (`rtc.downlink_estimate`).
+                let estimate = self.env.rtc.downlink_estimate.then(|| self.downlink.bwe.clone());
+                let (made, events) = self.env.build_sub(estimate).await.map_err(internal)?;
+                self.sub_pc = Some(made);
+                events
+            }
+        };
         self.last_gen += 1;
         let generation = self.last_gen;
+        match kind {
+            PcKind::Pub => self.pub_gen = generation,
+            PcKind::Sub => self.sub_gen = generation,
+        }
         let tagged = self.pc_events.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -721,26 +758,22 @@ impl Peer {
                 }
             }
         });
-        let pc = made.pc.clone();
-        match kind {
-            PcKind::Pub => (self.pub_pc, self.pub_gen) = (Some(made), generation),
-            PcKind::Sub => (self.sub_pc, self.sub_gen) = (Some(made), generation),
-        }
-        Ok(pc)
+        Ok(())
     }
 
     /// Waits (bounded) until the PC has gathered its candidates, then returns its local SDP.
     async fn local_sdp(&self, kind: PcKind) -> Result<String, ErrorBody> {
-        let p = match kind {
-            PcKind::Pub => self.pub_pc.as_ref(),
-            PcKind::Sub => self.sub_pc.as_ref(),
-        }
-        .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no peer connection"))?;
-        p.local_sdp().await.ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
+        let sdp = match (kind, &self.pub_pc, &self.sub_pc) {
+            (PcKind::Pub, Some(p), _) => p.local_sdp().await,
+            (PcKind::Sub, _, Some(s)) => s.local_sdp().await,
+            _ => return Err(ErrorBody::new(ErrorCode::Internal, "no peer connection")),
+        };
+        sdp.ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "no local description"))
     }
 
     async fn answer_pub(&mut self, sdp: String, neg: u64) -> Result<SdpMsg, ErrorBody> {
-        let pc = self.ensure_pc(PcKind::Pub).await?;
+        self.ensure_pc(PcKind::Pub).await?;
+        let pc = self.pub_pc.as_ref().expect("ensure_pc built it").pc.clone();
         let offer = RTCSessionDescription::offer(sdp).map_err(sdp_error)?;
         pc.set_remote_description(offer).await.map_err(sdp_error)?;
         let answer = pc.create_answer(None).await.map_err(sdp_error)?;
@@ -792,13 +825,12 @@ impl Peer {
         }
         let (codec, pt, kind) = nertc_rtc::codecs::canonical(&fwd.codec)
             .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, format!("codec {} cannot be forwarded", fwd.codec)))?;
-        let pc = self.ensure_pc(PcKind::Sub).await?;
+        self.ensure_pc(PcKind::Sub).await?;
+        let sub = self.sub_pc.as_ref().expect("ensure_pc built it");
         let ssrc = rand::random::<u32>();
         let clock_rate = codec.clock_rate;
-        let local =
-            Arc::new(TrackLocalStaticRTP::new(nertc_rtc::codecs::media_track(format!("nertc-{owner}"), &track_id, kind, codec, ssrc)));
-        let sender = pc
-            .add_track(local.clone() as Arc<dyn TrackLocal>)
+        let (sender, out) = sub
+            .add_track(nertc_rtc::codecs::media_track(format!("nertc-{owner}"), &track_id, kind, codec, ssrc))
             .await
             .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("add_track: {e}")))?;
         let info = MidInfo { track_id: track_id.clone(), uid: owner, kind: fwd.kind };
@@ -806,7 +838,7 @@ impl Peer {
         let notice = FallbackNotice { events: self.events.clone(), key: self.key.clone(), track_id: track_id.clone() };
         let munger = Munger::new(ssrc, pt, clock_rate);
         let signals = DownlinkSignals { reports, downlink: self.downlink.clone() };
-        let track = DownTrack::spawn(local, munger, fwd, choice, signals, self.env.metrics.clone(), notice);
+        let track = DownTrack::spawn(out, munger, fwd, choice, signals, self.env.metrics.clone(), notice);
         self.downs.insert(track_id.clone(), Down { sender, info, track });
         self.sub_added.push(track_id);
         self.sub_dirty = true;
@@ -817,24 +849,20 @@ impl Peer {
         if !self.sub_dirty || self.sub_outstanding.is_some() {
             return;
         }
-        let Some(pc) = self.sub_pc.as_ref().map(|p| p.pc.clone()) else { return };
+        if self.sub_pc.is_none() {
+            return;
+        }
         self.sub_dirty = false;
         let fresh = std::mem::take(&mut self.sub_fresh);
         // A new connection has no ICE session to restart.
         let restart = std::mem::take(&mut self.sub_link.restart_pending) && !fresh;
         let result: Result<SdpMsg, ErrorBody> = async {
-            if restart {
-                let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
-                sub.offer_ice_restart().await.map_err(sdp_error)?;
-            } else {
-                let offer = pc.create_offer(None).await.map_err(sdp_error)?;
-                pc.set_local_description(offer).await.map_err(sdp_error)?;
-            }
-            let sdp = self.local_sdp(PcKind::Sub).await?;
             let sub = self.sub_pc.as_ref().expect("negotiation runs only with a sub pc");
+            sub.offer(restart).await.map_err(sdp_error)?;
+            let sdp = self.local_sdp(PcKind::Sub).await?;
             let mut sub_mids = BTreeMap::new();
             for d in self.downs.values() {
-                if let Some(mid) = sub.mid_of_sender(d.sender.id()).await {
+                if let Some(mid) = sub.mid_of(&d.sender).await {
                     sub_mids.insert(mid, d.info.clone());
                 }
             }
@@ -880,9 +908,8 @@ impl Peer {
             self.sub_outstanding = Some((outstanding, added));
             return Err(ErrorBody::new(ErrorCode::BadRequest, format!("answer for neg {neg}, awaiting {outstanding}")));
         }
-        let pc = self.sub_pc.as_ref().map(|p| p.pc.clone()).ok_or_else(|| sdp_error("no sub pc"))?;
-        let answer = RTCSessionDescription::answer(sdp).map_err(sdp_error)?;
-        if let Err(e) = pc.set_remote_description(answer).await {
+        let sub = self.sub_pc.as_ref().ok_or_else(|| sdp_error("no sub pc"))?;
+        if let Err(e) = sub.apply_answer(sdp).await {
             // Keep waiting for a usable answer to the same offer.
             self.sub_outstanding = Some((outstanding, added));
             return Err(sdp_error(e));
@@ -919,8 +946,11 @@ impl Peer {
         for (_, (task, _)) in self.published.drain() {
             task.abort();
         }
-        for p in [self.pub_pc.take(), self.sub_pc.take()].into_iter().flatten() {
+        if let Some(p) = self.pub_pc.take() {
             let _ = p.pc.close().await;
+        }
+        if let Some(s) = self.sub_pc.take() {
+            s.close().await;
         }
     }
 }
