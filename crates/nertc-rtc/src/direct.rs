@@ -53,8 +53,9 @@ type Result<T> = std::result::Result<T, Error>;
 /// RTCP messages a track's reader may be behind; more are dropped (keyframe requests are
 /// repeated by the remote, and NACKs are answered inside the core).
 pub const TRACK_RTCP_QUEUE: usize = 64;
-/// Datagrams read from the socket at once.
-const RECV_BATCH: usize = 16;
+/// Datagrams read from the socket at once (a sending connection receives little: RTCP,
+/// consent checks, the data channel).
+const RECV_BATCH: usize = 4;
 /// Room for one datagram (the path MTU is at most 1500 on the networks we meet).
 const DATAGRAM_MAX: usize = 2048;
 /// An expired timeout is handled at most this often (the core may report the same past instant
@@ -465,7 +466,9 @@ async fn drive(inner: Arc<Inner>) {
                 }
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
+                    // Nothing more arrives: the owner's recovery replaces the connection.
                     tracing::warn!(local = %inner.local, "socket failed: {e}");
+                    inner.report(PcEvent::State(webrtc::peer_connection::RTCPeerConnectionState::Failed));
                     return;
                 }
             },
@@ -534,16 +537,28 @@ mod tests {
     use webrtc::media_stream::track_remote::TrackRemoteEvent;
     use webrtc::peer_connection::RTCPeerConnectionState;
 
-    async fn next_state(events: &mut mpsc::Receiver<PcEvent>, want: RTCPeerConnectionState) {
+    /// The first event `pick` takes (within 10 s).
+    async fn next_event<T>(events: &mut mpsc::Receiver<PcEvent>, what: &str, pick: impl Fn(PcEvent) -> Option<T>) -> T {
         let wait = async {
             while let Some(ev) = events.recv().await {
-                if matches!(ev, PcEvent::State(s) if s == want) {
-                    return;
+                if let Some(t) = pick(ev) {
+                    return t;
                 }
             }
-            panic!("events ended before {want}");
+            panic!("events ended before {what}");
         };
-        tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| panic!("no {want} within 10 s"));
+        tokio::time::timeout(Duration::from_secs(10), wait).await.unwrap_or_else(|_| panic!("no {what} within 10 s"))
+    }
+
+    async fn next_state(events: &mut mpsc::Receiver<PcEvent>, want: RTCPeerConnectionState) {
+        next_event(events, &want.to_string(), |ev| matches!(ev, PcEvent::State(s) if s == want).then_some(())).await
+    }
+
+    fn track_of(ev: PcEvent) -> Option<Arc<dyn webrtc::media_stream::track_remote::TrackRemote>> {
+        match ev {
+            PcEvent::Track(t) => Some(t),
+            _ => None,
+        }
     }
 
     fn vp8_packet(ssrc: u32, seq: u16) -> rtc::rtp::Packet {
@@ -593,17 +608,7 @@ mod tests {
             }
             track
         });
-        let remote_track = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                match remote_events.recv().await {
-                    Some(PcEvent::Track(t)) => return t,
-                    Some(_) => {}
-                    None => panic!("remote events ended"),
-                }
-            }
-        })
-        .await
-        .expect("the remote gets the track");
+        let remote_track = next_event(&mut remote_events, "the remote's track", track_of).await;
         let mut got = 0;
         let deadline = Instant::now() + Duration::from_secs(5);
         while got < 20 && Instant::now() < deadline {
@@ -631,17 +636,11 @@ mod tests {
             Ok(Some(DataEvent::Open(s))) => s,
             other => panic!("data channel not open: {other:?}"),
         };
-        let remote_dc = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                match remote_events.recv().await {
-                    Some(PcEvent::DataChannel(dc)) => return dc,
-                    Some(_) => {}
-                    None => panic!("remote events ended"),
-                }
-            }
+        let remote_dc = next_event(&mut remote_events, "the remote's data channel", |ev| match ev {
+            PcEvent::DataChannel(dc) => Some(dc),
+            _ => None,
         })
-        .await
-        .expect("the remote gets the data channel");
+        .await;
         let mut remote_data = crate::pc::DataLink::spawn(remote_dc);
         let remote_sender = match tokio::time::timeout(Duration::from_secs(5), remote_data.recv()).await {
             Ok(Some(DataEvent::Open(s))) => s,
@@ -709,15 +708,7 @@ mod tests {
     async fn media_flows_on_after_an_ice_restart() {
         let (direct, _events, remote, mut remote_events, mut track, _data) = connected_pair().await;
         track.write(vp8_packet(1234, 0)).expect("write");
-        let remote_track = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                if let Some(PcEvent::Track(t)) = remote_events.recv().await {
-                    return t;
-                }
-            }
-        })
-        .await
-        .expect("the remote gets the track");
+        let remote_track = next_event(&mut remote_events, "the remote's track", track_of).await;
         assert!(count_arrivals(&mut track, &remote_track, 1..50).await > 40, "packets arrive before the restart");
         let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).map(str::to_owned);
         let before = ufrag(&direct.local_sdp().expect("local description"));
