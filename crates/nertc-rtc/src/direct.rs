@@ -423,7 +423,7 @@ fn add_host_candidate(core: &mut RTCPeerConnection, local: SocketAddr) -> Result
 
 /// The connection's task: reads the socket into the core, runs its timers, reports its events.
 async fn drive(inner: Arc<Inner>) {
-    let mut bufs = vec![[0u8; DATAGRAM_MAX]; RECV_BATCH];
+    let mut bufs = Box::new([[0u8; DATAGRAM_MAX]; RECV_BATCH]);
     let mut meta = [RecvMeta::default(); RECV_BATCH];
     let mut last_expired: Option<Instant> = None;
     loop {
@@ -445,7 +445,7 @@ async fn drive(inner: Arc<Inner>) {
         }
         tokio::select! {
             received = std::future::poll_fn(|cx| {
-                let mut slices: Vec<IoSliceMut<'_>> = bufs.iter_mut().map(|b| IoSliceMut::new(&mut b[..])).collect();
+                let mut slices = bufs.each_mut().map(|b| IoSliceMut::new(&mut b[..]));
                 inner.socket.poll_recv(cx, &mut slices, &mut meta)
             }) => match received {
                 Ok(n) => {
@@ -509,14 +509,14 @@ impl DirectTrack {
         self.rtcp.take()
     }
 
-    /// Writes one RTP packet (its SSRC and payload type the track's): through the interceptors
-    /// and SRTP onto the socket, now.
-    pub fn write(&mut self, packet: rtc::rtp::Packet) -> Result<()> {
+    /// Writes one RTP packet (its SSRC and payload type the track's) at `now`: through the
+    /// interceptors and SRTP onto the socket.
+    pub fn write(&mut self, now: Instant, packet: rtc::rtp::Packet) -> Result<()> {
         let inner = self.pc.upgrade().filter(|i| !i.closed.load(Ordering::Acquire)).ok_or(Error::ErrConnectionClosed)?;
         let result = {
             let mut core = lock(&inner.core);
             let r = match core.rtp_sender(self.sender) {
-                Some(mut s) => s.write_rtp(Instant::now(), packet),
+                Some(mut s) => s.write_rtp(now, packet),
                 None => Err(Error::ErrRTPSenderNotExisted),
             };
             inner.flush(&mut core);
@@ -603,7 +603,7 @@ mod tests {
         let mut rtcp = track.take_rtcp().expect("rtcp receiver");
         let writer = tokio::spawn(async move {
             for seq in 0..200u16 {
-                track.write(vp8_packet(1234, seq)).expect("write");
+                track.write(Instant::now(), vp8_packet(1234, seq)).expect("write");
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             track
@@ -673,7 +673,7 @@ mod tests {
         .await;
         assert!(closed.is_ok(), "the remote saw the close");
         let mut track = track;
-        assert!(track.write(vp8_packet(1234, 999)).is_err(), "writes after close fail");
+        assert!(track.write(Instant::now(), vp8_packet(1234, 999)).is_err(), "writes after close fail");
         drop(remote);
     }
 
@@ -692,7 +692,7 @@ mod tests {
             }
         };
         for seq in seqs {
-            track.write(vp8_packet(1234, seq)).expect("write");
+            track.write(Instant::now(), vp8_packet(1234, seq)).expect("write");
             // Read as they come (the remote track holds only a few).
             while let Ok(Some(TrackRemoteEvent::OnRtpPacket(p))) = tokio::time::timeout(Duration::from_millis(5), remote.poll()).await {
                 take(p);
@@ -707,7 +707,7 @@ mod tests {
     #[tokio::test]
     async fn media_flows_on_after_an_ice_restart() {
         let (direct, _events, remote, mut remote_events, mut track, _data) = connected_pair().await;
-        track.write(vp8_packet(1234, 0)).expect("write");
+        track.write(Instant::now(), vp8_packet(1234, 0)).expect("write");
         let remote_track = next_event(&mut remote_events, "the remote's track", track_of).await;
         assert!(count_arrivals(&mut track, &remote_track, 1..50).await > 40, "packets arrive before the restart");
         let ufrag = |sdp: &str| sdp.lines().find_map(|l| l.strip_prefix("a=ice-ufrag:")).map(str::to_owned);

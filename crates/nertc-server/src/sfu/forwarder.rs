@@ -271,7 +271,7 @@ impl Writer {
         let local = match &mut self.out {
             DownOut::Direct(track) => {
                 let bytes = pkt.payload.len();
-                let written = track.write(pkt);
+                let written = track.write(now, pkt);
                 return self.written(written, bytes, metrics);
             }
             DownOut::Webrtc(local) => local,
